@@ -1,0 +1,101 @@
+"""The contract between the flow interpreter and a call.
+
+`pbx/` implements `CallSession` for real calls (SIP legs, RTP media); the simulator in
+`flow/simulator.py` implements it for dry runs. Elements only ever talk to this protocol,
+so one interpreter serves both worlds (ARCHITECTURE.md).
+
+Exceptions raised by a session:
+
+    CallEnded            the caller hung up (or the call was torn down); the interpreter
+                         records it in the trace and stops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+DialOutcome = Literal["answered", "no_answer", "busy", "offline", "failed"]
+
+
+class CallEnded(Exception):
+    """The caller's leg is gone; no more media or signalling can happen on this call."""
+
+    def __init__(self, reason: str = "caller hung up") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialResult:
+    """What happened when the session rang someone on behalf of the flow."""
+
+    outcome: DialOutcome
+    answered_by: str | None = None  # extension/number that answered
+    talk_s: float = 0.0  # seconds bridged (0 when not answered)
+    detail: str = ""  # e.g. "486 Busy Here", "not registered"
+
+
+class CallSession(Protocol):
+    """One inbound call as the flow sees it.
+
+    Digits: every DTMF key the caller presses (RFC 4733, INFO, in-band) is appended to a
+    per-call buffer as soon as it arrives, whatever the flow is doing. `play(...,
+    barge_in=True)` stops as soon as the buffer is non-empty; `get_digit` pops from it.
+    """
+
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def caller(self) -> str:
+        """Caller number as presented (E.164 where the trunk gives it)."""
+        ...
+
+    @property
+    def caller_name(self) -> str | None: ...
+
+    @property
+    def did(self) -> str:
+        """The number that was called (E.164)."""
+        ...
+
+    def now(self) -> dt.datetime:
+        """Wall-clock time, timezone-aware (UTC). Office hours are judged against it."""
+        ...
+
+    @property
+    def answered(self) -> bool:
+        """True once the caller's leg has been answered (200 OK sent)."""
+        ...
+
+    async def answer(self) -> None:
+        """Answer the caller's leg (idempotent)."""
+        ...
+
+    async def play(self, audio: str, *, repeat: int = 1, barge_in: bool = False,
+                   early: bool = False) -> None:
+        """Play library audio `audio` `repeat` times. With barge_in, return early as soon as
+        a digit is in the buffer. With early=True and the call not answered, send it as
+        early media (183 Session Progress) instead of answering."""
+        ...
+
+    async def get_digit(self, timeout_s: float) -> str | None:
+        """Pop the next digit from the buffer, waiting up to timeout_s; None on timeout."""
+        ...
+
+    def flush_digits(self) -> None:
+        """Forget digits pressed so far."""
+        ...
+
+    async def dial_extension(self, extension: str, *, ring_timeout_s: float) -> DialResult:
+        """Ring every registered contact of `extension` (the caller hears ringback), bridge
+        the first to answer, and return when the bridged call ends because the callee hung
+        up (outcome "answered"). Returns "busy", "no_answer" or "offline" without bridging.
+        Raises CallEnded if the caller hangs up meanwhile."""
+        ...
+
+    async def hangup(self, reason: str = "") -> None:
+        """End the call politely (BYE when answered, a final response otherwise)."""
+        ...
