@@ -1,0 +1,16 @@
+"""Call flows: the document model, validation, elements, interpreter and simulator.
+
+Pure code: no SIP, no database, no sockets. `pbx/` runs flows on live calls through the
+`session.CallSession` protocol; `simulator.py` runs the same interpreter in virtual time.
+
+    model.py         flow document, element settings/outputs, load_flow, JSON schema
+    validate.py      validate_flow → errors and warnings with node + field
+    interpreter.py   run_flow → FlowRun (trace, outcome)
+    elements/        one module per element type
+    context.py       FlowContext (what an element sees), FlowServices (outside world)
+    simulator.py     SimulatedSession, simulate
+    templates.py     {caller}… placeholders with escaping
+    schedule.py      office hours
+    dialstring.py    what an extension dialled
+    queue_policy.py  queue strategies
+"""

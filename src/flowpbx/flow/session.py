@@ -74,8 +74,9 @@ class CallSession(Protocol):
         """Answer the caller's leg (idempotent)."""
         ...
 
-    async def play(self, audio: str, *, repeat: int = 1, barge_in: bool = False,
-                   early: bool = False) -> None:
+    async def play(
+        self, audio: str, *, repeat: int = 1, barge_in: bool = False, early: bool = False
+    ) -> None:
         """Play library audio `audio` `repeat` times. With barge_in, return early as soon as
         a digit is in the buffer. With early=True and the call not answered, send it as
         early media (183 Session Progress) instead of answering."""
@@ -94,6 +95,12 @@ class CallSession(Protocol):
         the first to answer, and return when the bridged call ends because the callee hung
         up (outcome "answered"). Returns "busy", "no_answer" or "offline" without bridging.
         Raises CallEnded if the caller hangs up meanwhile."""
+        ...
+
+    def set_caller(self, number: str, name: str | None) -> None:
+        """Change the caller's number and display name as presented from now on (to the
+        phones rung, in templates and in call history). Added for the `caller_id` and
+        `caller_lookup` elements."""
         ...
 
     async def hangup(self, reason: str = "") -> None:

@@ -1,0 +1,97 @@
+"""API errors: every failure answers `{"error": {"id", "message", "details"}}` (SPEC §6).
+
+    Exception
+     └── ApiError              raised by handlers; `status`, stable `error_id`, `details`
+
+Framework errors are mapped too: unknown route → 404 `not-found`, wrong method → 405
+`method-not-allowed`, invalid input → 422 `invalid-request` with one entry per bad field
+(`{"path": "body.username", "message": ...}`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+_STATUS_IDS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "too-large",
+    422: "invalid-request",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        error_id: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_id = error_id
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_body(error_id: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"id": error_id, "message": message, "details": details}}
+
+
+def not_found(what: str, key: str) -> ApiError:
+    return ApiError(404, f"{what}-not-found", f"{what} {key!r} does not exist")
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+async def _api_error(_req: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(
+        error_body(exc.error_id, exc.message, exc.details),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
+
+
+async def _http_error(_req: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error_id = _STATUS_IDS.get(exc.status_code, f"http-{exc.status_code}")
+    return JSONResponse(
+        error_body(error_id, str(exc.detail)),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _validation_error(_req: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"path": _loc(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
+        for e in exc.errors()
+    ]
+    first = details[0] if details else {"path": "", "message": "invalid request"}
+    return JSONResponse(
+        error_body("invalid-request", f"{first['path']}: {first['message']}", details),
+        status_code=422,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

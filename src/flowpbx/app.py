@@ -1,0 +1,59 @@
+"""Composition root: builds the store, the PBX runtime and the web API, and runs them on one
+asyncio (uvloop) event loop — `flowpbx serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import sys
+
+import uvicorn
+import uvloop
+
+from flowpbx.api import create_api
+from flowpbx.pbx.service import PbxService
+from flowpbx.settings import Settings
+from flowpbx.store.db import Store
+
+log = logging.getLogger("flowpbx")
+
+
+async def run(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.effective_database_url, settings.data_dir)
+    pbx = PbxService(settings, store)
+    await pbx.start()
+    api = create_api(store, pbx)
+    host, port = settings.http_listen
+    server = uvicorn.Server(
+        uvicorn.Config(api, host=host, port=port, log_level="warning", lifespan="on",
+                       access_log=False)
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    sip_host, sip_port = pbx.sip_address
+    print(
+        f"flowpbx serving: SIP udp {sip_host}:{sip_port}, web http://{host}:{port}/",
+        flush=True,
+    )
+    # Everything loaded so far lives as long as the process: keep it out of GC passes.
+    gc.collect()
+    gc.freeze()
+    try:
+        await server.serve()
+    finally:
+        await pbx.stop()
+        await store.close()
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(run(settings))

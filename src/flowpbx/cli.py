@@ -1,0 +1,261 @@
+"""The `flowpbx` command line (SPEC §1): serve, db upgrade, user create, import, export, demo.
+
+Settings come from FLOWPBX_* environment variables (`Settings.from_env`). Every command
+has --help. Errors are one line on stderr — ``flowpbx import: error: ...`` — with exit
+status 2 for a wrong command line and 1 for everything else; never a traceback (set
+FLOWPBX_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from flowpbx.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A failure to report as one line, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return " ".join(lines) if len(lines) <= 3 else lines[0]
+
+
+def _db_label(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def _main() -> T:
+        return await coro_fn()
+
+    return asyncio.run(_main())
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        from flowpbx.app import serve
+    except ModuleNotFoundError as exc:
+        if exc.name in ("flowpbx.app",):
+            raise CliError("the server is not part of this build yet (flowpbx.app)") from exc
+        raise
+    serve(settings)
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from flowpbx.store.db import head_revision, upgrade
+
+    url = settings.effective_database_url
+    _run(lambda: upgrade(url))
+    print(f"database {_db_label(url)} is at schema revision {head_revision()}")
+    return 0
+
+
+async def _open_store(settings: Settings) -> Any:
+    from flowpbx.store.db import Store
+
+    store = Store(settings.effective_database_url, settings.data_dir, sip_realm=settings.sip_realm)
+    try:
+        await store.check_schema()
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
+    password = args.password
+    if password is None:
+        if not sys.stdin.isatty():
+            raise CliError("--password is required when not run from a terminal")
+        password = getpass.getpass(f"password for {args.name}: ")
+    if len(password) < 6:
+        raise CliError("the password must be at least 6 characters")
+
+    async def go() -> None:
+        store = await _open_store(settings)
+        try:
+            await store.create_user(args.name, password, args.role, replace=args.update)
+        finally:
+            await store.close()
+
+    _run(go)
+    print(f"user {args.name!r} ({args.role}) {'saved' if args.update else 'created'}")
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from flowpbx.store.config_io import import_config
+
+    path = Path(args.file)
+
+    async def go() -> Any:
+        store = await _open_store(settings)
+        try:
+            return await import_config(store, path)
+        finally:
+            await store.close()
+
+    result = _run(go)
+    changed = ", ".join(f"{n} {k}" for k, n in result.changed.items() if n) or "nothing changed"
+    print(f"imported {path}: {changed}")
+    for name, rev in result.published.items():
+        mark = "new revision" if name in result.new_revisions else "unchanged"
+        print(f"  flow {name!r}: revision {rev} published ({mark})")
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from flowpbx.store.config_io import dump_config, export_config
+
+    async def go() -> dict[str, Any]:
+        store = await _open_store(settings)
+        try:
+            return await export_config(store)
+        finally:
+            await store.close()
+
+    text = dump_config(_run(go), args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"exported to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from flowpbx.store.db import Store, upgrade
+    from flowpbx.store.demo import DEMO_FLOW_NAME, DEMO_NUMBERS, load_demo
+
+    url = settings.effective_database_url
+
+    async def go() -> Any:
+        await upgrade(url)
+        store = Store(url, settings.data_dir, sip_realm=settings.sip_realm)
+        try:
+            return await load_demo(store)
+        finally:
+            await store.close()
+
+    demo = _run(go)
+    sip_host, sip_port = settings.sip_listen
+    web_host, web_port = settings.http_listen
+    print("flowpbx demo company loaded")
+    print(f"  SIP:  sip:{sip_host}:{sip_port} (udp, tcp), realm {settings.sip_realm!r}")
+    print(f"  web:  http://{web_host}:{web_port}/  (login {demo.admin[0]} / {demo.admin[1]})")
+    print("  phones (register as user@host, password):")
+    for number, name, password in demo.phones:
+        print(f"    {number}  {name:<6} sip:{number}@{sip_host}:{sip_port}  password {password}")
+    print(f"  flow {DEMO_FLOW_NAME!r} answers {DEMO_NUMBERS[0]}; demo trunk 'provider' is")
+    print("  127.0.0.1:5070/udp. Start the PBX with `flowpbx serve`.")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="flowpbx",
+        description="flowpbx: a self-hosted PBX with call flows drawn in a web UI. "
+        "Settings come from FLOWPBX_* environment variables "
+        "(FLOWPBX_DATA_DIR, FLOWPBX_DATABASE_URL, FLOWPBX_SIP_LISTEN, FLOWPBX_HTTP_LISTEN, ...).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("serve", help="run SIP, media and the web UI in one process")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("db", help="database maintenance")
+    db_sub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    db_sub.required = True
+    p = db_sub.add_parser("upgrade", help="create or migrate the schema to the newest revision")
+    p.set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("user", help="web UI users")
+    user_sub = p.add_subparsers(dest="user_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    user_sub.required = True
+    p = user_sub.add_parser("create", help="create a web UI user")
+    p.add_argument("name", help="user name to log in with")
+    p.add_argument("--password", help="password (asked for when omitted on a terminal)")
+    p.add_argument("--role", choices=("admin", "viewer"), default="viewer", help="default viewer")
+    p.add_argument("--update", action="store_true", help="change an existing user instead")
+    p.set_defaults(func=cmd_user_create)
+
+    p = sub.add_parser("import", help="import a configuration file (YAML or JSON)")
+    p.add_argument("file", help="configuration document (SPEC §2.1)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="print the whole configuration (no SIP passwords)")
+    p.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("demo", help="load a demo company (extensions 101-103, trunk, flow)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _describe(exc: BaseException) -> str:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from flowpbx.store.errors import StoreError
+
+    if isinstance(exc, (CliError, SettingsError, StoreError, ValueError)):
+        return _one_line(str(exc))
+    if isinstance(exc, SQLAlchemyError):
+        orig = getattr(exc, "orig", None)
+        return "database error: " + _one_line(str(orig if orig is not None else exc))
+    if isinstance(exc, OSError):
+        return _one_line(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+    return f"internal error: {exc.__class__.__name__}: {_one_line(str(exc))}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = "flowpbx " + " ".join(
+        x for x in (args.command, getattr(args, "db_command", None),
+                    getattr(args, "user_command", None)) if x
+    )  # fmt: skip
+    try:
+        settings = Settings.from_env()
+        return int(args.func(settings, args))
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("FLOWPBX_DEBUG"):
+            traceback.print_exc()
+        print(f"{prog}: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Dry runs of a flow: a `CallSession` in virtual time, driven by a script.
+
+`simulate(...)` runs the *same* `run_flow` as live calls on a `SimulatedSession`:
+
+- time is virtual: it starts at `at` and advances by what would take time on a call
+  (a prompt's duration from `audio_duration(name)`, default 1 s; waiting for a key;
+  ringing). Nothing sleeps.
+- `keys` is what the caller presses, one character per key, each "pressed" when the flow
+  next waits for a digit, or during a prompt the caller may barge into. Besides
+  ``0-9 * #``: ``_`` lets one wait for a digit time out, ``h`` hangs up at that point.
+  When the keys run out the caller presses nothing more.
+- `answers` maps an extension to what happens when it is rung: ``answered`` (the
+  default), ``no_answer``, ``busy``, ``offline``.
+- `http_replies` maps a node id (or a request URL) to the reply body (``"1"``), an HTTP
+  status (``500``) or ``None`` (timeout).
+
+The simulated caller hangs up after `max_duration_s` of virtual time, so a flow that
+waits forever still ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from flowpbx.flow.context import EmailMessage, FlowServices, HttpReply, HttpRequest
+from flowpbx.flow.interpreter import FlowRun, run_flow
+from flowpbx.flow.model import Flow, load_flow
+from flowpbx.flow.schedule import Schedule
+from flowpbx.flow.session import CallEnded, DialOutcome, DialResult
+
+__all__ = ["SimulatedSession", "simulate"]
+
+KEY_DELAY_S = 1.0  # a simulated caller presses a key 1 s into a wait or prompt
+RING_BEFORE_ANSWER_S = 3.0
+TALK_S = 60.0
+DEFAULT_AUDIO_S = 1.0
+_VALID_KEYS = frozenset("0123456789*#_h")
+_OUTCOMES: frozenset[str] = frozenset({"answered", "no_answer", "busy", "offline", "failed"})
+HttpScript = Mapping[str, str | int | None]
+
+
+class SimulatedSession:
+    """A call that exists only in virtual time. Records what the flow did in `events`."""
+
+    def __init__(
+        self,
+        *,
+        caller: str,
+        did: str,
+        at: dt.datetime,
+        keys: str = "",
+        answers: Mapping[str, str] | None = None,
+        caller_name: str | None = None,
+        call_id: str = "simulated-call",
+        audio_duration: Callable[[str], float | None] | None = None,
+        max_duration_s: float = 3600.0,
+    ) -> None:
+        bad = set(keys) - _VALID_KEYS
+        if bad:
+            raise ValueError(f"keys may only contain 0-9 * # _ h, not {''.join(sorted(bad))!r}")
+        for ext, outcome in (answers or {}).items():
+            if outcome not in _OUTCOMES:
+                raise ValueError(f"answer for {ext!r} must be one of {sorted(_OUTCOMES)}")
+        self._caller = caller
+        self._caller_name = caller_name
+        self._did = did
+        self._call_id = call_id
+        self._start = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+        self._t = 0.0
+        self._keys = deque(keys)
+        self._buffer: deque[str] = deque()
+        self._answers = dict(answers or {})
+        self._audio_duration = audio_duration
+        self._max_duration_s = max_duration_s
+        self._answered = False
+        self.hung_up: str | None = None
+        self.events: list[tuple[float, str, str]] = []  # (t, what, detail)
+
+    # -- clock and script
+
+    @property
+    def elapsed(self) -> float:
+        return self._t
+
+    def _advance(self, seconds: float) -> None:
+        self._t += seconds
+        if self._t > self._max_duration_s:
+            self._t = self._max_duration_s
+            raise CallEnded(f"simulated caller hung up after {self._max_duration_s:g} s")
+
+    def _check_alive(self) -> None:
+        if self.hung_up is not None:
+            raise CallEnded("call already ended")
+
+    def _take_key(self) -> str | None:
+        """The next scripted key; ``h`` ends the call; None when the script is done."""
+        if not self._keys:
+            return None
+        key = self._keys.popleft()
+        if key == "h":
+            self.events.append((self._t, "caller_hangup", ""))
+            raise CallEnded("caller hung up")
+        return key
+
+    # -- CallSession
+
+    @property
+    def call_id(self) -> str:
+        return self._call_id
+
+    @property
+    def caller(self) -> str:
+        return self._caller
+
+    @property
+    def caller_name(self) -> str | None:
+        return self._caller_name
+
+    @property
+    def did(self) -> str:
+        return self._did
+
+    def now(self) -> dt.datetime:
+        return self._start + dt.timedelta(seconds=self._t)
+
+    @property
+    def answered(self) -> bool:
+        return self._answered
+
+    async def answer(self) -> None:
+        self._check_alive()
+        if not self._answered:
+            self._answered = True
+            self.events.append((self._t, "answer", ""))
+
+    async def play(
+        self, audio: str, *, repeat: int = 1, barge_in: bool = False, early: bool = False
+    ) -> None:
+        self._check_alive()
+        if not early:
+            await self.answer()
+        duration = None if self._audio_duration is None else self._audio_duration(audio)
+        total = (DEFAULT_AUDIO_S if duration is None else duration) * repeat
+        kind = "early_media" if early and not self._answered else "play"
+        self.events.append((self._t, kind, audio))
+        if barge_in and self._buffer:
+            return
+        if barge_in and self._keys and self._keys[0] != "_":
+            self._advance(min(KEY_DELAY_S, total))
+            key = self._take_key()
+            if key is not None:
+                self._buffer.append(key)
+                self.events.append((self._t, "key", key))
+            return
+        self._advance(total)
+
+    async def get_digit(self, timeout_s: float) -> str | None:
+        self._check_alive()
+        if self._buffer:
+            return self._buffer.popleft()
+        if self._keys and self._keys[0] == "_":
+            self._keys.popleft()
+            self._advance(timeout_s)
+            return None
+        if not self._keys:
+            self._advance(timeout_s)
+            return None
+        self._advance(min(KEY_DELAY_S, timeout_s))
+        key = self._take_key()
+        if key is not None:
+            self.events.append((self._t, "key", key))
+        return key
+
+    def flush_digits(self) -> None:
+        self._buffer.clear()
+
+    async def dial_extension(self, extension: str, *, ring_timeout_s: float) -> DialResult:
+        self._check_alive()
+        outcome: DialOutcome = self._answers.get(extension, "answered")  # type: ignore[assignment]
+        self.events.append((self._t, "dial", extension))
+        if outcome == "answered":
+            self._advance(min(RING_BEFORE_ANSWER_S, ring_timeout_s))
+            self._answered = True
+            self._advance(TALK_S)
+            return DialResult(outcome="answered", answered_by=extension, talk_s=TALK_S)
+        if outcome == "no_answer":
+            self._advance(ring_timeout_s)
+            return DialResult(outcome="no_answer", detail="no answer (simulated)")
+        if outcome == "busy":
+            self._advance(0.5)
+            return DialResult(outcome="busy", detail="486 Busy Here (simulated)")
+        return DialResult(outcome=outcome, detail="not registered (simulated)")
+
+    def set_caller(self, number: str, name: str | None) -> None:
+        self._caller, self._caller_name = number, name
+        self.events.append((self._t, "set_caller", f"{number} {name or ''}".strip()))
+
+    async def hangup(self, reason: str = "") -> None:
+        if self.hung_up is None:
+            self.hung_up = reason or "hangup"
+            self.events.append((self._t, "hangup", reason))
+
+
+class _ScriptedHttp:
+    """HTTP replies from the simulation script; remembers the requests."""
+
+    def __init__(self, replies: HttpScript) -> None:
+        self.replies = replies
+        self.requests: list[HttpRequest] = []
+
+    async def __call__(self, request: HttpRequest, /) -> HttpReply:
+        self.requests.append(request)
+        if request.tag in self.replies:
+            reply = self.replies[request.tag]
+        else:
+            reply = self.replies.get(request.url, "")
+        if reply is None:
+            raise TimeoutError(f"no reply within {request.timeout_s:g} s (simulated)")
+        if isinstance(reply, int):
+            return HttpReply(status=reply, body="")
+        return HttpReply(status=200, body=reply)
+
+
+class _Outbox:
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+
+    async def __call__(self, message: EmailMessage) -> None:
+        self.sent.append(message)
+
+
+async def simulate(
+    flow: Flow | Mapping[str, Any],
+    *,
+    caller: str,
+    did: str,
+    at: dt.datetime,
+    keys: str = "",
+    http_replies: HttpScript | None = None,
+    answers: Mapping[str, str] | None = None,
+    caller_name: str | None = None,
+    schedules: Mapping[str, Schedule] | None = None,
+    extensions: Collection[str] | None = None,
+    audio_duration: Callable[[str], float | None] | None = None,
+    timezone: str = "UTC",
+    max_duration_s: float = 3600.0,
+    max_steps: int = 50,
+) -> FlowRun:
+    """Dry-run `flow` for one scripted call and return its run (trace, outcome).
+
+    Raises `FlowError` when `flow` is a document that does not load, `ValueError` on a
+    bad script. Emails are not sent: they appear in the trace.
+    """
+    loaded = flow if isinstance(flow, Flow) else load_flow(flow)
+    session = SimulatedSession(
+        caller=caller,
+        did=did,
+        at=at,
+        keys=keys,
+        answers=answers,
+        caller_name=caller_name,
+        audio_duration=audio_duration,
+        max_duration_s=max_duration_s,
+    )
+    schedule_map = dict(schedules or {})
+    # Extensions for menu direct dial: as given, else those the script says how to answer.
+    ext_set = frozenset(extensions if extensions is not None else (answers or ()))
+    services = FlowServices(
+        schedule=schedule_map.get,
+        extensions=lambda: ext_set,
+        http=_ScriptedHttp(http_replies or {}),
+        send_email=_Outbox(),
+        timezone=timezone,
+        live=False,
+    )
+    return await run_flow(loaded, session, services=services, max_steps=max_steps)

@@ -1,0 +1,487 @@
+"""Calls: an inbound INVITE becomes a `LiveCall` that runs a flow (or rings an extension
+straight away for internal calls), and ends as one call-history row.
+
+`LiveCall` is the real-world implementation of `flowpbx.flow.session.CallSession`: the flow
+interpreter asks it to answer, play, collect digits and ring extensions; it does so with SIP
+legs and RTP.
+
+Who may call what (SPEC §2, §7):
+- from a trunk's address (recognised by the source address, never by headers): a DID of My
+  numbers runs that number's published flow; any other number gets 404;
+- from anywhere else: only an extension that authenticates (407 challenge) may call; it may
+  ring another extension or run the flow of one of My numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from flowpbx.flow.model import load_flow
+from flowpbx.flow.interpreter import run_flow
+from flowpbx.flow.session import CallEnded, DialOutcome, DialResult
+from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
+from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, ringback_frames
+from flowpbx.sip.errors import SipParseError
+from flowpbx.sip.message import Request, make_response
+from flowpbx.sip.sdp import SdpError
+from flowpbx.store.records import CallRecord
+
+if TYPE_CHECKING:
+    from flowpbx.pbx.runtime import Runtime
+    from flowpbx.sip.transaction import ServerTransaction
+
+log = logging.getLogger("flowpbx.calls")
+
+Addr = tuple[str, int]
+BUSY_STATUSES = frozenset({486, 600, 603})
+
+
+def normalize_number(user: str) -> str:
+    """A dialled or presented number as E.164-ish text: `00…` and bare digits get a `+`."""
+    text = user.strip()
+    if ";" in text:
+        text = text.split(";", 1)[0]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if text.startswith("+"):
+        return "+" + digits
+    if text.startswith("00") and len(digits) > 4:
+        return "+" + digits[2:]
+    if len(digits) > 6:
+        return "+" + digits
+    return digits
+
+
+class LiveCall:
+    """One caller leg and everything the flow does with it."""
+
+    def __init__(
+        self, rt: Runtime, leg: UasLeg, *, caller: str, caller_name: str | None, did: str
+    ) -> None:
+        self.rt = rt
+        self.leg = leg
+        self._caller = caller
+        self._caller_name = caller_name
+        self._did = did
+        self._digits: deque[str] = deque()
+        self._digit_waiter: asyncio.Future[None] | None = None
+        leg.on_digit = self._on_digit
+        leg.rtp.on_digit = self._on_digit
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.answered_at: dt.datetime | None = None
+        self.answered_by: str | None = None
+        self.callees: list[UacLeg] = []
+        self.flow_name: str | None = None
+        self.revision: int | None = None
+
+    # -- CallSession ---------------------------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.leg.invite.call_id
+
+    @property
+    def caller(self) -> str:
+        return self._caller
+
+    @property
+    def caller_name(self) -> str | None:
+        return self._caller_name
+
+    @property
+    def did(self) -> str:
+        return self._did
+
+    def set_caller(self, number: str, name: str | None) -> None:
+        self._caller = number
+        self._caller_name = name
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    @property
+    def answered(self) -> bool:
+        return self.leg.answered
+
+    async def answer(self) -> None:
+        self._check()
+        if not self.leg.answered:
+            self.leg.answer()
+            self.answered_at = self.answered_at or dt.datetime.now(dt.UTC)
+
+    async def play(
+        self, audio: str, *, repeat: int = 1, barge_in: bool = False, early: bool = False
+    ) -> None:
+        self._check()
+        if not self.leg.answered:
+            if early:
+                self.leg.early_media()
+            else:
+                await self.answer()
+        frames = await self.rt.audio.frames(audio, self.leg.rtp.codec.name)
+        if barge_in and self._digits:
+            return
+        player = self.rt.clock.start_player(Player(self.leg.rtp, frames, max(1, repeat)))
+        try:
+            await self._race(player.done, digits=barge_in)
+        finally:
+            self.rt.clock.stop_player(player)
+
+    async def get_digit(self, timeout_s: float) -> str | None:
+        self._check()
+        if not self._digits:
+            loop = asyncio.get_running_loop()
+            sleeper = loop.create_future()
+            handle = loop.call_later(max(0.0, timeout_s), _resolve, sleeper)
+            try:
+                await self._race(sleeper, digits=True)
+            finally:
+                handle.cancel()
+        return self._digits.popleft() if self._digits else None
+
+    def flush_digits(self) -> None:
+        self._digits.clear()
+
+    async def dial_extension(self, extension: str, *, ring_timeout_s: float) -> DialResult:
+        self._check()
+        rt = self.rt
+        if extension not in rt.config.extensions:
+            return DialResult(outcome="failed", detail="no such extension")
+        bindings = rt.registrar.bindings(extension)
+        if not bindings:
+            return DialResult(outcome="offline", detail="not registered")
+        legs: list[UacLeg] = []
+        for binding in bindings:
+            try:
+                rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
+            except NoRtpPort:
+                break
+            leg = UacLeg(
+                rt,
+                rtp,
+                target_uri=binding.contact,
+                addr=binding.source,
+                from_uri=f"sip:{self._caller or 'anonymous'}@{rt.domain}",
+                from_name=self._caller_name,
+                to_uri=f"sip:{extension}@{rt.domain}",
+                label=extension,
+            )
+            legs.append(leg)
+            self.callees.append(leg)
+            leg.start()
+        if not legs:
+            return DialResult(outcome="failed", detail="no RTP port")
+        ringback: Player | None = None
+        if self.leg.answered:
+            ringback = rt.clock.start_player(
+                Player(self.leg.rtp, ringback_frames(self.leg.rtp.codec.name), 0)
+            )
+        else:
+            self.leg.ringing()
+        winner: UacLeg | None = None
+        statuses: list[int] = []
+        try:
+            winner, statuses = await self._first_answer(legs, ring_timeout_s)
+        finally:
+            if ringback is not None:
+                rt.clock.stop_player(ringback)
+            for leg in legs:
+                if leg is not winner:
+                    leg.hangup("another phone answered" if winner else "ring timeout")
+        if winner is None:
+            outcome: DialOutcome
+            if statuses and all(s in BUSY_STATUSES for s in statuses):
+                outcome = "busy"
+            else:
+                outcome = "no_answer"
+            return DialResult(outcome=outcome, detail=",".join(map(str, statuses)))
+        return await self._bridge(winner, extension)
+
+    async def hangup(self, reason: str = "") -> None:
+        for leg in self.callees:
+            if not leg.is_ended:
+                leg.hangup(reason)
+        if not self.leg.is_ended:
+            self.leg.hangup(reason or "flow ended")
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self.leg.ended.done():
+            raise CallEnded(self.leg.ended.result())
+
+    def _on_digit(self, digit: str) -> None:
+        self._digits.append(digit)
+        waiter = self._digit_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _race(self, fut: asyncio.Future[Any], *, digits: bool) -> None:
+        """Wait for `fut`, a digit (when asked), or the caller hanging up (CallEnded)."""
+        waiters: list[asyncio.Future[Any]] = [fut, self.leg.ended]
+        if digits:
+            if self._digits:
+                return
+            self._digit_waiter = asyncio.get_running_loop().create_future()
+            waiters.append(self._digit_waiter)
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._digit_waiter = None
+        if self.leg.ended.done() and not fut.done():
+            raise CallEnded(self.leg.ended.result())
+
+    async def _first_answer(
+        self, legs: list[UacLeg], timeout_s: float
+    ) -> tuple[UacLeg | None, list[int]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        pending = {leg.outcome: leg for leg in legs}
+        statuses: list[int] = []
+        while pending:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None, statuses
+            done, _ = await asyncio.wait(
+                [*pending, self.leg.ended], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if self.leg.ended in done:
+                raise CallEnded(self.leg.ended.result())
+            for fut in done:
+                leg = pending.pop(fut)
+                status = fut.result()
+                if 200 <= status < 300:
+                    return leg, statuses
+                statuses.append(status)
+        return None, statuses
+
+    async def _bridge(self, callee: UacLeg, extension: str) -> DialResult:
+        loop = asyncio.get_running_loop()
+        if not self.leg.answered:
+            await self.answer()
+        self.answered_by = self.answered_by or extension
+        caller_rtp, callee_rtp = self.leg.rtp, callee.rtp
+        caller_rtp.peer, callee_rtp.peer = callee_rtp, caller_rtp
+        callee.on_digit = None  # the callee's keys are not the flow's
+        started = loop.time()
+        try:
+            await asyncio.wait([self.leg.ended, callee.ended], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            caller_rtp.peer = None
+            callee_rtp.peer = None
+        talk_s = loop.time() - started
+        if self.leg.ended.done():
+            callee.hangup("caller hung up")
+            raise CallEnded(self.leg.ended.result())
+        return DialResult(outcome="answered", answered_by=extension, talk_s=talk_s)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class CallManager:
+    """Turns new INVITEs into calls and keeps the set of active ones."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.active: dict[str, LiveCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flows: dict[tuple[str, int], Any] = {}
+
+    def on_invite(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
+        rt = self.rt
+        sip = rt.sip
+        try:
+            ruri_user = request.ruri.user or ""
+            from_ = request.from_
+        except SipParseError:
+            sip.send_response(txn, make_response(request, 400))
+            return
+        trunk = rt.config.trunk_for(addr)
+        if trunk is not None:
+            did = normalize_number(ruri_user)
+            published = rt.config.flows_by_did.get(did)
+            caller = normalize_number(from_.uri.user or "") if from_.uri.user else "anonymous"
+            if published is None:
+                sip.send_response(txn, make_response(request, 404))
+                self._record_rejected(request, caller, did, "unknown number")
+                return
+            self._spawn(self._inbound(txn, request, addr, caller, from_.display, did, published))
+            return
+        # Not a trunk: only an authenticated extension may place calls.
+        user, status, headers = rt.auth.check(request, proxy=True, now=rt.loop.time())
+        if user is None:
+            sip.send_response(txn, make_response(request, status, headers=headers))
+            return
+        ext = rt.config.extensions.get(user)
+        caller_name = ext.name if ext is not None else None
+        target = ruri_user.strip()
+        if target in rt.config.extensions:
+            self._spawn(self._internal(txn, request, addr, user, caller_name, target))
+            return
+        did = normalize_number(target)
+        published = rt.config.flows_by_did.get(did)
+        if published is not None:
+            self._spawn(self._inbound(txn, request, addr, user, caller_name, did, published))
+            return
+        sip.send_response(txn, make_response(request, 404))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _open_leg(self, txn: ServerTransaction, request: Request, addr: Addr) -> UasLeg | None:
+        rt = self.rt
+        try:
+            rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
+        except NoRtpPort:
+            rt.sip.send_response(txn, make_response(request, 503, "Out of media ports"))
+            return None
+        try:
+            answer_sdp, params = make_uas_answer(rt, request, rtp)
+        except SdpError as exc:
+            rtp.close()
+            rt.sip.send_response(txn, make_response(request, getattr(exc, "status_hint", 488) or 488))
+            return None
+        rtp.set_remote(params)
+        return UasLeg(rt, rtp, txn, request, addr, answer_sdp)
+
+    async def _inbound(
+        self,
+        txn: ServerTransaction,
+        request: Request,
+        addr: Addr,
+        caller: str,
+        caller_name: str | None,
+        did: str,
+        published: Any,
+    ) -> None:
+        leg = await self._open_leg(txn, request, addr)
+        if leg is None:
+            return
+        call = LiveCall(self.rt, leg, caller=caller, caller_name=caller_name, did=did)
+        call.flow_name = published.flow_name
+        call.revision = published.revision
+        self.active[call.call_id] = call
+        trace: list[dict[str, Any]] = []
+        outcome = "error"
+        try:
+            flow = self._flow(published)
+            run = await run_flow(flow, call, services=self.rt.config.flow_services)
+            trace = [_trace_dict(entry) for entry in run.trace]
+            outcome = run.outcome
+            call.answered_by = call.answered_by or run.answered_by
+        except Exception:
+            log.exception("flow %s failed on call %s", published.flow_name, call.call_id)
+        finally:
+            await call.hangup("flow ended")
+            self.active.pop(call.call_id, None)
+            await self._record(call, outcome, trace)
+
+    async def _internal(
+        self,
+        txn: ServerTransaction,
+        request: Request,
+        addr: Addr,
+        caller_ext: str,
+        caller_name: str | None,
+        target: str,
+    ) -> None:
+        leg = await self._open_leg(txn, request, addr)
+        if leg is None:
+            return
+        call = LiveCall(self.rt, leg, caller=caller_ext, caller_name=caller_name, did=target)
+        self.active[call.call_id] = call
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        outcome = "error"
+        trace: list[dict[str, Any]] = []
+        try:
+            result = await call.dial_extension(target, ring_timeout_s=self.rt.internal_ring_timeout_s)
+            outcome = result.outcome
+            trace.append({"t": round(loop.time() - t0, 3), "node": "dial", "type": "call_sip",
+                          "output": result.outcome, "facts": {"extension": target,
+                                                              "detail": result.detail}})
+            if result.outcome != "answered" and not call.leg.answered:
+                status = {"busy": 486, "offline": 480, "no_answer": 480}.get(result.outcome, 480)
+                call.leg.reject(status)
+        except CallEnded as ended:
+            outcome = "caller_hangup"
+            trace.append({"t": round(loop.time() - t0, 3), "node": "dial", "type": "call_sip",
+                          "output": None, "facts": {"extension": target, "ended": ended.reason}})
+        except Exception:
+            log.exception("internal call %s failed", call.call_id)
+        finally:
+            await call.hangup("call ended")
+            self.active.pop(call.call_id, None)
+            await self._record(call, outcome, trace)
+
+    def _flow(self, published: Any) -> Any:
+        key = (published.flow_name, published.revision)
+        flow = self._flows.get(key)
+        if flow is None:
+            flow = self._flows[key] = load_flow(published.document)
+        return flow
+
+    async def _record(self, call: LiveCall, outcome: str, trace: list[dict[str, Any]]) -> None:
+        answered_at = call.answered_at
+        if answered_at is None and call.leg.answered_at is not None:
+            answered_at = call.started_at
+        rec = CallRecord(
+            call_id=call.call_id,
+            started_at=call.started_at,
+            answered_at=answered_at,
+            ended_at=dt.datetime.now(dt.UTC),
+            caller=call.caller,
+            caller_name=call.caller_name,
+            did=call.did,
+            flow=call.flow_name,
+            revision=call.revision,
+            answered_by=call.answered_by,
+            outcome=outcome,
+            trace=trace,
+        )
+        await self.rt.history.add(rec)
+
+    def _record_rejected(self, request: Request, caller: str, did: str, why: str) -> None:
+        now = dt.datetime.now(dt.UTC)
+        rec = CallRecord(
+            call_id=request.call_id,
+            started_at=now,
+            answered_at=None,
+            ended_at=now,
+            caller=caller,
+            caller_name=None,
+            did=did,
+            flow=None,
+            revision=None,
+            answered_by=None,
+            outcome="rejected",
+            trace=[{"t": 0.0, "node": None, "type": None, "output": None, "facts": {"reason": why}}],
+        )
+        self._spawn(self.rt.history.add(rec))
+
+    async def close(self) -> None:
+        for call in list(self.active.values()):
+            await call.hangup("shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _trace_dict(entry: Any) -> dict[str, Any]:
+    if isinstance(entry, dict):
+        return entry
+    if dataclasses.is_dataclass(entry) and not isinstance(entry, type):
+        return dataclasses.asdict(entry)
+    if hasattr(entry, "model_dump"):
+        return dict(entry.model_dump())
+    return {"entry": repr(entry)}

@@ -1,0 +1,47 @@
+"""Call-history writes off the call path: calls hand finished rows to a queue, one worker
+writes them to the store in order, so a slow database never delays SIP or media."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from flowpbx.store.records import CallRecord
+
+if TYPE_CHECKING:
+    from flowpbx.store.db import Store
+
+log = logging.getLogger("flowpbx.history")
+
+
+class HistoryWriter:
+    def __init__(self, store: Store, max_pending: int = 10_000) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[CallRecord] = asyncio.Queue(maxsize=max_pending)
+        self._worker: asyncio.Task[None] | None = None
+        self.written = 0
+        self.lost = 0
+
+    async def add(self, rec: CallRecord) -> None:
+        try:
+            self._queue.put_nowait(rec)
+        except asyncio.QueueFull:
+            self.lost += 1
+            log.error("call history queue full: row for %s not written", rec.call_id)
+            return
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while not self._queue.empty():
+            rec = self._queue.get_nowait()
+            try:
+                await self._store.add_call_history(rec)
+                self.written += 1
+            except Exception:
+                log.exception("could not write call history for %s", rec.call_id)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            await asyncio.gather(self._worker, return_exceptions=True)

@@ -1,0 +1,316 @@
+"""RTP runtime: port pool, one UDP endpoint per call leg, the shared 20 ms media clock, players.
+
+The per-packet path is `RtpEndpoint.datagram_received`: one header parse, then either a DTMF
+event, a relay to the bridged peer (payload forwarded with this leg's SSRC/seq/timestamp,
+no decoding when both legs use the same codec — ARCHITECTURE.md's fast path), or nothing.
+
+Everything a caller hears from flowpbx itself (prompts, ringback, hold audio) is a `Player`
+ticking on the one `MediaClock`, whose deadlines are an absolute schedule
+(start + n x 20 ms), so drift never accumulates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from flowpbx.media.audiofile import builtin_sample_path, load_audio
+from flowpbx.media.dtmf import Rfc4733Receiver
+from flowpbx.media.g711 import get_codec
+from flowpbx.media.rtp import RtpHeader, RtpSender, parse_rtp
+from flowpbx.media.tones import tone
+from flowpbx.sip.sdp import MediaParams
+
+log = logging.getLogger("flowpbx.media")
+
+Addr = tuple[str, int]
+PTIME = 0.020
+FRAME = 160
+
+
+class NoRtpPort(RuntimeError):
+    """Every RTP port of FLOWPBX_RTP_PORTS is in use."""
+
+
+class RtpPortPool:
+    """Even RTP ports of the configured range (the odd one above is left for RTCP)."""
+
+    def __init__(self, low: int, high: int) -> None:
+        first = low + (low % 2)
+        self._free: deque[int] = deque(range(first, high, 2))
+        self._used: set[int] = set()
+
+    def bind(self, host: str) -> socket.socket:
+        for _ in range(len(self._free)):
+            port = self._free.popleft()
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                self._free.append(port)
+                continue
+            sock.setblocking(False)
+            self._used.add(port)
+            return sock
+        raise NoRtpPort("no free RTP port")
+
+    def release(self, port: int) -> None:
+        if port in self._used:
+            self._used.discard(port)
+            self._free.append(port)
+
+    @property
+    def in_use(self) -> int:
+        return len(self._used)
+
+
+class RtpEndpoint(asyncio.DatagramProtocol):
+    """The RTP socket of one call leg."""
+
+    def __init__(self, pool: RtpPortPool, port: int) -> None:
+        self.pool = pool
+        self.port = port
+        self.transport: asyncio.DatagramTransport | None = None
+        self.remote: Addr | None = None
+        self.latched = False
+        self.params: MediaParams | None = None
+        self.codec = get_codec("PCMU")
+        self.dtmf_pt: int | None = None
+        self.sender = RtpSender(payload_type=0)
+        self.peer: RtpEndpoint | None = None
+        self.on_digit: Callable[[str], None] | None = None
+        self._dtmf = Rfc4733Receiver()
+        self._loop = asyncio.get_running_loop()
+        self.packets_in = 0
+        self.packets_out = 0
+        self.closed = False
+
+    @classmethod
+    async def open(cls, pool: RtpPortPool, host: str) -> RtpEndpoint:
+        sock = pool.bind(host)
+        port = sock.getsockname()[1]
+        loop = asyncio.get_running_loop()
+        try:
+            _, endpoint = await loop.create_datagram_endpoint(lambda: cls(pool, port), sock=sock)
+        except BaseException:
+            sock.close()
+            pool.release(port)
+            raise
+        return endpoint
+
+    def set_remote(self, params: MediaParams) -> None:
+        """Apply the negotiated media (the peer's SDP)."""
+        self.params = params
+        if not self.latched:
+            self.remote = (params.address, params.port)
+        if self.codec.name != params.codec:
+            self.codec = get_codec(params.codec)
+            self.sender = RtpSender(payload_type=self.codec.payload_type)
+        self.dtmf_pt = params.dtmf_payload_type
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.peer = None
+        self.on_digit = None
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        self.pool.release(self.port)
+
+    # -- receive: the per-packet hot path --------------------------------------------------
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        if not self.latched:
+            # Symmetric RTP (RFC 4961 style latching): answer where the peer really sends from.
+            self.remote = (str(addr[0]), addr[1])
+            self.latched = True
+        elif addr[1] != self.remote[1] or addr[0] != self.remote[0]:  # type: ignore[index]
+            return  # not the stream we latched on to
+        header = parse_rtp(data)
+        if header is None:
+            return
+        self.packets_in += 1
+        if header.payload_type == self.dtmf_pt:
+            event = self._dtmf.feed(header, data[header.header_len :], self._loop.time())
+            if event is not None and self.on_digit is not None:
+                self.on_digit(event.digit)
+            return
+        peer = self.peer
+        if peer is not None:
+            peer.relay_from(self, header, data)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP port unreachable while the peer is not up yet
+
+    # -- send ------------------------------------------------------------------------------
+
+    def send_payload(self, payload: bytes, marker: bool = False) -> None:
+        transport = self.transport
+        if transport is None or self.remote is None:
+            return
+        transport.sendto(self.sender.packet(payload, marker=marker), self.remote)
+        self.packets_out += 1
+
+    def relay_from(self, source: RtpEndpoint, header: RtpHeader, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or self.remote is None:
+            return
+        if source.codec is self.codec:
+            transport.sendto(self.sender.relay(header, data), self.remote)
+        else:
+            samples = source.codec.decode(data[header.header_len :])
+            transport.sendto(self.sender.packet(self.codec.encode(samples)), self.remote)
+        self.packets_out += 1
+
+
+class Player:
+    """Sends pre-encoded 20 ms frames to one endpoint, one per clock tick."""
+
+    __slots__ = ("_frames", "_index", "_loops", "done", "endpoint", "first")
+
+    def __init__(self, endpoint: RtpEndpoint, frames: list[bytes], loops: int) -> None:
+        self.endpoint = endpoint
+        self._frames = frames
+        self._index = 0
+        self._loops = loops  # 0 = forever
+        self.first = True
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def tick(self) -> bool:
+        """Send the next frame; False when finished."""
+        if self.endpoint.closed or not self._frames:
+            return False
+        self.endpoint.send_payload(self._frames[self._index], self.first)
+        self.first = False
+        self._index += 1
+        if self._index == len(self._frames):
+            self._index = 0
+            if self._loops:
+                self._loops -= 1
+                if self._loops == 0:
+                    return False
+        return True
+
+
+class MediaClock:
+    """The one 20 ms clock every player sends on, on an absolute schedule."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._players: list[Player] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._next = 0.0
+        self.late_ticks = 0
+
+    def start_player(self, player: Player) -> Player:
+        self._players.append(player)
+        if self._handle is None:
+            self._next = self._loop.time()
+            self._tick()
+        return player
+
+    def stop_player(self, player: Player) -> None:
+        if player in self._players:
+            self._players.remove(player)
+        if not player.done.done():
+            player.done.set_result(None)
+
+    def _tick(self) -> None:
+        self._handle = None
+        players = self._players
+        finished = [p for p in players if not p.tick()]
+        for player in finished:
+            self.stop_player(player)
+        if not self._players:
+            return
+        now = self._loop.time()
+        self._next += PTIME
+        if now - self._next > 5 * PTIME:  # the loop stalled: restart the schedule, do not burst
+            self.late_ticks += 1
+            self._next = now + PTIME
+        self._handle = self._loop.call_at(self._next, self._tick)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for player in list(self._players):
+            self.stop_player(player)
+
+
+class AudioLibrary:
+    """Audio names of the library -> 8 kHz samples, and their encoded 20 ms frames per codec."""
+
+    def __init__(self, paths: dict[str, Path]) -> None:
+        self._paths = dict(paths)
+        self._pcm: dict[str, np.ndarray] = {}
+        self._frames: dict[tuple[str, str], list[bytes]] = {}
+
+    def update(self, paths: dict[str, Path]) -> None:
+        self._paths = dict(paths)
+        self._pcm.clear()
+        self._frames.clear()
+
+    def path(self, name: str) -> Path | None:
+        path = self._paths.get(name)
+        if path is None:
+            try:
+                path = builtin_sample_path(name)
+            except (KeyError, ValueError, FileNotFoundError):
+                return None
+        return path if path.exists() else None
+
+    async def frames(self, name: str, codec_name: str) -> list[bytes]:
+        key = (name, codec_name)
+        cached = self._frames.get(key)
+        if cached is not None:
+            return cached
+        pcm = self._pcm.get(name)
+        if pcm is None:
+            path = self.path(name)
+            if path is None:
+                raise KeyError(f"audio {name!r} is not in the library")
+            pcm = await asyncio.to_thread(load_audio, path)
+            self._pcm[name] = pcm
+        frames = encode_frames(pcm, codec_name)
+        self._frames[key] = frames
+        return frames
+
+    def duration_s(self, name: str) -> float | None:
+        pcm = self._pcm.get(name)
+        return None if pcm is None else len(pcm) / 8000.0
+
+
+def encode_frames(pcm: np.ndarray, codec_name: str) -> list[bytes]:
+    codec = get_codec(codec_name)
+    n = -(-len(pcm) // FRAME) * FRAME
+    padded = np.zeros(n, dtype=np.int16)
+    padded[: len(pcm)] = pcm
+    encoded = codec.encode(padded)
+    return [encoded[i : i + FRAME] for i in range(0, len(encoded), FRAME)]
+
+
+_RINGBACK: dict[str, list[bytes]] = {}
+
+
+def ringback_frames(codec_name: str) -> list[bytes]:
+    """One cadence of ringback (425 Hz, 1 s on, 4 s off — the European tone)."""
+    frames = _RINGBACK.get(codec_name)
+    if frames is None:
+        on = tone([425.0], 1.0, amplitude=0.25)
+        pcm = np.concatenate([on, np.zeros(32000, dtype=np.int16)])
+        frames = _RINGBACK[codec_name] = encode_frames(pcm, codec_name)
+    return frames

@@ -1,0 +1,257 @@
+"""Registrar (RFC 3261 §10) and digest authentication of extensions.
+
+Bindings live in memory for the call path and are written through to the store (so a
+restart keeps them). Several phones may register one extension; all of them ring.
+
+Authentication answers are the same for an extension that exists and one that does not
+(no enumeration): a challenge first, 403 after wrong credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flowpbx.sip.auth import DigestServer
+from flowpbx.sip.errors import SipParseError
+from flowpbx.sip.message import Request, make_response
+from flowpbx.sip.uri import NameAddr
+from flowpbx.store.records import ExtensionRec, RegistrationRec
+
+if TYPE_CHECKING:
+    from flowpbx.pbx.runtime import Runtime
+    from flowpbx.sip.transaction import ServerTransaction
+
+log = logging.getLogger("flowpbx.registrar")
+
+Addr = tuple[str, int]
+MIN_EXPIRES = 30
+MAX_EXPIRES = 3600
+DEFAULT_EXPIRES = 3600
+
+
+@dataclass(slots=True)
+class Binding:
+    extension: str
+    contact: str  # the Contact URI as the phone gave it
+    source: Addr  # where its REGISTER came from: requests to the phone go here (NAT-safe)
+    expires_at: float  # wall-clock seconds
+    user_agent: str
+    call_id: str
+    cseq: int
+
+
+class Authenticator:
+    """Digest challenges and checks against the extensions' stored HA1 values."""
+
+    def __init__(self, realm: str, extensions: Callable[[], dict[str, ExtensionRec]]) -> None:
+        self.realm = realm
+        self.server = DigestServer(realm=realm, secret=os.urandom(32))
+        self._extensions = extensions
+
+    def _ha1(self, username: str, algorithm: str) -> str | None:
+        ext = self._extensions().get(username)
+        if ext is None:
+            return None
+        return ext.ha1_sha256 if algorithm.upper().startswith("SHA-256") else ext.ha1_md5
+
+    def challenge_headers(self, header: str, now: float, stale: bool = False) -> list[tuple[str, str]]:
+        return [
+            (header, self.server.challenge(now=now, algorithm="SHA-256", stale=stale)),
+            (header, self.server.challenge(now=now, algorithm="MD5", stale=stale)),
+        ]
+
+    def check(
+        self, request: Request, *, proxy: bool, now: float
+    ) -> tuple[str | None, int, list[tuple[str, str]]]:
+        """(authenticated extension or None, status to answer if None, headers)."""
+        auth_header = "Proxy-Authorization" if proxy else "Authorization"
+        challenge_header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        status = 407 if proxy else 401
+        values = request.headers.get_all(auth_header) if auth_header in request.headers else []
+        if not values:
+            return None, status, self.challenge_headers(challenge_header, now)
+        stale = False
+        for value in values:
+            result = self.server.verify(value, method=request.method, now=now, ha1_lookup=self._ha1)
+            if result.ok and result.username is not None:
+                return result.username, 200, []
+            stale = stale or result.stale
+        if stale:
+            return None, status, self.challenge_headers(challenge_header, now, stale=True)
+        return None, 403, []
+
+
+class Registrar:
+    def __init__(self, rt: Runtime, auth: Authenticator) -> None:
+        self.rt = rt
+        self.auth = auth
+        self._bindings: dict[str, list[Binding]] = {}
+        self._writes: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        self._writer: asyncio.Future[None] | None = None
+
+    # -- lookups for the call path -----------------------------------------------------------
+
+    def bindings(self, extension: str) -> list[Binding]:
+        now = dt.datetime.now(dt.UTC).timestamp()
+        found = self._bindings.get(extension)
+        if not found:
+            return []
+        live = [b for b in found if b.expires_at > now]
+        if len(live) != len(found):
+            self._bindings[extension] = live
+        return live
+
+    def all_bindings(self) -> dict[str, list[Binding]]:
+        return {ext: self.bindings(ext) for ext in list(self._bindings)}
+
+    def restore(self, records: list[RegistrationRec]) -> None:
+        for rec in records:
+            host, _, port = rec.source.rpartition(":")
+            self._bindings.setdefault(rec.extension, []).append(
+                Binding(
+                    extension=rec.extension,
+                    contact=rec.contact,
+                    source=(host.strip("[]"), int(port or 5060)),
+                    expires_at=rec.expires_at.timestamp(),
+                    user_agent=rec.user_agent,
+                    call_id=rec.call_id,
+                    cseq=rec.cseq,
+                )
+            )
+
+    # -- REGISTER ------------------------------------------------------------------------------
+
+    def on_register(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
+        sip = self.rt.sip
+        user, status, headers = self.auth.check(request, proxy=False, now=self.rt.loop.time())
+        if user is None:
+            sip.send_response(txn, make_response(request, status, headers=headers))
+            return
+        try:
+            to_user = request.to.uri.user or ""
+        except SipParseError:
+            sip.send_response(txn, make_response(request, 400))
+            return
+        if to_user != user:
+            sip.send_response(txn, make_response(request, 403, "Not Your Address"))
+            return
+        try:
+            self._apply(request, addr, user)
+        except _RegisterError as exc:
+            sip.send_response(txn, make_response(request, exc.status, exc.reason, headers=exc.headers))
+            return
+        contacts = [
+            (
+                "Contact",
+                f"<{b.contact}>;expires={max(0, int(b.expires_at - dt.datetime.now(dt.UTC).timestamp()))}",
+            )
+            for b in self.bindings(user)
+        ]
+        date = dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+        sip.send_response(txn, make_response(request, 200, headers=[*contacts, ("Date", date)]))
+
+    def _apply(self, request: Request, addr: Addr, extension: str) -> None:
+        header_expires = request.headers.get("Expires")
+        default = DEFAULT_EXPIRES
+        if header_expires is not None and header_expires.strip().isdigit():
+            default = int(header_expires.strip())
+        raw_contacts = request.headers.get_all("Contact") if "Contact" in request.headers else []
+        now = dt.datetime.now(dt.UTC).timestamp()
+        current = self.bindings(extension)
+        if raw_contacts == ["*"] or (raw_contacts and raw_contacts[0].strip() == "*"):
+            if default != 0 or len(raw_contacts) != 1:
+                raise _RegisterError(400, "Invalid Wildcard")
+            for b in current:
+                self._persist_delete(b)
+            self._bindings[extension] = []
+            return
+        user_agent = request.headers.get("User-Agent") or ""
+        call_id = request.call_id
+        cseq = request.cseq.seq
+        for raw in raw_contacts:
+            contact = NameAddr.parse(raw)
+            expires = default
+            for key, value in contact.params:
+                if key.lower() == "expires" and value is not None and value.isdigit():
+                    expires = int(value)
+            uri = str(contact.uri)
+            existing = next((b for b in current if b.contact == uri), None)
+            if existing is not None and existing.call_id == call_id and cseq <= existing.cseq:
+                continue  # out-of-order REGISTER (§10.3 step 7)
+            if expires == 0:
+                if existing is not None:
+                    current.remove(existing)
+                    self._persist_delete(existing)
+                continue
+            if expires < MIN_EXPIRES:
+                raise _RegisterError(423, "Interval Too Brief", [("Min-Expires", str(MIN_EXPIRES))])
+            expires = min(expires, MAX_EXPIRES)
+            binding = Binding(
+                extension=extension,
+                contact=uri,
+                source=addr,
+                expires_at=now + expires,
+                user_agent=user_agent,
+                call_id=call_id,
+                cseq=cseq,
+            )
+            if existing is not None:
+                current.remove(existing)
+            current.append(binding)
+            self._persist_save(binding)
+        self._bindings[extension] = current
+
+    # -- write-through to the store, in order, by one worker -------------------------------
+
+    def _enqueue(self, op: tuple[str, object]) -> None:
+        self._writes.put_nowait(op)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_loop())
+
+    async def _write_loop(self) -> None:
+        store = self.rt.store
+        while not self._writes.empty():
+            kind, payload = self._writes.get_nowait()
+            try:
+                if kind == "save":
+                    assert isinstance(payload, RegistrationRec)
+                    await store.save_registration(payload)
+                else:
+                    assert isinstance(payload, tuple)
+                    await store.delete_registration(*payload)
+            except Exception:
+                log.exception("could not persist a registration change")
+
+    def _persist_save(self, b: Binding) -> None:
+        rec = RegistrationRec(
+            extension=b.extension,
+            contact=b.contact,
+            source=f"{b.source[0]}:{b.source[1]}",
+            transport="udp",
+            expires_at=dt.datetime.fromtimestamp(b.expires_at, dt.UTC),
+            user_agent=b.user_agent,
+            call_id=b.call_id,
+            cseq=b.cseq,
+        )
+        self._enqueue(("save", rec))
+
+    def _persist_delete(self, b: Binding) -> None:
+        self._enqueue(("delete", (b.extension, b.contact)))
+
+    async def drain(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
+class _RegisterError(Exception):
+    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers or []

@@ -1,0 +1,237 @@
+"""The PBX runtime: one asyncio process holding the SIP endpoint, registrar, calls, media.
+
+`Runtime` is what every part of `pbx/` reaches for (the endpoint to send with, the current
+configuration, the audio library, the media clock). `dispatch` routes each SIP event from
+the transaction layer to the registrar, a new call, or the leg that owns the dialog.
+
+`PbxService` (service.py) wraps it for app.py and the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+from flowpbx.flow.context import FlowServices
+from flowpbx.flow.model import ScheduleSpec
+from flowpbx.flow.schedule import Schedule
+from flowpbx.pbx.calls import CallManager
+from flowpbx.pbx.history import HistoryWriter
+from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
+from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
+from flowpbx.pbx.registrar import Authenticator, Registrar
+from flowpbx.pbx.transport import SipEndpoint
+from flowpbx.settings import Settings
+from flowpbx.sip.dialog import Dialog
+from flowpbx.sip.errors import SipParseError
+from flowpbx.sip.message import Request, make_response
+from flowpbx.sip.transaction import (
+    AckReceived,
+    AckTimeout,
+    CancelReceived,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTimeout,
+)
+from flowpbx.store.records import RuntimeConfig, TrunkRec
+
+if TYPE_CHECKING:
+    from flowpbx.store.db import Store
+
+log = logging.getLogger("flowpbx.pbx")
+
+Addr = tuple[str, int]
+USER_AGENT = "flowpbx/0.1"
+_KNOWN_METHODS = frozenset(ALLOW.split(", "))
+
+
+class ConfigView:
+    """The runtime's read-only view of the configuration, with lookups the call path needs."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.raw = config
+        self._schedules: dict[str, Schedule | None] = {}
+        self.flow_services = FlowServices(
+            schedule=self.schedule, extensions=lambda: self.extensions.keys()
+        )
+        self.extensions = config.extensions
+        self.flows_by_did = config.flows_by_did
+        self.numbers = config.numbers
+        self._trunk_exact: dict[Addr, TrunkRec] = {}
+        self._trunk_host: dict[str, TrunkRec] = {}
+        for trunk in config.trunks:
+            for ip in _resolve(trunk.host):
+                self._trunk_exact.setdefault((ip, trunk.port), trunk)
+                self._trunk_host.setdefault(ip, trunk)
+
+    def schedule(self, name: str) -> Schedule | None:
+        """A named office-hours schedule, compiled once per configuration."""
+        if name not in self._schedules:
+            rec = self.raw.schedules.get(name)
+            compiled = None
+            if rec is not None:
+                try:
+                    spec = ScheduleSpec.model_validate(
+                        {"timezone": rec.timezone, "hours": rec.hours, "holidays": rec.holidays}
+                    )
+                    compiled = Schedule.from_spec(spec)
+                except ValueError:
+                    log.warning("schedule %s is invalid", name)
+            self._schedules[name] = compiled
+        return self._schedules[name]
+
+    def trunk_for(self, addr: Addr) -> TrunkRec | None:
+        """The trunk a request came from, by its source address (and port where it matches)."""
+        return self._trunk_exact.get(addr) or self._trunk_host.get(addr[0])
+
+
+def _resolve(host: str) -> list[str]:
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except OSError:
+        log.warning("trunk host %s does not resolve", host)
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: Store, config: RuntimeConfig) -> None:
+        self.settings = settings
+        self.store = store
+        self.loop = asyncio.get_running_loop()
+        self.config = ConfigView(config)
+        self.media_ip = settings.effective_media_ip
+        host, port = settings.sip_listen
+        self.sip = SipEndpoint(host=host, port=port, on_event=self.dispatch)
+        self.domain = host
+        self.user_agent = USER_AGENT
+        self.contact = ""
+        self.rtp_pool = RtpPortPool(*settings.rtp_ports)
+        self.clock = MediaClock()
+        self.audio = AudioLibrary(config.audio)
+        self.auth = Authenticator(settings.sip_realm, lambda: self.config.extensions)
+        self.registrar = Registrar(self, self.auth)
+        self.calls = CallManager(self)
+        self.history = HistoryWriter(store)
+        self.internal_ring_timeout_s = 30.0
+        self._dialogs: dict[tuple[str, str], Leg] = {}
+        self.dropped = 0
+
+    async def start(self) -> None:
+        await self.sip.start()
+        self.contact = f"<sip:flowpbx@{self.sip.host}:{self.sip.port}>"
+        self.registrar.restore(await self.store.load_registrations())
+
+    async def stop(self) -> None:
+        await self.calls.close()
+        await asyncio.sleep(0.05)  # let the BYEs leave
+        self.clock.close()
+        self.sip.close()
+        await self.registrar.drain()
+        await self.history.close()
+
+    def reload(self, config: RuntimeConfig) -> None:
+        self.config = ConfigView(config)
+        self.audio.update(config.audio)
+
+    # -- dialogs -------------------------------------------------------------------------------
+
+    def remember_dialog(self, dialog: Dialog, leg: Leg) -> None:
+        self._dialogs[(dialog.call_id, dialog.local_tag)] = leg
+
+    def forget_dialog(self, dialog: Dialog) -> None:
+        self._dialogs.pop((dialog.call_id, dialog.local_tag), None)
+
+    def _leg_for(self, message: Any, *, local_is_to: bool) -> Leg | None:
+        try:
+            tag = message.to.tag if local_is_to else message.from_.tag
+            return self._dialogs.get((message.call_id, tag or ""))
+        except SipParseError:
+            return None
+
+    # -- the dispatcher -------------------------------------------------------------------------
+
+    def dispatch(self, event: Any) -> None:
+        if isinstance(event, RequestReceived):
+            self._on_request(event)
+        elif isinstance(event, ResponseReceived):
+            txn = event.transaction
+            if txn is not None and txn.user_data is not None:
+                txn.user_data.on_response(event.response, txn)
+            elif 200 <= event.response.status < 300:
+                leg = self._leg_for(event.response, local_is_to=False)
+                if isinstance(leg, UacLeg):
+                    leg.on_stray_2xx(event.response)
+        elif isinstance(event, AckReceived):
+            leg = self._leg_for(event.request, local_is_to=True)
+            if leg is not None:
+                leg.on_ack(event.request)
+        elif isinstance(event, CancelReceived):
+            self.sip.send_response(event.cancel_transaction, make_response(event.request, 200))
+            invite = event.invite_transaction
+            if invite is not None and invite.user_data is not None:
+                invite.user_data.on_cancel()
+        elif isinstance(event, TransactionTimeout):
+            txn = event.transaction
+            handler = getattr(txn, "user_data", None)
+            if handler is not None and hasattr(handler, "on_timeout"):
+                handler.on_timeout(txn)
+        elif isinstance(event, AckTimeout):
+            handler = getattr(event.transaction, "user_data", None)
+            if handler is not None and hasattr(handler, "on_ack_timeout"):
+                handler.on_ack_timeout()
+        else:
+            self.dropped += 1
+
+    def _on_request(self, event: RequestReceived) -> None:
+        request = event.request
+        txn = event.transaction
+        if txn is None:
+            if request.method == "ACK":
+                leg = self._leg_for(request, local_is_to=True)
+                if leg is not None:
+                    leg.on_ack(request)
+            return
+        method = request.method
+        try:
+            to_tag = request.to.tag
+        except SipParseError:
+            self.sip.send_response(txn, make_response(request, 400))
+            return
+        if to_tag:
+            leg = self._leg_for(request, local_is_to=True)
+            if leg is None:
+                self.sip.send_response(txn, make_response(request, 481))
+            else:
+                leg.on_request(txn, request)
+            return
+        if method == "INVITE":
+            self.calls.on_invite(txn, request, event.addr)
+        elif method == "REGISTER":
+            self.registrar.on_register(txn, request, event.addr)
+        elif method == "OPTIONS":
+            self.sip.send_response(
+                txn,
+                make_response(
+                    request,
+                    200,
+                    headers=[("Allow", ALLOW), ("Accept", "application/sdp"),
+                             ("User-Agent", self.user_agent)],
+                ),
+            )
+        elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
+            self.sip.send_response(txn, make_response(request, 481))
+        elif method in _KNOWN_METHODS:
+            self.sip.send_response(txn, make_response(request, 405, headers=[("Allow", ALLOW)]))
+        else:
+            self.sip.send_response(txn, make_response(request, 501, headers=[("Allow", ALLOW)]))
+
+
+__all__ = ["ConfigView", "Runtime", "Request"]

@@ -1,0 +1,70 @@
+"""What the rest of flowpbx (app.py, api/) may ask of the live PBX. api/ imports only this."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from flowpbx.pbx.runtime import Runtime
+from flowpbx.settings import Settings
+
+if TYPE_CHECKING:
+    from flowpbx.store.db import Store
+
+
+class PbxService:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._rt: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._rt is None:
+            raise RuntimeError("the PBX is not running")
+        return self._rt
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        rt = self.runtime
+        return rt.sip.host, rt.sip.port
+
+    async def start(self) -> None:
+        config = await self.store.load_runtime_config()
+        self._rt = Runtime(self.settings, self.store, config)
+        await self._rt.start()
+
+    async def stop(self) -> None:
+        if self._rt is not None:
+            await self._rt.stop()
+            self._rt = None
+
+    async def reload(self) -> None:
+        """Take configuration changes (extensions, numbers, published flows, audio) live."""
+        self.runtime.reload(await self.store.load_runtime_config())
+
+    def registrations(self, extension: str) -> list[dict[str, Any]]:
+        now = dt.datetime.now(dt.UTC).timestamp()
+        return [
+            {
+                "contact": b.contact,
+                "source": f"{b.source[0]}:{b.source[1]}",
+                "expires": max(0, int(b.expires_at - now)),
+                "user_agent": b.user_agent,
+            }
+            for b in self.runtime.registrar.bindings(extension)
+        ]
+
+    def active_calls(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": call.call_id,
+                "caller": call.caller,
+                "caller_name": call.caller_name,
+                "did": call.did,
+                "flow": call.flow_name,
+                "started_at": call.started_at.isoformat(),
+                "answered_by": call.answered_by,
+            }
+            for call in self.runtime.calls.active.values()
+        ]

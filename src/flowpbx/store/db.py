@@ -1,0 +1,290 @@
+"""Database access: engines, migrations, and `Store`, the one object the rest of flowpbx uses.
+
+`app.py` builds one `Store(url, data_dir)` and hands it to `pbx/` (runtime configuration,
+registrations, call history) and `api/`. Every `Store` method is one short transaction on
+the async engine (aiosqlite for SQLite, asyncpg for PostgreSQL), so nothing blocks the
+event loop. Schema changes only ever come from the Alembic migrations shipped in
+`flowpbx/store/migrations` (`upgrade(url)`, `flowpbx db upgrade`).
+
+Errors: see `flowpbx.store.errors` (StoreError → SchemaError, NotFoundError, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from flowpbx.media.audiofile import BUILTIN_SAMPLES, builtin_sample_path
+from flowpbx.store import repos
+from flowpbx.store.errors import SchemaError
+from flowpbx.store.records import (
+    CallRecord,
+    ExtensionRec,
+    PublishedFlow,
+    RegistrationRec,
+    RuntimeConfig,
+    UserRec,
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`; SQLite gets foreign keys on and a busy timeout."""
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        database = sa_url.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = _create_async_engine(url, connect_args={"timeout": 15})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    return _create_async_engine(url, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+async def upgrade(url: str) -> None:
+    """Bring the database at `url` to the newest schema (`alembic upgrade head`)."""
+    cfg = _alembic_config(url)
+    engine = create_engine(url)
+
+    def _run(conn: Connection) -> None:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def _get(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(_get)
+
+
+class Store:
+    """The database of one flowpbx installation, as the runtime and the API see it."""
+
+    def __init__(self, url: str, data_dir: Path, *, sip_realm: str = "flowpbx") -> None:
+        self.url = url
+        self.data_dir = Path(data_dir).resolve()
+        self.sip_realm = sip_realm
+        self.engine = create_engine(url)
+        self.sessions = session_factory(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work is committed on success and rolled back on error."""
+        async with self.sessions() as s, s.begin():
+            yield s
+
+    async def check_schema(self) -> None:
+        """Raise SchemaError unless the database is migrated to the head revision."""
+        try:
+            current = await current_revision(self.engine)
+        except (DBAPIError, OSError) as exc:
+            raise SchemaError(f"cannot open database: {exc.__class__.__name__}: {exc}") from exc
+        head = head_revision()
+        if current is None:
+            raise SchemaError("database is empty: run `flowpbx db upgrade` first")
+        if current != head:
+            raise SchemaError(
+                f"database schema is at {current}, expected {head}: run `flowpbx db upgrade`"
+            )
+
+    # ----------------------------------------------------------------- runtime
+
+    async def load_runtime_config(self) -> RuntimeConfig:
+        async with self.sessions() as s:
+            extensions = await repos.list_extensions(s)
+            trunks = await repos.list_trunks(s)
+            numbers = await repos.list_numbers(s)
+            mailboxes = await repos.list_mailboxes(s)
+            schedules = await repos.list_schedules(s)
+            published = await repos.list_published(s)
+            audio_rows = await repos.list_audio_rows(s)
+        flows_by_did: dict[str, PublishedFlow] = {}
+        for flow in published:
+            for did in repos.flow_dids(flow.document):
+                flows_by_did.setdefault(did, flow)
+        audio = builtin_audio()
+        for row in audio_rows:
+            if row.builtin and row.name in audio:
+                continue
+            audio[row.name] = repos.audio_path(row, self.data_dir)
+        return RuntimeConfig(
+            extensions={e.number: e for e in extensions},
+            trunks=trunks,
+            numbers={n.number: n for n in numbers},
+            flows_by_did=flows_by_did,
+            audio=audio,
+            mailboxes={mb.number: mb for mb in mailboxes},
+            schedules={sc.name: sc for sc in schedules},
+        )
+
+    async def add_call_history(self, rec: CallRecord) -> int:
+        async with self.transaction() as s:
+            return await repos.add_call_history(s, rec)
+
+    async def list_call_history(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        number: str | None = None,
+        extension: str | None = None,
+        outcome: str | None = None,
+    ) -> list[CallRecord]:
+        async with self.sessions() as s:
+            return await repos.list_call_history(
+                s,
+                limit=limit,
+                offset=offset,
+                since=since,
+                until=until,
+                number=number,
+                extension=extension,
+                outcome=outcome,
+            )
+
+    async def get_call_history(self, call_pk: int) -> CallRecord | None:
+        async with self.sessions() as s:
+            return await repos.get_call_history(s, call_pk)
+
+    async def save_registration(self, reg: RegistrationRec) -> None:
+        async with self.transaction() as s:
+            await repos.save_registration(s, reg)
+
+    async def delete_registration(self, extension: str, contact: str) -> None:
+        async with self.transaction() as s:
+            await repos.delete_registration(s, extension, contact)
+
+    async def load_registrations(
+        self, *, extension: str | None = None, now: dt.datetime | None = None
+    ) -> list[RegistrationRec]:
+        """Unexpired bindings (all, or those of one extension)."""
+        async with self.sessions() as s:
+            return await repos.load_registrations(s, now or _utcnow(), extension)
+
+    async def purge_registrations(self, now: dt.datetime | None = None) -> None:
+        async with self.transaction() as s:
+            await repos.purge_registrations(s, now or _utcnow())
+
+    # ----------------------------------------------------------------- directory
+
+    async def list_extensions(self) -> list[ExtensionRec]:
+        async with self.sessions() as s:
+            return await repos.list_extensions(s)
+
+    async def get_extension(self, number: str) -> ExtensionRec | None:
+        async with self.sessions() as s:
+            return await repos.get_extension(s, number)
+
+    async def upsert_extension(
+        self,
+        *,
+        number: str,
+        name: str,
+        password: str | None = None,
+        supervisor: bool = False,
+        outbound: bool = False,
+        caller_id: str | None = None,
+        mailbox: str | None = None,
+    ) -> bool:
+        async with self.transaction() as s:
+            return await repos.upsert_extension(
+                s,
+                number=number,
+                name=name,
+                realm=self.sip_realm,
+                password=password,
+                supervisor=supervisor,
+                outbound=outbound,
+                caller_id=caller_id,
+                mailbox=mailbox,
+            )
+
+    # ----------------------------------------------------------------- users
+
+    async def create_user(
+        self, username: str, password: str, role: str, *, replace: bool = False
+    ) -> UserRec:
+        async with self.transaction() as s:
+            return await repos.create_user(s, username, password, role, replace=replace)
+
+    async def authenticate(self, username: str, password: str) -> UserRec | None:
+        async with self.sessions() as s:
+            return await repos.authenticate(s, username, password)
+
+    async def issue_token(self, user_id: int, *, kind: str = "session") -> str:
+        async with self.transaction() as s:
+            return await repos.issue_token(s, user_id, _utcnow(), kind=kind)
+
+    async def user_for_token(self, token: str) -> UserRec | None:
+        async with self.sessions() as s:
+            return await repos.user_for_token(s, token, _utcnow())
+
+    async def revoke_token(self, token: str) -> None:
+        async with self.transaction() as s:
+            await repos.revoke_token(s, token)
+
+
+def builtin_audio() -> dict[str, Path]:
+    """name -> absolute path of every built-in sample that ships with the package."""
+    return {name: Path(builtin_sample_path(name)).resolve() for name in BUILTIN_SAMPLES}

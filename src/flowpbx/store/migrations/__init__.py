@@ -1,0 +1,1 @@
+"""Alembic migrations of the flowpbx schema; run through `flowpbx.store.db.upgrade`."""

@@ -1,0 +1,138 @@
+"""Ready-made SIPp peers for the acceptance tests: the provider calling a DID, an answering
+extension, a registering phone, an unauthenticated intruder.
+
+Each helper returns an unstarted ``Sipp`` with its pcaps already copied into SIPp's working
+directory and its keywords/variables set; use it as a context manager. Tone pcaps are
+generated once per machine into a cache directory (atomic rename, safe in parallel).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from tests.audio_analysis import make_rtp_pcap
+from tests.e2e.sipp import Sipp, dtmf_pcap
+
+# The bundled DTMF pcaps' SSRC: the provider tone uses it too, so the PBX sees one SSRC.
+SIPP_DTMF_SSRC = 0x0E05384E
+PROVIDER_TONE_HZ = 600.0  # not a DTMF frequency, distinct from every prompt
+CALLER = "+37129000001"
+
+_CACHE = Path(tempfile.gettempdir()) / "flowpbx-e2e-pcaps"
+
+
+def tone_pcap(freq: float, seconds: float = 60.0, ssrc: int = SIPP_DTMF_SSRC) -> Path:
+    """A cached RTP PCMU tone pcap (see audio_analysis.make_rtp_pcap)."""
+    _CACHE.mkdir(exist_ok=True)
+    path = _CACHE / f"tone-{freq:g}Hz-{seconds:g}s-{ssrc:08x}.pcap"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        make_rtp_pcap(tmp, freq, seconds, ssrc=ssrc, seq0=20000, ts0=4_000_000)
+        os.replace(tmp, path)
+    return path
+
+
+def provider_call(
+    workdir: Path,
+    *,
+    pbx: tuple[str, int],
+    trunk_port: int,
+    did: str = "+37167000001",
+    digit: str = "1",
+    dtmf_at_ms: int = 3000,
+    talk_ms: int = 4000,
+    caller: str = CALLER,
+    hangup_expected: bool = False,
+    tone_hz: float = PROVIDER_TONE_HZ,
+    media_port: int | None = None,
+    name: str | None = None,
+) -> Sipp:
+    """SIPp as the provider on 127.0.0.1:*trunk_port* calling *did* at *pbx*, pressing
+    *digit* at *dtmf_at_ms* after the answer, sending *tone_hz* throughout; it hangs up after
+    *talk_ms* more (provider_call_dtmf.xml) or, with *hangup_expected*, waits for the PBX's
+    BYE (provider_call_hangup.xml)."""
+    scenario = "provider_call_hangup.xml" if hangup_expected else "provider_call_dtmf.xml"
+    variables: dict[str, str | int | float] = {"dtmf_at_ms": dtmf_at_ms}
+    if not hangup_expected:
+        variables["talk_ms"] = talk_ms
+    return Sipp(
+        scenario,
+        workdir,
+        remote=pbx,
+        local_port=trunk_port,
+        media_port=media_port,
+        service=did,
+        keys={"caller": caller},
+        variables=variables,
+        files={"provider_tone.pcap": tone_pcap(tone_hz), "provider_dtmf.pcap": dtmf_pcap(digit)},
+        name=name,
+    )
+
+
+def uas_extension(
+    workdir: Path,
+    *,
+    ext: str = "102",
+    tone_hz: float = 1200.0,
+    local_port: int | None = None,
+    answer_after_ms: int = 0,
+    hangup_after_ms: int | None = None,
+    name: str | None = None,
+) -> Sipp:
+    """SIPp answering calls as *ext* (uas_answer.xml, or uas_answer_hangup.xml when
+    *hangup_after_ms* is given), sending a *tone_hz* tone."""
+    variables: dict[str, str | int | float] = {"answer_after_ms": answer_after_ms}
+    scenario = "uas_answer.xml"
+    if hangup_after_ms is not None:
+        scenario = "uas_answer_hangup.xml"
+        variables["hangup_after_ms"] = hangup_after_ms
+    return Sipp(
+        scenario,
+        workdir,
+        local_port=local_port,
+        service=ext,
+        variables=variables,
+        files={"uas_tone.pcap": tone_pcap(tone_hz, ssrc=0x5A5A0000 + int(tone_hz))},
+        name=name,
+    )
+
+
+def register(
+    workdir: Path,
+    *,
+    registrar: tuple[str, int],
+    ext: str,
+    password: str,
+    expect_ok: bool = True,
+    expires: int = 600,
+    local_port: int | None = None,
+    name: str | None = None,
+) -> Sipp:
+    """SIPp registering *ext* (register_auth.xml, or register_wrong_password.xml when the
+    password is expected to be refused)."""
+    return Sipp(
+        "register_auth.xml" if expect_ok else "register_wrong_password.xml",
+        workdir,
+        remote=registrar,
+        local_port=local_port,
+        service=ext,
+        auth=(ext, password),
+        keys={"expires": expires},
+        name=name,
+    )
+
+
+def intruder_invite(
+    workdir: Path, *, target: tuple[str, int], number: str, caller: str = "666"
+) -> Sipp:
+    """SIPp sending an unauthenticated INVITE from a non-trunk address (invite_noauth.xml)."""
+    return Sipp(
+        "invite_noauth.xml",
+        workdir,
+        remote=target,
+        service=number,
+        keys={"caller": caller},
+        name="intruder",
+    )

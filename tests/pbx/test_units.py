@@ -1,0 +1,56 @@
+"""Pure pieces of the runtime: number normalisation, INFO digits, trunk recognition."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowpbx.pbx.calls import normalize_number
+from flowpbx.pbx.legs import parse_dtmf_relay
+from flowpbx.pbx.runtime import ConfigView
+from flowpbx.store.records import RuntimeConfig, TrunkRec
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("+37167000001", "+37167000001"),
+        ("0037167000001", "+37167000001"),
+        ("37167000001", "+37167000001"),
+        ("+371 670-00001", "+37167000001"),
+        ("+37167000001;npdi", "+37167000001"),
+        ("101", "101"),
+    ],
+)
+def test_normalize_number(user: str, expected: str) -> None:
+    assert normalize_number(user) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "digit"),
+    [
+        (b"Signal=5\r\nDuration=160\r\n", "5"),
+        (b"Signal= *\r\nDuration=100", "*"),
+        (b"signal=11\r\n", "#"),
+        (b"Signal=Z\r\n", None),
+        (b"", None),
+    ],
+)
+def test_dtmf_relay_body(body: bytes, digit: str | None) -> None:
+    assert parse_dtmf_relay(body) == digit
+
+
+def test_trunk_recognised_by_source_address_only() -> None:
+    config = RuntimeConfig(
+        extensions={},
+        trunks=[
+            TrunkRec(name="a", host="127.0.0.1", port=5070),
+            TrunkRec(name="b", host="127.0.0.2", port=5060),
+        ],
+        numbers={},
+        flows_by_did={},
+        audio={},
+    )
+    view = ConfigView(config)
+    assert view.trunk_for(("127.0.0.1", 5070)).name == "a"  # type: ignore[union-attr]
+    assert view.trunk_for(("127.0.0.2", 5999)).name == "b"  # type: ignore[union-attr]
+    assert view.trunk_for(("127.0.0.3", 5070)) is None
