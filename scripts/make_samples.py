@@ -45,6 +45,7 @@ def speak(text: str, dst: Path) -> None:
         capture_output=True,
     )
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".wav", dir=dst.parent)
+    os.fchmod(fd, 0o644)
     os.close(fd)
     try:
         subprocess.run(

@@ -23,7 +23,7 @@ log = logging.getLogger("flowpbx")
 
 async def run(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.effective_database_url, settings.data_dir)
+    store = Store(settings.effective_database_url, settings.data_dir, sip_realm=settings.sip_realm)
     pbx = PbxService(settings, store)
     await pbx.start()
     api = create_api(store, pbx)
@@ -32,7 +32,8 @@ async def run(settings: Settings) -> None:
         uvicorn.Config(api, host=host, port=port, log_level="warning", lifespan="on",
                        access_log=False)
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # flowpbx handles SIGINT/SIGTERM itself, so calls are hung up before the process exits.
+    setattr(server, "capture_signals", contextlib.nullcontext)  # noqa: B010
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -12,8 +12,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from tests.audio_analysis import make_rtp_pcap
+from tests.audio_analysis import make_rtp_pcap, parse_rtp
 from tests.e2e.sipp import Sipp, dtmf_pcap
+from tests.pcap import read_udp_payloads
 
 # The bundled DTMF pcaps' SSRC: the provider tone uses it too, so the PBX sees one SSRC.
 SIPP_DTMF_SSRC = 0x0E05384E
@@ -27,11 +28,40 @@ def tone_pcap(freq: float, seconds: float = 60.0, ssrc: int = SIPP_DTMF_SSRC) ->
     """A cached RTP PCMU tone pcap (see audio_analysis.make_rtp_pcap)."""
     _CACHE.mkdir(exist_ok=True)
     path = _CACHE / f"tone-{freq:g}Hz-{seconds:g}s-{ssrc:08x}.pcap"
+    _atomic_pcap(path, freq, seconds, ssrc=ssrc, seq0=20000, ts0=4_000_000)
+    return path
+
+
+def provider_media(
+    digit: str, dtmf_at_ms: int, tone_hz: float = PROVIDER_TONE_HZ, post_seconds: float = 60.0
+) -> dict[str, Path]:
+    """The three pcaps a provider scenario plays, as one coherent RTP stream: a tone of
+    *dtmf_at_ms* ending right before the bundled DTMF pcap's sequence number and timestamp,
+    the DTMF pcap itself, and the tone continuing after it (300 ms later in RTP time)."""
+    dtmf = dtmf_pcap(digit)
+    events = [parse_rtp(payload) for _t, _s, _d, payload in read_udp_payloads(dtmf)]
+    first, last = events[0], events[-1]
+    n_pre = max(dtmf_at_ms // 20, 1)
+    _CACHE.mkdir(exist_ok=True)
+    pre = _CACHE / f"pre-{tone_hz:g}Hz-{n_pre}-{first.sequence}-{first.timestamp}.pcap"
+    post = _CACHE / f"post-{tone_hz:g}Hz-{post_seconds:g}s-{last.sequence}-{first.timestamp}.pcap"
+    _atomic_pcap(
+        pre, tone_hz, n_pre * 0.02, ssrc=first.ssrc,
+        seq0=(first.sequence - n_pre) & 0xFFFF, ts0=(first.timestamp - 160 * n_pre) & 0xFFFFFFFF,
+    )
+    _atomic_pcap(
+        post, tone_hz, post_seconds, ssrc=first.ssrc,
+        seq0=(last.sequence + 1) & 0xFFFF, ts0=(first.timestamp + 8 * 300) & 0xFFFFFFFF,
+    )
+    return {"provider_tone_pre.pcap": pre, "provider_dtmf.pcap": dtmf,
+            "provider_tone_post.pcap": post}
+
+
+def _atomic_pcap(path: Path, freq: float, seconds: float, **kwargs: int) -> None:
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        make_rtp_pcap(tmp, freq, seconds, ssrc=ssrc, seq0=20000, ts0=4_000_000)
+        make_rtp_pcap(tmp, freq, seconds, **kwargs)
         os.replace(tmp, path)
-    return path
 
 
 def provider_call(
@@ -66,7 +96,7 @@ def provider_call(
         service=did,
         keys={"caller": caller},
         variables=variables,
-        files={"provider_tone.pcap": tone_pcap(tone_hz), "provider_dtmf.pcap": dtmf_pcap(digit)},
+        files=provider_media(digit, dtmf_at_ms, tone_hz),
         name=name,
     )
 

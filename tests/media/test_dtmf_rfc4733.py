@@ -116,7 +116,9 @@ def test_sender_short_press_and_letters() -> None:
         Rfc4733Sender().packets("12")
 
 
-def _send(digits: str, rtp: RtpSender, *, duration_ms: int = 100, gap_ticks: int = 3):
+def _send(
+    digits: str, rtp: RtpSender, *, duration_ms: int = 100, gap_ticks: int = 3
+) -> list[tuple[float, bytes]]:
     """(now, packet bytes) as the runtime would send them: one per 20 ms tick."""
     sender = Rfc4733Sender()
     now = 0.0
@@ -138,7 +140,10 @@ def _send(digits: str, rtp: RtpSender, *, duration_ms: int = 100, gap_ticks: int
 
 
 def _receive(
-    stream: list[tuple[float, bytes]], receiver: Rfc4733Receiver, *, drop: set[int] = frozenset()
+    stream: list[tuple[float, bytes]],
+    receiver: Rfc4733Receiver,
+    *,
+    drop: frozenset[int] = frozenset(),
 ) -> list[DtmfEvent]:
     events = []
     now = 0.0
@@ -173,7 +178,7 @@ def test_round_trip_same_digit_twice() -> None:
 def test_round_trip_with_lost_start_and_end_packets() -> None:
     stream = _send("47", RtpSender(payload_type=0))
     # digit 4: ticks 0-6 (start lost); digit 7: ticks 10-16 (all three end packets lost)
-    drop = {0, 14, 15, 16}
+    drop = frozenset({0, 14, 15, 16})
     events = _receive(stream, Rfc4733Receiver(), drop=drop)
     assert [e.digit for e in events] == ["4", "7"]
     end_mode = _receive(stream, Rfc4733Receiver(report="end"), drop=drop)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from flowpbx.media.g711 import (
@@ -62,7 +65,9 @@ def test_alaw_every_code_word_round_trips() -> None:
 @pytest.mark.parametrize(
     ("encode", "decode"), [(ulaw_encode, ulaw_decode), (alaw_encode, alaw_decode)]
 )
-def test_encoder_is_monotonic_and_decode_is_within_half_a_step(encode, decode) -> None:  # type: ignore[no-untyped-def]
+def test_encoder_is_monotonic_and_decode_is_within_half_a_step(
+    encode: Callable[[npt.ArrayLike], bytes], decode: Callable[[bytes], npt.NDArray[np.int16]]
+) -> None:
     codes = np.frombuffer(encode(ALL_SAMPLES), dtype=np.uint8)
     recon = decode(codes.tobytes()).astype(np.int32)
     assert np.all(np.diff(recon) >= 0)  # quantiser is monotonic over the full range

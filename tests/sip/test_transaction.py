@@ -46,7 +46,7 @@ def request_bytes(
         f"{method} {uri} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {via_host};branch={branch};rport\r\n"
         "Max-Forwards: 70\r\n"
-        f"From: \"Alice\" <sip:alice@192.0.2.10>;tag={from_tag}\r\n"
+        f'From: "Alice" <sip:alice@192.0.2.10>;tag={from_tag}\r\n'
         f"To: {to}\r\n"
         f"Call-ID: {call_id}\r\n"
         f"CSeq: {cseq} {cseq_method or method}\r\n"
@@ -402,9 +402,7 @@ def test_cancel_without_invite() -> None:
     assert events[0].invite_transaction is None
     txn = events[0].cancel_transaction
     layer.send_response(txn, make_response(txn.request, 481, to_tag="t1"), 0.0)
-    assert first_lines(layer.datagrams_to_send()) == [
-        "SIP/2.0 481 Call/Transaction Does Not Exist"
-    ]
+    assert first_lines(layer.datagrams_to_send()) == ["SIP/2.0 481 Call/Transaction Does Not Exist"]
 
 
 def test_make_cancel_follows_rfc3261_9_1() -> None:
@@ -693,7 +691,7 @@ def test_terminate_removes_transaction() -> None:
 
 def test_reliable_invite_client_no_retransmissions() -> None:
     layer = TransactionLayer(reliable=True)
-    txn, clock = start_client(layer)
+    _txn, clock = start_client(layer)
     clock.run_until(31.9)
     assert clock.sent == []
     clock.run_until(32.1)
@@ -876,3 +874,77 @@ def test_state_tables_are_complete_and_drawable() -> None:
         assert State.TERMINATED in targets
         assert targets - {State.TERMINATED} <= sources
         assert "TERMINATED" in dot
+
+
+def test_2xx_to_invite_without_to_tag_is_refused() -> None:
+    layer = TransactionLayer(trying_delay=None)
+    txn = new_server(layer, request_bytes())
+    with pytest.raises(LocalSipError):
+        layer.send_response(txn, make_response(txn.request, 200), 0.0)
+    assert txn.state is State.PROCEEDING
+    assert layer.datagrams_to_send() == []
+
+
+def test_rfc2543_fallback_matching() -> None:
+    # No magic cookie: matched on Request-URI, From tag, Call-ID, CSeq and top Via.
+    layer = TransactionLayer(trying_delay=None)
+    old = request_bytes(branch="oldstyle1")
+    txn = new_server(layer, old)
+    layer.send_response(txn, make_response(txn.request, 486, to_tag="t"), 0.0)
+    layer.datagrams_to_send()
+    layer.receive(old, PEER, 0.1)  # retransmission
+    assert layer.events() == []
+    assert first_lines(layer.datagrams_to_send()) == ["SIP/2.0 486 Busy Here"]
+    layer.receive(request_bytes("ACK", branch="oldstyle1", to_tag="t"), PEER, 0.2)
+    assert txn.state is State.CONFIRMED
+    other = request_bytes(branch="oldstyle1", cseq=2)  # a new request
+    layer.receive(other, PEER, 0.3)
+    (ev,) = layer.events()
+    assert isinstance(ev, RequestReceived) and ev.transaction is not txn
+
+
+def test_forked_2xx_responses_all_reach_the_tu() -> None:
+    layer = TransactionLayer()
+    txn, _ = start_client(layer)
+    layer.receive(response_to(txn.request, 200, to_tag="fork-a"), PEER, 0.1)
+    layer.receive(response_to(txn.request, 200, to_tag="fork-b"), PEER, 0.2)
+    events = only(layer.events(), ResponseReceived)
+    tags = [e.response.to.tag for e in events if isinstance(e, ResponseReceived)]
+    assert tags == ["fork-a", "fork-b"]  # RFC 6026 §8.4: each gets its own ACK from the TU
+
+
+def test_provisional_resent_on_invite_retransmission() -> None:
+    layer = TransactionLayer(trying_delay=None)
+    txn = new_server(layer, request_bytes())
+    layer.send_response(txn, make_response(txn.request, 183, to_tag="t"), 0.0)
+    layer.datagrams_to_send()
+    layer.receive(request_bytes(), PEER, 0.5)
+    assert first_lines(layer.datagrams_to_send()) == ["SIP/2.0 183 Session Progress"]
+    assert layer.stats.retransmissions == 1
+
+
+def test_heap_compaction_bounds_memory() -> None:
+    layer = TransactionLayer()
+    # Every INVITE arms the 100 Trying timer, answered at once: all those entries go stale.
+    for i in range(20_000):
+        layer.receive(request_bytes(branch=f"z9hG4bKh{i}", call_id=f"h{i}"), PEER, 0.0)
+        (ev,) = layer.events()
+        assert isinstance(ev, RequestReceived) and ev.transaction is not None
+        layer.send_response(
+            ev.transaction, make_response(ev.transaction.request, 486, to_tag="t"), 0.0
+        )
+        layer.terminate(ev.transaction)
+    assert layer.table_sizes()["timer_heap"] <= 4096
+    assert layer.get_timer() is None
+
+
+def test_late_timer_handling_does_not_burst() -> None:
+    # If the runtime wakes up very late, each timer fires once and re-arms from ``now``.
+    layer = TransactionLayer()
+    txn, _ = start_client(layer)
+    layer.handle_timer(10.0)
+    assert len(layer.datagrams_to_send()) == 1  # one retransmission, not four
+    assert layer.get_timer() == pytest.approx(10.0 + 1.0)  # A doubled once
+    layer.handle_timer(100.0)
+    assert only(layer.events(), TransactionTimeout)
+    assert txn.state is State.TERMINATED

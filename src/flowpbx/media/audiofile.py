@@ -132,8 +132,13 @@ def write_wav_atomic(path: Path | str, samples: npt.ArrayLike, rate: int = MEDIA
     pcm = np.asarray(samples)
     if pcm.dtype != np.int16:
         pcm = np.clip(np.rint(pcm), -32768, 32767).astype(np.int16)
+    try:
+        mode = target.stat().st_mode & 0o777  # keep the permissions of the file replaced
+    except FileNotFoundError:
+        mode = 0o644  # mkstemp creates 0600; a media file is readable like any other
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             sf.write(fh, pcm, rate, format="WAV", subtype="PCM_16")
             fh.flush()

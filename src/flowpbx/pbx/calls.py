@@ -240,14 +240,15 @@ class LiveCall:
     ) -> tuple[UacLeg | None, list[int]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        pending = {leg.outcome: leg for leg in legs}
+        pending: dict[asyncio.Future[Any], UacLeg] = {leg.outcome: leg for leg in legs}
         statuses: list[int] = []
         while pending:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None, statuses
+            waiting: list[asyncio.Future[Any]] = [*pending, self.leg.ended]
             done, _ = await asyncio.wait(
-                [*pending, self.leg.ended], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
             )
             if self.leg.ended in done:
                 raise CallEnded(self.leg.ended.result())

@@ -116,8 +116,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.dtmf_pt = params.dtmf_payload_type
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's UDP transport
 
     def close(self) -> None:
         if self.closed:
@@ -283,8 +282,8 @@ class AudioLibrary:
             path = self.path(name)
             if path is None:
                 raise KeyError(f"audio {name!r} is not in the library")
-            pcm = await asyncio.to_thread(load_audio, path)
-            self._pcm[name] = pcm
+            loaded: np.ndarray = await asyncio.to_thread(load_audio, path)
+            self._pcm[name] = pcm = loaded
         frames = encode_frames(pcm, codec_name)
         self._frames[key] = frames
         return frames

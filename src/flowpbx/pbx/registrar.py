@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from flowpbx.sip.auth import DigestServer
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, make_response
-from flowpbx.sip.uri import NameAddr
+from flowpbx.sip.headers import NameAddr
 from flowpbx.store.records import ExtensionRec, RegistrationRec
 
 if TYPE_CHECKING:
@@ -119,8 +119,8 @@ class Registrar:
                     contact=rec.contact,
                     source=(host.strip("[]"), int(port or 5060)),
                     expires_at=rec.expires_at.timestamp(),
-                    user_agent=rec.user_agent,
-                    call_id=rec.call_id,
+                    user_agent=rec.user_agent or "",
+                    call_id=rec.call_id or "",
                     cseq=rec.cseq,
                 )
             )

@@ -27,7 +27,13 @@ from flowpbx.pbx.transport import SipEndpoint
 from flowpbx.settings import Settings
 from flowpbx.sip.dialog import Dialog
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.message import Request, make_response
+from flowpbx.sip.message import (
+    DEFAULT_ACCEPT,
+    Request,
+    diagnose_request,
+    make_response,
+    unsupported_extensions,
+)
 from flowpbx.sip.transaction import (
     AckReceived,
     AckTimeout,
@@ -45,6 +51,7 @@ log = logging.getLogger("flowpbx.pbx")
 
 Addr = tuple[str, int]
 USER_AGENT = "flowpbx/0.1"
+_ACCEPT = DEFAULT_ACCEPT | {"application/dtmf-relay", "application/dtmf"}
 _KNOWN_METHODS = frozenset(ALLOW.split(", "))
 
 
@@ -162,9 +169,10 @@ class Runtime:
         if isinstance(event, RequestReceived):
             self._on_request(event)
         elif isinstance(event, ResponseReceived):
-            txn = event.transaction
-            if txn is not None and txn.user_data is not None:
-                txn.user_data.on_response(event.response, txn)
+            client = event.transaction
+            handler: Any = client.user_data if client is not None else None
+            if client is not None and handler is not None:
+                handler.on_response(event.response, client)
             elif 200 <= event.response.status < 300:
                 leg = self._leg_for(event.response, local_is_to=False)
                 if isinstance(leg, UacLeg):
@@ -176,13 +184,14 @@ class Runtime:
         elif isinstance(event, CancelReceived):
             self.sip.send_response(event.cancel_transaction, make_response(event.request, 200))
             invite = event.invite_transaction
-            if invite is not None and invite.user_data is not None:
-                invite.user_data.on_cancel()
+            owner: Any = invite.user_data if invite is not None else None
+            if owner is not None:
+                owner.on_cancel()
         elif isinstance(event, TransactionTimeout):
-            txn = event.transaction
-            handler = getattr(txn, "user_data", None)
+            timed_out = event.transaction
+            handler = getattr(timed_out, "user_data", None)
             if handler is not None and hasattr(handler, "on_timeout"):
-                handler.on_timeout(txn)
+                handler.on_timeout(timed_out)
         elif isinstance(event, AckTimeout):
             handler = getattr(event.transaction, "user_data", None)
             if handler is not None and hasattr(handler, "on_ack_timeout"):
@@ -200,11 +209,17 @@ class Runtime:
                     leg.on_ack(request)
             return
         method = request.method
-        try:
-            to_tag = request.to.tag
-        except SipParseError:
-            self.sip.send_response(txn, make_response(request, 400))
+        problem = diagnose_request(request, accept=_ACCEPT)
+        if problem is not None:
+            status, reason = problem
+            extra: list[tuple[str, str]] = []
+            if status == 420:
+                extra.append(("Unsupported", ", ".join(unsupported_extensions(request))))
+            elif status == 415:
+                extra.append(("Accept", ", ".join(sorted(_ACCEPT))))
+            self.sip.send_response(txn, make_response(request, status, reason, headers=extra))
             return
+        to_tag = request.to.tag
         if to_tag:
             leg = self._leg_for(request, local_is_to=True)
             if leg is None:

@@ -53,8 +53,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
         )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]  # uvloop's UDP transport
         sockname = transport.get_extra_info("sockname")
         if sockname:
             self.port = sockname[1]

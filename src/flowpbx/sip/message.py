@@ -59,140 +59,41 @@ _T = TypeVar("_T")
 
 # -- header names ----------------------------------------------------------------------------
 
-_CANONICAL_NAMES = (
-    "Accept",
-    "Accept-Contact",
-    "Accept-Encoding",
-    "Accept-Language",
-    "Alert-Info",
-    "Allow",
-    "Allow-Events",
-    "Authentication-Info",
-    "Authorization",
-    "Call-ID",
-    "Call-Info",
-    "Contact",
-    "Content-Disposition",
-    "Content-Encoding",
-    "Content-Language",
-    "Content-Length",
-    "Content-Type",
-    "CSeq",
-    "Date",
-    "Diversion",
-    "Error-Info",
-    "Event",
-    "Expires",
-    "From",
-    "Identity",
-    "Identity-Info",
-    "In-Reply-To",
-    "Max-Forwards",
-    "MIME-Version",
-    "Min-Expires",
-    "Min-SE",
-    "Organization",
-    "P-Asserted-Identity",
-    "P-Preferred-Identity",
-    "Path",
-    "Priority",
-    "Privacy",
-    "Proxy-Authenticate",
-    "Proxy-Authorization",
-    "Proxy-Require",
-    "RAck",
-    "Reason",
-    "Record-Route",
-    "Refer-Sub",
-    "Refer-To",
-    "Referred-By",
-    "Reject-Contact",
-    "Remote-Party-ID",
-    "Replaces",
-    "Reply-To",
-    "Request-Disposition",
-    "Require",
-    "Retry-After",
-    "Route",
-    "RSeq",
-    "Server",
-    "Service-Route",
-    "Session-Expires",
-    "Subject",
-    "Subscription-State",
-    "Supported",
-    "Timestamp",
-    "To",
-    "Unsupported",
-    "User-Agent",
-    "Via",
-    "Warning",
-    "WWW-Authenticate",
-)
+_CANONICAL_TEXT = """
+    Accept Accept-Contact Accept-Encoding Accept-Language Alert-Info Allow Allow-Events
+    Authentication-Info Authorization Call-ID Call-Info Contact Content-Disposition
+    Content-Encoding Content-Language Content-Length Content-Type CSeq Date Diversion
+    Error-Info Event Expires From Identity Identity-Info In-Reply-To Max-Forwards MIME-Version
+    Min-Expires Min-SE Organization P-Asserted-Identity P-Preferred-Identity Path Priority
+    Privacy Proxy-Authenticate Proxy-Authorization Proxy-Require RAck Reason Record-Route
+    Refer-Sub Refer-To Referred-By Reject-Contact Remote-Party-ID Replaces Reply-To
+    Request-Disposition Require Retry-After Route RSeq Server Service-Route Session-Expires
+    Subject Subscription-State Supported Timestamp To Unsupported User-Agent Via Warning
+    WWW-Authenticate
+"""
+_CANONICAL_NAMES = _CANONICAL_TEXT.split()
 
 # RFC 3261 §7.3.3 and later RFCs (3265/6665 o u, 3515 r, 3892 b, 4028 x, 3841 a j d, 8224 y).
-_COMPACT = {
-    "i": "call-id",
-    "m": "contact",
-    "e": "content-encoding",
-    "l": "content-length",
-    "c": "content-type",
-    "f": "from",
-    "s": "subject",
-    "k": "supported",
-    "t": "to",
-    "v": "via",
-    "o": "event",
-    "u": "allow-events",
-    "r": "refer-to",
-    "b": "referred-by",
-    "x": "session-expires",
-    "a": "accept-contact",
-    "j": "reject-contact",
-    "d": "request-disposition",
-    "y": "identity",
-    "n": "identity-info",
-}
+_COMPACT_TEXT = """
+    i=call-id m=contact e=content-encoding l=content-length c=content-type f=from s=subject
+    k=supported t=to v=via o=event u=allow-events r=refer-to b=referred-by x=session-expires
+    a=accept-contact j=reject-contact d=request-disposition y=identity n=identity-info
+"""
+_COMPACT = dict(pair.split("=") for pair in _COMPACT_TEXT.split())
 
 #: lower-case name or compact letter -> (key, canonical name)
 _NAMES: dict[str, tuple[str, str]] = {n.lower(): (n.lower(), n) for n in _CANONICAL_NAMES}
 _NAMES.update({letter: _NAMES[key] for letter, key in _COMPACT.items()})
 
 # Headers whose values are comma-separated lists (RFC 3261 §7.3.1); get_all splits them.
-_LIST_HEADERS = frozenset(
-    {
-        "via",
-        "route",
-        "record-route",
-        "contact",
-        "allow",
-        "supported",
-        "require",
-        "proxy-require",
-        "unsupported",
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "accept-contact",
-        "reject-contact",
-        "allow-events",
-        "content-encoding",
-        "content-language",
-        "in-reply-to",
-        "alert-info",
-        "call-info",
-        "error-info",
-        "warning",
-        "path",
-        "service-route",
-        "p-asserted-identity",
-        "p-preferred-identity",
-        "privacy",
-        "reason",
-        "diversion",
-        "request-disposition",
-    }
-)
+_LIST_TEXT = """
+    via route record-route contact allow supported require proxy-require unsupported accept
+    accept-encoding accept-language accept-contact reject-contact allow-events
+    content-encoding content-language in-reply-to alert-info call-info error-info warning
+    path service-route p-asserted-identity p-preferred-identity privacy reason diversion
+    request-disposition
+"""
+_LIST_HEADERS = frozenset(_LIST_TEXT.split())
 
 
 def _key_and_name(name: str) -> tuple[str, str]:
@@ -757,18 +658,23 @@ DEFAULT_ACCEPT = frozenset(
 )
 _SUPPORTED_SCHEMES = ("sip", "sips", "tel")
 _SINGLETONS = ("Call-ID", "CSeq", "From", "To")
+_SINGLETON_KEYS = ("call-id", "cseq", "from", "to", "via")
 
 
 def _check_common(msg: Request | Response) -> str | None:
     """Problems in the headers every transaction/dialog relies on, or None."""
     h = msg.headers
+    counts = dict.fromkeys(_SINGLETON_KEYS, 0)
+    for key, _, _ in h._items:
+        if key in counts:
+            counts[key] += 1
     for name in _SINGLETONS:
-        count = h.count(name)
+        count = counts[name.lower()]
         if count == 0:
             return f"missing {name}"
         if count > 1:
             return f"several {name} headers"
-    if "Via" not in h:
+    if counts["via"] == 0:
         return "missing Via"
     call_id = h.get("Call-ID") or ""
     if not call_id or " " in call_id or "\t" in call_id:

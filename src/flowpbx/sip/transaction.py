@@ -24,6 +24,10 @@ Choices worth knowing:
   non-2xx final never came).
 * Responses are sent to the address the request came from (symmetric response routing as in
   RFC 3581); stamping ``received``/``rport`` into the Via is left to the runtime.
+* Requests are checked only as far as matching needs (top Via, CSeq, Call-ID and the raw
+  From/To tags); a request broken there is answered statelessly from the parser's status
+  hint. The TU runs ``message.check_request`` on each `RequestReceived` and answers 4xx
+  through the transaction. Responses must pass ``message.check_response`` or are dropped.
 * Timers live in one heap with lazy deletion: cancelling a timer forgets its sequence number on
   the transaction; stale heap entries are skipped when popped and compacted when they
   dominate the heap.
@@ -582,12 +586,20 @@ class TransactionLayer:
         return txn
 
     def send_response(self, transaction: ServerTransaction, response: Response, now: float) -> None:
-        """Send a response within a server transaction, to the request's source address."""
+        """Send a response within a server transaction, to the request's source address.
+
+        Raises `LocalSipError` when the transaction's state takes no such response (for
+        example a final response after the transaction already completed or terminated), or
+        for a 2xx to INVITE without a To tag.
+        """
         status = response.status
         if status < 200:
             inp = Input.SEND_1XX
         elif status < 300:
             inp = Input.SEND_2XX
+            if transaction.kind is Kind.INVITE_SERVER and _tag_of(_header(response, "To")) is None:
+                # RFC 3261 §12.1.1: the 2xx creates a dialog; its ACK is matched by To tag.
+                raise LocalSipError("a 2xx to INVITE needs a To tag")
         else:
             inp = Input.SEND_FINAL
         if not self._input(transaction, inp, now, response, transaction.addr):
@@ -763,7 +775,8 @@ class TransactionLayer:
             # Remember how the 2xx ACK (a new transaction) will identify us (RFC 6026 §7.1).
             to_tag = _tag_of(_header(response, "To"))
             if to_tag is not None:
-                ack_key = (response.call_id, response.cseq.seq, to_tag)
+                request = txn.request  # same Call-ID and CSeq, already parsed
+                ack_key = (request.call_id, request.cseq.seq, to_tag)
                 if txn._ack_key is not None and txn._ack_key != ack_key:
                     self._accepted.pop(txn._ack_key, None)
                 txn._ack_key = ack_key
