@@ -27,6 +27,14 @@ def _port_range(name: str, default: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def _algorithms(text: str) -> tuple[str, ...]:
+    names = tuple(a.strip().upper() for a in text.split(",") if a.strip())
+    bad = [a for a in names if a not in ("MD5", "SHA-256")]
+    if bad or not names:
+        raise SettingsError(f"FLOWPBX_SIP_AUTH_ALGORITHMS={text!r}: expected MD5 and/or SHA-256")
+    return names
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     sip_listen: tuple[str, int] = ("127.0.0.1", 5060)
@@ -37,6 +45,10 @@ class Settings:
     smtp_url: str = ""
     sip_realm: str = "flowpbx"
     media_ip: str = ""  # address written into SDP; defaults to the SIP listen address
+    # Digest algorithms offered in challenges, in order. Both are always accepted; SHA-256 is
+    # not offered by default because many deployed phones abort on a challenge they do not
+    # know instead of picking the next one.
+    sip_auth_algorithms: tuple[str, ...] = ("MD5",)
 
     @property
     def effective_database_url(self) -> str:
@@ -59,4 +71,5 @@ class Settings:
             smtp_url=os.environ.get("FLOWPBX_SMTP_URL", ""),
             sip_realm=os.environ.get("FLOWPBX_SIP_REALM", "flowpbx"),
             media_ip=os.environ.get("FLOWPBX_MEDIA_IP", ""),
+            sip_auth_algorithms=_algorithms(os.environ.get("FLOWPBX_SIP_AUTH_ALGORITHMS", "MD5")),
         )

@@ -120,6 +120,11 @@ def test_sipp_provider_call_to_sipp_uas_carries_tone_and_dtmf_from_one_port(
     assert {p.src for p in to_uas} == {("127.0.0.1", provider.media_port)}, cap.summary()
     assert len({p.ssrc for p in to_uas}) == 1, "provider tone and DTMF share one SSRC"
     assert rtp_events(to_uas) == [1]
+    seq_steps = {(b.sequence - a.sequence) & 0xFFFF for a, b in zip(to_uas, to_uas[1:])}
+    assert seq_steps <= {1, 0}, f"sequence numbers must only move forward: {seq_steps}"
+    assert all(
+        0 <= (b.timestamp - a.timestamp) & 0xFFFFFFFF < 8000 for a, b in zip(to_uas, to_uas[1:])
+    ), "timestamps must only move forward"
     event_time = next(p.time for p in to_uas if p.payload_type == 101)
     assert 1.3 < event_time - to_uas[0].time < 2.0
     heard_by_uas = cap.audio(dst_port=uas.media_port)
@@ -135,7 +140,7 @@ def test_sipp_provider_call_to_sipp_uas_carries_tone_and_dtmf_from_one_port(
 
 def test_sipp_provider_hangup_variant_accepts_the_far_end_bye(e2e: Harness) -> None:
     uas = e2e.adopt_sipp(
-        uas_extension(e2e.tmp_path, ext="102", tone_hz=1200, hangup_after_ms=2500)
+        uas_extension(e2e.tmp_path, ext="102", tone_hz=1200, hangup_after_ms=1100)  # BYE lands in the pause after the key
     )
     provider = e2e.adopt_sipp(
         provider_call(e2e.tmp_path, pbx=("127.0.0.1", uas.local_port),

@@ -52,5 +52,6 @@ def test_trunk_recognised_by_source_address_only() -> None:
     )
     view = ConfigView(config)
     assert view.trunk_for(("127.0.0.1", 5070)).name == "a"  # type: ignore[union-attr]
-    assert view.trunk_for(("127.0.0.2", 5999)).name == "b"  # type: ignore[union-attr]
+    assert view.trunk_for(("127.0.0.2", 5060)).name == "b"  # type: ignore[union-attr]
+    assert view.trunk_for(("127.0.0.2", 5999)) is None  # same host, another port: not the trunk
     assert view.trunk_for(("127.0.0.3", 5070)) is None

@@ -49,8 +49,14 @@ class Binding:
 class Authenticator:
     """Digest challenges and checks against the extensions' stored HA1 values."""
 
-    def __init__(self, realm: str, extensions: Callable[[], dict[str, ExtensionRec]]) -> None:
+    def __init__(
+        self,
+        realm: str,
+        extensions: Callable[[], dict[str, ExtensionRec]],
+        algorithms: tuple[str, ...] = ("MD5",),
+    ) -> None:
         self.realm = realm
+        self.algorithms = algorithms
         self.server = DigestServer(realm=realm, secret=os.urandom(32))
         self._extensions = extensions
 
@@ -62,8 +68,8 @@ class Authenticator:
 
     def challenge_headers(self, header: str, now: float, stale: bool = False) -> list[tuple[str, str]]:
         return [
-            (header, self.server.challenge(now=now, algorithm="SHA-256", stale=stale)),
-            (header, self.server.challenge(now=now, algorithm="MD5", stale=stale)),
+            (header, self.server.challenge(now=now, algorithm=algorithm, stale=stale))
+            for algorithm in self.algorithms
         ]
 
     def check(

@@ -67,12 +67,10 @@ class ConfigView:
         self.extensions = config.extensions
         self.flows_by_did = config.flows_by_did
         self.numbers = config.numbers
-        self._trunk_exact: dict[Addr, TrunkRec] = {}
-        self._trunk_host: dict[str, TrunkRec] = {}
+        self._trunks: dict[Addr, TrunkRec] = {}
         for trunk in config.trunks:
             for ip in _resolve(trunk.host):
-                self._trunk_exact.setdefault((ip, trunk.port), trunk)
-                self._trunk_host.setdefault(ip, trunk)
+                self._trunks.setdefault((ip, trunk.port), trunk)
 
     def schedule(self, name: str) -> Schedule | None:
         """A named office-hours schedule, compiled once per configuration."""
@@ -91,8 +89,9 @@ class ConfigView:
         return self._schedules[name]
 
     def trunk_for(self, addr: Addr) -> TrunkRec | None:
-        """The trunk a request came from, by its source address (and port where it matches)."""
-        return self._trunk_exact.get(addr) or self._trunk_host.get(addr[0])
+        """The trunk a request came from, by its source address and port — never by what the
+        request claims. A phone on the provider's host but another port is not the trunk."""
+        return self._trunks.get(addr)
 
 
 def _resolve(host: str) -> list[str]:
@@ -123,7 +122,9 @@ class Runtime:
         self.rtp_pool = RtpPortPool(*settings.rtp_ports)
         self.clock = MediaClock()
         self.audio = AudioLibrary(config.audio)
-        self.auth = Authenticator(settings.sip_realm, lambda: self.config.extensions)
+        self.auth = Authenticator(
+            settings.sip_realm, lambda: self.config.extensions, settings.sip_auth_algorithms
+        )
         self.registrar = Registrar(self, self.auth)
         self.calls = CallManager(self)
         self.history = HistoryWriter(store)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flowpbx.sip.message import Request, Response, new_branch
+from flowpbx.sip.message import Request, Response, new_branch, new_tag
 from flowpbx.sip.transaction import (
     ClientTransaction,
     ServerTransaction,
@@ -97,6 +97,11 @@ class SipEndpoint(asyncio.DatagramProtocol):
         return txn
 
     def send_response(self, txn: ServerTransaction, response: Response) -> None:
+        if response.status > 100:
+            # RFC 3261 §8.2.6.2: every response but 100 carries a To tag.
+            to = response.headers.get("To")
+            if to is not None and ";tag=" not in to.replace(" ", "").lower():
+                response.headers.set("To", f"{to};tag={new_tag()}")
         self.layer.send_response(txn, response, self._loop.time())
         self.pump()
 
