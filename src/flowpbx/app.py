@@ -29,8 +29,9 @@ async def run(settings: Settings) -> None:
     api = create_api(store, pbx)
     host, port = settings.http_listen
     server = uvicorn.Server(
-        uvicorn.Config(api, host=host, port=port, log_level="warning", lifespan="on",
-                       access_log=False)
+        uvicorn.Config(
+            api, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+        )
     )
     # flowpbx handles SIGINT/SIGTERM itself, so calls are hung up before the process exits.
     setattr(server, "capture_signals", contextlib.nullcontext)  # noqa: B010
@@ -54,7 +55,9 @@ async def run(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(run(settings))

@@ -55,3 +55,23 @@ def test_trunk_recognised_by_source_address_only() -> None:
     assert view.trunk_for(("127.0.0.2", 5060)).name == "b"  # type: ignore[union-attr]
     assert view.trunk_for(("127.0.0.2", 5999)) is None  # same host, another port: not the trunk
     assert view.trunk_for(("127.0.0.3", 5070)) is None
+
+
+def test_received_and_rport_are_stamped_into_the_top_via() -> None:
+    from flowpbx.pbx.runtime import stamp_received
+    from flowpbx.sip.message import parse_message
+
+    raw = (
+        b"OPTIONS sip:pbx@10.0.0.1 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKa1;rport\r\n"
+        b"Via: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bKzz\r\n"
+        b"From: <sip:101@pbx>;tag=1\r\nTo: <sip:pbx>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n"
+        b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    request = parse_message(raw)
+    stamp_received(request, ("203.0.113.7", 40123))  # type: ignore[arg-type]
+    vias = request.headers.get_all("Via")
+    assert len(vias) == 2
+    assert "received=203.0.113.7" in vias[0] and "rport=40123" in vias[0]
+    assert "branch=z9hG4bKa1" in vias[0]
+    assert vias[1] == "SIP/2.0/UDP 10.9.9.9;branch=z9hG4bKzz"

@@ -21,8 +21,8 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from flowpbx.flow.model import load_flow
 from flowpbx.flow.interpreter import run_flow
+from flowpbx.flow.model import load_flow
 from flowpbx.flow.session import CallEnded, DialOutcome, DialResult
 from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, ringback_frames
@@ -338,7 +338,9 @@ class CallManager:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _open_leg(self, txn: ServerTransaction, request: Request, addr: Addr) -> UasLeg | None:
+    async def _open_leg(
+        self, txn: ServerTransaction, request: Request, addr: Addr
+    ) -> UasLeg | None:
         rt = self.rt
         try:
             rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
@@ -349,7 +351,9 @@ class CallManager:
             answer_sdp, params = make_uas_answer(rt, request, rtp)
         except SdpError as exc:
             rtp.close()
-            rt.sip.send_response(txn, make_response(request, getattr(exc, "status_hint", 488) or 488))
+            rt.sip.send_response(
+                txn, make_response(request, getattr(exc, "status_hint", 488) or 488)
+            )
             return None
         rtp.set_remote(params)
         return UasLeg(rt, rtp, txn, request, addr, answer_sdp)
@@ -405,18 +409,33 @@ class CallManager:
         outcome = "error"
         trace: list[dict[str, Any]] = []
         try:
-            result = await call.dial_extension(target, ring_timeout_s=self.rt.internal_ring_timeout_s)
+            result = await call.dial_extension(
+                target, ring_timeout_s=self.rt.internal_ring_timeout_s
+            )
             outcome = result.outcome
-            trace.append({"t": round(loop.time() - t0, 3), "node": "dial", "type": "call_sip",
-                          "output": result.outcome, "facts": {"extension": target,
-                                                              "detail": result.detail}})
+            trace.append(
+                {
+                    "t": round(loop.time() - t0, 3),
+                    "node": "dial",
+                    "type": "call_sip",
+                    "output": result.outcome,
+                    "facts": {"extension": target, "detail": result.detail},
+                }
+            )
             if result.outcome != "answered" and not call.leg.answered:
                 status = {"busy": 486, "offline": 480, "no_answer": 480}.get(result.outcome, 480)
                 call.leg.reject(status)
         except CallEnded as ended:
             outcome = "caller_hangup"
-            trace.append({"t": round(loop.time() - t0, 3), "node": "dial", "type": "call_sip",
-                          "output": None, "facts": {"extension": target, "ended": ended.reason}})
+            trace.append(
+                {
+                    "t": round(loop.time() - t0, 3),
+                    "node": "dial",
+                    "type": "call_sip",
+                    "output": None,
+                    "facts": {"extension": target, "ended": ended.reason},
+                }
+            )
         except Exception:
             log.exception("internal call %s failed", call.call_id)
         finally:
@@ -465,7 +484,9 @@ class CallManager:
             revision=None,
             answered_by=None,
             outcome="rejected",
-            trace=[{"t": 0.0, "node": None, "type": None, "output": None, "facts": {"reason": why}}],
+            trace=[
+                {"t": 0.0, "node": None, "type": None, "output": None, "facts": {"reason": why}}
+            ],
         )
         self._spawn(self.rt.history.add(rec))
 

@@ -47,7 +47,9 @@ class LegState(enum.Enum):
 
 # The only transitions a leg may make (anything else is a bug, logged and ignored).
 _TRANSITIONS: dict[LegState, frozenset[LegState]] = {
-    LegState.CALLING: frozenset({LegState.EARLY, LegState.CONFIRMED, LegState.ENDING, LegState.ENDED}),
+    LegState.CALLING: frozenset(
+        {LegState.EARLY, LegState.CONFIRMED, LegState.ENDING, LegState.ENDED}
+    ),
     LegState.EARLY: frozenset({LegState.CONFIRMED, LegState.ENDING, LegState.ENDED}),
     LegState.CONFIRMED: frozenset({LegState.ENDING, LegState.ENDED}),
     LegState.ENDING: frozenset({LegState.ENDED}),
@@ -230,7 +232,9 @@ class UasLeg(Leg):
             body = self.answer_sdp
         self.rt.sip.send_response(
             self.txn,
-            make_response(self.invite, status, reason, to_tag=self.local_tag, body=body, headers=headers),
+            make_response(
+                self.invite, status, reason, to_tag=self.local_tag, body=body, headers=headers
+            ),
         )
 
     def ringing(self) -> None:
@@ -407,5 +411,6 @@ __all__ = ["ALLOW", "Leg", "LegState", "UacLeg", "UasLeg", "parse_dtmf_relay"]
 
 def make_uas_answer(rt: Runtime, request: Request, rtp: RtpEndpoint) -> tuple[bytes, MediaParams]:
     """Answer an INVITE's SDP offer with our RTP port (raises SdpError -> 488)."""
-    return answer_offer(request.body, address=rt.media_ip, port=rtp.port,
-                        session_id=random.randrange(1, 2**31))
+    return answer_offer(
+        request.body, address=rt.media_ip, port=rtp.port, session_id=random.randrange(1, 2**31)
+    )

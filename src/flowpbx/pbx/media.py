@@ -49,7 +49,9 @@ class RtpPortPool:
     def bind(self, host: str) -> socket.socket:
         for _ in range(len(self._free)):
             port = self._free.popleft()
-            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+            sock = socket.socket(
+                socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
+            )
             try:
                 sock.bind((host, port))
             except OSError:

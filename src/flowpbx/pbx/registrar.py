@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from flowpbx.sip.auth import DigestServer
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.message import Request, make_response
 from flowpbx.sip.headers import NameAddr
+from flowpbx.sip.message import Request, make_response
 from flowpbx.store.records import ExtensionRec, RegistrationRec
 
 if TYPE_CHECKING:
@@ -66,7 +66,9 @@ class Authenticator:
             return None
         return ext.ha1_sha256 if algorithm.upper().startswith("SHA-256") else ext.ha1_md5
 
-    def challenge_headers(self, header: str, now: float, stale: bool = False) -> list[tuple[str, str]]:
+    def challenge_headers(
+        self, header: str, now: float, stale: bool = False
+    ) -> list[tuple[str, str]]:
         return [
             (header, self.server.challenge(now=now, algorithm=algorithm, stale=stale))
             for algorithm in self.algorithms
@@ -150,13 +152,13 @@ class Registrar:
         try:
             self._apply(request, addr, user)
         except _RegisterError as exc:
-            sip.send_response(txn, make_response(request, exc.status, exc.reason, headers=exc.headers))
-            return
-        contacts = [
-            (
-                "Contact",
-                f"<{b.contact}>;expires={max(0, int(b.expires_at - dt.datetime.now(dt.UTC).timestamp()))}",
+            sip.send_response(
+                txn, make_response(request, exc.status, exc.reason, headers=exc.headers)
             )
+            return
+        now = dt.datetime.now(dt.UTC).timestamp()
+        contacts = [
+            ("Contact", f"<{b.contact}>;expires={max(0, int(b.expires_at - now))}")
             for b in self.bindings(user)
         ]
         date = dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
@@ -256,7 +258,9 @@ class Registrar:
 
 
 class _RegisterError(Exception):
-    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, status: int, reason: str, headers: list[tuple[str, str]] | None = None
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason

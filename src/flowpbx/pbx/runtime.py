@@ -107,6 +107,23 @@ def _resolve(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+def stamp_received(request: Request, addr: Addr) -> None:
+    """RFC 3261 §18.2.1 and RFC 3581: note where the request really came from in its top Via,
+    so responses carry `received`/`rport` and a phone behind NAT learns its public address."""
+    top = request.top_via
+    host, port = addr
+    wants_rport = top.rport is True
+    if not wants_rport and top.host == host:
+        return
+    stamped = (
+        top.with_params(received=host, rport=port)
+        if wants_rport
+        else top.with_params(received=host)
+    )
+    request.headers.remove_first("Via")
+    request.headers.prepend("Via", str(stamped))
+
+
 class Runtime:
     def __init__(self, settings: Settings, store: Store, config: RuntimeConfig) -> None:
         self.settings = settings
@@ -220,6 +237,7 @@ class Runtime:
                 extra.append(("Accept", ", ".join(sorted(_ACCEPT))))
             self.sip.send_response(txn, make_response(request, status, reason, headers=extra))
             return
+        stamp_received(request, event.addr)
         to_tag = request.to.tag
         if to_tag:
             leg = self._leg_for(request, local_is_to=True)
@@ -238,8 +256,11 @@ class Runtime:
                 make_response(
                     request,
                     200,
-                    headers=[("Allow", ALLOW), ("Accept", "application/sdp"),
-                             ("User-Agent", self.user_agent)],
+                    headers=[
+                        ("Allow", ALLOW),
+                        ("Accept", "application/sdp"),
+                        ("User-Agent", self.user_agent),
+                    ],
                 ),
             )
         elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
@@ -250,4 +271,4 @@ class Runtime:
             self.sip.send_response(txn, make_response(request, 501, headers=[("Allow", ALLOW)]))
 
 
-__all__ = ["ConfigView", "Runtime", "Request"]
+__all__ = ["ConfigView", "Request", "Runtime"]
