@@ -18,6 +18,7 @@ Errors: ValueError for malformed input (bad RTP header, unsupported WAV).
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def ulaw_encode(samples: npt.ArrayLike) -> bytes:
     mag = np.minimum(np.where(v < 0, -v, v) + (_ULAW_BIAS >> 2), 0x1FFF)
     exponent = _highest_bit(mag) - 5
     mantissa = (mag >> (exponent + 1)) & 0x0F
-    return ((~(sign | (exponent << 4) | mantissa)) & 0xFF).astype(np.uint8).tobytes()
+    return bytes(((~(sign | (exponent << 4) | mantissa)) & 0xFF).astype(np.uint8).tobytes())
 
 
 def alaw_encode(samples: npt.ArrayLike) -> bytes:
@@ -89,7 +90,7 @@ def alaw_encode(samples: npt.ArrayLike) -> bytes:
     hb = _highest_bit(ix)
     exponent = np.where(ix < 32, 0, hb - 4)
     mantissa = np.where(ix < 32, ix >> 1, (ix >> np.maximum(exponent, 0)) & 0x0F)
-    return (((sign | (exponent << 4) | mantissa) ^ 0x55) & 0xFF).astype(np.uint8).tobytes()
+    return bytes((((sign | (exponent << 4) | mantissa) ^ 0x55) & 0xFF).astype(np.uint8).tobytes())
 
 
 def ulaw_decode(data: bytes) -> Int16Array:
@@ -123,9 +124,7 @@ def make_tone_wav(
     return path
 
 
-def ulaw_tone_file(
-    path: str | Path, freq: float, seconds: float, amplitude: float = 0.5
-) -> Path:
+def ulaw_tone_file(path: str | Path, freq: float, seconds: float, amplitude: float = 0.5) -> Path:
     """Raw headerless 8 kHz µ-law tone, as SIPp's ``<exec rtp_stream="file,loops,0"/>`` wants."""
     path = Path(path)
     path.write_bytes(ulaw_encode(tone(freq, seconds, amplitude)))
@@ -149,7 +148,11 @@ class RtpPacket:
 
 
 def parse_rtp(
-    data: bytes, *, time: float = 0.0, src: tuple[str, int] = ("", 0), dst: tuple[str, int] = ("", 0)
+    data: bytes,
+    *,
+    time: float = 0.0,
+    src: tuple[str, int] = ("", 0),
+    dst: tuple[str, int] = ("", 0),
 ) -> RtpPacket:
     """Parse one RTP datagram; raises ValueError when it is not RTP version 2."""
     if len(data) < 12 or data[0] >> 6 != 2:
@@ -210,12 +213,10 @@ def _ip_checksum(header: bytes) -> int:
     total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 def _udp_frame(src: tuple[str, int], dst: tuple[str, int], payload: bytes, ident: int) -> bytes:
-    import socket
-
     udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
     ip = struct.pack(
         "!BBHHHBBH4s4s",
@@ -356,8 +357,10 @@ def tone_runs(
         if seg.freq <= 0.0:
             continue
         win = (segments[1].start - segments[0].start) if len(segments) > 1 else 0.1
-        if runs and abs(np.median(runs[-1][2]) - seg.freq) <= tolerance_hz and (
-            seg.start - runs[-1][1] < 1.5 * win
+        if (
+            runs
+            and abs(np.median(runs[-1][2]) - seg.freq) <= tolerance_hz
+            and (seg.start - runs[-1][1] < 1.5 * win)
         ):
             start, _, freqs = runs[-1]
             freqs.append(seg.freq)
@@ -388,9 +391,7 @@ def tone_order(
     """The order in which *candidates* tones were heard (each run mapped to the nearest
     candidate within *tolerance_hz*; tones that are not candidates are ignored)."""
     order: list[float] = []
-    for run in tone_runs(
-        tone_segments(samples, rate, min_rms=min_rms), tolerance_hz, min_duration
-    ):
+    for run in tone_runs(tone_segments(samples, rate, min_rms=min_rms), tolerance_hz, min_duration):
         near = [c for c in candidates if abs(c - run.freq) <= tolerance_hz]
         if near and (not order or order[-1] != near[0]):
             order.append(near[0])

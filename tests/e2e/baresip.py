@@ -134,7 +134,9 @@ class Baresip:
         return f"sip:{self.user}@127.0.0.1:{self.sip_port}"
 
     def _write_files(self) -> None:
-        wav = make_tone_wav(self.dir / f"tone{int(self.tone_hz)}.wav", self.tone_hz, self.tone_seconds)
+        wav = make_tone_wav(
+            self.dir / f"tone{int(self.tone_hz)}.wav", self.tone_hz, self.tone_seconds
+        )
         config = f"""\
 sip_listen\t\t127.0.0.1:{self.sip_port}
 net_interface\t\t127.0.0.1

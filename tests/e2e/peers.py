@@ -46,21 +46,34 @@ def provider_media(
     pre = _CACHE / f"pre-{tone_hz:g}Hz-{n_pre}-{first.sequence}-{first.timestamp}.pcap"
     post = _CACHE / f"post-{tone_hz:g}Hz-{post_seconds:g}s-{last.sequence}-{first.timestamp}.pcap"
     _atomic_pcap(
-        pre, tone_hz, n_pre * 0.02, ssrc=first.ssrc,
-        seq0=(first.sequence - n_pre) & 0xFFFF, ts0=(first.timestamp - 160 * n_pre) & 0xFFFFFFFF,
+        pre,
+        tone_hz,
+        n_pre * 0.02,
+        ssrc=first.ssrc,
+        seq0=(first.sequence - n_pre) & 0xFFFF,
+        ts0=(first.timestamp - 160 * n_pre) & 0xFFFFFFFF,
     )
     _atomic_pcap(
-        post, tone_hz, post_seconds, ssrc=first.ssrc,
-        seq0=(last.sequence + 1) & 0xFFFF, ts0=(first.timestamp + 8 * 300) & 0xFFFFFFFF,
+        post,
+        tone_hz,
+        post_seconds,
+        ssrc=first.ssrc,
+        seq0=(last.sequence + 1) & 0xFFFF,
+        ts0=(first.timestamp + 8 * 300) & 0xFFFFFFFF,
     )
-    return {"provider_tone_pre.pcap": pre, "provider_dtmf.pcap": dtmf,
-            "provider_tone_post.pcap": post}
+    return {
+        "provider_tone_pre.pcap": pre,
+        "provider_dtmf.pcap": dtmf,
+        "provider_tone_post.pcap": post,
+    }
 
 
-def _atomic_pcap(path: Path, freq: float, seconds: float, **kwargs: int) -> None:
+def _atomic_pcap(
+    path: Path, freq: float, seconds: float, *, ssrc: int, seq0: int, ts0: int
+) -> None:
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        make_rtp_pcap(tmp, freq, seconds, **kwargs)
+        make_rtp_pcap(tmp, freq, seconds, ssrc=ssrc, seq0=seq0, ts0=ts0)
         os.replace(tmp, path)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.audio_analysis import describe, make_tone_wav, tone_order, tone_runs, tone_segments
 from tests.e2e.conftest import Harness
@@ -44,8 +45,16 @@ def company_config(server: FlowpbxServer, trunk_port: int) -> dict[str, Any]:
             {"number": "101", "name": "Alice", "password": EXT_PASSWORD, "outbound": False}
         ],
         "trunks": [
-            {"name": "provider", "host": "127.0.0.1", "port": trunk_port, "transport": "udp",
-             "username": "acme", "password": "pw", "register": False, "trusted": False}
+            {
+                "name": "provider",
+                "host": "127.0.0.1",
+                "port": trunk_port,
+                "transport": "udp",
+                "username": "acme",
+                "password": "pw",
+                "register": False,
+                "trusted": False,
+            }
         ],
         "numbers": [{"number": DID, "trunk": "provider"}],
         "audio": [
@@ -57,15 +66,31 @@ def company_config(server: FlowpbxServer, trunk_port: int) -> dict[str, Any]:
                 "name": "Main line",
                 "entry": "start",
                 "nodes": {
-                    "start": {"type": "numbers", "params": {"numbers": [DID]},
-                              "next": {"next": "welcome"}},
-                    "welcome": {"type": "play", "params": {"audio": "tone-400"},
-                                "next": {"next": "menu"}},
-                    "menu": {"type": "menu",
-                             "params": {"prompt": "tone-800", "timeout_s": 10, "retries": 1},
-                             "next": {"1": "ext101"}},
-                    "ext101": {"type": "call_sip",
-                               "params": {"extension": "101", "ring_timeout_s": 15}},
+                    "start": {
+                        "type": "numbers",
+                        "params": {"numbers": [DID]},
+                        "next": {"next": "welcome"},
+                    },
+                    "welcome": {
+                        "type": "play",
+                        "params": {"audio": "tone-400"},
+                        "next": {"next": "menu"},
+                    },
+                    "menu": {
+                        "type": "menu",
+                        "params": {
+                            "prompt": "tone-800",
+                            "timeout_s": 10,
+                            "retries": 1,
+                            # key 2 is one of the menu's keys, but its output is not connected
+                            "keys": ["1", "2"],
+                        },
+                        "next": {"1": "ext101"},
+                    },
+                    "ext101": {
+                        "type": "call_sip",
+                        "params": {"extension": "101", "ring_timeout_s": 15},
+                    },
                 },
             }
         ],
@@ -100,16 +125,24 @@ def last_output(trace: list[dict[str, Any]], node: str) -> Any:
 def test_register_with_digest_auth_and_refuse_unauthenticated_invite(e2e: Harness) -> None:
     server, _trunk_port = start_company(e2e)
 
-    wrong = e2e.adopt_sipp(register(e2e.tmp_path, registrar=server.sip, ext="101",
-                                    password="not-the-password", expect_ok=False))
+    wrong = e2e.adopt_sipp(
+        register(
+            e2e.tmp_path,
+            registrar=server.sip,
+            ext="101",
+            password="not-the-password",
+            expect_ok=False,
+        )
+    )
     wrong.start().check(timeout=15)
     assert wrong.received_status_codes()[-1] in (401, 403), wrong.logs()
-    assert server.db_query(
-        "SELECT * FROM registrations WHERE extension = ?", ["101"]
-    ) == [], "a refused REGISTER must not create a binding"
+    assert server.db_query("SELECT * FROM registrations WHERE extension = ?", ["101"]) == [], (
+        "a refused REGISTER must not create a binding"
+    )
 
-    right = e2e.adopt_sipp(register(e2e.tmp_path, registrar=server.sip, ext="101",
-                                    password=EXT_PASSWORD, expires=600))
+    right = e2e.adopt_sipp(
+        register(e2e.tmp_path, registrar=server.sip, ext="101", password=EXT_PASSWORD, expires=600)
+    )
     right.start().check(timeout=15)
     assert right.received_status_codes()[-1] == 200
     rows = server.wait_rows("SELECT * FROM registrations WHERE extension = ?", ["101"])
@@ -120,12 +153,12 @@ def test_register_with_digest_auth_and_refuse_unauthenticated_invite(e2e: Harnes
     assert f":{right.local_port}" in str(mine[0]["source"]), mine[0]
 
     # A phone registered as 101 must not ring for the intruder.
-    phone = e2e.baresip(name="p101", user="101", password=EXT_PASSWORD,
-                        registrar=server.sip, tone_hz=PHONE_HZ)
+    phone = e2e.baresip(
+        name="p101", user="101", password=EXT_PASSWORD, registrar=server.sip, tone_hz=PHONE_HZ
+    )
     phone.wait_registered(10)
     for number in ("101", DID):
-        intruder = e2e.adopt_sipp(intruder_invite(e2e.tmp_path, target=server.sip,
-                                                  number=number))
+        intruder = e2e.adopt_sipp(intruder_invite(e2e.tmp_path, target=server.sip, number=number))
         intruder.start().check(timeout=15)
         codes = intruder.received_status_codes()
         assert codes and codes[-1] in (401, 403, 407), f"INVITE to {number}: {codes}"
@@ -138,14 +171,23 @@ def test_register_with_digest_auth_and_refuse_unauthenticated_invite(e2e: Harnes
 # ---------------------------------------------------------------- b. the full inbound call
 def test_provider_call_plays_menu_and_bridges_key_1_to_extension(e2e: Harness) -> None:
     server, trunk_port = start_company(e2e)
-    phone = e2e.baresip(name="p101", user="101", password=EXT_PASSWORD,
-                        registrar=server.sip, tone_hz=PHONE_HZ)
+    phone = e2e.baresip(
+        name="p101", user="101", password=EXT_PASSWORD, registrar=server.sip, tone_hz=PHONE_HZ
+    )
     phone.wait_registered(10)
 
     dtmf_at_ms = int(2 * PROMPT_SECONDS * 1000 + 700)  # after both prompts have played
-    provider = e2e.adopt_sipp(provider_call(e2e.tmp_path, pbx=server.sip, trunk_port=trunk_port,
-                                            did=DID, digit="1", dtmf_at_ms=dtmf_at_ms,
-                                            talk_ms=5000))
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="1",
+            dtmf_at_ms=dtmf_at_ms,
+            talk_ms=5000,
+        )
+    )
     cap = e2e.capture("provider-heard", [provider.media_port])
     provider.start()
     phone.wait_event("CALL_ESTABLISHED", timeout=dtmf_at_ms / 1000 + 15)
@@ -156,7 +198,9 @@ def test_provider_call_plays_menu_and_bridges_key_1_to_extension(e2e: Harness) -
     # What the provider (caller) heard: prompt 400 Hz, then the menu's 800 Hz, then 101.
     heard = cap.audio()
     assert tone_order(heard, [PROMPT_PLAY_HZ, PROMPT_MENU_HZ, PHONE_HZ], tolerance_hz=15) == [
-        PROMPT_PLAY_HZ, PROMPT_MENU_HZ, PHONE_HZ
+        PROMPT_PLAY_HZ,
+        PROMPT_MENU_HZ,
+        PHONE_HZ,
     ], describe(heard) + "\n" + cap.summary()
     assert _has_tone(heard, PROMPT_PLAY_HZ, 1.0), describe(heard)
     assert _has_tone(heard, PROMPT_MENU_HZ, 1.0), describe(heard)
@@ -172,11 +216,12 @@ def test_provider_call_plays_menu_and_bridges_key_1_to_extension(e2e: Harness) -
     assert row["flow"] == "Main line"
     assert str(row["answered_by"]) == "101"
     trace = row["trace"]
-    assert visited(trace) == ["start", "welcome", "menu", "ext101"], trace
-    assert last_output(trace, "start") == "next"
-    assert last_output(trace, "welcome") == "next"
-    assert last_output(trace, "menu") == "1", trace
-    assert last_output(trace, "ext101") == "answered", trace
+    shown = json.dumps(trace, indent=1)
+    assert visited(trace) == ["start", "welcome", "menu", "ext101"], shown
+    assert last_output(trace, "start") == "next", shown
+    assert last_output(trace, "welcome") == "next", shown
+    assert last_output(trace, "menu") == "1", shown
+    assert last_output(trace, "ext101") == "answered", shown
     menu_facts = json.dumps([e.get("facts") for e in trace if e.get("node") == "menu"])
     assert '"1"' in menu_facts, f"the digit pressed belongs in the menu's facts: {menu_facts}"
     times = [e["t"] for e in trace]
@@ -186,13 +231,22 @@ def test_provider_call_plays_menu_and_bridges_key_1_to_extension(e2e: Harness) -
 # ---------------------------------------------------------------- c. unconnected key
 def test_unconnected_menu_key_ends_the_call_politely(e2e: Harness) -> None:
     server, trunk_port = start_company(e2e)
-    phone = e2e.baresip(name="p101", user="101", password=EXT_PASSWORD,
-                        registrar=server.sip, tone_hz=PHONE_HZ)
+    phone = e2e.baresip(
+        name="p101", user="101", password=EXT_PASSWORD, registrar=server.sip, tone_hz=PHONE_HZ
+    )
     phone.wait_registered(10)
     dtmf_at_ms = int(2 * PROMPT_SECONDS * 1000 + 700)
-    provider = e2e.adopt_sipp(provider_call(e2e.tmp_path, pbx=server.sip, trunk_port=trunk_port,
-                                            did=DID, digit="2", dtmf_at_ms=dtmf_at_ms,
-                                            hangup_expected=True))
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="2",
+            dtmf_at_ms=dtmf_at_ms,
+            hangup_expected=True,
+        )
+    )
     provider.start().check(timeout=40)  # flowpbx sent BYE, SIPp answered 200
     assert provider.received_requests() == ["BYE"], provider.logs()
     types = [e.get("type") for e in phone.events()]
@@ -201,9 +255,10 @@ def test_unconnected_menu_key_ends_the_call_politely(e2e: Harness) -> None:
     (row,) = server.history()
     assert not row["answered_by"]
     trace = row["trace"]
-    assert visited(trace)[:3] == ["start", "welcome", "menu"], trace
-    assert "ext101" not in visited(trace), trace
-    assert last_output(trace, "menu") == "2", trace
+    shown = json.dumps(trace, indent=1)
+    assert visited(trace)[:3] == ["start", "welcome", "menu"], shown
+    assert "ext101" not in visited(trace), shown
+    assert last_output(trace, "menu") == "2", shown
     after_menu = trace[max(i for i, e in enumerate(trace) if e.get("node") == "menu") :]
     text = json.dumps(after_menu).lower()
     assert "connect" in text, f"the trace must say output 2 is not connected: {after_menu}"
@@ -212,10 +267,12 @@ def test_unconnected_menu_key_ends_the_call_politely(e2e: Harness) -> None:
 # ---------------------------------------------------------------- d. the demo company
 def test_demo_company_extensions_call_each_other(e2e: Harness) -> None:
     server = e2e.server(None, demo=True)
-    alice = e2e.baresip(name="d101", user="101", password="demo-101",
-                        registrar=server.sip, tone_hz=700)
-    bob = e2e.baresip(name="d102", user="102", password="demo-102",
-                      registrar=server.sip, tone_hz=1100)
+    alice = e2e.baresip(
+        name="d101", user="101", password="demo-101", registrar=server.sip, tone_hz=700
+    )
+    bob = e2e.baresip(
+        name="d102", user="102", password="demo-102", registrar=server.sip, tone_hz=1100
+    )
     alice.wait_registered(10)
     bob.wait_registered(10)
     rows = server.wait_rows(
@@ -241,8 +298,6 @@ def test_server_fixture_writes_the_config_it_imports(e2e: Harness, tmp_path: Pat
     server = FlowpbxServer(tmp_path, None)
     server.config = company_config(server, 5070)
     path = server.write_config()
-    import yaml
-
     doc = yaml.safe_load(path.read_text())
     assert doc["numbers"] == [{"number": DID, "trunk": "provider"}]
     assert (path.parent / doc["audio"][0]["file"]).exists()

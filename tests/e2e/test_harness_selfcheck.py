@@ -3,6 +3,7 @@ SIPp <-> SIPp, baresip <-> baresip, SIPp <-> baresip, and dumpcap on loopback.""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 
@@ -13,13 +14,20 @@ from tests.audio_analysis import (
     describe,
     dominant_frequency,
     rtp_events,
+    tone,
     tone_order,
     tone_runs,
     tone_segments,
+    ulaw_encode,
 )
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import PROVIDER_TONE_HZ, intruder_invite, provider_call, register
-from tests.e2e.peers import uas_extension
+from tests.e2e.peers import (
+    PROVIDER_TONE_HZ,
+    intruder_invite,
+    provider_call,
+    register,
+    uas_extension,
+)
 from tests.netutil import free_port_block, free_udp_port, wait_for_udp_sip
 
 pytestmark = pytest.mark.e2e
@@ -53,14 +61,14 @@ def test_wait_for_udp_sip_times_out_on_a_silent_port() -> None:
 def test_capture_sees_rtp_sent_to_its_port(e2e: Harness) -> None:
     port = free_udp_port()
     cap = e2e.capture("probe", [port])
-    from tests.audio_analysis import tone, ulaw_encode
-
     audio = tone(700, 0.5)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for i in range(25):
             hdr = bytes([0x80, 0]) + (i).to_bytes(2, "big") + (160 * i).to_bytes(4, "big")
-            s.sendto(hdr + b"\x00\x00\x00\x2a" + ulaw_encode(audio[160 * i : 160 * i + 160]),
-                     ("127.0.0.1", port))
+            s.sendto(
+                hdr + b"\x00\x00\x00\x2a" + ulaw_encode(audio[160 * i : 160 * i + 160]),
+                ("127.0.0.1", port),
+            )
             s.sendto(b"not for the capture", ("127.0.0.1", port + 1))
     cap.stop()
     packets = cap.rtp()
@@ -70,16 +78,22 @@ def test_capture_sees_rtp_sent_to_its_port(e2e: Harness) -> None:
 
 
 # ---------------------------------------------------------------- SIPp <-> SIPp
-@pytest.mark.parametrize(("password", "ok", "codes"), [("right", True, [401, 200]),
-                                                       ("wrong", False, [401, 403])])
+@pytest.mark.parametrize(
+    ("password", "ok", "codes"), [("right", True, [401, 200]), ("wrong", False, [401, 403])]
+)
 def test_sipp_register_scenarios_against_sipp_registrar(
     e2e: Harness, password: str, ok: bool, codes: list[int]
 ) -> None:
     registrar = e2e.sipp("registrar_uas.xml", variables={"user": "101", "pass": "right"})
     registrar.start().wait_ready()
     phone = e2e.adopt_sipp(
-        register(e2e.tmp_path, registrar=("127.0.0.1", registrar.local_port), ext="101",
-                 password=password, expect_ok=ok)
+        register(
+            e2e.tmp_path,
+            registrar=("127.0.0.1", registrar.local_port),
+            ext="101",
+            password=password,
+            expect_ok=ok,
+        )
     )
     phone.start().check(timeout=15)
     assert phone.received_status_codes() == codes
@@ -95,8 +109,13 @@ def test_sipp_register_fails_when_registrar_accepts_a_wrong_password(e2e: Harnes
     registrar = e2e.sipp("registrar_uas.xml", variables={"user": "101", "pass": "wrong"})
     registrar.start().wait_ready()
     phone = e2e.adopt_sipp(
-        register(e2e.tmp_path, registrar=("127.0.0.1", registrar.local_port), ext="101",
-                 password="wrong", expect_ok=False)
+        register(
+            e2e.tmp_path,
+            registrar=("127.0.0.1", registrar.local_port),
+            ext="101",
+            password="wrong",
+            expect_ok=False,
+        )
     )
     assert phone.start().wait(timeout=15) != 0
     assert 200 in phone.received_status_codes()
@@ -107,8 +126,14 @@ def test_sipp_provider_call_to_sipp_uas_carries_tone_and_dtmf_from_one_port(
 ) -> None:
     uas = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102", tone_hz=1200))
     provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=("127.0.0.1", uas.local_port),
-                      trunk_port=free_udp_port(), digit="1", dtmf_at_ms=1500, talk_ms=2000)
+        provider_call(
+            e2e.tmp_path,
+            pbx=("127.0.0.1", uas.local_port),
+            trunk_port=free_udp_port(),
+            digit="1",
+            dtmf_at_ms=1500,
+            talk_ms=2000,
+        )
     )
     cap = e2e.capture("media", [uas.media_port, provider.media_port])
     uas.start().wait_ready()
@@ -120,10 +145,10 @@ def test_sipp_provider_call_to_sipp_uas_carries_tone_and_dtmf_from_one_port(
     assert {p.src for p in to_uas} == {("127.0.0.1", provider.media_port)}, cap.summary()
     assert len({p.ssrc for p in to_uas}) == 1, "provider tone and DTMF share one SSRC"
     assert rtp_events(to_uas) == [1]
-    seq_steps = {(b.sequence - a.sequence) & 0xFFFF for a, b in zip(to_uas, to_uas[1:])}
+    seq_steps = {(b.sequence - a.sequence) & 0xFFFF for a, b in itertools.pairwise(to_uas)}
     assert seq_steps <= {1, 0}, f"sequence numbers must only move forward: {seq_steps}"
     assert all(
-        0 <= (b.timestamp - a.timestamp) & 0xFFFFFFFF < 8000 for a, b in zip(to_uas, to_uas[1:])
+        0 <= (b.timestamp - a.timestamp) & 0xFFFFFFFF < 8000 for a, b in itertools.pairwise(to_uas)
     ), "timestamps must only move forward"
     event_time = next(p.time for p in to_uas if p.payload_type == 101)
     assert 1.3 < event_time - to_uas[0].time < 2.0
@@ -140,12 +165,19 @@ def test_sipp_provider_call_to_sipp_uas_carries_tone_and_dtmf_from_one_port(
 
 def test_sipp_provider_hangup_variant_accepts_the_far_end_bye(e2e: Harness) -> None:
     uas = e2e.adopt_sipp(
-        uas_extension(e2e.tmp_path, ext="102", tone_hz=1200, hangup_after_ms=1100)  # BYE lands in the pause after the key
+        uas_extension(
+            e2e.tmp_path, ext="102", tone_hz=1200, hangup_after_ms=1100
+        )  # BYE lands in the pause after the key
     )
     provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=("127.0.0.1", uas.local_port),
-                      trunk_port=free_udp_port(), digit="2", dtmf_at_ms=1000,
-                      hangup_expected=True)
+        provider_call(
+            e2e.tmp_path,
+            pbx=("127.0.0.1", uas.local_port),
+            trunk_port=free_udp_port(),
+            digit="2",
+            dtmf_at_ms=1000,
+            hangup_expected=True,
+        )
     )
     uas.start().wait_ready()
     provider.start().check(timeout=20)
@@ -156,8 +188,13 @@ def test_sipp_provider_hangup_variant_accepts_the_far_end_bye(e2e: Harness) -> N
 def test_sipp_provider_hangup_variant_fails_without_a_bye(e2e: Harness) -> None:
     uas = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
     provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=("127.0.0.1", uas.local_port),
-                      trunk_port=free_udp_port(), dtmf_at_ms=500, hangup_expected=True)
+        provider_call(
+            e2e.tmp_path,
+            pbx=("127.0.0.1", uas.local_port),
+            trunk_port=free_udp_port(),
+            dtmf_at_ms=500,
+            hangup_expected=True,
+        )
     )
     uas.start().wait_ready()
     assert provider.start().wait(timeout=40) != 0  # 20 s BYE timeout, then failure
@@ -204,8 +241,9 @@ def test_baresip_calls_baresip_and_each_hears_the_other(e2e: Harness) -> None:
 def test_baresip_registers_with_digest_auth_at_sipp_registrar(e2e: Harness) -> None:
     registrar = e2e.sipp("registrar_uas.xml", variables={"user": "101", "pass": "pw-101"})
     registrar.start().wait_ready()
-    phone = e2e.baresip(name="p101", user="101", password="pw-101",
-                        registrar=("127.0.0.1", registrar.local_port))
+    phone = e2e.baresip(
+        name="p101", user="101", password="pw-101", registrar=("127.0.0.1", registrar.local_port)
+    )
     phone.wait_registered(10)
     registrar.check(timeout=5)
     # baresip registers a Contact like <sip:101-0x55cad6774500@127.0.0.1:PORT>
@@ -215,8 +253,15 @@ def test_baresip_registers_with_digest_auth_at_sipp_registrar(e2e: Harness) -> N
 def test_sipp_provider_calls_baresip_which_hears_the_tone_and_the_key(e2e: Harness) -> None:
     phone = e2e.baresip(name="p101", user="101", tone_hz=1000)
     provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=("127.0.0.1", phone.sip_port), did="101",
-                      trunk_port=free_udp_port(), digit="1", dtmf_at_ms=1000, talk_ms=3000)
+        provider_call(
+            e2e.tmp_path,
+            pbx=("127.0.0.1", phone.sip_port),
+            did="101",
+            trunk_port=free_udp_port(),
+            digit="1",
+            dtmf_at_ms=1000,
+            talk_ms=3000,
+        )
     )
     cap = e2e.capture("provider", [provider.media_port])
     provider.start()

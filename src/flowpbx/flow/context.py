@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flowpbx.flow.model import Flow
 from flowpbx.flow.schedule import Schedule
-from flowpbx.flow.session import CallSession, DialResult
+from flowpbx.flow.session import CallEnded, CallSession, DialResult
 
 __all__ = [
     "END",
@@ -133,7 +133,14 @@ class FlowContext:
         return digit
 
     async def dial_extension(self, extension: str, *, ring_timeout_s: float) -> DialResult:
-        result = await self.session.dial_extension(extension, ring_timeout_s=ring_timeout_s)
+        try:
+            result = await self.session.dial_extension(extension, ring_timeout_s=ring_timeout_s)
+        except CallEnded as ended:
+            if ended.result is not None and ended.result.outcome == "answered":
+                self.answered_by = ended.result.answered_by or extension
+                self.facts["answered_by"] = self.answered_by
+                self.facts["talk_s"] = round(ended.result.talk_s, 1)
+            raise
         if result.outcome != "offline":  # offline returns at once: nothing was waited for
             self.waited = True
         if result.outcome == "answered":

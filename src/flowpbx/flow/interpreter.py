@@ -148,7 +148,9 @@ async def run_flow(
         except CallEnded as exc:
             t = ctx.elapsed()
             facts["caller_hangup"] = exc.reason
-            append(TraceEntry(t=t, node=node_id, type=node.type, output=None, facts=facts))
+            # Hung up while bridged: the element did take its `answered` output.
+            taken = exc.result.outcome if exc.result is not None else None
+            append(TraceEntry(t=t, node=node_id, type=node.type, output=taken, facts=facts))
             outcome, reason, hang_up = "caller_hangup", exc.reason, False
             append(_end_entry(t, node_id, reason))
             break

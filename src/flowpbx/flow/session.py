@@ -19,14 +19,6 @@ from typing import Literal, Protocol
 DialOutcome = Literal["answered", "no_answer", "busy", "offline", "failed"]
 
 
-class CallEnded(Exception):
-    """The caller's leg is gone; no more media or signalling can happen on this call."""
-
-    def __init__(self, reason: str = "caller hung up") -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialResult:
     """What happened when the session rang someone on behalf of the flow."""
@@ -35,6 +27,19 @@ class DialResult:
     answered_by: str | None = None  # extension/number that answered
     talk_s: float = 0.0  # seconds bridged (0 when not answered)
     detail: str = ""  # e.g. "486 Busy Here", "not registered"
+
+
+class CallEnded(Exception):
+    """The caller's leg is gone; no more media or signalling can happen on this call.
+
+    `result` is set when the caller hung up while bridged to someone the session rang: the
+    element that rang them did reach its `answered` output.
+    """
+
+    def __init__(self, reason: str = "caller hung up", *, result: DialResult | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.result = result
 
 
 class CallSession(Protocol):

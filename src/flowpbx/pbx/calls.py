@@ -275,10 +275,11 @@ class LiveCall:
             caller_rtp.peer = None
             callee_rtp.peer = None
         talk_s = loop.time() - started
+        result = DialResult(outcome="answered", answered_by=extension, talk_s=talk_s)
         if self.leg.ended.done():
             callee.hangup("caller hung up")
-            raise CallEnded(self.leg.ended.result())
-        return DialResult(outcome="answered", answered_by=extension, talk_s=talk_s)
+            raise CallEnded(self.leg.ended.result(), result=result)
+        return result
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
