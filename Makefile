@@ -26,8 +26,8 @@ run: install
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx serve
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: install
 	$(BIN)/mypy

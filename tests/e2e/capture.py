@@ -60,7 +60,7 @@ class Capture:
         self.path.unlink(missing_ok=True)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [DUMPCAP, "-i", "lo", "-f", self.bpf, "-w", str(self.path), "-P"],
+            [DUMPCAP, "-i", "lo", "-f", self.bpf, "-w", str(self.path), "-P", "-a", "duration:600"],
             stdout=subprocess.DEVNULL,
             stderr=log,
             start_new_session=True,

@@ -71,34 +71,34 @@ class Harness:
         self.stack = contextlib.ExitStack()
         self.peers: list[Any] = []
 
-    def _adopt(self, peer: Any) -> Any:
+    def adopt(self, peer: Any) -> Any:
         self.peers.append(peer)
         self.stack.callback(peer.stop)
         return peer
 
     def sipp(self, scenario: str | Path, **kwargs: Any) -> Sipp:
         """An unstarted Sipp (call .start() or use it in ``with``); stopped at teardown."""
-        return self._adopt(Sipp(scenario, self.tmp_path, **kwargs))  # type: ignore[no-any-return]
+        return self.adopt(Sipp(scenario, self.tmp_path, **kwargs))  # type: ignore[no-any-return]
 
     def adopt_sipp(self, sipp: Sipp) -> Sipp:
-        return self._adopt(sipp)  # type: ignore[no-any-return]
+        return self.adopt(sipp)  # type: ignore[no-any-return]
 
     def baresip(self, **kwargs: Any) -> Baresip:
         """A started Baresip; stopped at teardown."""
         b = Baresip(self.tmp_path, **kwargs)
-        self._adopt(b)
+        self.adopt(b)
         return b.start()
 
     def capture(self, name: str, ports: list[int]) -> Capture:
         """A started Capture of UDP to *ports*; stopped at teardown (call .stop() to read)."""
         c = Capture(self.tmp_path / f"{name}.pcap", ports)
-        self._adopt(c)
+        self.adopt(c)
         return c.start()
 
     def server(self, config: dict[str, Any] | None = None, **kwargs: Any) -> FlowpbxServer:
         """A started FlowpbxServer; stopped at teardown."""
         s = FlowpbxServer(self.tmp_path, config, **kwargs)
-        self._adopt(s)
+        self.adopt(s)
         return s.start()
 
     def logs(self) -> str:

@@ -101,7 +101,7 @@ def start_company(e2e: Harness) -> tuple[FlowpbxServer, int]:
     trunk_port = free_udp_port()
     server = FlowpbxServer(e2e.tmp_path, None)
     server.config = company_config(server, trunk_port)
-    e2e._adopt(server)
+    e2e.adopt(server)
     server.start()
     return server, trunk_port
 
@@ -293,7 +293,7 @@ def test_demo_company_extensions_call_each_other(e2e: Harness) -> None:
     assert _has_tone(heard_by_bob, 700, 2.5), describe(heard_by_bob)
 
 
-def test_server_fixture_writes_the_config_it_imports(e2e: Harness, tmp_path: Path) -> None:
+def test_server_fixture_writes_the_config_it_imports(tmp_path: Path) -> None:
     """The fixture's own contract (no server started): ports, env and config.yaml."""
     server = FlowpbxServer(tmp_path, None)
     server.config = company_config(server, 5070)

@@ -97,3 +97,19 @@ def test_new_ssrc_and_long_silence_rebuffer() -> None:
 def test_invalid_configuration() -> None:
     with pytest.raises(ValueError):
         JitterBuffer(capacity=2, prefetch=3)
+
+
+def test_concealer_repeats_fading_then_silence() -> None:
+    import numpy as np
+
+    from flowpbx.media.jitter import Concealer
+
+    c = Concealer(max_repeats=3)
+    assert not c.frame(None).any()  # nothing heard yet: silence
+    good = np.full(160, 8000, dtype=np.int16)
+    assert c.frame(good) is good
+    levels = [int(c.frame(None)[0]) for _ in range(5)]
+    assert levels == [4000, 2000, 1000, 0, 0]
+    assert c.concealed == 3
+    assert c.frame(good) is good  # recovery resets the fade
+    assert int(c.frame(None)[0]) == 4000

@@ -90,11 +90,13 @@ EmailAddress = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_l
 
 
 def _check_intervals(value: list[Interval]) -> list[Interval]:
+    """HH:MM pairs; an end before the start is an overnight range (``22:00``-``06:00``
+    opens at 22:00 and closes at 06:00 the next day)."""
     for start, end in value:
         if not _TIME_RE.match(start) or not _TIME_RE.match(end):
             raise ValueError(f"times must be HH:MM, got {start!r}-{end!r}")
-        if end <= start:
-            raise ValueError(f"interval {start}-{end} must end after it starts")
+        if end == start or start == "24:00":
+            raise ValueError(f"interval {start}-{end} is empty")
     return value
 
 

@@ -6,6 +6,12 @@ schedule's local wall-clock time with `zoneinfo` — so daylight-saving changes 
 by the time-zone database, not by arithmetic here. Intervals are half-open
 ``[start, end)`` in local time; ``24:00`` closes at midnight. Pure: the caller passes
 the instant (the session's ``now()``); nothing here reads a clock.
+
+Overnight ranges: an interval whose end is before its start (``22:00``-``06:00``) runs
+past midnight into the next day. It belongs to the day it *starts* on: Monday's
+``22:00``-``06:00`` is open Monday 22:00 to Tuesday 06:00 (local wall-clock time, so a
+night with a DST change is an hour shorter or longer). A holiday replaces the hours
+starting on that date; a range that started the evening before still runs into it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from flowpbx.flow.model import DAY_NAMES, Holiday, Interval, ScheduleSpec
 __all__ = ["Schedule"]
 
 Minutes = tuple[tuple[int, int], ...]  # (start minute, end minute) of the local day
+DAY = 24 * 60  # an overnight range ends after DAY: (1320, 1800) is 22:00-06:00
 
 
 def _minutes(text: str) -> int:
@@ -28,7 +35,11 @@ def _minutes(text: str) -> int:
 
 
 def _compile(intervals: Sequence[Interval]) -> Minutes:
-    return tuple(sorted((_minutes(a), _minutes(b)) for a, b in intervals))
+    compiled = []
+    for a, b in intervals:
+        start, end = _minutes(a), _minutes(b)
+        compiled.append((start, end + DAY if end < start else end))
+    return tuple(sorted(compiled))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,7 +74,8 @@ class Schedule:
         return instant.astimezone(self.zone)
 
     def hours_on(self, day: dt.date) -> Minutes:
-        """Opening intervals (minutes of the local day) that apply on `day`."""
+        """Opening intervals that start on `day` (minutes of its local day; an overnight
+        range ends after `DAY`)."""
         special = self.holidays.get(day)
         return special if special is not None else self.weekly[day.weekday()]
 
@@ -72,4 +84,9 @@ class Schedule:
             return self.override
         local = self.local(instant)
         minute = local.hour * 60 + local.minute
-        return any(start <= minute < end for start, end in self.hours_on(local.date()))
+        today = local.date()
+        if any(start <= minute < end for start, end in self.hours_on(today)):
+            return True
+        # the overnight ranges of the day before still running after midnight
+        late = minute + DAY
+        return any(late < end for _, end in self.hours_on(today - dt.timedelta(days=1)))

@@ -10,15 +10,24 @@ counted as late and dropped; one too far ahead makes the buffer skip forward; a 
 a long run of empty ticks (the far end stopped sending) starts buffering again.
 
 It assumes one packet per tick (20 ms ptime), which is what flowpbx negotiates.
+
+`Concealer` fills the holes on the decoded side: a missing frame is replaced by the last
+good one, faded (halved per repeated tick), for a few ticks, then silence — a lost or
+reordered packet is a short soft repeat, never a click or a dropout of the whole leg.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from flowpbx.media.rtp import RtpHeader
 
-__all__ = ["JitterBuffer", "JitterStats"]
+__all__ = ["Concealer", "JitterBuffer", "JitterStats"]
+
+Frame = npt.NDArray[np.int16]
 
 
 @dataclass(slots=True)
@@ -139,3 +148,29 @@ class JitterBuffer:
                 self.stats.resets += 1
                 self._clear()
         return None
+
+
+class Concealer:
+    """Packet loss concealment for one decoded stream (one frame per tick)."""
+
+    __slots__ = ("_last", "_repeats", "concealed", "max_repeats", "silence")
+
+    def __init__(self, *, frame_size: int = 160, max_repeats: int = 3) -> None:
+        self.max_repeats = max_repeats
+        self.silence: Frame = np.zeros(frame_size, dtype=np.int16)
+        self._last: Frame | None = None
+        self._repeats = 0
+        self.concealed = 0  # ticks filled by a faded repeat
+
+    def frame(self, decoded: Frame | None) -> Frame:
+        """`decoded` when there is one (and remember it), else a concealment frame."""
+        if decoded is not None:
+            self._last = decoded
+            self._repeats = 0
+            return decoded
+        last = self._last
+        if last is None or self._repeats >= self.max_repeats:
+            return self.silence
+        self._repeats += 1
+        self.concealed += 1
+        return (last >> self._repeats).astype(np.int16)  # -6 dB per repeated tick

@@ -39,6 +39,29 @@ log = logging.getLogger("flowpbx.calls")
 
 Addr = tuple[str, int]
 BUSY_STATUSES = frozenset({486, 600, 603})
+NO_ANSWER_STATUSES = frozenset({408, 480, 487})
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RingTarget:
+    """One phone to ring: where the INVITE goes and how it is addressed."""
+
+    uri: str  # Request-URI
+    addr: Addr  # where to send it (the registration's source, or the trunk)
+    to_uri: str
+    label: str  # extension or number, for busy/ringing state and history
+    from_uri: str | None = None  # default: the caller's number at our domain
+    auth: tuple[str, str] | None = None  # credentials for a trunk's 401/407 challenge
+
+
+def _failure_outcome(statuses: list[int]) -> DialOutcome:
+    if statuses and all(s in BUSY_STATUSES for s in statuses):
+        return "busy"
+    return "no_answer"
+
+
+def _statuses(statuses: list[int]) -> str:
+    return ",".join(map(str, statuses))
 
 
 def normalize_number(user: str) -> str:
@@ -75,6 +98,8 @@ class LiveCall:
         self.answered_at: dt.datetime | None = None
         self.answered_by: str | None = None
         self.callees: list[UacLeg] = []
+        self.bridged_to: UacLeg | None = None
+        self.queue_joined_at = 0.0
         self.flow_name: str | None = None
         self.revision: int | None = None
 
@@ -146,16 +171,105 @@ class LiveCall:
     def flush_digits(self) -> None:
         self._digits.clear()
 
+    def take_digit(self, keys: str) -> bool:
+        """Remove the first buffered digit that is one of `keys`; True if there was one."""
+        for digit in self._digits:
+            if digit in keys:
+                self._digits.remove(digit)
+                return True
+        return False
+
+    async def wait(self, seconds: float, *, stop_digits: str = "") -> None:
+        """Sleep, but wake early for a digit of `stop_digits`; CallEnded on hang-up."""
+        if stop_digits and any(d in stop_digits for d in self._digits):
+            return
+        loop = asyncio.get_running_loop()
+        sleeper = loop.create_future()
+        handle = loop.call_later(max(0.0, seconds), _resolve, sleeper)
+        try:
+            await self._race(sleeper, digits=bool(stop_digits))
+        finally:
+            handle.cancel()
+
     async def dial_extension(self, extension: str, *, ring_timeout_s: float) -> DialResult:
         self._check()
         rt = self.rt
         if extension not in rt.config.extensions:
             return DialResult(outcome="failed", detail="no such extension")
-        bindings = rt.registrar.bindings(extension)
-        if not bindings:
+        targets = self.extension_targets(extension)
+        if not targets:
             return DialResult(outcome="offline", detail="not registered")
+        winner, statuses = await self.ring(targets, ring_timeout_s)
+        if winner is None:
+            return DialResult(outcome=_failure_outcome(statuses), detail=_statuses(statuses))
+        return await self.bridge(winner, extension)
+
+    async def dial_number(
+        self,
+        number: str,
+        *,
+        ring_timeout_s: float,
+        caller_id: str | None = None,
+        confirm: bool = False,
+    ) -> DialResult:
+        """Call an external number through the trunk (`call_phone`)."""
+        self._check()
+        trunk = self.rt.config.outbound_trunk(self._did)
+        if trunk is None:
+            return DialResult(outcome="failed", detail="no trunk to call out on")
+        addr = self.rt.config.trunk_addr(trunk)
+        if addr is None:
+            return DialResult(outcome="failed", detail=f"trunk {trunk.name} does not resolve")
+        presented = caller_id or self._caller or "anonymous"
+        domain = trunk.from_domain or trunk.host
+        target = RingTarget(
+            uri=f"sip:{number}@{trunk.host}:{trunk.port}",
+            addr=addr,
+            to_uri=f"sip:{number}@{domain}",
+            label=number,
+            from_uri=f"sip:{presented}@{domain}",
+            auth=(trunk.username, trunk.password) if trunk.username and trunk.password else None,
+        )
+        winner, statuses = await self.ring([target], ring_timeout_s)
+        if winner is None:
+            statuses_text = _statuses(statuses)
+            if statuses and all(s in BUSY_STATUSES for s in statuses):
+                return DialResult(outcome="busy", detail=statuses_text)
+            if not statuses or all(s in NO_ANSWER_STATUSES for s in statuses):
+                return DialResult(outcome="no_answer", detail=statuses_text)
+            return DialResult(outcome="failed", detail=statuses_text)
+        if confirm and not await self._confirm(winner):
+            winner.hangup("not confirmed")
+            return DialResult(outcome="no_answer", detail="callee did not press 1")
+        return await self.bridge(winner, number)
+
+    def extension_targets(self, extension: str) -> list[RingTarget]:
+        rt = self.rt
+        return [
+            RingTarget(
+                uri=b.contact,
+                addr=b.source,
+                to_uri=f"sip:{extension}@{rt.domain}",
+                label=extension,
+            )
+            for b in rt.registrar.bindings(extension)
+        ]
+
+    async def ring(
+        self,
+        targets: list[RingTarget],
+        ring_timeout_s: float,
+        *,
+        ringback: bool = True,
+        stop_digits: str = "",
+    ) -> tuple[UacLeg | None, list[int]]:
+        """Ring every target at once; the first to answer wins and the others are
+        cancelled. The caller hears ringback meanwhile (or 180 Ringing before answer; with
+        ringback=False whatever it already hears goes on). Returns (answered leg or None,
+        final statuses of the others). A digit of `stop_digits` from the caller stops it."""
+        rt = self.rt
         legs: list[UacLeg] = []
-        for binding in bindings:
+        for target in targets:
             try:
                 rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
             except NoRtpPort:
@@ -163,21 +277,25 @@ class LiveCall:
             leg = UacLeg(
                 rt,
                 rtp,
-                target_uri=binding.contact,
-                addr=binding.source,
-                from_uri=f"sip:{self._caller or 'anonymous'}@{rt.domain}",
+                target_uri=target.uri,
+                addr=target.addr,
+                from_uri=target.from_uri or f"sip:{self._caller or 'anonymous'}@{rt.domain}",
                 from_name=self._caller_name,
-                to_uri=f"sip:{extension}@{rt.domain}",
-                label=extension,
+                to_uri=target.to_uri,
+                label=target.label,
+                **({"auth": target.auth} if target.auth else {}),
             )
             legs.append(leg)
             self.callees.append(leg)
+            rt.ringing[target.label] = rt.ringing.get(target.label, 0) + 1
             leg.start()
         if not legs:
-            return DialResult(outcome="failed", detail="no RTP port")
-        ringback: Player | None = None
-        if self.leg.answered:
-            ringback = rt.clock.start_player(
+            return None, [503]
+        player: Player | None = None
+        if not ringback:
+            pass
+        elif self.leg.answered:
+            player = rt.clock.start_player(
                 Player(self.leg.rtp, ringback_frames(self.leg.rtp.codec.name), 0)
             )
         else:
@@ -185,21 +303,54 @@ class LiveCall:
         winner: UacLeg | None = None
         statuses: list[int] = []
         try:
-            winner, statuses = await self._first_answer(legs, ring_timeout_s)
+            winner, statuses = await self._first_answer(legs, ring_timeout_s, stop_digits)
         finally:
-            if ringback is not None:
-                rt.clock.stop_player(ringback)
+            if player is not None:
+                rt.clock.stop_player(player)
             for leg in legs:
+                count = rt.ringing.get(leg.label, 1) - 1
+                if count > 0:
+                    rt.ringing[leg.label] = count
+                else:
+                    rt.ringing.pop(leg.label, None)
                 if leg is not winner:
                     leg.hangup("another phone answered" if winner else "ring timeout")
-        if winner is None:
-            outcome: DialOutcome
-            if statuses and all(s in BUSY_STATUSES for s in statuses):
-                outcome = "busy"
-            else:
-                outcome = "no_answer"
-            return DialResult(outcome=outcome, detail=",".join(map(str, statuses)))
-        return await self._bridge(winner, extension)
+        return winner, statuses
+
+    async def _confirm(self, callee: UacLeg) -> bool:
+        """`confirm`: the callee hears "press 1 to accept"; only a 1 bridges the call (so a
+        mobile's voicemail answering does not count as answered)."""
+        rt = self.rt
+        digits: asyncio.Queue[str] = asyncio.Queue()
+        callee.on_digit = digits.put_nowait
+        callee.rtp.on_digit = digits.put_nowait
+        name = "confirm" if rt.audio.path("confirm") is not None else "beep"
+        frames = await rt.audio.frames(name, callee.rtp.codec.name)
+        player = rt.clock.start_player(Player(callee.rtp, frames, 3))
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 15.0
+            while loop.time() < deadline:
+                getter = asyncio.ensure_future(digits.get())
+                done, _ = await asyncio.wait(
+                    [getter, callee.ended, self.leg.ended],
+                    timeout=deadline - loop.time(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if getter not in done:
+                    getter.cancel()
+                if self.leg.ended.done():
+                    callee.hangup("caller hung up")
+                    raise CallEnded(self.leg.ended.result())
+                if callee.ended.done() or getter not in done:
+                    return False
+                if getter.result() == "1":
+                    return True
+            return False
+        finally:
+            rt.clock.stop_player(player)
+            callee.on_digit = None
+            callee.rtp.on_digit = None
 
     async def hangup(self, reason: str = "") -> None:
         for leg in self.callees:
@@ -236,7 +387,7 @@ class LiveCall:
             raise CallEnded(self.leg.ended.result())
 
     async def _first_answer(
-        self, legs: list[UacLeg], timeout_s: float
+        self, legs: list[UacLeg], timeout_s: float, stop_digits: str = ""
     ) -> tuple[UacLeg | None, list[int]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -247,9 +398,20 @@ class LiveCall:
             if remaining <= 0:
                 return None, statuses
             waiting: list[asyncio.Future[Any]] = [*pending, self.leg.ended]
+            digit_waiter: asyncio.Future[None] | None = None
+            if stop_digits:
+                if any(d in stop_digits for d in self._digits):
+                    return None, statuses
+                digit_waiter = self._digit_waiter = loop.create_future()
+                waiting.append(digit_waiter)
             done, _ = await asyncio.wait(
                 waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
             )
+            if digit_waiter is not None:
+                self._digit_waiter = None
+                if digit_waiter in done and any(d in stop_digits for d in self._digits):
+                    return None, statuses
+                done.discard(digit_waiter)
             if self.leg.ended in done:
                 raise CallEnded(self.leg.ended.result())
             for fut in done:
@@ -260,7 +422,7 @@ class LiveCall:
                 statuses.append(status)
         return None, statuses
 
-    async def _bridge(self, callee: UacLeg, extension: str) -> DialResult:
+    async def bridge(self, callee: UacLeg, extension: str) -> DialResult:
         loop = asyncio.get_running_loop()
         if not self.leg.answered:
             await self.answer()
@@ -268,12 +430,21 @@ class LiveCall:
         caller_rtp, callee_rtp = self.leg.rtp, callee.rtp
         caller_rtp.peer, callee_rtp.peer = callee_rtp, caller_rtp
         callee.on_digit = None  # the callee's keys are not the flow's
+        busy = self.rt.busy
+        busy[extension] = busy.get(extension, 0) + 1
+        self.bridged_to = callee
         started = loop.time()
         try:
             await asyncio.wait([self.leg.ended, callee.ended], return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.bridged_to = None
             caller_rtp.peer = None
             callee_rtp.peer = None
+            left = busy.get(extension, 1) - 1
+            if left > 0:
+                busy[extension] = left
+            else:
+                busy.pop(extension, None)
         talk_s = loop.time() - started
         result = DialResult(outcome="answered", answered_by=extension, talk_s=talk_s)
         if self.leg.ended.done():
@@ -409,6 +580,8 @@ class CallManager:
         t0 = loop.time()
         outcome = "error"
         trace: list[dict[str, Any]] = []
+        busy = self.rt.busy
+        busy[caller_ext] = busy.get(caller_ext, 0) + 1
         try:
             result = await call.dial_extension(
                 target, ring_timeout_s=self.rt.internal_ring_timeout_s
@@ -440,6 +613,11 @@ class CallManager:
         except Exception:
             log.exception("internal call %s failed", call.call_id)
         finally:
+            left = busy.get(caller_ext, 1) - 1
+            if left > 0:
+                busy[caller_ext] = left
+            else:
+                busy.pop(caller_ext, None)
             await call.hangup("call ended")
             self.active.pop(call.call_id, None)
             await self._record(call, outcome, trace)

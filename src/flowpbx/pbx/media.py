@@ -2,11 +2,16 @@
 
 The per-packet path is `RtpEndpoint.datagram_received`: one header parse, then either a DTMF
 event, a relay to the bridged peer (payload forwarded with this leg's SSRC/seq/timestamp,
-no decoding when both legs use the same codec — ARCHITECTURE.md's fast path), or nothing.
+no decoding when both legs use the same codec — ARCHITECTURE.md's fast path), a store into
+the leg's jitter buffer when a mixing bridge (pbx/bridge.py) consumes its audio, or nothing.
+Legs whose SDP had no telephone-event run the in-band (Goertzel) detector on their decoded
+audio, feeding the same `on_digit` callback.
 
 Everything a caller hears from flowpbx itself (prompts, ringback, hold audio) is a `Player`
 ticking on the one `MediaClock`, whose deadlines are an absolute schedule
-(start + n x 20 ms), so drift never accumulates.
+(start + n x 20 ms), so drift never accumulates. Mixing bridges tick on the same clock, and
+the clock checks every watched endpoint once a second for an RTP timeout (no packet for
+N seconds -> a callback, so the call can be hung up) — no per-packet clock reads.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from flowpbx.media.audiofile import builtin_sample_path, load_audio
-from flowpbx.media.dtmf import Rfc4733Receiver
+from flowpbx.media.dtmf import GoertzelDetector, Rfc4733Receiver
 from flowpbx.media.g711 import get_codec
+from flowpbx.media.jitter import JitterBuffer
 from flowpbx.media.rtp import RtpHeader, RtpSender, parse_rtp
 from flowpbx.media.tones import tone
 from flowpbx.sip.sdp import MediaParams
@@ -88,6 +95,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.sender = RtpSender(payload_type=0)
         self.peer: RtpEndpoint | None = None
         self.on_digit: Callable[[str], None] | None = None
+        self.jitter: JitterBuffer | None = None  # set while a mixing bridge consumes our audio
+        self.inband: GoertzelDetector | None = None  # set when the SDP had no telephone-event
         self._dtmf = Rfc4733Receiver()
         self._loop = asyncio.get_running_loop()
         self.packets_in = 0
@@ -116,6 +125,11 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self.codec = get_codec(params.codec)
             self.sender = RtpSender(payload_type=self.codec.payload_type)
         self.dtmf_pt = params.dtmf_payload_type
+        if self.dtmf_pt is None:
+            if self.inband is None:
+                self.inband = GoertzelDetector()
+        else:
+            self.inband = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's UDP transport
@@ -126,6 +140,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.closed = True
         self.peer = None
         self.on_digit = None
+        self.jitter = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -149,9 +164,23 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             if event is not None and self.on_digit is not None:
                 self.on_digit(event.digit)
             return
+        if self.inband is not None:
+            self._detect_inband(data[header.header_len : header.payload_end])
+        jitter = self.jitter
+        if jitter is not None:
+            jitter.put(header, data[header.header_len : header.payload_end])
+            return
         peer = self.peer
         if peer is not None:
             peer.relay_from(self, header, data)
+
+    def _detect_inband(self, payload: bytes) -> None:
+        detector = self.inband
+        if detector is None:
+            return
+        for event in detector.feed(self.codec.decode(payload)):
+            if self.on_digit is not None:
+                self.on_digit(event.digit)
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP port unreachable while the peer is not up yet
@@ -206,28 +235,96 @@ class Player:
         return True
 
 
+class Ticker(Protocol):
+    """What runs on the media clock: a `Player`, a mixing `Bridge` (pbx/bridge.py)."""
+
+    done: asyncio.Future[None]
+
+    def tick(self) -> bool:
+        """Do this 20 ms tick's work; False when finished."""
+        ...
+
+
+T = TypeVar("T", bound=Ticker)
+
+
+class _RtpWatch:
+    __slots__ = ("endpoint", "idle_s", "last_count", "on_timeout", "timeout_s")
+
+    def __init__(
+        self, endpoint: RtpEndpoint, timeout_s: float, on_timeout: Callable[[], None]
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.on_timeout = on_timeout
+        self.last_count = endpoint.packets_in
+        self.idle_s = 0.0
+
+
 class MediaClock:
-    """The one 20 ms clock every player sends on, on an absolute schedule."""
+    """The one 20 ms clock every player and mixing bridge runs on, on an absolute schedule."""
+
+    WATCH_INTERVAL = 1.0
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._players: list[Player] = []
+        self._players: list[Ticker] = []
         self._handle: asyncio.TimerHandle | None = None
         self._next = 0.0
         self.late_ticks = 0
+        self._watches: dict[RtpEndpoint, _RtpWatch] = {}
+        self._watch_handle: asyncio.TimerHandle | None = None
 
-    def start_player(self, player: Player) -> Player:
+    def start_player(self, player: T) -> T:
         self._players.append(player)
         if self._handle is None:
             self._next = self._loop.time()
             self._tick()
         return player
 
-    def stop_player(self, player: Player) -> None:
+    def stop_player(self, player: Ticker) -> None:
         if player in self._players:
             self._players.remove(player)
         if not player.done.done():
             player.done.set_result(None)
+
+    # -- RTP timeout -------------------------------------------------------------------------
+
+    def watch_rtp(
+        self, endpoint: RtpEndpoint, timeout_s: float, on_timeout: Callable[[], None]
+    ) -> None:
+        """Call `on_timeout` once when `endpoint` receives no packet for `timeout_s` seconds
+        (checked once a second by comparing packet counters, nothing per packet)."""
+        self._watches[endpoint] = _RtpWatch(endpoint, timeout_s, on_timeout)
+        if self._watch_handle is None:
+            self._watch_handle = self._loop.call_later(self.WATCH_INTERVAL, self._check_watches)
+
+    def unwatch_rtp(self, endpoint: RtpEndpoint) -> None:
+        self._watches.pop(endpoint, None)
+
+    def _check_watches(self) -> None:
+        self._watch_handle = None
+        fired: list[_RtpWatch] = []
+        for endpoint, watch in list(self._watches.items()):
+            if endpoint.closed:
+                del self._watches[endpoint]
+                continue
+            count = endpoint.packets_in
+            if count != watch.last_count:
+                watch.last_count = count
+                watch.idle_s = 0.0
+                continue
+            watch.idle_s += self.WATCH_INTERVAL
+            if watch.idle_s >= watch.timeout_s:
+                del self._watches[endpoint]
+                fired.append(watch)
+        for watch in fired:
+            try:
+                watch.on_timeout()
+            except Exception:
+                log.exception("RTP timeout callback failed")
+        if self._watches:
+            self._watch_handle = self._loop.call_later(self.WATCH_INTERVAL, self._check_watches)
 
     def _tick(self) -> None:
         self._handle = None
@@ -248,6 +345,10 @@ class MediaClock:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        if self._watch_handle is not None:
+            self._watch_handle.cancel()
+            self._watch_handle = None
+        self._watches.clear()
         for player in list(self._players):
             self.stop_player(player)
 

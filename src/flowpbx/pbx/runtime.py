@@ -22,6 +22,7 @@ from flowpbx.pbx.calls import CallManager
 from flowpbx.pbx.history import HistoryWriter
 from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
 from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
+from flowpbx.pbx.queues import QueueManager
 from flowpbx.pbx.registrar import Authenticator, Registrar
 from flowpbx.pbx.transport import SipEndpoint
 from flowpbx.settings import Settings
@@ -88,6 +89,20 @@ class ConfigView:
             self._schedules[name] = compiled
         return self._schedules[name]
 
+    def outbound_trunk(self, did: str | None) -> TrunkRec | None:
+        """The trunk to call out on: the one the call's own number arrives on, else the
+        trunk of the first of My numbers, else the first trunk."""
+        by_name = {t.name: t for t in self.raw.trunks}
+        for number in ([did] if did else []) + self.raw.caller_id_list:
+            rec = self.numbers.get(number)
+            if rec is not None and rec.trunk in by_name:
+                return by_name[rec.trunk]
+        return self.raw.trunks[0] if self.raw.trunks else None
+
+    def trunk_addr(self, trunk: TrunkRec) -> Addr | None:
+        ips = _resolve(trunk.host)
+        return (ips[0], trunk.port) if ips else None
+
     def trunk_for(self, addr: Addr) -> TrunkRec | None:
         """The trunk a request came from, by its source address and port — never by what the
         request claims. A phone on the provider's host but another port is not the trunk."""
@@ -144,9 +159,13 @@ class Runtime:
         )
         self.registrar = Registrar(self, self.auth)
         self.calls = CallManager(self)
+        self.queues = QueueManager(self)
         self.history = HistoryWriter(store)
         self.internal_ring_timeout_s = 30.0
         self._dialogs: dict[tuple[str, str], Leg] = {}
+        # Live state per extension (or number): bridged calls and phones ringing right now.
+        self.busy: dict[str, int] = {}
+        self.ringing: dict[str, int] = {}
         self.dropped = 0
 
     async def start(self) -> None:

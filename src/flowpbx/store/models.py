@@ -207,6 +207,8 @@ class CallHistory(Base):
     answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     outcome: Mapped[str] = mapped_column(String(50), default="", index=True)
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # relative to data_dir; set when the call was recorded (migration 0002)
+    recording: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class User(Base):
@@ -230,6 +232,7 @@ class AuthToken(Base):
         Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(16), default="session")  # session | api
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)  # API token label
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -239,3 +242,74 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+# --------------------------------------------------------------------------- migration 0002
+
+
+class VoicemailMessage(Base):
+    """A message left in a mailbox; `file` is the WAV relative to data_dir."""
+
+    __tablename__ = "voicemail_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(
+        String(16),
+        ForeignKey("mailboxes.number", ondelete="CASCADE", onupdate="CASCADE"),
+        index=True,
+    )
+    file: Mapped[str] = mapped_column(String(500))
+    caller: Mapped[str] = mapped_column(String(100), default="")
+    caller_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    call_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    heard: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Queue(Base):
+    """A named queue's stored configuration (queue elements may also define queues inline)."""
+
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    strategy: Mapped[str] = mapped_column(String(32), default="ring_all")
+    members: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class QueueCall(Base):
+    """One caller's stay in a queue: how long they waited and how it ended (statistics)."""
+
+    __tablename__ = "queue_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(200), index=True)
+    call_id: Mapped[str] = mapped_column(String(300))
+    caller: Mapped[str] = mapped_column(String(100), default="")
+    joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    wait_s: Mapped[float] = mapped_column(Float, default=0.0)
+    result: Mapped[str] = mapped_column(String(16))  # answered|timeout|full|empty|exit|hangup
+    member: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    talk_s: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class EmailOutbox(Base):
+    """An email waiting to be sent (SPEC §7: SMTP down -> it waits here and is retried)."""
+
+    __tablename__ = "email_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # [filename, path]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

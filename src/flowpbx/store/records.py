@@ -136,3 +136,54 @@ class UserRec:
     id: int
     username: str
     role: str  # "admin" | "viewer"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmailRec:
+    """One email of the outbox; `attachments` are (filename, absolute path) pairs."""
+
+    id: int
+    to: tuple[str, ...]
+    subject: str
+    body: str
+    attachments: tuple[tuple[str, str], ...]
+    status: str  # pending | sent | failed
+    attempts: int
+    last_error: str | None
+    next_attempt_at: dt.datetime
+    created_at: dt.datetime
+    sent_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailRec:
+    """A voicemail message; `file` is relative to the data dir."""
+
+    id: int
+    mailbox: str
+    file: str
+    caller: str
+    caller_name: str | None
+    call_id: str | None
+    received_at: dt.datetime
+    duration_s: float
+    heard: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueRec:
+    """A stored queue configuration (SPEC §3 queue settings, by name)."""
+
+    name: str
+    strategy: str = "ring_all"
+    members: list[dict[str, Any]] = field(default_factory=list)  # {extension, penalty}
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiTokenRec:
+    """An API token's metadata (the token itself is shown once, at creation)."""
+
+    id: int
+    name: str
+    created_at: dt.datetime

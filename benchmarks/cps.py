@@ -1,0 +1,430 @@
+"""Call setups per second: SIPp as the provider at stepped rates, flowpbx beside Sippy B2BUA.
+
+Targets, each stepped through the same rates in one run:
+
+* ``play``     flowpbx, flow ``numbers -> play (1 s) -> hangup``; the PBX hangs up.
+* ``call_sip`` flowpbx, flow ``numbers -> call_sip 200``; extension 200 is a SIPp UAS that
+  registered first (tests/sipp/register_auth.xml); the provider hangs up after 1 s.
+* ``sippy``    Sippy B2BUA (b2bua_simple, signalling only) between the same SIPp provider
+  and UAS scenarios.
+
+Per step: calls attempted / succeeded / failed on the provider side and on the UAS side,
+retransmissions, setup-time percentiles (INVITE -> 200, SIPp -trace_rtt), CPU of the
+system under test (utime+stime from /proc over the step, % of one core) and its peak RSS.
+The figure for a target is the highest rate with 0 failed calls on every side.
+
+    .venv/bin/python benchmarks/cps.py                  # 60 s steps (the figure)
+    .venv/bin/python benchmarks/cps.py --quick          # 10 s steps, for trying
+    .venv/bin/python benchmarks/cps.py --rates 100,200 --targets play --profile 200
+
+Sippy runs from its own venv (``--sippy /tmp/venv-sippy/bin/b2bua_simple``; create it with
+``python3 -m venv /tmp/venv-sippy && /tmp/venv-sippy/bin/pip install sippy==2.5.0``).
+Results: a table on stdout and JSON in benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common import (
+    BENCH_DIR,
+    ROOT,
+    SIPP_DIR,
+    BenchServer,
+    cpu_seconds,
+    machine,
+    percentile,
+    rss_kb,
+    sipp_rtts,
+    sipp_stats,
+    stop_process,
+)
+
+sys.path.insert(0, str(ROOT))
+from tests.audio_analysis import make_tone_wav  # noqa: E402
+from tests.netutil import free_port_block, free_udp_port  # noqa: E402
+
+DID_PLAY = "+37167000901"
+DID_BRIDGE = "+37167000902"
+EXT = "200"
+EXT_PASSWORD = "bench-200-pw"
+REGISTER_XML = ROOT / "tests" / "sipp" / "register_auth.xml"
+DEFAULT_SIPPY = "/tmp/venv-sippy/bin/b2bua_simple"
+
+
+@dataclass
+class Step:
+    target: str
+    rate: int
+    duration_s: int
+    attempted: int = 0
+    ok: int = 0
+    failed: int = 0
+    retrans: int = 0
+    uas_ok: int | None = None
+    uas_failed: int | None = None
+    uas_retrans: int | None = None
+    setup_ms: dict[str, float] = field(default_factory=dict)
+    cpu_pct: float = 0.0
+    rss_mb: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return (
+            self.failed == 0
+            and self.ok == self.attempted
+            and not self.uas_failed
+            and (self.uas_ok is None or self.uas_ok == self.attempted)
+        )
+
+
+def config(prompt: Path, trunk_port: int) -> dict[str, Any]:
+    return {
+        "extensions": [{"number": EXT, "name": "Bench UAS", "password": EXT_PASSWORD}],
+        "trunks": [
+            {
+                "name": "provider",
+                "host": "127.0.0.1",
+                "port": trunk_port,
+                "transport": "udp",
+                "username": "bench",
+                "password": "pw",
+                "register": False,
+                "trusted": False,
+            }
+        ],
+        "numbers": [
+            {"number": DID_PLAY, "trunk": "provider"},
+            {"number": DID_BRIDGE, "trunk": "provider"},
+        ],
+        "audio": [{"name": "one-second", "file": str(prompt.name)}],
+        "flows": [
+            {
+                "name": "Bench play",
+                "entry": "start",
+                "nodes": {
+                    "start": {
+                        "type": "numbers",
+                        "params": {"numbers": [DID_PLAY]},
+                        "next": {"next": "say"},
+                    },
+                    "say": {
+                        "type": "play",
+                        "params": {"audio": "one-second"},
+                        "next": {"next": "bye"},
+                    },
+                    "bye": {"type": "hangup", "params": {}},
+                },
+            },
+            {
+                "name": "Bench bridge",
+                "entry": "start",
+                "nodes": {
+                    "start": {
+                        "type": "numbers",
+                        "params": {"numbers": [DID_BRIDGE]},
+                        "next": {"next": "ring"},
+                    },
+                    "ring": {"type": "call_sip", "params": {"extension": EXT}},
+                },
+            },
+        ],
+    }
+
+
+def sipp(
+    scenario: Path,
+    workdir: Path,
+    port: int,
+    *,
+    remote: tuple[str, int] | None = None,
+    extra: list[str] | None = None,
+    timeout_s: int = 200,
+) -> subprocess.Popen[bytes]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    args = [
+        "sipp",
+        "-sf",
+        str(scenario),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        str(free_port_block(4)),
+        "-nostdin",
+        "-timeout",
+        f"{timeout_s}s",
+        "-trace_err",
+        "-error_file",
+        str(workdir / "errors.log"),
+        "-trace_stat",
+        "-stf",
+        str(workdir / "stat.csv"),
+        "-fd",
+        "1",
+        "-max_socket",
+        "60000",
+        *(extra or []),
+    ]
+    if remote is not None:
+        args.append(f"{remote[0]}:{remote[1]}")
+    out = (workdir / "stdout.log").open("wb")
+    proc = subprocess.Popen(
+        args,
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    out.close()
+    return proc
+
+
+@dataclass
+class Target:
+    name: str
+    remote: tuple[str, int]
+    service: str
+    scenario: Path
+    provider_port: int
+    pid: int
+    uas_port: int | None
+
+
+def run_step(target: Target, rate: int, duration: int, workdir: Path, profile: bool) -> Step:
+    step = Step(target=target.name, rate=rate, duration_s=duration, attempted=rate * duration)
+    wd = workdir / f"{target.name}-{rate}"
+    uas = None
+    if target.uas_port is not None:
+        uas = sipp(
+            SIPP_DIR / "cps_uas.xml",
+            wd / "uas",
+            target.uas_port,
+            extra=["-s", EXT, "-m", str(step.attempted)],
+            timeout_s=duration + 60,
+        )
+        time.sleep(0.5)
+    cpu0, t0 = cpu_seconds(target.pid), time.monotonic()
+    provider = sipp(
+        target.scenario,
+        wd / "provider",
+        target.provider_port,
+        remote=target.remote,
+        extra=[
+            "-s",
+            target.service,
+            "-r",
+            str(rate),
+            "-rp",
+            "1000",
+            "-m",
+            str(step.attempted),
+            "-key",
+            "hold_ms",
+            "1000",
+            "-trace_rtt",
+            "-rtt_freq",
+            "1",
+        ],
+        timeout_s=duration + 60,
+    )
+    spy = None
+    if profile:
+        spy_out = workdir / f"profile-{target.name}-{rate}.txt"
+        spy = subprocess.Popen(
+            ["py-spy", "record", "-p", str(target.pid), "-d", str(duration), "-r", "250"]
+            + ["-f", "raw", "-o", str(spy_out), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        )
+    peak = 0
+    while provider.poll() is None:
+        peak = max(peak, rss_kb(target.pid))
+        time.sleep(0.5)
+    step.wall_s = round(time.monotonic() - t0, 1)
+    step.cpu_pct = round(100 * (cpu_seconds(target.pid) - cpu0) / step.wall_s, 1)
+    step.rss_mb = round(peak / 1024, 1)
+    if spy is not None:
+        spy.wait(timeout=30)
+    if uas is not None:
+        deadline = time.monotonic() + 15
+        while uas.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.2)  # let the last 1 s statistics dump land
+        stop_process(uas)
+        u = sipp_stats(wd / "uas" / "stat.csv")
+        step.uas_ok, step.uas_failed = u.get("SuccessfulCall", 0), u.get("FailedCall", 0)
+        step.uas_retrans = u.get("Retransmissions", 0)
+    p = sipp_stats(wd / "provider" / "stat.csv")
+    step.ok, step.failed = p.get("SuccessfulCall", 0), p.get("FailedCall", 0)
+    step.retrans = p.get("Retransmissions", 0)
+    rtts = sipp_rtts(wd / "provider")
+    step.setup_ms = {
+        f"p{q}": round(percentile(rtts, q), 1) for q in (50, 95, 99)
+    } | {"max": round(max(rtts), 1) if rtts else float("nan")}
+    return step
+
+
+def register(server: BenchServer, uas_port: int, workdir: Path) -> None:
+    proc = sipp(
+        REGISTER_XML,
+        workdir / "register",
+        uas_port,
+        remote=server.sip,
+        extra=["-s", EXT, "-au", EXT, "-ap", EXT_PASSWORD, "-key", "expires", "7200"]
+        + ["-m", "1"],
+        timeout_s=20,
+    )
+    if proc.wait(timeout=30) != 0:
+        raise SystemExit(f"REGISTER of {EXT} failed; see {workdir / 'register'}")
+
+
+def print_table(steps: list[Step]) -> None:
+    head = (
+        "| target | rate/s | calls | ok | failed | retrans | UAS ok/failed | "
+        "setup p50/p95/p99/max ms | CPU % core | RSS MB |"
+    )
+    print(head)
+    print("|" + "---|" * 10)
+    for s in steps:
+        uas = "-" if s.uas_ok is None else f"{s.uas_ok}/{s.uas_failed}"
+        sm = s.setup_ms
+        setup = f"{sm.get('p50')}/{sm.get('p95')}/{sm.get('p99')}/{sm.get('max')}"
+        print(
+            f"| {s.target} | {s.rate} | {s.attempted} | {s.ok} | {s.failed} | {s.retrans} | "
+            f"{uas} | {setup} | {s.cpu_pct} | {s.rss_mb} |"
+        )
+    print()
+    for name in dict.fromkeys(s.target for s in steps):
+        clean = [s.rate for s in steps if s.target == name and s.clean]
+        print(f"{name}: highest clean rate {max(clean) if clean else 'none'}/s")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rates", default="100,200,300,400,500")
+    ap.add_argument("--duration", type=int, default=60, help="seconds per step")
+    ap.add_argument("--quick", action="store_true", help="10 s steps")
+    ap.add_argument("--targets", default="play,call_sip,sippy")
+    ap.add_argument("--sippy", default=DEFAULT_SIPPY, help="b2bua_simple in its own venv")
+    ap.add_argument("--profile", type=int, default=0, help="py-spy flowpbx at this rate")
+    ap.add_argument("--keep-going", action="store_true", help="continue past a failing step")
+    ap.add_argument("--workdir", default=None)
+    args = ap.parse_args()
+    duration = 10 if args.quick else args.duration
+    rates = [int(r) for r in args.rates.split(",")]
+    targets = args.targets.split(",")
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="flowpbx-cps-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"# cps benchmark — {machine()}\n# workdir {workdir}\n# {' '.join(sys.argv)}\n")
+
+    steps: list[Step] = []
+    gc: dict[str, Any] = {}
+    flowpbx_targets = [t for t in targets if t in ("play", "call_sip")]
+    if flowpbx_targets:
+        trunk_port = free_udp_port()
+        uas_port = free_udp_port()
+        server = BenchServer(workdir / "pbx", rtp_port_count=8000)
+        prompt = server.config_file("one-second.wav")
+        make_tone_wav(prompt, 440.0, 1.0)
+        server.config = config(prompt, trunk_port)
+        server.start()
+        try:
+            if "call_sip" in flowpbx_targets:
+                register(server, uas_port, workdir)
+            for name in flowpbx_targets:
+                target = Target(
+                    name=name,
+                    remote=server.sip,
+                    service=DID_PLAY if name == "play" else DID_BRIDGE,
+                    scenario=SIPP_DIR
+                    / ("cps_provider_play.xml" if name == "play" else "cps_provider_bye.xml"),
+                    provider_port=trunk_port,
+                    pid=server.pid,
+                    uas_port=uas_port if name == "call_sip" else None,
+                )
+                for rate in rates:
+                    step = run_step(target, rate, duration, workdir, args.profile == rate)
+                    steps.append(step)
+                    print_table([step])
+                    time.sleep(3)
+                    if not step.clean and not args.keep_going:
+                        break
+        finally:
+            server.stop()
+        gc = server.gc_summary()
+        print(f"flowpbx GC pauses over the whole run: {gc}")
+    if "sippy" in targets:
+        if not Path(args.sippy).exists() and shutil.which(args.sippy) is None:
+            raise SystemExit(f"Sippy not found at {args.sippy} (see --help)")
+        sippy_port, uas_port = free_udp_port(), free_udp_port()
+        out = (workdir / "sippy.log").open("wb")
+        sippy = subprocess.Popen(
+            [args.sippy, "-f", "-l", "127.0.0.1", "-p", str(sippy_port)]
+            + ["-n", f"127.0.0.1:{uas_port}"],
+            env={**os.environ, "SIPLOG_BEND": "none"},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        time.sleep(2)
+        try:
+            target = Target(
+                name="sippy",
+                remote=("127.0.0.1", sippy_port),
+                service=EXT,
+                scenario=SIPP_DIR / "cps_provider_bye.xml",
+                provider_port=free_udp_port(),
+                pid=sippy.pid,
+                uas_port=uas_port,
+            )
+            for rate in rates:
+                step = run_step(target, rate, duration, workdir, False)
+                steps.append(step)
+                print_table([step])
+                time.sleep(3)
+                if not step.clean and not args.keep_going:
+                    break
+        finally:
+            stop_process(sippy)
+    print()
+    print_table(steps)
+    results = BENCH_DIR / "results"
+    results.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    path = results / f"cps-{stamp}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "argv": sys.argv,
+                "steps": [asdict(s) | {"clean": s.clean} for s in steps],
+                "flowpbx_gc": gc,
+            },
+            indent=1,
+        )
+    )
+    print(f"\nresults: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""`flowpbx serve` for benchmarks: logging at WARNING and garbage-collector pauses measured.
+
+Run as ``python benchmarks/serve_bench.py`` with the usual FLOWPBX_* environment (the same
+process `flowpbx serve` starts: app.run on uvloop). With ``FLOWPBX_BENCH_GC=PATH`` every
+collector pass is timed through ``gc.callbacks`` and, at exit, a JSON summary (count per
+generation, max and p99 pause in ms, total ms) is written to PATH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import uvloop
+
+from flowpbx.app import run
+from flowpbx.settings import Settings
+
+
+class GcPauses:
+    """Times every collection with gc.callbacks (start/stop pairs)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.pauses.append((int(info["generation"]), time.perf_counter() - self.started))
+
+    def summary(self) -> dict[str, Any]:
+        ms = sorted(p * 1000 for _, p in self.pauses)
+        by_gen = {g: sum(1 for gen, _ in self.pauses if gen == g) for g in (0, 1, 2)}
+        return {
+            "collections": len(ms),
+            "by_generation": by_gen,
+            "max_ms": round(ms[-1], 3) if ms else 0.0,
+            "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 3) if ms else 0.0,
+            "total_ms": round(sum(ms), 1),
+            "thresholds": list(gc.get_threshold()),
+        }
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    gc_path = os.environ.get("FLOWPBX_BENCH_GC")
+    pauses = GcPauses()
+    if gc_path:
+        gc.callbacks.append(pauses)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            uvloop.run(run(Settings.from_env()))
+    finally:
+        if gc_path:
+            with open(gc_path, "w") as f:
+                json.dump(pauses.summary(), f)
+
+
+if __name__ == "__main__":
+    main()

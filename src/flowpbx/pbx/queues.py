@@ -1,0 +1,226 @@
+"""Call queues on live calls (SPEC §3 `queue`).
+
+Callers wait in line hearing hold audio; the caller at the head of the line has free members
+rung by the queue's strategy (the pure policy in `flow/queue_policy.py`) for
+`member_timeout_s`, then `retry_s` later again, until someone answers, `max_wait_s` runs out,
+or the caller presses the exit key. Queue elements with the same name share one line and its
+statistics.
+
+Member state, judged live: `offline` (no registered phone), `on_call` (bridged), `ringing`
+(rung by anyone right now), `wrapup` (within `wrapup_s` after a queue call), else `free`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from flowpbx.flow.queue_policy import MemberState, MemberStats, Strategy, pick_members
+from flowpbx.flow.session import CallEnded
+from flowpbx.pbx.media import Player
+
+if TYPE_CHECKING:
+    from flowpbx.pbx.calls import LiveCall
+    from flowpbx.pbx.runtime import Runtime
+
+log = logging.getLogger("flowpbx.queues")
+
+QueueOutcome = Literal["answered", "timeout", "full", "empty", "exit"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSpec:
+    name: str
+    members: tuple[tuple[str, int], ...]  # (extension, penalty)
+    strategy: Strategy = "ring_all"
+    member_timeout_s: float = 15.0
+    retry_s: float = 5.0
+    wrapup_s: float = 0.0
+    max_wait_s: float = 300.0
+    max_callers: int = 0
+    join_empty: bool = False
+    hold_audio: str = "hold-music"
+    exit_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueResult:
+    outcome: QueueOutcome
+    wait_s: float
+    answered_by: str | None = None
+    talk_s: float = 0.0
+
+
+@dataclass(slots=True)
+class MemberRecord:
+    calls_today: int = 0
+    day: dt.date | None = None
+    last_call_end: float | None = None  # wall-clock seconds
+    wrapup_until: float = 0.0  # loop time
+
+
+@dataclass(slots=True)
+class LiveQueue:
+    name: str
+    waiting: list[LiveCall] = field(default_factory=list)
+    last_rung: str | None = None
+    members: dict[str, MemberRecord] = field(default_factory=dict)
+    answered: int = 0
+    abandoned: int = 0
+    waits: list[float] = field(default_factory=list)
+
+
+class QueueManager:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.queues: dict[str, LiveQueue] = {}
+
+    def queue(self, name: str) -> LiveQueue:
+        q = self.queues.get(name)
+        if q is None:
+            q = self.queues[name] = LiveQueue(name)
+        return q
+
+    def member_state(self, q: LiveQueue, extension: str) -> MemberState:
+        rt = self.rt
+        if not rt.registrar.bindings(extension):
+            return "offline"
+        if rt.busy.get(extension):
+            return "on_call"
+        if rt.ringing.get(extension):
+            return "ringing"
+        rec = q.members.get(extension)
+        if rec is not None and rec.wrapup_until > rt.loop.time():
+            return "wrapup"
+        return "free"
+
+    def member_stats(self, q: LiveQueue, spec: QueueSpec) -> list[MemberStats]:
+        today = dt.date.today()
+        out = []
+        for extension, penalty in spec.members:
+            rec = q.members.get(extension) or MemberRecord()
+            out.append(
+                MemberStats(
+                    extension=extension,
+                    state=self.member_state(q, extension),
+                    penalty=penalty,
+                    calls_today=rec.calls_today if rec.day == today else 0,
+                    last_call_end=rec.last_call_end,
+                )
+            )
+        return out
+
+    def snapshot(self) -> list[dict[str, object]]:
+        """Live state for the API: callers waiting, members and their state."""
+        loop_now = self.rt.loop.time()
+        out: list[dict[str, object]] = []
+        for q in self.queues.values():
+            out.append(
+                {
+                    "name": q.name,
+                    "waiting": [
+                        {
+                            "call_id": c.call_id,
+                            "caller": c.caller,
+                            "wait_s": round(loop_now - c.queue_joined_at, 1),
+                        }
+                        for c in q.waiting
+                    ],
+                    "members": {ext: self.member_state(q, ext) for ext in q.members},
+                    "answered": q.answered,
+                    "abandoned": q.abandoned,
+                }
+            )
+        return out
+
+    async def run(self, call: LiveCall, spec: QueueSpec) -> QueueResult:
+        rt = self.rt
+        loop = rt.loop
+        q = self.queue(spec.name)
+        for extension, _ in spec.members:
+            q.members.setdefault(extension, MemberRecord())
+        joined = loop.time()
+        if spec.max_callers and len(q.waiting) >= spec.max_callers:
+            return QueueResult(outcome="full", wait_s=0.0)
+        stats = self.member_stats(q, spec)
+        if not spec.join_empty and all(m.state == "offline" for m in stats):
+            return QueueResult(outcome="empty", wait_s=0.0)
+        await call.answer()
+        call.queue_joined_at = joined
+        q.waiting.append(call)
+        frames = await rt.audio.frames(spec.hold_audio, call.leg.rtp.codec.name)
+        hold: Player | None = rt.clock.start_player(Player(call.leg.rtp, frames, 0))
+        exit_key = spec.exit_key or ""
+        tried: set[str] = set()
+        deadline = joined + spec.max_wait_s
+        try:
+            while True:
+                now = loop.time()
+                if now >= deadline:
+                    q.abandoned += 1
+                    return QueueResult(outcome="timeout", wait_s=now - joined)
+                if exit_key and call.take_digit(exit_key):
+                    q.abandoned += 1
+                    return QueueResult(outcome="exit", wait_s=now - joined)
+                if not spec.join_empty and all(
+                    m.state == "offline" for m in self.member_stats(q, spec)
+                ):
+                    q.abandoned += 1
+                    return QueueResult(outcome="empty", wait_s=now - joined)
+                pick: list[str] = []
+                if q.waiting and q.waiting[0] is call:
+                    pick = pick_members(
+                        spec.strategy,
+                        self.member_stats(q, spec),
+                        tried=tried,
+                        last_rung=q.last_rung,
+                    )
+                if not pick:
+                    await call.wait(min(1.0, deadline - now), stop_digits=exit_key)
+                    continue
+                q.last_rung = pick[-1]
+                tried.update(pick)
+                targets = [t for ext in pick for t in call.extension_targets(ext)]
+                winner, _ = await call.ring(
+                    targets,
+                    min(spec.member_timeout_s, max(0.1, deadline - now)),
+                    ringback=False,
+                    stop_digits=exit_key,
+                )
+                if winner is None:
+                    await call.wait(
+                        min(spec.retry_s, max(0.0, deadline - loop.time())), stop_digits=exit_key
+                    )
+                    continue
+                wait_s = loop.time() - joined
+                if hold is not None:
+                    rt.clock.stop_player(hold)
+                    hold = None
+                q.waiting.remove(call)
+                q.answered += 1
+                q.waits.append(wait_s)
+                member = winner.label
+                rec = q.members.setdefault(member, MemberRecord())
+                today = dt.date.today()
+                if rec.day != today:
+                    rec.day, rec.calls_today = today, 0
+                rec.calls_today += 1
+                try:
+                    result = await call.bridge(winner, member)
+                finally:
+                    rec.last_call_end = dt.datetime.now(dt.UTC).timestamp()
+                    rec.wrapup_until = loop.time() + spec.wrapup_s
+                return QueueResult(
+                    outcome="answered", wait_s=wait_s, answered_by=member, talk_s=result.talk_s
+                )
+        except CallEnded:
+            if call in q.waiting:
+                q.abandoned += 1
+            raise
+        finally:
+            if hold is not None:
+                rt.clock.stop_player(hold)
+            if call in q.waiting:
+                q.waiting.remove(call)
