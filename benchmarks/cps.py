@@ -340,7 +340,7 @@ def main() -> int:
     if flowpbx_targets:
         trunk_port = free_udp_port()
         uas_port = free_udp_port()
-        server = BenchServer(workdir / "pbx", rtp_port_count=8000)
+        server = BenchServer(workdir / "pbx", rtp_port_count=3000)
         prompt = server.config_file("one-second.wav")
         make_tone_wav(prompt, 440.0, 1.0)
         server.config = config(prompt, trunk_port)

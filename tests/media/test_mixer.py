@@ -133,7 +133,9 @@ def test_speech_is_mixed_sample_exact() -> None:
     mixer.add("listener", heard_by_all=False)
     n = min(speech.size, music.size) // FRAME * FRAME
     fa, fb = frames_of(speech[:n]), frames_of(music[:n])
-    got = np.concatenate([mixer.mix({"a": x, "b": y})["listener"] for x, y in zip(fa, fb)])
+    got = np.concatenate(
+        [mixer.mix({"a": x, "b": y})["listener"] for x, y in zip(fa, fb, strict=True)]
+    )
     want = np.clip(speech[:n].astype(np.int32) + music[:n].astype(np.int32), -32768, 32767)
     assert np.array_equal(got, want)
     # And a listener heard by none is heard by none.

@@ -12,7 +12,7 @@ element whose service is missing records that in the trace and takes a fallback 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ __all__ = [
     "HttpClient",
     "HttpReply",
     "HttpRequest",
+    "PastCall",
 ]
 
 END = "\x00end"
@@ -67,6 +68,19 @@ class EmailMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PastCall:
+    """One earlier call of a caller, from call history (for `history_routing`)."""
+
+    started_at: dt.datetime  # timezone-aware
+    answered_by: str | None  # the extension that talked with the caller, if any
+    talk_s: float = 0.0
+
+
+CallHistory = Callable[[str, dt.datetime], Awaitable[Sequence[PastCall]]]
+"""``(caller number, since) -> that caller's calls started since then`` (any order)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FlowServices:
     """The outside world available to a flow; every piece is optional."""
 
@@ -74,6 +88,7 @@ class FlowServices:
     extensions: Callable[[], Collection[str]] | None = None
     http: HttpClient | None = None
     send_email: Callable[[EmailMessage], Awaitable[None]] | None = None
+    call_history: CallHistory | None = None
     timezone: str = "UTC"  # for {date} and {time}
     live: bool = True  # False in the simulator (trace wording only)
 
@@ -87,6 +102,7 @@ class FlowContext:
     __slots__ = (
         "_zone",
         "answered_by",
+        "caller",
         "digits",
         "facts",
         "flow",
@@ -115,6 +131,7 @@ class FlowContext:
         self.variables: dict[str, object] = {}
         self.pending_emails: list[EmailMessage] = []
         self.started = session.now()
+        self.caller = session.caller  # as the call arrived, before any caller_id rewrite
         self._zone: ZoneInfo | None = None
 
     # -- waiting helpers (each marks the step as having waited for the caller)

@@ -427,6 +427,7 @@ class LiveCall:
         if not self.leg.answered:
             await self.answer()
         self.answered_by = self.answered_by or extension
+        self.rt.events.emit("call.answered", call_id=self.call_id, answered_by=extension)
         caller_rtp, callee_rtp = self.leg.rtp, callee.rtp
         caller_rtp.peer, callee_rtp.peer = callee_rtp, caller_rtp
         callee.on_digit = None  # the callee's keys are not the flow's
@@ -547,6 +548,9 @@ class CallManager:
         call.flow_name = published.flow_name
         call.revision = published.revision
         self.active[call.call_id] = call
+        self.rt.events.emit(
+            "call.started", call_id=call.call_id, caller=caller, did=did, flow=call.flow_name
+        )
         trace: list[dict[str, Any]] = []
         outcome = "error"
         try:
@@ -576,6 +580,9 @@ class CallManager:
             return
         call = LiveCall(self.rt, leg, caller=caller_ext, caller_name=caller_name, did=target)
         self.active[call.call_id] = call
+        self.rt.events.emit(
+            "call.started", call_id=call.call_id, caller=caller_ext, did=target, flow=None
+        )
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         outcome = "error"
@@ -630,6 +637,9 @@ class CallManager:
         return flow
 
     async def _record(self, call: LiveCall, outcome: str, trace: list[dict[str, Any]]) -> None:
+        self.rt.events.emit(
+            "call.ended", call_id=call.call_id, outcome=outcome, answered_by=call.answered_by
+        )
         answered_at = call.answered_at
         if answered_at is None and call.leg.answered_at is not None:
             answered_at = call.started_at

@@ -96,6 +96,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.peer: RtpEndpoint | None = None
         self.on_digit: Callable[[str], None] | None = None
         self.jitter: JitterBuffer | None = None  # set while a mixing bridge consumes our audio
+        self.bridge: object | None = None  # the pbx.bridge.Bridge this leg is in, if any
         self.inband: GoertzelDetector | None = None  # set when the SDP had no telephone-event
         self._dtmf = Rfc4733Receiver()
         self._loop = asyncio.get_running_loop()
@@ -328,8 +329,8 @@ class MediaClock:
 
     def _tick(self) -> None:
         self._handle = None
-        players = self._players
-        finished = [p for p in players if not p.tick()]
+        # A copy: a ticker may start or stop tickers (a bridge's source ends) while ticking.
+        finished = [p for p in list(self._players) if not p.tick()]
         for player in finished:
             self.stop_player(player)
         if not self._players:

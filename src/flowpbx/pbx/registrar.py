@@ -82,6 +82,8 @@ class Authenticator:
         challenge_header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
         status = 407 if proxy else 401
         values = request.headers.get_all(auth_header) if auth_header in request.headers else []
+        # RFC 4475 §3.3.7: credentials of a scheme we do not know earn a Digest challenge.
+        values = [v for v in values if v.lstrip()[:7].lower() == "digest "]
         if not values:
             return None, status, self.challenge_headers(challenge_header, now)
         stale = False
@@ -161,6 +163,7 @@ class Registrar:
             ("Contact", f"<{b.contact}>;expires={max(0, int(b.expires_at - now))}")
             for b in self.bindings(user)
         ]
+        self.rt.events.emit("registration", extension=user, contacts=len(contacts))
         date = dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
         sip.send_response(txn, make_response(request, 200, headers=[*contacts, ("Date", date)]))
 

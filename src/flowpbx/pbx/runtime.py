@@ -19,6 +19,7 @@ from flowpbx.flow.context import FlowServices
 from flowpbx.flow.model import ScheduleSpec
 from flowpbx.flow.schedule import Schedule
 from flowpbx.pbx.calls import CallManager
+from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.history import HistoryWriter
 from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
 from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
@@ -160,6 +161,7 @@ class Runtime:
         self.registrar = Registrar(self, self.auth)
         self.calls = CallManager(self)
         self.queues = QueueManager(self)
+        self.events = EventHub()
         self.history = HistoryWriter(store)
         self.internal_ring_timeout_s = 30.0
         self._dialogs: dict[tuple[str, str], Leg] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flowpbx.pbx.runtime import Runtime
@@ -54,6 +55,35 @@ class PbxService:
             }
             for b in self.runtime.registrar.bindings(extension)
         ]
+
+    def subscribe(self, subscriber: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Receive live events (registration, call.started/answered/ended); returns the
+        function that unsubscribes."""
+        return self.runtime.events.subscribe(subscriber)
+
+    def counters(self) -> dict[str, int]:
+        """Event counts since start, for /metrics."""
+        rt = self.runtime
+        return {
+            **rt.events.counters,
+            "active_calls": len(rt.calls.active),
+            "rtp_ports_in_use": rt.rtp_pool.in_use,
+            "sip_datagrams_in": rt.sip.datagrams_in,
+            "sip_datagrams_out": rt.sip.datagrams_out,
+            "registered_extensions": sum(1 for b in rt.registrar.all_bindings().values() if b),
+        }
+
+    def queues(self) -> list[dict[str, Any]]:
+        """Live queue state: callers waiting, members and their state, statistics."""
+        return self.runtime.queues.snapshot()
+
+    async def hangup_call(self, call_id: str) -> bool:
+        """Hang up an active call; False if there is no such call."""
+        call = self.runtime.calls.active.get(call_id)
+        if call is None:
+            return False
+        await call.hangup("hung up by an administrator")
+        return True
 
     def active_calls(self) -> list[dict[str, Any]]:
         return [

@@ -217,8 +217,8 @@ class WebClient:
         except httpx.TimeoutException as exc:
             raise HttpTimeout(f"no reply from {url.host} within {timeout:g} s") from exc
         except (httpx.ConnectError, httpx.ReadError, httpx.WriteError) as exc:
-            raise HttpConnectError(f"{url.host}: {exc or type(exc).__name__}") from exc
+            raise HttpConnectError(f"{url.host}: {str(exc) or type(exc).__name__}") from exc
         except (httpx.ProtocolError, httpx.DecodingError) as exc:
-            raise HttpProtocolError(f"{url.host}: {exc or type(exc).__name__}") from exc
+            raise HttpProtocolError(f"{url.host}: {str(exc) or type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
             raise HttpConnectError(f"{url.host}: {type(exc).__name__}: {exc}") from exc

@@ -95,7 +95,9 @@ class CallerLookup:
         finally:
             del self._inflight[url]
 
-    async def _fetch(self, url: str, json_field: str | None, timeout_s: float) -> tuple[str | None, bool]:
+    async def _fetch(
+        self, url: str, json_field: str | None, timeout_s: float
+    ) -> tuple[str | None, bool]:
         self.requests += 1
         request = HttpRequest(method="GET", url=url, headers={}, body=None, timeout_s=timeout_s)
         try:

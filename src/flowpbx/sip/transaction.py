@@ -90,7 +90,7 @@ Addr = tuple[str, int]
 
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
 
-# Server keys: (branch, sent-by host, sent-by port, method) per RFC 3261 §17.2.3, or a tuple
+# Server keys: (branch, sent-by host, sent-by port, Call-ID, method) per RFC 3261 §17.2.3, or a tuple
 # starting with "2543" for the RFC 2543 fallback. Client keys: (branch, method), §17.1.3.
 ServerKey = tuple[object, ...]
 ClientKey = tuple[str, str]
@@ -307,7 +307,10 @@ def _required(message: Request | Response, name: str) -> str:
 def server_key(request: Request) -> ServerKey:
     """The server transaction a request belongs to (RFC 3261 §17.2.3).
 
-    ACK maps to the INVITE's transaction. Without the magic cookie the RFC 2543 fallback is
+    ACK maps to the INVITE's transaction. The Call-ID is part of the key as well: a request
+    that reuses another request's branch but belongs to another call is not a retransmission
+    of it (RFC 4475's torture messages reuse branches across unrelated requests), and it
+    stops a stranger from hijacking a transaction by guessing its branch. Without the magic cookie the RFC 2543 fallback is
     used in a simplified form (Request-URI, From tag, Call-ID, CSeq number, top Via).
     """
     via = request.top_via
@@ -316,7 +319,7 @@ def server_key(request: Request) -> ServerKey:
         method = "INVITE"
     branch = via.branch
     if branch is not None and branch.startswith(MAGIC_COOKIE):
-        return (branch, via.host.lower(), via.port, method)
+        return (branch, via.host.lower(), via.port, request.call_id, method)
     return (
         "2543",
         request.uri,

@@ -12,7 +12,7 @@ Errors: see `flowpbx.store.errors` (StoreError → SchemaError, NotFoundError, .
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from flowpbx.media.audiofile import BUILTIN_SAMPLES, builtin_sample_path
-from flowpbx.store import repos
+from flowpbx.store import repos, repos_extra
 from flowpbx.store.errors import SchemaError
 from flowpbx.store.records import (
     CallRecord,
+    EmailRec,
     ExtensionRec,
     PublishedFlow,
     RegistrationRec,
     RuntimeConfig,
     UserRec,
+    VoicemailRec,
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -77,14 +79,17 @@ def _alembic_config(url: str) -> Config:
     return cfg
 
 
-async def upgrade(url: str) -> None:
-    """Bring the database at `url` to the newest schema (`alembic upgrade head`)."""
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to the newest schema (`alembic upgrade head`).
+
+    `revision` stops at an older one (tests build old databases with it).
+    """
     cfg = _alembic_config(url)
     engine = create_engine(url)
 
     def _run(conn: Connection) -> None:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
     try:
         async with engine.begin() as conn:
@@ -283,6 +288,143 @@ class Store:
     async def revoke_token(self, token: str) -> None:
         async with self.transaction() as s:
             await repos.revoke_token(s, token)
+
+    # ----------------------------------------------------------------- email outbox
+
+    async def enqueue_email(
+        self,
+        to: str | Sequence[str],
+        subject: str,
+        body: str,
+        attachments: Sequence[tuple[str, str | Path]] = (),
+    ) -> int:
+        """Put an email in the outbox, due at once; returns its id (services/mail sends it)."""
+        recipients = [to] if isinstance(to, str) else list(to)
+        if not recipients:
+            raise ValueError("an email needs at least one recipient")
+        async with self.transaction() as s:
+            return await repos_extra.enqueue_email(
+                s,
+                to=recipients,
+                subject=subject,
+                body=body,
+                attachments=attachments,
+                now=_utcnow(),
+            )
+
+    async def due_emails(self, now: dt.datetime | None = None, limit: int = 20) -> list[EmailRec]:
+        """Pending emails whose next attempt is due at `now`, oldest first."""
+        async with self.sessions() as s:
+            return await repos_extra.due_emails(s, now or _utcnow(), limit)
+
+    async def get_email(self, email_id: int) -> EmailRec | None:
+        async with self.sessions() as s:
+            return await repos_extra.get_email(s, email_id)
+
+    async def mark_sent(self, email_id: int) -> None:
+        async with self.transaction() as s:
+            await repos_extra.mark_sent(s, email_id, _utcnow())
+
+    async def mark_failed(self, email_id: int, error: str, retry_at: dt.datetime | None) -> None:
+        """Record a failed attempt: retried at `retry_at`, or given up when it is None."""
+        async with self.transaction() as s:
+            await repos_extra.mark_failed(s, email_id, error, retry_at)
+
+    # ----------------------------------------------------------------- voicemail
+
+    async def add_voicemail(
+        self,
+        *,
+        mailbox: str,
+        file: str,
+        caller: str = "",
+        caller_name: str | None = None,
+        call_id: str | None = None,
+        duration_s: float = 0.0,
+        received_at: dt.datetime | None = None,
+    ) -> int:
+        """Record a message already written (atomically) at data_dir/`file`; returns its id."""
+        async with self.transaction() as s:
+            return await repos_extra.add_voicemail(
+                s,
+                mailbox=mailbox,
+                file=file,
+                caller=caller,
+                caller_name=caller_name,
+                call_id=call_id,
+                duration_s=duration_s,
+                received_at=received_at or _utcnow(),
+            )
+
+    async def list_voicemail(self, mailbox: str) -> list[VoicemailRec]:
+        async with self.sessions() as s:
+            return await repos_extra.list_voicemail(s, mailbox)
+
+    async def get_voicemail(self, message_id: int) -> VoicemailRec | None:
+        async with self.sessions() as s:
+            return await repos_extra.get_voicemail(s, message_id)
+
+    async def mark_heard(self, message_id: int, heard: bool = True) -> VoicemailRec:
+        async with self.transaction() as s:
+            return await repos_extra.mark_heard(s, message_id, heard)
+
+    async def delete_voicemail(self, message_id: int) -> None:
+        """Delete the row and its file."""
+        async with self.transaction() as s:
+            rec = await repos_extra.delete_voicemail(s, message_id)
+        (self.data_dir / rec.file).unlink(missing_ok=True)
+
+    # ----------------------------------------------------------------- queues
+
+    async def record_queue_call(
+        self,
+        *,
+        queue: str,
+        call_id: str,
+        caller: str,
+        joined_at: dt.datetime,
+        wait_s: float,
+        result: str,
+        member: str | None = None,
+        talk_s: float = 0.0,
+    ) -> None:
+        """One caller left a queue (answered, timeout, full, empty, exit or hangup)."""
+        async with self.transaction() as s:
+            await repos_extra.record_queue_call(
+                s,
+                queue=queue,
+                call_id=call_id,
+                caller=caller,
+                joined_at=joined_at,
+                wait_s=wait_s,
+                result=result,
+                member=member,
+                talk_s=talk_s,
+            )
+
+    async def queue_member_stats(
+        self, queue: str | None, since: dt.datetime
+    ) -> dict[str, dict[str, Any]]:
+        """extension -> {answered, talk_s, last_call_at} since `since` (all queues if None)."""
+        async with self.sessions() as s:
+            return await repos_extra.queue_member_stats(s, queue, since)
+
+    # ----------------------------------------------------------------- recordings
+
+    async def set_call_recording(self, call_id: str, file: str) -> None:
+        """Attach a recording (relative to data_dir) to the history row(s) of `call_id`."""
+        async with self.transaction() as s:
+            await repos_extra.set_call_recording(s, call_id, file)
+
+    # ----------------------------------------------------------------- settings
+
+    async def get_setting(self, key: str, default: Any = None) -> Any:
+        async with self.sessions() as s:
+            return await repos.get_setting(s, key, default)
+
+    async def set_setting(self, key: str, value: Any) -> None:
+        async with self.transaction() as s:
+            await repos.set_setting(s, key, value)
 
 
 def builtin_audio() -> dict[str, Path]:

@@ -18,6 +18,7 @@ from flowpbx.flow.elements import (
     caller_lookup,
     email,
     hangup,
+    history_routing,
     http_notify,
     menu,
     numbers,
@@ -44,5 +45,5 @@ ELEMENTS: dict[str, Element] = {
     "call_phone": pending.run_call_phone,
     "voicemail": pending.run_voicemail,
     "queue": pending.run_queue,
-    "history_routing": pending.run_history_routing,
+    "history_routing": history_routing.run,
 }
