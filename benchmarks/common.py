@@ -99,8 +99,10 @@ def sipp_rtts(workdir: Path) -> list[float]:
 class BenchServer(FlowpbxServer):
     """A FlowpbxServer whose `serve` is benchmarks/serve_bench.py (WARNING logs, GC timing)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, rtp_ports: str = "10000-19999", **kwargs: Any) -> None:
+        super().__init__(*args, rtp_port_count=2, **kwargs)
+        # A wide range for thousands of legs; ports in use by others are skipped at bind.
+        self.env["FLOWPBX_RTP_PORTS"] = rtp_ports
         self.gc_path = self.root / "gc.json"
         self.env["FLOWPBX_BENCH_GC"] = str(self.gc_path)
 

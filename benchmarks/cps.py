@@ -234,9 +234,6 @@ def run_step(target: Target, rate: int, duration: int, workdir: Path, profile: b
             "1000",
             "-m",
             str(step.attempted),
-            "-key",
-            "hold_ms",
-            "1000",
             "-trace_rtt",
             "-rtt_freq",
             "1",
@@ -340,7 +337,7 @@ def main() -> int:
     if flowpbx_targets:
         trunk_port = free_udp_port()
         uas_port = free_udp_port()
-        server = BenchServer(workdir / "pbx", rtp_port_count=3000)
+        server = BenchServer(workdir / "pbx")
         prompt = server.config_file("one-second.wav")
         make_tone_wav(prompt, 440.0, 1.0)
         server.config = config(prompt, trunk_port)

@@ -40,7 +40,7 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     sip_host, sip_port = pbx.sip_address
     print(
-        f"flowpbx serving: SIP udp {sip_host}:{sip_port}, web http://{host}:{port}/",
+        f"flowpbx serving: SIP udp+tcp {sip_host}:{sip_port}, web http://{host}:{port}/",
         flush=True,
     )
     # Everything loaded so far lives as long as the process: keep it out of GC passes.

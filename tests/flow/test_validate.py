@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from flowpbx.flow.model import load_flow
 from flowpbx.flow.validate import validate_flow
 from tests.flow.helpers import DID, FakeDirectory, menu_flow
@@ -166,6 +168,40 @@ def test_self_loop_without_wait() -> None:
     doc["nodes"]["menu"]["next"]["2"] = "cid"
     doc["nodes"]["cid"] = {"type": "caller_id", "next": {"next": "cid"}}
     assert ("cid", None, "loop_without_wait") in codes(doc)
+
+
+@pytest.mark.parametrize(
+    ("node", "output", "loops"),
+    [
+        ({"type": "call_sip", "params": {"extension": "101"}}, "offline", True),
+        ({"type": "call_sip", "params": {"extension": "101"}}, "no_answer", False),
+        ({"type": "call_sip", "params": {"extension": "101"}}, "busy", False),
+        ({"type": "call_phone", "params": {"number": "+3712000000"}}, "failed", True),
+        ({"type": "call_phone", "params": {"number": "+3712000000"}}, "busy", False),
+        ({"type": "queue", "params": {"members": ["101"]}}, "empty", True),
+        ({"type": "queue", "params": {"members": ["101"]}}, "full", True),
+        ({"type": "queue", "params": {"members": ["101"]}}, "timeout", False),
+        ({"type": "history_routing"}, "not_found", True),
+        ({"type": "history_routing"}, "no_answer", True),  # operator offline: at once
+        ({"type": "history_routing"}, "answered", False),
+        ({"type": "voicemail", "params": {"mailbox": "100"}}, "no_message", False),
+        ({"type": "play", "params": {"audio": "greeting"}}, "next", False),
+        ({"type": "time_routing", "params": {"override": "open"}}, "true", True),
+        ({"type": "caller_lookup", "params": {"url": "https://x.example/"}}, "next", True),
+        ({"type": "email", "params": {"to": ["a@example.com"]}}, "next", True),
+        ({"type": "http_notify", "params": {"url": "https://x.example/"}}, "default", True),
+    ],
+)
+def test_loops_through_outputs_taken_without_waiting(
+    node: dict[str, Any], output: str, loops: bool
+) -> None:
+    """x → (output) → cid → x: an error only when x may take that output at once."""
+    doc = menu_flow()
+    doc["nodes"]["menu"]["next"]["2"] = "x"
+    doc["nodes"]["x"] = node | {"next": {output: "cid"}}
+    doc["nodes"]["cid"] = {"type": "caller_id", "next": {"next": "x"}}
+    got = [p for p in validate_flow(doc, FakeDirectory()).errors if p.code == "loop_without_wait"]
+    assert bool(got) is loops, got
 
 
 def test_warnings_numbers_and_placeholders() -> None:

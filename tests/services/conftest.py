@@ -86,7 +86,7 @@ def _handler(peer: WebPeer) -> type[BaseHTTPRequestHandler]:
             rec = Recorded(self.command, self.path, dict(self.headers.items()), body)
             peer.requests.append(rec)
             peer.arrived.put(rec)
-            parts = self.path.split("/", 3)
+            parts = self.path.split("?", 1)[0].split("/", 3)
             route = parts[1] if len(parts) > 1 else ""
             if route == "reply":
                 self._reply(200, unquote(self.path[len("/reply/") :]).encode())

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from flowpbx.flow.context import FlowServices, HttpRequest
+from flowpbx.flow.elements import http_notify
 from flowpbx.flow.interpreter import run_flow
 from flowpbx.flow.model import load_flow
 from flowpbx.flow.simulator import SimulatedSession
 from flowpbx.services.errors import (
     HttpConnectError,
+    HttpInvalidRequest,
     HttpProtocolError,
     HttpTargetRefused,
     HttpTimeout,
@@ -24,7 +26,9 @@ from tests.netutil import free_tcp_port, release_port
 from tests.services.conftest import WebPeer
 
 
-def _req(url: str, *, method: str = "POST", body: str | None = "{}", timeout_s: float = 3.0):
+def _req(
+    url: str, *, method: str = "POST", body: str | None = "{}", timeout_s: float = 3.0
+) -> HttpRequest:
     headers = {"Content-Type": "application/json"} if body is not None else {}
     return HttpRequest(method=method, url=url, headers=headers, body=body, timeout_s=timeout_s)
 
@@ -93,7 +97,7 @@ async def test_long_reply_is_cut(web: WebPeer) -> None:
 
 
 async def test_slow_server_times_out(client: WebClient, web: WebPeer) -> None:
-    with pytest.raises(HttpTimeout, match="within 0.3 s"):
+    with pytest.raises(HttpTimeout, match=r"within 0\.3 s"):
         await client(_req(web.url("/slow"), timeout_s=0.3))
     assert web.slow_started.is_set()  # the request arrived ...
     assert not web.release.is_set()  # ... and its reply never did: we stopped waiting
@@ -240,3 +244,25 @@ async def test_fire_and_forget_when_no_numbered_output(client: WebClient, web: W
     rec = await asyncio.to_thread(web.wait_request)
     assert rec.json() == {"who": CALLER}
     web.release.set()
+    # let the background request finish before the client closes
+    await asyncio.gather(*http_notify._BACKGROUND, return_exceptions=True)
+
+
+async def test_author_headers_sent_and_checked(client: WebClient, web: WebPeer) -> None:
+    request = HttpRequest(
+        method="POST",
+        url=web.url("/reply/1"),
+        headers={"X-Api-Key": "k1", "X-Company": "Kārlis"},
+        body="x",
+        timeout_s=3,
+    )
+    assert (await client(request)).body == "1"
+    assert web.requests[0].headers["X-Api-Key"] == "k1"
+    for bad in ({"X-A": "v\r\nInjected: 1"}, {"Bad Name": "v"}, {"X-A": "nul\x00"}):
+        with pytest.raises(HttpInvalidRequest):
+            await client(
+                HttpRequest(
+                    method="POST", url=web.url("/reply/1"), headers=bad, body=None, timeout_s=3
+                )
+            )
+    assert len(web.requests) == 1

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,7 @@ async def test_upgrade_from_0001_with_data_keeps_every_row(db_url: str, tmp_path
 
     await upgrade(db_url, "0001")
     engine = create_engine(db_url)
-    stamp = "2026-05-04 10:00:00"
+    stamp = dt.datetime(2026, 5, 4, 10, 0)  # naive UTC, as 0001 stores it
     try:
         async with engine.begin() as conn:
             await conn.execute(

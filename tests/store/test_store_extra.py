@@ -93,8 +93,12 @@ async def test_queue_config_and_member_statistics(store: Store) -> None:
     async with store.sessions() as s:
         assert await repos_extra.get_queue(s, "sales") == rec
     for i, (member, result, wait) in enumerate(
-        [("101", "answered", 5.0), ("101", "answered", 15.0), ("102", "answered", 1.0),
-         (None, "timeout", 120.0)]  # fmt: skip
+        [
+            ("101", "answered", 5.0),
+            ("101", "answered", 15.0),
+            ("102", "answered", 1.0),
+            (None, "timeout", 120.0),
+        ]
     ):
         await store.record_queue_call(
             queue="sales",
@@ -123,9 +127,7 @@ async def test_api_tokens_named_listed_revoked(store: Store) -> None:
         rec, token = await repos_extra.issue_api_token(s, user.id, "backup script", T0)
     assert (await store.user_for_token(token)) == user
     async with store.sessions() as s:
-        assert [t.name for t in await repos_extra.list_api_tokens(s, user.id)] == [
-            "backup script"
-        ]
+        assert [t.name for t in await repos_extra.list_api_tokens(s, user.id)] == ["backup script"]
     async with store.transaction() as s:
         await repos_extra.revoke_api_token(s, user.id, rec.id)
     assert await store.user_for_token(token) is None

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from flowpbx.api import auth, extensions, health, history
 from flowpbx.api.errors import install_error_handlers
 from flowpbx.api.live import LiveService
+from flowpbx.api.webui import mount_web_ui
 from flowpbx.store.db import Store
 
 ROUTERS = (health.router, auth.router, extensions.router, history.router)
@@ -29,4 +30,5 @@ def create_api(store: Store, live: LiveService | None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_web_ui(app)  # last: the UI's catch-all must not shadow API routes
     return app

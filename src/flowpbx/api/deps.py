@@ -1,11 +1,17 @@
 """Request dependencies: the store, the live PBX, and the authenticated user.
 
 A request is authenticated by `Authorization: Bearer TOKEN` or by the session cookie set
-at login (SPEC §6); everything except login and health needs one.
+at login (SPEC §6); everything except login and health needs one. `current_user` also
+enforces the two rules every write shares:
+
+- roles: a `viewer` may only read; any other method answers 403 `admin-only`;
+- CSRF: a write authenticated by the *cookie* must carry `X-CSRF-Token` equal to the
+  `flowpbx_csrf` cookie (double submit); bearer requests need no such header.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,6 +22,9 @@ from flowpbx.store.db import Store
 from flowpbx.store.records import UserRec
 
 SESSION_COOKIE = "flowpbx_session"
+CSRF_COOKIE = "flowpbx_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_store(request: Request) -> Store:
@@ -28,16 +37,33 @@ def get_live(request: Request) -> LiveService | None:
     return live
 
 
-def request_token(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.cookies.get(SESSION_COOKIE) or None
+    return None
+
+
+def request_token(request: Request) -> str | None:
+    return bearer_token(request) or request.cookies.get(SESSION_COOKIE) or None
+
+
+def _check_csrf(request: Request) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    if not cookie or not header or not hmac.compare_digest(cookie, header):
+        raise ApiError(
+            403,
+            "csrf-failed",
+            "a cookie-authenticated write needs the X-CSRF-Token header "
+            "(the value of the flowpbx_csrf cookie)",
+        )
 
 
 async def current_user(request: Request, store: Annotated[Store, Depends(get_store)]) -> UserRec:
-    token = request_token(request)
+    bearer = bearer_token(request)
+    token = bearer or request.cookies.get(SESSION_COOKIE) or None
     user = await store.user_for_token(token) if token else None
     if user is None:
         raise ApiError(
@@ -46,6 +72,11 @@ async def current_user(request: Request, store: Annotated[Store, Depends(get_sto
             "log in first: POST /api/v1/auth/login, then send the token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if request.method not in SAFE_METHODS:
+        if bearer is None:
+            _check_csrf(request)
+        if user.role != "admin" and not request.url.path.startswith("/api/v1/auth/"):
+            raise ApiError(403, "admin-only", "this needs an admin user (viewers only read)")
     return user
 
 

@@ -1,19 +1,26 @@
 """/api/v1/extensions: extensions with their registration state (SPEC §2, §6).
 
-Registrations come from the registrations table the registrar persists, so they survive a
-restart and are visible whether or not this process runs the PBX. HA1 values never leave
-the server.
+Registration state is live from the running PBX when there is one, else the bindings the
+registrar persisted (so a restart or a separate API process still shows them). HA1 values
+never leave the server; a password is write-only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flowpbx.api.deps import StoreDep, UserDep
-from flowpbx.api.errors import not_found
+from flowpbx.api.deps import LiveDep, StoreDep, UserDep
+from flowpbx.api.errors import ApiError, not_found
+from flowpbx.api.live_actions import reload_live
+from flowpbx.store import repos
+from flowpbx.store.config_io import ExtensionIn
+from flowpbx.store.config_io import _e164 as e164
+from flowpbx.store.db import Store
+from flowpbx.store.errors import NotFoundError
 from flowpbx.store.records import ExtensionRec, RegistrationRec
 
 router = APIRouter(prefix="/api/v1/extensions", tags=["extensions"])
@@ -22,10 +29,10 @@ router = APIRouter(prefix="/api/v1/extensions", tags=["extensions"])
 class RegistrationOut(BaseModel):
     contact: str
     source: str
-    transport: str
+    transport: str | None = None
     expires: int  # seconds left
-    expires_at: dt.datetime
-    user_agent: str | None
+    expires_at: dt.datetime | None = None
+    user_agent: str | None = None
 
 
 class ExtensionOut(BaseModel):
@@ -39,6 +46,32 @@ class ExtensionOut(BaseModel):
     registrations: list[RegistrationOut]
 
 
+class ExtensionCreate(ExtensionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"number": "101", "name": "Alice", "password": "s3cret-101"}]
+        },
+    )
+    password: str = Field(min_length=4, max_length=200)
+
+
+class ExtensionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str = Field(min_length=1, max_length=200)
+    password: str | None = Field(default=None, min_length=4, max_length=200)
+    supervisor: bool = False
+    outbound: bool = False
+    caller_id: str | None = None
+    mailbox: str | None = None
+
+    @field_validator("caller_id")
+    @classmethod
+    def _caller_id(cls, v: str | None) -> str | None:
+        return None if v is None else e164(v)
+
+
 def _reg_out(reg: RegistrationRec, now: dt.datetime) -> RegistrationOut:
     return RegistrationOut(
         contact=reg.contact,
@@ -50,7 +83,37 @@ def _reg_out(reg: RegistrationRec, now: dt.datetime) -> RegistrationOut:
     )
 
 
-def _ext_out(ext: ExtensionRec, regs: list[RegistrationRec], now: dt.datetime) -> ExtensionOut:
+def _live_out(b: dict[str, Any], now: dt.datetime) -> RegistrationOut:
+    expires = int(b.get("expires") or 0)
+    return RegistrationOut(
+        contact=str(b.get("contact", "")),
+        source=str(b.get("source", "")),
+        transport=b.get("transport"),
+        expires=expires,
+        expires_at=now + dt.timedelta(seconds=expires),
+        user_agent=b.get("user_agent"),
+    )
+
+
+async def registrations_of(
+    store: Store, live: LiveDep, numbers: list[str]
+) -> dict[str, list[RegistrationOut]]:
+    now = dt.datetime.now(dt.UTC)
+    out: dict[str, list[RegistrationOut]] = {n: [] for n in numbers}
+    if live is not None:
+        try:
+            for n in numbers:
+                out[n] = [_live_out(b, now) for b in live.registrations(n)]
+            return out
+        except RuntimeError:  # the PBX is stopping; fall back to the persisted bindings
+            pass
+    for reg in await store.load_registrations(now=now):
+        if reg.extension in out:
+            out[reg.extension].append(_reg_out(reg, now))
+    return out
+
+
+def _ext_out(ext: ExtensionRec, regs: list[RegistrationOut]) -> ExtensionOut:
     return ExtensionOut(
         number=ext.number,
         name=ext.name,
@@ -59,23 +122,69 @@ def _ext_out(ext: ExtensionRec, regs: list[RegistrationRec], now: dt.datetime) -
         caller_id=ext.caller_id,
         mailbox=ext.mailbox,
         registered=bool(regs),
-        registrations=[_reg_out(r, now) for r in regs],
+        registrations=regs,
     )
 
 
+async def _check_mailbox(store: Store, mailbox: str | None) -> None:
+    if mailbox is None:
+        return
+    async with store.sessions() as s:
+        if mailbox not in {mb.number for mb in await repos.list_mailboxes(s)}:
+            raise ApiError(
+                422,
+                "invalid-request",
+                f"body.mailbox: no mailbox {mailbox!r}",
+                details=[{"path": "body.mailbox", "message": f"no mailbox {mailbox!r}"}],
+            )
+
+
 @router.get("", response_model=list[ExtensionOut])
-async def list_extensions(store: StoreDep, _user: UserDep) -> list[ExtensionOut]:
-    now = dt.datetime.now(dt.UTC)
-    regs: dict[str, list[RegistrationRec]] = {}
-    for reg in await store.load_registrations(now=now):
-        regs.setdefault(reg.extension, []).append(reg)
-    return [_ext_out(e, regs.get(e.number, []), now) for e in await store.list_extensions()]
+async def list_extensions(store: StoreDep, live: LiveDep, _user: UserDep) -> list[ExtensionOut]:
+    exts = await store.list_extensions()
+    regs = await registrations_of(store, live, [e.number for e in exts])
+    return [_ext_out(e, regs[e.number]) for e in exts]
 
 
-@router.get("/{number}", response_model=ExtensionOut)
-async def get_extension(number: str, store: StoreDep, _user: UserDep) -> ExtensionOut:
+@router.post("", response_model=ExtensionOut, status_code=201, responses={409: {}})
+async def create_extension(
+    body: ExtensionCreate, store: StoreDep, live: LiveDep, _user: UserDep
+) -> ExtensionOut:
+    if await store.get_extension(body.number) is not None:
+        raise ApiError(409, "extension-exists", f"extension {body.number} already exists")
+    await _check_mailbox(store, body.mailbox)
+    await store.upsert_extension(**body.model_dump())
+    await reload_live(live)
+    return await get_extension(body.number, store, live, _user)
+
+
+@router.get("/{number}", response_model=ExtensionOut, responses={404: {}})
+async def get_extension(number: str, store: StoreDep, live: LiveDep, _user: UserDep) -> ExtensionOut:
     ext = await store.get_extension(number)
     if ext is None:
         raise not_found("extension", number)
-    now = dt.datetime.now(dt.UTC)
-    return _ext_out(ext, await store.load_registrations(extension=number, now=now), now)
+    regs = await registrations_of(store, live, [number])
+    return _ext_out(ext, regs[number])
+
+
+@router.put("/{number}", response_model=ExtensionOut, responses={404: {}})
+async def update_extension(
+    number: str, body: ExtensionUpdate, store: StoreDep, live: LiveDep, _user: UserDep
+) -> ExtensionOut:
+    if await store.get_extension(number) is None:
+        raise not_found("extension", number)
+    await _check_mailbox(store, body.mailbox)
+    await store.upsert_extension(number=number, **body.model_dump())
+    await reload_live(live)
+    return await get_extension(number, store, live, _user)
+
+
+@router.delete("/{number}", status_code=204, responses={404: {}})
+async def delete_extension(number: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
+    try:
+        async with store.transaction() as s:
+            await repos.delete_extension(s, number)
+    except NotFoundError as exc:
+        raise not_found("extension", number) from exc
+    await reload_live(live)
+    return Response(status_code=204)

@@ -476,6 +476,30 @@ def node_outputs(node: Node) -> tuple[str, ...]:
     return _FIXED_OUTPUTS[node.type]
 
 
+# Outputs some elements take at once, without waiting for the caller (nobody to ring,
+# the queue is full, the call could not be placed, no earlier call found).
+_QUIET_OUTPUTS: dict[str, frozenset[str]] = {
+    "call_phone": frozenset({"failed"}),
+    "call_sip": frozenset({"offline"}),
+    "queue": frozenset({"full", "empty"}),
+    "history_routing": frozenset({"not_found", "no_answer"}),
+    "play": frozenset(),
+    "menu": frozenset(),
+    "voicemail": frozenset(),
+}
+
+
+def quiet_outputs(node: Node) -> frozenset[str]:
+    """Outputs this node may take without having waited for the caller (or the network):
+    a loop through quiet outputs only would spin until the 50-step guard."""
+    fixed = _QUIET_OUTPUTS.get(node.type)
+    if fixed is not None:
+        return fixed
+    if node_waits(node):  # http_notify waiting for its reply
+        return frozenset()
+    return frozenset(node_outputs(node))
+
+
 def node_waits(node: Node) -> bool:
     """Whether running this node waits for the caller (or the network) — static view."""
     if node.type in WAITING_TYPES:

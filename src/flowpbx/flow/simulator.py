@@ -13,6 +13,8 @@
   default), ``no_answer``, ``busy``, ``offline``.
 - `http_replies` maps a node id (or a request URL) to the reply body (``"1"``), an HTTP
   status (``500``) or ``None`` (timeout).
+- `history` is the caller's earlier calls for `history_routing`: `PastCall`s or mappings
+  ``{"answered_by": "102", "days_ago": 2, "talk_s": 60}`` (or ``"started_at"``, ISO 8601).
 
 The simulated caller hangs up after `max_duration_s` of virtual time, so a flow that
 waits forever still ends.
@@ -22,16 +24,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from flowpbx.flow.context import EmailMessage, FlowServices, HttpReply, HttpRequest
+from flowpbx.flow.context import EmailMessage, FlowServices, HttpReply, HttpRequest, PastCall
 from flowpbx.flow.interpreter import FlowRun, run_flow
 from flowpbx.flow.model import Flow, load_flow
 from flowpbx.flow.schedule import Schedule
 from flowpbx.flow.session import CallEnded, DialOutcome, DialResult
 
-__all__ = ["SimulatedSession", "simulate"]
+__all__ = ["SimulatedSession", "past_calls", "simulate"]
 
 KEY_DELAY_S = 1.0  # a simulated caller presses a key 1 s into a wait or prompt
 RING_BEFORE_ANSWER_S = 3.0
@@ -224,6 +226,41 @@ class _ScriptedHttp:
         return HttpReply(status=200, body=reply)
 
 
+def past_calls(items: Sequence[PastCall | Mapping[str, Any]], at: dt.datetime) -> list[PastCall]:
+    """Earlier calls from a script; ``days_ago`` counts back from the simulated `at`."""
+    calls: list[PastCall] = []
+    for i, item in enumerate(items):
+        if isinstance(item, PastCall):
+            calls.append(item)
+            continue
+        try:
+            answered_by = item.get("answered_by")
+            if "started_at" in item:
+                started = dt.datetime.fromisoformat(str(item["started_at"]))
+                if started.tzinfo is None:
+                    started = started.replace(tzinfo=dt.UTC)
+            else:
+                started = at - dt.timedelta(days=float(item.get("days_ago", 1)))
+            calls.append(
+                PastCall(
+                    started_at=started,
+                    answered_by=None if answered_by is None else str(answered_by),
+                    talk_s=float(item.get("talk_s", TALK_S)),
+                )
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"history item {i}: {exc}") from exc
+    return calls
+
+
+class _History:
+    def __init__(self, calls: list[PastCall]) -> None:
+        self.calls = calls
+
+    async def __call__(self, caller: str, since: dt.datetime) -> Sequence[PastCall]:
+        return [c for c in self.calls if c.started_at >= since]
+
+
 class _Outbox:
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
@@ -241,6 +278,7 @@ async def simulate(
     keys: str = "",
     http_replies: HttpScript | None = None,
     answers: Mapping[str, str] | None = None,
+    history: Sequence[PastCall | Mapping[str, Any]] | None = None,
     caller_name: str | None = None,
     schedules: Mapping[str, Schedule] | None = None,
     extensions: Collection[str] | None = None,
@@ -265,14 +303,20 @@ async def simulate(
         audio_duration=audio_duration,
         max_duration_s=max_duration_s,
     )
+    start = session.now()
+    calls = past_calls(history or (), start)
     schedule_map = dict(schedules or {})
-    # Extensions for menu direct dial: as given, else those the script says how to answer.
-    ext_set = frozenset(extensions if extensions is not None else (answers or ()))
+    # Extensions (menu direct dial, history routing): as given, else those the script names.
+    if extensions is None:
+        named = {c.answered_by for c in calls if c.answered_by is not None}
+        extensions = named.union(answers or ())
+    ext_set = frozenset(extensions)
     services = FlowServices(
         schedule=schedule_map.get,
         extensions=lambda: ext_set,
         http=_ScriptedHttp(http_replies or {}),
         send_email=_Outbox(),
+        call_history=_History(calls),
         timezone=timezone,
         live=False,
     )

@@ -49,7 +49,7 @@ from flowpbx.flow.model import (
     VoicemailNode,
     check_document,
     node_outputs,
-    node_waits,
+    quiet_outputs,
     structural_problems,
 )
 from flowpbx.flow.templates import PLACEHOLDERS
@@ -114,11 +114,15 @@ def _reachable(start: str, edges: Mapping[str, set[str]]) -> set[str]:
 
 
 def _loops_without_wait(nodes: Mapping[str, Node]) -> list[list[str]]:
-    """Groups of non-waiting nodes that can reach each other (strongly connected)."""
-    quiet = {nid for nid, node in nodes.items() if not node_waits(node)}
-    edges = {
-        nid: {t for t in nodes[nid].next.values() if t is not None and t in quiet} for nid in quiet
-    }
+    """Groups of nodes that can reach each other through outputs taken without waiting
+    for the caller (strongly connected over `quiet_outputs`)."""
+    edges: dict[str, set[str]] = {}
+    for nid, node in nodes.items():
+        quiet_out = quiet_outputs(node)
+        edges[nid] = {
+            t for out, t in node.next.items() if out in quiet_out and t is not None and t in nodes
+        }
+    quiet = set(edges)
     # reach[n]: nodes reachable from n in one step or more
     reach: dict[str, set[str]] = {}
     for nid in quiet:
@@ -286,6 +290,15 @@ def _warnings(flow: Flow) -> list[Problem]:
 def validate_flow(flow_or_dict: Flow | Mapping[str, Any], directory: Directory) -> ValidationReport:
     """Every problem of a flow document (a dict as stored, or a loaded `Flow`)."""
     raw_next: dict[str, list[str]] = {}
+    if not isinstance(flow_or_dict, Flow | Mapping):
+        kind = type(flow_or_dict).__name__
+        problem = Problem(
+            node=None,
+            field=None,
+            code="invalid_document",
+            message=f"a flow document is an object with name, entry and nodes, not {kind}",
+        )
+        return ValidationReport(errors=[problem], warnings=[])
     if isinstance(flow_or_dict, Flow):
         flow: Flow | None = flow_or_dict
         errors = structural_problems(flow_or_dict.entry, flow_or_dict.nodes)

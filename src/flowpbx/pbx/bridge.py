@@ -96,7 +96,11 @@ class Bridge:
         self._update()
 
     def add_tap(
-        self, key: Hashable, sink: Callable[[Frame], None], *, hears: Iterable[Hashable] | None = None
+        self,
+        key: Hashable,
+        sink: Callable[[Frame], None],
+        *,
+        hears: Iterable[Hashable] | None = None,
     ) -> None:
         """A listener heard by nobody (a recorder); it hears `hears` (default everybody)."""
         self._check_open()

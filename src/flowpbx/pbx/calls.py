@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 from flowpbx.flow.interpreter import run_flow
 from flowpbx.flow.model import load_flow
 from flowpbx.flow.session import CallEnded, DialOutcome, DialResult
+from flowpbx.pbx.bridge import BridgeRegistry
 from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, ringback_frames
+from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, make_response
 from flowpbx.sip.sdp import SdpError
@@ -428,8 +430,13 @@ class LiveCall:
             await self.answer()
         self.answered_by = self.answered_by or extension
         self.rt.events.emit("call.answered", call_id=self.call_id, answered_by=extension)
-        caller_rtp, callee_rtp = self.leg.rtp, callee.rtp
-        caller_rtp.peer, callee_rtp.peer = callee_rtp, caller_rtp
+        media = self.rt.calls.bridges.open_call(  # relay fast path; mixes when a spy joins
+            self.rt.clock,
+            self.leg.rtp,
+            callee.rtp,
+            callee_ext=extension,
+            caller_ext=self._caller if self._caller in self.rt.config.extensions else None,
+        )
         callee.on_digit = None  # the callee's keys are not the flow's
         busy = self.rt.busy
         busy[extension] = busy.get(extension, 0) + 1
@@ -439,8 +446,7 @@ class LiveCall:
             await asyncio.wait([self.leg.ended, callee.ended], return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.bridged_to = None
-            caller_rtp.peer = None
-            callee_rtp.peer = None
+            media.close("call ended")
             left = busy.get(extension, 1) - 1
             if left > 0:
                 busy[extension] = left
@@ -467,6 +473,7 @@ class CallManager:
         self.active: dict[str, LiveCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._flows: dict[tuple[str, int], Any] = {}
+        self.bridges = BridgeRegistry()  # extension -> its current bridged call (spy codes)
 
     def on_invite(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
         rt = self.rt
@@ -496,6 +503,10 @@ class CallManager:
         ext = rt.config.extensions.get(user)
         caller_name = ext.name if ext is not None else None
         target = ruri_user.strip()
+        spy = parse_spy_code(target)  # 4#NNN / 5#NNN / 6#NNN (pbx/spy.py)
+        if spy is not None:
+            self._spawn(run_spy(self, txn, request, addr, user, *spy))
+            return
         if target in rt.config.extensions:
             self._spawn(self._internal(txn, request, addr, user, caller_name, target))
             return

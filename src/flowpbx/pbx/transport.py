@@ -1,9 +1,27 @@
-"""UDP glue between the asyncio loop and the sans-I/O SIP transaction layer.
+"""Glue between the asyncio loop and the sans-I/O SIP transaction layers: UDP and TCP.
 
-`SipEndpoint` owns one UDP socket and one `TransactionLayer`. Datagrams go in with the loop's
-monotonic time, the layer's events go to the runtime's dispatcher, and whatever the layer
-wants to send goes out. The layer's single earliest deadline is armed as one loop timer
+`SipEndpoint` is one SIP listening point (host:port) on UDP and TCP (RFC 3261 §18). Each
+transport has its own `TransactionLayer` — unreliable for UDP (retransmission timers),
+reliable for TCP (no retransmissions, timers D/I/J/K zero) — and every layer's events go to
+the runtime's one dispatcher. Messages in go with the loop's monotonic time, whatever the
+layers want sent goes out, and the earliest deadline of all layers is armed as one loop timer
 (aioquic's protocol shape: receive, pump, arm the timer).
+
+Which transport a message leaves on:
+
+* a response goes out on the transport (and TCP connection) its request came on
+  (RFC 3261 §18.2.2); each transaction records its transport in ``txn.transport``;
+* a request goes where the caller says (``transport="tcp"``, a TCP trunk), else over TCP when
+  a TCP connection to that address is open (a phone that registered over TCP is reached on
+  its own connection, RFC 5626 style), else over UDP;
+* on TCP our Via says ``SIP/2.0/TCP`` and our Contact carries ``;transport=tcp``.
+
+Stream transports (`StreamTransport`) frame by Content-Length (``sip.message.frame_stream``),
+answer a CRLFCRLF keep-alive ping with a CRLF pong (RFC 5626 §4.4.1), reuse one connection
+per remote address in both directions (RFC 3261 §18), open a connection on demand for
+requests to a new address, and close connections idle longer than ``idle_timeout``. TLS is
+the same class with an ``ssl.SSLContext`` and another name: the endpoint only knows the
+`Transport` interface (``name``, ``send``, ``has_connection``, ``close``).
 
 A request the runtime sends carries a handler; responses and timeouts of its transaction are
 given back to that handler, so legs never look transactions up themselves.
@@ -13,10 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from flowpbx.sip.message import Request, Response, new_branch, new_tag
+from flowpbx.sip.errors import SipParseError
+from flowpbx.sip.message import Request, Response, frame_stream, new_branch, new_tag
 from flowpbx.sip.transaction import (
     ClientTransaction,
     ServerTransaction,
@@ -28,17 +48,279 @@ log = logging.getLogger("flowpbx.sip")
 Addr = tuple[str, int]
 EventHandler = Callable[[Any], None]
 
+MAX_MESSAGE = 65535  # bytes of one framed message on a stream
+MAX_CONNECTIONS = 4096
+MAX_PENDING = 64  # messages queued per address while its connection is being opened
 
-class SipEndpoint(asyncio.DatagramProtocol):
-    """One UDP SIP listening point driven by the event loop."""
 
-    def __init__(self, *, host: str, port: int, on_event: EventHandler) -> None:
+class Transport(Protocol):
+    """What the endpoint needs of a transport (UDP, TCP, later TLS)."""
+
+    name: str
+    reliable: bool
+
+    def send(self, data: bytes, addr: Addr) -> None: ...
+
+    def has_connection(self, addr: Addr) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+# -- UDP ---------------------------------------------------------------------------------------
+
+
+class DatagramTransport(asyncio.DatagramProtocol):
+    """The UDP socket of the endpoint."""
+
+    name = "udp"
+    reliable = False
+
+    def __init__(self, endpoint: SipEndpoint) -> None:
+        self._endpoint = endpoint
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port), reuse_port=False)
+        assert self._transport is not None
+        return int(self._transport.get_extra_info("sockname")[1])
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's UDP transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self._endpoint.datagrams_in += 1
+        if len(data) < 4 or data in (b"\r\n\r\n", b"\r\n"):
+            return  # keep-alive (RFC 5626 §4.4.1)
+        self._endpoint.receive(self, data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable and the like
+        log.debug("sip socket error: %s", exc)
+
+    def send(self, data: bytes, addr: Addr) -> None:
+        if self._transport is not None:
+            self._transport.sendto(data, addr)
+            self._endpoint.datagrams_out += 1
+
+    def has_connection(self, addr: Addr) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+# -- streams (TCP, TLS) --------------------------------------------------------------------------
+
+
+class StreamConnection(asyncio.Protocol):
+    """One TCP (or TLS) connection: frames messages out of the byte stream."""
+
+    def __init__(self, owner: StreamTransport) -> None:
+        self._owner = owner
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self.addr: Addr = ("", 0)
+        self.last_active = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.addr = (str(peer[0]), int(peer[1]))
+        self.last_active = self._owner.now()
+        self._owner.adopt(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._owner.forget(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self._owner.now()
+        buf = self._buffer
+        buf += data
+        while buf:
+            if buf[:4] == b"\r\n\r\n":
+                del buf[:4]  # RFC 5626 §4.4.1: a ping; answer with a pong
+                self.write(b"\r\n")
+                continue
+            try:
+                n = frame_stream(buf, max_size=MAX_MESSAGE)
+            except SipParseError as exc:
+                # No way to find the next message boundary: give up on the connection.
+                log.info("closing SIP %s connection from %s: %s", self._owner.name, self.addr, exc)
+                buf.clear()
+                self.close()
+                return
+            if n is None:
+                return  # wait for more bytes
+            message = bytes(buf[:n])
+            del buf[:n]
+            if not message.strip(b"\r\n"):
+                continue  # only CRLFs
+            self._owner.endpoint.receive(self._owner, message, self.addr)
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+            self.last_active = self._owner.now()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class StreamTransport:
+    """A stream listening point (TCP; TLS with an ``ssl`` context) and its connections."""
+
+    reliable = True
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        *,
+        name: str = "tcp",
+        ssl_context: ssl.SSLContext | None = None,
+        idle_timeout: float = 3700.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.name = name
+        self._ssl = ssl_context
+        self.idle_timeout = idle_timeout
+        self._loop = asyncio.get_running_loop()
+        self._server: asyncio.Server | None = None
+        self._closing: asyncio.Server | None = None
+        self._conns: dict[Addr, StreamConnection] = {}
+        self._pending: dict[Addr, list[bytes]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await self._loop.create_server(
+            lambda: StreamConnection(self), host, port, ssl=self._ssl, reuse_address=True
+        )
+        self._arm_sweeper()
+
+    @property
+    def connections(self) -> dict[Addr, StreamConnection]:
+        return self._conns
+
+    def adopt(self, conn: StreamConnection) -> None:
+        if len(self._conns) >= MAX_CONNECTIONS and conn.addr not in self._conns:
+            log.warning("too many SIP %s connections: refusing %s", self.name, conn.addr)
+            conn.close()
+            return
+        old = self._conns.get(conn.addr)
+        if old is not None and old is not conn:
+            old.close()
+        self._conns[conn.addr] = conn
+
+    def forget(self, conn: StreamConnection) -> None:
+        if self._conns.get(conn.addr) is conn:
+            del self._conns[conn.addr]
+
+    def has_connection(self, addr: Addr) -> bool:
+        return addr in self._conns
+
+    def send(self, data: bytes, addr: Addr) -> None:
+        conn = self._conns.get(addr)
+        if conn is not None:
+            conn.write(data)
+            self.endpoint.datagrams_out += 1
+            return
+        queue = self._pending.get(addr)
+        if queue is not None:
+            if len(queue) < MAX_PENDING:
+                queue.append(data)
+            return
+        self._pending[addr] = [data]
+        self._loop.create_task(self._connect(addr))
+
+    async def _connect(self, addr: Addr) -> None:
+        """Open a connection for requests to a new address (RFC 3261 §18.1.1). If it fails,
+        the messages are dropped and their transactions time out (Timer B/F)."""
+        try:
+            await self._loop.create_connection(
+                lambda: StreamConnection(self),
+                addr[0],
+                addr[1],
+                ssl=self._ssl,
+                server_hostname=addr[0] if self._ssl is not None else None,
+            )
+        except OSError as exc:
+            log.info("SIP %s connection to %s:%s failed: %s", self.name, *addr, exc)
+            self._pending.pop(addr, None)
+            return
+        queue = self._pending.pop(addr, [])
+        conn = self._conns.get(addr)
+        if conn is None:
+            return
+        for data in queue:
+            conn.write(data)
+            self.endpoint.datagrams_out += 1
+
+    def _arm_sweeper(self) -> None:
+        period = max(0.05, min(self.idle_timeout / 4, 30.0))
+        self._sweeper = self._loop.call_later(period, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close connections with no traffic for ``idle_timeout`` seconds (RFC 3261 §18)."""
+        cutoff = self.now() - self.idle_timeout
+        for conn in [c for c in self._conns.values() if c.last_active < cutoff]:
+            log.debug("closing idle SIP %s connection %s", self.name, conn.addr)
+            conn.close()
+        self._arm_sweeper()
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for conn in list(self._conns.values()):
+            conn.close()
+        self._conns.clear()
+        if self._server is not None:
+            self._server.close()
+            self._closing = self._server
+            self._server = None
+
+    async def wait_closed(self) -> None:
+        if self._closing is not None:
+            await self._closing.wait_closed()
+            self._closing = None
+        await asyncio.sleep(0)
+
+
+# -- the endpoint ------------------------------------------------------------------------------
+
+
+class SipEndpoint:
+    """One SIP listening point on UDP and TCP, driven by the event loop."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        on_event: EventHandler,
+        tcp: bool = True,
+        tcp_idle_timeout: float = 3700.0,
+    ) -> None:
         self.host = host
         self.port = port
-        self.layer = TransactionLayer()
         self._on_event = on_event
         self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.DatagramTransport | None = None
+        self.layer = TransactionLayer()  # UDP
+        self.layers: dict[str, TransactionLayer] = {"udp": self.layer}
+        self.udp = DatagramTransport(self)
+        self.transports: dict[str, Transport] = {"udp": self.udp}
+        self.tcp: StreamTransport | None = None
+        if tcp:
+            self.tcp = StreamTransport(self, idle_timeout=tcp_idle_timeout)
+            self.transports["tcp"] = self.tcp
+            self.layers["tcp"] = TransactionLayer(reliable=True, transport="tcp")
+        self._tcp_targets: set[Addr] = set()  # addresses asked for over TCP explicitly
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._pumping = False
@@ -48,35 +330,29 @@ class SipEndpoint(asyncio.DatagramProtocol):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._loop.create_datagram_endpoint(
-            lambda: self, local_addr=(self.host, self.port), reuse_port=False
-        )
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]  # uvloop's UDP transport
-        sockname = transport.get_extra_info("sockname")
-        if sockname:
-            self.port = sockname[1]
+        self.port = await self.udp.start(self.host, self.port)
+        if self.tcp is not None:
+            await self.tcp.start(self.host, self.port)
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        for transport in self.transports.values():
+            transport.close()
+
+    async def wait_closed(self) -> None:
+        """After `close`: let the loop finish closing sockets and connections."""
+        if self.tcp is not None:
+            await self.tcp.wait_closed()
+        await asyncio.sleep(0)
 
     # -- inbound -----------------------------------------------------------------------------
 
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.datagrams_in += 1
-        if len(data) < 4 or data in (b"\r\n\r\n", b"\r\n"):
-            return  # keep-alive (RFC 5626 §4.4.1)
-        self.layer.receive(data, (addr[0], addr[1]), self._loop.time())
+    def receive(self, transport: Transport, data: bytes, addr: Addr) -> None:
+        """One framed message from a transport."""
+        self.layers[transport.name].receive(data, addr, self._loop.time())
         self.pump()
-
-    def error_received(self, exc: Exception) -> None:  # ICMP unreachable and the like
-        log.debug("sip socket error: %s", exc)
 
     # -- outbound ----------------------------------------------------------------------------
 
@@ -84,14 +360,55 @@ class SipEndpoint(asyncio.DatagramProtocol):
     def via_sent_by(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def contact_uri(self) -> str:
+        """The bare URI the runtime puts in Contact (rewritten per transport on the way out)."""
+        return f"<sip:flowpbx@{self.host}:{self.port}>"
+
     def add_via(self, request: Request) -> str:
-        """Put our own top Via (new branch, rport) on a request and return the branch."""
+        """Put our own top Via (new branch, rport) on a request and return the branch. It names
+        UDP; `send_request` rewrites it when the request leaves over another transport."""
         branch = new_branch()
         request.headers.prepend("Via", f"SIP/2.0/UDP {self.host}:{self.port};rport;branch={branch}")
         return branch
 
-    def send_request(self, request: Request, addr: Addr, handler: Any) -> ClientTransaction:
-        txn = self.layer.send_request(request, addr, self._loop.time())
+    def transport_for(self, addr: Addr, transport: str | None = None) -> str:
+        """Which transport a request to ``addr`` leaves on (see the module docstring)."""
+        if transport is not None:
+            if transport not in self.layers:
+                raise ValueError(f"transport {transport!r} is not enabled")
+            return transport
+        if addr in self._tcp_targets:
+            return "tcp"
+        for name, t in self.transports.items():
+            if t.reliable and t.has_connection(addr):
+                return name
+        return "udp"
+
+    def _for_transport(self, message: Request | Response, name: str, *, via: bool) -> None:
+        """Our Via and Contact say which transport the message travels on (RFC 3261 §18.1.1,
+        §8.1.1.8)."""
+        if name == "udp":
+            return
+        headers = message.headers
+        if via:
+            top = headers.get("Via")
+            ours = f"SIP/2.0/UDP {self.host}:{self.port};"
+            if top is not None and top.startswith(ours):
+                headers.remove_first("Via")
+                headers.prepend("Via", f"SIP/2.0/{name.upper()} " + top[len("SIP/2.0/UDP ") :])
+        contact = headers.get("Contact")
+        if contact is not None and contact.strip() == self.contact_uri:
+            headers.set("Contact", f"<sip:flowpbx@{self.host}:{self.port};transport={name}>")
+
+    def send_request(
+        self, request: Request, addr: Addr, handler: Any, *, transport: str | None = None
+    ) -> ClientTransaction:
+        name = self.transport_for(addr, transport)
+        if transport is not None and name != "udp":
+            self._tcp_targets.add(addr)
+        self._for_transport(request, name, via=True)
+        txn = self.layers[name].send_request(request, addr, self._loop.time())
         txn.user_data = handler
         self.pump()
         return txn
@@ -102,45 +419,55 @@ class SipEndpoint(asyncio.DatagramProtocol):
             to = response.headers.get("To")
             if to is not None and ";tag=" not in to.replace(" ", "").lower():
                 response.headers.set("To", f"{to};tag={new_tag()}")
-        self.layer.send_response(txn, response, self._loop.time())
+        self._for_transport(response, txn.transport, via=False)
+        self.layers[txn.transport].send_response(txn, response, self._loop.time())
         self.pump()
 
-    def send_stateless(self, message: Request | Response, addr: Addr) -> None:
-        self.layer.send_stateless(message, addr)
+    def send_stateless(
+        self, message: Request | Response, addr: Addr, *, transport: str | None = None
+    ) -> None:
+        name = self.transport_for(addr, transport)
+        if isinstance(message, Request):
+            self._for_transport(message, name, via=True)
+        self.layers[name].send_stateless(message, addr)
         self.pump()
 
     # -- the pump ----------------------------------------------------------------------------
 
     def pump(self) -> None:
-        """Deliver pending events, flush datagrams, re-arm the timer. Not re-entrant: a
+        """Deliver pending events, flush messages, re-arm the timer. Not re-entrant: a
         handler that sends something is picked up by the loop already running."""
         if self._pumping:
             return
         self._pumping = True
         try:
-            layer = self.layer
             while True:
-                events = layer.events()
-                for event in events:
-                    try:
-                        self._on_event(event)
-                    except Exception:  # a bug in one call must not stop SIP for all
-                        log.exception("error handling %s", type(event).__name__)
-                out = layer.datagrams_to_send()
-                if out:
-                    transport = self._transport
-                    if transport is not None:
+                busy = False
+                for name, layer in self.layers.items():
+                    events = layer.events()
+                    for event in events:
+                        try:
+                            self._on_event(event)
+                        except Exception:  # a bug in one call must not stop SIP for all
+                            log.exception("error handling %s", type(event).__name__)
+                    out = layer.datagrams_to_send()
+                    if out:
+                        transport = self.transports[name]
                         for data, addr in out:
-                            transport.sendto(data, addr)
-                        self.datagrams_out += len(out)
-                if not events and not out:
+                            transport.send(data, addr)
+                    busy = busy or bool(events) or bool(out)
+                if not busy:
                     break
         finally:
             self._pumping = False
         self._arm_timer()
 
     def _arm_timer(self) -> None:
-        deadline = self.layer.get_timer()
+        deadline: float | None = None
+        for layer in self.layers.values():
+            t = layer.get_timer()
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
         if deadline is None:
             if self._timer is not None:
                 self._timer.cancel()
@@ -157,5 +484,10 @@ class SipEndpoint(asyncio.DatagramProtocol):
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.layer.handle_timer(self._loop.time())
+        now = self._loop.time()
+        for layer in self.layers.values():
+            layer.handle_timer(now)
         self.pump()
+
+
+__all__ = ["DatagramTransport", "SipEndpoint", "StreamConnection", "StreamTransport", "Transport"]

@@ -3,6 +3,7 @@
     ServiceError                 base of everything raised here
     ├── HttpError                a webhook / lookup request did not produce a reply
     │   ├── HttpTargetRefused    local policy: bad URL, scheme, or a private address
+    │   ├── HttpInvalidRequest   local: a header the flow built cannot be sent
     │   ├── HttpTimeout          the remote took longer than the element's timeout_s
     │   ├── HttpConnectError     the remote could not be reached (refused, DNS, reset)
     │   └── HttpProtocolError    the remote answered with something that is not HTTP
@@ -20,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "HttpConnectError",
     "HttpError",
+    "HttpInvalidRequest",
     "HttpProtocolError",
     "HttpTargetRefused",
     "HttpTimeout",
@@ -40,6 +42,10 @@ class HttpError(ServiceError):
 
 class HttpTargetRefused(HttpError):
     """The request was not sent: the URL is malformed or points at a forbidden address."""
+
+
+class HttpInvalidRequest(HttpError):
+    """The request was not sent: a header name or value is not valid HTTP."""
 
 
 class HttpTimeout(HttpError):

@@ -22,8 +22,10 @@ import asyncio
 import ipaddress
 import logging
 import os
+import re
 import socket
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpcore
@@ -32,6 +34,7 @@ import httpx
 from flowpbx.flow.context import HttpReply, HttpRequest
 from flowpbx.services.errors import (
     HttpConnectError,
+    HttpInvalidRequest,
     HttpProtocolError,
     HttpTargetRefused,
     HttpTimeout,
@@ -44,6 +47,20 @@ log = logging.getLogger("flowpbx.services.http")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _TRUE = {"1", "true", "yes", "on"}
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 §5.1 field-name
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5: no CR, LF, NUL
+
+
+def _headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            raise HttpInvalidRequest(f"invalid header name {name!r}")
+        text = str(value).strip()
+        if _BAD_VALUE.search(text):
+            raise HttpInvalidRequest(f"header {name} has a control character in its value")
+        out.append((name.encode("ascii"), text.encode("utf-8")))
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,21 +203,28 @@ class WebClient:
             raise HttpTargetRefused(f"invalid URL {request.url!r}: {exc}") from exc
         if url.scheme not in ("http", "https") or not url.host:
             raise HttpTargetRefused(f"not an http(s) URL: {request.url!r}")
+        headers = _headers(request.headers)
         timeout = max(0.05, float(request.timeout_s))
         try:
             async with asyncio.timeout(timeout):
-                return await self._send(request, url, timeout)
+                return await self._send(request, url, headers, timeout)
         except TimeoutError as exc:
             raise HttpTimeout(f"no reply from {url.host} within {timeout:g} s") from exc
 
-    async def _send(self, request: HttpRequest, url: httpx.URL, timeout: float) -> HttpReply:
+    async def _send(
+        self,
+        request: HttpRequest,
+        url: httpx.URL,
+        headers: list[tuple[bytes, bytes]],
+        timeout: float,
+    ) -> HttpReply:
         content = request.body.encode("utf-8") if request.body is not None else None
         limit = self.settings.max_reply_bytes
         try:
             async with self._client.stream(
                 request.method.upper(),
                 url,
-                headers=dict(request.headers),
+                headers=headers,
                 content=content,
                 timeout=httpx.Timeout(timeout),
             ) as response:

@@ -10,9 +10,10 @@ nothing — and the `Outbox` worker delivers it:
                     └───────────────────────────────────────┴── failure   -> retry later
                                                                (5xx refusal -> give up)
 
-Backoff doubles from `retry_base_s` up to `retry_max_s`. While the SMTP server is
-unreachable the worker pauses as a whole until the failed message's retry time, so an
-outage costs one connection attempt per backoff step, not one per queued message.
+Backoff doubles from `retry_base_s` up to `retry_max_s`, per message (its attempts) and
+for the worker as a whole: while the SMTP server is unreachable the worker pauses, with
+the same doubling over consecutive failures, so an outage costs one connection attempt
+per backoff step, not one per queued message.
 
 `FLOWPBX_SMTP_URL` is ``smtp://[user:password@]host[:port][?starttls=auto|yes|no&from=ADDR]``
 (port 25) or ``smtps://…`` (TLS from the first byte, port 465); ``verify=no`` skips the
@@ -247,17 +248,18 @@ class OutboxStore(Protocol):
 
     async def enqueue_email(
         self,
-        to: str | list[str],
+        to: list[str],
         subject: str,
         body: str,
-        attachments: list[tuple[str, str]] | None = ...,
+        /,
+        attachments: Sequence[tuple[str, str]] = ...,
     ) -> int: ...
 
-    async def due_emails(self, now: dt.datetime, limit: int = ...) -> Sequence[OutboxItem]: ...
+    async def due_emails(self, now: dt.datetime, /, limit: int = ...) -> Sequence[OutboxItem]: ...
 
-    async def mark_sent(self, rid: int) -> None: ...
+    async def mark_sent(self, rid: int, /) -> None: ...
 
-    async def mark_failed(self, rid: int, error: str, retry_at: dt.datetime | None) -> None: ...
+    async def mark_failed(self, rid: int, error: str, retry_at: dt.datetime | None, /) -> None: ...
 
 
 class MailTransport(Protocol):
@@ -295,6 +297,7 @@ class Outbox:
         self.failed = 0
         self._wake = asyncio.Event()
         self._paused_until: dt.datetime | None = None
+        self._outage = 0  # consecutive "server unreachable" failures
         self._task: asyncio.Task[None] | None = None
 
     # -- producing
@@ -361,7 +364,9 @@ class Outbox:
             retry_at = self.clock() + dt.timedelta(seconds=self.backoff_s(item.attempts + 1))
             log.info("email %s not sent (%s); retry at %s", item.id, error, retry_at)
             await self.store.mark_failed(item.id, error, retry_at)
-            self._paused_until = retry_at
+            self._outage += 1
+            pause = dt.timedelta(seconds=self.backoff_s(self._outage))
+            self._paused_until = self.clock() + pause
             return False, True
         except Exception as exc:  # a bug or a broken row must not stop the other mail
             log.exception("email %s failed", item.id)
@@ -369,6 +374,7 @@ class Outbox:
             await self.store.mark_failed(item.id, f"{type(exc).__name__}: {exc}"[:500], retry_at)
             return False, False
         await self.store.mark_sent(item.id)
+        self._outage = 0
         self.sent += 1
         return True, False
 

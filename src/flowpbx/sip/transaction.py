@@ -90,8 +90,8 @@ Addr = tuple[str, int]
 
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
 
-# Server keys: (branch, sent-by host, sent-by port, Call-ID, method) per RFC 3261 §17.2.3, or a tuple
-# starting with "2543" for the RFC 2543 fallback. Client keys: (branch, method), §17.1.3.
+# Server keys: (branch, sent-by host, sent-by port, Call-ID, method) per RFC 3261 §17.2.3, or
+# a tuple starting with "2543" for the RFC 2543 fallback. Client keys: (branch, method), §17.1.3.
 ServerKey = tuple[object, ...]
 ClientKey = tuple[str, str]
 AckKey = tuple[str, int, str]  # (Call-ID, CSeq number, To tag) of a 2xx sent
@@ -111,11 +111,13 @@ class _Transaction:
         "last_response",
         "request",
         "state",
+        "transport",
         "user_data",
     )
 
     def __init__(self, kind: Kind, request: Request, addr: Addr) -> None:
         self.kind = kind
+        self.transport = "udp"  # the name of the layer's transport, set by the layer
         self._table = TABLES[kind]
         self._valid = VALID_TIMERS[kind]
         self.request = request
@@ -310,8 +312,9 @@ def server_key(request: Request) -> ServerKey:
     ACK maps to the INVITE's transaction. The Call-ID is part of the key as well: a request
     that reuses another request's branch but belongs to another call is not a retransmission
     of it (RFC 4475's torture messages reuse branches across unrelated requests), and it
-    stops a stranger from hijacking a transaction by guessing its branch. Without the magic cookie the RFC 2543 fallback is
-    used in a simplified form (Request-URI, From tag, Call-ID, CSeq number, top Via).
+    stops a stranger from hijacking a transaction by guessing its branch. Without the magic
+    cookie the RFC 2543 fallback is used in a simplified form (Request-URI, From tag,
+    Call-ID, CSeq number, top Via).
     """
     via = request.top_via
     method = request.method
@@ -386,8 +389,12 @@ class TransactionLayer:
         t4: float = 5.0,
         reliable: bool = False,
         trying_delay: float | None = 0.2,
+        transport: str | None = None,
     ) -> None:
         self.t1 = t1
+        # The name stamped on every transaction (``txn.transport``), so the TU can tell which
+        # transport (and so which layer) a transaction belongs to.
+        self.transport = transport or ("tcp" if reliable else "udp")
         self.t2 = t2
         self.t4 = t4
         self.reliable = reliable
@@ -447,7 +454,9 @@ class TransactionLayer:
         """Handle one datagram (or an already parsed message) from ``addr``."""
         if isinstance(data, bytes):
             try:
-                message: Request | Response = parse_message(data)
+                # A reliable layer serves a stream transport: one framed message per call,
+                # Content-Length mandatory (RFC 3261 §18.3).
+                message: Request | Response = parse_message(data, stream=self.reliable)
             except SipParseError as exc:
                 self._parse_failed(exc, exc.request, addr)
                 return
@@ -509,6 +518,7 @@ class TransactionLayer:
         mkey = _merge_key(request) if method != "CANCEL" else None
         kind = Kind.INVITE_SERVER if method == "INVITE" else Kind.NON_INVITE_SERVER
         txn = ServerTransaction(kind, request, addr, key)
+        txn.transport = self.transport
         self._servers[key] = txn
         merged = False
         if mkey is not None:
@@ -576,6 +586,7 @@ class TransactionLayer:
             raise LocalSipError(f"a {method} transaction with branch {branch} exists")
         kind = Kind.INVITE_CLIENT if method == "INVITE" else Kind.NON_INVITE_CLIENT
         txn = ClientTransaction(kind, request, addr, key)
+        txn.transport = self.transport
         self._clients[key] = txn
         self._input(txn, Input.START, now, None, addr)
         if method == "CANCEL":

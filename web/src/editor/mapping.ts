@@ -239,3 +239,11 @@ export function litEdgesOf(doc: FlowDoc, path: { node: string; output: string | 
   }
   return out;
 }
+
+/** A document as the API sent it, with every optional part filled in. */
+export function normalizeDoc(raw: Partial<FlowDoc> | null | undefined, name: string): FlowDoc {
+  const nodes: Record<string, FlowNode> = {};
+  for (const [id, n] of Object.entries(raw?.nodes ?? {}))
+    nodes[id] = { type: n.type, params: { ...(n.params ?? {}) }, next: { ...(n.next ?? {}) } };
+  return { name, entry: raw?.entry ?? "", nodes, layout: { ...(raw?.layout ?? {}) } };
+}

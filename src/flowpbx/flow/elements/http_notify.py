@@ -2,9 +2,9 @@
 
 The URL is a template (values URL-encoded); the body is a template too (JSON-escaped when
 it is JSON, which is also the default body: the call's facts). When one of the outputs
-``1``..``5`` is connected the element waits up to `timeout_s` for the reply and a reply
-body of exactly that digit picks the output; anything else, an error or a timeout takes
-``default``. With none of them connected the request is sent in the background and the
+``1``..``5`` is connected the element waits up to `timeout_s` for the reply and a 2xx
+reply whose body is exactly that digit (surrounding whitespace trimmed) picks the output
+when it is connected; anything else, an error or a timeout takes ``default``. With none of them connected the request is sent in the background and the
 flow goes on at once (the simulator still waits, to show the reply).
 """
 
@@ -81,6 +81,6 @@ async def run(node: HttpNotifyNode, ctx: FlowContext) -> str:
     ctx.facts["status"] = reply.status
     answer = reply.body.strip()
     ctx.facts["reply"] = answer[:100]
-    if 200 <= reply.status < 300 and answer in HTTP_REPLY_OUTPUTS:
+    if 200 <= reply.status < 300 and answer in HTTP_REPLY_OUTPUTS and node.next.get(answer):
         return answer
     return "default"

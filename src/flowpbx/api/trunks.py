@@ -1,0 +1,127 @@
+"""/api/v1/trunks: SIP provider accounts (SPEC §2). The password is write-only."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowpbx.api.deps import LiveDep, StoreDep, UserDep
+from flowpbx.api.errors import ApiError, not_found
+from flowpbx.api.live_actions import reload_live
+from flowpbx.store import repos, repos_extra
+from flowpbx.store.config_io import TrunkIn
+from flowpbx.store.errors import ConflictError, NotFoundError
+from flowpbx.store.records import TrunkRec
+
+router = APIRouter(prefix="/api/v1/trunks", tags=["trunks"])
+
+
+class TrunkOut(BaseModel):
+    name: str
+    host: str
+    port: int
+    transport: str
+    username: str | None
+    password_set: bool
+    register: bool
+    from_domain: str | None
+    trusted: bool
+    registration: dict[str, Any] | None
+
+
+class TrunkUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_by_name=True)
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(default=5060, ge=1, le=65535)
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    username: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(default=None, max_length=200)
+    register_: bool = Field(default=False, alias="register")
+    from_domain: str | None = Field(default=None, max_length=255)
+    trusted: bool = False
+
+
+def _live_state(live: LiveDep) -> dict[str, dict[str, Any]]:
+    fn = getattr(live, "trunk_registrations", None) if live is not None else None
+    if not callable(fn):
+        return {}
+    try:
+        state = fn()
+    except RuntimeError:
+        return {}
+    return dict(state) if isinstance(state, dict) else {}
+
+
+def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
+    return TrunkOut(
+        name=t.name,
+        host=t.host,
+        port=t.port,
+        transport=t.transport,
+        username=t.username,
+        password_set=bool(t.password),
+        register=t.register,
+        from_domain=t.from_domain,
+        trusted=t.trusted,
+        registration=state.get(t.name) if t.register else None,
+    )
+
+
+async def _get(store: StoreDep, name: str) -> TrunkRec:
+    async with store.sessions() as s:
+        for t in await repos.list_trunks(s):
+            if t.name == name:
+                return t
+    raise not_found("trunk", name)
+
+
+@router.get("", response_model=list[TrunkOut])
+async def list_trunks(store: StoreDep, live: LiveDep, _user: UserDep) -> list[TrunkOut]:
+    state = _live_state(live)
+    async with store.sessions() as s:
+        return [_out(t, state) for t in await repos.list_trunks(s)]
+
+
+@router.post("", response_model=TrunkOut, status_code=201, responses={409: {}})
+async def create_trunk(body: TrunkIn, store: StoreDep, live: LiveDep, _user: UserDep) -> TrunkOut:
+    async with store.transaction() as s:
+        if any(t.name == body.name for t in await repos.list_trunks(s)):
+            raise ApiError(409, "trunk-exists", f"trunk {body.name!r} already exists")
+        await repos.upsert_trunk(s, body.record())
+    await reload_live(live)
+    return _out(await _get(store, body.name), _live_state(live))
+
+
+@router.get("/{name}", response_model=TrunkOut, responses={404: {}})
+async def get_trunk(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -> TrunkOut:
+    return _out(await _get(store, name), _live_state(live))
+
+
+@router.put("/{name}", response_model=TrunkOut, responses={404: {}})
+async def update_trunk(
+    name: str, body: TrunkUpdate, store: StoreDep, live: LiveDep, _user: UserDep
+) -> TrunkOut:
+    old = await _get(store, name)
+    fields = body.model_dump(by_alias=False)
+    if "password" not in body.model_fields_set:
+        fields["password"] = old.password  # write-only: omitted keeps the old one
+    fields["register"] = fields.pop("register_")
+    async with store.transaction() as s:
+        await repos.upsert_trunk(s, TrunkRec(name=name, **fields))
+    await reload_live(live)
+    return _out(await _get(store, name), _live_state(live))
+
+
+@router.delete("/{name}", status_code=204, responses={404: {}, 409: {}})
+async def delete_trunk(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
+    try:
+        async with store.transaction() as s:
+            await repos_extra.delete_trunk(s, name)
+    except NotFoundError as exc:
+        raise not_found("trunk", name) from exc
+    except ConflictError as exc:
+        raise ApiError(409, "trunk-in-use", str(exc)) from exc
+    await reload_live(live)
+    return Response(status_code=204)

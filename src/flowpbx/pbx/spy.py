@@ -1,0 +1,153 @@
+"""Supervisor listen / whisper / barge (SPEC §4): `4#NNN`, `5#NNN`, `6#NNN`.
+
+A supervisor's phone dials the code; flowpbx answers it and adds its RTP endpoint to the
+bridge extension NNN is talking in (found through `BridgeRegistry`), with the matrix of the
+mode (media/mixer.py `apply_spy_mode`):
+
+    4  listen   the supervisor hears agent and client; nobody hears the supervisor
+    5  whisper  the supervisor hears both; only the agent hears the supervisor
+    6  barge    all three hear each other
+
+While spying, keys 4/5/6 switch mode (the digits are consumed, never relayed). Nothing is
+played to the spied parties. It ends when the supervisor hangs up (the bridge falls back to
+the relay fast path) or the spied call ends (the supervisor gets a BYE).
+
+Refusals: 403 for an extension without the `supervisor` flag, 404 for an unknown extension,
+480 when NNN is not in a bridged call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from flowpbx.media.mixer import SpyMode
+from flowpbx.sip.message import Request, make_response
+from flowpbx.store.records import CallRecord
+
+if TYPE_CHECKING:
+    from flowpbx.pbx.calls import CallManager
+    from flowpbx.sip.transaction import ServerTransaction
+
+log = logging.getLogger("flowpbx.spy")
+
+Addr = tuple[str, int]
+_CODE = re.compile(r"^([456])(?:#|%23)(\d+)$", re.IGNORECASE)
+
+
+def parse_spy_code(dialled: str) -> tuple[SpyMode, str] | None:
+    """`5#101` (or its escaped form `5%23101`) -> (WHISPER, "101"); None for anything else."""
+    m = _CODE.match(dialled.strip())
+    if m is None:
+        return None
+    mode = SpyMode.from_digit(m.group(1))
+    assert mode is not None
+    return mode, m.group(2)
+
+
+async def run_spy(
+    manager: CallManager,
+    txn: ServerTransaction,
+    request: Request,
+    addr: Addr,
+    supervisor: str,
+    mode: SpyMode,
+    target: str,
+) -> None:
+    """Answer the supervisor's INVITE and spy on `target`'s call until either side ends."""
+    rt = manager.rt
+    started = dt.datetime.now(dt.UTC)
+    facts: dict[str, Any] = {"target": target, "mode": mode.name.lower()}
+    ext = rt.config.extensions.get(supervisor)
+    status: int | None = None
+    if ext is None or not getattr(ext, "supervisor", False):
+        status, why = 403, "Not a supervisor"
+    elif target not in rt.config.extensions:
+        status, why = 404, "No such extension"
+    elif manager.bridges.find(target) is None:
+        status, why = 480, "Not in a call"
+    if status is not None:
+        rt.sip.send_response(txn, make_response(request, status, why))
+        await _history(manager, request, supervisor, started, None, f"spy_refused_{status}", facts)
+        return
+    leg = await manager._open_leg(txn, request, addr)
+    if leg is None:
+        return
+    entry = manager.bridges.find(target)
+    if entry is None or leg.is_ended:  # the call ended while we opened the leg
+        leg.reject(480, "Not in a call")
+        await _history(manager, request, supervisor, started, None, "spy_refused_480", facts)
+        return
+    leg.answer()
+    answered = dt.datetime.now(dt.UTC)
+    bridge = entry.bridge
+    key = f"spy:{request.call_id}"
+    bridge.add_endpoint(key, leg.rtp, hears_all=False, heard_by_all=False)
+    modes = [mode.name.lower()]
+
+    def set_mode(new: SpyMode) -> None:
+        if bridge.closed or key not in bridge:
+            return
+        bridge.spy_mode(new, agent=entry.agent, client=entry.client, supervisor=key)
+
+    def on_digit(digit: str) -> None:
+        new = SpyMode.from_digit(digit)
+        if new is not None:
+            set_mode(new)
+            modes.append(new.name.lower())
+
+    set_mode(mode)
+    leg.on_digit = on_digit
+    leg.rtp.on_digit = on_digit
+    log.info("supervisor %s spies on %s (%s)", supervisor, target, mode.name.lower())
+    try:
+        await asyncio.wait([leg.ended, bridge.ended], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not bridge.closed:
+            bridge.remove(key)
+        if not leg.is_ended:
+            leg.hangup("spied call ended")
+    facts["modes"] = modes
+    facts["ended"] = leg.ended.result() if leg.ended.done() else "spied call ended"
+    await _history(manager, request, supervisor, started, answered, "spy", facts)
+
+
+async def _history(
+    manager: CallManager,
+    request: Request,
+    supervisor: str,
+    started: dt.datetime,
+    answered: dt.datetime | None,
+    outcome: str,
+    facts: dict[str, Any],
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    rec = CallRecord(
+        call_id=request.call_id,
+        started_at=started,
+        answered_at=answered,
+        ended_at=now,
+        caller=supervisor,
+        did=f"{_mode_digit(facts)}#{facts['target']}",
+        outcome=outcome,
+        trace=[
+            {
+                "t": round((now - started).total_seconds(), 3),
+                "node": None,
+                "type": "spy",
+                "output": outcome,
+                "facts": facts,
+            }
+        ],
+    )
+    try:
+        await manager.rt.history.add(rec)
+    except Exception:
+        log.exception("could not record the spy call %s", request.call_id)
+
+
+def _mode_digit(facts: dict[str, Any]) -> str:
+    return {"listen": "4", "whisper": "5", "barge": "6"}.get(str(facts.get("mode")), "?")

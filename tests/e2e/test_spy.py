@@ -1,0 +1,157 @@
+"""Supervisor listen / whisper / barge on a real call (SPEC §4, issue 8's spy part).
+
+Three baresip phones of the demo company, each sending its own tone: client 102 calls agent
+101; supervisor 103 dials `4#101` and switches with keys 5 and 6, hangs up, then dials
+`5#101` and is hung up when the client ends the call. What each phone heard in each phase
+(FFT of baresip's own recording of its received audio) is exactly what the SPEC says.
+A non-supervisor dialling a spy code is refused with 403."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.audio_analysis import describe, load_wav
+from tests.e2e.baresip import Baresip
+from tests.e2e.conftest import Harness
+
+pytestmark = pytest.mark.e2e
+
+AGENT_HZ, CLIENT_HZ, SUP_HZ = 450.0, 1050.0, 1650.0
+NAMES = {"agent": AGENT_HZ, "client": CLIENT_HZ, "supervisor": SUP_HZ}
+PHASE_S = 3.0
+MARGIN_S = 0.8  # skipped at both ends of a phase: dump start offsets, buffering, switching
+
+
+def tones_in(samples: np.ndarray, start_s: float, end_s: float) -> set[str]:
+    """Which of the three tones carry more than 5 % of the power in [start_s, end_s)."""
+    x = samples[int(start_s * 8000) : int(end_s * 8000)].astype(np.float64)
+    assert x.size >= 4000, f"window {start_s:.2f}-{end_s:.2f} s is outside the recording"
+    if float(np.sqrt(np.mean(x**2))) < 100:
+        return set()
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / 8000)
+    total = float(spectrum.sum())
+    return {
+        name
+        for name, f in NAMES.items()
+        if float(spectrum[(freqs > f - 20) & (freqs < f + 20)].sum()) > 0.05 * total
+    }
+
+
+def window(t0: float, start: float, end: float) -> tuple[float, float]:
+    return start - t0 + MARGIN_S, end - t0 - MARGIN_S
+
+
+def closed_reason(phone: Baresip, timeout: float = 10.0) -> str:
+    event = phone.wait_event("CALL_CLOSED", timeout)
+    return str(event.get("param", ""))
+
+
+def test_listen_whisper_barge_and_refusal(e2e: Harness) -> None:
+    server = e2e.server(None, demo=True)
+    phones = {}
+    for role, ext in (("agent", "101"), ("client", "102"), ("supervisor", "103")):
+        phones[role] = e2e.baresip(
+            name=f"spy{ext}",
+            user=ext,
+            password=f"demo-{ext}",
+            registrar=server.sip,
+            tone_hz=NAMES[role],
+        )
+    for phone in phones.values():
+        phone.wait_registered(10)
+    agent, client, sup = phones["agent"], phones["client"], phones["supervisor"]
+    pbx = f"127.0.0.1:{server.sip_port}"
+
+    # A non-supervisor is refused (before anything else: no call to spy on is needed).
+    client.dial(f"sip:4%23101@{pbx}")
+    reason = closed_reason(client)
+    assert "403" in reason, reason
+    assert not any(e.get("type") == "CALL_ESTABLISHED" for e in client.events())
+
+    client.dial(f"sip:101@{pbx}")
+    agent.wait_event("CALL_ESTABLISHED", 15)
+    client.wait_event("CALL_ESTABLISHED", 15)
+    t_call = time.monotonic()
+    time.sleep(PHASE_S)
+
+    # Spy call 1: 4#101 (listen), then keys 5 (whisper) and 6 (barge).
+    t_listen = time.monotonic()
+    sup.dial(f"sip:4%23101@{pbx}")
+    sup.wait_event("CALL_ESTABLISHED", 15)
+    t_sup1 = time.monotonic()
+    time.sleep(PHASE_S)
+    t_whisper = time.monotonic()
+    sup.command("sndcode", "5")
+    time.sleep(PHASE_S)
+    t_barge = time.monotonic()
+    sup.command("sndcode", "6")
+    time.sleep(PHASE_S)
+    t_hangup1 = time.monotonic()
+    sup.hangup()
+    sup.wait_event("CALL_CLOSED", 10)
+    time.sleep(PHASE_S)
+    t_after = time.monotonic()
+
+    # Spy call 2: 5#101 (whisper); the client ends the call, the supervisor is hung up.
+    sup.dial(f"sip:5%23101@{pbx}")
+    sup.wait_event("CALL_ESTABLISHED", 15)
+    t_sup2 = time.monotonic()
+    time.sleep(PHASE_S)
+    t_end = time.monotonic()
+    client.hangup()
+    client.wait_event("CALL_CLOSED", 10)
+    agent.wait_event("CALL_CLOSED", 10)
+    sup.wait_event("CALL_CLOSED", 10)  # the spied call ended: flowpbx hung up the supervisor
+
+    _, heard_agent = agent.received_wav()
+    _, heard_client = client.received_wav()
+    sup_files = sup.dump_files("dec")
+    assert len(sup_files) >= 2, sup_files
+    _, heard_sup1 = load_wav(sup_files[-2])
+    _, heard_sup2 = load_wav(sup_files[-1])
+
+    phases = {
+        "before": (t_call, t_listen),
+        "listen": (t_sup1, t_whisper),
+        "whisper": (t_whisper, t_barge),
+        "barge": (t_barge, t_hangup1),
+        "after": (t_hangup1, t_after),
+        "whisper2": (t_sup2, t_end),
+    }
+    want = {
+        "before": ({"client"}, {"agent"}, None),
+        "listen": ({"client"}, {"agent"}, {"agent", "client"}),
+        "whisper": ({"client", "supervisor"}, {"agent"}, {"agent", "client"}),
+        "barge": ({"client", "supervisor"}, {"agent", "supervisor"}, {"agent", "client"}),
+        "after": ({"client"}, {"agent"}, None),
+        "whisper2": ({"client", "supervisor"}, {"agent"}, {"agent", "client"}),
+    }
+    problems = []
+    for phase, (start, end) in phases.items():
+        want_agent, want_client, want_sup = want[phase]
+        got_agent = tones_in(heard_agent, *window(t_call, start, end))
+        got_client = tones_in(heard_client, *window(t_call, start, end))
+        if got_agent != want_agent:
+            problems.append(f"{phase}: agent heard {got_agent}, want {want_agent}")
+        if got_client != want_client:
+            problems.append(f"{phase}: client heard {got_client}, want {want_client}")
+        if want_sup is not None:
+            sup_t0, sup_audio = (t_sup2, heard_sup2) if phase == "whisper2" else (t_sup1, heard_sup1)
+            got_sup = tones_in(sup_audio, *window(sup_t0, start, end))
+            if got_sup != want_sup:
+                problems.append(f"{phase}: supervisor heard {got_sup}, want {want_sup}")
+    assert not problems, "\n".join(
+        problems
+        + ["agent: " + describe(heard_agent), "client: " + describe(heard_client)]
+        + ["supervisor 1: " + describe(heard_sup1), "supervisor 2: " + describe(heard_sup2)]
+    )
+
+    rows = server.history()
+    spy_rows = [r for r in rows if r["outcome"] in ("spy", "spy_refused_403")]
+    assert sorted(r["outcome"] for r in spy_rows) == ["spy", "spy", "spy_refused_403"], rows
+    modes = [r["trace"][0]["facts"]["modes"] for r in spy_rows if r["outcome"] == "spy"]
+    assert modes == [["listen", "whisper", "barge"], ["whisper"]], modes

@@ -1,0 +1,100 @@
+import { useEffect, useState } from "react";
+import { FlowEditor } from "./editor/FlowEditor";
+import { UNAUTHORIZED_EVENT, get, post, setToken } from "./lib/api";
+import { T } from "./lib/text";
+import { AudioLibrary } from "./pages/Audio";
+import { Extensions } from "./pages/Extensions";
+import { Flows } from "./pages/Flows";
+import { History } from "./pages/History";
+import { ActiveCalls, NumbersTrunks, Queues, Users } from "./pages/Live";
+import { Login, type User } from "./pages/Login";
+import { Voicemail } from "./pages/Voicemail";
+
+// Routes live in the URL hash: #/flows, #/flows/Main%20line, #/extensions, ...
+function useHash(): [string, (h: string) => void] {
+  const [hash, setHash] = useState(location.hash.slice(1) || "/flows");
+  useEffect(() => {
+    const on = () => setHash(location.hash.slice(1) || "/flows");
+    window.addEventListener("hashchange", on);
+    return () => window.removeEventListener("hashchange", on);
+  }, []);
+  return [hash, (h) => (location.hash = h)];
+}
+
+const NAV: [string, string][] = [
+  ["/flows", T.nav.flows],
+  ["/extensions", T.nav.extensions],
+  ["/numbers", T.nav.numbers],
+  ["/audio", T.nav.audio],
+  ["/voicemail", T.nav.voicemail],
+  ["/calls", T.nav.calls],
+  ["/queues", T.nav.queues],
+  ["/history", T.nav.history],
+  ["/users", T.nav.users],
+];
+
+export function App() {
+  const [user, setUser] = useState<User | null>(null);
+  const [checked, setChecked] = useState(false);
+  const [route, go] = useHash();
+
+  useEffect(() => {
+    get<User>("/auth/me")
+      .then(setUser)
+      .catch(() => setUser(null))
+      .finally(() => setChecked(true));
+    const out = () => setUser(null);
+    window.addEventListener(UNAUTHORIZED_EVENT, out);
+    return () => window.removeEventListener(UNAUTHORIZED_EVENT, out);
+  }, []);
+
+  if (!checked) return <div className="page">{T.common.loading}</div>;
+  if (!user) return <Login onLogin={setUser} />;
+
+  const readOnly = user.role !== "admin";
+  const flowMatch = /^\/flows\/(.+)$/.exec(route);
+  let page;
+  if (flowMatch) {
+    const name = decodeURIComponent(flowMatch[1]);
+    page = <FlowEditor key={name} name={name} readOnly={readOnly} onBack={() => go("/flows")} />;
+  } else if (route === "/extensions") page = <Extensions readOnly={readOnly} />;
+  else if (route === "/numbers") page = <NumbersTrunks />;
+  else if (route === "/audio") page = <AudioLibrary readOnly={readOnly} />;
+  else if (route === "/voicemail") page = <Voicemail readOnly={readOnly} />;
+  else if (route === "/calls") page = <ActiveCalls readOnly={readOnly} />;
+  else if (route === "/queues") page = <Queues />;
+  else if (route === "/history") page = <History />;
+  else if (route === "/users") page = <Users user={user} />;
+  else page = <Flows readOnly={readOnly} onOpen={(n) => go(`/flows/${encodeURIComponent(n)}`)} />;
+
+  return (
+    <div className="shell">
+      <nav className="sidebar" aria-label="Main">
+        <div className="brand">{T.app}</div>
+        <ul>
+          {NAV.map(([path, label]) => (
+            <li key={path}>
+              <a href={`#${path}`} aria-current={route.startsWith(path) ? "page" : undefined}>
+                {label}
+              </a>
+            </li>
+          ))}
+        </ul>
+        <div className="who">
+          {user.username} · {user.role}
+          <button
+            className="link"
+            onClick={async () => {
+              await post("/auth/logout").catch(() => undefined);
+              setToken(null);
+              setUser(null);
+            }}
+          >
+            {T.nav.logout}
+          </button>
+        </div>
+      </nav>
+      <div className="content">{page}</div>
+    </div>
+  );
+}

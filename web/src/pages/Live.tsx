@@ -1,0 +1,237 @@
+// Live pages: numbers & trunks (registration state), active calls, queues, users & tokens.
+import { useCallback, useState } from "react";
+import { del, errorText, post } from "../lib/api";
+import { useLiveEvents } from "../lib/events";
+import { T } from "../lib/text";
+import { useApi, usePoll } from "../lib/useApi";
+import { Page, Table, when } from "./common";
+
+interface NumberRow {
+  number: string;
+  trunk: string;
+  position: number;
+  flow: string | null;
+}
+interface Trunk {
+  name: string;
+  host: string;
+  port: number;
+  transport: string;
+  register: boolean;
+  registration: { state?: string } | null;
+}
+
+export function NumbersTrunks() {
+  const nums = useApi<NumberRow[]>("/numbers");
+  const trunks = useApi<Trunk[]>("/trunks");
+  return (
+    <Page title={T.numbers.title}>
+      <h2>{T.numbers.numbers}</h2>
+      <Table
+        label={T.numbers.numbers}
+        rows={nums.data}
+        error={nums.error}
+        rowKey={(n) => n.number}
+        columns={[
+          { title: "#", render: (n) => `c${n.position}` },
+          { title: "Number", render: (n) => n.number },
+          { title: "Trunk", render: (n) => n.trunk },
+          { title: "Flow", render: (n) => n.flow ?? "—" },
+        ]}
+      />
+      <h2>{T.numbers.trunks}</h2>
+      <Table
+        label={T.numbers.trunks}
+        rows={trunks.data}
+        error={trunks.error}
+        rowKey={(t) => t.name}
+        columns={[
+          { title: "Name", render: (t) => t.name },
+          { title: "Address", render: (t) => `${t.host}:${t.port} ${t.transport}` },
+          {
+            title: "Registration",
+            render: (t) => (t.register ? (t.registration?.state ?? "unknown") : "not registering"),
+          },
+        ]}
+      />
+    </Page>
+  );
+}
+
+interface ActiveCall {
+  id: string;
+  caller: string;
+  caller_name: string | null;
+  did: string | null;
+  flow: string | null;
+  started_at: string;
+  answered_by: string | null;
+}
+
+export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
+  const { data, error, reload } = useApi<ActiveCall[]>("/calls");
+  usePoll(reload, 2000);
+  useLiveEvents(
+    useCallback((e) => {
+      if (e.type.startsWith("call.")) reload();
+    }, [reload]),
+  );
+  const [supervisor, setSupervisor] = useState("");
+  const [msg, setMsg] = useState("");
+  const act = async (fn: () => Promise<unknown>, done: string) => {
+    try {
+      await fn();
+      setMsg(done);
+      reload();
+    } catch (e) {
+      setMsg(errorText(e));
+    }
+  };
+  return (
+    <Page title={T.calls.title}>
+      {!readOnly && (
+        <div className="inline">
+          <label htmlFor="supervisor">Supervisor extension (rings for listen/whisper/barge)</label>
+          <input id="supervisor" value={supervisor} onChange={(e) => setSupervisor(e.target.value)} />
+        </div>
+      )}
+      {msg && <div className="banner" role="status">{msg}</div>}
+      <Table
+        label={T.calls.title}
+        rows={data}
+        error={error}
+        rowKey={(c) => c.id}
+        columns={[
+          { title: "Started", render: (c) => when(c.started_at) },
+          { title: "Caller", render: (c) => `${c.caller_name ?? ""} ${c.caller}`.trim() },
+          { title: "To", render: (c) => c.did ?? "" },
+          { title: "Flow", render: (c) => c.flow ?? "" },
+          { title: "Answered by", render: (c) => c.answered_by ?? "ringing" },
+          {
+            title: "",
+            render: (c) =>
+              !readOnly && (
+                <span className="row-actions">
+                  {(["listen", "whisper", "barge"] as const).map((mode) => (
+                    <button
+                      key={mode}
+                      disabled={!supervisor}
+                      onClick={() =>
+                        act(() => post(`/calls/${encodeURIComponent(c.id)}/spy`, { supervisor, mode }), `${mode}: ringing ${supervisor}`)
+                      }
+                    >
+                      {mode}
+                    </button>
+                  ))}
+                  <button className="danger" onClick={() => act(() => del(`/calls/${encodeURIComponent(c.id)}`), "hung up")}>
+                    {T.calls.hangup}
+                  </button>
+                </span>
+              ),
+          },
+        ]}
+      />
+    </Page>
+  );
+}
+
+interface Queue {
+  name: string;
+  strategy: string;
+  members: ({ extension: string } | string)[];
+  live: { waiting?: unknown[]; members?: { extension: string; state: string }[] } | null;
+  stats: Record<string, unknown> | null;
+}
+
+export function Queues() {
+  const { data, error, reload } = useApi<Queue[]>("/queues");
+  usePoll(reload, 3000);
+  return (
+    <Page title={T.queues.title}>
+      <Table
+        label={T.queues.title}
+        rows={data}
+        error={error}
+        rowKey={(q) => q.name}
+        columns={[
+          { title: "Queue", render: (q) => q.name },
+          { title: "Strategy", render: (q) => q.strategy },
+          {
+            title: "Members",
+            render: (q) =>
+              (q.live?.members ?? q.members.map((m) => ({ extension: typeof m === "string" ? m : m.extension, state: "" })))
+                .map((m) => `${m.extension}${m.state ? ` (${m.state})` : ""}`)
+                .join(", "),
+          },
+          { title: "Waiting", render: (q) => String(q.live?.waiting?.length ?? 0) },
+        ]}
+      />
+    </Page>
+  );
+}
+
+interface Token {
+  id: number;
+  name: string;
+  created_at: string;
+}
+
+export function Users({ user }: { user: { username: string; role: string } }) {
+  const { data, error, reload } = useApi<Token[]>("/tokens");
+  const [name, setName] = useState("");
+  const [shown, setShown] = useState("");
+  const [msg, setMsg] = useState("");
+  return (
+    <Page title={T.users.title}>
+      <p>
+        Signed in as <strong>{user.username}</strong> ({user.role}). Create users with{" "}
+        <code>flowpbx user create NAME --password P --role admin|viewer</code>.
+      </p>
+      <h2>API tokens</h2>
+      <form
+        className="inline"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            const t = await post<{ token: string }>("/tokens", { name });
+            setShown(t.token);
+            setName("");
+            reload();
+          } catch (err) {
+            setMsg(errorText(err));
+          }
+        }}
+      >
+        <label htmlFor="token-name">Token name</label>
+        <input id="token-name" value={name} onChange={(e) => setName(e.target.value)} required />
+        <button className="primary">{T.common.create}</button>
+      </form>
+      {shown && <div className="banner ok">New token (shown once): <code>{shown}</code></div>}
+      {msg && <div className="error" role="alert">{msg}</div>}
+      <Table
+        label="API tokens"
+        rows={data}
+        error={error}
+        rowKey={(t) => String(t.id)}
+        columns={[
+          { title: "Name", render: (t) => t.name },
+          { title: "Created", render: (t) => when(t.created_at) },
+          {
+            title: "",
+            render: (t) => (
+              <button
+                className="danger"
+                onClick={async () => {
+                  await del(`/tokens/${t.id}`).catch((e) => setMsg(errorText(e)));
+                  reload();
+                }}
+              >
+                Revoke
+              </button>
+            ),
+          },
+        ]}
+      />
+    </Page>
+  );
+}
