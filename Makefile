@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= data
 
-.PHONY: install sysdeps run test lint typecheck clean
+.PHONY: install sysdeps run test lint typecheck clean web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,21 @@ install: $(VENV)/.installed
 sysdeps:
 	bash scripts/install-system-deps.sh
 
-run: install
+run: install web
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx db upgrade
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx demo
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx serve
+
+# The web UI (web/): rebuilt only when its sources or the flow schema are newer than the build.
+WEB_SRC := $(shell find web/src web/index.html web/package.json web/package-lock.json \
+	web/vite.config.ts web/tsconfig.json -type f 2>/dev/null) src/flowpbx/flow/model.py
+
+web: web/dist/index.html
+
+web/dist/index.html: $(WEB_SRC) | $(VENV)/.installed
+	$(BIN)/python web/scripts/export_schema.py
+	cd web && npm ci --no-audit --no-fund && npm run build
+	touch $@
 
 lint: install
 	$(BIN)/ruff check .
@@ -32,7 +43,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install sysdeps lint typecheck
+test: install sysdeps lint typecheck web
 	$(BIN)/pytest -q
 
 clean:

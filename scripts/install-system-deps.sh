@@ -7,6 +7,7 @@ command -v sipp >/dev/null || need+=(sip-tester)
 command -v sox >/dev/null || need+=(sox)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v tshark >/dev/null || need+=(tshark)
+command -v chromium >/dev/null || need+=(chromium)  # web UI tests (tests/web)
 have_baresip=1
 command -v baresip >/dev/null || have_baresip=0
 [ ${#need[@]} -eq 0 ] && [ $have_baresip -eq 1 ] && exit 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class SettingsError(ValueError):
@@ -49,6 +50,28 @@ class Settings:
     # not offered by default because many deployed phones abort on a challenge they do not
     # know instead of picking the next one.
     sip_auth_algorithms: tuple[str, ...] = ("MD5",)
+    # SIP access control (pbx/security.py): bans after failed authentications, per-source
+    # rate limits "RATE:BURST" (0 = off), OPTIONS answered for "any" source or "known" only.
+    sip_ban_threshold: int = 10
+    sip_ban_window_s: float = 60.0
+    sip_ban_duration_s: float = 600.0
+    sip_rate_register: str = "20:100"
+    sip_rate_invite: str = "20:100"
+    sip_rate_options: str = "20:100"
+    sip_options_policy: str = "any"
+    sip_trusted_networks: tuple[str, ...] = ()
+    sip_max_calls_per_extension: int = 4
+    sip_max_calls_per_trunk: int = 0
+    sip_dial_allowed_prefixes: tuple[str, ...] = ()
+    sip_dial_blocked_prefixes: tuple[str, ...] = (
+        "+1900",
+        "+1976",
+        "+979",
+        "+870",
+        "+881",
+        "+882",
+        "+883",
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -72,4 +95,47 @@ class Settings:
             sip_realm=os.environ.get("FLOWPBX_SIP_REALM", "flowpbx"),
             media_ip=os.environ.get("FLOWPBX_MEDIA_IP", ""),
             sip_auth_algorithms=_algorithms(os.environ.get("FLOWPBX_SIP_AUTH_ALGORITHMS", "MD5")),
+            **_security_from_env(),
         )
+
+
+def _security_from_env() -> dict[str, Any]:
+    """FLOWPBX_SIP_BAN_THRESHOLD, _BAN_WINDOW_S, _BAN_DURATION_S, _RATE_REGISTER/INVITE/OPTIONS,
+    _OPTIONS_POLICY, _TRUSTED_NETWORKS, _MAX_CALLS_PER_EXTENSION/TRUNK,
+    _DIAL_ALLOWED_PREFIXES, _DIAL_BLOCKED_PREFIXES (lists comma-separated)."""
+    out: dict[str, Any] = {}
+    for name, f in Settings.__dataclass_fields__.items():
+        env = "FLOWPBX_" + name.upper()
+        if not (
+            name.startswith(("sip_ban_", "sip_rate_", "sip_max_calls_", "sip_dial_"))
+            or name in ("sip_options_policy", "sip_trusted_networks")
+        ):
+            continue
+        text = os.environ.get(env)
+        if text is None:
+            continue
+        kind = type(f.default) if f.default is not None else str
+        try:
+            if kind is tuple:
+                out[name] = tuple(x.strip() for x in text.split(",") if x.strip())
+            elif kind is int:
+                out[name] = int(text)
+            elif kind is float:
+                out[name] = float(text)
+            else:
+                out[name] = text.strip()
+        except ValueError:
+            raise SettingsError(f"{env}={text!r}: expected a {kind.__name__}") from None
+        if name.startswith("sip_rate_"):
+            rate, _, burst = text.partition(":")
+            try:
+                ok = float(rate) >= 0 and (not burst or float(burst) >= 1)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise SettingsError(f"{env}={text!r}: expected RATE[:BURST], e.g. 20:100")
+    if out.get("sip_options_policy", "any") not in ("any", "known"):
+        raise SettingsError(
+            f"FLOWPBX_SIP_OPTIONS_POLICY={out['sip_options_policy']!r}: expected any or known"
+        )
+    return out

@@ -16,7 +16,8 @@ def _bearer(token: str) -> dict[str, str]:
 
 async def test_health_needs_no_auth(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/health")
-    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "database": "ok", "pbx": "absent"}
 
 
 async def test_login_sets_httponly_cookie_and_returns_token(

@@ -69,6 +69,7 @@ class WebPeer:
 def _handler(peer: WebPeer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        wbufsize = 1 << 16  # headers and body leave in one segment (no delayed-ACK stalls)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -145,3 +145,9 @@ async def test_build_flow_services_wiring(store: Store, web: WebPeer) -> None:
         assert services_for(settings, store).http.settings.allow_private is False
     finally:
         await services_for(settings, store).close()
+    # after close the next call builds a fresh set (a closed client is never handed out)
+    fresh = services_for(settings, store)
+    try:
+        assert fresh.http is not built.http
+    finally:
+        await fresh.close()

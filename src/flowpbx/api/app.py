@@ -1,34 +1,78 @@
 """`create_api(store, live)`: the FastAPI application of flowpbx (SPEC §6).
 
-Routers live one per resource (`auth`, `health`, `extensions`, `history`, ...); each is
-mounted under /api/v1. OpenAPI is served at /docs and /openapi.json.
+Routers live one per resource; each is mounted under /api/v1 (plus /metrics). OpenAPI is
+served at /docs and /openapi.json. `live` is the running PBX (`LiveService`) or None.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from flowpbx.api import auth, extensions, health, history
+from flowpbx.api import (
+    audio,
+    auth,
+    calls,
+    config,
+    events,
+    extensions,
+    flows,
+    health,
+    history,
+    mailboxes,
+    numbers,
+    queues,
+    schedules,
+    settings,
+    tokens,
+    trunks,
+)
+from flowpbx.api.auth import LoginLimiter
 from flowpbx.api.errors import install_error_handlers
 from flowpbx.api.live import LiveService
-from flowpbx.api.webui import mount_web_ui
 from flowpbx.store.db import Store
 
-ROUTERS = (health.router, auth.router, extensions.router, history.router)
+ROUTERS = (
+    health.router,
+    auth.router,
+    tokens.router,
+    flows.schema_router,
+    flows.router,
+    config.router,
+    extensions.router,
+    trunks.router,
+    numbers.router,
+    schedules.router,
+    mailboxes.router,
+    audio.router,
+    queues.router,
+    calls.router,
+    history.csv_router,
+    history.router,
+    settings.router,
+    events.router,
+)
 
 
-def create_api(store: Store, live: LiveService | None) -> FastAPI:
+def create_api(
+    store: Store, live: LiveService | None, *, event_bus: events.EventBus | None = None
+) -> FastAPI:
     app = FastAPI(
         title="flowpbx",
         version="0.1.0",
-        description="REST API of flowpbx, a self-hosted PBX with visual call flows.",
+        description=(
+            "REST API of flowpbx, a self-hosted PBX with visual call flows. Authenticate "
+            "with POST /api/v1/auth/login, then send `Authorization: Bearer TOKEN` (or use "
+            "the session cookie plus the X-CSRF-Token header for writes). Errors are "
+            '`{"error": {"id", "message", "details"}}`.'
+        ),
         docs_url="/docs",
         redoc_url=None,
     )
     app.state.store = store
     app.state.live = live
+    app.state.events = event_bus if event_bus is not None else events.BUS
+    app.state.login_limiter = LoginLimiter()
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    mount_web_ui(app)  # last: the UI's catch-all must not shadow API routes
     return app

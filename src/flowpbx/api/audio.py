@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
@@ -70,6 +71,7 @@ def audio_users(published: list[Any]) -> dict[str, list[str]]:
     return users
 
 
+@functools.lru_cache(maxsize=32)
 def _builtin_duration(name: str) -> float:
     import soundfile as sf
 
@@ -124,7 +126,6 @@ async def list_audio(store: StoreDep, _user: UserDep) -> list[AudioOut]:
     responses={409: {}, 413: {}, 415: {}, 422: {}},
 )
 async def upload_audio(
-    request: Request,
     name: Annotated[str, Form(pattern=NAME_PATTERN, description="library name")],
     file: Annotated[UploadFile, File(description="WAV, MP3, OGG or FLAC")],
     store: StoreDep,

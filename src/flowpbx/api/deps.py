@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from flowpbx.api.errors import ApiError
 from flowpbx.api.live import LiveService
@@ -90,3 +90,4 @@ StoreDep = Annotated[Store, Depends(get_store)]
 LiveDep = Annotated[LiveService | None, Depends(get_live)]
 UserDep = Annotated[UserRec, Depends(current_user)]
 AdminDep = Annotated[UserRec, Depends(admin_user)]
+IntId = Annotated[int, Path(ge=1, le=2_147_483_647)]  # fits every database's integer

@@ -5,7 +5,9 @@
 
 Framework errors are mapped too: unknown route → 404 `not-found`, wrong method → 405
 `method-not-allowed`, invalid input → 422 `invalid-request` with one entry per bad field
-(`{"path": "body.username", "message": ...}`).
+(`{"path": "body.username", "message": ...}`). A value the database refuses (too long for
+its column, a NUL byte, a number out of range) is a 422 `invalid-value`; a unique or
+foreign-key conflict that slipped past the handlers' own checks is a 409 `conflict`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ _STATUS_IDS = {
     405: "method-not-allowed",
     409: "conflict",
     413: "too-large",
+    415: "unsupported-media",
     422: "invalid-request",
     503: "unavailable",
 }
@@ -91,7 +94,24 @@ async def _validation_error(_req: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _db_data_error(_req: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        error_body("invalid-value", "a value does not fit what the database can store"),
+        status_code=422,
+    )
+
+
+async def _db_integrity_error(_req: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        error_body("conflict", "the change conflicts with existing data"), status_code=409
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    app.add_exception_handler(DataError, _db_data_error)
+    app.add_exception_handler(IntegrityError, _db_integrity_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -159,7 +159,9 @@ async def create_extension(
 
 
 @router.get("/{number}", response_model=ExtensionOut, responses={404: {}})
-async def get_extension(number: str, store: StoreDep, live: LiveDep, _user: UserDep) -> ExtensionOut:
+async def get_extension(
+    number: str, store: StoreDep, live: LiveDep, _user: UserDep
+) -> ExtensionOut:
     ext = await store.get_extension(number)
     if ext is None:
         raise not_found("extension", number)

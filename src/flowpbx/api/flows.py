@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flowpbx.api.deps import LiveDep, StoreDep, UserDep
+from flowpbx.api.deps import IntId, LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
 from flowpbx.flow.model import FlowError, ScheduleSpec, flow_json_schema
@@ -364,7 +364,7 @@ async def revisions(name: str, store: StoreDep, _user: UserDep) -> list[Revision
 
 
 @router.get("/{name}/revisions/{number}", response_model=RevisionDetail, responses={404: {}})
-async def revision(name: str, number: int, store: StoreDep, _user: UserDep) -> RevisionDetail:
+async def revision(name: str, number: IntId, store: StoreDep, _user: UserDep) -> RevisionDetail:
     async with store.sessions() as s:
         row = await _row(s, name)
         rev = await repos_extra.get_revision(s, row.id, number)

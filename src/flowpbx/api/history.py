@@ -1,18 +1,32 @@
-"""/api/v1/history: call history, newest first, each call with its flow trace (SPEC §3, §6)."""
+"""/api/v1/history: call history, newest first, each call with its flow trace (SPEC §3, §6).
+
+Filters: `since`, `until` (started_at), `number` (caller or DID), `extension` (who
+answered), `outcome`; paging with `limit` / `offset` and the total in `X-Total-Count`.
+`/api/v1/history.csv` exports the same selection (built in a worker thread).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import datetime as dt
+import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from flowpbx.api.deps import StoreDep, UserDep
+from flowpbx.api.deps import IntId, StoreDep, UserDep
 from flowpbx.api.errors import not_found
+from flowpbx.api.files import wav_response
+from flowpbx.store import repos_extra
 from flowpbx.store.records import CallRecord
 
 router = APIRouter(prefix="/api/v1/history", tags=["history"])
+csv_router = APIRouter(prefix="/api/v1", tags=["history"])
+
+CSV_MAX_ROWS = 100_000
 
 
 class CallOut(BaseModel):
@@ -31,6 +45,27 @@ class CallOut(BaseModel):
     answered_by: str | None
     outcome: str
     trace: list[dict[str, Any]]
+
+
+class Filters(BaseModel):
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    number: str | None = None
+    extension: str | None = None
+    outcome: str | None = None
+
+
+def filters(
+    since: Annotated[dt.datetime | None, Query(description="started at or after")] = None,
+    until: Annotated[dt.datetime | None, Query(description="started before")] = None,
+    number: Annotated[str | None, Query(max_length=100, description="caller or DID")] = None,
+    extension: Annotated[str | None, Query(max_length=100, description="answered by")] = None,
+    outcome: Annotated[str | None, Query(max_length=50)] = None,
+) -> Filters:
+    return Filters(since=since, until=until, number=number, extension=extension, outcome=outcome)
+
+
+FiltersDep = Annotated[Filters, Depends(filters)]
 
 
 def call_out(rec: CallRecord) -> CallOut:
@@ -59,31 +94,81 @@ def call_out(rec: CallRecord) -> CallOut:
 
 @router.get("", response_model=list[CallOut])
 async def list_history(
+    response: Response,
     store: StoreDep,
     _user: UserDep,
+    f: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    number: str | None = None,
-    extension: str | None = None,
-    outcome: str | None = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[CallOut]:
-    rows = await store.list_call_history(
-        limit=limit,
-        offset=offset,
-        since=since,
-        until=until,
-        number=number,
-        extension=extension,
-        outcome=outcome,
-    )
+    rows = await store.list_call_history(limit=limit, offset=offset, **f.model_dump())
+    async with store.sessions() as s:
+        total = await repos_extra.count_call_history(s, **f.model_dump())
+    response.headers["X-Total-Count"] = str(total)
     return [call_out(r) for r in rows]
 
 
-@router.get("/{call_pk}", response_model=CallOut)
-async def get_history(call_pk: int, store: StoreDep, _user: UserDep) -> CallOut:
+CSV_COLUMNS = (
+    "id", "call_id", "started_at", "answered_at", "ended_at", "duration_s", "talk_s", "caller",
+    "caller_name", "did", "flow", "revision", "answered_by", "outcome", "path",
+)  # fmt: skip
+
+
+def _csv(rows: list[CallOut]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        d = r.model_dump(mode="json")
+        d["path"] = " > ".join(str(t.get("node")) for t in r.trace if t.get("type") != "end")
+        w.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+@csv_router.get(
+    "/history.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def history_csv(store: StoreDep, _user: UserDep, f: FiltersDep) -> Response:
+    rows = [
+        call_out(r)
+        for r in await store.list_call_history(limit=CSV_MAX_ROWS, offset=0, **f.model_dump())
+    ]
+    text = await asyncio.to_thread(_csv, rows)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="history.csv"'},
+    )
+
+
+@router.get("/{call_pk}", response_model=CallOut, responses={404: {}})
+async def get_history(call_pk: IntId, store: StoreDep, _user: UserDep) -> CallOut:
     rec = await store.get_call_history(call_pk)
     if rec is None:
         raise not_found("call", str(call_pk))
     return call_out(rec)
+
+
+@router.get("/{call_pk}/trace", response_model=list[dict[str, Any]], responses={404: {}})
+async def get_trace(call_pk: IntId, store: StoreDep, _user: UserDep) -> list[dict[str, Any]]:
+    rec = await store.get_call_history(call_pk)
+    if rec is None:
+        raise not_found("call", str(call_pk))
+    return rec.trace
+
+
+@router.get(
+    "/{call_pk}/recording",
+    response_class=FileResponse,
+    responses={200: {"content": {"audio/wav": {}}}, 206: {}, 404: {}},
+)
+async def get_recording(call_pk: IntId, store: StoreDep, _user: UserDep) -> FileResponse:
+    async with store.sessions() as s:
+        rel = await repos_extra.call_recording(s, call_pk)
+    if not rel:
+        raise not_found("recording", str(call_pk))
+    return wav_response(
+        store.data_dir / rel, allowed_roots=[store.data_dir], filename=f"call-{call_pk}.wav"
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flowpbx.api.deps import LiveDep, StoreDep, UserDep
+from flowpbx.api.deps import IntId, LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.files import wav_response
 from flowpbx.api.live_actions import reload_live
@@ -180,7 +181,7 @@ async def list_messages(number: str, store: StoreDep, _user: UserDep) -> list[Me
 
 @router.get("/{number}/messages/{message_id}", response_model=MessageOut, responses={404: {}})
 async def get_message(
-    number: str, message_id: int, store: StoreDep, _user: UserDep
+    number: str, message_id: IntId, store: StoreDep, _user: UserDep
 ) -> MessageOut:
     return _msg_out(await _message(store, number, message_id))
 
@@ -191,7 +192,7 @@ async def get_message(
     responses={200: {"content": {"audio/wav": {}}}, 206: {}, 404: {}},
 )
 async def message_file(
-    number: str, message_id: int, store: StoreDep, _user: UserDep
+    number: str, message_id: IntId, store: StoreDep, _user: UserDep
 ) -> FileResponse:
     msg = await _message(store, number, message_id)
     return wav_response(
@@ -204,10 +205,10 @@ async def message_file(
 )
 async def mark_heard(
     number: str,
-    message_id: int,
+    message_id: IntId,
     store: StoreDep,
     _user: UserDep,
-    body: HeardIn | None = Body(default=None),
+    body: Annotated[HeardIn | None, Body()] = None,
 ) -> MessageOut:
     await _message(store, number, message_id)
     return _msg_out(await store.mark_heard(message_id, body.heard if body else True))
@@ -215,7 +216,7 @@ async def mark_heard(
 
 @router.delete("/{number}/messages/{message_id}", status_code=204, responses={404: {}})
 async def delete_message(
-    number: str, message_id: int, store: StoreDep, _user: UserDep
+    number: str, message_id: IntId, store: StoreDep, _user: UserDep
 ) -> Response:
     await _message(store, number, message_id)
     await store.delete_voicemail(message_id)

@@ -53,7 +53,9 @@ async def _all(store: Store) -> list[NumberOut]:
             for did in repos.flow_dids(pub.document):
                 owners.setdefault(did, pub.flow_name)
         return [
-            NumberOut(number=n.number, trunk=n.trunk, position=n.position, flow=owners.get(n.number))
+            NumberOut(
+                number=n.number, trunk=n.trunk, position=n.position, flow=owners.get(n.number)
+            )
             for n in await repos.list_numbers(s)
         ]
 

@@ -112,7 +112,9 @@ async def update_schedule(
     async with store.transaction() as s:
         await repos.upsert_schedule(
             s,
-            ScheduleRec(name=name, timezone=body.timezone, hours=body.hours, holidays=body.holidays),
+            ScheduleRec(
+                name=name, timezone=body.timezone, hours=body.hours, holidays=body.holidays
+            ),
         )
     await reload_live(live)
     return _out(await _get(store, name))

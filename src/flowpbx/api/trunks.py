@@ -19,13 +19,14 @@ router = APIRouter(prefix="/api/v1/trunks", tags=["trunks"])
 
 
 class TrunkOut(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
     name: str
     host: str
     port: int
     transport: str
     username: str | None
     password_set: bool
-    register: bool
+    register_: bool = Field(alias="register")
     from_domain: str | None
     trusted: bool
     registration: dict[str, Any] | None
@@ -55,17 +56,19 @@ def _live_state(live: LiveDep) -> dict[str, dict[str, Any]]:
 
 
 def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
-    return TrunkOut(
-        name=t.name,
-        host=t.host,
-        port=t.port,
-        transport=t.transport,
-        username=t.username,
-        password_set=bool(t.password),
-        register=t.register,
-        from_domain=t.from_domain,
-        trusted=t.trusted,
-        registration=state.get(t.name) if t.register else None,
+    return TrunkOut.model_validate(
+        {
+            "name": t.name,
+            "host": t.host,
+            "port": t.port,
+            "transport": t.transport,
+            "username": t.username,
+            "password_set": bool(t.password),
+            "register": t.register,
+            "from_domain": t.from_domain,
+            "trusted": t.trusted,
+            "registration": state.get(t.name) if t.register else None,
+        }
     )
 
 

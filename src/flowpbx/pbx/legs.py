@@ -291,6 +291,8 @@ class UacLeg(Leg):
         self.outcome: asyncio.Future[int] = loop.create_future()
         self.local_tag = new_tag()
         self._cancel_wanted = False
+        self._cancel_sent = False
+        self._provisional_seen = False
         self._invite_txn: ClientTransaction | None = None
         display = f'"{from_name}" ' if from_name else ""
         self.invite = Request(
@@ -317,17 +319,21 @@ class UacLeg(Leg):
         self._invite_txn = self.rt.sip.send_request(self.invite, self.peer_addr, self)
 
     def cancel(self) -> None:
-        """Stop ringing: CANCEL once a provisional came back (RFC 3261 §9.1), else later."""
-        if self.state is LegState.EARLY:
+        """Stop ringing: CANCEL once any provisional (even 100) came back (RFC 3261 §9.1),
+        else as soon as one does. Works after `hangup` too: the leg is gone for the call
+        logic, but the phone still has to stop ringing."""
+        if not self.outcome.done():
+            self.outcome.set_result(487)
+        if self._cancel_sent or self.answered_at is not None:
+            return
+        self._cancel_wanted = True
+        if self._provisional_seen:
+            self._cancel_sent = True
             self._to(LegState.ENDING)
             from flowpbx.sip.transaction import make_cancel
 
             cancel = make_cancel(self.invite)
             self.rt.sip.send_request(cancel, self.peer_addr, self)
-        elif self.state is LegState.CALLING:
-            self._cancel_wanted = True
-        if not self.outcome.done():
-            self.outcome.set_result(487)
 
     def hangup(self, reason: str = "hangup") -> None:
         if self.state in (LegState.CALLING, LegState.EARLY):
@@ -341,12 +347,13 @@ class UacLeg(Leg):
             return  # CANCEL/BYE/INFO answers
         status = response.status
         if status < 200:
+            self._provisional_seen = True
             if status > 100 and self.state is LegState.CALLING:
                 self._to(LegState.EARLY)
                 if not self.progress.done():
                     self.progress.set_result(status)
-                if self._cancel_wanted:
-                    self.cancel()
+            if self._cancel_wanted and not self._cancel_sent:
+                self.cancel()
             return
         if 200 <= status < 300:
             self._on_2xx(response)

@@ -103,6 +103,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.packets_in = 0
         self.packets_out = 0
         self.closed = False
+        self.muted = False  # the negotiated direction says we must not send (hold, RFC 3264 §6.1)
 
     @classmethod
     async def open(cls, pool: RtpPortPool, host: str) -> RtpEndpoint:
@@ -120,6 +121,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def set_remote(self, params: MediaParams) -> None:
         """Apply the negotiated media (the peer's SDP)."""
         self.params = params
+        self.muted = not params.sends
         if not self.latched:
             self.remote = (params.address, params.port)
         if self.codec.name != params.codec:
@@ -190,14 +192,14 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def send_payload(self, payload: bytes, marker: bool = False) -> None:
         transport = self.transport
-        if transport is None or self.remote is None:
+        if transport is None or self.remote is None or self.muted:
             return
         transport.sendto(self.sender.packet(payload, marker=marker), self.remote)
         self.packets_out += 1
 
     def relay_from(self, source: RtpEndpoint, header: RtpHeader, data: bytes) -> None:
         transport = self.transport
-        if transport is None or self.remote is None:
+        if transport is None or self.remote is None or self.muted:
             return
         if source.codec is self.codec:
             transport.sendto(self.sender.relay(header, data), self.remote)

@@ -34,6 +34,7 @@ class Services:
         poll_s: float = 30.0,
     ) -> None:
         self.settings = settings
+        self.store = store
         self.http = WebClient(http_settings or HttpSettings.from_env())
         self.lookup = CallerLookup(self.http)
         sender = SmtpSender(SmtpConfig.from_url(settings.smtp_url)) if settings.smtp_url else None
@@ -58,6 +59,9 @@ class Services:
             self.outbox.start()
 
     async def close(self) -> None:
+        """Stop the worker and the HTTP pool; `services_for` then builds a fresh set."""
+        if _BY_STORE.get(self.store) is self:
+            del _BY_STORE[self.store]
         if self.outbox is not None:
             await self.outbox.close()
         await self.http.aclose()

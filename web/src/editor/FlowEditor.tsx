@@ -110,6 +110,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
   const [revisions, setRevisions] = useState<Revision[]>([]);
   const [newKey, setNewKey] = useState("1");
   const [dragging, setDragging] = useState(false);
+  const [fitOnLoad, setFitOnLoad] = useState(false);
 
   const doc = hist?.present ?? null;
 
@@ -122,6 +123,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
         setHist(H.start(d));
         setSavedDoc(d);
         setPublishedRev(f.published_revision);
+        setFitOnLoad(Object.keys(d.nodes).length > 0);
       })
       .catch((e) => alive && setLoadError(errorText(e)));
     void loadLibrary().then((l) => alive && setLibrary(l));
@@ -444,7 +446,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
             nodesDraggable={!readOnly}
             nodesConnectable={!readOnly}
             deleteKeyCode={readOnly ? null : ["Delete", "Backspace"]}
-            fitView
+            fitView={fitOnLoad}
             fitViewOptions={{ maxZoom: 1 }}
             minZoom={0.2}
             proOptions={{ hideAttribution: true }}

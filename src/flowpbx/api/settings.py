@@ -1,0 +1,78 @@
+"""/api/v1/settings: installation-wide settings, a fixed set of typed keys with defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowpbx.api.deps import LiveDep, StoreDep, UserDep
+from flowpbx.api.live_actions import reload_live
+from flowpbx.store.db import Store
+
+
+class SettingsOut(BaseModel):
+    allow_private_webhooks: bool = Field(
+        default=False, description="webhooks/lookups may reach private addresses"
+    )
+    smtp_from: str = Field(default="flowpbx@localhost", max_length=200)
+    history_retention_days: int = Field(default=365, ge=1, le=36500)
+    recording_enabled: bool = False
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+
+
+class SettingsIn(BaseModel):
+    """Any subset of the settings; omitted keys keep their value."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"timezone": "UTC"}]})
+    allow_private_webhooks: bool | None = None
+    smtp_from: str | None = Field(default=None, min_length=3, max_length=200)
+    history_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    recording_enabled: bool | None = None
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
+
+
+async def load_settings(store: Store) -> SettingsOut:
+    values: dict[str, Any] = {}
+    for key in SettingsOut.model_fields:
+        value = await store.get_setting(key)
+        if value is not None:
+            values[key] = value
+    try:
+        return SettingsOut(**values)
+    except ValueError:  # a stored value no longer fits: fall back to defaults for safety
+        return SettingsOut()
+
+
+@router.get("", response_model=SettingsOut)
+async def get_settings(store: StoreDep, _user: UserDep) -> SettingsOut:
+    return await load_settings(store)
+
+
+@router.put("", response_model=SettingsOut)
+async def put_settings(
+    body: SettingsIn, store: StoreDep, live: LiveDep, _user: UserDep
+) -> SettingsOut:
+    if body.timezone is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from flowpbx.api.errors import ApiError
+
+        try:
+            ZoneInfo(body.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ApiError(
+                422,
+                "invalid-request",
+                f"body.timezone: unknown time zone {body.timezone!r}",
+                [{"path": "body.timezone", "message": "unknown time zone"}],
+            ) from exc
+    for key, value in body.model_dump(exclude_unset=True).items():
+        if value is not None:
+            await store.set_setting(key, value)
+    await reload_live(live)
+    return await load_settings(store)

@@ -1,0 +1,126 @@
+"""Fixtures for the web UI tests: a built UI, a running flowpbx, and real Chromium.
+
+- ``web_dist``: web/dist built (``make web`` builds it in ``make test``; when it is missing
+  the fixture runs ``npm ci`` and ``npm run build`` itself).
+- ``ui_server``: one ``flowpbx serve`` (tests/e2e/server.py) for the module, configured with
+  a small company and an admin user ``admin`` / ``pw-admin-1``.
+- ``browser``: Debian's Chromium (/usr/bin/chromium) driven by Playwright, headless.
+- ``page``: a fresh browser context and page (1600x1000); ``logged_in`` signs in first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.server import FlowpbxServer
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ADMIN = ("admin", "pw-admin-1")
+
+COMPANY: dict[str, Any] = {
+    "extensions": [
+        {"number": "101", "name": "Alice", "password": "s3cret-101", "mailbox": "100"},
+        {"number": "102", "name": "Bob", "password": "s3cret-102"},
+    ],
+    "trunks": [{"name": "provider", "host": "127.0.0.1", "port": 5070, "transport": "udp"}],
+    "numbers": [{"number": "+37167000001", "trunk": "provider"}],
+    "mailboxes": [{"number": "100", "name": "Main", "pin": "1234"}],
+    "schedules": [
+        {
+            "name": "office",
+            "timezone": "Europe/Riga",
+            "hours": {d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+            "holidays": ["2026-12-25"],
+        }
+    ],
+}
+
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(scope="session")
+def web_dist() -> Path:
+    index = WEB / "dist" / "index.html"
+    if not index.is_file():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed to build the web UI"
+        if not (WEB / "node_modules").is_dir():
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
+        subprocess.run([npm, "run", "build"], cwd=WEB, check=True)
+    return index.parent
+
+
+@pytest.fixture(scope="module")
+def ui_server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowpbxServer]:
+    server = FlowpbxServer(
+        tmp_path_factory.mktemp("web"), COMPANY, extra_env={"FLOWPBX_WEB_DIR": str(web_dist)}
+    )
+    try:
+        server.start()
+        server.cli("user", "create", ADMIN[0], "--password", ADMIN[1], "--role", "admin")
+        server.cli("user", "create", "watcher", "--password", "pw-viewer-1", "--role", "viewer")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert os.path.exists(CHROMIUM), "Chromium missing: run `make sysdeps`"
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, ui_server: FlowpbxServer) -> Iterator[Page]:
+    context = browser.new_context(base_url=ui_server.http, viewport={"width": 1600, "height": 1000})
+    p = context.new_page()
+    try:
+        yield p
+    finally:
+        context.close()
+
+
+def login(page: Page, user: str = ADMIN[0], password: str = ADMIN[1]) -> None:
+    page.goto("/")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+@pytest.fixture
+def logged_in(page: Page) -> Page:
+    login(page)
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
