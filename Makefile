@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= data
 
-.PHONY: install sysdeps run test lint typecheck clean web
+.PHONY: install sysdeps run test lint typecheck clean web bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,16 @@ typecheck: install
 
 test: install sysdeps lint typecheck web
 	$(BIN)/pytest -q
+
+# On demand only, never part of `make test`: call setups/s and media capacity beside the
+# references (benchmarks/RESULTS.md). Sippy B2BUA lives in its own venv outside the tree.
+SIPPY_VENV ?= /tmp/venv-sippy
+bench: install sysdeps
+	command -v rtpengine >/dev/null || apt-get install -y --no-install-recommends rtpengine-daemon
+	test -x $(SIPPY_VENV)/bin/b2bua_simple || \
+		($(PYTHON) -m venv $(SIPPY_VENV) && $(SIPPY_VENV)/bin/pip install -q sippy==2.5.0)
+	$(BIN)/python benchmarks/cps.py --sippy $(SIPPY_VENV)/bin/b2bua_simple
+	$(BIN)/python benchmarks/media.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -31,6 +31,23 @@ from tests.netutil import wait_for_udp_sip  # noqa: E402
 BENCH_DIR = Path(__file__).resolve().parent
 SIPP_DIR = BENCH_DIR / "sipp"
 TICK = os.sysconf("SC_CLK_TCK")
+#: Niceness for every process a benchmark starts (system under test, reference, SIPp). The
+#: machines are shared with other work; -10 keeps unrelated background load from starving
+#: the run, and the reference gets the same treatment as flowpbx. FLOWPBX_BENCH_NICE=0 to
+#: measure without it.
+NICE = int(os.environ.get("FLOWPBX_BENCH_NICE", "-10"))
+
+
+def raise_priority() -> None:
+    """preexec_fn for Popen: apply NICE (needs root for negative values; ignored otherwise).
+
+    With the kernel's autogroup scheduling each session (start_new_session) is its own
+    group and plain nice only ranks processes inside it, so the group's nice is set too.
+    """
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as f:
+        f.write(str(NICE))
 
 
 def machine() -> str:
@@ -87,10 +104,7 @@ def sipp_rtts(workdir: Path) -> list[float]:
     for path in workdir.glob("*_rtt.csv"):
         for line in path.read_text(errors="replace").splitlines()[1:]:
             parts = line.split(";")
-            if len(parts) >= 3 and parts[2].strip() in ("1", "rtd1", "RTD1"):
-                with contextlib.suppress(ValueError):
-                    times.append(float(parts[1]))
-            elif len(parts) >= 2:
+            if (len(parts) >= 3 and parts[2].strip() in ("1", "rtd1", "RTD1")) or len(parts) >= 2:
                 with contextlib.suppress(ValueError):
                     times.append(float(parts[1]))
     return times
@@ -121,6 +135,7 @@ class BenchServer(FlowpbxServer):
             stdout=out,
             stderr=err,
             start_new_session=True,
+            preexec_fn=raise_priority,
         )
         out.close()
         err.close()

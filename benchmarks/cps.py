@@ -44,6 +44,7 @@ from common import (
     cpu_seconds,
     machine,
     percentile,
+    raise_priority,
     rss_kb,
     sipp_rtts,
     sipp_stats,
@@ -51,8 +52,8 @@ from common import (
 )
 
 sys.path.insert(0, str(ROOT))
-from tests.audio_analysis import make_tone_wav  # noqa: E402
-from tests.netutil import free_port_block, free_udp_port  # noqa: E402
+from tests.audio_analysis import make_tone_wav
+from tests.netutil import free_port_block, free_udp_port
 
 DID_PLAY = "+37167000901"
 DID_BRIDGE = "+37167000902"
@@ -190,6 +191,7 @@ def sipp(
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=raise_priority,
     )
     out.close()
     return proc
@@ -244,8 +246,21 @@ def run_step(target: Target, rate: int, duration: int, workdir: Path, profile: b
     if profile:
         spy_out = workdir / f"profile-{target.name}-{rate}.txt"
         spy = subprocess.Popen(
-            ["py-spy", "record", "-p", str(target.pid), "-d", str(duration), "-r", "250"]
-            + ["-f", "raw", "-o", str(spy_out), "--nonblocking"],
+            [
+                "py-spy",
+                "record",
+                "-p",
+                str(target.pid),
+                "-d",
+                str(duration),
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "-o",
+                str(spy_out),
+                "--nonblocking",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
@@ -272,9 +287,9 @@ def run_step(target: Target, rate: int, duration: int, workdir: Path, profile: b
     step.ok, step.failed = p.get("SuccessfulCall", 0), p.get("FailedCall", 0)
     step.retrans = p.get("Retransmissions", 0)
     rtts = sipp_rtts(wd / "provider")
-    step.setup_ms = {
-        f"p{q}": round(percentile(rtts, q), 1) for q in (50, 95, 99)
-    } | {"max": round(max(rtts), 1) if rtts else float("nan")}
+    step.setup_ms = {f"p{q}": round(percentile(rtts, q), 1) for q in (50, 95, 99)} | {
+        "max": round(max(rtts), 1) if rtts else float("nan")
+    }
     return step
 
 
@@ -284,8 +299,7 @@ def register(server: BenchServer, uas_port: int, workdir: Path) -> None:
         workdir / "register",
         uas_port,
         remote=server.sip,
-        extra=["-s", EXT, "-au", EXT, "-ap", EXT_PASSWORD, "-key", "expires", "7200"]
-        + ["-m", "1"],
+        extra=["-s", EXT, "-au", EXT, "-ap", EXT_PASSWORD, "-key", "expires", "7200", "-m", "1"],
         timeout_s=20,
     )
     if proc.wait(timeout=30) != 0:
@@ -373,13 +387,22 @@ def main() -> int:
         sippy_port, uas_port = free_udp_port(), free_udp_port()
         out = (workdir / "sippy.log").open("wb")
         sippy = subprocess.Popen(
-            [args.sippy, "-f", "-l", "127.0.0.1", "-p", str(sippy_port)]
-            + ["-n", f"127.0.0.1:{uas_port}"],
+            [
+                args.sippy,
+                "-f",
+                "-l",
+                "127.0.0.1",
+                "-p",
+                str(sippy_port),
+                "-n",
+                f"127.0.0.1:{uas_port}",
+            ],
             env={**os.environ, "SIPLOG_BEND": "none"},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=raise_priority,
         )
         out.close()
         time.sleep(2)

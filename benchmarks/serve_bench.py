@@ -3,7 +3,8 @@
 Run as ``python benchmarks/serve_bench.py`` with the usual FLOWPBX_* environment (the same
 process `flowpbx serve` starts: app.run on uvloop). With ``FLOWPBX_BENCH_GC=PATH`` every
 collector pass is timed through ``gc.callbacks`` and, at exit, a JSON summary (count per
-generation, max and p99 pause in ms, total ms) is written to PATH.
+generation, max and p99 pause in ms, total ms) is written to PATH every second and at exit
+(a server killed on a slow shutdown still leaves its figures).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -49,6 +51,20 @@ class GcPauses:
         }
 
 
+def _dump(pauses: GcPauses, path: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(pauses.summary(), f)
+    os.replace(tmp, path)
+
+
+def _dump_every_second(pauses: GcPauses, path: str) -> None:
+    while True:
+        time.sleep(1.0)
+        with contextlib.suppress(OSError, RuntimeError):
+            _dump(pauses, path)
+
+
 def main() -> None:
     logging.basicConfig(
         level=logging.WARNING,
@@ -59,13 +75,13 @@ def main() -> None:
     pauses = GcPauses()
     if gc_path:
         gc.callbacks.append(pauses)
+        threading.Thread(target=_dump_every_second, args=(pauses, gc_path), daemon=True).start()
     try:
         with contextlib.suppress(KeyboardInterrupt):
             uvloop.run(run(Settings.from_env()))
     finally:
         if gc_path:
-            with open(gc_path, "w") as f:
-                json.dump(pauses.summary(), f)
+            _dump(pauses, gc_path)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ command -v sox >/dev/null || need+=(sox)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v tshark >/dev/null || need+=(tshark)
 command -v chromium >/dev/null || need+=(chromium)  # web UI tests (tests/web)
+command -v svwar >/dev/null || need+=(sipvicious)  # scanner tests (tests/e2e/test_security_*)
 have_baresip=1
 command -v baresip >/dev/null || have_baresip=0
 [ ${#need[@]} -eq 0 ] && [ $have_baresip -eq 1 ] && exit 0

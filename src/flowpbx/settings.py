@@ -60,7 +60,7 @@ class Settings:
     sip_rate_options: str = "20:100"
     sip_options_policy: str = "any"
     sip_trusted_networks: tuple[str, ...] = ()
-    sip_max_calls_per_extension: int = 4
+    sip_max_calls_per_extension: int = 8
     sip_max_calls_per_trunk: int = 0
     sip_dial_allowed_prefixes: tuple[str, ...] = ()
     sip_dial_blocked_prefixes: tuple[str, ...] = (

@@ -5,9 +5,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from flowpbx.api import create_api
+from flowpbx.api.events import EventBus
 from flowpbx.store.db import Store, upgrade
+from tests.api.server import serve_in_loop
 from tests.store.dbfixtures import db_url
 
 __all__ = ["db_url"]
@@ -24,11 +27,31 @@ async def store(db_url: str, tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_api(store, None)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+def app(store: Store) -> FastAPI:
+    return create_api(store, None, event_bus=EventBus())
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the API served by a real uvicorn on a free loopback port."""
+    async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url) as c:
         yield c
+
+
+@pytest.fixture
+async def viewer_token(store: Store, client: httpx.AsyncClient) -> str:
+    await store.create_user("viewer", "viewer-pass", "viewer")
+    r = await client.post(
+        "/api/v1/auth/login", json={"username": "viewer", "password": "viewer-pass"}
+    )
+    assert r.status_code == 200, r.text
+    client.cookies.clear()
+    tok: str = r.json()["token"]
+    return tok
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

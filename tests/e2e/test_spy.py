@@ -140,15 +140,16 @@ def test_listen_whisper_barge_and_refusal(e2e: Harness) -> None:
         if got_client != want_client:
             problems.append(f"{phase}: client heard {got_client}, want {want_client}")
         if want_sup is not None:
-            sup_t0, sup_audio = (t_sup2, heard_sup2) if phase == "whisper2" else (t_sup1, heard_sup1)
+            sup_t0, sup_audio = (
+                (t_sup2, heard_sup2) if phase == "whisper2" else (t_sup1, heard_sup1)
+            )
             got_sup = tones_in(sup_audio, *window(sup_t0, start, end))
             if got_sup != want_sup:
                 problems.append(f"{phase}: supervisor heard {got_sup}, want {want_sup}")
-    assert not problems, "\n".join(
-        problems
-        + ["agent: " + describe(heard_agent), "client: " + describe(heard_client)]
-        + ["supervisor 1: " + describe(heard_sup1), "supervisor 2: " + describe(heard_sup2)]
-    )
+    heard_by = {"agent": heard_agent, "client": heard_client}
+    heard_by |= {"supervisor 1": heard_sup1, "supervisor 2": heard_sup2}
+    shown = [f"{who}: {describe(audio)}" for who, audio in heard_by.items()]
+    assert not problems, "\n".join([*problems, *shown])
 
     rows = server.history()
     spy_rows = [r for r in rows if r["outcome"] in ("spy", "spy_refused_403")]

@@ -205,3 +205,65 @@ def test_make_samples_script_reproduces_the_committed_files(tmp_path: Path) -> N
     for name in BUILTIN_SAMPLES:
         made = tmp_path / f"{name}.wav"
         assert made.read_bytes() == builtin_sample_path(name).read_bytes(), name
+
+
+def _dbfs_rms(x: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2)) / 32768))
+
+
+def test_normalize_loudness_brings_quiet_and_loud_audio_to_the_target() -> None:
+    from flowpbx.media.audiofile import TARGET_DBFS, normalize_loudness
+
+    t = np.arange(8000) / 8000
+    quiet = (0.007 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)  # about -46 dBFS
+    loud = (0.9 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)  # about -4 dBFS
+    # A pause does not count towards loudness: the tone itself reaches the target.
+    with_pause = np.concatenate([np.zeros(16000, np.int16), loud])
+    assert _dbfs_rms(normalize_loudness(loud)) == pytest.approx(TARGET_DBFS, abs=0.1)
+    out = normalize_loudness(with_pause)
+    assert _dbfs_rms(out[16000:]) == pytest.approx(TARGET_DBFS, abs=0.1)
+    assert not out[:16000].any()
+    # Quiet audio gets at most +20 dB.
+    assert _dbfs_rms(normalize_loudness(quiet)) == pytest.approx(_dbfs_rms(quiet) + 20, abs=0.1)
+    # Peaky audio (a click in silence-level noise) is limited by its peak, never clipped.
+    click = np.zeros(8000, np.int16)
+    click[4000] = 20000
+    click[::7] = 2000
+    assert np.abs(normalize_loudness(click)).max() <= 32768 * 10 ** (-1 / 20) + 1
+    # Silence stays silence; empty stays empty.
+    assert not normalize_loudness(np.zeros(800, np.int16)).any()
+    assert normalize_loudness(np.zeros(0, np.int16)).size == 0
+
+
+def test_convert_normalizes_and_reports_clear_errors(tmp_path: Path) -> None:
+    from flowpbx.media.audiofile import (
+        TARGET_DBFS,
+        AudioEmptyError,
+        AudioTooLargeError,
+    )
+
+    t = np.arange(16000) / 16000
+    src = tmp_path / "quiet.wav"
+    sf.write(src, 0.05 * np.sin(2 * np.pi * 300 * t), 16000, subtype="PCM_16")
+    dst = tmp_path / "out.wav"
+    assert convert_to_media_format(src, dst) == pytest.approx(1.0)
+    data, _ = sf.read(dst, dtype="int16")
+    assert _dbfs_rms(data[400:-400]) == pytest.approx(TARGET_DBFS, abs=0.5)
+    raw = tmp_path / "raw.wav"
+    convert_to_media_format(src, raw, normalize=False)
+    data, _ = sf.read(raw, dtype="int16")
+    assert _dbfs_rms(data[400:-400]) == pytest.approx(-29.0, abs=0.5)
+
+    with pytest.raises(AudioTooLargeError, match="MB"):
+        convert_to_media_format(src, tmp_path / "big.wav", max_bytes=1000)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype=np.int16), 8000)
+    with pytest.raises(AudioEmptyError, match="no audio"):
+        convert_to_media_format(empty, tmp_path / "e.wav", reject_empty=True)
+    zero = tmp_path / "zero.mp3"
+    zero.write_bytes(b"")
+    with pytest.raises(AudioEmptyError, match="empty file"):
+        convert_to_media_format(zero, tmp_path / "z.wav", reject_empty=True)
+    assert convert_to_media_format(empty, tmp_path / "e2.wav") == 0.0  # allowed by default
+    for name in ("big.wav", "e.wav", "z.wav"):
+        assert not (tmp_path / name).exists()

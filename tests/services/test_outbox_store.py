@@ -16,7 +16,7 @@ from flowpbx.flow.simulator import SimulatedSession
 from flowpbx.services import Services, build_flow_services, services_for
 from flowpbx.services.http import WebClient
 from flowpbx.services.mail import Outbox, SmtpConfig, SmtpSender
-from flowpbx.settings import Settings
+from flowpbx.settings import Settings, SettingsError
 from flowpbx.store.db import Store, upgrade
 from tests.flow.helpers import CALLER, DID, MONDAY_10
 from tests.services.conftest import SmtpServer, WebPeer
@@ -151,3 +151,17 @@ async def test_build_flow_services_wiring(store: Store, web: WebPeer) -> None:
         assert fresh.http is not built.http
     finally:
         await fresh.close()
+
+
+async def test_retry_timing_from_environment(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWPBX_SMTP_RETRY_S", "0.5")
+    monkeypatch.setenv("FLOWPBX_SMTP_RETRY_MAX_S", "4")
+    services = Services(Settings(smtp_url="smtp://127.0.0.1:9"), store)
+    try:
+        assert services.outbox is not None
+        assert [services.outbox.backoff_s(n) for n in (1, 2, 5)] == [0.5, 1.0, 4.0]
+    finally:
+        await services.close()
+    monkeypatch.setenv("FLOWPBX_SMTP_RETRY_S", "soon")
+    with pytest.raises(SettingsError, match="FLOWPBX_SMTP_RETRY_S"):
+        Services(Settings(), store)

@@ -5,7 +5,7 @@
 - ``ui_server``: one ``flowpbx serve`` (tests/e2e/server.py) for the module, configured with
   a small company and an admin user ``admin`` / ``pw-admin-1``.
 - ``browser``: Debian's Chromium (/usr/bin/chromium) driven by Playwright, headless.
-- ``page``: a fresh browser context and page (1600x1000); ``logged_in`` signs in first.
+- ``page``: a fresh browser context and page (1920x1080); ``logged_in`` signs in first.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, ui_server: FlowpbxServer) -> Iterator[Page]:
-    context = browser.new_context(base_url=ui_server.http, viewport={"width": 1600, "height": 1000})
+    context = browser.new_context(base_url=ui_server.http, viewport={"width": 1920, "height": 1080})
     p = context.new_page()
     try:
         yield p

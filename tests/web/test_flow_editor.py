@@ -55,9 +55,9 @@ PLACES = {
     "start": ("numbers", 30, 40),
     "hours": ("time_routing", 290, 40),
     "menu": ("menu", 550, 40),
-    "vm": ("voicemail", 820, 40),
-    "sales": ("queue", 290, 420),
-    "hook": ("http_notify", 550, 420),
+    "vm": ("voicemail", 840, 40),
+    "sales": ("queue", 290, 400),
+    "hook": ("http_notify", 840, 330),
 }
 
 
@@ -195,6 +195,7 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
     assert draft["entry"] == "start"
     for spec_node in draft["nodes"].values():
         spec_node["params"].pop("keys", None)  # the menu's declared keys (its handles)
+        spec_node.setdefault("next", {})
     assert draft["nodes"] == SPEC_NODES
     page.get_by_role("button", name="Revisions").click()
     expect(page.get_by_role("complementary", name="Revisions")).to_contain_text("first version")
@@ -206,7 +207,9 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
     panel.get_by_label("Keys to press").fill("1")
     panel.get_by_role("button", name="Run simulation").click()
     trace = page.get_by_test_id("sim-trace")
-    expect(trace.locator("li").filter(has_text="vm")).to_have_count(1)
+    expect(node(page, "vm").locator(".badge.step")).to_have_text("5")  # lit step by step
+    expect(trace).to_contain_text("menu → 1")
+    expect(trace).to_contain_text("sales → timeout")
     for step, node_id in enumerate(("start", "hours", "menu", "sales", "vm"), start=1):
         expect(node(page, node_id)).to_contain_class("lit")
         expect(node(page, node_id).locator(".badge.step")).to_have_text(str(step))
@@ -219,6 +222,7 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
     # Out of office hours the call goes straight to voicemail.
     panel.get_by_label("Date and time").fill("2026-12-06T10:00")
     panel.get_by_role("button", name="Run simulation").click()
-    expect(trace.locator("li").filter(has_text="vm")).to_have_count(1)
+    expect(node(page, "vm").locator(".badge.step")).to_have_text("3")
+    expect(trace).to_contain_text("hours → false")
     expect(node(page, "menu")).not_to_contain_class("lit")
     expect(node(page, "vm")).to_contain_class("lit")

@@ -29,6 +29,7 @@ from flowpbx.api import (
 from flowpbx.api.auth import LoginLimiter
 from flowpbx.api.errors import install_error_handlers
 from flowpbx.api.live import LiveService
+from flowpbx.api.webui import mount_web_ui
 from flowpbx.store.db import Store
 
 ROUTERS = (
@@ -75,4 +76,5 @@ def create_api(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_web_ui(app)  # last: the UI's catch-all must not shadow API routes
     return app

@@ -72,12 +72,12 @@ async def metrics(request: Request, store: StoreDep, live: LiveDep, _user: UserD
     out = _Exposition()
     async with store.sessions() as s:
         outcomes = await repos_extra.outcome_counts(s)
-        outbox = dict(
-            (await s.execute(
-                select(m.EmailOutbox.status, func.count(m.EmailOutbox.id))
-                .group_by(m.EmailOutbox.status)
-            )).tuples().all()
-        )  # fmt: skip
+        outbox_rows = await s.execute(
+            select(m.EmailOutbox.status, func.count(m.EmailOutbox.id)).group_by(
+                m.EmailOutbox.status
+            )
+        )
+        outbox = {str(k): int(v) for k, v in outbox_rows.all()}
         waits = (
             await s.execute(
                 select(func.count(m.QueueCall.id), func.coalesce(func.sum(m.QueueCall.wait_s), 0))

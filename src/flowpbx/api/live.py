@@ -2,7 +2,20 @@
 
 The API never imports `sip/` or `media/`; live state reaches it only through this protocol.
 `create_api(store, None)` runs the API without a PBX (tests, tools): live-only endpoints
-then answer 503.
+then answer 503 `pbx-unavailable`.
+
+Besides the methods below, the API uses these when the service has them (looked up with
+`getattr`; without them the matching endpoint answers 501 `not-implemented`, or leaves the
+live part out):
+
+- ``async hangup_call(call_id: str) -> bool``   DELETE /api/v1/calls/{id}
+- ``async spy(call_id: str, supervisor: str, mode: str) -> None``   POST …/spy
+  (mode ``listen`` | ``whisper`` | ``barge``; the supervisor's phone is called)
+- ``queues() -> dict[str, dict] | list[dict]``   live queue state (callers waiting, members)
+- ``trunk_registrations() -> dict[str, dict]``   per trunk name
+- ``metrics() -> dict[str, float]``   extra counters exported on /metrics as flowpbx_<name>
+
+Live events go the other way: the PBX calls `flowpbx.api.events.publish(event)`.
 """
 
 from __future__ import annotations

@@ -576,7 +576,7 @@ def parse_nodes(data: Mapping[str, Any]) -> tuple[dict[str, Node], list[Problem]
             )
             continue
         type_ = raw.get("type")
-        if type_ not in ELEMENT_TYPES:
+        if not isinstance(type_, str) or type_ not in ELEMENT_TYPES:
             problems.append(
                 Problem(
                     node=node_id,

@@ -38,6 +38,7 @@ __all__ = ["SimulatedSession", "past_calls", "simulate"]
 KEY_DELAY_S = 1.0  # a simulated caller presses a key 1 s into a wait or prompt
 RING_BEFORE_ANSWER_S = 3.0
 TALK_S = 60.0
+HTTP_REPLY_S = 0.1
 DEFAULT_AUDIO_S = 1.0
 _VALID_KEYS = frozenset("0123456789*#_h")
 _OUTCOMES: frozenset[str] = frozenset({"answered", "no_answer", "busy", "offline", "failed"})
@@ -78,6 +79,7 @@ class SimulatedSession:
         self._audio_duration = audio_duration
         self._max_duration_s = max_duration_s
         self._answered = False
+        self._gone: str | None = None  # why the simulated caller is gone
         self.hung_up: str | None = None
         self.events: list[tuple[float, str, str]] = []  # (t, what, detail)
 
@@ -91,9 +93,17 @@ class SimulatedSession:
         self._t += seconds
         if self._t > self._max_duration_s:
             self._t = self._max_duration_s
-            raise CallEnded(f"simulated caller hung up after {self._max_duration_s:g} s")
+            self._gone = f"simulated caller hung up after {self._max_duration_s:g} s"
+            raise CallEnded(self._gone)
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` of virtual time pass (the caller may hang up meanwhile)."""
+        self._check_alive()
+        self._advance(seconds)
 
     def _check_alive(self) -> None:
+        if self._gone is not None:
+            raise CallEnded(self._gone)
         if self.hung_up is not None:
             raise CallEnded("call already ended")
 
@@ -104,7 +114,8 @@ class SimulatedSession:
         key = self._keys.popleft()
         if key == "h":
             self.events.append((self._t, "caller_hangup", ""))
-            raise CallEnded("caller hung up")
+            self._gone = "caller hung up"
+            raise CallEnded(self._gone)
         return key
 
     # -- CallSession
@@ -207,10 +218,12 @@ class SimulatedSession:
 
 
 class _ScriptedHttp:
-    """HTTP replies from the simulation script; remembers the requests."""
+    """HTTP replies from the simulation script; remembers the requests. A reply takes
+    `HTTP_REPLY_S` of virtual time, a timeout the request's whole `timeout_s`."""
 
-    def __init__(self, replies: HttpScript) -> None:
+    def __init__(self, replies: HttpScript, session: SimulatedSession) -> None:
         self.replies = replies
+        self.session = session
         self.requests: list[HttpRequest] = []
 
     async def __call__(self, request: HttpRequest, /) -> HttpReply:
@@ -219,6 +232,7 @@ class _ScriptedHttp:
             reply = self.replies[request.tag]
         else:
             reply = self.replies.get(request.url, "")
+        self.session.wait(request.timeout_s if reply is None else HTTP_REPLY_S)
         if reply is None:
             raise TimeoutError(f"no reply within {request.timeout_s:g} s (simulated)")
         if isinstance(reply, int):
@@ -314,7 +328,7 @@ async def simulate(
     services = FlowServices(
         schedule=schedule_map.get,
         extensions=lambda: ext_set,
-        http=_ScriptedHttp(http_replies or {}),
+        http=_ScriptedHttp(http_replies or {}, session),
         send_email=_Outbox(),
         call_history=_History(calls),
         timezone=timezone,

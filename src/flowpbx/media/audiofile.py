@@ -2,7 +2,10 @@
 
 - `load_audio(path)`: WAV, MP3, OGG/Vorbis, FLAC (anything libsndfile reads) -> mixed to mono,
   resampled to 8 kHz with soxr, int16 samples.
-- `convert_to_media_format(src, dst)`: the same, written as a media-format WAV atomically.
+- `convert_to_media_format(src, dst)`: the same, loudness normalised (`normalize_loudness`),
+  written as a media-format WAV atomically; optional limits on size, duration and emptiness.
+- `normalize_loudness(samples)`: gain so the active (non-silent) part sits at -20 dBFS RMS,
+  never more than +20 dB, and never so much that a peak would pass -1 dBFS.
 - `write_wav_atomic(path, samples)`: temp file in the same directory, fsync, `os.replace`,
   so readers never see half a file (recordings, voicemail, uploads).
 - `frames_of(samples)`: (n, 160) array of 20 ms frames, last one zero padded.
@@ -15,7 +18,9 @@ Exceptions::
 
     ValueError
       └── AudioFileError          the file cannot be decoded (not audio, unsupported format)
-            └── AudioTooLongError the audio exceeds the allowed duration
+            ├── AudioTooLongError  the audio exceeds the allowed duration
+            ├── AudioTooLargeError the file exceeds the allowed size (before decoding)
+            └── AudioEmptyError    the file decodes to no samples at all
     KeyError
       └── UnknownSampleError      builtin_sample_path() with a name that is not built in
 """
@@ -36,13 +41,16 @@ import soxr
 __all__ = [
     "BUILTIN_SAMPLES",
     "MEDIA_RATE",
+    "AudioEmptyError",
     "AudioFileError",
+    "AudioTooLargeError",
     "AudioTooLongError",
     "UnknownSampleError",
     "builtin_sample_path",
     "convert_to_media_format",
     "frames_of",
     "load_audio",
+    "normalize_loudness",
     "write_wav_atomic",
 ]
 
@@ -68,6 +76,14 @@ class AudioFileError(ValueError):
 
 class AudioTooLongError(AudioFileError):
     """The audio is longer than allowed."""
+
+
+class AudioTooLargeError(AudioFileError):
+    """The file is larger than allowed."""
+
+
+class AudioEmptyError(AudioFileError):
+    """The file holds no audio samples."""
 
 
 class UnknownSampleError(KeyError):
@@ -157,11 +173,76 @@ def write_wav_atomic(path: Path | str, samples: npt.ArrayLike, rate: int = MEDIA
         os.close(dir_fd)
 
 
+TARGET_DBFS: Final = -20.0
+MAX_GAIN_DB: Final = 20.0
+PEAK_CEILING_DBFS: Final = -1.0
+_GATE_DBFS: Final = -50.0  # 20 ms blocks quieter than this are pauses, not loudness
+
+
+def _dbfs(level: float) -> float:
+    return 20.0 * float(np.log10(max(level, 1e-9) / 32768.0))
+
+
+def normalize_loudness(
+    samples: npt.ArrayLike,
+    *,
+    target_dbfs: float = TARGET_DBFS,
+    max_gain_db: float = MAX_GAIN_DB,
+    peak_ceiling_dbfs: float = PEAK_CEILING_DBFS,
+) -> Samples:
+    """Scale audio so its active part has an RMS of `target_dbfs` (gated: 20 ms blocks below
+    -50 dBFS do not count), with at most `max_gain_db` of gain and no peak above
+    `peak_ceiling_dbfs`. Silence stays silence."""
+    pcm = np.asarray(samples, dtype=np.int16).ravel()
+    if pcm.size == 0:
+        return pcm.copy()
+    x = pcm.astype(np.float64)
+    n = pcm.size // 160
+    blocks = x[: n * 160].reshape(n, 160) if n else x.reshape(1, -1)
+    levels = np.sqrt(np.mean(blocks**2, axis=1))
+    gate = 32768.0 * 10.0 ** (_GATE_DBFS / 20.0)
+    active = blocks[levels >= gate]
+    if active.size == 0:
+        return pcm.copy()
+    rms = float(np.sqrt(np.mean(active**2)))
+    gain_db = min(target_dbfs - _dbfs(rms), max_gain_db)
+    peak = float(np.abs(x).max())
+    gain_db = min(gain_db, peak_ceiling_dbfs - _dbfs(peak))
+    scaled: npt.NDArray[np.float64] = np.clip(np.rint(x * 10.0 ** (gain_db / 20.0)), -32768, 32767)
+    return scaled.astype(np.int16)
+
+
 def convert_to_media_format(
-    src: Path | str, dst: Path | str, *, max_duration_s: float | None = None
+    src: Path | str,
+    dst: Path | str,
+    *,
+    max_duration_s: float | None = None,
+    max_bytes: int | None = None,
+    reject_empty: bool = False,
+    normalize: bool = True,
 ) -> float:
-    """Convert any readable audio file to the media format at `dst`; returns its duration (s)."""
+    """Convert any readable audio file to the media format at `dst`; returns its duration (s).
+
+    Raises `AudioTooLargeError` above `max_bytes` (checked before decoding),
+    `AudioTooLongError` above `max_duration_s`, `AudioEmptyError` for no samples when
+    `reject_empty`, `AudioFileError` for anything that is not audio. `dst` is untouched
+    on any error."""
+    if max_bytes is not None:
+        try:
+            size = os.path.getsize(src)
+        except OSError as exc:
+            raise AudioFileError(f"cannot read {Path(src).name}: {exc.strerror}") from exc
+        if size > max_bytes:
+            raise AudioTooLargeError(
+                f"{Path(src).name} is {size / 1e6:.1f} MB, at most {max_bytes / 1e6:g} MB"
+            )
+    if reject_empty and os.path.exists(src) and os.path.getsize(src) == 0:
+        raise AudioEmptyError(f"{Path(src).name} is an empty file")
     samples = load_audio(src, max_duration_s=max_duration_s)
+    if samples.size == 0 and reject_empty:
+        raise AudioEmptyError(f"{Path(src).name} holds no audio")
+    if normalize:
+        samples = normalize_loudness(samples)
     write_wav_atomic(dst, samples)
     return samples.size / MEDIA_RATE
 

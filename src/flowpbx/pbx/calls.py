@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flowpbx.flow.interpreter import run_flow
@@ -216,6 +218,8 @@ class LiveCall:
     ) -> DialResult:
         """Call an external number through the trunk (`call_phone`)."""
         self._check()
+        if not self.rt.guard.dial_allowed(number):  # outbound dial restrictions (security.py)
+            return DialResult(outcome="failed", detail="blocked by outbound dial restrictions")
         trunk = self.rt.config.outbound_trunk(self._did)
         if trunk is None:
             return DialResult(outcome="failed", detail="no trunk to call out on")
@@ -285,7 +289,7 @@ class LiveCall:
                 from_name=self._caller_name,
                 to_uri=target.to_uri,
                 label=target.label,
-                **({"auth": target.auth} if target.auth else {}),
+                auth=target.auth,
             )
             legs.append(leg)
             self.callees.append(leg)
@@ -493,34 +497,51 @@ class CallManager:
                 sip.send_response(txn, make_response(request, 404))
                 self._record_rejected(request, caller, did, "unknown number")
                 return
-            self._spawn(self._inbound(txn, request, addr, caller, from_.display, did, published))
+            if not rt.guard.acquire_call(trunk=trunk.name):  # pbx/security.py call caps
+                sip.send_response(txn, make_response(request, 503, "Too Many Calls"))
+                return
+            release = functools.partial(rt.guard.release_call, trunk=trunk.name)
+            self._spawn(
+                self._inbound(txn, request, addr, caller, from_.display, did, published), release
+            )
             return
         # Not a trunk: only an authenticated extension may place calls.
-        user, status, headers = rt.auth.check(request, proxy=True, now=rt.loop.time())
+        user, status, headers = rt.auth.check(
+            request, proxy=True, now=rt.loop.time(), source=addr[0]
+        )
         if user is None:
             sip.send_response(txn, make_response(request, status, headers=headers))
             return
+        if not rt.guard.acquire_call(extension=user):  # pbx/security.py call caps
+            sip.send_response(txn, make_response(request, 503, "Too Many Calls"))
+            return
+        release = functools.partial(rt.guard.release_call, extension=user)
         ext = rt.config.extensions.get(user)
         caller_name = ext.name if ext is not None else None
         target = ruri_user.strip()
         spy = parse_spy_code(target)  # 4#NNN / 5#NNN / 6#NNN (pbx/spy.py)
         if spy is not None:
-            self._spawn(run_spy(self, txn, request, addr, user, *spy))
+            self._spawn(run_spy(self, txn, request, addr, user, *spy), release)
             return
         if target in rt.config.extensions:
-            self._spawn(self._internal(txn, request, addr, user, caller_name, target))
+            self._spawn(self._internal(txn, request, addr, user, caller_name, target), release)
             return
         did = normalize_number(target)
         published = rt.config.flows_by_did.get(did)
         if published is not None:
-            self._spawn(self._inbound(txn, request, addr, user, caller_name, did, published))
+            self._spawn(
+                self._inbound(txn, request, addr, user, caller_name, did, published), release
+            )
             return
+        release()
         sip.send_response(txn, make_response(request, 404))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, on_done: Callable[[], None] | None = None) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if on_done is not None:
+            task.add_done_callback(lambda _: on_done())
 
     async def _open_leg(
         self, txn: ServerTransaction, request: Request, addr: Addr

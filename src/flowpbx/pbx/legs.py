@@ -23,9 +23,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flowpbx.pbx.media import RtpEndpoint
+from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.dialog import Dialog
+from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, Response, make_response, new_call_id, new_tag
+from flowpbx.sip.prack import PrackState, is_reliable
+from flowpbx.sip.refer import (
+    ReferTo,
+    Replaces,
+    build_refer_to,
+    notify_headers,
+    parse_refer_to,
+    sipfrag,
+)
 from flowpbx.sip.sdp import MediaParams, SdpError, answer_offer, build_offer, parse_answer
+from flowpbx.sip.session_timer import TimerDecision, expiry_after, negotiate_uas, refresh_after
 from flowpbx.sip.transaction import ClientTransaction, ServerTransaction
 
 if TYPE_CHECKING:
@@ -34,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("flowpbx.legs")
 
 Addr = tuple[str, int]
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, PRACK, REFER, NOTIFY"
 
 
 class LegState(enum.Enum):
@@ -83,6 +95,22 @@ class Leg:
         self._session_id = random.randrange(1, 2**31)
         self._sdp_version = 1
         self.answered_at: float | None = None
+        # Which transport this dialog's requests take ("udp", "tcp"; None: the endpoint picks,
+        # preferring an open TCP connection to the peer).
+        self.transport: str | None = None
+        # Hold (RFC 3264 §8.4): True while the peer's offer leaves us nothing to send.
+        self.held = False
+        self.on_hold: Callable[[bool], None] | None = None
+        # REFER (RFC 3515): the call logic decides; True = accepted (202), False = 603.
+        self.on_refer: Callable[[Leg, ReferTo, Request], bool] | None = None
+        self.refer_progress: Callable[[int], None] | None = None  # NOTIFY sipfrag we received
+        self._refer_notify_cseq_hint = 0
+        self._reinvite_out: ClientTransaction | None = None  # our pending re-INVITE (glare)
+        self._reinvite_direction = "sendrecv"
+        self._reinvite_in: ServerTransaction | None = None  # theirs, until its ACK (§14.2)
+        self._offer_in_2xx = False  # an offerless re-INVITE: the answer comes in the ACK
+        self._session: TimerDecision | None = None  # RFC 4028 session timer, when asked
+        self._session_handle: asyncio.TimerHandle | None = None
 
     def _to(self, new: LegState) -> bool:
         if new not in _TRANSITIONS[self.state]:
@@ -92,6 +120,9 @@ class Leg:
 
     def _finish(self, reason: str) -> None:
         self._to(LegState.ENDED)
+        if self._session_handle is not None:
+            self._session_handle.cancel()
+            self._session_handle = None
         if self.dialog is not None:
             self.rt.forget_dialog(self.dialog)
         self.rtp.close()
@@ -111,7 +142,7 @@ class Leg:
             return None
         request = self.dialog.create_request(method, contact=self.rt.contact, **kw)  # type: ignore[arg-type]
         self.rt.sip.add_via(request)
-        return self.rt.sip.send_request(request, self.peer_addr, self)
+        return self.rt.sip.send_request(request, self.peer_addr, self, transport=self.transport)
 
     def send_bye(self, reason: str = "hangup") -> None:
         if self.state is LegState.CONFIRMED:
@@ -132,8 +163,32 @@ class Leg:
         if method == "BYE":
             sip.send_response(txn, make_response(request, 200))
             self._finish("remote hangup")
-        elif method in ("INVITE", "UPDATE"):
+        elif method == "INVITE":
+            if self._reinvite_out is not None:
+                # RFC 3261 §14.2: our own re-INVITE is pending: glare.
+                sip.send_response(txn, make_response(request, 491))
+            elif self._reinvite_in is not None:
+                retry = str(random.randint(0, 10))
+                sip.send_response(
+                    txn, make_response(request, 500, headers=[("Retry-After", retry)])
+                )
+            else:
+                self._on_reoffer(txn, request)
+        elif method == "UPDATE":
             self._on_reoffer(txn, request)
+        elif method == "REFER":
+            self._on_refer(txn, request)
+        elif method == "NOTIFY":
+            sip.send_response(txn, make_response(request, 200))
+            event = (request.headers.get("Event") or "").split(";", 1)[0].strip().lower()
+            if event == "refer" and self.refer_progress is not None:
+                from flowpbx.sip.refer import parse_sipfrag
+
+                status = parse_sipfrag(request.body)
+                if status is not None:
+                    self.refer_progress(status)
+        elif method == "PRACK":
+            sip.send_response(txn, make_response(request, 481))  # we send no reliable 1xx
         elif method == "INFO":
             ctype = (request.headers.get("Content-Type") or "").lower()
             if "dtmf" in ctype:
@@ -149,9 +204,26 @@ class Leg:
             sip.send_response(txn, make_response(request, 405, headers=[("Allow", ALLOW)]))
 
     def _on_reoffer(self, txn: ServerTransaction, request: Request) -> None:
-        """re-INVITE / UPDATE: accept the new media address, answer with our same stream."""
+        """re-INVITE / UPDATE (RFC 3261 §14.2, RFC 3311): take the new media address and
+        direction (hold: sendonly/inactive, RFC 3264 §8.4), answer with our same stream; a
+        session refresh (RFC 4028) re-arms the session timer."""
+        sip = self.rt.sip
+        try:
+            decision = negotiate_uas(request)
+        except SipParseError:
+            decision = None
+        if decision is not None and decision.reject_min_se is not None:
+            sip.send_response(
+                txn, make_response(request, 422, headers=[("Min-SE", str(decision.reject_min_se))])
+            )
+            return
+        headers = [("Contact", self.rt.contact)]
+        body = b""
         if not request.body:
-            body = self._local_offer()
+            if request.method == "INVITE":
+                # An offerless re-INVITE: we offer in the 2xx, the answer comes in the ACK.
+                body = self._local_offer()
+                self._offer_in_2xx = True
         else:
             try:
                 body, params = answer_offer(
@@ -162,12 +234,141 @@ class Leg:
                     version=self._next_version(),
                 )
             except SdpError as exc:
-                self.rt.sip.send_response(txn, make_response(request, 488, str(exc)[:60] or None))
+                sip.send_response(txn, make_response(request, 488, str(exc)[:60] or None))
                 return
             self.rtp.latched = False
             self.rtp.set_remote(params)
-        headers = [("Contact", self.rt.contact), ("Content-Type", "application/sdp")]
-        self.rt.sip.send_response(txn, make_response(request, 200, body=body, headers=headers))
+            self._set_held(not params.sends)
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        if decision is not None:
+            headers += decision.response_headers()
+            self._arm_session_timer(decision)
+        if request.method == "INVITE":
+            self._reinvite_in = txn
+        sip.send_response(txn, make_response(request, 200, body=body, headers=headers))
+
+    def _set_held(self, held: bool) -> None:
+        if held != self.held:
+            self.held = held
+            if self.on_hold is not None:
+                self.on_hold(held)
+
+    # -- session timers (RFC 4028) -------------------------------------------------------------
+
+    def _arm_session_timer(self, decision: TimerDecision) -> None:
+        """After a 2xx that set or refreshed the session timer: we refresh at half the
+        interval when we are the refresher, else we hang up if no refresh comes in time."""
+        self._session = decision
+        if self._session_handle is not None:
+            self._session_handle.cancel()
+        loop = asyncio.get_running_loop()
+        if decision.we_refresh:
+            delay = refresh_after(decision.interval)
+            self._session_handle = loop.call_later(delay, self._refresh_session)
+        else:
+            delay = expiry_after(decision.interval)
+            self._session_handle = loop.call_later(delay, self._session_expired)
+
+    def _refresh_session(self) -> None:
+        self._session_handle = None
+        if self.state is LegState.CONFIRMED and self._session is not None:
+            self.reinvite(self._reinvite_direction)
+            # Until the refresh's 2xx comes back, the session runs on the old timer.
+            self._session_handle = asyncio.get_running_loop().call_later(
+                refresh_after(self._session.interval), self._refresh_session
+            )
+
+    def _session_expired(self) -> None:
+        self._session_handle = None
+        if self.state is LegState.CONFIRMED:
+            log.info("session timer expired without a refresh: ending the leg")
+            self.send_bye("session expired")
+
+    # -- re-INVITE from our side (hold, unhold, refresh) ------------------------------------------
+
+    def reinvite(self, direction: str = "sendrecv") -> ClientTransaction | None:
+        """Send a re-INVITE with our stream in ``direction`` (``sendonly`` puts the peer on
+        hold, ``sendrecv`` resumes). None when one is already pending or the leg is not
+        confirmed; a 491 (glare) retries after the RFC 3261 §14.1 random delay."""
+        self._reinvite_direction = direction
+        if self.state is not LegState.CONFIRMED or self._reinvite_out is not None:
+            return None
+        body = build_offer(
+            address=self.rt.media_ip,
+            port=self.rtp.port,
+            session_id=self._session_id,
+            version=self._next_version(),
+            direction=direction,
+        )
+        txn = self._send_in_dialog("INVITE", body=body, content_type="application/sdp")
+        self._reinvite_out = txn
+        return txn
+
+    def _on_reinvite_response(self, response: Response, txn: ClientTransaction) -> None:
+        status = response.status
+        if status < 200:
+            return
+        self._reinvite_out = None
+        if self.dialog is not None:
+            self.dialog.receive_response(txn.request, response)
+        if 200 <= status < 300:
+            if self.dialog is not None:
+                ack = self.dialog.create_ack(txn.request.cseq.seq)
+                self.rt.sip.add_via(ack)
+                self.rt.sip.send_stateless(ack, self.peer_addr, transport=self.transport)
+            try:
+                params = parse_answer(response.body)
+            except SdpError:
+                return
+            self.rtp.set_remote(params)
+        elif status == 491:
+            # RFC 3261 §14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s.
+            owner = isinstance(self, UacLeg)
+            delay = random.uniform(2.1, 4.0) if owner else random.uniform(0.0, 2.0)
+            direction = self._reinvite_direction
+            asyncio.get_running_loop().call_later(delay, lambda: self.reinvite(direction))
+
+    # -- REFER (RFC 3515) -----------------------------------------------------------------------
+
+    def _on_refer(self, txn: ServerTransaction, request: Request) -> None:
+        sip = self.rt.sip
+        raw = request.headers.get("Refer-To") or request.headers.get("r")
+        if raw is None:
+            sip.send_response(txn, make_response(request, 400, "Missing Refer-To"))
+            return
+        try:
+            refer_to = parse_refer_to(raw)
+        except SipParseError:
+            sip.send_response(txn, make_response(request, 400, "Bad Refer-To"))
+            return
+        hook = self.on_refer
+        if hook is None or not hook(self, refer_to, request):
+            sip.send_response(txn, make_response(request, 603, "Transfer Declined"))
+            return
+        sip.send_response(txn, make_response(request, 202, headers=[("Contact", self.rt.contact)]))
+        self.notify_refer(100)
+
+    def notify_refer(self, status: int, reason: str | None = None) -> None:
+        """Report the progress of the call a REFER asked for (NOTIFY with a sipfrag, RFC 3515
+        §2.4.5); a final status ends the implicit subscription."""
+        self._send_in_dialog(
+            "NOTIFY",
+            body=sipfrag(status, reason),
+            headers=notify_headers(status)[:2],
+            content_type=notify_headers(status)[2][1],
+        )
+
+    def send_refer(self, target_uri: str, replaces: Replaces | None = None) -> None:
+        """Ask the peer to call ``target_uri`` (blind transfer), or to replace a dialog with it
+        (attended transfer, RFC 3891). Progress arrives through ``refer_progress``."""
+        self._send_in_dialog(
+            "REFER",
+            headers=[
+                ("Refer-To", build_refer_to(target_uri, replaces)),
+                ("Referred-By", self.rt.contact),
+            ],
+        )
 
     def _next_version(self) -> int:
         self._sdp_version += 1
@@ -182,14 +383,26 @@ class Leg:
         )
 
     def on_ack(self, request: Request) -> None:
-        pass
+        self._reinvite_in = None
+        if self._offer_in_2xx:
+            self._offer_in_2xx = False
+            if request.body:
+                try:
+                    params = parse_answer(request.body)
+                except SdpError:
+                    return
+                self.rtp.latched = False
+                self.rtp.set_remote(params)
+                self._set_held(not params.sends)
 
     def on_ack_timeout(self) -> None:
         log.info("no ACK for our 2xx: ending the leg")
         self.send_bye("ack timeout")
 
     def on_response(self, response: Response, txn: ClientTransaction) -> None:
-        pass  # BYE/INFO answers need no action
+        if txn is self._reinvite_out:
+            self._on_reinvite_response(response, txn)
+        # BYE/INFO/NOTIFY/REFER answers need no action
 
     def on_timeout(self, txn: ClientTransaction) -> None:
         pass
@@ -213,10 +426,17 @@ class UasLeg(Leg):
         self.local_tag = new_tag()
         self.answer_sdp = answer_sdp
         txn.user_data = self
+        self.transport = txn.transport  # answer and call back on the transport it came on
         self.dialog = Dialog.as_uas(request, local_tag=self.local_tag)
         rt.remember_dialog(self.dialog, self)
         self.state = LegState.EARLY
         self._early_media = False
+        try:
+            self._session = negotiate_uas(request)  # RFC 4028, when the caller asks
+        except SipParseError:
+            self._session = None
+        if self._session is not None and self._session.reject_min_se is not None:
+            self._session = None  # the runtime answers 422 before a leg exists
 
     @property
     def answered(self) -> bool:
@@ -226,6 +446,8 @@ class UasLeg(Leg):
 
     def _reply(self, status: int, *, sdp: bool = False, reason: str | None = None) -> None:
         headers = [("Contact", self.rt.contact), ("Allow", ALLOW)]
+        if 200 <= status < 300 and self._session is not None:
+            headers += self._session.response_headers()
         body = b""
         if sdp:
             headers.append(("Content-Type", "application/sdp"))
@@ -251,6 +473,8 @@ class UasLeg(Leg):
             self._reply(200, sdp=True)
             self._to(LegState.CONFIRMED)
             self.answered_at = asyncio.get_running_loop().time()
+            if self._session is not None:
+                self._arm_session_timer(self._session)
 
     def reject(self, status: int, reason: str | None = None) -> None:
         if self.state is LegState.EARLY:
@@ -283,9 +507,22 @@ class UacLeg(Leg):
         from_name: str | None,
         to_uri: str,
         label: str,
+        auth: tuple[str, str] | None = None,
+        headers: list[tuple[str, str]] | tuple[tuple[str, str], ...] = (),
+        transport: str | None = None,
+        prack: bool = False,
     ) -> None:
+        """``auth`` answers a trunk's 401/407 challenge (RFC 3261 §22.2); ``headers`` are
+        added to the INVITE (P-Asserted-Identity, Privacy: see pbx/trunks.py); ``transport``
+        forces one ("tcp" for a TCP trunk); ``prack`` offers 100rel (RFC 3262) so a provider
+        may send reliable 183s with early media."""
         super().__init__(rt, rtp, addr)
         self.label = label
+        self.transport = transport
+        self.auth = auth
+        self._auth_tries = 0
+        self._prack = PrackState()
+        self.early_media = False  # a 18x brought SDP: the callee's media flows before answer
         loop = asyncio.get_running_loop()
         self.progress: asyncio.Future[int] = loop.create_future()
         self.outcome: asyncio.Future[int] = loop.create_future()
@@ -307,7 +544,9 @@ class UacLeg(Leg):
                     ("CSeq", "1 INVITE"),
                     ("Contact", rt.contact),
                     ("Allow", ALLOW),
+                    *([("Supported", "100rel")] if prack else []),
                     ("User-Agent", rt.user_agent),
+                    *headers,
                     ("Content-Type", "application/sdp"),
                 ]
             ),
@@ -316,7 +555,9 @@ class UacLeg(Leg):
 
     def start(self) -> None:
         self.rt.sip.add_via(self.invite)
-        self._invite_txn = self.rt.sip.send_request(self.invite, self.peer_addr, self)
+        self._invite_txn = self.rt.sip.send_request(
+            self.invite, self.peer_addr, self, transport=self.transport
+        )
 
     def cancel(self) -> None:
         """Stop ringing: CANCEL once any provisional (even 100) came back (RFC 3261 §9.1),
@@ -333,7 +574,7 @@ class UacLeg(Leg):
             from flowpbx.sip.transaction import make_cancel
 
             cancel = make_cancel(self.invite)
-            self.rt.sip.send_request(cancel, self.peer_addr, self)
+            self.rt.sip.send_request(cancel, self.peer_addr, self, transport=self.transport)
 
     def hangup(self, reason: str = "hangup") -> None:
         if self.state in (LegState.CALLING, LegState.EARLY):
@@ -344,10 +585,15 @@ class UacLeg(Leg):
 
     def on_response(self, response: Response, txn: ClientTransaction) -> None:
         if txn is not self._invite_txn:
-            return  # CANCEL/BYE/INFO answers
+            super().on_response(response, txn)  # re-INVITE; CANCEL/BYE/INFO need nothing
+            return
         status = response.status
+        if status in (401, 407) and self._retry_with_auth(response):
+            return
         if status < 200:
             self._provisional_seen = True
+            if status > 100:
+                self._on_provisional(response)
             if status > 100 and self.state is LegState.CALLING:
                 self._to(LegState.EARLY)
                 if not self.progress.done():
@@ -388,6 +634,70 @@ class UacLeg(Leg):
         if not self.outcome.done():
             self.outcome.set_result(response.status)
 
+    def _retry_with_auth(self, response: Response) -> bool:
+        """Answer a 401/407 to our INVITE with credentials (RFC 3261 §22.2): the same INVITE
+        with CSeq + 1, a new branch and Authorization / Proxy-Authorization. False when we
+        have no credentials, the challenge is unusable, or we already answered one that was
+        not stale (wrong password: give up with the 401/407)."""
+        if self.auth is None or self._cancel_wanted or self.state is not LegState.CALLING:
+            return False
+        proxy = response.status == 407
+        challenges = response.headers.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate")
+        chosen = select_challenge(challenges)
+        if chosen is None:
+            return False
+        stale = parse_challenge(chosen).stale
+        if self._auth_tries >= 1 and not stale:
+            return False
+        self._auth_tries += 1
+        username, password = self.auth
+        invite = self.invite
+        credentials = build_authorization(
+            chosen,
+            method="INVITE",
+            uri=invite.uri,
+            username=username,
+            password=password,
+        )
+        headers = _headers(
+            [
+                (name, value)
+                for name, value in invite.headers.items()
+                if name.lower()
+                not in ("via", "cseq", "authorization", "proxy-authorization", "content-length")
+            ]
+        )
+        headers.add("CSeq", f"{invite.cseq.seq + 1} INVITE")
+        headers.add("Proxy-Authorization" if proxy else "Authorization", credentials)
+        self.invite = Request(method="INVITE", uri=invite.uri, headers=headers, body=invite.body)
+        self.start()
+        return True
+
+    def _on_provisional(self, response: Response) -> None:
+        """18x: early media when it carries SDP; PRACK when it is reliable (RFC 3262 §4)."""
+        if response.body and not self.early_media:
+            try:
+                params = parse_answer(response.body)
+            except SdpError:
+                params = None
+            if params is not None:
+                self.early_media = True
+                self.rtp.set_remote(params)
+        if not is_reliable(response) or not response.to.tag:
+            return
+        try:
+            rack = self._prack.rack_for(response)
+        except SipParseError:
+            return
+        if rack is None:
+            return  # a retransmission we already acknowledged, or out of order
+        if self.dialog is None:
+            self.dialog = Dialog.as_uac(self.invite, response)  # the early dialog
+            self.rt.remember_dialog(self.dialog, self)
+        prack = self.dialog.create_request("PRACK", headers=[("RAck", rack)])
+        self.rt.sip.add_via(prack)
+        self.rt.sip.send_request(prack, self.peer_addr, self, transport=self.transport)
+
     def on_stray_2xx(self, response: Response) -> None:
         if self.dialog is not None:
             self._send_ack()
@@ -396,7 +706,7 @@ class UacLeg(Leg):
         assert self.dialog is not None
         ack = self.dialog.create_ack(self.invite.cseq.seq)
         self.rt.sip.add_via(ack)
-        self.rt.sip.send_stateless(ack, self.peer_addr)
+        self.rt.sip.send_stateless(ack, self.peer_addr, transport=self.transport)
 
     def on_timeout(self, txn: ClientTransaction) -> None:
         if txn is self._invite_txn and not self.outcome.done():

@@ -97,6 +97,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.on_digit: Callable[[str], None] | None = None
         self.jitter: JitterBuffer | None = None  # set while a mixing bridge consumes our audio
         self.bridge: object | None = None  # the pbx.bridge.Bridge this leg is in, if any
+        # RFC 4733 events received are forwarded to the relay peer as they are (re-stamped,
+        # payload type mapped); a feature that must hide its digits turns this off.
+        self.dtmf_passthrough = True
         self.inband: GoertzelDetector | None = None  # set when the SDP had no telephone-event
         self._dtmf = Rfc4733Receiver()
         self._loop = asyncio.get_running_loop()
@@ -166,6 +169,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             event = self._dtmf.feed(header, data[header.header_len :], self._loop.time())
             if event is not None and self.on_digit is not None:
                 self.on_digit(event.digit)
+            peer = self.peer
+            if peer is not None and self.dtmf_passthrough:
+                peer.relay_event(header, data)
             return
         if self.inband is not None:
             self._detect_inband(data[header.header_len : header.payload_end])
@@ -206,6 +212,15 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         else:
             samples = source.codec.decode(data[header.header_len :])
             transport.sendto(self.sender.packet(self.codec.encode(samples)), self.remote)
+        self.packets_out += 1
+
+    def relay_event(self, header: RtpHeader, data: bytes) -> None:
+        """Forward a telephone-event packet of the bridged leg (dropped when this leg did not
+        negotiate telephone-event)."""
+        transport = self.transport
+        if transport is None or self.remote is None or self.dtmf_pt is None:
+            return
+        transport.sendto(self.sender.relay(header, data, payload_type=self.dtmf_pt), self.remote)
         self.packets_out += 1
 
 

@@ -25,6 +25,7 @@ from flowpbx.store.records import ExtensionRec, RegistrationRec
 
 if TYPE_CHECKING:
     from flowpbx.pbx.runtime import Runtime
+    from flowpbx.pbx.security import AccessGuard
     from flowpbx.sip.transaction import ServerTransaction
 
 log = logging.getLogger("flowpbx.registrar")
@@ -59,6 +60,7 @@ class Authenticator:
         self.algorithms = algorithms
         self.server = DigestServer(realm=realm, secret=os.urandom(32))
         self._extensions = extensions
+        self.guard: AccessGuard | None = None  # pbx/security.py: failures ban the source
 
     def _ha1(self, username: str, algorithm: str) -> str | None:
         ext = self._extensions().get(username)
@@ -75,7 +77,7 @@ class Authenticator:
         ]
 
     def check(
-        self, request: Request, *, proxy: bool, now: float
+        self, request: Request, *, proxy: bool, now: float, source: str | None = None
     ) -> tuple[str | None, int, list[tuple[str, str]]]:
         """(authenticated extension or None, status to answer if None, headers)."""
         auth_header = "Proxy-Authorization" if proxy else "Authorization"
@@ -90,10 +92,14 @@ class Authenticator:
         for value in values:
             result = self.server.verify(value, method=request.method, now=now, ha1_lookup=self._ha1)
             if result.ok and result.username is not None:
+                if self.guard is not None and source is not None:
+                    self.guard.record_success(source, now)
                 return result.username, 200, []
             stale = stale or result.stale
         if stale:
             return None, status, self.challenge_headers(challenge_header, now, stale=True)
+        if self.guard is not None and source is not None:
+            self.guard.record_failure(source, now)
         return None, 403, []
 
 
@@ -139,7 +145,9 @@ class Registrar:
 
     def on_register(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
         sip = self.rt.sip
-        user, status, headers = self.auth.check(request, proxy=False, now=self.rt.loop.time())
+        user, status, headers = self.auth.check(
+            request, proxy=False, now=self.rt.loop.time(), source=addr[0]
+        )
         if user is None:
             sip.send_response(txn, make_response(request, status, headers=headers))
             return

@@ -25,7 +25,9 @@ from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
 from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
 from flowpbx.pbx.queues import QueueManager
 from flowpbx.pbx.registrar import Authenticator, Registrar
+from flowpbx.pbx.security import AccessGuard, GuardConfig
 from flowpbx.pbx.transport import SipEndpoint
+from flowpbx.pbx.trunks import TrunkManager
 from flowpbx.settings import Settings
 from flowpbx.sip.dialog import Dialog
 from flowpbx.sip.errors import SipParseError
@@ -36,6 +38,8 @@ from flowpbx.sip.message import (
     make_response,
     unsupported_extensions,
 )
+from flowpbx.sip.refer import Replaces, parse_replaces
+from flowpbx.sip.session_timer import negotiate_uas
 from flowpbx.sip.transaction import (
     AckReceived,
     AckTimeout,
@@ -158,7 +162,13 @@ class Runtime:
         self.auth = Authenticator(
             settings.sip_realm, lambda: self.config.extensions, settings.sip_auth_algorithms
         )
+        self.guard = AccessGuard(
+            GuardConfig.from_settings(settings),
+            is_trunk=lambda addr: self.config.trunk_for(addr) is not None,
+        )
+        self.sip.guard = self.auth.guard = self.guard
         self.registrar = Registrar(self, self.auth)
+        self.trunks = TrunkManager(self)  # outbound registrations (pbx/trunks.py)
         self.calls = CallManager(self)
         self.queues = QueueManager(self)
         self.events = EventHub()
@@ -173,9 +183,11 @@ class Runtime:
     async def start(self) -> None:
         await self.sip.start()
         self.contact = f"<sip:flowpbx@{self.sip.host}:{self.sip.port}>"
+        self.trunks.sync(self.config.raw.trunks, self.config.trunk_addr)
         self.registrar.restore(await self.store.load_registrations())
 
     async def stop(self) -> None:
+        self.trunks.close()
         await self.calls.close()
         await asyncio.sleep(0.05)  # let the BYEs leave
         self.clock.close()
@@ -185,6 +197,7 @@ class Runtime:
 
     def reload(self, config: RuntimeConfig) -> None:
         self.config = ConfigView(config)
+        self.trunks.sync(config.trunks, self.config.trunk_addr)
         self.audio.update(config.audio)
 
     # -- dialogs -------------------------------------------------------------------------------
@@ -201,6 +214,44 @@ class Runtime:
             return self._dialogs.get((message.call_id, tag or ""))
         except SipParseError:
             return None
+
+    def find_replaced(self, replaces: Replaces) -> Leg | None:
+        """The leg whose dialog an INVITE's Replaces header names (RFC 3891 §3): the to-tag
+        is ours, the from-tag the peer's; an early-only Replaces matches no confirmed leg."""
+        leg = self._dialogs.get((replaces.call_id, replaces.to_tag))
+        if leg is None or leg.dialog is None or leg.dialog.remote_tag != replaces.from_tag:
+            return None
+        if replaces.early_only and leg.answered_at is not None:
+            return None
+        return leg
+
+    def _invite_refused(self, txn: Any, request: Request) -> bool:
+        """Checks on a new INVITE before any call logic: Max-Forwards 0 (we would forward it,
+        RFC 3261 §16.3: 483), a session interval below our Min-SE (RFC 4028 §8.1: 422), a
+        Replaces naming no dialog of ours (RFC 3891 §3: 481)."""
+        extra: list[tuple[str, str]] = []
+        status: int | None = None
+        try:
+            if request.max_forwards == 0:
+                status = 483
+            else:
+                decision = negotiate_uas(request)
+                if decision is not None and decision.reject_min_se is not None:
+                    status = 422
+                    extra.append(("Min-SE", str(decision.reject_min_se)))
+                raw = request.headers.get("Replaces")
+                if (
+                    status is None
+                    and raw is not None
+                    and self.find_replaced(parse_replaces(raw)) is None
+                ):
+                    status = 481
+        except SipParseError:
+            status = 400
+        if status is None:
+            return False
+        self.sip.send_response(txn, make_response(request, status, headers=extra))
+        return True
 
     # -- the dispatcher -------------------------------------------------------------------------
 
@@ -221,9 +272,17 @@ class Runtime:
             if leg is not None:
                 leg.on_ack(event.request)
         elif isinstance(event, CancelReceived):
-            self.sip.send_response(event.cancel_transaction, make_response(event.request, 200))
             invite = event.invite_transaction
             owner: Any = invite.user_data if invite is not None else None
+            if invite is None:
+                # RFC 3261 §9.2: no matching INVITE transaction.
+                self.sip.send_response(event.cancel_transaction, make_response(event.request, 481))
+                return
+            # RFC 3261 §9.2: the 200 to CANCEL carries the To tag of the INVITE's responses.
+            self.sip.send_response(
+                event.cancel_transaction,
+                make_response(event.request, 200, to_tag=getattr(owner, "local_tag", None)),
+            )
             if owner is not None:
                 owner.on_cancel()
         elif isinstance(event, TransactionTimeout):
@@ -259,6 +318,10 @@ class Runtime:
             self.sip.send_response(txn, make_response(request, status, reason, headers=extra))
             return
         stamp_received(request, event.addr)
+        if event.merged:
+            # RFC 3261 §8.2.2.2: the same request reached us by another path.
+            self.sip.send_response(txn, make_response(request, 482))
+            return
         to_tag = request.to.tag
         if to_tag:
             leg = self._leg_for(request, local_is_to=True)
@@ -268,6 +331,8 @@ class Runtime:
                 leg.on_request(txn, request)
             return
         if method == "INVITE":
+            if self._invite_refused(txn, request):
+                return
             self.calls.on_invite(txn, request, event.addr)
         elif method == "REGISTER":
             self.registrar.on_register(txn, request, event.addr)

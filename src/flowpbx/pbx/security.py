@@ -82,7 +82,7 @@ class GuardConfig:
     rate_options: Rate = Rate(per_s=20.0, burst=100.0)
     options_policy: OptionsPolicy = "any"
     trusted_networks: tuple[str, ...] = ()
-    max_calls_per_extension: int = 4  # 0 = no cap
+    max_calls_per_extension: int = 8  # 0 = no cap
     max_calls_per_trunk: int = 0
     dial_allowed_prefixes: tuple[str, ...] = ()  # empty: any number not blocked
     dial_blocked_prefixes: tuple[str, ...] = DEFAULT_BLOCKED_PREFIXES

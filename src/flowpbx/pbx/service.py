@@ -44,6 +44,14 @@ class PbxService:
         """Take configuration changes (extensions, numbers, published flows, audio) live."""
         self.runtime.reload(await self.store.load_runtime_config())
 
+    def trunk_states(self) -> list[dict[str, Any]]:
+        """Outbound registration of each trunk with ``register: true`` (pbx/trunks.py):
+        name, state (registering/registered/failed), last_status, expires_in_s,
+        next_attempt_in_s, failures."""
+        import dataclasses
+
+        return [dataclasses.asdict(s) for s in self.runtime.trunks.states()]
+
     def registrations(self, extension: str) -> list[dict[str, Any]]:
         now = dt.datetime.now(dt.UTC).timestamp()
         return [
@@ -71,7 +79,21 @@ class PbxService:
             "sip_datagrams_in": rt.sip.datagrams_in,
             "sip_datagrams_out": rt.sip.datagrams_out,
             "registered_extensions": sum(1 for b in rt.registrar.all_bindings().values() if b),
+            **rt.guard.counters(),
         }
+
+    def bans(self) -> list[dict[str, Any]]:
+        """SIP source addresses banned right now (pbx/security.py), soonest to end first."""
+        rt = self.runtime
+        now = rt.loop.time()
+        return [
+            {"ip": b.ip, "reason": b.reason, "remaining_s": round(b.remaining_s(now), 1)}
+            for b in rt.guard.bans(now)
+        ]
+
+    def lift_ban(self, ip: str) -> bool:
+        """Lift the ban on a SIP source address; False if it was not banned."""
+        return self.runtime.guard.lift_ban(ip)
 
     def queues(self) -> list[dict[str, Any]]:
         """Live queue state: callers waiting, members and their state, statistics."""

@@ -58,6 +58,21 @@ async def run_spy(
     target: str,
 ) -> None:
     """Answer the supervisor's INVITE and spy on `target`'s call until either side ends."""
+    try:
+        await _spy(manager, txn, request, addr, supervisor, mode, target)
+    except Exception:
+        log.exception("spy call %s failed", request.call_id)
+
+
+async def _spy(
+    manager: CallManager,
+    txn: ServerTransaction,
+    request: Request,
+    addr: Addr,
+    supervisor: str,
+    mode: SpyMode,
+    target: str,
+) -> None:
     rt = manager.rt
     started = dt.datetime.now(dt.UTC)
     facts: dict[str, Any] = {"target": target, "mode": mode.name.lower()}

@@ -326,6 +326,7 @@ class SipEndpoint:
         self._pumping = False
         self.datagrams_in = 0
         self.datagrams_out = 0
+        self.guard: Any = None  # pbx/security.py AccessGuard: admit(addr, data, now) -> bool
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -351,6 +352,9 @@ class SipEndpoint:
 
     def receive(self, transport: Transport, data: bytes, addr: Addr) -> None:
         """One framed message from a transport."""
+        guard = self.guard  # banned / rate-limited sources are dropped before parsing
+        if guard is not None and not guard.admit(addr, data, self._loop.time()):
+            return
         self.layers[transport.name].receive(data, addr, self._loop.time())
         self.pump()
 

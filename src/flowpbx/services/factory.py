@@ -3,11 +3,17 @@
 `Services` owns what lives as long as the process — the shared HTTP client, the lookup
 cache, the email outbox and its worker. A configuration reload only builds a new
 `FlowServices` around the same pieces (`Services.flow_services(config_view)`).
+
+Environment (besides FLOWPBX_SMTP_URL in `Settings`): FLOWPBX_HTTP_ALLOW_PRIVATE=1 lets
+webhooks and lookups reach private/loopback addresses; FLOWPBX_SMTP_FROM is the sender;
+FLOWPBX_SMTP_RETRY_S (30) and FLOWPBX_SMTP_RETRY_MAX_S (3600) bound the retry backoff and
+FLOWPBX_SMTP_POLL_S (30) is how often the outbox looks for due mail.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from typing import Any
 
@@ -15,55 +21,64 @@ from flowpbx.flow.context import FlowServices
 from flowpbx.services.http import HttpSettings, WebClient
 from flowpbx.services.lookup import CallerLookup
 from flowpbx.services.mail import Outbox, OutboxStore, SmtpConfig, SmtpSender
-from flowpbx.settings import Settings
+from flowpbx.settings import Settings, SettingsError
 
 __all__ = ["Services", "build_flow_services", "services_for"]
 
 log = logging.getLogger("flowpbx.services")
 
 
+def _seconds(name: str, given: float | None, default: float) -> float:
+    """`given`, else the environment variable `name`, else `default` (seconds > 0)."""
+    if given is not None:
+        return given
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise SettingsError(f"{name}={text!r}: expected a number of seconds > 0")
+    return value
+
+
 class Services:
     def __init__(
         self,
         settings: Settings,
-        store: Any,
+        store: OutboxStore,
         *,
         http_settings: HttpSettings | None = None,
-        retry_base_s: float = 30.0,
-        retry_max_s: float = 3600.0,
-        poll_s: float = 30.0,
+        retry_base_s: float | None = None,
+        retry_max_s: float | None = None,
+        poll_s: float | None = None,
     ) -> None:
+        # everything that can fail on bad settings first, before anything is opened
+        sender = SmtpSender(SmtpConfig.from_url(settings.smtp_url)) if settings.smtp_url else None
+        retry_base = _seconds("FLOWPBX_SMTP_RETRY_S", retry_base_s, 30.0)
+        retry_max = _seconds("FLOWPBX_SMTP_RETRY_MAX_S", retry_max_s, 3600.0)
+        poll = _seconds("FLOWPBX_SMTP_POLL_S", poll_s, 30.0)
+        http = http_settings or HttpSettings.from_env()
         self.settings = settings
         self.store = store
-        self.http = WebClient(http_settings or HttpSettings.from_env())
+        self.outbox = Outbox(
+            store, sender, retry_base_s=retry_base, retry_max_s=retry_max, poll_s=poll
+        )
+        self.http = WebClient(http)
         self.lookup = CallerLookup(self.http)
-        sender = SmtpSender(SmtpConfig.from_url(settings.smtp_url)) if settings.smtp_url else None
-        self.outbox: Outbox | None = None
-        if all(
-            callable(getattr(store, name, None))
-            for name in ("enqueue_email", "due_emails", "mark_sent", "mark_failed")
-        ):
-            outbox_store: OutboxStore = store
-            self.outbox = Outbox(
-                outbox_store,
-                sender,
-                retry_base_s=retry_base_s,
-                retry_max_s=retry_max_s,
-                poll_s=poll_s,
-            )
         if sender is None:
             log.warning("FLOWPBX_SMTP_URL is not set: emails wait in the outbox")
 
     def start(self) -> None:
-        if self.outbox is not None:
-            self.outbox.start()
+        self.outbox.start()
 
     async def close(self) -> None:
         """Stop the worker and the HTTP pool; `services_for` then builds a fresh set."""
         if _BY_STORE.get(self.store) is self:
             del _BY_STORE[self.store]
-        if self.outbox is not None:
-            await self.outbox.close()
+        await self.outbox.close()
         await self.http.aclose()
 
     def flow_services(self, config_view: Any) -> FlowServices:
@@ -76,15 +91,15 @@ class Services:
             schedule=schedule,
             extensions=(lambda: extensions.keys()) if extensions is not None else None,
             http=self.http,
-            send_email=self.outbox.send_email if self.outbox is not None else None,
+            send_email=self.outbox.send_email,
             timezone=timezone if isinstance(timezone, str) and timezone else "UTC",
         )
 
 
-_BY_STORE: weakref.WeakKeyDictionary[Any, Services] = weakref.WeakKeyDictionary()
+_BY_STORE: weakref.WeakKeyDictionary[OutboxStore, Services] = weakref.WeakKeyDictionary()
 
 
-def services_for(settings: Settings, store: Any) -> Services:
+def services_for(settings: Settings, store: OutboxStore) -> Services:
     """The process's `Services` for this store (made on first use, then the same object)."""
     services = _BY_STORE.get(store)
     if services is None:
@@ -93,7 +108,7 @@ def services_for(settings: Settings, store: Any) -> Services:
     return services
 
 
-def build_flow_services(settings: Settings, store: Any, config_view: Any) -> FlowServices:
+def build_flow_services(settings: Settings, store: OutboxStore, config_view: Any) -> FlowServices:
     """What the runtime gives flows: http (webhooks and lookups), send_email (the outbox),
     schedules and extensions from the configuration view. Call `services_for(settings,
     store).start()` once at start-up and `.close()` at shutdown."""

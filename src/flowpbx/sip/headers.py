@@ -27,6 +27,11 @@ __all__ = [
     "unquote_string",
 ]
 
+# Parsed header values are frozen, so one parse per distinct text is enough (the same From,
+# To, Contact and Via texts recur across the messages of a dialog, its retransmissions and
+# the responses to what we sent). Bounded: a cache is cleared when full.
+_PARSE_CACHE_MAX = 4096
+
 # RFC 3261 §25.1 token
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _LWS = " \t"
@@ -226,6 +231,18 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str) -> NameAddr:
+        cached = _parsed_name_addrs.get(text)
+        if cached is not None and cls is NameAddr:
+            return cached
+        value = cls._parse(text)
+        if cls is NameAddr:
+            if len(_parsed_name_addrs) >= _PARSE_CACHE_MAX:
+                _parsed_name_addrs.clear()
+            _parsed_name_addrs[text] = value
+        return value
+
+    @classmethod
+    def _parse(cls, text: str) -> NameAddr:
         text = text.strip(_LWS)
         if not text:
             raise SipParseError("empty address", 400)
@@ -308,6 +325,9 @@ class NameAddr:
             return None
 
 
+_parsed_name_addrs: dict[str, NameAddr] = {}
+
+
 # -- Via -------------------------------------------------------------------------------------
 
 
@@ -326,6 +346,18 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
+        cached = _parsed_vias.get(text)
+        if cached is not None and cls is Via:
+            return cached
+        value = cls._parse(text)
+        if cls is Via:
+            if len(_parsed_vias) >= _PARSE_CACHE_MAX:
+                _parsed_vias.clear()
+            _parsed_vias[text] = value
+        return value
+
+    @classmethod
+    def _parse(cls, text: str) -> Via:
         head, semi, rest = text.partition(";")
         # sent-protocol = name SLASH version SLASH transport, SLASH = SWS "/" SWS
         parts = head.split("/", 2)
@@ -408,6 +440,9 @@ class Via:
         if removes:
             merged = tuple(p for p in merged if p[0].lower() not in removes)
         return Via(self.protocol, self.transport, self.host, self.port, merged)
+
+
+_parsed_vias: dict[str, Via] = {}
 
 
 # -- CSeq ------------------------------------------------------------------------------------

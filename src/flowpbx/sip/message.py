@@ -96,6 +96,11 @@ _LIST_TEXT = """
 _LIST_HEADERS = frozenset(_LIST_TEXT.split())
 
 
+#: exact spelling -> key, for the names the code itself asks for (no lower() per lookup)
+_KEYS: dict[str, str] = {n: k for n, (k, _) in _NAMES.items()}
+_KEYS.update({cname: key for key, cname in _NAMES.values()})
+
+
 def _key_and_name(name: str) -> tuple[str, str]:
     lname = name.lower()
     known = _NAMES.get(lname)
@@ -105,6 +110,9 @@ def _key_and_name(name: str) -> tuple[str, str]:
 
 
 def _key(name: str) -> str:
+    key = _KEYS.get(name)
+    if key is not None:
+        return key
     lname = name.lower()
     known = _NAMES.get(lname)
     return known[0] if known is not None else lname
@@ -298,15 +306,24 @@ class _Accessors:
     def call_id(self) -> str:
         return _need(self.headers, "Call-ID")
 
+    # The parsed values are cached on the Headers (dropped on any change); read the cache
+    # directly rather than through memo(): these run several times for every message.
+
     @property
     def cseq(self) -> CSeq:
-        h = self.headers
-        return h.memo("cseq", lambda: CSeq.parse(_need(h, "CSeq")))
+        cache = self.headers._cache
+        value = cache.get("cseq")
+        if value is None:
+            value = cache["cseq"] = CSeq.parse(_need(self.headers, "CSeq"))
+        return cast(CSeq, value)
 
     @property
     def vias(self) -> list[Via]:
-        h = self.headers
-        return h.memo("vias", lambda: [Via.parse(v) for v in h.get_all("Via")])
+        cache = self.headers._cache
+        value = cache.get("vias")
+        if value is None:
+            value = cache["vias"] = [Via.parse(v) for v in self.headers.get_all("Via")]
+        return cast(list[Via], value)
 
     @property
     def top_via(self) -> Via:
@@ -317,21 +334,30 @@ class _Accessors:
 
     @property
     def from_(self) -> NameAddr:
-        h = self.headers
-        return h.memo("from", lambda: NameAddr.parse(_need(h, "From")))
+        cache = self.headers._cache
+        value = cache.get("from")
+        if value is None:
+            value = cache["from"] = NameAddr.parse(_need(self.headers, "From"))
+        return cast(NameAddr, value)
 
     @property
     def to(self) -> NameAddr:
-        h = self.headers
-        return h.memo("to", lambda: NameAddr.parse(_need(h, "To")))
+        cache = self.headers._cache
+        value = cache.get("to")
+        if value is None:
+            value = cache["to"] = NameAddr.parse(_need(self.headers, "To"))
+        return cast(NameAddr, value)
 
     @property
     def contacts(self) -> list[NameAddr]:
         """Contact values; a ``*`` wildcard (REGISTER, RFC 3261 §10.2.2) is left out."""
-        h = self.headers
-        return h.memo(
-            "contacts", lambda: [NameAddr.parse(c) for c in h.get_all("Contact") if c != "*"]
-        )
+        cache = self.headers._cache
+        value = cache.get("contacts")
+        if value is None:
+            value = cache["contacts"] = [
+                NameAddr.parse(c) for c in self.headers.get_all("Contact") if c != "*"
+            ]
+        return cast(list[NameAddr], value)
 
     @property
     def contact_wildcard(self) -> bool:

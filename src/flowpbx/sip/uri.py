@@ -38,6 +38,11 @@ _USER_UNSAFE = frozenset(' \t\r\n"<>@:%;?#[]{}|\\^`')
 # RFC 3261 §19.1.4: these parameters must match if present in either URI.
 _MUST_MATCH_PARAMS = ("user", "ttl", "method", "maddr", "transport")
 
+# Parsed values are frozen, so one parse per distinct text is enough: the same URIs come back
+# in every message of a dialog and in every call from the same peer. Bounded: cleared when full.
+_PARSE_CACHE_MAX = 4096
+_parsed_uris: dict[str, SipUri] = {}
+
 
 def unescape(text: str) -> str:
     """Decode %HH escapes (RFC 3261 §19.1.2); invalid escapes such as ``%Z4`` stay as typed."""
@@ -136,6 +141,18 @@ class SipUri:
     @classmethod
     def parse(cls, text: str) -> SipUri:
         """Parse a URI; raises ``SipParseError(400)`` when it is malformed."""
+        cached = _parsed_uris.get(text)
+        if cached is not None and cls is SipUri:
+            return cached
+        uri = cls._parse(text)
+        if cls is SipUri:
+            if len(_parsed_uris) >= _PARSE_CACHE_MAX:
+                _parsed_uris.clear()
+            _parsed_uris[text] = uri
+        return uri
+
+    @classmethod
+    def _parse(cls, text: str) -> SipUri:
         scheme, colon, rest = text.partition(":")
         if not colon or not _SCHEME_RE.match(scheme):
             raise _bad(text, "no scheme")

@@ -9,6 +9,7 @@ changed anything, so an import can be idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
@@ -511,11 +512,14 @@ def _verify(hash_: str, password: str) -> bool:
 
 
 async def authenticate(s: AsyncSession, username: str, password: str) -> UserRec | None:
+    """Check a web login. The argon2 work (deliberately slow) runs in a worker thread."""
     row = await s.scalar(select(m.User).where(m.User.username == username))
     if row is None:
-        _verify(_DUMMY_HASH, password)  # same cost for unknown users (no enumeration)
+        # same cost for unknown users (no enumeration)
+        await asyncio.to_thread(_verify, _DUMMY_HASH, password)
         return None
-    return _user_rec(row) if _verify(row.password_hash, password) else None
+    rec, hash_ = _user_rec(row), row.password_hash
+    return rec if await asyncio.to_thread(_verify, hash_, password) else None
 
 
 _DUMMY_HASH = _hasher.hash("flowpbx-dummy-password")

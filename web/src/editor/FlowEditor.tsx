@@ -11,7 +11,7 @@ import {
   type NodeChange,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, errorText, get, post, put } from "../lib/api";
 import { T } from "../lib/text";
 import { ELEMENTS, ELEMENT_BY_TYPE } from "./elements";
@@ -26,6 +26,7 @@ import {
   flowToCanvas,
   litEdgesOf,
   moveNode,
+  newNodeId,
   normalizeDoc,
   removeNode,
   renameNode,
@@ -113,6 +114,8 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
   const [fitOnLoad, setFitOnLoad] = useState(false);
 
   const doc = hist?.present ?? null;
+  const docRef = useRef<FlowDoc | null>(null);
+  docRef.current = doc;
 
   useEffect(() => {
     let alive = true;
@@ -219,13 +222,11 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
       const pos =
         at ??
         rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
-      let created = "";
-      edit((d) => {
-        const [next, id] = addNode(d, type, pos);
-        created = id;
-        return next;
-      });
-      if (created) setSelected(created);
+      const current = docRef.current;
+      if (!current) return;
+      const id = newNodeId(current, type);
+      edit((d) => addNode(d, type, pos, id)[0]);
+      setSelected(id);
       setSide("settings");
     },
     [edit, rf],

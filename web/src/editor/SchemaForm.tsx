@@ -203,7 +203,7 @@ export function SchemaForm(props: SchemaFormProps) {
               <textarea
                 {...common}
                 rows={3}
-                placeholder={JSON.stringify(f.default ?? null)}
+                placeholder={f.default === undefined ? "JSON" : JSON.stringify(f.default)}
                 value={jsonDrafts[f.name] ?? (value === undefined ? "" : JSON.stringify(value))}
                 onChange={(e) => {
                   const text = e.target.value;

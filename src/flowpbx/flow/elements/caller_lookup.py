@@ -13,6 +13,7 @@ import json
 
 from flowpbx.flow.context import FlowContext, HttpRequest
 from flowpbx.flow.model import CallerLookupNode
+from flowpbx.flow.session import CallEnded
 from flowpbx.flow.templates import render
 
 MAX_NAME = 64
@@ -62,6 +63,8 @@ async def run(node: CallerLookupNode, ctx: FlowContext) -> str:
         try:
             async with asyncio.timeout(params.timeout_s + 1.0):
                 reply = await http(request)
+        except CallEnded:
+            raise
         except Exception as exc:
             ctx.facts["error"] = f"{type(exc).__name__}: {exc}"[:200]
             return "next"

@@ -4,8 +4,9 @@ The URL is a template (values URL-encoded); the body is a template too (JSON-esc
 it is JSON, which is also the default body: the call's facts). When one of the outputs
 ``1``..``5`` is connected the element waits up to `timeout_s` for the reply and a 2xx
 reply whose body is exactly that digit (surrounding whitespace trimmed) picks the output
-when it is connected; anything else, an error or a timeout takes ``default``. With none of them connected the request is sent in the background and the
-flow goes on at once (the simulator still waits, to show the reply).
+when it is connected; anything else, an error or a timeout takes ``default``. With none
+of them connected the request is sent in the background and the flow goes on at once
+(the simulator still waits, to show the reply).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 
 from flowpbx.flow.context import FlowContext, HttpReply, HttpRequest
 from flowpbx.flow.model import HTTP_REPLY_OUTPUTS, HttpNotifyNode
+from flowpbx.flow.session import CallEnded
 from flowpbx.flow.templates import render
 
 _BACKGROUND: set[asyncio.Task[HttpReply]] = set()
@@ -75,6 +77,8 @@ async def run(node: HttpNotifyNode, ctx: FlowContext) -> str:
     try:
         async with asyncio.timeout(request.timeout_s + 1.0):  # safety net over the client's
             reply = await http(request)
+    except CallEnded:  # the caller hung up while we waited
+        raise
     except Exception as exc:
         ctx.facts["error"] = f"{type(exc).__name__}: {exc}"[:200]
         return "default"

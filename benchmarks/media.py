@@ -1,0 +1,443 @@
+"""Media capacity: N concurrent bridged G.711 calls through flowpbx, beside rtpengine.
+
+For each N (stepped), in one run:
+
+* ``flowpbx``   SIPp as the provider calls a DID whose flow is ``numbers -> call_sip 200``;
+  extension 200 is a SIPp UAS (registered first). Both SDPs name the RTP generator's
+  address, so flowpbx anchors two legs per call between the generator and itself. The
+  relay ports are read from what flowpbx sent to SIPp (its 200 OK and its INVITE).
+* ``rtpengine`` the userspace relay (``--table=-1``), calls set up over the NG protocol
+  (offer/answer with the generator's SDP on both sides).
+* ``direct``    the generator sending to itself: the floor of loss and IPDV on this machine.
+
+The generator (benchmarks/rtpgen.py) sends 20 ms G.711 both ways on every leg, keeping an
+absolute schedule at real-time priority, and stamps send times in the payload. Per step:
+loss, IPDV p50/p99/max, transit p99, CPU of the relay (utime+stime from /proc over the
+measurement, as % of one core, and per call), RSS growth per call.
+
+    .venv/bin/python benchmarks/media.py                      # N = 100,250,500,750; 20 s each
+    .venv/bin/python benchmarks/media.py --quick --calls 100,500
+    .venv/bin/python benchmarks/media.py --targets rtpengine,direct
+
+rtpengine: ``apt-get install -y --no-install-recommends rtpengine-daemon``.
+Results: a table on stdout and JSON in benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import rtpgen
+from common import (
+    BENCH_DIR,
+    ROOT,
+    SIPP_DIR,
+    BenchServer,
+    cpu_seconds,
+    machine,
+    raise_priority,
+    rss_kb,
+    stop_process,
+)
+from cps import EXT, EXT_PASSWORD, register, sipp
+
+sys.path.insert(0, str(ROOT))
+from tests.netutil import free_udp_port
+
+DID = "+37167000903"
+SETUP_RATE = 100  # calls/s while setting up a step's calls
+_PORT_RE = re.compile(r"m=audio (\d+)")
+
+
+@dataclass
+class MediaStep:
+    target: str
+    calls: int
+    seconds: float
+    legs_found: int
+    loss_pct: float
+    lost: int
+    sent: int
+    ipdv_p50_ms: float
+    ipdv_p99_ms: float
+    ipdv_max_ms: float
+    transit_p99_ms: float
+    cpu_pct: float  # of one core, the relay process
+    cpu_per_call_pct: float
+    us_per_packet: float
+    rss_per_call_kb: float
+    gen_late_max_ms: float
+    loadavg: str
+
+
+# -- bencode for the NG protocol -------------------------------------------------------------
+
+
+def bencode(value: Any) -> bytes:
+    if isinstance(value, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
+        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
+    if isinstance(value, list):
+        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+    if isinstance(value, int):
+        return b"i%de" % value
+    data = value.encode() if isinstance(value, str) else value
+    return b"%d:%s" % (len(data), data)
+
+
+def bdecode(data: bytes, i: int = 0) -> tuple[Any, int]:
+    c = data[i : i + 1]
+    if c == b"d":
+        out: dict[str, Any] = {}
+        i += 1
+        while data[i : i + 1] != b"e":
+            k, i = bdecode(data, i)
+            v, i = bdecode(data, i)
+            out[k.decode() if isinstance(k, bytes) else k] = v
+        return out, i + 1
+    if c == b"l":
+        items: list[Any] = []
+        i += 1
+        while data[i : i + 1] != b"e":
+            v, i = bdecode(data, i)
+            items.append(v)
+        return items, i + 1
+    if c == b"i":
+        end = data.index(b"e", i)
+        return int(data[i + 1 : end]), end + 1
+    colon = data.index(b":", i)
+    n = int(data[i:colon])
+    return data[colon + 1 : colon + 1 + n], colon + 1 + n
+
+
+class NgClient:
+    def __init__(self, addr: tuple[str, int]) -> None:
+        self.addr = addr
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.settimeout(5)
+
+    def call(self, command: dict[str, Any]) -> dict[str, Any]:
+        cookie = secrets.token_hex(6).encode()
+        self.sock.sendto(cookie + b" " + bencode(command), self.addr)
+        while True:
+            data = self.sock.recv(65535)
+            if data.startswith(cookie + b" "):
+                reply, _ = bdecode(data, len(cookie) + 1)
+                if reply.get("result") != b"ok":
+                    raise RuntimeError(f"rtpengine {command['command']}: {reply}")
+                return dict(reply)
+
+
+def gen_sdp(port: int, who: str) -> str:
+    return (
+        f"v=0\r\no={who} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+    )
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+
+def received_ports(log: Path) -> set[int]:
+    """m=audio ports in the messages SIPp *received* (what the PBX offered or answered)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return set()
+    ports: set[int] = set()
+    for chunk in text.split("message received")[1:]:
+        body = chunk.split("message sent", 1)[0]
+        ports.update(int(p) for p in _PORT_RE.findall(body))
+    return ports
+
+
+def measure(
+    target: str, pid: int | None, calls: int, ports: list[int], gen: socket.socket, secs: float
+) -> MediaStep:
+    targets = [("127.0.0.1", p) for p in ports]
+    cpu0 = cpu_seconds(pid) if pid else 0.0
+    t0 = time.monotonic()
+    result = rtpgen.run(gen, targets, secs)
+    wall = time.monotonic() - t0
+    cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
+    cpu_pct = 100 * cpu / wall
+    packets = len(ports) * wall / rtpgen.PTIME_S  # relayed packets: one per leg per 20 ms
+    return MediaStep(
+        target=target,
+        calls=calls,
+        seconds=secs,
+        legs_found=len(ports),
+        loss_pct=result.loss_pct,
+        lost=result.lost,
+        sent=result.sent,
+        ipdv_p50_ms=result.ipdv_p50_ms,
+        ipdv_p99_ms=result.ipdv_p99_ms,
+        ipdv_max_ms=result.ipdv_max_ms,
+        transit_p99_ms=result.transit_p99_ms,
+        cpu_pct=round(cpu_pct, 1),
+        cpu_per_call_pct=round(cpu_pct / calls, 4),
+        us_per_packet=round(1e6 * cpu / packets, 2) if pid else 0.0,
+        rss_per_call_kb=0.0,
+        gen_late_max_ms=result.sender_late_max_ms,
+        loadavg=" ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    )
+
+
+def run_flowpbx(calls_list: list[int], secs: float, workdir: Path) -> list[MediaStep]:
+    trunk_port, uas_port = free_udp_port(), free_udp_port()
+    server = BenchServer(workdir / "pbx")
+    server.config = {
+        "extensions": [{"number": EXT, "name": "Bench UAS", "password": EXT_PASSWORD}],
+        "trunks": [
+            {
+                "name": "provider",
+                "host": "127.0.0.1",
+                "port": trunk_port,
+                "transport": "udp",
+                "username": "bench",
+                "password": "pw",
+                "register": False,
+                "trusted": False,
+            }
+        ],
+        "numbers": [{"number": DID, "trunk": "provider"}],
+        "flows": [
+            {
+                "name": "Bench media",
+                "entry": "start",
+                "nodes": {
+                    "start": {
+                        "type": "numbers",
+                        "params": {"numbers": [DID]},
+                        "next": {"next": "ring"},
+                    },
+                    "ring": {"type": "call_sip", "params": {"extension": EXT}},
+                },
+            }
+        ],
+    }
+    steps: list[MediaStep] = []
+    server.start()
+    try:
+        register(server, uas_port, workdir)
+        for calls in calls_list:
+            gen = rtpgen.open_socket()
+            gen_port = gen.getsockname()[1]
+            wd = workdir / f"flowpbx-{calls}"
+            time.sleep(1)
+            rss0 = rss_kb(server.pid)
+            setup_s = calls / SETUP_RATE
+            hold_ms = int((setup_s + secs + 10) * 1000)
+            uas = sipp(
+                SIPP_DIR / "media_uas.xml",
+                wd / "uas",
+                uas_port,
+                extra=[
+                    "-s",
+                    EXT,
+                    "-m",
+                    str(calls),
+                    "-key",
+                    "gen_port",
+                    str(gen_port),
+                    "-trace_msg",
+                    "-message_file",
+                    str(wd / "uas" / "msg.log"),
+                ],
+                timeout_s=int(setup_s + secs + 60),
+            )
+            time.sleep(0.5)
+            provider = sipp(
+                SIPP_DIR / "media_provider.xml",
+                wd / "provider",
+                trunk_port,
+                remote=server.sip,
+                extra=[
+                    "-s",
+                    DID,
+                    "-r",
+                    str(SETUP_RATE),
+                    "-m",
+                    str(calls),
+                    "-key",
+                    "gen_port",
+                    str(gen_port),
+                    "-set",
+                    "hold_ms",
+                    str(hold_ms),
+                    "-trace_msg",
+                    "-message_file",
+                    str(wd / "provider" / "msg.log"),
+                ],
+                timeout_s=int(setup_s + secs + 60),
+            )
+            deadline = time.monotonic() + setup_s + 20
+            ports: set[int] = set()
+            while time.monotonic() < deadline:
+                ports = received_ports(wd / "provider" / "msg.log") | received_ports(
+                    wd / "uas" / "msg.log"
+                )
+                if len(ports) >= 2 * calls:
+                    break
+                time.sleep(0.5)
+            time.sleep(1)
+            ports = received_ports(wd / "provider" / "msg.log") | received_ports(
+                wd / "uas" / "msg.log"
+            )
+            step = measure("flowpbx", server.pid, calls, sorted(ports), gen, secs)
+            step.rss_per_call_kb = round((rss_kb(server.pid) - rss0) / calls, 1)
+            steps.append(step)
+            print_table([step])
+            provider.wait(timeout=setup_s + secs + 90)
+            time.sleep(1)
+            stop_process(uas)
+            gen.close()
+    finally:
+        server.stop()
+    return steps
+
+
+def run_rtpengine(calls_list: list[int], secs: float, workdir: Path) -> list[MediaStep]:
+    ng_port = free_udp_port()
+    log = (workdir / "rtpengine.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            "rtpengine",
+            "--config-file=none",
+            "--table=-1",
+            "--interface=127.0.0.1",
+            f"--listen-ng=127.0.0.1:{ng_port}",
+            "--port-min=40000",
+            "--port-max=49999",
+            "--foreground",
+            "--log-stderr",
+            "--log-level=4",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=raise_priority,
+    )
+    log.close()
+    ng = NgClient(("127.0.0.1", ng_port))
+    steps: list[MediaStep] = []
+    try:
+        for _ in range(50):
+            try:
+                ng.call({"command": "ping"})
+                break
+            except (TimeoutError, OSError, RuntimeError):
+                time.sleep(0.2)
+        for calls in calls_list:
+            gen = rtpgen.open_socket()
+            gen_port = gen.getsockname()[1]
+            time.sleep(1)
+            rss0 = rss_kb(proc.pid)
+            ports: list[int] = []
+            ids: list[tuple[str, str]] = []
+            for _ in range(calls):
+                cid, ftag, ttag = secrets.token_hex(8), secrets.token_hex(4), secrets.token_hex(4)
+                offer = ng.call(
+                    {"command": "offer", "call-id": cid, "from-tag": ftag}
+                    | {"sdp": gen_sdp(gen_port, "a")}
+                )
+                answer = ng.call(
+                    {"command": "answer", "call-id": cid, "from-tag": ftag, "to-tag": ttag}
+                    | {"sdp": gen_sdp(gen_port, "b")}
+                )
+                for reply in (offer, answer):
+                    m = _PORT_RE.search(reply["sdp"].decode())
+                    assert m is not None
+                    ports.append(int(m.group(1)))
+                ids.append((cid, ftag))
+            step = measure("rtpengine", proc.pid, calls, ports, gen, secs)
+            step.rss_per_call_kb = round((rss_kb(proc.pid) - rss0) / calls, 1)
+            steps.append(step)
+            print_table([step])
+            for cid, ftag in ids:
+                ng.call({"command": "delete", "call-id": cid, "from-tag": ftag})
+            gen.close()
+    finally:
+        stop_process(proc)
+    return steps
+
+
+def run_direct(calls_list: list[int], secs: float) -> list[MediaStep]:
+    steps: list[MediaStep] = []
+    for calls in calls_list:
+        gen = rtpgen.open_socket()
+        port = gen.getsockname()[1]
+        step = measure("direct", None, calls, [port] * (2 * calls), gen, secs)
+        steps.append(step)
+        print_table([step])
+        gen.close()
+    return steps
+
+
+def print_table(steps: list[MediaStep]) -> None:
+    print(
+        "| target | calls | legs | loss % | IPDV p50/p99/max ms | transit p99 ms | "
+        "CPU % core | % core/call | µs/packet | RSS KB/call | gen late max ms | load |"
+    )
+    print("|" + "---|" * 12)
+    for s in steps:
+        print(
+            f"| {s.target} | {s.calls} | {s.legs_found} | {s.loss_pct} | "
+            f"{s.ipdv_p50_ms}/{s.ipdv_p99_ms}/{s.ipdv_max_ms} | {s.transit_p99_ms} | "
+            f"{s.cpu_pct} | {s.cpu_per_call_pct} | {s.us_per_packet} | {s.rss_per_call_kb} | "
+            f"{s.gen_late_max_ms} | {s.loadavg} |"
+        )
+    print(flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--calls", default="100,250,500,750")
+    ap.add_argument("--seconds", type=float, default=20.0, help="measurement per step")
+    ap.add_argument("--quick", action="store_true", help="8 s steps")
+    ap.add_argument("--targets", default="direct,rtpengine,flowpbx")
+    ap.add_argument("--workdir", default=None)
+    args = ap.parse_args()
+    secs = 8.0 if args.quick else args.seconds
+    calls_list = [int(c) for c in args.calls.split(",")]
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="flowpbx-media-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"# media benchmark — {machine()}\n# workdir {workdir}\n# {' '.join(sys.argv)}\n")
+    steps: list[MediaStep] = []
+    for target in args.targets.split(","):
+        if target == "direct":
+            steps += run_direct(calls_list, secs)
+        elif target == "rtpengine":
+            steps += run_rtpengine(calls_list, secs, workdir)
+        elif target == "flowpbx":
+            steps += run_flowpbx(calls_list, secs, workdir)
+        else:
+            raise SystemExit(f"unknown target {target}")
+    print_table(steps)
+    results = BENCH_DIR / "results"
+    results.mkdir(exist_ok=True)
+    path = results / f"media-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
+    path.write_text(
+        json.dumps(
+            {"machine": machine(), "argv": sys.argv, "steps": [asdict(s) for s in steps]},
+            indent=1,
+        )
+    )
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""Trunks as a user agent client: outbound registration and the identity we present.
+
+`TrunkRegistration` keeps one provider account registered (RFC 3261 §10.2): REGISTER with
+digest auth (answering 401/407 with ``sip.auth``), re-REGISTER before the binding expires
+(half-way for short intervals, a minute early for long ones), 423 answered with the
+provider's Min-Expires, and on failure a back-off that doubles from ``retry_min_s`` up to
+``retry_max_s``. `TrunkManager` runs one per trunk with ``register: true`` and reports their
+state (``states()``, shown by ``PbxService.trunk_states()``).
+
+`caller_identity` is the From / P-Asserted-Identity / Privacy a call out through a trunk
+carries (RFC 3325, RFC 3323), per the trunk's settings: the lead's ``call_phone`` passes its
+``from_uri``, ``from_name`` and ``headers`` to ``UacLeg``.
+
+State of one registration (a table, like the other state machines)::
+
+    idle --start--> registering --2xx--> registered --refresh--> registering
+    registering --failure/timeout--> failed --back-off--> registering
+    any --stop--> stopped (un-REGISTER with Expires: 0 when registered)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import logging
+import random
+from typing import TYPE_CHECKING, Any
+
+from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
+from flowpbx.sip.errors import SipParseError
+from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
+from flowpbx.sip.transaction import ClientTransaction
+from flowpbx.store.records import TrunkRec
+
+if TYPE_CHECKING:
+    from flowpbx.pbx.runtime import Runtime
+
+log = logging.getLogger("flowpbx.trunks")
+
+Addr = tuple[str, int]
+
+
+class RegState(enum.Enum):
+    IDLE = "idle"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+_TRANSITIONS: dict[RegState, frozenset[RegState]] = {
+    RegState.IDLE: frozenset({RegState.REGISTERING, RegState.STOPPED}),
+    RegState.REGISTERING: frozenset({RegState.REGISTERED, RegState.FAILED, RegState.STOPPED}),
+    RegState.REGISTERED: frozenset({RegState.REGISTERING, RegState.STOPPED}),
+    RegState.FAILED: frozenset({RegState.REGISTERING, RegState.STOPPED}),
+    RegState.STOPPED: frozenset(),
+}
+
+
+def refresh_delay(expires: int) -> float:
+    """When to re-REGISTER a binding granted for ``expires`` seconds: half-way for short
+    intervals, a minute before expiry for long ones; never sooner than one second."""
+    if expires <= 120:
+        return max(1.0, expires / 2)
+    return float(expires - 60)
+
+
+def backoff_delay(failures: int, *, minimum: float, maximum: float) -> float:
+    """Seconds to wait after ``failures`` consecutive failures (1, 2, ...): doubling from
+    ``minimum``, capped at ``maximum``."""
+    return float(min(maximum, minimum * 2 ** max(0, failures - 1)))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TrunkStatus:
+    """What the API shows about one trunk's registration."""
+
+    name: str
+    state: str
+    last_status: int | None  # the last final response (None: none yet, 408: timeout)
+    expires_in_s: int | None  # while registered
+    next_attempt_in_s: int | None  # while a retry or refresh is scheduled
+    failures: int
+
+
+def _bound_expiry(response: Response, contact_user: str, requested: int) -> int:
+    """The binding lifetime the registrar granted (RFC 3261 §10.2.4): the expires param of
+    our Contact in the 200, else its Expires header, else what we asked for."""
+    for value in response.headers.get_all("Contact") if "Contact" in response.headers else []:
+        for part in value.split(","):
+            if f"sip:{contact_user}@" in part and "expires=" in part.lower():
+                tail = part.lower().split("expires=", 1)[1]
+                digits = "".join(ch for ch in tail.split(";", 1)[0] if ch.isdigit())
+                if digits:
+                    return int(digits)
+    expires = (response.headers.get("Expires") or "").strip()
+    if expires.isdigit():
+        return int(expires)
+    return requested
+
+
+class TrunkRegistration:
+    """Keeps one trunk registered; see the module docstring."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        trunk: TrunkRec,
+        addr: Addr,
+        *,
+        expires: int = 3600,
+        retry_min_s: float = 30.0,
+        retry_max_s: float = 600.0,
+    ) -> None:
+        self.rt = rt
+        self.trunk = trunk
+        self.addr = addr
+        self.expires = expires
+        self.retry_min_s = retry_min_s
+        self.retry_max_s = retry_max_s
+        self.state = RegState.IDLE
+        self.last_status: int | None = None
+        self.failures = 0
+        self.registrations = 0  # successful REGISTERs so far (refreshes included)
+        self._loop = asyncio.get_running_loop()
+        self._call_id = new_call_id()
+        self._tag = new_tag()
+        self._cseq = 0
+        self._auth_answered = False
+        self._txn: ClientTransaction | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._due: float | None = None
+        self._expires_at: float | None = None
+        self._requested = expires
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _to(self, new: RegState) -> None:
+        if new in _TRANSITIONS[self.state]:
+            self.state = new
+
+    def status(self) -> TrunkStatus:
+        now = self._loop.time()
+        expires_in = None
+        if self.state is RegState.REGISTERED and self._expires_at is not None:
+            expires_in = max(0, int(self._expires_at - now))
+        next_in = None if self._due is None else max(0, int(self._due - now))
+        return TrunkStatus(
+            name=self.trunk.name,
+            state=self.state.value,
+            last_status=self.last_status,
+            expires_in_s=expires_in,
+            next_attempt_in_s=next_in,
+            failures=self.failures,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._schedule(0.0)
+
+    def stop(self) -> None:
+        """Stop refreshing; remove the binding if we hold one (Expires: 0)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._due = None
+        if self.state is RegState.REGISTERED:
+            self._send(expires=0)
+        self._to(RegState.STOPPED)
+
+    def _schedule(self, delay: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._due = self._loop.time() + delay
+        self._handle = self._loop.call_later(delay, self._attempt)
+
+    def _attempt(self) -> None:
+        self._handle = None
+        self._due = None
+        if self.state is RegState.STOPPED:
+            return
+        self._to(RegState.REGISTERING)
+        self._auth_answered = False
+        self._send(expires=self._requested)
+
+    # -- the REGISTER ------------------------------------------------------------------------
+
+    @property
+    def domain(self) -> str:
+        return self.trunk.from_domain or self.trunk.host
+
+    @property
+    def user(self) -> str:
+        return self.trunk.username or "flowpbx"
+
+    def _contact(self) -> str:
+        sip = self.rt.sip
+        transport = ";transport=tcp" if self.trunk.transport.lower() == "tcp" else ""
+        return f"<sip:{self.user}@{sip.host}:{sip.port}{transport}>"
+
+    def _build(self, expires: int, authorization: tuple[str, str] | None = None) -> Request:
+        self._cseq += 1
+        aor = f"sip:{self.user}@{self.domain}"
+        h = Headers()
+        h.add("Max-Forwards", "70")
+        h.add("From", f"<{aor}>;tag={self._tag}")
+        h.add("To", f"<{aor}>")
+        h.add("Call-ID", self._call_id)
+        h.add("CSeq", f"{self._cseq} REGISTER")
+        h.add("Contact", self._contact())
+        h.add("Expires", str(expires))
+        h.add("User-Agent", self.rt.user_agent)
+        if authorization is not None:
+            h.add(*authorization)
+        uri = f"sip:{self.domain}" if self.trunk.from_domain else f"sip:{self.trunk.host}"
+        if self.trunk.port != 5060 and not self.trunk.from_domain:
+            uri += f":{self.trunk.port}"
+        return Request(method="REGISTER", uri=uri, headers=h, body=b"")
+
+    def _send(self, expires: int, authorization: tuple[str, str] | None = None) -> None:
+        request = self._build(expires, authorization)
+        self.rt.sip.add_via(request)
+        transport = "tcp" if self.trunk.transport.lower() == "tcp" else None
+        self._txn = self.rt.sip.send_request(request, self.addr, self, transport=transport)
+
+    # -- responses and timeouts (from the dispatcher) ----------------------------------------
+
+    def on_response(self, response: Response, txn: ClientTransaction) -> None:
+        if txn is not self._txn or response.status < 200:
+            return
+        status = response.status
+        expires_asked = int((txn.request.headers.get("Expires") or "0").strip() or 0)
+        if expires_asked == 0:
+            return  # the answer to our un-REGISTER
+        if status in (401, 407) and self._answer_challenge(response, txn.request):
+            return
+        self.last_status = status
+        if 200 <= status < 300:
+            granted = _bound_expiry(response, self.user, self._requested)
+            if granted <= 0:
+                self._fail()
+                return
+            self.failures = 0
+            self.registrations += 1
+            self._expires_at = self._loop.time() + granted
+            self._to(RegState.REGISTERED)
+            self._schedule(refresh_delay(granted))
+            log.info("trunk %s registered for %s s", self.trunk.name, granted)
+            return
+        if status == 423:
+            # RFC 3261 §10.2.8: Interval Too Brief; ask again with the registrar's minimum.
+            try:
+                minimum = int((response.headers.get("Min-Expires") or "").strip())
+            except ValueError:
+                minimum = 0
+            if minimum > self._requested:
+                self._requested = minimum
+                self._send(expires=minimum)
+                return
+        self._fail()
+
+    def _answer_challenge(self, response: Response, request: Request) -> bool:
+        if self.trunk.username is None or self.trunk.password is None:
+            return False
+        proxy = response.status == 407
+        header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        chosen = select_challenge(response.headers.get_all(header))
+        if chosen is None:
+            return False
+        try:
+            stale = parse_challenge(chosen).stale
+        except SipParseError:
+            return False
+        if self._auth_answered and not stale:
+            return False  # our credentials were refused
+        self._auth_answered = True
+        value = build_authorization(
+            chosen,
+            method="REGISTER",
+            uri=request.uri,
+            username=self.trunk.username,
+            password=self.trunk.password,
+        )
+        name = "Proxy-Authorization" if proxy else "Authorization"
+        self._send(expires=self._requested, authorization=(name, value))
+        return True
+
+    def on_timeout(self, txn: ClientTransaction) -> None:
+        if txn is self._txn and self.state is not RegState.STOPPED:
+            self.last_status = 408
+            self._fail()
+
+    def _fail(self) -> None:
+        self.failures += 1
+        self._expires_at = None
+        self._to(RegState.FAILED)
+        delay = backoff_delay(self.failures, minimum=self.retry_min_s, maximum=self.retry_max_s)
+        delay *= random.uniform(0.9, 1.0)  # spread retries of many trunks
+        log.warning(
+            "trunk %s registration failed (%s); retrying in %.0f s",
+            self.trunk.name,
+            self.last_status,
+            delay,
+        )
+        self._schedule(delay)
+
+
+class TrunkManager:
+    """One `TrunkRegistration` per trunk with ``register: true``."""
+
+    def __init__(self, rt: Runtime, **registration_options: Any) -> None:
+        self.rt = rt
+        self._options = registration_options
+        self._regs: dict[str, TrunkRegistration] = {}
+
+    def sync(self, trunks: list[TrunkRec], resolve: Any) -> None:
+        """Start, restart (settings changed) or stop registrations to match ``trunks``;
+        ``resolve(trunk)`` gives the address to send to, or None."""
+        wanted = {t.name: t for t in trunks if t.register}
+        for name in list(self._regs):
+            reg = self._regs[name]
+            if wanted.get(name) != reg.trunk:
+                reg.stop()
+                del self._regs[name]
+        for name, trunk in wanted.items():
+            if name in self._regs:
+                continue
+            addr = resolve(trunk)
+            if addr is None:
+                log.warning("trunk %s does not resolve: not registering", name)
+                continue
+            reg = TrunkRegistration(self.rt, trunk, addr, **self._options)
+            self._regs[name] = reg
+            reg.start()
+
+    def get(self, name: str) -> TrunkRegistration | None:
+        return self._regs.get(name)
+
+    def states(self) -> list[TrunkStatus]:
+        return [reg.status() for reg in self._regs.values()]
+
+    def close(self) -> None:
+        for reg in self._regs.values():
+            reg.stop()
+        self._regs.clear()
+
+
+# -- the identity a call out through a trunk presents -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundIdentity:
+    """From and the extra headers of an INVITE to a trunk (pass them to ``UacLeg``)."""
+
+    from_uri: str
+    from_name: str | None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def caller_identity(
+    trunk: TrunkRec, *, number: str, name: str | None = None, anonymous: bool = False
+) -> OutboundIdentity:
+    """From / P-Asserted-Identity / Privacy for a call out through ``trunk`` (SPEC §4).
+
+    The number goes in From at the trunk's from-domain (or host). An anonymous call (the `h`
+    suffix) shows ``"Anonymous" <sip:anonymous@anonymous.invalid>`` with ``Privacy: id``
+    (RFC 3323); the real number goes in P-Asserted-Identity (RFC 3325) only where the trunk
+    is trusted — an untrusted provider would show it to the callee.
+    """
+    domain = trunk.from_domain or trunk.host
+    real = f"sip:{number}@{domain}"
+    headers: list[tuple[str, str]] = []
+    if trunk.trusted:
+        headers.append(("P-Asserted-Identity", f"<{real}>"))
+    if anonymous:
+        headers.append(("Privacy", "id"))
+        return OutboundIdentity(
+            from_uri="sip:anonymous@anonymous.invalid",
+            from_name="Anonymous",
+            headers=tuple(headers),
+        )
+    return OutboundIdentity(from_uri=real, from_name=name, headers=tuple(headers))
+
+
+__all__ = [
+    "OutboundIdentity",
+    "RegState",
+    "TrunkManager",
+    "TrunkRegistration",
+    "TrunkStatus",
+    "backoff_delay",
+    "caller_identity",
+    "refresh_delay",
+]

@@ -1,0 +1,259 @@
+"""Extensions, trunks, numbers, schedules, mailboxes and messages, queues, settings, config."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import numpy as np
+import soundfile as sf
+import yaml
+
+from flowpbx.store.db import Store
+from tests.api.conftest import bearer
+
+T0 = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
+
+
+async def test_extensions_crud(client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    body = {"number": "101", "name": "Alice", "password": "s3cret-101", "outbound": True}
+    r = await client.post("/api/v1/extensions", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert got["number"] == "101" and got["outbound"] and not got["registered"]
+    assert "password" not in got and not any("ha1" in k for k in got)
+    assert (await client.post("/api/v1/extensions", json=body, headers=h)).status_code == 409
+    r = await client.put(
+        "/api/v1/extensions/101",
+        json={"name": "Alice B", "supervisor": True, "caller_id": "+37167000001"},
+        headers=h,
+    )
+    assert r.status_code == 200
+    assert r.json()["name"] == "Alice B" and r.json()["supervisor"]
+    # bad fields answer 422 with their paths
+    r = await client.post(
+        "/api/v1/extensions", json={"number": "1", "name": "", "password": "pw"}, headers=h
+    )
+    assert r.status_code == 422
+    paths = {d["path"] for d in r.json()["error"]["details"]}
+    assert {"body.number", "body.name", "body.password"} <= paths
+    r = await client.put("/api/v1/extensions/101", json={"name": "A", "mailbox": "777"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.mailbox"
+    r = await client.put("/api/v1/extensions/999", json={"name": "A"}, headers=h)
+    assert r.status_code == 404
+    assert (await client.delete("/api/v1/extensions/101", headers=h)).status_code == 204
+    assert (await client.delete("/api/v1/extensions/101", headers=h)).status_code == 404
+
+
+async def test_trunks_and_numbers(client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    trunk = {"name": "provider", "host": "127.0.0.1", "port": 5070, "password": "pw"}
+    r = await client.post("/api/v1/trunks", json=trunk, headers=h)
+    assert r.status_code == 201, r.text
+    t = r.json()
+    assert t["password_set"] and "password" not in t and t["registration"] is None
+    assert t["register"] is False
+    assert (await client.post("/api/v1/trunks", json=trunk, headers=h)).status_code == 409
+    r = await client.put(
+        "/api/v1/trunks/provider", json={"host": "10.0.0.1", "register": True}, headers=h
+    )
+    assert r.status_code == 200 and r.json()["register"] and r.json()["password_set"]
+    r = await client.post("/api/v1/trunks", json={**trunk, "name": "x", "port": 0}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.port"
+
+    for n in ("+37167000001", "+37167000002", "+37167000003"):
+        r = await client.post("/api/v1/numbers", json={"number": n, "trunk": "provider"}, headers=h)
+        assert r.status_code == 201, r.text
+    r = await client.post(
+        "/api/v1/numbers", json={"number": "+37167000009", "trunk": "nope"}, headers=h
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.trunk"
+    r = await client.post("/api/v1/numbers", json={"number": "abc", "trunk": "provider"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.number"
+    # move the third number to the front of the caller-ID list (c1)
+    r = await client.put(
+        "/api/v1/numbers/+37167000003", json={"trunk": "provider", "position": 1}, headers=h
+    )
+    assert r.status_code == 200 and r.json()["position"] == 1
+    order = [n["number"] for n in (await client.get("/api/v1/numbers", headers=h)).json()]
+    assert order == ["+37167000003", "+37167000001", "+37167000002"]
+    # the trunk cannot go while numbers use it
+    r = await client.delete("/api/v1/trunks/provider", headers=h)
+    assert r.status_code == 409 and r.json()["error"]["id"] == "trunk-in-use"
+    for n in order:
+        assert (await client.delete(f"/api/v1/numbers/{n}", headers=h)).status_code == 204
+    assert (await client.delete("/api/v1/trunks/provider", headers=h)).status_code == 204
+    assert (await client.get("/api/v1/trunks/provider", headers=h)).status_code == 404
+
+
+async def test_schedules_crud(client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    body = {
+        "name": "office",
+        "timezone": "Europe/Riga",
+        "hours": {"mon": [["09:00", "18:00"]]},
+        "holidays": ["2026-12-25"],
+    }
+    r = await client.post("/api/v1/schedules", json=body, headers=h)
+    assert r.status_code == 201 and r.json() == body
+    assert (await client.post("/api/v1/schedules", json=body, headers=h)).status_code == 409
+    r = await client.put(
+        "/api/v1/schedules/office",
+        json={"timezone": "Mars/Olympus", "hours": {}, "holidays": []},
+        headers=h,
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"].startswith("body")
+    r = await client.put(
+        "/api/v1/schedules/office", json={"timezone": "UTC", "hours": {"tue": []}}, headers=h
+    )
+    assert r.status_code == 200 and r.json()["timezone"] == "UTC"
+    assert (await client.delete("/api/v1/schedules/office", headers=h)).status_code == 204
+    assert (await client.get("/api/v1/schedules/office", headers=h)).status_code == 404
+
+
+async def test_mailboxes_and_messages(store: Store, client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    r = await client.post(
+        "/api/v1/mailboxes",
+        json={"number": "100", "name": "Main", "pin": "1234", "email": ["boss@example.com"]},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json() == {
+        "number": "100",
+        "name": "Main",
+        "pin_set": True,
+        "email": ["boss@example.com"],
+        "messages": 0,
+        "unheard": 0,
+    }
+    r = await client.post(
+        "/api/v1/mailboxes", json={"number": "101", "name": "x", "email": ["nope"]}, headers=h
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.email"
+    # a message, as the voicemail element records it
+    vm_dir = store.data_dir / "voicemail"
+    vm_dir.mkdir(parents=True)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000) * 32767).astype(np.int16)
+    sf.write(vm_dir / "m1.wav", tone, 8000, subtype="PCM_16")
+    mid = await store.add_voicemail(
+        mailbox="100", file="voicemail/m1.wav", caller="+3712", duration_s=1.0, received_at=T0
+    )
+    msgs = (await client.get("/api/v1/mailboxes/100/messages", headers=h)).json()
+    assert [(m["id"], m["caller"], m["heard"]) for m in msgs] == [(mid, "+3712", False)]
+    assert (await client.get("/api/v1/mailboxes/100", headers=h)).json()["unheard"] == 1
+    # stream, with a range request as the browser's player seeks
+    f = await client.get(f"/api/v1/mailboxes/100/messages/{mid}/file", headers=h)
+    assert f.status_code == 200 and f.headers["content-type"] == "audio/wav"
+    assert f.headers["accept-ranges"] == "bytes"
+    whole = f.content
+    part = await client.get(
+        f"/api/v1/mailboxes/100/messages/{mid}/file", headers={**h, "Range": "bytes=44-143"}
+    )
+    assert part.status_code == 206 and part.content == whole[44:144]
+    assert part.headers["content-range"] == f"bytes 44-143/{len(whole)}"
+    r = await client.post(f"/api/v1/mailboxes/100/messages/{mid}/heard", headers=h)
+    assert r.status_code == 200 and r.json()["heard"] is True
+    r = await client.post(
+        f"/api/v1/mailboxes/100/messages/{mid}/heard", json={"heard": False}, headers=h
+    )
+    assert r.json()["heard"] is False
+    # a message is only reachable through its own mailbox
+    await client.post("/api/v1/mailboxes", json={"number": "200", "name": "Other"}, headers=h)
+    assert (await client.get(f"/api/v1/mailboxes/200/messages/{mid}", headers=h)).status_code == 404
+    assert (
+        await client.delete(f"/api/v1/mailboxes/100/messages/{mid}", headers=h)
+    ).status_code == 204
+    assert not (vm_dir / "m1.wav").exists()
+    assert (await client.get("/api/v1/mailboxes/100/messages", headers=h)).json() == []
+    # PUT without pin keeps it; with null clears it
+    r = await client.put("/api/v1/mailboxes/100", json={"name": "Main 2"}, headers=h)
+    assert r.json()["pin_set"] is True and r.json()["name"] == "Main 2"
+    r = await client.put("/api/v1/mailboxes/100", json={"name": "Main 2", "pin": None}, headers=h)
+    assert r.json()["pin_set"] is False
+    # a mailbox an extension uses cannot be deleted
+    await client.post(
+        "/api/v1/extensions",
+        json={"number": "101", "name": "A", "password": "pw-101", "mailbox": "100"},
+        headers=h,
+    )
+    r = await client.delete("/api/v1/mailboxes/100", headers=h)
+    assert r.status_code == 409 and r.json()["error"]["id"] == "mailbox-in-use"
+    assert (await client.delete("/api/v1/mailboxes/200", headers=h)).status_code == 204
+
+
+async def test_queues_config_flow_queues_and_stats(
+    store: Store, client: httpx.AsyncClient, token: str
+) -> None:
+    h = bearer(token)
+    r = await client.put(
+        "/api/v1/queues/sales",
+        json={"strategy": "fewest_calls", "members": [{"extension": "101"}]},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    now = dt.datetime.now(dt.UTC)
+    await store.record_queue_call(
+        queue="sales", call_id="c1", caller="+3712", joined_at=now, wait_s=12.0,
+        result="answered", member="101", talk_s=40.0,
+    )  # fmt: skip
+    await store.record_queue_call(
+        queue="sales", call_id="c2", caller="+3713", joined_at=now, wait_s=30.0, result="timeout"
+    )
+    q = (await client.get("/api/v1/queues/sales", headers=h)).json()
+    assert q["source"] == "stored" and q["strategy"] == "fewest_calls"
+    assert q["stats"]["calls"] == 2 and q["stats"]["by_result"] == {"answered": 1, "timeout": 1}
+    assert q["member_stats"]["101"]["answered"] == 1 and q["live"] is None
+    r = await client.put("/api/v1/queues/sales", json={"strategy": "fastest"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.strategy"
+    assert (await client.delete("/api/v1/queues/sales", headers=h)).status_code == 204
+    assert (await client.get("/api/v1/queues/nope", headers=h)).status_code == 404
+
+
+async def test_settings(client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    s = (await client.get("/api/v1/settings", headers=h)).json()
+    assert s["allow_private_webhooks"] is False and s["timezone"] == "UTC"
+    r = await client.put(
+        "/api/v1/settings", json={"allow_private_webhooks": True, "timezone": "Europe/Riga"},
+        headers=h,
+    )  # fmt: skip
+    assert r.status_code == 200
+    assert r.json()["allow_private_webhooks"] is True and r.json()["timezone"] == "Europe/Riga"
+    assert (await client.get("/api/v1/settings", headers=h)).json() == r.json()
+    r = await client.put("/api/v1/settings", json={"colour": "blue"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.colour"
+    r = await client.put("/api/v1/settings", json={"timezone": "Nowhere/Else"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.timezone"
+
+
+async def test_whole_config_export_and_import(client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    doc = {
+        "extensions": [{"number": "101", "name": "Alice", "password": "pw-101"}],
+        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": 5070}],
+        "numbers": [{"number": "+37167000001", "trunk": "provider"}],
+        "mailboxes": [{"number": "100", "name": "Main"}],
+    }
+    r = await client.post(
+        "/api/v1/config",
+        content=yaml.safe_dump(doc),
+        headers={**h, "Content-Type": "application/yaml"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["changed"]["extensions"] == 1
+    again = await client.post("/api/v1/config", json=doc, headers=h)
+    assert sum(again.json()["changed"].values()) == 0  # idempotent
+    out = (await client.get("/api/v1/config", headers=h)).json()
+    assert [e["number"] for e in out["extensions"]] == ["101"] and "audio" not in out
+    # every problem at once, nothing written
+    bad = {"numbers": [{"number": "+37100", "trunk": "ghost"}], "extensions": [{"number": "1"}]}
+    r = await client.post("/api/v1/config", json=bad, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["id"] == "config-invalid"
+    assert len(r.json()["error"]["details"]) >= 3
+    # no server path may come from a request
+    r = await client.post(
+        "/api/v1/config", json={"audio": [{"name": "x", "file": "/etc/passwd"}]}, headers=h
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.audio"

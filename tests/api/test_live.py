@@ -1,0 +1,209 @@
+"""Live parts of the API: the events websocket (a real websocket client against uvicorn),
+active calls with hang-up and spy, live registrations and queue state.
+
+`FakePbx` is a small stand-in for the PBX *service interface* (`api.live.LiveService`):
+it answers like `PbxService` does and records the actions asked of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from flowpbx.api import create_api
+from flowpbx.api.events import EventBus
+from flowpbx.store.db import Store
+from tests.api.conftest import bearer
+from tests.api.server import serve_in_loop
+
+CALL = {
+    "id": "abc@host",
+    "caller": "+3712",
+    "caller_name": None,
+    "did": "+37167000001",
+    "flow": "Main line",
+    "started_at": "2026-05-04T10:00:00+00:00",
+    "answered_by": "101",
+}
+
+
+class FakePbx:
+    def __init__(self) -> None:
+        self.calls = [dict(CALL)]
+        self.actions: list[tuple[Any, ...]] = []
+        self.reloads = 0
+
+    def registrations(self, extension: str) -> list[dict[str, Any]]:
+        if extension == "101":
+            return [{"contact": "sip:101@10.0.0.7", "source": "10.0.0.7:5060", "expires": 120,
+                     "user_agent": "Desk"}]  # fmt: skip
+        return []
+
+    def active_calls(self) -> list[dict[str, Any]]:
+        return list(self.calls)
+
+    async def reload(self) -> None:
+        self.reloads += 1
+
+    async def hangup_call(self, call_id: str) -> bool:
+        self.actions.append(("hangup", call_id))
+        self.calls = [c for c in self.calls if c["id"] != call_id]
+        return True
+
+    async def spy(self, call_id: str, supervisor: str, mode: str) -> None:
+        self.actions.append(("spy", call_id, supervisor, mode))
+
+    def queues(self) -> dict[str, dict[str, Any]]:
+        return {"sales": {"waiting": 2, "members": {"101": "in_call"}}}
+
+    def metrics(self) -> dict[str, float]:
+        return {"sip_errors_total": 3, "media_lost_packets_total": 7}
+
+
+class PartialPbx:
+    """A PBX service with only the required methods."""
+
+    def registrations(self, extension: str) -> list[dict[str, Any]]:
+        return []
+
+    def active_calls(self) -> list[dict[str, Any]]:
+        return [dict(CALL)]
+
+    async def reload(self) -> None:
+        return None
+
+
+@pytest.fixture
+def bus() -> EventBus:
+    return EventBus(queue_size=3)
+
+
+@pytest.fixture
+async def live_client(
+    store: Store, bus: EventBus
+) -> AsyncIterator[tuple[httpx.AsyncClient, str, FakePbx]]:
+    pbx = FakePbx()
+    app = create_api(store, pbx, event_bus=bus)
+    async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url) as c:
+        yield c, url, pbx
+
+
+async def test_events_websocket_pushes_published_events(
+    store: Store, bus: EventBus, live_client: tuple[httpx.AsyncClient, str, FakePbx]
+) -> None:
+    client, url, _ = live_client
+    await store.create_user("admin", "admin-pass", "admin")
+    token = (
+        await client.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": "admin-pass"}
+        )
+    ).json()["token"]
+    ws_url = url.replace("http://", "ws://") + "/api/v1/events"
+    # no token: refused before the upgrade
+    with pytest.raises(InvalidStatus):
+        async with websockets.connect(ws_url):
+            pass
+    async with websockets.connect(f"{ws_url}?token={token}") as ws:
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert hello == {"type": "hello", "user": "admin"}
+        assert bus.subscribers == 1
+        bus.publish({"type": "call.start", "id": "c1", "caller": "+3712"})
+        bus.publish({"type": "voicemail", "mailbox": "100", "id": 7})
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        second = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert first["type"] == "call.start" and first["caller"] == "+3712" and "at" in first
+        assert second == {**second, "type": "voicemail", "mailbox": "100", "id": 7}
+    # the subscriber goes away with the socket
+    for _ in range(100):
+        if bus.subscribers == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert bus.subscribers == 0
+
+
+def test_bus_drops_oldest_for_a_slow_subscriber() -> None:
+    bus = EventBus(queue_size=2)
+    q = bus.subscribe()
+    for i in range(5):
+        bus.publish({"type": "tick", "n": i})
+    assert [q.get_nowait()["n"] for _ in range(q.qsize())] == [3, 4]
+    with pytest.raises(ValueError):
+        bus.publish({"no": "type"})
+    bus.unsubscribe(q)
+    bus.publish({"type": "tick"})  # nobody listening: fine
+
+
+async def test_calls_hangup_and_spy(
+    store: Store, live_client: tuple[httpx.AsyncClient, str, FakePbx], token: str
+) -> None:
+    client, _, pbx = live_client
+    h = bearer(token)
+    calls = (await client.get("/api/v1/calls", headers=h)).json()
+    assert [c["id"] for c in calls] == ["abc@host"]
+    assert (await client.get("/api/v1/calls/abc@host", headers=h)).json()["answered_by"] == "101"
+    await store.upsert_extension(number="103", name="Carol", password="pw-103", supervisor=True)
+    await store.upsert_extension(number="102", name="Bob", password="pw-102")
+    r = await client.post(
+        "/api/v1/calls/abc@host/spy", json={"supervisor": "102", "mode": "listen"}, headers=h
+    )
+    assert r.status_code == 403 and r.json()["error"]["id"] == "not-a-supervisor"
+    r = await client.post(
+        "/api/v1/calls/abc@host/spy", json={"supervisor": "103", "mode": "whisper"}, headers=h
+    )
+    assert r.status_code == 202 and pbx.actions == [("spy", "abc@host", "103", "whisper")]
+    r = await client.post(
+        "/api/v1/calls/abc@host/spy", json={"supervisor": "103", "mode": "shout"}, headers=h
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.mode"
+    r = await client.delete("/api/v1/calls/abc@host", headers=h)
+    assert r.status_code == 202 and pbx.actions[-1] == ("hangup", "abc@host")
+    assert (await client.get("/api/v1/calls/abc@host", headers=h)).status_code == 404
+    assert (await client.delete("/api/v1/calls/abc@host", headers=h)).status_code == 404
+
+
+async def test_live_registrations_queues_metrics_and_reload(
+    store: Store, live_client: tuple[httpx.AsyncClient, str, FakePbx], token: str
+) -> None:
+    client, _, pbx = live_client
+    h = bearer(token)
+    r = await client.post(
+        "/api/v1/extensions", json={"number": "101", "name": "A", "password": "pw-101"}, headers=h
+    )
+    assert r.status_code == 201
+    assert pbx.reloads == 1  # the change was taken live
+    ext = r.json()
+    assert ext["registered"] and ext["registrations"][0]["contact"] == "sip:101@10.0.0.7"
+    assert ext["registrations"][0]["expires"] == 120
+    q = (await client.get("/api/v1/queues/sales", headers=h)).json()
+    assert q["live"] == {"waiting": 2, "members": {"101": "in_call"}}
+    m = (await client.get("/metrics", headers=h)).text.splitlines()
+    assert "flowpbx_active_calls 1.0" in m
+    assert "flowpbx_sip_errors_total 3.0" in m and "flowpbx_media_lost_packets_total 7.0" in m
+    health = (await client.get("/api/v1/health")).json()
+    assert health["pbx"] == "running"
+
+
+async def test_missing_live_actions_are_501_and_no_pbx_is_503(
+    store: Store, client: httpx.AsyncClient, token: str
+) -> None:
+    h = bearer(token)
+    r = await client.get("/api/v1/calls", headers=h)  # `client` runs without a PBX
+    assert r.status_code == 503 and r.json()["error"]["id"] == "pbx-unavailable"
+    app = create_api(store, PartialPbx(), event_bus=EventBus())
+    async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url) as c:
+        r = await c.delete("/api/v1/calls/abc@host", headers=h)
+        assert r.status_code == 501
+        assert r.json()["error"] == {
+            "id": "not-implemented",
+            "message": "the running PBX does not offer 'hangup_call' yet",
+            "details": {"action": "hangup_call"},
+        }
+        r = await c.post("/api/v1/calls/abc@host/spy", json={"supervisor": "103"}, headers=h)
+        assert r.status_code == 501

@@ -1,0 +1,172 @@
+"""SIP behaviour against SIPp scenarios (tests/sipp/): registration over UDP and TCP with
+digest auth, an INVITE answering a challenge, CANCEL while ringing, the 2xx retransmitted
+until a late ACK, re-INVITE hold/unhold in a bridged call, and a flowpbx trunk registering
+(and refreshing) at a SIPp registrar with digest auth.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Harness
+from tests.e2e.peers import register, uas_extension
+from tests.e2e.server import FlowpbxServer
+from tests.e2e.sipp import Sipp
+
+pytestmark = pytest.mark.e2e
+
+PASSWORDS = {"101": "s3cret-101-sip", "102": "s3cret-102-sip"}
+
+
+def _company(trunk_port: int | None = None, *, register_trunk: bool = False) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "extensions": [
+            {"number": n, "name": f"Ext {n}", "password": p, "outbound": True}
+            for n, p in PASSWORDS.items()
+        ]
+    }
+    if trunk_port is not None:
+        config["trunks"] = [
+            {
+                "name": "provider",
+                "host": "127.0.0.1",
+                "port": trunk_port,
+                "transport": "udp",
+                "username": "acme",
+                "password": "pw-acme",
+                "register": register_trunk,
+                "trusted": False,
+            }
+        ]
+    return config
+
+
+def _register(e2e: Harness, server: FlowpbxServer, ext: str, **kw: Any) -> Sipp:
+    sipp = e2e.adopt_sipp(
+        register(e2e.tmp_path, registrar=server.sip, ext=ext, password=PASSWORDS[ext], **kw)
+    )
+    sipp.start().check(timeout=15)
+    return sipp
+
+
+def _caller(e2e: Harness, server: FlowpbxServer, scenario: str, **variables: Any) -> Sipp:
+    return e2e.sipp(
+        scenario,
+        remote=server.sip,
+        service="102",
+        auth=("101", PASSWORDS["101"]),
+        keys={"caller": "101"},
+        variables=variables,
+        name=scenario.removesuffix(".xml"),
+    )
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_register_with_digest_auth(e2e: Harness, transport: str) -> None:
+    server = e2e.server(_company())
+    extra = ["-t", "t1"] if transport == "tcp" else []
+    sipp = e2e.adopt_sipp(
+        Sipp(
+            "register_auth.xml",
+            e2e.tmp_path,
+            remote=server.sip,
+            service="101",
+            auth=("101", PASSWORDS["101"]),
+            keys={"expires": 600},
+            extra_args=extra,
+            name=f"register-{transport}",
+        )
+    )
+    sipp.start().check(timeout=15)
+    assert sipp.received_status_codes()[-1] == 200
+    rows = server.wait_rows("SELECT * FROM registrations WHERE extension = '101'")
+    assert len(rows) == 1, rows
+    messages = sipp.messages()
+    # The 200 came back on the transport the REGISTER used, Via untouched (RFC 3261 §18.2.2).
+    assert re.search(rf"Via: SIP/2.0/{transport.upper()} 127\.0\.0\.1:{sipp.local_port}", messages)
+
+
+def test_invite_answers_challenge_and_call_completes(e2e: Harness) -> None:
+    server = e2e.server(_company())
+    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
+    _register(e2e, server, "102", local_port=callee.local_port)
+    callee.start().wait_ready()
+    caller = _caller(e2e, server, "uac_invite_auth.xml", talk_ms=300, ack_delay_ms=0)
+    caller.start().check(timeout=30)
+    callee.check(timeout=15)
+    codes = caller.received_status_codes()
+    assert codes[codes.index(407) + 1 :].count(200) >= 2, codes  # INVITE 200, BYE 200
+
+
+def test_cancel_while_ringing_gets_487_and_cancels_the_callee(e2e: Harness) -> None:
+    server = e2e.server(_company())
+    callee = e2e.sipp("uas_ring_cancel.xml", service="102", name="callee-ringing")
+    _register(e2e, server, "102", local_port=callee.local_port)
+    callee.start().wait_ready()
+    caller = _caller(e2e, server, "uac_cancel.xml")
+    caller.start().check(timeout=30)
+    callee.check(timeout=15)  # flowpbx cancelled the ringing phone too (CANCEL, 487, ACK)
+    codes = caller.received_status_codes()
+    assert codes[-2:] == [200, 487], codes
+
+
+def test_2xx_retransmitted_until_the_late_ack(e2e: Harness) -> None:
+    """SIPp holds its ACK back 1.7 s, as if the first was lost: flowpbx's INVITE server
+    transaction retransmits the 200 (after T1 = 0.5 s and 2*T1 more, RFC 3261 §13.3.1.4)."""
+    server = e2e.server(_company())
+    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
+    _register(e2e, server, "102", local_port=callee.local_port)
+    callee.start().wait_ready()
+    caller = _caller(e2e, server, "uac_invite_auth.xml", talk_ms=300, ack_delay_ms=1700)
+    caller.start().check(timeout=30)
+    callee.check(timeout=15)
+    log = caller.messages()
+    invite_200s = re.findall(r"SIP/2.0 200 OK\r?\n(?:[^\r\n]+\r?\n)*?CSeq: 2 INVITE", log)
+    assert len(invite_200s) >= 2, log[-3000:]
+
+
+def test_trunk_registers_with_digest_auth_and_refreshes(e2e: Harness) -> None:
+    registrar = e2e.sipp(
+        "trunk_registrar.xml",
+        variables={"user": "acme", "pass": "pw-acme", "expires": 4},
+        name="provider-registrar",
+    )
+    registrar.start().wait_ready()
+    server = e2e.server(_company(registrar.local_port, register_trunk=True))
+    registrar.check(timeout=30)  # two cycles: the registration, then its refresh
+    requests = registrar.received_requests()
+    assert requests.count("REGISTER") == 4, requests
+    assert server.proc is not None and server.proc.poll() is None
+
+
+def test_reinvite_hold_and_resume_in_a_bridged_call(e2e: Harness) -> None:
+    """The caller holds (a=sendonly) and resumes (a=sendrecv) with re-INVITEs: flowpbx answers
+    recvonly, then sendrecv, and while held it sends the caller no RTP (RFC 3264 §8.4)."""
+    server = e2e.server(_company())
+    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
+    _register(e2e, server, "102", local_port=callee.local_port)
+    callee.start().wait_ready()
+    caller = _caller(e2e, server, "uac_hold.xml", talk_ms=1500, ack_delay_ms=0, hold_ms=1500)
+    cap = e2e.capture("caller", [caller.local_port, caller.media_port])
+    caller.start().check(timeout=30)
+    callee.check(timeout=15)
+    cap.stop()
+
+    def answer_time(direction: str) -> float:
+        for d in cap.datagrams:
+            if d.dst[1] == caller.local_port and d.payload.startswith(b"SIP/2.0 200"):
+                if b"CSeq: 3 INVITE" in d.payload or b"CSeq: 4 INVITE" in d.payload:
+                    if f"a={direction}".encode() in d.payload:
+                        return d.time
+        raise AssertionError(f"no 200 with a={direction}: {cap.summary()}")
+
+    held_at, resumed_at = answer_time("recvonly"), answer_time("sendrecv")
+    rtp = cap.rtp(dst_port=caller.media_port)
+    before = [p for p in rtp if p.time < held_at]
+    during = [p for p in rtp if held_at < p.time < resumed_at]
+    after = [p for p in rtp if p.time > resumed_at]
+    assert before and after, cap.summary()
+    assert len(during) <= 1, f"{len(during)} RTP packets while on hold; {cap.summary()}"

@@ -1,0 +1,222 @@
+"""AccessGuard (pbx/security.py), driven with an explicit clock: bans, rate limits, hidden
+OPTIONS, bounded memory, call caps, dial restrictions; and the settings that configure it."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowpbx.pbx.security import (
+    AccessGuard,
+    CallLimiter,
+    GuardConfig,
+    Rate,
+    dial_allowed,
+    request_method,
+)
+from flowpbx.settings import Settings, SettingsError
+
+A = ("192.0.2.10", 5060)
+B = ("192.0.2.20", 5060)
+REGISTER = b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP x\r\n\r\n"
+INVITE = b"INVITE sip:101@example.com SIP/2.0\r\n\r\n"
+OPTIONS = b"OPTIONS sip:example.com SIP/2.0\r\n\r\n"
+BYE = b"BYE sip:101@example.com SIP/2.0\r\n\r\n"
+RESPONSE = b"SIP/2.0 200 OK\r\n\r\n"
+
+
+def guard(**kw: object) -> AccessGuard:
+    return AccessGuard(GuardConfig(**kw))  # type: ignore[arg-type]
+
+
+def test_request_method_reads_only_the_first_token() -> None:
+    assert request_method(REGISTER) == b"REGISTER"
+    assert request_method(b"\r\nOPTIONS sip:x SIP/2.0\r\n") == b"OPTIONS"
+    assert request_method(RESPONSE) is None
+    assert request_method(b"garbage") is None
+    assert request_method(b"") is None
+
+
+def test_threshold_failures_within_the_window_ban_the_source() -> None:
+    g = guard(ban_threshold=3, ban_window_s=10, ban_duration_s=100)
+    now = 1000.0
+    assert not g.record_failure(A[0], now)
+    assert not g.record_failure(A[0], now + 1)
+    assert g.admit(A, REGISTER, now + 1)
+    assert g.record_failure(A[0], now + 2)  # the third one bans
+    assert g.is_banned(A[0], now + 2)
+    # Everything from A is dropped now, responses and other methods included ...
+    for data in (REGISTER, INVITE, OPTIONS, BYE, RESPONSE):
+        assert not g.admit(A, data, now + 3)
+    # ... but another source is untouched.
+    assert g.admit(B, REGISTER, now + 3)
+    [ban] = g.bans(now + 3)
+    assert ban.ip == A[0] and ban.remaining_s(now + 3) == pytest.approx(99)
+    assert "3 auth failures" in ban.reason
+    # The ban expires by itself.
+    assert g.admit(A, REGISTER, now + 102.1)
+    assert g.bans(now + 102.1) == []
+
+
+def test_failures_spread_wider_than_the_window_do_not_ban() -> None:
+    g = guard(ban_threshold=3, ban_window_s=10)
+    now = 0.0
+    for _ in range(20):
+        assert not g.record_failure(A[0], now)
+        now += 6.0  # at most two inside any 10 s window
+    assert not g.is_banned(A[0], now)
+
+
+def test_a_lifted_ban_starts_from_zero_failures() -> None:
+    g = guard(ban_threshold=2, ban_window_s=60)
+    g.record_failure(A[0], 0.0)
+    assert g.record_failure(A[0], 1.0)
+    assert g.lift_ban(A[0])
+    assert not g.lift_ban(A[0])  # not banned any more
+    assert g.admit(A, REGISTER, 2.0)
+    assert not g.record_failure(A[0], 2.0)  # counting restarts
+    assert g.record_failure(A[0], 3.0)
+
+
+def test_threshold_zero_never_bans_and_trusted_networks_are_exempt() -> None:
+    g = guard(ban_threshold=0)
+    for i in range(100):
+        assert not g.record_failure(A[0], float(i))
+    t = guard(ban_threshold=1, trusted_networks=("192.0.2.0/28",), rate_register=Rate.parse("1:1"))
+    assert not t.record_failure(A[0], 0.0)  # .10 is inside /28
+    assert t.record_failure(B[0], 0.0)  # .20 is not
+    for _ in range(10):
+        assert t.admit(A, REGISTER, 0.0)  # no rate limit either
+
+
+def test_token_bucket_per_source_and_method() -> None:
+    g = guard(rate_register=Rate.parse("2:4"), rate_invite=Rate.parse("1:1"))
+    now = 50.0
+    assert [g.admit(A, REGISTER, now) for _ in range(6)] == [True] * 4 + [False] * 2
+    assert g.admit(A, INVITE, now)  # its own bucket
+    assert not g.admit(A, INVITE, now)
+    assert g.admit(B, REGISTER, now)  # another source has its own buckets
+    assert g.admit(A, BYE, now) and g.admit(A, RESPONSE, now)  # not rate limited
+    assert g.admit(A, REGISTER, now + 0.5)  # refilled one token at 2/s
+    assert not g.admit(A, REGISTER, now + 0.5)
+    assert [g.admit(A, REGISTER, now + 100) for _ in range(5)] == [True] * 4 + [False]
+    assert g.counters()["sip_dropped_rate_limited"] == 5
+
+
+def test_rate_zero_is_unlimited_and_trunks_are_never_limited() -> None:
+    g = AccessGuard(
+        GuardConfig(rate_options=Rate.parse("0"), rate_invite=Rate.parse("1:1")),
+        is_trunk=lambda addr: addr == B,
+    )
+    assert all(g.admit(A, OPTIONS, 0.0) for _ in range(1000))
+    assert all(g.admit(B, INVITE, 0.0) for _ in range(1000))
+    assert g.admit(A, INVITE, 0.0) and not g.admit(A, INVITE, 0.0)
+    # A trunk recognised by address *and port*: the same host on another port is not it.
+    other_port = (B[0], 5999)
+    assert g.admit(other_port, INVITE, 0.0) and not g.admit(other_port, INVITE, 0.0)
+
+
+def test_options_policy_known_hides_the_pbx_from_unknown_sources() -> None:
+    g = AccessGuard(
+        GuardConfig(options_policy="known", trusted_networks=("198.51.100.0/24",)),
+        is_trunk=lambda addr: addr == ("203.0.113.5", 5060),
+    )
+    assert not g.admit(A, OPTIONS, 0.0)
+    assert g.admit(A, REGISTER, 0.0)  # a phone may still register
+    g.record_success(A[0], 0.0)  # ... and once it authenticated, it is known
+    assert g.admit(A, OPTIONS, 0.0)
+    assert g.admit(("198.51.100.7", 5060), OPTIONS, 0.0)
+    assert g.admit(("203.0.113.5", 5060), OPTIONS, 0.0)
+    assert not g.admit(B, OPTIONS, 0.0)
+    assert g.counters()["sip_dropped_hidden"] == 2
+    assert guard().admit(A, OPTIONS, 0.0)  # default policy: answer anyone
+
+
+def test_per_source_state_is_bounded_but_bans_survive_eviction() -> None:
+    g = guard(max_sources=100, ban_threshold=2, rate_register=Rate.parse("1:1"))
+    assert g.record_failure("10.0.0.1", 0.0) is False
+    assert g.record_failure("10.0.0.1", 0.0) is True  # banned
+    for i in range(5000):
+        g.admit((f"10.1.{i // 250}.{i % 250}", 5060), REGISTER, 1.0)
+    assert g.counters()["sip_tracked_sources"] == 100
+    assert g.is_banned("10.0.0.1", 2.0)
+    bans = guard(max_bans=10, ban_threshold=1)
+    for i in range(50):
+        bans.record_failure(f"10.2.0.{i}", float(i))
+    assert len(bans.bans(50.0)) == 10
+    assert bans.is_banned("10.2.0.49", 50.0)  # the newest bans are the ones kept
+
+
+def test_call_limiter_caps_and_releases() -> None:
+    g = guard(max_calls_per_extension=2, max_calls_per_trunk=0)
+    assert g.acquire_call(extension="101")
+    assert g.acquire_call(extension="101")
+    assert not g.acquire_call(extension="101")
+    assert g.acquire_call(extension="102")
+    g.release_call(extension="101")
+    assert g.acquire_call(extension="101")
+    assert all(g.acquire_call(trunk="provider") for _ in range(500))  # 0 = no cap
+    assert g.calls.active("trunk:provider") == 500
+    limiter = CallLimiter()
+    limiter.release("nobody")  # releasing what was never taken is harmless
+    assert limiter.snapshot() == {}
+
+
+@pytest.mark.parametrize(
+    ("number", "allowed", "blocked", "ok"),
+    [
+        ("+37129999999", (), ("+1900",), True),
+        ("+19005551234", (), ("+1900",), False),
+        ("0019005551234", (), ("+1900",), False),  # 00 is +
+        ("+19005551234", ("+1",), ("+1900",), False),  # blocked wins
+        ("+37129999999", ("+371",), (), True),
+        ("+4930123456", ("+371",), (), False),
+        ("29999999", ("2",), (), True),  # a national prefix
+        ("", (), (), False),
+        ("+", (), (), False),
+    ],
+)
+def test_dial_restrictions(
+    number: str, allowed: tuple[str, ...], blocked: tuple[str, ...], ok: bool
+) -> None:
+    assert dial_allowed(number, allowed, blocked) is ok
+
+
+def test_default_dial_restrictions_block_premium_ranges() -> None:
+    g = guard()
+    assert g.dial_allowed("+37167000001")
+    assert not g.dial_allowed("+1 900 555 0100")
+    assert not g.dial_allowed("+88213000000")
+
+
+def test_settings_from_env_configure_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWPBX_SIP_BAN_THRESHOLD", "5")
+    monkeypatch.setenv("FLOWPBX_SIP_BAN_DURATION_S", "30")
+    monkeypatch.setenv("FLOWPBX_SIP_RATE_INVITE", "3:9")
+    monkeypatch.setenv("FLOWPBX_SIP_OPTIONS_POLICY", "known")
+    monkeypatch.setenv("FLOWPBX_SIP_TRUSTED_NETWORKS", "10.0.0.0/8, 127.0.0.1/32")
+    monkeypatch.setenv("FLOWPBX_SIP_DIAL_ALLOWED_PREFIXES", "+371,+372")
+    cfg = GuardConfig.from_settings(Settings.from_env())
+    assert cfg.ban_threshold == 5 and cfg.ban_duration_s == 30.0
+    assert cfg.rate_invite == Rate(per_s=3.0, burst=9.0)
+    assert cfg.rate_register == Rate(per_s=20.0, burst=100.0)
+    assert cfg.options_policy == "known"
+    assert cfg.trusted_networks == ("10.0.0.0/8", "127.0.0.1/32")
+    assert cfg.dial_allowed_prefixes == ("+371", "+372")
+    assert "+1900" in cfg.dial_blocked_prefixes
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FLOWPBX_SIP_BAN_THRESHOLD", "many"),
+        ("FLOWPBX_SIP_RATE_REGISTER", "fast"),
+        ("FLOWPBX_SIP_RATE_REGISTER", "5:0"),
+        ("FLOWPBX_SIP_OPTIONS_POLICY", "everyone"),
+    ],
+)
+def test_bad_security_settings_are_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env()
