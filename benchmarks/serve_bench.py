@@ -5,6 +5,12 @@ process `flowpbx serve` starts: app.run on uvloop). With ``FLOWPBX_BENCH_GC=PATH
 collector pass is timed through ``gc.callbacks`` and, at exit, a JSON summary (count per
 generation, max and p99 pause in ms, total ms) is written to PATH every second and at exit
 (a server killed on a slow shutdown still leaves its figures).
+
+Diagnostics: ``FLOWPBX_BENCH_OBJECTS=1`` adds, every 10 s, the 15 most numerous object types
+the collector tracks (costly: for finding what piles up, not for figures).
+``FLOWPBX_BENCH_GC_THRESHOLD=a,b,c`` calls gc.set_threshold(a, b, c) before serving, to
+measure what a different collector setting would change (the figures of record use the
+thresholds flowpbx itself sets).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import uvloop
@@ -31,6 +38,7 @@ class GcPauses:
     def __init__(self) -> None:
         self.started = 0.0
         self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self.objects: list[tuple[float, int, list[tuple[str, int]]]] = []
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -48,6 +56,8 @@ class GcPauses:
             "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 3) if ms else 0.0,
             "total_ms": round(sum(ms), 1),
             "thresholds": list(gc.get_threshold()),
+            "frozen": gc.get_freeze_count(),
+            "objects": self.objects,
         }
 
 
@@ -59,8 +69,16 @@ def _dump(pauses: GcPauses, path: str) -> None:
 
 
 def _dump_every_second(pauses: GcPauses, path: str) -> None:
+    census = os.environ.get("FLOWPBX_BENCH_OBJECTS") == "1"
+    start = last_census = time.monotonic()
     while True:
         time.sleep(1.0)
+        if census and time.monotonic() - last_census >= 10:
+            last_census = time.monotonic()
+            objs = gc.get_objects()
+            top = Counter(type(o).__qualname__ for o in objs).most_common(15)
+            pauses.objects.append((round(last_census - start), len(objs), top))
+            del objs
         with contextlib.suppress(OSError, RuntimeError):
             _dump(pauses, path)
 
@@ -72,6 +90,10 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     gc_path = os.environ.get("FLOWPBX_BENCH_GC")
+    threshold = os.environ.get("FLOWPBX_BENCH_GC_THRESHOLD")
+    if threshold:
+        a, b, c = (int(x) for x in threshold.split(","))
+        gc.set_threshold(a, b, c)
     pauses = GcPauses()
     if gc_path:
         gc.callbacks.append(pauses)

@@ -1,9 +1,6 @@
 """Live parts of the API: the events websocket (a real websocket client against uvicorn),
-active calls with hang-up and spy, live registrations and queue state.
-
-`FakePbx` is a small stand-in for the PBX *service interface* (`api.live.LiveService`):
-it answers like `PbxService` does and records the actions asked of it.
-"""
+active calls with hang-up and spy, live registrations and queue state (through
+`tests.api.fakepbx.FakePbx`, a stand-in for the PBX service interface)."""
 
 from __future__ import annotations
 
@@ -21,50 +18,8 @@ from flowpbx.api import create_api
 from flowpbx.api.events import EventBus
 from flowpbx.store.db import Store
 from tests.api.conftest import bearer
+from tests.api.fakepbx import CALL, FakePbx
 from tests.api.server import serve_in_loop
-
-CALL = {
-    "id": "abc@host",
-    "caller": "+3712",
-    "caller_name": None,
-    "did": "+37167000001",
-    "flow": "Main line",
-    "started_at": "2026-05-04T10:00:00+00:00",
-    "answered_by": "101",
-}
-
-
-class FakePbx:
-    def __init__(self) -> None:
-        self.calls = [dict(CALL)]
-        self.actions: list[tuple[Any, ...]] = []
-        self.reloads = 0
-
-    def registrations(self, extension: str) -> list[dict[str, Any]]:
-        if extension == "101":
-            return [{"contact": "sip:101@10.0.0.7", "source": "10.0.0.7:5060", "expires": 120,
-                     "user_agent": "Desk"}]  # fmt: skip
-        return []
-
-    def active_calls(self) -> list[dict[str, Any]]:
-        return list(self.calls)
-
-    async def reload(self) -> None:
-        self.reloads += 1
-
-    async def hangup_call(self, call_id: str) -> bool:
-        self.actions.append(("hangup", call_id))
-        self.calls = [c for c in self.calls if c["id"] != call_id]
-        return True
-
-    async def spy(self, call_id: str, supervisor: str, mode: str) -> None:
-        self.actions.append(("spy", call_id, supervisor, mode))
-
-    def queues(self) -> dict[str, dict[str, Any]]:
-        return {"sales": {"waiting": 2, "members": {"101": "in_call"}}}
-
-    def metrics(self) -> dict[str, float]:
-        return {"sip_errors_total": 3, "media_lost_packets_total": 7}
 
 
 class PartialPbx:

@@ -223,8 +223,12 @@ class FlowpbxServer:
             time.sleep(0.2)
 
     def history(self, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """call_history rows, oldest first, with ``trace`` decoded from JSON."""
-        rows = self.wait_rows("SELECT * FROM call_history ORDER BY rowid", timeout=timeout)
+        """Finished calls' call_history rows (not ``in_progress`` ones), oldest first, with
+        ``trace`` decoded from JSON."""
+        rows = self.wait_rows(
+            "SELECT * FROM call_history WHERE outcome != 'in_progress' ORDER BY rowid",
+            timeout=timeout,
+        )
         for row in rows:
             if isinstance(row.get("trace"), str | bytes):
                 row["trace"] = json.loads(row["trace"])

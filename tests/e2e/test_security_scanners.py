@@ -14,6 +14,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,34 @@ def run_tool(argv: list[str], cwd: Path, timeout: float = 60.0) -> str:
         argv, cwd=cwd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
     )
     return (r.stdout + r.stderr).decode(errors="replace")
+
+
+def start_tool(e2e: Harness, argv: list[str]) -> subprocess.Popen[bytes]:
+    """A sipvicious tool started in the background; killed at teardown if still running."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=e2e.tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    e2e.stack.callback(_reap, proc)
+    return proc
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def finish_tool(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out.decode(errors="replace")
 
 
 def table(output: str) -> dict[str, str]:
@@ -168,8 +197,9 @@ def test_svwar_enumerates_nothing_and_svcrack_is_banned(e2e: Harness) -> None:
     password, while a phone from another address keeps working."""
     server = e2e.server(CONFIG, extra_env={"FLOWPBX_SIP_BAN_THRESHOLD": "5"})
     host, port = server.sip
-    for method in ("REGISTER", "INVITE"):
-        out = run_tool(
+    svwar = {
+        method: start_tool(
+            e2e,
             [
                 "svwar",
                 "--force",
@@ -185,28 +215,22 @@ def test_svwar_enumerates_nothing_and_svcrack_is_banned(e2e: Harness) -> None:
                 "2",
                 host,
             ],
-            e2e.tmp_path,
         )
+        for method in ("REGISTER", "INVITE")
+    }
+    for method, proc in svwar.items():
+        out = finish_tool(proc)
         found = table(out)
         for ext in EXISTING:
             for other in MISSING:
                 assert found.get(ext) == found.get(other), (method, found, out)
-    # The answers themselves: a wrong password for an existing extension and any password for
-    # a missing one get the same status, reason and header set, for REGISTER and INVITE
-    # (from 127.0.0.5: these four failures must not count against the scanner's address).
-    for method in ("REGISTER", "INVITE"):
-        wrong = attempt(server.sip, method, "101", "not-the-password", source="127.0.0.5")
-        absent = attempt(server.sip, method, "777", "not-the-password", source="127.0.0.5")
-        assert wrong == absent, (method, wrong, absent)
-        assert str(wrong["final"]).startswith("SIP/2.0 403"), wrong
-    good = attempt(server.sip, "REGISTER", "101", PASSWORDS["101"], source="127.0.0.5")
-    assert str(good["final"]).startswith("SIP/2.0 200"), good  # so the above is not vacuous
 
     words = [f"guess{i:02d}" for i in range(12)]
     words.insert(8, PASSWORDS["101"])  # after the threshold: the ban must hide it
     dictionary = e2e.tmp_path / "words.txt"
     dictionary.write_text("\n".join(words) + "\n")
-    out = run_tool(
+    svcrack = start_tool(
+        e2e,
         [
             "svcrack",
             "-u",
@@ -221,19 +245,34 @@ def test_svwar_enumerates_nothing_and_svcrack_is_banned(e2e: Harness) -> None:
             "2",
             host,
         ],
-        e2e.tmp_path,
     )
-    assert PASSWORDS["101"] not in out, out
-    assert table(out) == {}, out
-    log = server.stderr_path.read_text(errors="replace")
-    assert "SIP source 127.0.0.1 banned" in log, server.logs()
-    assert "SIP source 127.0.0.5 banned" not in log, server.logs()
+    deadline = time.monotonic() + 30
+    while "SIP source 127.0.0.1 banned" not in server.stderr_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, server.logs()
+        time.sleep(0.1)
+    # While svcrack waits out its own 10 s socket timeout, the rest runs:
     assert options_answer(server.sip, "127.0.0.1") is None  # the scanner's address is dropped
     # A legitimate phone elsewhere registers and is answered as usual.
     assert (options_answer(server.sip, "127.0.0.2") or "").startswith("SIP/2.0 200")
     register_from(e2e, server, "127.0.0.2", "102")
     rows = server.wait_rows("SELECT extension, source FROM registrations WHERE extension='102'")
     assert rows[0]["source"].startswith("127.0.0.2:"), rows
+    # The answers themselves: a wrong password for an existing extension and any password for
+    # a missing one get the same status, reason and header set, for REGISTER and INVITE
+    # (from 127.0.0.5: four failures, under the threshold of five).
+    for method in ("REGISTER", "INVITE"):
+        wrong = attempt(server.sip, method, "101", "not-the-password", source="127.0.0.5")
+        absent = attempt(server.sip, method, "777", "not-the-password", source="127.0.0.5")
+        assert wrong == absent, (method, wrong, absent)
+        assert str(wrong["final"]).startswith("SIP/2.0 403"), wrong
+    good = attempt(server.sip, "REGISTER", "101", PASSWORDS["101"], source="127.0.0.5")
+    assert str(good["final"]).startswith("SIP/2.0 200"), good  # so the above is not vacuous
+
+    out = finish_tool(svcrack)
+    assert PASSWORDS["101"] not in out, out
+    assert table(out) == {}, out
+    log = server.stderr_path.read_text(errors="replace")
+    assert "SIP source 127.0.0.5 banned" not in log, server.logs()
     assert "Traceback" not in server.stderr_path.read_text(errors="replace")
 
 

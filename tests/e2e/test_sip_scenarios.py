@@ -6,7 +6,11 @@ until a late ACK, re-INVITE hold/unhold in a bridged call, and a flowpbx trunk r
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,6 +103,8 @@ def test_invite_answers_challenge_and_call_completes(e2e: Harness) -> None:
     callee.check(timeout=15)
     codes = caller.received_status_codes()
     assert codes[codes.index(407) + 1 :].count(200) >= 2, codes  # INVITE 200, BYE 200
+    # RFC 4028 §9: the caller asked for a session timer and supports it, so it refreshes.
+    assert re.search(r"Session-Expires: 1800;refresher=uac", caller.messages()), caller.messages()
 
 
 def test_cancel_while_ringing_gets_487_and_cancels_the_callee(e2e: Harness) -> None:
@@ -149,7 +155,7 @@ def test_reinvite_hold_and_resume_in_a_bridged_call(e2e: Harness) -> None:
     callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
     _register(e2e, server, "102", local_port=callee.local_port)
     callee.start().wait_ready()
-    caller = _caller(e2e, server, "uac_hold.xml", talk_ms=1500, ack_delay_ms=0, hold_ms=1500)
+    caller = _caller(e2e, server, "uac_hold.xml", talk_ms=1000, ack_delay_ms=0, hold_ms=1200)
     cap = e2e.capture("caller", [caller.local_port, caller.media_port])
     caller.start().check(timeout=30)
     callee.check(timeout=15)
@@ -157,10 +163,13 @@ def test_reinvite_hold_and_resume_in_a_bridged_call(e2e: Harness) -> None:
 
     def answer_time(direction: str) -> float:
         for d in cap.datagrams:
-            if d.dst[1] == caller.local_port and d.payload.startswith(b"SIP/2.0 200"):
-                if b"CSeq: 3 INVITE" in d.payload or b"CSeq: 4 INVITE" in d.payload:
-                    if f"a={direction}".encode() in d.payload:
-                        return d.time
+            if (
+                d.dst[1] == caller.local_port
+                and d.payload.startswith(b"SIP/2.0 200")
+                and (b"CSeq: 3 INVITE" in d.payload or b"CSeq: 4 INVITE" in d.payload)
+                and f"a={direction}".encode() in d.payload
+            ):
+                return d.time
         raise AssertionError(f"no 200 with a={direction}: {cap.summary()}")
 
     held_at, resumed_at = answer_time("recvonly"), answer_time("sendrecv")
@@ -170,3 +179,46 @@ def test_reinvite_hold_and_resume_in_a_bridged_call(e2e: Harness) -> None:
     after = [p for p in rtp if p.time > resumed_at]
     assert before and after, cap.summary()
     assert len(during) <= 1, f"{len(during)} RTP packets while on hold; {cap.summary()}"
+
+
+def test_pjsua2_over_tcp_calls_baresip_holds_and_resumes(e2e: Harness) -> None:
+    """pjsua2 (PJSIP), a second independent UA: registers over TCP, calls extension 102
+    served by baresip (UDP), holds and resumes with re-INVITEs over its TCP connection."""
+    server = e2e.server(_company())
+    phone = e2e.baresip(
+        name="b102", user="102", password=PASSWORDS["102"], registrar=server.sip, tone_hz=900.0
+    )
+    phone.wait_registered(10)
+    host, port = server.sip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.pjsua_peer",
+            "--registrar",
+            f"{host}:{port}",
+            "--user",
+            "101",
+            "--password",
+            PASSWORDS["101"],
+            "--call",
+            "102",
+            "--transport",
+            "tcp",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    steps = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    names = [s["step"] for s in steps]
+    detail = f"{steps}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, detail
+    for step in ("registered", "held", "resumed", "hung_up"):
+        assert step in names, detail
+    phone.wait_event("CALL_ESTABLISHED", timeout=5)
+    phone.wait_event("CALL_CLOSED", timeout=10)
+    rows = server.db_query("SELECT contact FROM registrations WHERE extension = '101'")
+    # Registered over TCP; unregistered at the end (or, if still there, a TCP contact).
+    assert all("transport=tcp" in str(r["contact"]).lower() for r in rows), rows

@@ -96,7 +96,7 @@ arbitrary_document = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(arbitrary_document)
 def test_validation_never_crashes(doc: Any) -> None:
     report = validate_flow(doc, FakeDirectory())
@@ -279,7 +279,7 @@ def _office() -> Any:
 OFFICE = _office()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_flows(), scripts)
 def test_every_valid_flow_runs_to_an_end(doc: dict[str, Any], script: dict[str, Any]) -> None:
     report = validate_flow(doc, FakeDirectory())
@@ -292,7 +292,7 @@ def test_every_valid_flow_runs_to_an_end(doc: dict[str, Any], script: dict[str, 
             did=DID,
             extensions=EXTS,
             schedules={"office": OFFICE},
-            max_duration_s=1800,
+            max_duration_s=300,
             **script,
         )
     )

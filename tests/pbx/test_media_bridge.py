@@ -7,6 +7,7 @@ RtpEndpoint, MediaClock, Bridge, record). What each phone heard is checked by FF
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import wave
 from pathlib import Path
 
@@ -327,3 +328,73 @@ async def test_inband_dtmf_detected_when_sdp_has_no_telephone_event(rig: Rig) ->
             break
         await asyncio.sleep(0.05)
     assert digits == ["1", "9", "#"]
+
+
+async def test_rtcp_reports_carry_loss_jitter_and_round_trip(rig: Rig) -> None:
+    """Two endpoints talking to each other: each sends SR/RR on port + 1 and reads the
+    other's; B reports the packets A 'lost' (sent into the void), A learns it from RTCP."""
+    a = await RtpEndpoint.open(rig.pool, "127.0.0.1")
+    b = await RtpEndpoint.open(rig.pool, "127.0.0.1")
+    rig.endpoints.update({"ra": a, "rb": b})
+    assert a.rtcp is not None and b.rtcp is not None
+    for ep, other in ((a, b), (b, a)):
+        assert ep.rtcp is not None
+        ep.rtcp.interval = 0.1
+        ep.set_remote(
+            MediaParams(address="127.0.0.1", port=other.port, payload_type=0, codec="PCMU")
+        )
+    frame = PCMU.encode(tone([440.0], 0.02))
+    lost = 0
+    for i in range(60):
+        if i % 10 == 5:
+            a.sender.packet(frame)  # numbered but never sent: one lost packet
+            lost += 1
+        else:
+            a.send_payload(frame)
+        b.send_payload(frame)
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.4)
+    assert b.rx_stats.lost == lost and a.rx_stats.lost == 0
+    assert a.rtcp.reports_in > 0 and b.rtcp.reports_in > 0
+    block = a.rtcp.remote_block  # what b says about a's stream
+    assert block is not None and block.ssrc == a.sender.ssrc
+    assert block.cumulative_lost == lost
+    assert a.rtcp.rtt_s is not None and 0 <= a.rtcp.rtt_s < 1.0
+    stats = a.media_stats()
+    assert stats["packets_out"] == 60 - lost and stats["remote_lost"] == lost
+    assert stats["rtcp_reports_out"] and stats["rtt_ms"] is not None
+    b_stats = b.media_stats()
+    assert b_stats["lost"] == lost and b_stats["codec"] == "PCMU"
+    assert isinstance(b_stats["jitter_ms"], float) and b_stats["jitter_ms"] < 20
+
+
+class _Leg:
+    def __init__(self, rtp: RtpEndpoint) -> None:
+        self.rtp = rtp
+        self.reasons: list[str] = []
+
+    def hangup(self, reason: str = "hangup") -> None:
+        self.reasons.append(reason)
+
+
+async def test_bridge_hangs_up_a_silent_leg_but_not_one_on_hold(rig: Rig) -> None:
+    rig.clock.WATCH_INTERVAL = 0.1  # type: ignore[misc]
+    phone_a = await rig.leg("a")
+    phone_b = await rig.leg("b")
+    a, b = _Leg(rig.endpoints["a"]), _Leg(rig.endpoints["b"])
+    bridge = Bridge(rig.clock)
+    bridge.add_endpoint("a", a.rtp)
+    bridge.add_endpoint("b", b.rtp)
+    bridge.hang_up_on_rtp_timeout(a, b, timeout_s=0.4)
+    # b is put on hold (its SDP says sendonly: we only send) and goes quiet: not a timeout.
+    assert b.rtp.params is not None
+    b.rtp.set_remote(dataclasses.replace(b.rtp.params, direction="sendonly"))
+    phone_b.sending = False
+    await asyncio.sleep(0.3)
+    phone_a.sending = False  # a's phone dies
+    for _ in range(100):
+        if a.reasons:
+            break
+        await asyncio.sleep(0.05)
+    assert a.reasons == ["rtp timeout"] and b.reasons == []
+    bridge.close()

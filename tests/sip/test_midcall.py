@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.message import parse_message
+from flowpbx.sip.message import Request, Response, parse_message
 from flowpbx.sip.mwi import MessageSummary, parse_summary
 from flowpbx.sip.prack import PrackState, is_reliable
 from flowpbx.sip.refer import (
@@ -46,8 +46,10 @@ def _invite(*extra: str) -> bytes:
     return "\r\n".join(lines).encode()
 
 
-def _req(*extra: str):  # type: ignore[no-untyped-def]
-    return parse_message(_invite(*extra))
+def _req(*extra: str) -> Request:
+    msg = parse_message(_invite(*extra))
+    assert isinstance(msg, Request)
+    return msg
 
 
 # -- session timers -----------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def test_sipfrag_and_notify_headers() -> None:
 # -- PRACK -------------------------------------------------------------------------------------
 
 
-def _provisional(rseq: int, *, reliable: bool = True, tag: str = "u1") -> bytes:
+def _provisional(rseq: int, *, reliable: bool = True, tag: str = "u1") -> Response:
     lines = [
         "SIP/2.0 183 Session Progress",
         "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKp1",
@@ -149,19 +151,20 @@ def _provisional(rseq: int, *, reliable: bool = True, tag: str = "u1") -> bytes:
         lines += ["Require: 100rel", f"RSeq: {rseq}"]
     lines += ["Content-Length: 0", "", ""]
     response = parse_message("\r\n".join(lines).encode())
-    return response  # type: ignore[return-value]
+    assert isinstance(response, Response)
+    return response
 
 
 def test_reliable_provisional_gets_one_prack_each_in_order() -> None:
     state = PrackState()
     first = _provisional(7)
-    assert is_reliable(first)  # type: ignore[arg-type]
-    assert state.rack_for(first) == "7 2 INVITE"  # type: ignore[arg-type]
-    assert state.rack_for(_provisional(7)) is None  # type: ignore[arg-type]  # retransmission
-    assert state.rack_for(_provisional(9)) is None  # type: ignore[arg-type]  # out of order
-    assert state.rack_for(_provisional(8)) == "8 2 INVITE"  # type: ignore[arg-type]
-    assert state.rack_for(_provisional(1, tag="fork2")) == "1 2 INVITE"  # type: ignore[arg-type]
-    assert not is_reliable(_provisional(1, reliable=False))  # type: ignore[arg-type]
+    assert is_reliable(first)
+    assert state.rack_for(first) == "7 2 INVITE"
+    assert state.rack_for(_provisional(7)) is None  # retransmission
+    assert state.rack_for(_provisional(9)) is None  # out of order
+    assert state.rack_for(_provisional(8)) == "8 2 INVITE"
+    assert state.rack_for(_provisional(1, tag="fork2")) == "1 2 INVITE"
+    assert not is_reliable(_provisional(1, reliable=False))
 
 
 # -- MWI ---------------------------------------------------------------------------------------

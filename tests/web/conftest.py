@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+import struct
 import subprocess
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +127,17 @@ def logged_in(page: Page) -> Page:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def tone_wav(path: Path, freq: float = 440.0, seconds: float = 1.0) -> Path:
+    rate = 8000
+    frames = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate)))
+        for i in range(int(rate * seconds))
+    )
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return path

@@ -10,15 +10,12 @@ lights its path on the canvas.
 from __future__ import annotations
 
 import json
-import math
-import struct
 import urllib.parse
-import wave
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.web.conftest import screenshot
+from tests.web.conftest import screenshot, tone_wav
 
 # The example flow of SPEC §3 (what the canvas must produce).
 SPEC_NODES = {
@@ -59,20 +56,6 @@ PLACES = {
     "sales": ("queue", 290, 400),
     "hook": ("http_notify", 840, 330),
 }
-
-
-def tone_wav(path: Path, freq: float = 440.0, seconds: float = 1.0) -> Path:
-    rate = 8000
-    frames = b"".join(
-        struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate)))
-        for i in range(int(rate * seconds))
-    )
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(frames)
-    return path
 
 
 def node(page: Page, node_id: str) -> Locator:

@@ -29,6 +29,7 @@ from flowpbx.api import (
 from flowpbx.api.auth import LoginLimiter
 from flowpbx.api.errors import install_error_handlers
 from flowpbx.api.live import LiveService
+from flowpbx.api.openapi_doc import COMMON_ERRORS, document_errors
 from flowpbx.api.webui import mount_web_ui
 from flowpbx.store.db import Store
 
@@ -75,6 +76,7 @@ def create_api(
     app.state.login_limiter = LoginLimiter()
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=COMMON_ERRORS)
+    document_errors(app)
     mount_web_ui(app)  # last: the UI's catch-all must not shadow API routes
     return app

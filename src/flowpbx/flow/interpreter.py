@@ -65,7 +65,12 @@ class FlowRun:
     @property
     def path(self) -> list[str]:
         """Node ids visited, in order (the UI lights these up)."""
-        return [e.node for e in self.trace if e.type != "end"]
+        path = []
+        for entry in self.trace:
+            if entry.type == "end":  # after it: emails sent when the call ended
+                break
+            path.append(entry.node)
+        return path
 
     def to_dict(self) -> dict[str, Any]:
         return {

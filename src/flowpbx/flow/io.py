@@ -30,7 +30,14 @@ import yaml
 
 from flowpbx.flow.model import Flow, Node
 
-__all__ = ["DocumentError", "Format", "dump_document", "load_document", "yaml_load"]
+__all__ = [
+    "DocumentError",
+    "Format",
+    "dump_document",
+    "load_document",
+    "normalise_document",
+    "yaml_load",
+]
 
 Format = Literal["yaml", "json"]
 
@@ -87,7 +94,8 @@ def _output_name(key: object) -> object:
     return key
 
 
-def _normalise(doc: dict[Any, Any]) -> dict[Any, Any]:
+def normalise_document(doc: dict[Any, Any]) -> dict[Any, Any]:
+    """Output names written as YAML numbers or booleans (``1:``, ``true:``) back to text."""
     nodes = doc.get("nodes")
     if isinstance(nodes, dict):
         for node in nodes.values():
@@ -114,7 +122,7 @@ def load_document(text: str, fmt: Format = "yaml") -> dict[str, Any]:
         raise DocumentError(f"not valid YAML: {problem}{where}") from exc
     if not isinstance(data, dict):
         raise DocumentError(f"a flow document is a mapping, not {type(data).__name__}")
-    return _normalise(data)
+    return normalise_document(data)
 
 
 def _node_document(node: Node) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flowpbx.flow.context import EmailMessage, FlowServices, HttpReply, HttpRequest, PastCall
@@ -33,7 +34,14 @@ from flowpbx.flow.model import Flow, load_flow
 from flowpbx.flow.schedule import Schedule
 from flowpbx.flow.session import CallEnded, DialOutcome, DialResult
 
-__all__ = ["SimulatedSession", "past_calls", "simulate"]
+__all__ = [
+    "SimulatedSession",
+    "Simulation",
+    "describe",
+    "past_calls",
+    "simulate",
+    "simulate_call",
+]
 
 KEY_DELAY_S = 1.0  # a simulated caller presses a key 1 s into a wait or prompt
 RING_BEFORE_ANSWER_S = 3.0
@@ -283,7 +291,7 @@ class _Outbox:
         self.sent.append(message)
 
 
-async def simulate(
+async def simulate_call(
     flow: Flow | Mapping[str, Any],
     *,
     caller: str,
@@ -300,11 +308,12 @@ async def simulate(
     timezone: str = "UTC",
     max_duration_s: float = 3600.0,
     max_steps: int = 50,
-) -> FlowRun:
-    """Dry-run `flow` for one scripted call and return its run (trace, outcome).
+) -> Simulation:
+    """Dry-run `flow` for one scripted call: its run (trace, outcome), what the caller
+    heard, the emails and HTTP requests the flow made.
 
     Raises `FlowError` when `flow` is a document that does not load, `ValueError` on a
-    bad script. Emails are not sent: they appear in the trace.
+    bad script. Emails are not sent: they appear in the trace and in `emails`.
     """
     loaded = flow if isinstance(flow, Flow) else load_flow(flow)
     session = SimulatedSession(
@@ -325,13 +334,78 @@ async def simulate(
         named = {c.answered_by for c in calls if c.answered_by is not None}
         extensions = named.union(answers or ())
     ext_set = frozenset(extensions)
+    http = _ScriptedHttp(http_replies or {}, session)
+    outbox = _Outbox()
     services = FlowServices(
         schedule=schedule_map.get,
         extensions=lambda: ext_set,
-        http=_ScriptedHttp(http_replies or {}, session),
-        send_email=_Outbox(),
+        http=http,
+        send_email=outbox,
         call_history=_History(calls),
         timezone=timezone,
         live=False,
     )
-    return await run_flow(loaded, session, services=services, max_steps=max_steps)
+    run = await run_flow(loaded, session, services=services, max_steps=max_steps)
+    return Simulation(
+        run=run, events=list(session.events), emails=outbox.sent, requests=http.requests
+    )
+
+
+async def simulate(flow: Flow | Mapping[str, Any], **script: Any) -> FlowRun:
+    """`simulate_call` returning only the run (trace, outcome); same arguments."""
+    return (await simulate_call(flow, **script)).run
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Simulation:
+    """A simulated call: the run, and what happened on the call as the caller saw it."""
+
+    run: FlowRun
+    events: list[tuple[float, str, str]]  # (t, what, detail): answer, play, key, dial, ...
+    emails: list[EmailMessage]
+    requests: list[HttpRequest]
+
+    @property
+    def heard(self) -> list[tuple[float, str]]:
+        """(t, audio) of every prompt played to the caller, early media included."""
+        return [(t, d) for t, what, d in self.events if what in ("play", "early_media")]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.run.to_dict()
+        data["heard"] = [{"t": round(t, 3), "audio": a} for t, a in self.heard]
+        data["events"] = [{"t": round(t, 3), "what": w, "detail": d} for t, w, d in self.events]
+        data["emails"] = [
+            {"to": list(m.to), "subject": m.subject, "body": m.body} for m in self.emails
+        ]
+        data["requests"] = [
+            {"node": r.tag, "method": r.method, "url": r.url, "body": r.body} for r in self.requests
+        ]
+        return data
+
+
+def describe(sim: Simulation) -> list[str]:
+    """The simulation as text lines (the CLI prints them): one line per step with the
+    output taken and its facts, then what the caller heard and how the call ended."""
+    lines: list[str] = []
+    for entry in sim.run.trace:
+        facts = " ".join(f"{k}={_fact(v)}" for k, v in entry.facts.items())
+        if entry.type == "end":
+            continue
+        output = "—" if entry.output is None else entry.output
+        node = entry.node or "(after the call)"
+        lines.append(
+            f"{entry.t:8.1f}s  {node:<16} {entry.type:<16} → {output:<10} {facts}".rstrip()
+        )
+    heard = ", ".join(a for _, a in sim.heard) or "nothing"
+    lines.append(f"heard: {heard}")
+    run = sim.run
+    who = f" by {run.answered_by}" if run.answered_by else ""
+    lines.append(f"outcome: {run.outcome}{who} — {run.reason}")
+    return lines
+
+
+def _fact(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    text = str(value)
+    return repr(text) if " " in text else text

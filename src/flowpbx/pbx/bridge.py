@@ -27,19 +27,29 @@ import asyncio
 import logging
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from flowpbx.media.jitter import Concealer, JitterBuffer
 from flowpbx.media.mixer import FRAME, Mixer, SpyMode, apply_spy_mode
-from flowpbx.pbx.media import MediaClock, RtpEndpoint
+from flowpbx.pbx.media import RTP_TIMEOUT_S, MediaClock, RtpEndpoint
 
 log = logging.getLogger("flowpbx.bridge")
 
 Frame = npt.NDArray[np.int16]
 JITTER_CAPACITY = 16
 JITTER_PREFETCH = 2
+
+
+class HangableLeg(Protocol):
+    """A call leg as far as the RTP timeout is concerned (pbx.legs.Leg)."""
+
+    rtp: RtpEndpoint
+
+    def hangup(self, reason: str = ...) -> None: ...
 
 
 class _Member:
@@ -153,6 +163,15 @@ class Bridge:
     def set_hears(self, listener: Hashable, speaker: Hashable, on: bool = True) -> None:
         self.mixer.set_hears(listener, speaker, on)
         self._update()
+
+    def hang_up_on_rtp_timeout(
+        self, *legs: HangableLeg, timeout_s: float = RTP_TIMEOUT_S
+    ) -> None:
+        """Hang up a leg whose phone sends no RTP for `timeout_s` while in this bridge (a
+        phone that lost power or network never sends BYE). Leg on hold: not counted."""
+        for leg in legs:
+            self.clock.watch_rtp(leg.rtp, timeout_s, partial(leg.hangup, "rtp timeout"))
+            self.on_close.append(partial(_unwatch, self.clock, leg.rtp))
 
     def spy_mode(
         self, mode: SpyMode, *, agent: Hashable, client: Hashable, supervisor: Hashable
@@ -288,6 +307,10 @@ class Bridge:
         callbacks, self.on_close = self.on_close, []
         for callback in callbacks:
             callback(self)
+
+
+def _unwatch(clock: MediaClock, endpoint: RtpEndpoint, _bridge: Bridge) -> None:
+    clock.unwatch_rtp(endpoint)
 
 
 def _fit(frame: Frame) -> Frame:

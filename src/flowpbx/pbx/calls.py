@@ -441,6 +441,7 @@ class LiveCall:
             callee_ext=extension,
             caller_ext=self._caller if self._caller in self.rt.config.extensions else None,
         )
+        media.hang_up_on_rtp_timeout(self.leg, callee)
         callee.on_digit = None  # the callee's keys are not the flow's
         busy = self.rt.busy
         busy[extension] = busy.get(extension, 0) + 1
@@ -580,6 +581,7 @@ class CallManager:
         call.flow_name = published.flow_name
         call.revision = published.revision
         self.active[call.call_id] = call
+        await self._record(call, "in_progress", [], started=True)  # closed at end or restart
         self.rt.events.emit(
             "call.started", call_id=call.call_id, caller=caller, did=did, flow=call.flow_name
         )
@@ -612,6 +614,7 @@ class CallManager:
             return
         call = LiveCall(self.rt, leg, caller=caller_ext, caller_name=caller_name, did=target)
         self.active[call.call_id] = call
+        await self._record(call, "in_progress", [], started=True)  # closed at end or restart
         self.rt.events.emit(
             "call.started", call_id=call.call_id, caller=caller_ext, did=target, flow=None
         )
@@ -668,10 +671,13 @@ class CallManager:
             flow = self._flows[key] = load_flow(published.document)
         return flow
 
-    async def _record(self, call: LiveCall, outcome: str, trace: list[dict[str, Any]]) -> None:
-        self.rt.events.emit(
-            "call.ended", call_id=call.call_id, outcome=outcome, answered_by=call.answered_by
-        )
+    async def _record(
+        self, call: LiveCall, outcome: str, trace: list[dict[str, Any]], *, started: bool = False
+    ) -> None:
+        if not started:
+            self.rt.events.emit(
+                "call.ended", call_id=call.call_id, outcome=outcome, answered_by=call.answered_by
+            )
         answered_at = call.answered_at
         if answered_at is None and call.leg.answered_at is not None:
             answered_at = call.started_at
@@ -679,7 +685,7 @@ class CallManager:
             call_id=call.call_id,
             started_at=call.started_at,
             answered_at=answered_at,
-            ended_at=dt.datetime.now(dt.UTC),
+            ended_at=None if started else dt.datetime.now(dt.UTC),
             caller=call.caller,
             caller_name=call.caller_name,
             did=call.did,

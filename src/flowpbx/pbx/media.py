@@ -30,8 +30,9 @@ from flowpbx.media.audiofile import builtin_sample_path, load_audio
 from flowpbx.media.dtmf import GoertzelDetector, Rfc4733Receiver
 from flowpbx.media.g711 import get_codec
 from flowpbx.media.jitter import JitterBuffer
-from flowpbx.media.rtp import RtpHeader, RtpSender, parse_rtp
+from flowpbx.media.rtp import RtpHeader, RtpReceiveStats, RtpSender, parse_rtp
 from flowpbx.media.tones import tone
+from flowpbx.pbx.rtcp import RtcpChannel
 from flowpbx.sip.sdp import MediaParams
 
 log = logging.getLogger("flowpbx.media")
@@ -39,6 +40,9 @@ log = logging.getLogger("flowpbx.media")
 Addr = tuple[str, int]
 PTIME = 0.020
 FRAME = 160
+
+
+RTP_TIMEOUT_S = 60.0  # no packet for this long on an answered, bridged leg: hang up
 
 
 class NoRtpPort(RuntimeError):
@@ -100,6 +104,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         # RFC 4733 events received are forwarded to the relay peer as they are (re-stamped,
         # payload type mapped); a feature that must hide its digits turns this off.
         self.dtmf_passthrough = True
+        self.rx_stats = RtpReceiveStats()  # RFC 3550 A.1/A.8, for RTCP and call history
+        self.rtcp: RtcpChannel | None = None
         self.inband: GoertzelDetector | None = None  # set when the SDP had no telephone-event
         self._dtmf = Rfc4733Receiver()
         self._loop = asyncio.get_running_loop()
@@ -109,7 +115,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.muted = False  # the negotiated direction says we must not send (hold, RFC 3264 §6.1)
 
     @classmethod
-    async def open(cls, pool: RtpPortPool, host: str) -> RtpEndpoint:
+    async def open(cls, pool: RtpPortPool, host: str, *, rtcp: bool = True) -> RtpEndpoint:
+        """An endpoint on a free even port of the pool, with RTCP on the port above (when
+        that port is free: RTCP is optional)."""
         sock = pool.bind(host)
         port = sock.getsockname()[1]
         loop = asyncio.get_running_loop()
@@ -119,6 +127,12 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             sock.close()
             pool.release(port)
             raise
+        if rtcp:
+            try:
+                endpoint.rtcp = await RtcpChannel.open(endpoint, host)
+            except BaseException:
+                endpoint.close()
+                raise
         return endpoint
 
     def set_remote(self, params: MediaParams) -> None:
@@ -131,6 +145,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self.codec = get_codec(params.codec)
             self.sender = RtpSender(payload_type=self.codec.payload_type)
         self.dtmf_pt = params.dtmf_payload_type
+        if self.rtcp is not None:
+            self.rtcp.start()
         if self.dtmf_pt is None:
             if self.inband is None:
                 self.inband = GoertzelDetector()
@@ -147,10 +163,27 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.peer = None
         self.on_digit = None
         self.jitter = None
+        if self.rtcp is not None:
+            self.rtcp.close()
         if self.transport is not None:
             self.transport.close()
             self.transport = None
         self.pool.release(self.port)
+
+    def media_stats(self) -> dict[str, object]:
+        """This leg's RTP/RTCP figures, for call history."""
+        rx = self.rx_stats
+        stats: dict[str, object] = {
+            "codec": self.codec.name,
+            "packets_in": self.packets_in,
+            "packets_out": self.packets_out,
+            "lost": rx.lost if rx.ssrc is not None else 0,
+            "jitter_ms": rx.jitter / 8.0 if rx.ssrc is not None else 0.0,
+            "ssrc_changes": rx.ssrc_changes,
+        }
+        if self.rtcp is not None:
+            stats.update(self.rtcp.stats())
+        return stats
 
     # -- receive: the per-packet hot path --------------------------------------------------
 
@@ -173,6 +206,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             if peer is not None and self.dtmf_passthrough:
                 peer.relay_event(header, data)
             return
+        self.rx_stats.update(header, self._loop.time() * 8000.0)
         if self.inband is not None:
             self._detect_inband(data[header.header_len : header.payload_end])
         jitter = self.jitter
@@ -328,7 +362,9 @@ class MediaClock:
                 del self._watches[endpoint]
                 continue
             count = endpoint.packets_in
-            if count != watch.last_count:
+            params = endpoint.params
+            on_hold = params is not None and params.direction in ("sendonly", "inactive")
+            if count != watch.last_count or on_hold:  # on hold the far end may stay silent
                 watch.last_count = count
                 watch.idle_s = 0.0
                 continue

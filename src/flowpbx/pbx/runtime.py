@@ -185,6 +185,9 @@ class Runtime:
         self.contact = f"<sip:flowpbx@{self.sip.host}:{self.sip.port}>"
         self.trunks.sync(self.config.raw.trunks, self.config.trunk_addr)
         self.registrar.restore(await self.store.load_registrations())
+        swept = await self.store.close_interrupted_calls()  # history rows a crash left open
+        if swept:
+            log.warning("%d call(s) cut by a crash closed in history as interrupted", swept)
 
     async def stop(self) -> None:
         self.trunks.close()

@@ -185,6 +185,11 @@ class Store:
         async with self.transaction() as s:
             return await repos.add_call_history(s, rec)
 
+    async def close_interrupted_calls(self) -> int:
+        """At start-up: calls a crash cut (rows still in progress) end as `interrupted`."""
+        async with self.transaction() as s:
+            return await repos.close_interrupted_calls(s, dt.datetime.now(dt.UTC))
+
     async def list_call_history(
         self,
         *,

@@ -19,7 +19,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowpbx.media.audiofile import builtin_sample_path
@@ -422,7 +422,23 @@ def _call_rec(r: m.CallHistory) -> CallRecord:
     )
 
 
+IN_PROGRESS = "in_progress"  # a call's row while it runs; `interrupted` if a crash cut it
+
+
 async def add_call_history(s: AsyncSession, rec: CallRecord) -> int:
+    if rec.outcome != IN_PROGRESS:  # the final row of a call replaces its in-progress row
+        started = await s.scalar(
+            select(m.CallHistory)
+            .where(m.CallHistory.call_id == rec.call_id, m.CallHistory.outcome == IN_PROGRESS)
+            .limit(1)
+        )
+        if started is not None:
+            for name in ("answered_at", "ended_at", "caller", "caller_name", "did", "flow"):
+                setattr(started, name, getattr(rec, name))
+            started.revision, started.answered_by = rec.revision, rec.answered_by
+            started.outcome, started.trace = rec.outcome, list(rec.trace)
+            await s.flush()
+            return started.id
     row = m.CallHistory(
         call_id=rec.call_id,
         started_at=rec.started_at,
@@ -440,6 +456,16 @@ async def add_call_history(s: AsyncSession, rec: CallRecord) -> int:
     s.add(row)
     await s.flush()
     return row.id
+
+
+async def close_interrupted_calls(s: AsyncSession, now: dt.datetime) -> int:
+    """Rows still `in_progress` (their process died mid-call) become `interrupted`."""
+    result = await s.execute(
+        update(m.CallHistory)
+        .where(m.CallHistory.outcome == IN_PROGRESS)
+        .values(outcome="interrupted", ended_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def list_call_history(

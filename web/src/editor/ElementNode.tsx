@@ -44,6 +44,12 @@ export function summary(type: string, params: Record<string, unknown>): string {
   }
 }
 
+export function outputLabel(type: string, output: string): string {
+  if (type === "menu" && /^[0-9*#]$/.test(output)) return `key ${output}`;
+  if (type === "http_notify" && /^[1-5]$/.test(output)) return `reply ${output}`;
+  return OUTPUT_LABELS[output] ?? output;
+}
+
 function ElementNodeView({ data, selected }: NodeProps<ElementRFNode>) {
   const info = ELEMENT_BY_TYPE[data.node.type];
   const classes = ["element-node"];
@@ -67,6 +73,11 @@ function ElementNodeView({ data, selected }: NodeProps<ElementRFNode>) {
       </div>
       <div className="el-id">{data.id}</div>
       <div className="el-summary">{summary(data.node.type, data.node.params)}</div>
+      {data.warnings.length > 0 && data.problems.length === 0 && (
+        <div className="el-warnings" title={data.warnings.join("\n")}>
+          {data.warnings.length} {data.warnings.length === 1 ? "note" : "notes"}
+        </div>
+      )}
       {data.problems.length > 0 && (
         <div className="el-problems" title={data.problems.join("\n")}>
           ⚠ {data.problems[0]}
@@ -76,7 +87,7 @@ function ElementNodeView({ data, selected }: NodeProps<ElementRFNode>) {
       <div className="el-outputs">
         {data.outputs.map((o) => (
           <div className="el-output" key={o} data-output={o}>
-            <span>{/^[0-9*#]$/.test(o) ? `key ${o}` : (OUTPUT_LABELS[o] ?? o)}</span>
+            <span>{outputLabel(data.node.type, o)}</span>
             <Handle
               type="source"
               position={Position.Right}

@@ -112,6 +112,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
   const [newKey, setNewKey] = useState("1");
   const [dragging, setDragging] = useState(false);
   const [fitOnLoad, setFitOnLoad] = useState(false);
+  const [measured, setMeasured] = useState<Record<string, { width: number; height: number }>>({});
 
   const doc = hist?.present ?? null;
   const docRef = useRef<FlowDoc | null>(null);
@@ -141,10 +142,12 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
     [],
   );
 
-  // Problems per node: the schema's judgement of settings now, plus the server's last verdict.
-  const problems = useMemo(() => {
+  // Problems per node: the schema's judgement of settings now, plus the server's last verdict
+  // (errors block publishing; warnings, such as an unconnected output, are notes).
+  const [problems, warnings] = useMemo(() => {
     const by: Record<string, string[]> = {};
-    if (!doc) return by;
+    const notes: Record<string, string[]> = {};
+    if (!doc) return [by, notes];
     for (const [id, node] of Object.entries(doc.nodes)) {
       if (!ELEMENT_BY_TYPE[node.type]) continue;
       for (const p of validateParams(node.type, node.params))
@@ -152,23 +155,31 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
     }
     for (const p of serverProblems ?? []) {
       if (!p.node || !(p.node in doc.nodes)) continue;
+      if (p.level === "warning") {
+        (notes[p.node] ??= []).push(p.message);
+        continue;
+      }
       const list = (by[p.node] ??= []);
       const field = p.field?.replace(/^params\./, "") ?? "";
       if (!list.some((m) => m.startsWith(`${field}:`))) list.push(p.message);
     }
-    return by;
+    return [by, notes];
   }, [doc, serverProblems]);
 
   const canvas = useMemo(() => {
     if (!doc) return { nodes: [], edges: [] };
     const c = flowToCanvas(doc, {
       problems,
+      warnings,
       lit: steps.map((s) => s.node),
       litEdges: litEdgesOf(doc, steps),
     });
-    for (const n of c.nodes) n.selected = n.id === selected;
+    for (const n of c.nodes) {
+      n.selected = n.id === selected;
+      if (measured[n.id]) n.measured = measured[n.id];
+    }
     return c;
-  }, [doc, problems, steps, selected]);
+  }, [doc, problems, warnings, steps, selected, measured]);
 
   const onNodesChange = useCallback(
     (changes: NodeChange<ElementRFNode>[]) => {
@@ -191,6 +202,9 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
           } else setSelected((s) => (s === c.id ? null : s));
         } else if (c.type === "remove" && !readOnly) {
           edit((d) => removeNode(d, c.id));
+        } else if (c.type === "dimensions" && c.dimensions) {
+          const dims = c.dimensions;
+          setMeasured((m) => ({ ...m, [c.id]: dims }));
         }
       }
     },
@@ -254,7 +268,10 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
         `/flows/${encodeURIComponent(name)}/validate`,
         doc,
       );
-      setServerProblems([...r.errors, ...(r.warnings ?? [])]);
+      setServerProblems([
+        ...r.errors.map((p) => ({ ...p, level: "error" as const })),
+        ...(r.warnings ?? []).map((p) => ({ ...p, level: "warning" as const })),
+      ]);
       setStatus(r.ok ? T.editor.noProblems : "");
     } catch (e) {
       setError(errorText(e));
@@ -332,10 +349,14 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
 
   const node = selected ? doc.nodes[selected] : undefined;
   const dirty = savedDoc !== doc;
-  const allProblems: { node: string | null; message: string }[] = [];
+  const allProblems: { node: string | null; message: string; warning?: boolean }[] = [];
   for (const [id, msgs] of Object.entries(problems))
     for (const m of msgs) allProblems.push({ node: id, message: m.startsWith(id) ? m : `${id}: ${m}` });
-  for (const p of serverProblems ?? []) if (!p.node) allProblems.push(p);
+  for (const p of serverProblems ?? [])
+    if (!p.node && p.level !== "warning") allProblems.push(p);
+  for (const p of serverProblems ?? [])
+    if (p.level === "warning") allProblems.push({ node: p.node, message: p.message, warning: true });
+  const errorCount = allProblems.filter((p) => !p.warning).length;
 
   return (
     <div className="editor">
@@ -454,7 +475,12 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
           >
             <Background />
             <Controls />
-            <MiniMap pannable zoomable />
+            <MiniMap
+              pannable
+              zoomable
+              nodeColor={(n) => ELEMENT_BY_TYPE[(n.data as ElementRFNode["data"]).node.type]?.color ?? "#94a3b8"}
+              ariaLabel="Minimap"
+            />
           </ReactFlow>
         </div>
         {side === "simulate" && (
@@ -569,14 +595,15 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
       </div>
       <section className="problems" aria-label={T.editor.problems} data-testid="problems">
         <h2>
-          {T.editor.problems} ({allProblems.length})
+          {T.editor.problems} ({errorCount})
         </h2>
         {allProblems.length === 0 ? (
           <p className="muted">{T.editor.noProblems}</p>
         ) : (
           <ul>
             {allProblems.map((p, i) => (
-              <li key={i}>
+              <li key={i} className={p.warning ? "warning" : "error"}>
+                {p.warning ? "note: " : ""}
                 <button
                   className="link"
                   onClick={() => p.node && p.node in doc.nodes && setSelected(p.node)}

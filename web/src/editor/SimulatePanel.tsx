@@ -61,7 +61,7 @@ export function SimulatePanel(props: {
       const r = await post<SimResult>(`/flows/${encodeURIComponent(props.flowName)}/simulate`, {
         caller,
         did: did || undefined,
-        at: at ? `${at}:00` : undefined,
+        at: at ? new Date(at).toISOString() : undefined,
         keys,
         http_replies: parsePairs(http, true),
         answers: parsePairs(answers),

@@ -13,6 +13,7 @@ export interface ElementData extends Record<string, unknown> {
   outputs: string[];
   isEntry: boolean;
   problems: string[];
+  warnings: string[];
   lit: boolean;
   step: number | null;
 }
@@ -36,6 +37,7 @@ export function edgeId(source: string, output: string): string {
 
 export interface CanvasExtras {
   problems?: Record<string, string[]>;
+  warnings?: Record<string, string[]>;
   lit?: string[]; // node ids visited, in order
   litEdges?: string[]; // edge ids taken
 }
@@ -57,6 +59,7 @@ export function flowToCanvas(
       outputs: outputsOf(node),
       isEntry: doc.entry === id,
       problems: extras.problems?.[id] ?? [],
+      warnings: extras.warnings?.[id] ?? [],
       lit: lit.includes(id),
       step: lit.includes(id) ? lit.indexOf(id) + 1 : null,
     },

@@ -17,6 +17,7 @@ export interface Problem {
   field: string | null;
   code: string;
   message: string;
+  level?: "error" | "warning";
 }
 
 export interface TraceEntry {

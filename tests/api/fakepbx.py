@@ -1,0 +1,52 @@
+"""`FakePbx`: a small stand-in for the PBX *service interface* (`api.live.LiveService`).
+
+It answers like `PbxService` does (plus the optional actions) and records what the API
+asked of it. It replaces our own interface, not a network peer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CALL = {
+    "id": "abc@host",
+    "caller": "+3712",
+    "caller_name": None,
+    "did": "+37167000001",
+    "flow": "Main line",
+    "started_at": "2026-05-04T10:00:00+00:00",
+    "answered_by": "101",
+}
+
+
+class FakePbx:
+    def __init__(self) -> None:
+        self.calls = [dict(CALL)]
+        self.actions: list[tuple[Any, ...]] = []
+        self.reloads = 0
+
+    def registrations(self, extension: str) -> list[dict[str, Any]]:
+        if extension == "101":
+            return [{"contact": "sip:101@10.0.0.7", "source": "10.0.0.7:5060", "expires": 120,
+                     "user_agent": "Desk"}]  # fmt: skip
+        return []
+
+    def active_calls(self) -> list[dict[str, Any]]:
+        return list(self.calls)
+
+    async def reload(self) -> None:
+        self.reloads += 1
+
+    async def hangup_call(self, call_id: str) -> bool:
+        self.actions.append(("hangup", call_id))
+        self.calls = [c for c in self.calls if c["id"] != call_id]
+        return True
+
+    async def spy(self, call_id: str, supervisor: str, mode: str) -> None:
+        self.actions.append(("spy", call_id, supervisor, mode))
+
+    def queues(self) -> dict[str, dict[str, Any]]:
+        return {"sales": {"waiting": 2, "members": {"101": "in_call"}}}
+
+    def metrics(self) -> dict[str, float]:
+        return {"sip_errors_total": 3, "media_lost_packets_total": 7}
