@@ -57,6 +57,7 @@ from tests.netutil import free_udp_port
 
 DID = "+37167000903"
 SETUP_RATE = 100  # calls/s while setting up a step's calls
+SETUP_WAIT_S = 45  # at most this long (beyond N / SETUP_RATE) for every leg to be set up
 _PORT_RE = re.compile(r"m=audio (\d+)")
 
 
@@ -79,6 +80,7 @@ class MediaStep:
     rss_per_call_kb: float
     gen_late_max_ms: float
     loadavg: str
+    setup_s: float = 0.0  # how long the N calls took to set up (flowpbx)
 
 
 # -- bencode for the NG protocol -------------------------------------------------------------
@@ -238,7 +240,7 @@ def run_flowpbx(calls_list: list[int], secs: float, workdir: Path) -> list[Media
             time.sleep(1)
             rss0 = rss_kb(server.pid)
             setup_s = calls / SETUP_RATE
-            hold_ms = int((setup_s + secs + 10) * 1000)
+            hold_ms = int((setup_s + SETUP_WAIT_S + secs + 10) * 1000)
             uas = sipp(
                 SIPP_DIR / "media_uas.xml",
                 wd / "uas",
@@ -255,7 +257,7 @@ def run_flowpbx(calls_list: list[int], secs: float, workdir: Path) -> list[Media
                     "-message_file",
                     str(wd / "uas" / "msg.log"),
                 ],
-                timeout_s=int(setup_s + secs + 60),
+                timeout_s=int(setup_s + SETUP_WAIT_S + secs + 90),
             )
             time.sleep(0.5)
             provider = sipp(
@@ -280,26 +282,35 @@ def run_flowpbx(calls_list: list[int], secs: float, workdir: Path) -> list[Media
                     "-message_file",
                     str(wd / "provider" / "msg.log"),
                 ],
-                timeout_s=int(setup_s + secs + 60),
+                timeout_s=int(setup_s + SETUP_WAIT_S + secs + 90),
             )
-            deadline = time.monotonic() + setup_s + 20
+            # Wait until every leg is known (both logs), or until no new leg appeared for
+            # 8 s once the set-up time is over; the hold time covers the longest wait.
+            t0 = time.monotonic()
             ports: set[int] = set()
-            while time.monotonic() < deadline:
-                ports = received_ports(wd / "provider" / "msg.log") | received_ports(
+            last_growth = t0
+            while time.monotonic() - t0 < setup_s + SETUP_WAIT_S:
+                found = received_ports(wd / "provider" / "msg.log") | received_ports(
                     wd / "uas" / "msg.log"
                 )
+                if len(found) > len(ports):
+                    ports, last_growth = found, time.monotonic()
                 if len(ports) >= 2 * calls:
                     break
+                if time.monotonic() - t0 > setup_s and time.monotonic() - last_growth > 8:
+                    break
                 time.sleep(0.5)
+            setup_took = time.monotonic() - t0
             time.sleep(1)
-            ports = received_ports(wd / "provider" / "msg.log") | received_ports(
+            ports |= received_ports(wd / "provider" / "msg.log") | received_ports(
                 wd / "uas" / "msg.log"
             )
             step = measure("flowpbx", server.pid, calls, sorted(ports), gen, secs)
             step.rss_per_call_kb = round((rss_kb(server.pid) - rss0) / calls, 1)
+            step.setup_s = round(setup_took, 1)
             steps.append(step)
             print_table([step])
-            provider.wait(timeout=setup_s + secs + 90)
+            provider.wait(timeout=setup_s + SETUP_WAIT_S + secs + 120)
             time.sleep(1)
             stop_process(uas)
             gen.close()

@@ -176,6 +176,102 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: Sequence[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise CliError(f"{option} takes KEY=VALUE, got {item!r}")
+        pairs.append((key, value))
+    return pairs
+
+
+def _http_reply(value: str) -> str | int | None:
+    if value == "timeout":
+        return None
+    return int(value) if len(value) == 3 and value.isdigit() else value
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from flowpbx.flow.model import FlowError, ScheduleSpec
+    from flowpbx.flow.schedule import Schedule
+    from flowpbx.flow.simulator import describe, simulate_call
+    from flowpbx.store import repos
+
+    try:
+        at = dt.datetime.fromisoformat(args.at) if args.at else dt.datetime.now(dt.UTC)
+    except ValueError as exc:
+        raise CliError(f"--at: not an ISO 8601 time: {args.at!r}") from exc
+    http = {node: _http_reply(v) for node, v in _pairs(args.http, "--http")}
+    answers = dict(_pairs(args.answer, "--answer"))
+    history = []
+    for ext, days in _pairs(args.history, "--history"):
+        try:
+            history.append({"answered_by": ext, "days_ago": float(days)})
+        except ValueError as exc:
+            raise CliError(f"--history takes EXT=DAYS_AGO, got {ext}={days}") from exc
+
+    Loaded = tuple[dict[str, Any], str, dict[str, Schedule], list[str], dict[str, float]]
+
+    async def load() -> Loaded:
+        store = await _open_store(settings)
+        try:
+            async with store.transaction() as s:
+                row = await repos.get_flow_row(s, args.flow)
+                if row is None:
+                    raise CliError(f"no flow named {args.flow!r}")
+                rev = None if args.draft else await repos.published_revision(s, row)
+                if rev is None and not args.draft:
+                    raise CliError(f"flow {args.flow!r} has no published revision (try --draft)")
+                document = row.draft if rev is None else rev.document
+                label = "draft" if rev is None else f"revision {rev.number}"
+                schedules = {}
+                for sc in await repos.list_schedules(s):
+                    spec = {"timezone": sc.timezone, "hours": sc.hours, "holidays": sc.holidays}
+                    try:
+                        schedules[sc.name] = Schedule.from_spec(ScheduleSpec.model_validate(spec))
+                    except ValueError:
+                        continue
+                extensions = [e.number for e in await repos.list_extensions(s)]
+                durations = {a.name: a.duration_s for a in await repos.list_audio_rows(s)}
+            return document, label, schedules, extensions, durations
+        finally:
+            await store.close()
+
+    document, label, schedules, extensions, durations = _run(load)
+    dids = repos.flow_dids(document)
+    did = args.did or (dids[0] if dids else "")
+    try:
+        sim = _run(
+            lambda: simulate_call(
+                document,
+                caller=args.caller,
+                caller_name=args.caller_name,
+                did=did,
+                at=at,
+                keys=args.keys,
+                http_replies=http,
+                answers=answers,
+                history=history,
+                schedules=schedules,
+                extensions=extensions,
+                audio_duration=lambda name: durations.get(name) or None,
+            )
+        )
+    except FlowError as exc:
+        raise CliError(f"flow {args.flow!r} ({label}) cannot run: {exc}") from exc
+    if args.json:
+        print(json.dumps(sim.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"flow {args.flow!r} ({label}): {args.caller} calls {did} at {at.isoformat()}")
+    for line in describe(sim):
+        print(line)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -219,6 +315,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="load a demo company (extensions 101-103, trunk, flow)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="dry-run a call through a flow and print its trace")
+    p.add_argument("flow", help="flow name")
+    p.add_argument("--caller", default="anonymous", help="caller number (default anonymous)")
+    p.add_argument("--caller-name", help="caller's display name")
+    p.add_argument("--did", help="number called (default: the flow's first number)")
+    p.add_argument("--at", help="ISO 8601 time, e.g. 2026-05-04T10:00+03:00 (default now, UTC)")
+    p.add_argument(
+        "--keys",
+        default="",
+        help="keys the caller presses: 0-9 * #, _ lets a wait time out, h hangs up",
+    )
+    p.add_argument(
+        "--http", action="append", default=[], metavar="NODE=REPLY",
+        help="reply of an http_notify/caller_lookup node: a body, a 3-digit status or 'timeout'",
+    )  # fmt: skip
+    p.add_argument(
+        "--answer", action="append", default=[], metavar="EXT=OUTCOME",
+        help="what a rung extension does: answered (default), no_answer, busy, offline",
+    )  # fmt: skip
+    p.add_argument(
+        "--history", action="append", default=[], metavar="EXT=DAYS_AGO",
+        help="an earlier call of this caller answered by EXT (for history routing)",
+    )  # fmt: skip
+    p.add_argument("--draft", action="store_true", help="the draft instead of the published flow")
+    p.add_argument("--json", action="store_true", help="print the whole simulation as JSON")
+    p.set_defaults(func=cmd_simulate)
     return parser
 
 

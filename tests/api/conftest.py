@@ -9,17 +9,21 @@ from fastapi import FastAPI
 
 from flowpbx.api import create_api
 from flowpbx.api.events import EventBus
-from flowpbx.store.db import Store, upgrade
+from flowpbx.store.db import Store
 from tests.api.server import serve_in_loop
-from tests.store.dbfixtures import db_url
+from tests.store.dbfixtures import (
+    cheap_password_hashing,
+    db_url,
+    migrated_db_url,
+    migrated_templates,
+)
 
-__all__ = ["db_url"]
+__all__ = ["cheap_password_hashing", "db_url", "migrated_db_url", "migrated_templates"]
 
 
 @pytest.fixture
-async def store(db_url: str, tmp_path: Path) -> AsyncIterator[Store]:
-    await upgrade(db_url)
-    s = Store(db_url, tmp_path / "data")
+async def store(migrated_db_url: str, tmp_path: Path) -> AsyncIterator[Store]:
+    s = Store(migrated_db_url, tmp_path / "data")
     try:
         yield s
     finally:

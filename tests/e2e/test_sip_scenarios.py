@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,19 @@ from tests.e2e.sipp import Sipp
 
 pytestmark = pytest.mark.e2e
 
-PASSWORDS = {"101": "s3cret-101-sip", "102": "s3cret-102-sip"}
+# One server for the tests that need no trunk; each test has its own extensions, so
+# registrations left by one test never ring in another.
+PASSWORDS = {str(n): f"s3cret-{n}-sip" for n in range(101, 111)}
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowpbxServer]:
+    server = FlowpbxServer(tmp_path_factory.mktemp("sip-scenarios"), _company())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _company(trunk_port: int | None = None, *, register_trunk: bool = False) -> dict[str, Any]:
@@ -56,11 +69,13 @@ def _register(e2e: Harness, server: FlowpbxServer, ext: str, **kw: Any) -> Sipp:
     return sipp
 
 
-def _caller(e2e: Harness, server: FlowpbxServer, scenario: str, **variables: Any) -> Sipp:
+def _caller(
+    e2e: Harness, server: FlowpbxServer, scenario: str, callee: str, **variables: Any
+) -> Sipp:
     return e2e.sipp(
         scenario,
         remote=server.sip,
-        service="102",
+        service=callee,
         auth=("101", PASSWORDS["101"]),
         keys={"caller": "101"},
         variables=variables,
@@ -69,16 +84,19 @@ def _caller(e2e: Harness, server: FlowpbxServer, scenario: str, **variables: Any
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_register_with_digest_auth(e2e: Harness, transport: str) -> None:
-    server = e2e.server(_company())
+def test_register_with_digest_auth(
+    e2e: Harness, shared_server: FlowpbxServer, transport: str
+) -> None:
+    server = shared_server
+    ext = "109" if transport == "udp" else "110"
     extra = ["-t", "t1"] if transport == "tcp" else []
     sipp = e2e.adopt_sipp(
         Sipp(
             "register_auth.xml",
             e2e.tmp_path,
             remote=server.sip,
-            service="101",
-            auth=("101", PASSWORDS["101"]),
+            service=ext,
+            auth=(ext, PASSWORDS[ext]),
             keys={"expires": 600},
             extra_args=extra,
             name=f"register-{transport}",
@@ -86,19 +104,21 @@ def test_register_with_digest_auth(e2e: Harness, transport: str) -> None:
     )
     sipp.start().check(timeout=15)
     assert sipp.received_status_codes()[-1] == 200
-    rows = server.wait_rows("SELECT * FROM registrations WHERE extension = '101'")
+    rows = server.wait_rows("SELECT * FROM registrations WHERE extension = ?", (ext,))
     assert len(rows) == 1, rows
     messages = sipp.messages()
     # The 200 came back on the transport the REGISTER used, Via untouched (RFC 3261 §18.2.2).
     assert re.search(rf"Via: SIP/2.0/{transport.upper()} 127\.0\.0\.1:{sipp.local_port}", messages)
 
 
-def test_invite_answers_challenge_and_call_completes(e2e: Harness) -> None:
-    server = e2e.server(_company())
-    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
-    _register(e2e, server, "102", local_port=callee.local_port)
+def test_invite_answers_challenge_and_call_completes(
+    e2e: Harness, shared_server: FlowpbxServer
+) -> None:
+    server = shared_server
+    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="103"))
+    _register(e2e, server, "103", local_port=callee.local_port)
     callee.start().wait_ready()
-    caller = _caller(e2e, server, "uac_invite_auth.xml", talk_ms=300, ack_delay_ms=0)
+    caller = _caller(e2e, server, "uac_invite_auth.xml", "103", talk_ms=300, ack_delay_ms=0)
     caller.start().check(timeout=30)
     callee.check(timeout=15)
     codes = caller.received_status_codes()
@@ -107,26 +127,28 @@ def test_invite_answers_challenge_and_call_completes(e2e: Harness) -> None:
     assert re.search(r"Session-Expires: 1800;refresher=uac", caller.messages()), caller.messages()
 
 
-def test_cancel_while_ringing_gets_487_and_cancels_the_callee(e2e: Harness) -> None:
-    server = e2e.server(_company())
-    callee = e2e.sipp("uas_ring_cancel.xml", service="102", name="callee-ringing")
-    _register(e2e, server, "102", local_port=callee.local_port)
+def test_cancel_while_ringing_gets_487_and_cancels_the_callee(
+    e2e: Harness, shared_server: FlowpbxServer
+) -> None:
+    server = shared_server
+    callee = e2e.sipp("uas_ring_cancel.xml", service="104", name="callee-ringing")
+    _register(e2e, server, "104", local_port=callee.local_port)
     callee.start().wait_ready()
-    caller = _caller(e2e, server, "uac_cancel.xml")
+    caller = _caller(e2e, server, "uac_cancel.xml", "104")
     caller.start().check(timeout=30)
     callee.check(timeout=15)  # flowpbx cancelled the ringing phone too (CANCEL, 487, ACK)
     codes = caller.received_status_codes()
     assert codes[-2:] == [200, 487], codes
 
 
-def test_2xx_retransmitted_until_the_late_ack(e2e: Harness) -> None:
+def test_2xx_retransmitted_until_the_late_ack(e2e: Harness, shared_server: FlowpbxServer) -> None:
     """SIPp holds its ACK back 1.7 s, as if the first was lost: flowpbx's INVITE server
     transaction retransmits the 200 (after T1 = 0.5 s and 2*T1 more, RFC 3261 §13.3.1.4)."""
-    server = e2e.server(_company())
-    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
-    _register(e2e, server, "102", local_port=callee.local_port)
+    server = shared_server
+    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="105"))
+    _register(e2e, server, "105", local_port=callee.local_port)
     callee.start().wait_ready()
-    caller = _caller(e2e, server, "uac_invite_auth.xml", talk_ms=300, ack_delay_ms=1700)
+    caller = _caller(e2e, server, "uac_invite_auth.xml", "105", talk_ms=300, ack_delay_ms=1700)
     caller.start().check(timeout=30)
     callee.check(timeout=15)
     log = caller.messages()
@@ -148,14 +170,16 @@ def test_trunk_registers_with_digest_auth_and_refreshes(e2e: Harness) -> None:
     assert server.proc is not None and server.proc.poll() is None
 
 
-def test_reinvite_hold_and_resume_in_a_bridged_call(e2e: Harness) -> None:
+def test_reinvite_hold_and_resume_in_a_bridged_call(
+    e2e: Harness, shared_server: FlowpbxServer
+) -> None:
     """The caller holds (a=sendonly) and resumes (a=sendrecv) with re-INVITEs: flowpbx answers
     recvonly, then sendrecv, and while held it sends the caller no RTP (RFC 3264 §8.4)."""
-    server = e2e.server(_company())
-    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
-    _register(e2e, server, "102", local_port=callee.local_port)
+    server = shared_server
+    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="106"))
+    _register(e2e, server, "106", local_port=callee.local_port)
     callee.start().wait_ready()
-    caller = _caller(e2e, server, "uac_hold.xml", talk_ms=1000, ack_delay_ms=0, hold_ms=1200)
+    caller = _caller(e2e, server, "uac_hold.xml", "106", talk_ms=1000, ack_delay_ms=0, hold_ms=1200)
     cap = e2e.capture("caller", [caller.local_port, caller.media_port])
     caller.start().check(timeout=30)
     callee.check(timeout=15)
@@ -181,12 +205,14 @@ def test_reinvite_hold_and_resume_in_a_bridged_call(e2e: Harness) -> None:
     assert len(during) <= 1, f"{len(during)} RTP packets while on hold; {cap.summary()}"
 
 
-def test_pjsua2_over_tcp_calls_baresip_holds_and_resumes(e2e: Harness) -> None:
-    """pjsua2 (PJSIP), a second independent UA: registers over TCP, calls extension 102
+def test_pjsua2_over_tcp_calls_baresip_holds_and_resumes(
+    e2e: Harness, shared_server: FlowpbxServer
+) -> None:
+    """pjsua2 (PJSIP), a second independent UA: registers over TCP, calls extension 107
     served by baresip (UDP), holds and resumes with re-INVITEs over its TCP connection."""
-    server = e2e.server(_company())
+    server = shared_server
     phone = e2e.baresip(
-        name="b102", user="102", password=PASSWORDS["102"], registrar=server.sip, tone_hz=900.0
+        name="b107", user="107", password=PASSWORDS["107"], registrar=server.sip, tone_hz=900.0
     )
     phone.wait_registered(10)
     host, port = server.sip
@@ -198,11 +224,11 @@ def test_pjsua2_over_tcp_calls_baresip_holds_and_resumes(e2e: Harness) -> None:
             "--registrar",
             f"{host}:{port}",
             "--user",
-            "101",
+            "108",
             "--password",
-            PASSWORDS["101"],
+            PASSWORDS["108"],
             "--call",
-            "102",
+            "107",
             "--transport",
             "tcp",
         ],
@@ -219,6 +245,6 @@ def test_pjsua2_over_tcp_calls_baresip_holds_and_resumes(e2e: Harness) -> None:
         assert step in names, detail
     phone.wait_event("CALL_ESTABLISHED", timeout=5)
     phone.wait_event("CALL_CLOSED", timeout=10)
-    rows = server.db_query("SELECT contact FROM registrations WHERE extension = '101'")
+    rows = server.db_query("SELECT contact FROM registrations WHERE extension = '108'")
     # Registered over TCP; unregistered at the end (or, if still there, a TCP contact).
     assert all("transport=tcp" in str(r["contact"]).lower() for r in rows), rows

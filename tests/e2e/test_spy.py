@@ -8,7 +8,10 @@ A non-supervisor dialling a spy code is refused with 403."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,8 +24,8 @@ pytestmark = pytest.mark.e2e
 
 AGENT_HZ, CLIENT_HZ, SUP_HZ = 450.0, 1050.0, 1650.0
 NAMES = {"agent": AGENT_HZ, "client": CLIENT_HZ, "supervisor": SUP_HZ}
-PHASE_S = 3.0
-MARGIN_S = 0.8  # skipped at both ends of a phase: dump start offsets, buffering, switching
+PHASE_S = 2.5
+MARGIN_S = 0.7  # skipped at both ends of a phase: dump start offsets, buffering, switching
 
 
 def tones_in(samples: np.ndarray, start_s: float, end_s: float) -> set[str]:
@@ -48,6 +51,16 @@ def window(t0: float, start: float, end: float) -> tuple[float, float]:
 def closed_reason(phone: Baresip, timeout: float = 10.0) -> str:
     event = phone.wait_event("CALL_CLOSED", timeout)
     return str(event.get("param", ""))
+
+
+def spy_rows(server: Any, count: int) -> list[dict[str, Any]]:
+    """Call-history rows of spy calls (written when each spy call ends), oldest first."""
+    rows = server.wait_rows(
+        "SELECT * FROM call_history WHERE outcome LIKE 'spy%' ORDER BY rowid", count=count
+    )
+    for row in rows:
+        row["trace"] = json.loads(row["trace"])
+    return list(rows)
 
 
 def test_listen_whisper_barge_and_refusal(e2e: Harness) -> None:
@@ -151,8 +164,76 @@ def test_listen_whisper_barge_and_refusal(e2e: Harness) -> None:
     shown = [f"{who}: {describe(audio)}" for who, audio in heard_by.items()]
     assert not problems, "\n".join([*problems, *shown])
 
-    rows = server.history()
-    spy_rows = [r for r in rows if r["outcome"] in ("spy", "spy_refused_403")]
-    assert sorted(r["outcome"] for r in spy_rows) == ["spy", "spy", "spy_refused_403"], rows
-    modes = [r["trace"][0]["facts"]["modes"] for r in spy_rows if r["outcome"] == "spy"]
+    rows = spy_rows(server, 3)
+    assert sorted(r["outcome"] for r in rows) == ["spy", "spy", "spy_refused_403"], rows
+    modes = [r["trace"][0]["facts"]["modes"] for r in rows if r["outcome"] == "spy"]
     assert modes == [["listen", "whisper", "barge"], ["whisper"]], modes
+
+
+def _api(server: Any, method: str, path: str, body: Any = None, token: str = "") -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(server.http + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, json.loads(r.read() or b"null")
+
+
+def test_api_spy_action_rings_the_supervisor_who_then_listens(e2e: Harness) -> None:
+    """The UI's listen button: POST /api/v1/calls/{id}/spy calls the supervisor's phone;
+    once it answers it hears both parties and nobody hears it; it is hung up when the call
+    ends."""
+    server = e2e.server(None, demo=True)
+    phones = {}
+    for role, ext in (("agent", "101"), ("client", "102"), ("supervisor", "103")):
+        phones[role] = e2e.baresip(
+            name=f"api{ext}",
+            user=ext,
+            password=f"demo-{ext}",
+            registrar=server.sip,
+            tone_hz=NAMES[role],
+        )
+    for phone in phones.values():
+        phone.wait_registered(10)
+    agent, client, sup = phones["agent"], phones["client"], phones["supervisor"]
+    client.dial(f"sip:101@127.0.0.1:{server.sip_port}")
+    agent.wait_event("CALL_ESTABLISHED", 15)
+    client.wait_event("CALL_ESTABLISHED", 15)
+    t_call = time.monotonic()
+
+    _, login = _api(
+        server, "POST", "/api/v1/auth/login", {"username": "admin", "password": "demo-admin"}
+    )
+    token = login["token"]
+    _, calls = _api(server, "GET", "/api/v1/calls", token=token)
+    (call,) = [c for c in calls if c["caller"] == "102"]
+    status, _ = _api(
+        server,
+        "POST",
+        f"/api/v1/calls/{call['id']}/spy",
+        {"supervisor": "103", "mode": "listen"},
+        token=token,
+    )
+    assert status == 202
+    sup.wait_event("CALL_ESTABLISHED", 15)
+    t_sup = time.monotonic()
+    time.sleep(PHASE_S)
+    t_end = time.monotonic()
+    client.hangup()
+    client.wait_event("CALL_CLOSED", 10)
+    sup.wait_event("CALL_CLOSED", 10)
+
+    _, heard_sup = sup.received_wav()
+    _, heard_agent = agent.received_wav()
+    _, heard_client = client.received_wav()
+    assert tones_in(heard_sup, MARGIN_S, t_end - t_sup - MARGIN_S) == {"agent", "client"}, describe(
+        heard_sup
+    )
+    assert tones_in(heard_agent, *window(t_call, t_sup, t_end)) == {"client"}, describe(heard_agent)
+    assert tones_in(heard_client, *window(t_call, t_sup, t_end)) == {"agent"}, describe(
+        heard_client
+    )
+    (spy_row,) = spy_rows(server, 1)
+    assert spy_row["outcome"] == "spy", spy_row
+    assert spy_row["trace"][0]["facts"]["modes"] == ["listen"]

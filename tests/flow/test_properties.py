@@ -69,7 +69,7 @@ arbitrary_node = st.one_of(
             "params": st.dictionaries(st.sampled_from(PARAM_NAMES), json_values, max_size=4)
             | json_values,
             "next": st.dictionaries(
-                st.sampled_from(OUTPUT_NAMES),
+                st.sampled_from(OUTPUT_NAMES) | st.integers(0, 9) | st.booleans(),  # YAML keys
                 st.sampled_from([*IDS, "zz", None]) | json_values,
                 max_size=4,
             )
@@ -86,7 +86,9 @@ arbitrary_document = st.one_of(
             "name": st.text(max_size=5) | json_values,
             "entry": st.sampled_from([*IDS, "zz"]) | json_values,
             "nodes": st.dictionaries(
-                st.sampled_from(IDS) | st.text(max_size=3), arbitrary_node, max_size=4
+                st.sampled_from(IDS) | st.text(max_size=3) | st.integers(0, 3),
+                arbitrary_node,
+                max_size=4,
             )
             | json_values,
             "layout": json_values,

@@ -398,3 +398,26 @@ async def test_bridge_hangs_up_a_silent_leg_but_not_one_on_hold(rig: Rig) -> Non
         await asyncio.sleep(0.05)
     assert a.reasons == ["rtp timeout"] and b.reasons == []
     bridge.close()
+
+
+async def test_a_prompt_source_is_heard_only_by_whom_it_is_for(rig: Rig) -> None:
+    """Hold audio / an announcement to one party of a call: the mixer engages while it
+    plays and the bridge goes back to relaying when it ends."""
+    await rig.leg("a")
+    await rig.leg("b")
+    bridge = Bridge(rig.clock)
+    bridge.add_endpoint("a", rig.endpoints["a"])
+    bridge.add_endpoint("b", rig.endpoints["b"])
+    prompt = tone([TONES["c"]], 1.4, amplitude=0.3)
+    frames = iter(prompt.reshape(-1, 160))
+    bridge.add_source("prompt", frames, heard_by=["a"])
+    assert bridge.mixing
+    await talk(rig, 1.2)
+    assert heard(rig.phones["a"].heard()) == {"b", "c"}
+    assert heard(rig.phones["b"].heard()) == {"a"}
+    for _ in range(40):
+        if not bridge.mixing:
+            break
+        await asyncio.sleep(0.05)
+    assert "prompt" not in bridge and not bridge.mixing  # exhausted: relay again
+    bridge.close()

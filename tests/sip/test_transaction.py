@@ -948,3 +948,39 @@ def test_late_timer_handling_does_not_burst() -> None:
     layer.handle_timer(100.0)
     assert only(layer.events(), TransactionTimeout)
     assert txn.state is State.TERMINATED
+
+
+# --- branch reuse and stream transports ------------------------------------------------------
+
+
+def test_same_branch_other_call_is_a_new_transaction() -> None:
+    """RFC 4475 reuses branches across unrelated requests: the Call-ID keeps them apart."""
+    layer = TransactionLayer()
+    layer.receive(request_bytes("OPTIONS", call_id="a@peer"), PEER, 0.0)
+    layer.receive(request_bytes("OPTIONS", call_id="b@peer"), PEER, 0.1)
+    events = layer.events()
+    assert [type(e).__name__ for e in events] == ["RequestReceived", "RequestReceived"]
+    assert [e.request.call_id for e in events] == ["a@peer", "b@peer"]  # type: ignore[union-attr]
+    # ... while the same request again is still a retransmission.
+    layer.receive(request_bytes("OPTIONS", call_id="a@peer"), PEER, 0.2)
+    assert layer.events() == [] and layer.stats.requests_absorbed == 1
+
+
+def test_reliable_layer_names_its_transport_and_never_retransmits() -> None:
+    layer = TransactionLayer(reliable=True)
+    assert layer.transport == "tcp"
+    txn = layer.send_request(our_request("OPTIONS"), PEER, 0.0)
+    assert txn.transport == "tcp"
+    assert len(layer.datagrams_to_send()) == 1
+    layer.handle_timer(10.0)  # Timer E would have fired many times over UDP
+    assert layer.datagrams_to_send() == []
+    layer.handle_timer(32.0)  # Timer F still gives up (RFC 3261 §17.1.2.2)
+    assert [type(e).__name__ for e in layer.events()] == ["TransactionTimeout"]
+
+
+def test_reliable_layer_needs_content_length() -> None:
+    layer = TransactionLayer(reliable=True)
+    data = request_bytes("OPTIONS").replace(b"Content-Length: 0\r\n", b"")
+    layer.receive(data, PEER, 0.0)
+    (event,) = layer.events()
+    assert type(event).__name__ == "MessageDropped"

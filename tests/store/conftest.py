@@ -5,16 +5,20 @@ from pathlib import Path
 
 import pytest
 
-from flowpbx.store.db import Store, upgrade
-from tests.store.dbfixtures import db_url
+from flowpbx.store.db import Store
+from tests.store.dbfixtures import (
+    cheap_password_hashing,
+    db_url,
+    migrated_db_url,
+    migrated_templates,
+)
 
-__all__ = ["db_url"]
+__all__ = ["cheap_password_hashing", "db_url", "migrated_db_url", "migrated_templates"]
 
 
 @pytest.fixture
-async def store(db_url: str, tmp_path: Path) -> AsyncIterator[Store]:
-    await upgrade(db_url)
-    s = Store(db_url, tmp_path / "data", sip_realm="flowpbx")
+async def store(migrated_db_url: str, tmp_path: Path) -> AsyncIterator[Store]:
+    s = Store(migrated_db_url, tmp_path / "data", sip_realm="flowpbx")
     try:
         yield s
     finally:

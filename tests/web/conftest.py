@@ -2,7 +2,7 @@
 
 - ``web_dist``: web/dist built (``make web`` builds it in ``make test``; when it is missing
   the fixture runs ``npm ci`` and ``npm run build`` itself).
-- ``ui_server``: one ``flowpbx serve`` (tests/e2e/server.py) for the module, configured with
+- ``ui_server``: one ``flowpbx serve`` (tests/e2e/server.py) for the session, configured with
   a small company and an admin user ``admin`` / ``pw-admin-1``.
 - ``browser``: Debian's Chromium (/usr/bin/chromium) driven by Playwright, headless.
 - ``page``: a fresh browser context and page (1920x1080); ``logged_in`` signs in first.
@@ -75,7 +75,7 @@ def web_dist() -> Path:
     return index.parent
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ui_server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowpbxServer]:
     server = FlowpbxServer(
         tmp_path_factory.mktemp("web"), COMPANY, extra_env={"FLOWPBX_WEB_DIR": str(web_dist)}

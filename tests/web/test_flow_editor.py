@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
 from tests.web.conftest import screenshot, tone_wav
 
 # The example flow of SPEC §3 (what the canvas must produce).
-SPEC_NODES = {
+SPEC_NODES: dict[str, dict[str, Any]] = {
     "start": {
         "type": "numbers",
         "params": {"numbers": ["+37167000001"]},

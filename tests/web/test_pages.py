@@ -121,6 +121,13 @@ def test_registration_and_active_call_show_live(logged_in: Page, ui_server: Flow
         row.get_by_role("button", name="Hang up").click()
         bob.wait_event("CALL_CLOSED")
         expect(page.locator("tbody tr").filter(has_text="102")).to_have_count(0)
+        # The ended call is in the call history, with its trace.
+        page.get_by_role("link", name="Call history").click()
+        call = page.locator("tbody tr").filter(has_text="Alice 101").first
+        expect(call).to_contain_text("102")
+        call.get_by_role("button", name="Trace").click()
+        expect(page.get_by_role("region", name="Trace")).to_be_visible()
+        screenshot(page, "call-history")
 
 
 _ADD_MESSAGE = """
@@ -163,3 +170,31 @@ def test_voicemail_inbox_plays_a_message_in_the_browser(
     )
     expect(row).to_contain_text("yes")  # playing marks it heard
     screenshot(page, "voicemail")
+
+
+def test_office_hours_week_and_holidays_are_saved(logged_in: Page) -> None:
+    page = logged_in
+    page.get_by_role("link", name="Office hours").click()
+    form = page.get_by_role("form", name="Schedule office")
+    expect(form.get_by_label("office hours on mon")).to_have_value("09:00-18:00")
+    form.get_by_label("office hours on sat").fill("10:00-14:00")
+    form.get_by_label("Holidays").fill("2026-12-25\n2026-12-31 09:00-13:00")
+    form.get_by_role("button", name="Save").click()
+    expect(form.get_by_role("status")).to_have_text("Saved")
+    saved = page.request.get("/api/v1/schedules/office").json()
+    assert saved["hours"]["sat"] == [["10:00", "14:00"]]
+    assert saved["hours"]["mon"] == [["09:00", "18:00"]]
+    assert saved["holidays"] == [
+        "2026-12-25",
+        {"date": "2026-12-31", "hours": [["09:00", "13:00"]]},
+    ]
+    screenshot(page, "office-hours")
+    # A time that is not a time is refused with the API's message beside the form.
+    form.get_by_label("office hours on sun").fill("25:00-26:00")
+    form.get_by_role("button", name="Save").click()
+    expect(form.get_by_role("alert")).to_be_visible()
+
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_test_id("tile-registered")).to_contain_text("/ 2")
+    expect(page.get_by_test_id("tile-calls")).to_contain_text("active calls")
+    screenshot(page, "dashboard")

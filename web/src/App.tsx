@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { FlowEditor } from "./editor/FlowEditor";
 import { UNAUTHORIZED_EVENT, get, post, setToken } from "./lib/api";
 import { T } from "./lib/text";
+import { Dashboard, Schedules, Settings } from "./pages/Admin";
 import { AudioLibrary } from "./pages/Audio";
 import { Extensions } from "./pages/Extensions";
 import { Flows } from "./pages/Flows";
@@ -22,6 +23,7 @@ function useHash(): [string, (h: string) => void] {
 }
 
 const NAV: [string, string][] = [
+  ["/dashboard", T.nav.dashboard],
   ["/flows", T.nav.flows],
   ["/extensions", T.nav.extensions],
   ["/numbers", T.nav.numbers],
@@ -29,8 +31,10 @@ const NAV: [string, string][] = [
   ["/voicemail", T.nav.voicemail],
   ["/calls", T.nav.calls],
   ["/queues", T.nav.queues],
+  ["/schedules", T.nav.schedules],
   ["/history", T.nav.history],
   ["/users", T.nav.users],
+  ["/settings", T.nav.settings],
 ];
 
 export function App() {
@@ -65,6 +69,9 @@ export function App() {
   else if (route === "/queues") page = <Queues />;
   else if (route === "/history") page = <History />;
   else if (route === "/users") page = <Users user={user} />;
+  else if (route === "/dashboard") page = <Dashboard />;
+  else if (route === "/schedules") page = <Schedules readOnly={readOnly} />;
+  else if (route === "/settings") page = <Settings readOnly={readOnly} />;
   else page = <Flows readOnly={readOnly} onOpen={(n) => go(`/flows/${encodeURIComponent(n)}`)} />;
 
   return (

@@ -4,7 +4,7 @@
 
 - time is virtual: it starts at `at` and advances by what would take time on a call
   (a prompt's duration from `audio_duration(name)`, default 1 s; waiting for a key;
-  ringing). Nothing sleeps.
+  ringing; an HTTP reply 0.1 s, a timeout its `timeout_s`). Nothing sleeps.
 - `keys` is what the caller presses, one character per key, each "pressed" when the flow
   next waits for a digit, or during a prompt the caller may barge into. Besides
   ``0-9 * #``: ``_`` lets one wait for a digit time out, ``h`` hangs up at that point.

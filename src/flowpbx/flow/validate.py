@@ -17,7 +17,9 @@ errors
     audio_missing, extension_missing, mailbox_missing, schedule_missing
                         the directory has no such audio / extension / mailbox / schedule
     number_claimed      a number of this flow already leads into another flow
-    loop_without_wait   a loop of elements none of which waits for the caller
+    loop_without_wait   a loop the call can go round without ever waiting for the caller:
+                        through outputs taken at once (`model.quiet_outputs`: a time
+                        routing's, ``offline`` of a call_sip, ``empty`` of a queue, ...)
 warnings
     output_unconnected  an output leads nowhere (a call taking it is hung up)
     no_numbers          the entry lists no numbers: no call reaches this flow

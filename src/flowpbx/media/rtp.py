@@ -340,6 +340,23 @@ class RtpReceiveStats:
     def update(self, header: RtpHeader, arrival: float) -> bool:
         """Account for one received packet; False if sequence validation drops it."""
         seq = header.sequence
+        if (
+            seq == self.max_seq + 1
+            and header.ssrc == self.ssrc
+            and not self._probation
+            and self._transit is not None
+        ):
+            # The per-packet common case, inlined: the next packet in order (no wrap).
+            self.max_seq = seq
+            self.received += 1
+            ts = header.timestamp
+            d = (arrival - self._last_arrival) - (
+                ((ts - self._last_ts + 0x80000000) & _TS_MASK) - 0x80000000
+            )
+            self.jitter_f += ((d if d >= 0 else -d) - self.jitter_f) / 16.0
+            self._last_ts = ts
+            self._last_arrival = arrival
+            return True
         if header.ssrc != self.ssrc:
             if self.ssrc is not None:
                 self.ssrc_changes += 1

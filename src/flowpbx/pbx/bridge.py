@@ -164,9 +164,7 @@ class Bridge:
         self.mixer.set_hears(listener, speaker, on)
         self._update()
 
-    def hang_up_on_rtp_timeout(
-        self, *legs: HangableLeg, timeout_s: float = RTP_TIMEOUT_S
-    ) -> None:
+    def hang_up_on_rtp_timeout(self, *legs: HangableLeg, timeout_s: float = RTP_TIMEOUT_S) -> None:
         """Hang up a leg whose phone sends no RTP for `timeout_s` while in this bridge (a
         phone that lost power or network never sends BYE). Leg on hold: not counted."""
         for leg in legs:
@@ -327,6 +325,7 @@ class CallBridge:
     bridge: Bridge
     agent: Hashable
     client: Hashable
+    extension: str = ""  # the agent's extension
 
 
 class BridgeRegistry:
@@ -350,6 +349,13 @@ class BridgeRegistry:
             return None
         return entry
 
+    def find_endpoint(self, client: RtpEndpoint) -> CallBridge | None:
+        """The call in which `client` (e.g. a caller's leg) talks to an extension."""
+        for entry in self._by_ext.values():
+            if not entry.bridge.closed and entry.bridge.endpoint(entry.client) is client:
+                return entry
+        return None
+
     def __len__(self) -> int:
         return len(self._by_ext)
 
@@ -367,7 +373,13 @@ class BridgeRegistry:
         bridge.add_endpoint("caller", caller)
         bridge.add_endpoint("callee", callee)
         if callee_ext:
-            self.register(callee_ext, CallBridge(bridge=bridge, agent="callee", client="caller"))
+            self.register(
+                callee_ext,
+                CallBridge(bridge=bridge, agent="callee", client="caller", extension=callee_ext),
+            )
         if caller_ext:
-            self.register(caller_ext, CallBridge(bridge=bridge, agent="caller", client="callee"))
+            self.register(
+                caller_ext,
+                CallBridge(bridge=bridge, agent="caller", client="callee", extension=caller_ext),
+            )
         return bridge

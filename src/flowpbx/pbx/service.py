@@ -107,6 +107,13 @@ class PbxService:
         await call.hangup("hung up by an administrator")
         return True
 
+    async def spy(self, call_id: str, supervisor: str, mode: str) -> None:
+        """Ring the supervisor's phone; when answered it joins `call_id` in `mode`
+        (listen/whisper/barge) — pbx/spy.py. LookupError: not a bridged call / no phone."""
+        from flowpbx.pbx.spy import SpyMode, spy_on_call
+
+        await spy_on_call(self.runtime.calls, call_id, supervisor, SpyMode[mode.upper()])
+
     def active_calls(self) -> list[dict[str, Any]]:
         return [
             {

@@ -25,12 +25,17 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from flowpbx.media.mixer import SpyMode
+from flowpbx.pbx.legs import UacLeg, UasLeg
+from flowpbx.pbx.media import NoRtpPort, RtpEndpoint
 from flowpbx.sip.message import Request, make_response
 from flowpbx.store.records import CallRecord
 
 if TYPE_CHECKING:
+    from flowpbx.pbx.bridge import CallBridge
     from flowpbx.pbx.calls import CallManager
     from flowpbx.sip.transaction import ServerTransaction
+
+__all__ = ["SpyMode", "join", "parse_spy_code", "run_spy", "spy_on_call"]
 
 log = logging.getLogger("flowpbx.spy")
 
@@ -86,7 +91,9 @@ async def _spy(
         status, why = 480, "Not in a call"
     if status is not None:
         rt.sip.send_response(txn, make_response(request, status, why))
-        await _history(manager, request, supervisor, started, None, f"spy_refused_{status}", facts)
+        await _history(
+            manager, request.call_id, supervisor, started, None, f"spy_refused_{status}", facts
+        )
         return
     leg = await manager._open_leg(txn, request, addr)
     if leg is None:
@@ -94,12 +101,30 @@ async def _spy(
     entry = manager.bridges.find(target)
     if entry is None or leg.is_ended:  # the call ended while we opened the leg
         leg.reject(480, "Not in a call")
-        await _history(manager, request, supervisor, started, None, "spy_refused_480", facts)
+        await _history(
+            manager, request.call_id, supervisor, started, None, "spy_refused_480", facts
+        )
         return
     leg.answer()
-    answered = dt.datetime.now(dt.UTC)
+    await join(manager, leg, entry, mode, supervisor=supervisor, facts=facts)
+    await _history(
+        manager, request.call_id, supervisor, started, dt.datetime.now(dt.UTC), "spy", facts
+    )
+
+
+async def join(
+    manager: CallManager,
+    leg: UasLeg | UacLeg,
+    entry: CallBridge,
+    mode: SpyMode,
+    *,
+    supervisor: str,
+    facts: dict[str, Any],
+) -> None:
+    """Put the supervisor's answered `leg` into the spied bridge until either side ends;
+    keys 4/5/6 switch mode. `facts` gets the modes used and why it ended."""
     bridge = entry.bridge
-    key = f"spy:{request.call_id}"
+    key = f"spy:{id(leg)}"
     bridge.add_endpoint(key, leg.rtp, hears_all=False, heard_by_all=False)
     modes = [mode.name.lower()]
 
@@ -117,7 +142,7 @@ async def _spy(
     set_mode(mode)
     leg.on_digit = on_digit
     leg.rtp.on_digit = on_digit
-    log.info("supervisor %s spies on %s (%s)", supervisor, target, mode.name.lower())
+    log.info("supervisor %s spies on %s (%s)", supervisor, facts.get("target"), modes[0])
     try:
         await asyncio.wait([leg.ended, bridge.ended], return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -127,12 +152,98 @@ async def _spy(
             leg.hangup("spied call ended")
     facts["modes"] = modes
     facts["ended"] = leg.ended.result() if leg.ended.done() else "spied call ended"
-    await _history(manager, request, supervisor, started, answered, "spy", facts)
+
+
+async def spy_on_call(
+    manager: CallManager, call_id: str, supervisor: str, mode: SpyMode, *, ring_s: float = 30.0
+) -> None:
+    """The UI's spy buttons: ring the supervisor's phone(s); the first to answer joins the
+    active call `call_id` in `mode`. Raises LookupError when the call is not bridged or the
+    supervisor has no registered phone, PermissionError for a non-supervisor; the ringing
+    and spying then go on in the background."""
+    rt = manager.rt
+    ext = rt.config.extensions.get(supervisor)
+    if ext is None or not getattr(ext, "supervisor", False):
+        raise PermissionError(f"extension {supervisor} may not spy")
+    call = manager.active.get(call_id)
+    entry = None if call is None else manager.bridges.find_endpoint(call.leg.rtp)
+    if entry is None:
+        raise LookupError(f"call {call_id} is not a bridged call")
+    bindings = rt.registrar.bindings(supervisor)
+    if not bindings:
+        raise LookupError(f"extension {supervisor} has no registered phone")
+    manager._spawn(_ring_and_join(manager, call_id, supervisor, mode, entry, bindings, ring_s))
+
+
+async def _ring_and_join(
+    manager: CallManager,
+    call_id: str,
+    supervisor: str,
+    mode: SpyMode,
+    entry: CallBridge,
+    bindings: list[Any],
+    ring_s: float,
+) -> None:
+    rt = manager.rt
+    started = dt.datetime.now(dt.UTC)
+    target = entry.extension
+    facts: dict[str, Any] = {"target": target, "mode": mode.name.lower(), "call": call_id}
+    legs: list[UacLeg] = []
+    try:
+        for binding in bindings:
+            try:
+                rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
+            except NoRtpPort:
+                break
+            leg = UacLeg(
+                rt,
+                rtp,
+                target_uri=binding.contact,
+                addr=binding.source,
+                from_uri=f"sip:spy@{rt.domain}",
+                from_name=f"Spy {mode.name.lower()}",
+                to_uri=f"sip:{supervisor}@{rt.domain}",
+                label=supervisor,
+            )
+            legs.append(leg)
+            leg.start()
+        winner: UacLeg | None = None
+        pending = {leg.outcome: leg for leg in legs}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ring_s
+        while pending and winner is None and not entry.bridge.closed:
+            waiting: list[asyncio.Future[Any]] = [*pending, entry.bridge.ended]
+            done, _ = await asyncio.wait(
+                waiting, timeout=max(0.0, deadline - loop.time()), return_when="FIRST_COMPLETED"
+            )
+            if not done:
+                break
+            for fut in done:
+                if fut in pending:
+                    leg = pending.pop(fut)
+                    if 200 <= fut.result() < 300 and winner is None:
+                        winner = leg
+        for leg in legs:
+            if leg is not winner and not leg.is_ended:
+                leg.hangup("another phone answered" if winner else "not answered")
+        if winner is None or entry.bridge.closed:
+            if winner is not None:
+                winner.hangup("spied call ended")
+            await _history(manager, call_id, supervisor, started, None, "spy_no_answer", facts)
+            return
+        answered = dt.datetime.now(dt.UTC)
+        await join(manager, winner, entry, mode, supervisor=supervisor, facts=facts)
+        await _history(manager, call_id, supervisor, started, answered, "spy", facts)
+    except Exception:
+        log.exception("spy call on %s failed", call_id)
+        for leg in legs:
+            if not leg.is_ended:
+                leg.hangup("error")
 
 
 async def _history(
     manager: CallManager,
-    request: Request,
+    call_id: str,
     supervisor: str,
     started: dt.datetime,
     answered: dt.datetime | None,
@@ -141,7 +252,7 @@ async def _history(
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     rec = CallRecord(
-        call_id=request.call_id,
+        call_id=call_id,
         started_at=started,
         answered_at=answered,
         ended_at=now,
@@ -161,7 +272,7 @@ async def _history(
     try:
         await manager.rt.history.add(rec)
     except Exception:
-        log.exception("could not record the spy call %s", request.call_id)
+        log.exception("could not record the spy call %s", call_id)
 
 
 def _mode_digit(facts: dict[str, Any]) -> str:

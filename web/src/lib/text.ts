@@ -2,7 +2,10 @@
 export const T = {
   app: "flowpbx",
   nav: {
+    dashboard: "Dashboard",
     flows: "Call flows",
+    schedules: "Office hours",
+    settings: "Settings",
     extensions: "Extensions",
     numbers: "Numbers & trunks",
     audio: "Audio library",
@@ -33,6 +36,7 @@ export const T = {
     yes: "yes",
     no: "no",
     error: "Something went wrong",
+    saved: "Saved",
   },
   flows: {
     title: "Call flows",
@@ -106,4 +110,20 @@ export const T = {
   calls: { title: "Active calls", hangup: "Hang up" },
   queues: { title: "Queues" },
   users: { title: "Users" },
+  dashboard: {
+    title: "Dashboard",
+    registered: "phones registered",
+    activeCalls: "active calls",
+    waiting: "callers waiting in queues",
+    today: "calls today",
+  },
+  schedules: {
+    title: "Office hours",
+    newName: "New schedule name",
+    timezone: "Time zone",
+    week: "Opening hours (e.g. 09:00-13:00, 14:00-18:00; empty = closed)",
+    closed: "closed",
+    holidays: "Holidays (one date per line, optionally with its own hours)",
+  },
+  settings: { title: "Settings" },
 } as const;

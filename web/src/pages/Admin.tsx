@@ -1,0 +1,243 @@
+// Dashboard, office-hours schedules and settings.
+import { useCallback, useEffect, useState } from "react";
+import { formatIntervals, parseIntervals } from "../editor/SchemaForm";
+import { errorText, post, put } from "../lib/api";
+import { useLiveEvents } from "../lib/events";
+import { T } from "../lib/text";
+import { useApi, usePoll } from "../lib/useApi";
+import { Page } from "./common";
+
+function Tile(props: { label: string; value: string | number; testId: string; href: string }) {
+  return (
+    <a className="tile card" href={props.href} data-testid={props.testId}>
+      <span className="tile-value">{props.value}</span>
+      <span className="tile-label">{props.label}</span>
+    </a>
+  );
+}
+
+export function Dashboard() {
+  const exts = useApi<{ registered: boolean }[]>("/extensions");
+  const calls = useApi<unknown[]>("/calls");
+  const queues = useApi<{ live: { waiting?: unknown[] } | null }[]>("/queues");
+  const midnight = new Date();
+  midnight.setHours(0, 0, 0, 0);
+  const today = useApi<unknown[]>(`/history?limit=500&since=${encodeURIComponent(midnight.toISOString())}`);
+  const reloadAll = useCallback(() => {
+    exts.reload();
+    calls.reload();
+    queues.reload();
+    today.reload();
+  }, [exts.reload, calls.reload, queues.reload, today.reload]);
+  usePoll(reloadAll, 3000);
+  useLiveEvents(useCallback(() => reloadAll(), [reloadAll]));
+  const registered = exts.data?.filter((e) => e.registered).length ?? 0;
+  const waiting = (queues.data ?? []).reduce((n, q) => n + (q.live?.waiting?.length ?? 0), 0);
+  return (
+    <Page title={T.dashboard.title}>
+      <div className="tiles">
+        <Tile
+          testId="tile-registered"
+          href="#/extensions"
+          label={T.dashboard.registered}
+          value={exts.data ? `${registered} / ${exts.data.length}` : "…"}
+        />
+        <Tile testId="tile-calls" href="#/calls" label={T.dashboard.activeCalls} value={calls.error ? "—" : (calls.data?.length ?? "…")} />
+        <Tile testId="tile-waiting" href="#/queues" label={T.dashboard.waiting} value={queues.data ? waiting : "…"} />
+        <Tile testId="tile-today" href="#/history" label={T.dashboard.today} value={today.data?.length ?? "…"} />
+      </div>
+    </Page>
+  );
+}
+
+interface Schedule {
+  name: string;
+  timezone: string;
+  hours: Record<string, string[][]>;
+  holidays: (string | { date: string; hours: string[][] })[];
+}
+
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+export function formatHolidays(h: Schedule["holidays"]): string {
+  return h
+    .map((x) => (typeof x === "string" ? x : `${x.date} ${formatIntervals(x.hours)}`.trim()))
+    .join("\n");
+}
+
+export function parseHolidays(text: string): Schedule["holidays"] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const [date, ...rest] = l.split(/\s+/);
+      const hours = parseIntervals(rest.join(" "));
+      return hours.length ? { date, hours } : date;
+    });
+}
+
+function ScheduleEditor(props: { schedule: Schedule; readOnly: boolean; onSaved: () => void }) {
+  const s = props.schedule;
+  const [tz, setTz] = useState(s.timezone);
+  const [days, setDays] = useState<Record<string, string>>(
+    Object.fromEntries(DAYS.map((d) => [d, formatIntervals(s.hours[d])])),
+  );
+  const [holidays, setHolidays] = useState(formatHolidays(s.holidays));
+  const [msg, setMsg] = useState("");
+  const [err, setErr] = useState("");
+  return (
+    <form
+      className="card schedule"
+      aria-label={`Schedule ${s.name}`}
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setErr("");
+        setMsg("");
+        const hours: Record<string, string[][]> = {};
+        for (const d of DAYS) if (days[d].trim()) hours[d] = parseIntervals(days[d]);
+        try {
+          await put(`/schedules/${encodeURIComponent(s.name)}`, {
+            timezone: tz,
+            hours,
+            holidays: parseHolidays(holidays),
+          });
+          setMsg(T.common.saved);
+          props.onSaved();
+        } catch (x) {
+          setErr(errorText(x));
+        }
+      }}
+    >
+      <h2>{s.name}</h2>
+      <label htmlFor={`tz-${s.name}`}>{T.schedules.timezone}</label>
+      <input id={`tz-${s.name}`} value={tz} disabled={props.readOnly} onChange={(e) => setTz(e.target.value)} />
+      <fieldset>
+        <legend>{T.schedules.week}</legend>
+        {DAYS.map((d) => (
+          <label key={d} className="day">
+            <span>{d}</span>
+            <input
+              aria-label={`${s.name} hours on ${d}`}
+              placeholder={T.schedules.closed}
+              value={days[d]}
+              disabled={props.readOnly}
+              onChange={(e) => setDays({ ...days, [d]: e.target.value })}
+            />
+          </label>
+        ))}
+      </fieldset>
+      <label htmlFor={`hol-${s.name}`}>{T.schedules.holidays}</label>
+      <textarea
+        id={`hol-${s.name}`}
+        rows={3}
+        value={holidays}
+        disabled={props.readOnly}
+        placeholder="2026-12-25&#10;2026-12-31 09:00-13:00"
+        onChange={(e) => setHolidays(e.target.value)}
+      />
+      {err && (
+        <div className="error" role="alert">
+          {err}
+        </div>
+      )}
+      {msg && <div role="status">{msg}</div>}
+      {!props.readOnly && <button className="primary">{T.common.save}</button>}
+    </form>
+  );
+}
+
+export function Schedules({ readOnly }: { readOnly: boolean }) {
+  const { data, error, reload } = useApi<Schedule[]>("/schedules");
+  const [name, setName] = useState("");
+  const [err, setErr] = useState("");
+  return (
+    <Page title={T.schedules.title}>
+      {!readOnly && (
+        <form
+          className="inline"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            try {
+              await post("/schedules", { name, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" });
+              setName("");
+              reload();
+            } catch (x) {
+              setErr(errorText(x));
+            }
+          }}
+        >
+          <label htmlFor="new-schedule">{T.schedules.newName}</label>
+          <input id="new-schedule" value={name} onChange={(e) => setName(e.target.value)} required />
+          <button className="primary">{T.common.create}</button>
+        </form>
+      )}
+      {(error || err) && (
+        <div className="error" role="alert">
+          {error || err}
+        </div>
+      )}
+      <div className="schedules">
+        {(data ?? []).map((s) => (
+          <ScheduleEditor key={`${s.name}-${JSON.stringify(s)}`} schedule={s} readOnly={readOnly} onSaved={reload} />
+        ))}
+      </div>
+    </Page>
+  );
+}
+
+export function Settings({ readOnly }: { readOnly: boolean }) {
+  const { data, error } = useApi<Record<string, unknown>>("/settings");
+  const [values, setValues] = useState<Record<string, unknown>>({});
+  const [msg, setMsg] = useState("");
+  const [err, setErr] = useState("");
+  useEffect(() => {
+    if (data) setValues(data);
+  }, [data]);
+  return (
+    <Page title={T.settings.title}>
+      {error && (
+        <div className="error" role="alert">
+          {error}
+        </div>
+      )}
+      <form
+        className="card settings-form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setErr("");
+          try {
+            setValues(await put<Record<string, unknown>>("/settings", values));
+            setMsg(T.common.saved);
+          } catch (x) {
+            setErr(errorText(x));
+          }
+        }}
+      >
+        {Object.entries(values).map(([k, v]) => (
+          <div className="field" key={k}>
+            <label htmlFor={`s-${k}`}>{k.replace(/_/g, " ")}</label>
+            {typeof v === "boolean" ? (
+              <input id={`s-${k}`} type="checkbox" checked={v} disabled={readOnly} onChange={(e) => setValues({ ...values, [k]: e.target.checked })} />
+            ) : (
+              <input
+                id={`s-${k}`}
+                type={typeof v === "number" ? "number" : "text"}
+                value={String(v ?? "")}
+                disabled={readOnly}
+                onChange={(e) => setValues({ ...values, [k]: typeof v === "number" ? Number(e.target.value) : e.target.value })}
+              />
+            )}
+          </div>
+        ))}
+        {err && (
+          <div className="error" role="alert">
+            {err}
+          </div>
+        )}
+        {msg && <div role="status">{msg}</div>}
+        {!readOnly && <button className="primary">{T.common.save}</button>}
+      </form>
+    </Page>
+  );
+}
