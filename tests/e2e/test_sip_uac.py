@@ -110,3 +110,49 @@ async def test_outbound_call_answers_407_and_pracks_reliable_183(e2e: Harness) -
         rtp.close()
         rt.sip.close()
         await rt.sip.wait_closed()
+
+
+async def test_glare_491_and_retry_then_refer_with_notify_progress(e2e: Harness) -> None:
+    """Mid-dialog against SIPp (uas_glare_refer.xml): our hold re-INVITE crosses the callee's
+    re-INVITE — we answer 491, it answers ours 491, we retry after 2.1-4 s and it accepts;
+    then the callee REFERs us: 202 and NOTIFY sipfrag progress (100, then a final 200)."""
+    callee = e2e.sipp("uas_glare_refer.xml", name="callee")
+    callee.start().wait_ready()
+    rt: Any = MiniRuntime()
+    await rt.start()
+    rtp = await RtpEndpoint.open(rt.rtp_pool, "127.0.0.1")
+    loop = asyncio.get_running_loop()
+    target = ("127.0.0.1", callee.local_port)
+    leg = UacLeg(
+        rt,
+        rtp,
+        target_uri=f"sip:callee@127.0.0.1:{callee.local_port}",
+        addr=target,
+        from_uri="sip:101@127.0.0.1",
+        from_name=None,
+        to_uri=f"sip:callee@127.0.0.1:{callee.local_port}",
+        label="callee",
+    )
+    refers: list[str] = []
+
+    def on_refer(leg: Leg, refer_to: Any, request: Any) -> bool:
+        refers.append(refer_to.uri)
+        loop.call_soon(leg.notify_refer, 200)  # the "transfer" succeeded
+        return True
+
+    leg.on_refer = on_refer
+    try:
+        leg.start()
+        assert await asyncio.wait_for(leg.outcome, 10) == 200
+        assert leg.reinvite("sendonly") is not None
+        assert leg.reinvite("sendonly") is None  # one re-INVITE at a time
+        assert await asyncio.wait_for(leg.ended, 30) == "remote hangup"
+        await loop.run_in_executor(None, callee.check, 20)
+        assert len(refers) == 1 and refers[0].startswith("sip:103@127.0.0.1"), refers
+        log = callee.messages()
+        assert log.count("SIP/2.0 491 Request Pending") >= 2, log[-4000:]
+        assert "Event: refer" in log and "message/sipfrag" in log
+    finally:
+        rtp.close()
+        rt.sip.close()
+        await rt.sip.wait_closed()

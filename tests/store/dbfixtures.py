@@ -5,9 +5,10 @@ PostgreSQL database created for the one test on 127.0.0.1:5432 (user postgres, t
 auth) and dropped afterwards. PostgreSQL tests are skipped, with the reason shown, when
 the server cannot be reached.
 
-`migrated_db_url` is the same, already migrated to head: a copy of a template migrated
-once per session (a file copy for SQLite, `CREATE DATABASE … TEMPLATE` for PostgreSQL),
-which is much cheaper than running the migrations for every test.
+`migrated_db_url` is the same, already migrated to head: for SQLite a copy of a file
+migrated once per session; for PostgreSQL one database migrated once per session and
+emptied (TRUNCATE … RESTART IDENTITY) before each test. Both are much cheaper than
+migrating, or creating a database, for every test.
 """
 
 from __future__ import annotations

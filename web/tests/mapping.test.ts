@@ -3,6 +3,7 @@ import {
   addMenuKey,
   addNode,
   applyAutoLayout,
+  diffFlows,
   canvasToFlow,
   connect,
   disconnect,
@@ -199,5 +200,24 @@ describe("undo/redo", () => {
     expect(Object.keys(h.present.nodes)).toEqual(["start", "hangup"]);
     h = H.replace(h, { ...h.present, name: "g" });
     expect(H.undo(h).present).toBe(d1);
+  });
+});
+
+describe("revision diff", () => {
+  it("lists added, removed and changed elements", () => {
+    let d = removeNode(SPEC_EXAMPLE, "hook");
+    [d] = addNode(d, "hangup", { x: 0, y: 0 }, "bye");
+    d = setParams(d, "sales", { ...d.nodes.sales.params, strategy: "linear" });
+    d = connect(d, "vm", "recorded", "bye");
+    const diff = diffFlows(SPEC_EXAMPLE, d);
+    expect(diff.added).toEqual(["bye"]);
+    expect(diff.removed).toEqual(["hook"]);
+    expect(diff.changed).toEqual([
+      { id: "menu", what: ["2: hook → —"] },
+      { id: "sales", what: ['strategy: "ring_all" → "linear"'] },
+      { id: "vm", what: ["recorded: — → bye"] },
+    ]);
+    expect(diff.entry).toBeNull();
+    expect(diffFlows(SPEC_EXAMPLE, SPEC_EXAMPLE)).toEqual({ added: [], removed: [], changed: [], entry: null });
   });
 });

@@ -104,6 +104,7 @@ class LiveCall:
         self.callees: list[UacLeg] = []
         self.bridged_to: UacLeg | None = None
         self.queue_joined_at = 0.0
+        self.voicemail_left = False
         self.flow_name: str | None = None
         self.revision: int | None = None
 

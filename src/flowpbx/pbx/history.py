@@ -4,9 +4,11 @@ writes them to the store in order, so a slow database never delays SIP or media.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
+from flowpbx.flow.context import PastCall
 from flowpbx.store.records import CallRecord
 
 if TYPE_CHECKING:
@@ -45,3 +47,22 @@ class HistoryWriter:
     async def close(self) -> None:
         if self._worker is not None:
             await asyncio.gather(self._worker, return_exceptions=True)
+
+
+async def past_calls(store: Store, caller: str, since: dt.datetime) -> list[PastCall]:
+    """A caller's calls since `since`, for `history_routing` (FlowServices.call_history)."""
+    records = await store.list_call_history(number=caller, since=since, limit=500)
+    out: list[PastCall] = []
+    for rec in records:
+        if rec.caller != caller:
+            continue  # the number filter also matches the called number
+        talk = 0.0
+        for entry in rec.trace:
+            facts = entry.get("facts") or {}
+            value = facts.get("talk_s") if isinstance(facts, dict) else None
+            if isinstance(value, int | float):
+                talk += float(value)
+        if not talk and rec.answered_at and rec.ended_at and rec.answered_by:
+            talk = (rec.ended_at - rec.answered_at).total_seconds()
+        out.append(PastCall(started_at=rec.started_at, answered_by=rec.answered_by, talk_s=talk))
+    return out

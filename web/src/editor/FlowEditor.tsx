@@ -21,6 +21,8 @@ import {
   addMenuKey,
   addNode,
   applyAutoLayout,
+  diffFlows,
+  type FlowDiff,
   connect,
   disconnect,
   flowToCanvas,
@@ -109,6 +111,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
   const [publishMsg, setPublishMsg] = useState("");
   const [publishedRev, setPublishedRev] = useState<number | null>(null);
   const [revisions, setRevisions] = useState<Revision[]>([]);
+  const [diff, setDiff] = useState<{ revision: number; diff: FlowDiff } | null>(null);
   const [newKey, setNewKey] = useState("1");
   const [dragging, setDragging] = useState(false);
   const [fitOnLoad, setFitOnLoad] = useState(false);
@@ -302,6 +305,18 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
       setError(errorText(e));
     }
   }, [name]);
+
+  const compare = async (n: number) => {
+    if (!doc) return;
+    try {
+      const r = await get<{ document: FlowDoc }>(
+        `/flows/${encodeURIComponent(name)}/revisions/${n}`,
+      );
+      setDiff({ revision: n, diff: diffFlows(normalizeDoc(r.document, name), doc) });
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
 
   const rollback = async (n: number) => {
     try {
@@ -509,12 +524,43 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
                   <span className="muted">
                     {r.author ?? ""} {new Date(r.created_at).toLocaleString()}
                   </span>
-                  {!readOnly && (
-                    <button onClick={() => void rollback(r.number)}>Roll back to #{r.number}</button>
-                  )}
+                  <span className="row-actions">
+                    <button onClick={() => void compare(r.number)}>Compare with draft</button>
+                    {!readOnly && (
+                      <button onClick={() => void rollback(r.number)}>Roll back to #{r.number}</button>
+                    )}
+                  </span>
                 </li>
               ))}
             </ul>
+            {diff && (
+              <section className="diff" aria-label={`Changes since revision ${diff.revision}`}>
+                <h3>Draft compared with #{diff.revision}</h3>
+                {!diff.diff.added.length && !diff.diff.removed.length && !diff.diff.changed.length && (
+                  <p className="muted">No changes</p>
+                )}
+                <ul>
+                  {diff.diff.added.map((id) => (
+                    <li key={`a-${id}`} className="added">+ {id}</li>
+                  ))}
+                  {diff.diff.removed.map((id) => (
+                    <li key={`r-${id}`} className="removed">− {id}</li>
+                  ))}
+                  {diff.diff.changed.map((c) => (
+                    <li key={`c-${c.id}`}>
+                      ~ {c.id}
+                      <ul>
+                        {c.what.map((w) => (
+                          <li key={w}>
+                            <code>{w}</code>
+                          </li>
+                        ))}
+                      </ul>
+                    </li>
+                  ))}
+                </ul>
+              </section>
+            )}
           </aside>
         )}
         {side === "settings" && node && selected && (

@@ -250,3 +250,34 @@ export function normalizeDoc(raw: Partial<FlowDoc> | null | undefined, name: str
     nodes[id] = { type: n.type, params: { ...(n.params ?? {}) }, next: { ...(n.next ?? {}) } };
   return { name, entry: raw?.entry ?? "", nodes, layout: { ...(raw?.layout ?? {}) } };
 }
+
+export interface FlowDiff {
+  added: string[];
+  removed: string[];
+  changed: { id: string; what: string[] }[];
+  entry: [string, string] | null;
+}
+
+/** What changed from document `a` to `b`: elements added, removed, and changed. */
+export function diffFlows(a: FlowDoc, b: FlowDoc): FlowDiff {
+  const added = Object.keys(b.nodes).filter((id) => !(id in a.nodes));
+  const removed = Object.keys(a.nodes).filter((id) => !(id in b.nodes));
+  const changed: { id: string; what: string[] }[] = [];
+  const same = (x: unknown, y: unknown) => JSON.stringify(x ?? {}) === JSON.stringify(y ?? {});
+  for (const [id, nb] of Object.entries(b.nodes)) {
+    const na = a.nodes[id];
+    if (!na) continue;
+    const what: string[] = [];
+    if (na.type !== nb.type) what.push(`type ${na.type} → ${nb.type}`);
+    const keys = new Set([...Object.keys(na.params), ...Object.keys(nb.params)]);
+    for (const k of [...keys].sort())
+      if (!same(na.params[k], nb.params[k]))
+        what.push(`${k}: ${JSON.stringify(na.params[k] ?? null)} → ${JSON.stringify(nb.params[k] ?? null)}`);
+    const outs = new Set([...Object.keys(na.next), ...Object.keys(nb.next)]);
+    for (const o of [...outs].sort())
+      if ((na.next[o] ?? null) !== (nb.next[o] ?? null))
+        what.push(`${o}: ${na.next[o] ?? "—"} → ${nb.next[o] ?? "—"}`);
+    if (what.length) changed.push({ id, what });
+  }
+  return { added, removed, changed, entry: a.entry !== b.entry ? [a.entry, b.entry] : null };
+}
