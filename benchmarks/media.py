@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import secrets
 import socket
@@ -196,7 +197,9 @@ def measure(
     )
 
 
-def run_flowpbx(calls_list: list[int], secs: float, workdir: Path) -> list[MediaStep]:
+def run_flowpbx(
+    calls_list: list[int], secs: float, workdir: Path, profile: bool = False
+) -> list[MediaStep]:
     trunk_port, uas_port = free_udp_port(), free_udp_port()
     server = BenchServer(workdir / "pbx")
     server.config = {
@@ -305,7 +308,34 @@ def run_flowpbx(calls_list: list[int], secs: float, workdir: Path) -> list[Media
             ports |= received_ports(wd / "provider" / "msg.log") | received_ports(
                 wd / "uas" / "msg.log"
             )
+            spy = None
+            if profile:  # py-spy on flowpbx during the measurement (perturbs the figures)
+                spy = subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "-p",
+                        str(server.pid),
+                        "-d",
+                        str(int(secs)),
+                        "-r",
+                        "250",
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(workdir / f"profile-flowpbx-{calls}.txt"),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env={
+                        **os.environ,
+                        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+                    },
+                )
             step = measure("flowpbx", server.pid, calls, sorted(ports), gen, secs)
+            if spy is not None:
+                spy.wait(timeout=60)
             step.rss_per_call_kb = round((rss_kb(server.pid) - rss0) / calls, 1)
             step.setup_s = round(setup_took, 1)
             steps.append(step)
@@ -420,6 +450,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="8 s steps")
     ap.add_argument("--targets", default="direct,rtpengine,flowpbx")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--profile", action="store_true", help="py-spy flowpbx while measuring")
     args = ap.parse_args()
     secs = 8.0 if args.quick else args.seconds
     calls_list = [int(c) for c in args.calls.split(",")]
@@ -433,7 +464,7 @@ def main() -> int:
         elif target == "rtpengine":
             steps += run_rtpengine(calls_list, secs, workdir)
         elif target == "flowpbx":
-            steps += run_flowpbx(calls_list, secs, workdir)
+            steps += run_flowpbx(calls_list, secs, workdir, args.profile)
         else:
             raise SystemExit(f"unknown target {target}")
     print_table(steps)

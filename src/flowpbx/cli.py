@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--caller", default="anonymous", help="caller number (default anonymous)")
     p.add_argument("--caller-name", help="caller's display name")
     p.add_argument("--did", help="number called (default: the flow's first number)")
-    p.add_argument("--at", help="ISO 8601 time, e.g. 2026-05-04T10:00+03:00 (default now, UTC)")
+    p.add_argument("--at", help="ISO 8601 time, e.g. 2026-05-04T10:00+03:00 (no offset: UTC)")
     p.add_argument(
         "--keys",
         default="",
@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--answer", action="append", default=[], metavar="EXT=OUTCOME",
-        help="what a rung extension does: answered (default), no_answer, busy, offline",
+        help="what a rung extension or number does: answered (default), no_answer, busy, "
+        "offline (extensions), failed (numbers)",
     )  # fmt: skip
     p.add_argument(
         "--history", action="append", default=[], metavar="EXT=DAYS_AGO",

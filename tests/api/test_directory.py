@@ -252,6 +252,13 @@ async def test_whole_config_export_and_import(client: httpx.AsyncClient, token: 
     r = await client.post("/api/v1/config", json=bad, headers=h)
     assert r.status_code == 422 and r.json()["error"]["id"] == "config-invalid"
     assert len(r.json()["error"]["details"]) >= 3
+    # an oversized document is refused before it is read into memory
+    r = await client.post(
+        "/api/v1/config",
+        content=b" " * (7 * 1024 * 1024),
+        headers={**h, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["error"]["id"] == "too-large"
     # no server path may come from a request
     r = await client.post(
         "/api/v1/config", json={"audio": [{"name": "x", "file": "/etc/passwd"}]}, headers=h

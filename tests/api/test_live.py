@@ -5,6 +5,7 @@ active calls with hang-up and spy, live registrations and queue state (through
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 from flowpbx.api import create_api
 from flowpbx.api.events import EventBus
 from flowpbx.store.db import Store
+from flowpbx.store.records import CallRecord, RegistrationRec
 from tests.api.conftest import bearer
 from tests.api.fakepbx import CALL, FakePbx
 from tests.api.server import serve_in_loop
@@ -75,6 +77,22 @@ async def test_events_websocket_pushes_published_events(
         second = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert first["type"] == "call.start" and first["caller"] == "+3712" and "at" in first
         assert second == {**second, "type": "voicemail", "mailbox": "100", "id": 7}
+        # what the PBX writes through the store is pushed too: a phone registers, a call
+        # ends in history
+        await store.upsert_extension(number="101", name="A", password="pw-101")
+        await store.save_registration(
+            RegistrationRec(
+                extension="101", contact="sip:101@10.0.0.7", source="10.0.0.7:5060",
+                transport="udp", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
+            )
+        )  # fmt: skip
+        reg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reg["type"] == "registration" and reg["extension"] == "101" and reg["registered"]
+        await store.add_call_history(
+            CallRecord(call_id="c9", started_at=dt.datetime.now(dt.UTC), outcome="answered")
+        )
+        end = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert end["type"] == "call.end" and end["id"] == "c9" and end["outcome"] == "answered"
     # the subscriber goes away with the socket
     for _ in range(100):
         if bus.subscribers == 0:

@@ -1,10 +1,13 @@
 """Property-based API check: schemathesis generates requests from the app's own OpenAPI
-document and sends them over real HTTP to uvicorn (admin bearer token, SQLite). No answer
+document and sends them over real HTTP to uvicorn (admin bearer token; SQLite and
+PostgreSQL). No answer
 may be a 5xx, and every answer must match the documented status codes, content types and
 schemas. Bounded: a few derandomized examples per operation, so the run is repeatable."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from flowpbx.api.events import EventBus
 from flowpbx.store.db import Store, upgrade
 from tests.api.fakepbx import FakePbx
 from tests.api.server import ThreadedServer
+from tests.store.dbfixtures import BACKENDS, _create_pg, _drop_pg, pg_available
 
 MAX_EXAMPLES = 6
 CHECKS = [
@@ -35,8 +39,8 @@ CHECKS = [
 
 
 class _Api:
-    def __init__(self, data_dir: Path) -> None:
-        self.url = f"sqlite+aiosqlite:///{data_dir / 'flowpbx.db'}"
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.url = url
         self.data_dir = data_dir
         self.store: Store | None = None
         self.token = ""
@@ -54,15 +58,29 @@ class _Api:
             await self.store.close()
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    holder = _Api(tmp_path_factory.mktemp("schemathesis"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    data_dir = tmp_path_factory.mktemp("schemathesis")
+    pg_name = None
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{data_dir / 'flowpbx.db'}"
+    else:
+        reason = asyncio.run(pg_available())
+        if reason:
+            pytest.skip(reason)
+        pg_name = f"flowpbx_st_{uuid.uuid4().hex[:12]}"
+        url = asyncio.run(_create_pg(pg_name))
+    holder = _Api(url, data_dir)
     server = ThreadedServer(holder.build, holder.close)
-    server.start()
     try:
+        server.start()
         yield server.url, holder.token
     finally:
         server.stop()
+        if pg_name is not None:
+            asyncio.run(_drop_pg(pg_name))
 
 
 def test_api_conforms_and_never_fails(api: tuple[str, str]) -> None:

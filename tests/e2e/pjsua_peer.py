@@ -37,6 +37,17 @@ class Account(pj.Account):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.reg_code: int | None = None
+        self.incoming: Call | None = None
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        call = Call(self, prm.callId)
+        self.incoming = call
+        whole = str(prm.rdata.wholeMsg)
+        via = next((ln for ln in whole.splitlines() if ln.lower().startswith("via:")), "")
+        emit(step="incoming", source=str(prm.rdata.srcAddress), via=via)
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        call.answer(op)
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         self.reg_code = int(prm.code)
@@ -44,8 +55,8 @@ class Account(pj.Account):  # type: ignore[misc]
 
 
 class Call(pj.Call):  # type: ignore[misc]
-    def __init__(self, acc: Account) -> None:
-        super().__init__(acc)
+    def __init__(self, acc: Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(acc, call_id)
         self.state = ""
         self.media: list[str] = []
 
@@ -63,12 +74,29 @@ class Call(pj.Call):  # type: ignore[misc]
                 emit(step="media", status=status, dir=int(m.dir))
 
 
+def answer_one(acc: Account, pump: Callable[[Callable[[], bool], str], bool]) -> bool:
+    """Answer the next incoming call (over the registration's connection) and wait for the
+    caller to hang up."""
+
+    def state() -> str:
+        return acc.incoming.state if acc.incoming is not None else ""
+
+    if not pump(lambda: state() == "CONFIRMED", "incoming call"):
+        return False
+    emit(step="answered")
+    if not pump(lambda: state() == "DISCONNECTED", "remote hangup"):
+        return False
+    emit(step="remote_hung_up")
+    return True
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--registrar", required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
-    ap.add_argument("--call", required=True)
+    ap.add_argument("--call", help="number to call (hold, resume, hang up)")
+    ap.add_argument("--answer", action="store_true", help="answer one call, wait for its BYE")
     ap.add_argument("--transport", default="tcp", choices=["udp", "tcp"])
     ap.add_argument("--hold-s", type=float, default=1.5)
     ap.add_argument("--timeout-s", type=float, default=15.0)
@@ -114,6 +142,16 @@ def main() -> int:
     ok = ok and acc.reg_code == 200
     if ok:
         emit(step="registered", code=acc.reg_code)
+    if args.answer:
+        ok = ok and answer_one(acc, pump)
+        if acc.reg_code == 200:
+            acc.reg_code = None
+            acc.setRegistration(False)
+            pump(lambda: acc.reg_code is not None, "unregister")
+        acc.incoming = None
+        ep.libDestroy()
+        emit(step="done", ok=ok)
+        return 0 if ok else 1
     call = Call(acc)
     if ok:
         call.makeCall(f"sip:{args.call}@{args.registrar}{suffix}", pj.CallOpParam(True))

@@ -148,7 +148,8 @@ class Sipp:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"SIPp {self.name} exited early\n{self.logs()}")
-            if _udp_bound(self.local_port):
+            tcp = "t1" in self.extra_args or "tn" in self.extra_args
+            if (_tcp_listening if tcp else _udp_bound)(self.local_port):
                 return
             time.sleep(0.05)
         raise TimeoutError(f"SIPp {self.name} did not bind {self.local_port}\n{self.logs()}")
@@ -261,5 +262,16 @@ def _udp_bound(port: int) -> bool:
         for line in f:
             fields = line.split()
             if len(fields) > 1 and fields[1] == want:
+                return True
+    return False
+
+
+def _tcp_listening(port: int) -> bool:
+    """True when some process listens on 127.0.0.1:port over TCP (from /proc/net/tcp)."""
+    want = f"0100007F:{port:04X}"
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 3 and fields[1] == want and fields[3] == "0A":  # LISTEN
                 return True
     return False

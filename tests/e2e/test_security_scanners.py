@@ -160,6 +160,37 @@ def attempt(
     }
 
 
+def replayed_register(server: tuple[str, int], user: str, password: str, *, source: str) -> str:
+    """REGISTER accepted with Digest credentials, then the same credentials in a new request
+    (new branch and CSeq, as an eavesdropper would send them): the second answer's status line
+    and WWW-Authenticate."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        sock.settimeout(5)
+        call_id = secrets.token_hex(8)
+        sock.sendto(_request("REGISTER", user, sock, server, 1, call_id), server)
+        _, headers = _answer(sock, 1)
+        challenge = next(v for k, v in headers if k.lower() == "www-authenticate")
+        cred = build_authorization(
+            challenge,
+            method="REGISTER",
+            uri=f"sip:{server[0]}:{server[1]}",
+            username=user,
+            password=password,
+        )
+        sock.sendto(
+            _request("REGISTER", user, sock, server, 2, call_id, ("Authorization", cred)), server
+        )
+        first, _ = _answer(sock, 2)
+        assert first.startswith("SIP/2.0 200"), first
+        sock.sendto(
+            _request("REGISTER", user, sock, server, 3, call_id, ("Authorization", cred)), server
+        )
+        second, headers = _answer(sock, 3)
+    again = [v for k, v in headers if k.lower() == "www-authenticate"]
+    return f"{second} {again}"
+
+
 def options_answer(server: tuple[str, int], source: str, timeout: float = 1.0) -> str | None:
     """The status line of an OPTIONS sent from ``source``, or None when nothing answers."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -267,6 +298,9 @@ def test_svwar_enumerates_nothing_and_svcrack_is_banned(e2e: Harness) -> None:
         assert str(wrong["final"]).startswith("SIP/2.0 403"), wrong
     good = attempt(server.sip, "REGISTER", "101", PASSWORDS["101"], source="127.0.0.5")
     assert str(good["final"]).startswith("SIP/2.0 200"), good  # so the above is not vacuous
+    # Nonce replay protection: the same credentials a second time earn a stale challenge.
+    replay = replayed_register(server.sip, "101", PASSWORDS["101"], source="127.0.0.5")
+    assert replay.startswith("SIP/2.0 401") and "stale=true" in replay.lower(), replay
 
     out = finish_tool(svcrack)
     assert PASSWORDS["101"] not in out, out

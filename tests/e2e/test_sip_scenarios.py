@@ -38,25 +38,28 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowpbxS
         server.stop()
 
 
-def _company(trunk_port: int | None = None, *, register_trunk: bool = False) -> dict[str, Any]:
+def _company(trunks: dict[str, tuple[int, str]] | None = None) -> dict[str, Any]:
+    """Extensions 101-110; ``trunks`` maps a name to (port, transport) of a registering
+    trunk on 127.0.0.1."""
     config: dict[str, Any] = {
         "extensions": [
             {"number": n, "name": f"Ext {n}", "password": p, "outbound": True}
             for n, p in PASSWORDS.items()
         ]
     }
-    if trunk_port is not None:
+    if trunks:
         config["trunks"] = [
             {
-                "name": "provider",
+                "name": name,
                 "host": "127.0.0.1",
-                "port": trunk_port,
-                "transport": "udp",
+                "port": port,
+                "transport": transport,
                 "username": "acme",
                 "password": "pw-acme",
-                "register": register_trunk,
+                "register": True,
                 "trusted": False,
             }
+            for name, (port, transport) in trunks.items()
         ]
     return config
 
@@ -157,16 +160,29 @@ def test_2xx_retransmitted_until_the_late_ack(e2e: Harness, shared_server: Flowp
 
 
 def test_trunk_registers_with_digest_auth_and_refreshes(e2e: Harness) -> None:
-    registrar = e2e.sipp(
-        "trunk_registrar.xml",
-        variables={"user": "acme", "pass": "pw-acme", "expires": 4},
-        name="provider-registrar",
+    """Two trunks, one over UDP and one over TCP, each at its own SIPp registrar: both
+    register with digest auth and refresh before their 4 s bindings expire."""
+    registrars = {
+        transport: e2e.sipp(
+            "trunk_registrar.xml",
+            variables={"user": "acme", "pass": "pw-acme", "expires": 4},
+            extra_args=["-t", "t1"] if transport == "tcp" else [],
+            name=f"registrar-{transport}",
+        )
+        for transport in ("udp", "tcp")
+    }
+    for registrar in registrars.values():
+        registrar.start().wait_ready()
+    server = e2e.server(
+        _company({f"provider-{t}": (r.local_port, t) for t, r in registrars.items()})
     )
-    registrar.start().wait_ready()
-    server = e2e.server(_company(registrar.local_port, register_trunk=True))
-    registrar.check(timeout=30)  # two cycles: the registration, then its refresh
-    requests = registrar.received_requests()
-    assert requests.count("REGISTER") == 4, requests
+    for transport, registrar in registrars.items():
+        registrar.check(timeout=30)  # two cycles: the registration, then its refresh
+        requests = registrar.received_requests()
+        assert requests.count("REGISTER") == 4, (transport, requests)
+        assert f"Via: SIP/2.0/{transport.upper()} 127.0.0.1:{server.sip_port}" in (
+            registrar.messages()
+        )
     assert server.proc is not None and server.proc.poll() is None
 
 
@@ -248,3 +264,63 @@ def test_pjsua2_over_tcp_calls_baresip_holds_and_resumes(
     rows = server.db_query("SELECT contact FROM registrations WHERE extension = '108'")
     # Registered over TCP; unregistered at the end (or, if still there, a TCP contact).
     assert all("transport=tcp" in str(r["contact"]).lower() for r in rows), rows
+
+
+def test_call_to_a_phone_registered_over_tcp_uses_its_connection(
+    e2e: Harness, shared_server: FlowpbxServer
+) -> None:
+    """pjsua2 registers 102 over TCP; baresip calls it: flowpbx's INVITE reaches pjsua2 over
+    the connection it registered on (RFC 3261 §18, RFC 5626 style reuse), pjsua2 answers,
+    baresip hangs up and the BYE follows the same way."""
+    server = shared_server
+    host, port = server.sip
+    root = Path(__file__).resolve().parents[2]
+    peer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.pjsua_peer",
+            "--registrar",
+            f"{host}:{port}",
+            "--user",
+            "102",
+            "--password",
+            PASSWORDS["102"],
+            "--transport",
+            "tcp",
+            "--answer",
+            "--timeout-s",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        start_new_session=True,
+    )
+    try:
+        rows = server.wait_rows(
+            "SELECT contact, source FROM registrations WHERE extension = '102'", timeout=20
+        )
+        assert "transport=tcp" in str(rows[0]["contact"]).lower(), rows
+        phone = e2e.baresip(
+            name="b101", user="101", password=PASSWORDS["101"], registrar=server.sip
+        )
+        phone.wait_registered(10)
+        phone.dial(f"sip:102@{host}:{port}")
+        phone.wait_event("CALL_ESTABLISHED", timeout=15)
+        phone.hangup()
+        phone.wait_event("CALL_CLOSED", timeout=10)
+        stdout, stderr = peer.communicate(timeout=30)
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+            peer.communicate(timeout=5)
+    steps = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    names = [s["step"] for s in steps]
+    assert peer.returncode == 0 and "remote_hung_up" in names, f"{steps}\n{stderr[-3000:]}"
+    incoming = next(s for s in steps if s["step"] == "incoming")
+    # pjsua2 has only its TCP transport, listening on another port than the one it registered
+    # from: the call can only have come over the registration's own connection.
+    assert str(incoming["via"]).startswith(f"Via: SIP/2.0/TCP {host}:{port};"), steps
+    assert str(incoming["source"]).endswith(f":{port}"), steps

@@ -1,8 +1,9 @@
 """Supervisor listen / whisper / barge on a real call (SPEC §4, issue 8's spy part).
 
 Three baresip phones of the demo company, each sending its own tone: client 102 calls agent
-101; supervisor 103 dials `4#101` and switches with keys 5 and 6, hangs up, then dials
-`5#101` and is hung up when the client ends the call. What each phone heard in each phase
+101; supervisor 103 dials `4#101` and switches with keys 5 and 6, hangs up, dials `5#101`,
+hangs up, then the UI's spy button (the API) rings 103 in barge mode, and 103 is hung up
+when the client ends the call. What each phone heard in each phase
 (FFT of baresip's own recording of its received audio) is exactly what the SPEC says.
 A non-supervisor dialling a spy code is refused with 403."""
 
@@ -63,7 +64,7 @@ def spy_rows(server: Any, count: int) -> list[dict[str, Any]]:
     return list(rows)
 
 
-def test_listen_whisper_barge_and_refusal(e2e: Harness) -> None:
+def test_listen_whisper_barge_switching_api_and_refusal(e2e: Harness) -> None:
     server = e2e.server(None, demo=True)
     phones = {}
     for role, ext in (("agent", "101"), ("client", "102"), ("supervisor", "103")):
@@ -109,12 +110,28 @@ def test_listen_whisper_barge_and_refusal(e2e: Harness) -> None:
     time.sleep(PHASE_S)
     t_after = time.monotonic()
 
-    # Spy call 2: 5#101 (whisper); the client ends the call, the supervisor is hung up.
+    # Spy call 2: 5#101 (whisper); the supervisor hangs up.
     sup.dial(f"sip:5%23101@{pbx}")
     sup.wait_event("CALL_ESTABLISHED", 15)
     t_sup2 = time.monotonic()
     time.sleep(PHASE_S)
-    t_end = time.monotonic()
+    t_end2 = time.monotonic()
+    sup.hangup()
+    sup.wait_event("CALL_CLOSED", 10)
+
+    # Spy call 3: the UI's button (POST /api/v1/calls/{id}/spy, barge) rings the supervisor's
+    # phone, which answers; then the client ends the call and flowpbx hangs the supervisor up.
+    _, login = _api(server, "POST", "/api/v1/auth/login", LOGIN)
+    token = login["token"]
+    _, calls = _api(server, "GET", "/api/v1/calls", token=token)
+    (call,) = [c for c in calls if c["caller"] == "102"]
+    body = {"supervisor": "103", "mode": "barge"}
+    status, _ = _api(server, "POST", f"/api/v1/calls/{call['id']}/spy", body, token=token)
+    assert status == 202
+    sup.wait_event("CALL_ESTABLISHED", 15)
+    t_sup3 = time.monotonic()
+    time.sleep(PHASE_S)
+    t_end3 = time.monotonic()
     client.hangup()
     client.wait_event("CALL_CLOSED", 10)
     agent.wait_event("CALL_CLOSED", 10)
@@ -123,28 +140,32 @@ def test_listen_whisper_barge_and_refusal(e2e: Harness) -> None:
     _, heard_agent = agent.received_wav()
     _, heard_client = client.received_wav()
     sup_files = sup.dump_files("dec")
-    assert len(sup_files) >= 2, sup_files
-    _, heard_sup1 = load_wav(sup_files[-2])
-    _, heard_sup2 = load_wav(sup_files[-1])
-
-    phases = {
-        "before": (t_call, t_listen),
-        "listen": (t_sup1, t_whisper),
-        "whisper": (t_whisper, t_barge),
-        "barge": (t_barge, t_hangup1),
-        "after": (t_hangup1, t_after),
-        "whisper2": (t_sup2, t_end),
+    assert len(sup_files) >= 3, sup_files
+    heard_sup = {
+        t0: load_wav(f)[1] for t0, f in zip((t_sup1, t_sup2, t_sup3), sup_files[-3:], strict=True)
     }
-    want = {
+
+    phases = {  # name: (start, end, the supervisor's call began at)
+        "before": (t_call, t_listen, None),
+        "listen": (t_sup1, t_whisper, t_sup1),
+        "whisper": (t_whisper, t_barge, t_sup1),
+        "barge": (t_barge, t_hangup1, t_sup1),
+        "after": (t_hangup1, t_after, None),
+        "whisper (5#)": (t_sup2, t_end2, t_sup2),
+        "barge (API)": (t_sup3, t_end3, t_sup3),
+    }
+    both, all3 = {"agent", "client"}, {"agent", "client", "supervisor"}
+    want = {  # what agent, client and supervisor hear
         "before": ({"client"}, {"agent"}, None),
-        "listen": ({"client"}, {"agent"}, {"agent", "client"}),
-        "whisper": ({"client", "supervisor"}, {"agent"}, {"agent", "client"}),
-        "barge": ({"client", "supervisor"}, {"agent", "supervisor"}, {"agent", "client"}),
+        "listen": ({"client"}, {"agent"}, both),
+        "whisper": ({"client", "supervisor"}, {"agent"}, both),
+        "barge": ({"client", "supervisor"}, {"agent", "supervisor"}, both),
         "after": ({"client"}, {"agent"}, None),
-        "whisper2": ({"client", "supervisor"}, {"agent"}, {"agent", "client"}),
+        "whisper (5#)": ({"client", "supervisor"}, {"agent"}, both),
+        "barge (API)": (all3 - {"agent"}, all3 - {"client"}, both),
     }
     problems = []
-    for phase, (start, end) in phases.items():
+    for phase, (start, end, sup_t0) in phases.items():
         want_agent, want_client, want_sup = want[phase]
         got_agent = tones_in(heard_agent, *window(t_call, start, end))
         got_client = tones_in(heard_client, *window(t_call, start, end))
@@ -152,22 +173,22 @@ def test_listen_whisper_barge_and_refusal(e2e: Harness) -> None:
             problems.append(f"{phase}: agent heard {got_agent}, want {want_agent}")
         if got_client != want_client:
             problems.append(f"{phase}: client heard {got_client}, want {want_client}")
-        if want_sup is not None:
-            sup_t0, sup_audio = (
-                (t_sup2, heard_sup2) if phase == "whisper2" else (t_sup1, heard_sup1)
-            )
-            got_sup = tones_in(sup_audio, *window(sup_t0, start, end))
+        if sup_t0 is not None:
+            got_sup = tones_in(heard_sup[sup_t0], *window(sup_t0, start, end))
             if got_sup != want_sup:
                 problems.append(f"{phase}: supervisor heard {got_sup}, want {want_sup}")
     heard_by = {"agent": heard_agent, "client": heard_client}
-    heard_by |= {"supervisor 1": heard_sup1, "supervisor 2": heard_sup2}
+    heard_by |= {f"supervisor call {i + 1}": a for i, a in enumerate(heard_sup.values())}
     shown = [f"{who}: {describe(audio)}" for who, audio in heard_by.items()]
     assert not problems, "\n".join([*problems, *shown])
 
-    rows = spy_rows(server, 3)
-    assert sorted(r["outcome"] for r in rows) == ["spy", "spy", "spy_refused_403"], rows
-    modes = [r["trace"][0]["facts"]["modes"] for r in rows if r["outcome"] == "spy"]
-    assert modes == [["listen", "whisper", "barge"], ["whisper"]], modes
+    rows = spy_rows(server, 4)
+    assert [r["outcome"] for r in rows] == ["spy_refused_403", "spy", "spy", "spy"], rows
+    modes = [r["trace"][0]["facts"]["modes"] for r in rows[1:]]
+    assert modes == [["listen", "whisper", "barge"], ["whisper"], ["barge"]], modes
+
+
+LOGIN = {"username": "admin", "password": "demo-admin"}
 
 
 def _api(server: Any, method: str, path: str, body: Any = None, token: str = "") -> Any:
@@ -178,62 +199,3 @@ def _api(server: Any, method: str, path: str, body: Any = None, token: str = "")
         req.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.status, json.loads(r.read() or b"null")
-
-
-def test_api_spy_action_rings_the_supervisor_who_then_listens(e2e: Harness) -> None:
-    """The UI's listen button: POST /api/v1/calls/{id}/spy calls the supervisor's phone;
-    once it answers it hears both parties and nobody hears it; it is hung up when the call
-    ends."""
-    server = e2e.server(None, demo=True)
-    phones = {}
-    for role, ext in (("agent", "101"), ("client", "102"), ("supervisor", "103")):
-        phones[role] = e2e.baresip(
-            name=f"api{ext}",
-            user=ext,
-            password=f"demo-{ext}",
-            registrar=server.sip,
-            tone_hz=NAMES[role],
-        )
-    for phone in phones.values():
-        phone.wait_registered(10)
-    agent, client, sup = phones["agent"], phones["client"], phones["supervisor"]
-    client.dial(f"sip:101@127.0.0.1:{server.sip_port}")
-    agent.wait_event("CALL_ESTABLISHED", 15)
-    client.wait_event("CALL_ESTABLISHED", 15)
-    t_call = time.monotonic()
-
-    _, login = _api(
-        server, "POST", "/api/v1/auth/login", {"username": "admin", "password": "demo-admin"}
-    )
-    token = login["token"]
-    _, calls = _api(server, "GET", "/api/v1/calls", token=token)
-    (call,) = [c for c in calls if c["caller"] == "102"]
-    status, _ = _api(
-        server,
-        "POST",
-        f"/api/v1/calls/{call['id']}/spy",
-        {"supervisor": "103", "mode": "listen"},
-        token=token,
-    )
-    assert status == 202
-    sup.wait_event("CALL_ESTABLISHED", 15)
-    t_sup = time.monotonic()
-    time.sleep(PHASE_S)
-    t_end = time.monotonic()
-    client.hangup()
-    client.wait_event("CALL_CLOSED", 10)
-    sup.wait_event("CALL_CLOSED", 10)
-
-    _, heard_sup = sup.received_wav()
-    _, heard_agent = agent.received_wav()
-    _, heard_client = client.received_wav()
-    assert tones_in(heard_sup, MARGIN_S, t_end - t_sup - MARGIN_S) == {"agent", "client"}, describe(
-        heard_sup
-    )
-    assert tones_in(heard_agent, *window(t_call, t_sup, t_end)) == {"client"}, describe(heard_agent)
-    assert tones_in(heard_client, *window(t_call, t_sup, t_end)) == {"agent"}, describe(
-        heard_client
-    )
-    (spy_row,) = spy_rows(server, 1)
-    assert spy_row["outcome"] == "spy", spy_row
-    assert spy_row["trace"][0]["facts"]["modes"] == ["listen"]

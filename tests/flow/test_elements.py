@@ -16,7 +16,13 @@ from flowpbx.flow.context import END, FlowContext, FlowServices, PastCall
 from flowpbx.flow.elements import ELEMENTS
 from flowpbx.flow.interpreter import FlowRun, TraceEntry, run_flow
 from flowpbx.flow.model import VoicemailNode, load_flow
-from flowpbx.flow.simulator import SimulatedSession, _History, past_calls, simulate
+from flowpbx.flow.simulator import (
+    SimulatedSession,
+    _History,
+    past_calls,
+    simulate,
+    simulate_call,
+)
 from tests.flow.helpers import CALLER, DID, MONDAY_10
 
 _SAFE = {"*": "star", "#": "hash"}
@@ -254,7 +260,8 @@ HISTORY = {"type": "history_routing"}
             0,
             "history routing reached the operator",
         ),
-        ("unanswered", VOICEMAIL, "", {}, [], 1, "no voicemail left"),
+        ("unanswered", VOICEMAIL, "_", {}, [], 1, "silence: no voicemail left"),
+        ("unanswered", VOICEMAIL, "", {}, [], 0, "a voicemail was left"),
     ],
 )
 async def test_email_when(
@@ -485,6 +492,51 @@ async def test_call_sip(answer: str, output: str) -> None:
     assert run.outcome == ("answered" if answer == "answered" else "hangup")
 
 
+PHONE_OUTPUTS = ["answered", "no_answer", "busy", "failed"]
+MOBILE = "+37120000000"
+
+
+@pytest.mark.parametrize(
+    ("answer", "params", "output", "shown"),
+    [
+        ("answered", {}, "answered", CALLER),
+        ("no_answer", {}, "no_answer", CALLER),
+        ("busy", {}, "busy", CALLER),
+        ("failed", {}, "failed", CALLER),
+        ("offline", {}, "failed", CALLER),  # anything else is a failure to call
+        ("answered", {"caller_id": "did"}, "answered", DID),
+        ("answered", {"caller_id": "+37167000002", "confirm": True}, "answered", "+37167000002"),
+    ],
+)
+async def test_call_phone(answer: str, params: dict[str, Any], output: str, shown: str) -> None:
+    doc = one_element("call_phone", {"number": MOBILE} | params, PHONE_OUTPUTS)
+    session = SimulatedSession(caller=CALLER, did=DID, at=MONDAY_10, answers={MOBILE: answer})
+    run = await run_flow(load_flow(doc), session)
+    x = step(run)
+    assert (x.output, x.facts["caller_id"]) == (output, shown)
+    assert (f"{MOBILE} as {shown}") in [d for _, what, d in session.events if what == "dial_out"]
+    assert run.answered_by == (MOBILE if output == "answered" else None)
+
+
+class NoTrunkSession(SimulatedSession):
+    dial_number = None  # type: ignore[assignment]  # a session that cannot call out
+
+
+async def test_call_phone_without_outbound_calls_fails_politely() -> None:
+    doc = one_element("call_phone", {"number": MOBILE}, PHONE_OUTPUTS)
+    run = await run_flow(load_flow(doc), NoTrunkSession(caller=CALLER, did=DID, at=MONDAY_10))
+    assert step(run).output == "failed"
+    assert "Calling a phone number is not yet available" in str(step(run).facts["note"])
+
+
+async def test_call_phone_presents_the_rewritten_caller() -> None:
+    doc = one_element("call_phone", {"number": MOBILE}, PHONE_OUTPUTS)
+    doc["nodes"]["start"]["next"] = {"next": "cid"}
+    doc["nodes"]["cid"] = {"type": "caller_id", "params": {"prefix": "00"}, "next": {"next": "x"}}
+    run = await sim(doc)
+    assert step(run).facts["caller_id"] == "00" + CALLER
+
+
 @pytest.mark.parametrize(
     ("type_", "params", "outputs", "output"),
     [
@@ -492,10 +544,7 @@ async def test_call_sip(answer: str, output: str) -> None:
         ("play", {"audio": "greeting"}, ["next"], "next"),
         ("play", {"audio": "greeting", "answer": False}, ["next"], "next"),
         ("caller_lookup", {"url": "https://crm.example/{caller}"}, ["next"], "next"),
-        ("call_phone", {"number": "+3712000000"}, ["answered", "failed"], "failed"),
-        ("voicemail", {"mailbox": "100"}, ["recorded", "no_message"], "no_message"),
         ("voicemail", {"mailbox": "100", "mode": "listen"}, ["done"], "done"),
-        ("queue", {"members": ["101"]}, ["answered", "timeout", "empty"], "timeout"),
     ],
 )
 async def test_simple_outputs(
@@ -540,3 +589,102 @@ async def test_caller_lookup(
     run = await sim(doc, http_replies={"x": reply})
     assert step(run).output == "next"
     assert step(run).facts.get("caller_name") == name
+
+
+# ----------------------------------------------------------------------------- queue
+
+QUEUE_OUTPUTS = ["answered", "timeout", "full", "empty", "exit"]
+TEAM = ["101", "102", "103"]
+
+
+@pytest.mark.parametrize(
+    ("params", "answers", "keys", "output", "answered_by", "wait_s"),
+    [
+        ({"strategy": "ring_all"}, {}, "", "answered", "101", 3.0),
+        ({"strategy": "ring_all"}, {"101": "no_answer"}, "", "answered", "102", 3.0),
+        # one at a time: 101 rings 15 s, retry after 5 s, then 102 answers after 3 s
+        ({"strategy": "linear"}, {"101": "no_answer"}, "", "answered", "102", 23.0),
+        ({"strategy": "round_robin"}, {"101": "busy"}, "", "answered", "102", 3.0),
+        ({"strategy": "fewest_calls"}, {"101": "offline"}, "", "answered", "102", 3.0),
+        ({"strategy": "least_recent"}, {"101": "busy", "102": "busy"}, "", "answered", "103", 3.0),
+        ({"strategy": "random"}, {"101": "offline", "103": "offline"}, "", "answered", "102", 3.0),
+        (
+            {"strategy": "linear", "members": [{"extension": "101", "penalty": 1}, "102", "103"]},
+            {},
+            "",
+            "answered",
+            "102",
+            3.0,
+        ),
+        ({"max_wait_s": 60}, dict.fromkeys(TEAM, "no_answer"), "", "timeout", None, 60.0),
+        ({"max_wait_s": 30}, dict.fromkeys(TEAM, "busy"), "", "timeout", None, 30.0),
+        ({}, dict.fromkeys(TEAM, "offline"), "", "empty", None, 0.0),
+        (
+            {"join_empty": True, "max_wait_s": 20},
+            dict.fromkeys(TEAM, "offline"),
+            "",
+            "timeout",
+            None,
+            20.0,
+        ),
+        ({"exit_key": "0"}, dict.fromkeys(TEAM, "busy"), "0", "exit", None, 1.0),
+        ({"exit_key": "#"}, dict.fromkeys(TEAM, "busy"), "0", "timeout", None, 300.0),
+    ],
+)
+async def test_queue(
+    params: dict[str, Any],
+    answers: dict[str, str],
+    keys: str,
+    output: str,
+    answered_by: str | None,
+    wait_s: float,
+) -> None:
+    doc = one_element("queue", {"members": TEAM} | params, QUEUE_OUTPUTS)
+    run = await sim(doc, answers=answers, keys=keys)
+    x = step(run)
+    assert (x.output, x.facts.get("answered_by")) == (output, answered_by)
+    assert x.facts["wait_s"] == wait_s
+    assert run.variables["queue_wait_s"] == round(wait_s)
+    assert run.answered_by == answered_by
+
+
+async def test_queue_name_and_wait_in_templates() -> None:
+    doc = one_element("queue", {"members": ["101"], "max_wait_s": 45}, QUEUE_OUTPUTS)
+    doc["nodes"]["x"]["next"]["timeout"] = "mail"
+    doc["nodes"]["mail"] = {
+        "type": "email",
+        "params": {"to": ["a@example.com"], "subject": "{caller} waited {queue_wait_s} s"},
+    }
+    sim_ = await simulate_call(
+        doc, caller=CALLER, did=DID, at=MONDAY_10, answers={"101": "no_answer"}
+    )
+    assert step(sim_.run).facts["queue"] == "Table/x"  # default name: flow name + node id
+    assert sim_.emails[0].subject == f"{CALLER} waited 45 s"
+
+
+# ----------------------------------------------------------------------------- voicemail
+
+
+@pytest.mark.parametrize(
+    ("params", "keys", "output", "duration"),
+    [
+        ({}, "", "recorded", 10.0),
+        ({}, "#", "recorded", 10.0),
+        ({}, "_", "no_message", None),  # silence
+        ({"min_length_s": 20}, "", "no_message", 10.0),  # too short: discarded
+        ({"max_length_s": 5}, "", "recorded", 5.0),
+        ({"mode": "listen"}, "", "done", None),
+    ],
+)
+async def test_voicemail(
+    params: dict[str, Any], keys: str, output: str, duration: float | None
+) -> None:
+    outputs = ["done"] if params.get("mode") == "listen" else ["recorded", "no_message"]
+    doc = one_element("voicemail", {"mailbox": "100"} | params, outputs)
+    sim_ = await simulate_call(doc, caller=CALLER, did=DID, at=MONDAY_10, keys=keys)
+    x = step(sim_.run)
+    assert x.output == output
+    assert x.facts.get("duration_s") == duration
+    assert sim_.run.variables["mailbox"] == "100"
+    heard = [a for _, a in sim_.heard]
+    assert heard == (["voicemail-greeting"] if "mode" in params else ["voicemail-greeting", "beep"])

@@ -181,7 +181,7 @@ SUPPORT = "support_line.yaml"
 MONDAY_10 = riga(2026, 5, 4, 10, 0)
 
 
-async def test_support_key_1_waits_in_the_technical_queue_then_voicemail() -> None:
+async def test_support_key_1_reaches_an_agent_of_the_technical_queue() -> None:
     run, steps = await run_example(SUPPORT, "Support", MONDAY_10, keys="1")
     assert steps == [
         ("start", "next"),
@@ -189,13 +189,35 @@ async def test_support_key_1_waits_in_the_technical_queue_then_voicemail() -> No
         ("hours", "true"),
         ("welcome", "next"),
         ("menu", "1"),
-        ("technical", "timeout"),
-        ("voicemail", "no_message"),
-        ("bye", "next"),
+        ("technical", "answered"),
     ]
-    # nobody answered, no message left: the lead gets the "missed call" mail at the end
+    assert run.answered_by == "201"
+    assert run.trace[-1].type == "end"  # answered: no "missed call" mail
+
+
+async def test_support_busy_agents_penalty_and_voicemail() -> None:
+    # 201 and 202 on calls: 203 (penalty 1) is rung although the better tier is busy
+    run, _ = await run_example(
+        SUPPORT, "Support", MONDAY_10, keys="1", answers={"201": "busy", "202": "busy"}
+    )
+    assert run.answered_by == "203"
+    # everybody busy: the caller waits max_wait_s, then leaves a message: no mail either
+    busy = {"201": "busy", "202": "busy", "203": "busy"}
+    run, steps = await run_example(SUPPORT, "Support", MONDAY_10, keys="1", answers=busy)
+    assert steps[-3:] == [("technical", "timeout"), ("voicemail", "recorded"), ("bye", "next")]
+    assert next(e for e in run.trace if e.node == "technical").facts["wait_s"] == 300.0
+    assert run.trace[-1].type == "end"
+    # ... or says nothing (silence): the lead gets the "missed call" mail at the end
+    run, steps = await run_example(SUPPORT, "Support", MONDAY_10, keys="1_", answers=busy)
+    assert steps[-2:] == [("voicemail", "no_message"), ("bye", "next")]
     assert run.trace[-1].type == "email"
     assert run.trace[-1].facts["subject"] == "Missed support call from +37129000000"
+
+
+async def test_support_exit_key_leaves_the_queue() -> None:
+    busy = {"201": "busy", "202": "busy", "203": "busy"}
+    _, steps = await run_example(SUPPORT, "Support", MONDAY_10, keys="10", answers=busy)
+    assert ("technical", "exit") in steps
 
 
 async def test_support_key_0_reaches_the_lead_and_no_mail_is_sent() -> None:
@@ -209,7 +231,7 @@ async def test_support_menu_timeout_goes_to_the_technical_queue() -> None:
     run, steps = await run_example(SUPPORT, "Support", MONDAY_10)
     menu = next(e for e in run.trace if e.node == "menu")
     assert menu.output == "timeout" and menu.facts["pressed"] == ["-", "-", "-"]
-    assert ("technical", "timeout") in steps
+    assert ("technical", "answered") in steps
 
 
 @pytest.mark.parametrize(
@@ -295,13 +317,22 @@ async def test_crm_new_caller_waits_in_the_sales_queue_with_a_tagged_name() -> N
         http_replies={LOOKUP: "", "notify_crm": "3"},
         caller="+37129333333",
         caller_name="Bob",
+        answers={"301": "no_answer"},
     )
-    assert steps[-5:] == [
+    assert steps[-4:] == [
         ("notify_crm", "default"),
         ("returning", "not_found"),
         ("tag", "next"),
-        ("queue", "timeout"),
-        ("voicemail", "no_message"),
+        ("queue", "answered"),
     ]
     tag = next(e for e in run.trace if e.node == "tag")
     assert tag.facts["caller_name"] == "Sales: Bob"
+    assert run.answered_by == "302"  # ring_all: both rang, 302 answered
+
+
+async def test_crm_sales_team_away_means_voicemail() -> None:
+    away = {"301": "offline", "302": "offline"}
+    run, steps = await run_example(CRM, "Sales", MONDAY_10, answers=away)
+    # join_empty: the caller still waits the whole max_wait_s before voicemail
+    assert steps[-2:] == [("queue", "timeout"), ("voicemail", "recorded")]
+    assert next(e for e in run.trace if e.node == "queue").facts["wait_s"] == 180.0

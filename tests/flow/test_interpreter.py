@@ -313,7 +313,15 @@ async def test_time_routing_named_and_inline() -> None:
     assert (await sim(doc, keys="2")).trace[1].output == "true"
 
 
-async def test_elements_not_yet_live_take_fallback_outputs() -> None:
+class BareSession(SimulatedSession):
+    """A session with only the core CallSession: no queues, voicemail or outbound calls."""
+
+    run_queue = None  # type: ignore[assignment]
+    leave_voicemail = None  # type: ignore[assignment]
+    dial_number = None  # type: ignore[assignment]
+
+
+async def test_elements_without_session_support_take_fallback_outputs() -> None:
     doc = menu_flow()
     doc["nodes"]["hello"] = {
         "type": "queue",
@@ -331,7 +339,8 @@ async def test_elements_not_yet_live_take_fallback_outputs() -> None:
         "next": {"failed": "hist"},
     }
     doc["nodes"]["hist"] = {"type": "history_routing", "next": {"not_found": "end"}}
-    run = await run_flow(load_flow(doc), session_for())
+    session = BareSession(caller=CALLER, did=DID, at=MONDAY_10)
+    run = await run_flow(load_flow(doc), session)
     assert outputs(run)[1:] == [
         ("hello", "timeout"),
         ("vm", "no_message"),
@@ -340,6 +349,9 @@ async def test_elements_not_yet_live_take_fallback_outputs() -> None:
         ("end", None),
     ]
     assert all("not yet available on live calls" in str(e.facts["note"]) for e in run.trace[1:5])
+    # the queue and voicemail still waited: hold audio, then the greeting
+    plays = [d for _, what, d in session.events if what == "play"]
+    assert plays == ["hold-music", "voicemail-greeting"]
 
 
 async def test_caller_lookup_sets_name() -> None:

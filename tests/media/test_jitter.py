@@ -113,3 +113,40 @@ def test_concealer_repeats_fading_then_silence() -> None:
     assert c.concealed == 3
     assert c.frame(good) is good  # recovery resets the fade
     assert int(c.frame(None)[0]) == 4000
+
+
+def test_adaptive_depth_grows_on_late_packets_and_shrinks_when_calm() -> None:
+    jb = JitterBuffer(capacity=16, prefetch=2, adaptive=True, shrink_after=50)
+    seq = 0
+    for _ in range(2):
+        jb.put(hdr(seq), p(seq))
+        seq += 1
+    out: list[int | None] = []
+    # Steady stream, then packet 10 arrives 2 ticks late: it is lost, the buffer deepens.
+    for tick in range(40):
+        if seq != 10:
+            jb.put(hdr(seq), p(seq))
+        if tick == 11:
+            jb.put(hdr(10), p(10))  # too late: already played past it
+        seq += 1
+        out.append(int.from_bytes(jb.get() or b"\xff\xff", "big"))
+    assert jb.stats.late == 1 and jb.target == 3 and jb.stats.grown == 1
+    assert len(jb) == 3  # one frame deeper than the 2 it started with
+    played = [x for x in out if x != 0xFFFF]
+    assert played == sorted(played)  # nothing out of order, nothing repeated
+    # A calm network: after shrink_after ticks one frame is dropped, back to the prefetch.
+    for _ in range(60):
+        jb.put(hdr(seq), p(seq))
+        seq += 1
+        jb.get()
+    assert jb.target == 2 and jb.stats.shrunk >= 1 and len(jb) == 2
+
+
+def test_adaptive_depth_is_bounded() -> None:
+    jb = JitterBuffer(capacity=8, prefetch=2, adaptive=True, max_depth=4)
+    for s in range(3):
+        jb.put(hdr(s), p(s))
+    drain(jb, 3)
+    for _ in range(10):
+        jb.put(hdr(0), p(0))  # a stream of very late packets
+    assert jb.target == 4 and jb.stats.late == 10

@@ -421,3 +421,23 @@ async def test_a_prompt_source_is_heard_only_by_whom_it_is_for(rig: Rig) -> None
         await asyncio.sleep(0.05)
     assert "prompt" not in bridge and not bridge.mixing  # exhausted: relay again
     bridge.close()
+
+
+async def test_closed_endpoint_keeps_its_figures_and_leaves_no_cycle(rig: Rig) -> None:
+    import gc
+    import weakref
+
+    ep = await RtpEndpoint.open(rig.pool, "127.0.0.1")
+    assert ep.rtcp is not None
+    channel = weakref.ref(ep.rtcp)
+    ep.set_remote(MediaParams(address="127.0.0.1", port=9, payload_type=0, codec="PCMU"))
+    ep.rtcp.send_report()
+    gc.disable()  # freed by reference counting alone, i.e. no cycle keeps it
+    try:
+        ep.close()
+        assert ep.rtcp is None and ep.media_stats()["rtcp_reports_out"] == 1
+        for _ in range(3):
+            await asyncio.sleep(0)  # let the transport finish closing
+        assert channel() is None
+    finally:
+        gc.enable()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from flowpbx.pbx.registrar import Authenticator
 from flowpbx.pbx.security import (
     AccessGuard,
     CallLimiter,
@@ -14,6 +15,9 @@ from flowpbx.pbx.security import (
     request_method,
 )
 from flowpbx.settings import Settings, SettingsError
+from flowpbx.sip.auth import build_authorization, ha1
+from flowpbx.sip.message import Request, parse_message
+from flowpbx.store.records import ExtensionRec
 
 A = ("192.0.2.10", 5060)
 B = ("192.0.2.20", 5060)
@@ -220,3 +224,81 @@ def test_bad_security_settings_are_one_clear_error(
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         Settings.from_env()
+
+
+def test_the_same_digest_credentials_twice_are_a_replay() -> None:
+    g = guard()
+    cred = (
+        'Digest username="101", realm="flowpbx", nonce="N1", uri="sip:x", '
+        'response="abc", algorithm=MD5, qop=auth, nc=00000001, cnonce="c1"'
+    )
+    assert not g.replayed(cred, 0.0)
+    assert g.replayed(cred, 1.0)
+    assert not g.replayed(cred.replace("nc=00000001", "nc=00000002"), 1.0)  # counted up
+    assert not g.replayed(cred.replace('nonce="N1"', 'nonce="N2"'), 1.0)  # a new nonce
+    assert not g.replayed(cred, 400.0)  # the nonce has long expired: verify refuses it anyway
+    assert not g.replayed("Basic abc", 1.0)
+    assert g.counters()["sip_auth_replays"] == 1
+
+
+# -- the Authenticator feeding the guard (pbx/registrar.py), sans-I/O --------------------------
+
+
+def _authenticator() -> tuple[Authenticator, AccessGuard]:
+    exts = {
+        "101": ExtensionRec(
+            number="101",
+            name="Alice",
+            ha1_md5=ha1("101", "flowpbx", "right-101"),
+            ha1_sha256=ha1("101", "flowpbx", "right-101", "SHA-256"),
+        )
+    }
+    auth = Authenticator("flowpbx", lambda: exts)
+    g = guard(ban_threshold=3, ban_window_s=60)
+    auth.guard = g
+    return auth, g
+
+
+def _register(auth: Authenticator, user: str, password: str | None, now: float) -> Request:
+    lines = [
+        "REGISTER sip:flowpbx SIP/2.0",
+        f"Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK{int(now * 1000)}",
+        f"From: <sip:{user}@flowpbx>;tag=1",
+        f"To: <sip:{user}@flowpbx>",
+        "Call-ID: reg-1",
+        "CSeq: 1 REGISTER",
+        "Max-Forwards: 70",
+    ]
+    if password is not None:
+        challenge = auth.challenge_headers("WWW-Authenticate", now)[0][1]
+        lines.append(
+            "Authorization: "
+            + build_authorization(
+                challenge, method="REGISTER", uri="sip:flowpbx", username=user, password=password
+            )
+        )
+    request = parse_message(("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode())
+    assert isinstance(request, Request)
+    return request
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer_and_both_count() -> None:
+    auth, g = _authenticator()
+    src = "192.0.2.10"
+    no_creds = auth.check(_register(auth, "101", None, 1.0), proxy=False, now=1.0, source=src)
+    unknown_no_creds = auth.check(
+        _register(auth, "999", None, 1.0), proxy=False, now=1.0, source=src
+    )
+    assert no_creds[:2] == unknown_no_creds[:2] == (None, 401)
+    wrong = auth.check(_register(auth, "101", "nope", 2.0), proxy=False, now=2.0, source=src)
+    unknown = auth.check(_register(auth, "999", "nope", 2.0), proxy=False, now=2.0, source=src)
+    assert wrong == unknown == (None, 403, [])
+    assert not g.is_banned(src, 2.0)  # challenges do not count, two failures so far
+    auth.check(_register(auth, "101", "nope", 3.0), proxy=False, now=3.0, source=src)
+    assert g.is_banned(src, 3.0)  # the third failure bans
+    # Another address authenticates and becomes known; its credentials cannot be replayed.
+    good = _register(auth, "101", "right-101", 4.0)
+    assert auth.check(good, proxy=False, now=4.0, source="192.0.2.99")[:2] == ("101", 200)
+    assert g.is_known(("192.0.2.99", 5060))
+    user, status, headers = auth.check(good, proxy=False, now=5.0, source="192.0.2.98")
+    assert (user, status) == (None, 401) and "stale=true" in headers[0][1].lower()

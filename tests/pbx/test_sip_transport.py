@@ -138,6 +138,19 @@ async def test_idle_connection_is_closed() -> None:
         await ep.wait_closed()
 
 
+async def test_connection_that_never_completes_a_message_is_closed() -> None:
+    ep, _ = await _endpoint(tcp_first_message_timeout=0.2)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port)
+        writer.write(b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP")  # and then nothing
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        ep.close()
+        await ep.wait_closed()
+
+
 async def test_udp_still_served_beside_tcp() -> None:
     ep, _ = await _endpoint()
     loop = asyncio.get_running_loop()

@@ -66,6 +66,7 @@ async def test_post_reaches_server_with_body_and_headers(client: WebClient, web:
     assert rec.json() == {"a": 1}
     assert rec.headers["Content-Type"] == "application/json"
     assert rec.headers["User-Agent"].startswith("flowpbx/")
+    assert rec.headers["Accept-Encoding"] == "identity"
 
 
 async def test_get_without_body(client: WebClient, web: WebPeer) -> None:

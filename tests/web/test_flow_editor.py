@@ -181,8 +181,16 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
         spec_node["params"].pop("keys", None)  # the menu's declared keys (its handles)
         spec_node.setdefault("next", {})
     assert draft["nodes"] == SPEC_NODES
+    # Revision history: the draft compared with revision 1 after one more change.
+    select(page, "sales")
+    page.locator("#f-max_wait_s").fill("60")
     page.get_by_role("button", name="Revisions").click()
-    expect(page.get_by_role("complementary", name="Revisions")).to_contain_text("first version")
+    revisions = page.get_by_role("complementary", name="Revisions")
+    expect(revisions).to_contain_text("first version")
+    revisions.get_by_role("button", name="Compare with draft").click()
+    expect(revisions.get_by_role("region", name="Changes since revision 1")).to_contain_text(
+        "max_wait_s: 120 → 60"
+    )
 
     # Simulate a call on a Wednesday morning pressing 1: start -> hours -> menu -> sales -> vm.
     page.get_by_role("button", name="Simulate").click()

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { FlowEditor } from "./editor/FlowEditor";
 import { UNAUTHORIZED_EVENT, get, post, setToken } from "./lib/api";
+import { ErrorBoundary } from "./lib/ErrorBoundary";
 import { T } from "./lib/text";
 import { Dashboard, Schedules, Settings } from "./pages/Admin";
 import { AudioLibrary } from "./pages/Audio";
@@ -101,7 +102,9 @@ export function App() {
           </button>
         </div>
       </nav>
-      <div className="content">{page}</div>
+      <div className="content">
+        <ErrorBoundary key={route}>{page}</ErrorBoundary>
+      </div>
     </div>
   );
 }

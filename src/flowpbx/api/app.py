@@ -28,6 +28,7 @@ from flowpbx.api import (
 )
 from flowpbx.api.auth import LoginLimiter
 from flowpbx.api.errors import install_error_handlers
+from flowpbx.api.limits import BodySizeLimit
 from flowpbx.api.live import LiveService
 from flowpbx.api.openapi_doc import COMMON_ERRORS, document_errors
 from flowpbx.api.webui import mount_web_ui
@@ -73,8 +74,10 @@ def create_api(
     app.state.store = store
     app.state.live = live
     app.state.events = event_bus if event_bus is not None else events.BUS
+    store.event_sink = app.state.events.publish  # registrations, calls, voicemail, queues
     app.state.login_limiter = LoginLimiter()
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     for router in ROUTERS:
         app.include_router(router, responses=COMMON_ERRORS)
     document_errors(app)

@@ -152,7 +152,10 @@ async def upload_audio(
                 size += len(chunk)
                 if size > MAX_UPLOAD_BYTES:
                     raise ApiError(
-                        413, "too-large", "an audio file may be at most 20 MB", {"max_bytes": size}
+                        413,
+                        "too-large",
+                        "an audio file may be at most 20 MB",
+                        {"max_bytes": MAX_UPLOAD_BYTES},
                     )
                 out.write(chunk)
         if size == 0:

@@ -12,12 +12,15 @@ foreign-key conflict that slipped past the handlers' own checks is a 409 `confli
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("flowpbx.api")
 
 _STATUS_IDS = {
     400: "bad-request",
@@ -107,11 +110,29 @@ async def _db_integrity_error(_req: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _db_error(req: Request, exc: Exception) -> JSONResponse:
+    """Other driver errors: SQLSTATE class 22 (data) is the client's value, 23 a conflict."""
+    orig = getattr(exc, "orig", None)
+    code = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    cause = getattr(orig, "__cause__", None)
+    code = code or str(getattr(cause, "sqlstate", "") or "")
+    if code.startswith("22") or "invalid byte sequence" in str(exc):
+        return await _db_data_error(req, exc)
+    if code.startswith("23"):
+        return await _db_integrity_error(req, exc)
+    log.error("database error on %s %s: %s", req.method, req.url.path, exc)
+    return JSONResponse(
+        error_body("database-error", "the database could not complete the request"),
+        status_code=503,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    from sqlalchemy.exc import DataError, IntegrityError
+    from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
     app.add_exception_handler(DataError, _db_data_error)
     app.add_exception_handler(IntegrityError, _db_integrity_error)
+    app.add_exception_handler(DBAPIError, _db_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flowpbx.flow.model import Flow
 from flowpbx.flow.schedule import Schedule
-from flowpbx.flow.session import CallEnded, CallSession, DialResult
+from flowpbx.flow.session import CallEnded, CallSession, DialResult, OutboundCalls
 
 __all__ = [
     "END",
@@ -153,16 +153,39 @@ class FlowContext:
         try:
             result = await self.session.dial_extension(extension, ring_timeout_s=ring_timeout_s)
         except CallEnded as ended:
-            if ended.result is not None and ended.result.outcome == "answered":
-                self.answered_by = ended.result.answered_by or extension
-                self.facts["answered_by"] = self.answered_by
-                self.facts["talk_s"] = round(ended.result.talk_s, 1)
+            self.note_bridged_hangup(ended, extension)
             raise
         if result.outcome != "offline":  # offline returns at once: nothing was waited for
             self.waited = True
         if result.outcome == "answered":
             self.answered_by = result.answered_by or extension
         return result
+
+    async def dial_number(
+        self, number: str, *, ring_timeout_s: float, caller_id: str, confirm: bool
+    ) -> DialResult | None:
+        """Call an external number; None when the session cannot call out."""
+        session = self.session
+        if not isinstance(session, OutboundCalls):
+            return None
+        try:
+            result = await session.dial_number(
+                number, ring_timeout_s=ring_timeout_s, caller_id=caller_id, confirm=confirm
+            )
+        except CallEnded as ended:
+            self.note_bridged_hangup(ended, number)
+            raise
+        if result.outcome != "failed":  # failed returns at once: nothing was waited for
+            self.waited = True
+        if result.outcome == "answered":
+            self.answered_by = result.answered_by or number
+        return result
+
+    def note_bridged_hangup(self, ended: CallEnded, target: str) -> None:
+        if ended.result is not None and ended.result.outcome == "answered":
+            self.answered_by = ended.result.answered_by or target
+            self.facts["answered_by"] = self.answered_by
+            self.facts["talk_s"] = round(ended.result.talk_s, 1)
 
     # -- facts and templates
 

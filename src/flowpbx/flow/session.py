@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from flowpbx.flow.model import QueueParams, VoicemailParams
 
 DialOutcome = Literal["answered", "no_answer", "busy", "offline", "failed"]
 
@@ -110,4 +113,72 @@ class CallSession(Protocol):
 
     async def hangup(self, reason: str = "") -> None:
         """End the call politely (BYE when answered, a final response otherwise)."""
+        ...
+
+
+@runtime_checkable
+class OutboundCalls(Protocol):
+    """What a session offers when it can call external numbers through a trunk (the
+    `call_phone` element). Optional: a session without it makes `call_phone` fail politely.
+    """
+
+    async def dial_number(
+        self, number: str, *, ring_timeout_s: float, caller_id: str, confirm: bool
+    ) -> DialResult:
+        """Call `number` out through the trunk presenting `caller_id`, bridge it when
+        answered (with `confirm`, only once the callee pressed 1) and return when the
+        bridged call ends ("answered"); otherwise "no_answer", "busy" or "failed" without
+        bridging. Raises CallEnded if the caller hangs up meanwhile."""
+        ...
+
+
+QueueOutcome = Literal["answered", "timeout", "full", "empty", "exit"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueResult:
+    """How a caller left a queue (SPEC §3 `queue` outputs)."""
+
+    outcome: QueueOutcome
+    wait_s: float = 0.0  # time in the waiting line
+    answered_by: str | None = None
+    talk_s: float = 0.0
+
+
+@runtime_checkable
+class QueueCalls(Protocol):
+    """What a session offers when it can put the caller in a queue (the `queue` element).
+    Optional: without it the element plays the hold audio once and takes ``timeout``."""
+
+    async def run_queue(self, name: str, params: QueueParams) -> QueueResult:
+        """Put the caller in the waiting line `name` (shared by queue elements of that
+        name) with `params` (members, strategy, timers, hold audio, exit key) until a member
+        answers and the bridged call ends ("answered"), `max_wait_s` passes ("timeout"),
+        the line is full ("full", at once), nobody can take calls and `join_empty` is off
+        ("empty", at once) or the caller presses the exit key ("exit"). Raises CallEnded
+        if the caller hangs up meanwhile (with `result` when bridged to a member)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailResult:
+    """What came of the caller's chance to leave a message."""
+
+    recorded: bool  # a message was kept (at least `min_length_s` long)
+    duration_s: float = 0.0
+    message_id: int | None = None
+    reason: str = ""  # why nothing was kept, or how the recording ended
+
+
+@runtime_checkable
+class VoicemailCalls(Protocol):
+    """What a session offers when it can record voicemail (the `voicemail` element, mode
+    ``leave``). Optional: without it the element plays the greeting and takes
+    ``no_message``."""
+
+    async def leave_voicemail(self, params: VoicemailParams) -> VoicemailResult:
+        """Greeting, beep, record until ``#``, silence, max length or hang-up; keep the
+        message in `params.mailbox` (and email it) when long enough. Returns normally even
+        when the caller hung up to end the message — the next call operation raises
+        CallEnded — so the flow knows a message was left."""
         ...

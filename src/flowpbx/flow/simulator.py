@@ -9,10 +9,14 @@
   next waits for a digit, or during a prompt the caller may barge into. Besides
   ``0-9 * #``: ``_`` lets one wait for a digit time out, ``h`` hangs up at that point.
   When the keys run out the caller presses nothing more.
-- `answers` maps an extension to what happens when it is rung: ``answered`` (the
-  default), ``no_answer``, ``busy``, ``offline``.
+- `answers` maps an extension (or an external number, for `call_phone`) to what happens
+  when it is rung: ``answered`` (the default), ``no_answer``, ``busy``, ``offline``
+  (extensions), ``failed`` (numbers).
 - `http_replies` maps a node id (or a request URL) to the reply body (``"1"``), an HTTP
   status (``500``) or ``None`` (timeout).
+- queues ring their members by the real strategy; `answers` decides each member (``busy``
+  = on a call, ``offline`` = not registered); ``_`` or ``#`` as the next key when a
+  voicemail greeting ends: silence (no message) or a message ended by ``#``.
 - `history` is the caller's earlier calls for `history_routing`: `PastCall`s or mappings
   ``{"answered_by": "102", "days_ago": 2, "talk_s": 60}`` (or ``"started_at"``, ISO 8601).
 
@@ -23,6 +27,7 @@ waits forever still ends.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,9 +35,16 @@ from typing import Any
 
 from flowpbx.flow.context import EmailMessage, FlowServices, HttpReply, HttpRequest, PastCall
 from flowpbx.flow.interpreter import FlowRun, run_flow
-from flowpbx.flow.model import Flow, load_flow
+from flowpbx.flow.model import Flow, QueueParams, VoicemailParams, load_flow
+from flowpbx.flow.queue_policy import MemberStats, pick_members
 from flowpbx.flow.schedule import Schedule
-from flowpbx.flow.session import CallEnded, DialOutcome, DialResult
+from flowpbx.flow.session import (
+    CallEnded,
+    DialOutcome,
+    DialResult,
+    QueueResult,
+    VoicemailResult,
+)
 
 __all__ = [
     "SimulatedSession",
@@ -47,6 +59,7 @@ KEY_DELAY_S = 1.0  # a simulated caller presses a key 1 s into a wait or prompt
 RING_BEFORE_ANSWER_S = 3.0
 TALK_S = 60.0
 HTTP_REPLY_S = 0.1
+MESSAGE_S = 10.0  # a simulated voicemail message
 DEFAULT_AUDIO_S = 1.0
 _VALID_KEYS = frozenset("0123456789*#_h")
 _OUTCOMES: frozenset[str] = frozenset({"answered", "no_answer", "busy", "offline", "failed"})
@@ -214,6 +227,98 @@ class SimulatedSession:
             self._advance(0.5)
             return DialResult(outcome="busy", detail="486 Busy Here (simulated)")
         return DialResult(outcome=outcome, detail="not registered (simulated)")
+
+    async def dial_number(
+        self, number: str, *, ring_timeout_s: float, caller_id: str, confirm: bool
+    ) -> DialResult:
+        self._check_alive()
+        outcome = self._answers.get(number, "answered")
+        self.events.append((self._t, "dial_out", f"{number} as {caller_id}"))
+        if outcome == "answered":
+            self._advance(min(RING_BEFORE_ANSWER_S + (1.0 if confirm else 0.0), ring_timeout_s))
+            self._answered = True
+            self._advance(TALK_S)
+            return DialResult(outcome="answered", answered_by=number, talk_s=TALK_S)
+        if outcome == "no_answer":
+            self._advance(ring_timeout_s)
+            return DialResult(outcome="no_answer", detail="no answer (simulated)")
+        if outcome == "busy":
+            self._advance(0.5)
+            return DialResult(outcome="busy", detail="486 Busy Here (simulated)")
+        return DialResult(outcome="failed", detail="call failed (simulated)")
+
+    async def run_queue(self, name: str, params: QueueParams) -> QueueResult:
+        """Members are rung by the real strategy (`pick_members`); the script's `answers`
+        decide: ``busy`` members are on a call, ``offline`` ones not registered, the
+        others free; the first free member rung whose answer is ``answered`` takes the
+        call. The exit key is honoured when it is the caller's next scripted key."""
+        self._check_alive()
+        members = params.member_list()
+        state = {"busy": "on_call", "offline": "offline"}
+        stats = [
+            MemberStats(
+                extension=m.extension,
+                penalty=m.penalty,
+                state=state.get(self._answers.get(m.extension, "answered"), "free"),  # type: ignore[arg-type]
+            )
+            for m in members
+        ]
+        self.events.append((self._t, "queue", name))
+        if not params.join_empty and all(m.state == "offline" for m in stats):
+            return QueueResult(outcome="empty")
+        await self.answer()
+        self.events.append((self._t, "play", params.hold_audio))
+        start = self._t
+        tried: set[str] = set()
+        last: str | None = None
+        rng = random.Random(name)
+        while True:
+            remaining = params.max_wait_s - (self._t - start)
+            if remaining <= 0:
+                return QueueResult(outcome="timeout", wait_s=self._t - start)
+            if params.exit_key is not None and self._keys and self._keys[0] == params.exit_key:
+                self._advance(min(KEY_DELAY_S, remaining))
+                self._keys.popleft()
+                self.events.append((self._t, "key", params.exit_key))
+                return QueueResult(outcome="exit", wait_s=self._t - start)
+            picks = pick_members(params.strategy, stats, tried=tried, last_rung=last, rng=rng)
+            ring_s = min(params.member_timeout_s, remaining)
+            if picks:
+                self.events.append((self._t, "dial", ",".join(picks)))
+                takers = [p for p in picks if self._answers.get(p, "answered") == "answered"]
+                if takers:
+                    self._advance(min(RING_BEFORE_ANSWER_S, ring_s))
+                    wait = self._t - start
+                    self._answered = True
+                    self._advance(TALK_S)
+                    return QueueResult(
+                        outcome="answered", wait_s=wait, answered_by=takers[0], talk_s=TALK_S
+                    )
+                self._advance(ring_s)
+                tried.update(picks)
+                last = picks[-1]
+            remaining = params.max_wait_s - (self._t - start)
+            if remaining > 0:
+                self._advance(min(params.retry_s or DEFAULT_AUDIO_S, remaining))
+
+    async def leave_voicemail(self, params: VoicemailParams) -> VoicemailResult:
+        """The greeting and beep, then the simulated caller speaks `MESSAGE_S` (``#`` as
+        the next key ends the message, ``_`` means silence: nothing is kept)."""
+        await self.play(params.greeting)
+        if params.beep:
+            await self.play("beep")
+        if self._keys and self._keys[0] == "_":
+            self._keys.popleft()
+            self._advance(params.silence_stop_s)
+            return VoicemailResult(recorded=False, reason="silence (simulated)")
+        length = min(MESSAGE_S, params.max_length_s)
+        self._advance(length)
+        if self._keys and self._keys[0] == "#":
+            self._keys.popleft()
+        if length < params.min_length_s:
+            return VoicemailResult(recorded=False, duration_s=length, reason="too short")
+        self.events.append((self._t, "voicemail", params.mailbox))
+        return VoicemailResult(recorded=True, duration_s=length, reason="simulated message")
 
     def set_caller(self, number: str, name: str | None) -> None:
         self._caller, self._caller_name = number, name

@@ -11,6 +11,12 @@ a long run of empty ticks (the far end stopped sending) starts buffering again.
 
 It assumes one packet per tick (20 ms ptime), which is what flowpbx negotiates.
 
+With `adaptive=True` the depth follows the network: each late packet (one that would have
+been played had the buffer been a frame deeper) makes the buffer one frame deeper, up to
+`max_depth`, by holding playout for one tick; after `shrink_after` ticks without a late
+packet while more than the target is buffered, one frame is dropped to come back towards
+`prefetch` (latency is only added while it is needed).
+
 `Concealer` fills the holes on the decoded side: a missing frame is replaced by the last
 good one, faded (halved per repeated tick), for a few ticks, then silence — a lost or
 reordered packet is a short soft repeat, never a click or a dropout of the whole leg.
@@ -40,28 +46,51 @@ class JitterStats:
     duplicates: int = 0
     skipped: int = 0  # packets jumped over when a packet arrived too far ahead
     resets: int = 0  # SSRC changes and re-buffering after a silence
+    grown: int = 0  # adaptive: ticks held to deepen the buffer
+    shrunk: int = 0  # adaptive: frames dropped to make it shallower
 
 
 class JitterBuffer:
     """Reorders one RTP stream and releases one payload per tick."""
 
     __slots__ = (
+        "_calm_ticks",
         "_count",
         "_empty_ticks",
+        "_hold",
         "_next",
         "_payloads",
         "_seqs",
         "_ssrc",
+        "adaptive",
         "capacity",
+        "max_depth",
         "prefetch",
+        "shrink_after",
         "stats",
+        "target",
     )
 
-    def __init__(self, *, capacity: int = 16, prefetch: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int = 16,
+        prefetch: int = 3,
+        adaptive: bool = False,
+        max_depth: int | None = None,
+        shrink_after: int = 250,
+    ) -> None:
         if not 1 <= prefetch <= capacity:
             raise ValueError("need 1 <= prefetch <= capacity")
         self.capacity = capacity
         self.prefetch = prefetch
+        self.adaptive = adaptive
+        self.max_depth = min(capacity - 1, max_depth if max_depth is not None else capacity // 2)
+        self.max_depth = max(self.max_depth, prefetch)
+        self.shrink_after = shrink_after
+        self.target = prefetch  # the depth adaptive mode aims at
+        self._hold = 0
+        self._calm_ticks = 0
         self.stats = JitterStats()
         self._seqs: list[int | None] = [None] * capacity
         self._payloads: list[bytes] = [b""] * capacity
@@ -103,6 +132,10 @@ class JitterBuffer:
             ahead = (seq - self._next) & 0xFFFF
             if ahead >= 0x8000:
                 self.stats.late += 1
+                if self.adaptive and self.target < self.max_depth:
+                    self.target += 1
+                    self._hold += 1
+                self._calm_ticks = 0
                 return
             if ahead >= self.capacity:
                 # Too far ahead: skip forward so that `seq` is the newest slot.
@@ -132,6 +165,22 @@ class JitterBuffer:
         nxt = self._next
         if nxt is None:
             return None
+        if self.adaptive:
+            if self._hold:
+                self._hold -= 1
+                self.stats.grown += 1
+                return None
+            self._calm_ticks += 1
+            if self._calm_ticks >= self.shrink_after and self._count > self.target:
+                self._calm_ticks = 0
+                if self.target > self.prefetch:
+                    self.target -= 1
+                slot = nxt % self.capacity
+                if self._seqs[slot] == nxt:  # drop the oldest frame: one frame less latency
+                    self._seqs[slot] = None
+                    self._count -= 1
+                    self.stats.shrunk += 1
+                nxt = self._next = (nxt + 1) & 0xFFFF
         slot = nxt % self.capacity
         self._next = (nxt + 1) & 0xFFFF
         if self._seqs[slot] == nxt:

@@ -215,7 +215,9 @@ class Bridge:
                 ep = member.endpoint
                 ep.peer = None
                 if ep.jitter is None:
-                    ep.jitter = JitterBuffer(capacity=JITTER_CAPACITY, prefetch=JITTER_PREFETCH)
+                    ep.jitter = JitterBuffer(
+                        capacity=JITTER_CAPACITY, prefetch=JITTER_PREFETCH, adaptive=True
+                    )
             self.mixing = True
         if self.mixer.keys:
             self._clock_on()

@@ -590,7 +590,7 @@ class CallManager:
         outcome = "error"
         try:
             flow = self._flow(published)
-            run = await run_flow(flow, call, services=self.rt.config.flow_services)
+            run = await run_flow(flow, call, services=self.rt.flow_services)
             trace = [_trace_dict(entry) for entry in run.trace]
             outcome = run.outcome
             call.answered_by = call.answered_by or run.answered_by

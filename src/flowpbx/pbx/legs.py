@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from flowpbx.pbx.media import RtpEndpoint
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
-from flowpbx.sip.dialog import Dialog
+from flowpbx.sip.dialog import Dialog, DialogState
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, Response, make_response, new_call_id, new_tag
 from flowpbx.sip.prack import PrackState, is_reliable
@@ -244,6 +244,12 @@ class Leg:
         if decision is not None:
             headers += decision.response_headers()
             self._arm_session_timer(decision)
+        elif self._session is not None:
+            # RFC 4028 §9: a session refresh without Session-Expires turns the timer off.
+            self._session = None
+            if self._session_handle is not None:
+                self._session_handle.cancel()
+                self._session_handle = None
         if request.method == "INVITE":
             self._reinvite_in = txn
         sip.send_response(txn, make_response(request, 200, body=body, headers=headers))
@@ -609,7 +615,16 @@ class UacLeg(Leg):
         self._finish(f"{status} {response.reason}")
 
     def _on_2xx(self, response: Response) -> None:
-        if self.dialog is None:
+        dialog = self.dialog
+        if dialog is not None and dialog.state is DialogState.EARLY:
+            if dialog.remote_tag == (response.to.tag or ""):
+                # The early dialog of a reliable 1xx is confirmed by this 2xx (RFC 3261
+                # §12.1.2: route set and remote target from the 2xx).
+                dialog.receive_response(self.invite, response)
+            else:  # another fork answered: its dialog replaces the early one
+                self.rt.forget_dialog(dialog)
+                self.dialog = dialog = None
+        if dialog is None:
             self.dialog = Dialog.as_uac(self.invite, response)
             self.rt.remember_dialog(self.dialog, self)
         self._send_ack()

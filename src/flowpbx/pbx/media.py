@@ -106,6 +106,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.dtmf_passthrough = True
         self.rx_stats = RtpReceiveStats()  # RFC 3550 A.1/A.8, for RTCP and call history
         self.rtcp: RtcpChannel | None = None
+        self._rtcp_stats: dict[str, object] = {}  # the channel's last figures once closed
         self.inband: GoertzelDetector | None = None  # set when the SDP had no telephone-event
         self._dtmf = Rfc4733Receiver()
         self._loop = asyncio.get_running_loop()
@@ -165,6 +166,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.jitter = None
         if self.rtcp is not None:
             self.rtcp.close()
+            self._rtcp_stats = self.rtcp.stats()
+            self.rtcp = None  # no endpoint <-> channel reference cycle left behind
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -183,6 +186,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         }
         if self.rtcp is not None:
             stats.update(self.rtcp.stats())
+        else:
+            stats.update(self._rtcp_stats)
         return stats
 
     # -- receive: the per-packet hot path --------------------------------------------------

@@ -92,6 +92,9 @@ class Authenticator:
         for value in values:
             result = self.server.verify(value, method=request.method, now=now, ha1_lookup=self._ha1)
             if result.ok and result.username is not None:
+                if self.guard is not None and self.guard.replayed(value, now):
+                    stale = True  # the same credentials again: a replay (pbx/security.py)
+                    continue
                 if self.guard is not None and source is not None:
                     self.guard.record_success(source, now)
                 return result.username, 200, []

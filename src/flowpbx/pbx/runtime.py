@@ -10,17 +10,19 @@ the transaction layer to the registrar, a new call, or the leg that owns the dia
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import ipaddress
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
-from flowpbx.flow.context import FlowServices
+from flowpbx.flow.context import FlowServices, PastCall
 from flowpbx.flow.model import ScheduleSpec
 from flowpbx.flow.schedule import Schedule
 from flowpbx.pbx.calls import CallManager
 from flowpbx.pbx.events import EventHub
-from flowpbx.pbx.history import HistoryWriter
+from flowpbx.pbx.history import HistoryWriter, past_calls
 from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
 from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
 from flowpbx.pbx.queues import QueueManager
@@ -28,6 +30,7 @@ from flowpbx.pbx.registrar import Authenticator, Registrar
 from flowpbx.pbx.security import AccessGuard, GuardConfig
 from flowpbx.pbx.transport import SipEndpoint
 from flowpbx.pbx.trunks import TrunkManager
+from flowpbx.services.factory import services_for
 from flowpbx.settings import Settings
 from flowpbx.sip.dialog import Dialog
 from flowpbx.sip.errors import SipParseError
@@ -67,9 +70,6 @@ class ConfigView:
     def __init__(self, config: RuntimeConfig) -> None:
         self.raw = config
         self._schedules: dict[str, Schedule | None] = {}
-        self.flow_services = FlowServices(
-            schedule=self.schedule, extensions=lambda: self.extensions.keys()
-        )
         self.extensions = config.extensions
         self.flows_by_did = config.flows_by_did
         self.numbers = config.numbers
@@ -171,6 +171,8 @@ class Runtime:
         self.trunks = TrunkManager(self)  # outbound registrations (pbx/trunks.py)
         self.calls = CallManager(self)
         self.queues = QueueManager(self)
+        self.services = services_for(settings, store)
+        self.flow_services = self._flow_services()
         self.events = EventHub()
         self.history = HistoryWriter(store)
         self.internal_ring_timeout_s = 30.0
@@ -188,6 +190,7 @@ class Runtime:
         swept = await self.store.close_interrupted_calls()  # history rows a crash left open
         if swept:
             log.warning("%d call(s) cut by a crash closed in history as interrupted", swept)
+        self.services.start()
 
     async def stop(self) -> None:
         self.trunks.close()
@@ -197,9 +200,23 @@ class Runtime:
         self.sip.close()
         await self.registrar.drain()
         await self.history.close()
+        await self.services.close()
+
+    def _flow_services(self) -> FlowServices:
+        """What flows get: webhooks, lookups and the email outbox (services/), schedules and
+        extensions of the current configuration, and call history."""
+        store = self.store
+
+        async def call_history(caller: str, since: dt.datetime) -> list[PastCall]:
+            return await past_calls(store, caller, since)
+
+        return dataclasses.replace(
+            self.services.flow_services(self.config), call_history=call_history
+        )
 
     def reload(self, config: RuntimeConfig) -> None:
         self.config = ConfigView(config)
+        self.flow_services = self._flow_services()
         self.trunks.sync(config.trunks, self.config.trunk_addr)
         self.audio.update(config.audio)
 
@@ -352,8 +369,13 @@ class Runtime:
                     ],
                 ),
             )
-        elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
+        elif method in ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY"):
+            # In-dialog methods outside any dialog (RFC 3261 §12.2.2; RFC 6665 §4.1.3 for a
+            # NOTIFY of no subscription of ours).
             self.sip.send_response(txn, make_response(request, 481))
+        elif method == "REFER":
+            # RFC 3515 allows REFER outside a dialog; flowpbx takes transfers in dialogs only.
+            self.sip.send_response(txn, make_response(request, 403, "REFER Outside a Dialog"))
         elif method in _KNOWN_METHODS:
             self.sip.send_response(txn, make_response(request, 405, headers=[("Allow", ALLOW)]))
         else:

@@ -123,12 +123,14 @@ class StreamConnection(asyncio.Protocol):
         self._buffer = bytearray()
         self.addr: Addr = ("", 0)
         self.last_active = 0.0
+        self.opened_at = 0.0
+        self.messages_in = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.addr = (str(peer[0]), int(peer[1]))
-        self.last_active = self._owner.now()
+        self.last_active = self.opened_at = self._owner.now()
         self._owner.adopt(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -158,6 +160,7 @@ class StreamConnection(asyncio.Protocol):
             del buf[:n]
             if not message.strip(b"\r\n"):
                 continue  # only CRLFs
+            self.messages_in += 1
             self._owner.endpoint.receive(self._owner, message, self.addr)
 
     def write(self, data: bytes) -> None:
@@ -182,8 +185,12 @@ class StreamTransport:
         name: str = "tcp",
         ssl_context: ssl.SSLContext | None = None,
         idle_timeout: float = 3700.0,
+        first_message_timeout: float = 30.0,
     ) -> None:
         self.endpoint = endpoint
+        # A connection that has not sent one whole message by then is closed (no slow
+        # drip of bytes holds a connection slot for an hour).
+        self.first_message_timeout = first_message_timeout
         self.name = name
         self._ssl = ssl_context
         self.idle_timeout = idle_timeout
@@ -262,13 +269,19 @@ class StreamTransport:
             self.endpoint.datagrams_out += 1
 
     def _arm_sweeper(self) -> None:
-        period = max(0.05, min(self.idle_timeout / 4, 30.0))
+        period = max(0.05, min(self.idle_timeout / 4, self.first_message_timeout / 2, 30.0))
         self._sweeper = self._loop.call_later(period, self._sweep)
 
     def _sweep(self) -> None:
         """Close connections with no traffic for ``idle_timeout`` seconds (RFC 3261 §18)."""
-        cutoff = self.now() - self.idle_timeout
-        for conn in [c for c in self._conns.values() if c.last_active < cutoff]:
+        now = self.now()
+        cutoff = now - self.idle_timeout
+        silent = now - self.first_message_timeout
+        for conn in [
+            c
+            for c in self._conns.values()
+            if c.last_active < cutoff or (c.messages_in == 0 and c.opened_at < silent)
+        ]:
             log.debug("closing idle SIP %s connection %s", self.name, conn.addr)
             conn.close()
         self._arm_sweeper()
@@ -306,6 +319,7 @@ class SipEndpoint:
         on_event: EventHandler,
         tcp: bool = True,
         tcp_idle_timeout: float = 3700.0,
+        tcp_first_message_timeout: float = 30.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -317,7 +331,11 @@ class SipEndpoint:
         self.transports: dict[str, Transport] = {"udp": self.udp}
         self.tcp: StreamTransport | None = None
         if tcp:
-            self.tcp = StreamTransport(self, idle_timeout=tcp_idle_timeout)
+            self.tcp = StreamTransport(
+                self,
+                idle_timeout=tcp_idle_timeout,
+                first_message_timeout=tcp_first_message_timeout,
+            )
             self.transports["tcp"] = self.tcp
             self.layers["tcp"] = TransactionLayer(reliable=True, transport="tcp")
         self._tcp_targets: set[Addr] = set()  # addresses asked for over TCP explicitly

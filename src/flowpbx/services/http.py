@@ -190,7 +190,8 @@ class WebClient:
             transport=_GuardedTransport(self.settings),
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": self.settings.user_agent},
+            # identity: a reply is read up to max_reply_bytes as sent, never inflated
+            headers={"User-Agent": self.settings.user_agent, "Accept-Encoding": "identity"},
         )
 
     async def aclose(self) -> None:

@@ -12,7 +12,8 @@ Errors: see `flowpbx.store.errors` (StoreError → SchemaError, NotFoundError, .
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,19 @@ class Store:
         self.sip_realm = sip_realm
         self.engine = create_engine(url)
         self.sessions = session_factory(self.engine)
+        # Where live events go (set by the API: `flowpbx.api.events`); writes that the UI
+        # shows live — registrations, finished calls, voicemail, queue exits — emit one.
+        self.event_sink: Callable[[dict[str, Any]], None] | None = None
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Hand an event to the sink; an event must never break the write that caused it."""
+        sink = self.event_sink
+        if sink is None:
+            return
+        try:
+            sink(event)
+        except Exception:  # a broken subscriber must not fail a registration or a call
+            logging.getLogger("flowpbx.store").exception("event sink failed")
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -183,7 +197,20 @@ class Store:
 
     async def add_call_history(self, rec: CallRecord) -> int:
         async with self.transaction() as s:
-            return await repos.add_call_history(s, rec)
+            pk = await repos.add_call_history(s, rec)
+        self.emit(
+            {
+                "type": "call.end",
+                "id": rec.call_id,
+                "history_id": pk,
+                "caller": rec.caller,
+                "did": rec.did,
+                "flow": rec.flow,
+                "answered_by": rec.answered_by,
+                "outcome": rec.outcome,
+            }
+        )
+        return pk
 
     async def close_interrupted_calls(self) -> int:
         """At start-up: calls a crash cut (rows still in progress) end as `interrupted`."""
@@ -220,10 +247,27 @@ class Store:
     async def save_registration(self, reg: RegistrationRec) -> None:
         async with self.transaction() as s:
             await repos.save_registration(s, reg)
+        self.emit(
+            {
+                "type": "registration",
+                "extension": reg.extension,
+                "contact": reg.contact,
+                "registered": True,
+                "expires_at": reg.expires_at.isoformat(),
+            }
+        )
 
     async def delete_registration(self, extension: str, contact: str) -> None:
         async with self.transaction() as s:
             await repos.delete_registration(s, extension, contact)
+        self.emit(
+            {
+                "type": "registration",
+                "extension": extension,
+                "contact": contact,
+                "registered": False,
+            }
+        )
 
     async def load_registrations(
         self, *, extension: str | None = None, now: dt.datetime | None = None
@@ -350,7 +394,7 @@ class Store:
     ) -> int:
         """Record a message already written (atomically) at data_dir/`file`; returns its id."""
         async with self.transaction() as s:
-            return await repos_extra.add_voicemail(
+            mid = await repos_extra.add_voicemail(
                 s,
                 mailbox=mailbox,
                 file=file,
@@ -360,6 +404,8 @@ class Store:
                 duration_s=duration_s,
                 received_at=received_at or _utcnow(),
             )
+        self.emit({"type": "voicemail", "mailbox": mailbox, "id": mid, "caller": caller})
+        return mid
 
     async def list_voicemail(self, mailbox: str) -> list[VoicemailRec]:
         async with self.sessions() as s:
@@ -406,6 +452,10 @@ class Store:
                 member=member,
                 talk_s=talk_s,
             )
+        self.emit(
+            {"type": "queue", "queue": queue, "call_id": call_id, "result": result,
+             "wait_s": wait_s, "member": member}
+        )  # fmt: skip
 
     async def queue_member_stats(
         self, queue: str | None, since: dt.datetime

@@ -376,7 +376,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
   return (
     <div className="editor">
       <div className="toolbar" role="toolbar" aria-label="Flow editor">
-        <button onClick={onBack} aria-label="Back to flows">
+        <button onClick={onBack} aria-label={T.editor.back}>
           ←
         </button>
         <h1>{name}</h1>
@@ -494,7 +494,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
               pannable
               zoomable
               nodeColor={(n) => ELEMENT_BY_TYPE[(n.data as ElementRFNode["data"]).node.type]?.color ?? "#94a3b8"}
-              ariaLabel="Minimap"
+              ariaLabel={T.editor.minimap}
             />
           </ReactFlow>
         </div>
@@ -525,9 +525,9 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
                     {r.author ?? ""} {new Date(r.created_at).toLocaleString()}
                   </span>
                   <span className="row-actions">
-                    <button onClick={() => void compare(r.number)}>Compare with draft</button>
+                    <button onClick={() => void compare(r.number)}>{T.editor.compare}</button>
                     {!readOnly && (
-                      <button onClick={() => void rollback(r.number)}>Roll back to #{r.number}</button>
+                      <button onClick={() => void rollback(r.number)}>{T.editor.rollback} #{r.number}</button>
                     )}
                   </span>
                 </li>
@@ -537,7 +537,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
               <section className="diff" aria-label={`Changes since revision ${diff.revision}`}>
                 <h3>Draft compared with #{diff.revision}</h3>
                 {!diff.diff.added.length && !diff.diff.removed.length && !diff.diff.changed.length && (
-                  <p className="muted">No changes</p>
+                  <p className="muted">{T.editor.noChanges}</p>
                 )}
                 <ul>
                   {diff.diff.added.map((id) => (
@@ -687,7 +687,7 @@ function RenameField(props: {
           if (e.key === "Enter" && !bad && value !== props.id) props.onRename(value);
         }}
       />
-      {bad && <div className="problem">name taken or not allowed (letters, digits, - and _)</div>}
+      {bad && <div className="problem">{T.editor.badName}</div>}
     </div>
   );
 }

@@ -1,6 +1,7 @@
 // The settings panel of one element, generated from the flow JSON Schema (schema.ts).
 // Library pickers (audio, extensions, mailboxes, schedules) are UI hints on string settings.
 import { useMemo, useState } from "react";
+import { T } from "../lib/text";
 import { PICKERS } from "./elements";
 import { fieldsFor, validateParams, type FieldProblem, type FieldSpec } from "./schema";
 
@@ -102,7 +103,7 @@ export function SchemaForm(props: SchemaFormProps) {
     onChange(next);
   };
 
-  if (!fields.length) return <p className="muted">This element has no settings.</p>;
+  if (!fields.length) return <p className="muted">{T.editor.noSettings}</p>;
 
   return (
     <div className="schema-form">
@@ -252,7 +253,7 @@ export function SchemaForm(props: SchemaFormProps) {
                 )}
                 {isAudio && props.onUploadAudio && !readOnly && (
                   <label className="upload-btn">
-                    {uploading ? "Uploading…" : "Upload audio"}
+                    {uploading ? T.editor.uploading : T.editor.uploadAudio}
                     <input
                       type="file"
                       accept="audio/*"
@@ -351,7 +352,7 @@ function MemberList(props: {
         disabled={props.disabled}
         onClick={() => onChange([...value, props.extensions.find((e) => !value.map(ext).includes(e)) ?? ""])}
       >
-        Add member
+        {T.editor.addMember}
       </button>
     </div>
   );

@@ -89,7 +89,7 @@ export function AudioLibrary({ readOnly }: { readOnly: boolean }) {
         columns={[
           { title: T.audio.name, render: (a) => a.name + (a.builtin ? " (built-in)" : "") },
           { title: T.audio.duration, render: (a) => (a.duration_s != null ? `${a.duration_s.toFixed(1)} s` : "") },
-          { title: "Used by", render: (a) => (a.used_by ?? []).join(", ") },
+          { title: T.col.used_by, render: (a) => (a.used_by ?? []).join(", ") },
           {
             title: T.common.play,
             render: (a) =>

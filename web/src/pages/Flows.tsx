@@ -55,22 +55,22 @@ export function Flows(props: { readOnly: boolean; onOpen: (name: string) => void
         rowKey={(f) => f.name}
         columns={[
           {
-            title: "Name",
+            title: T.col.name,
             render: (f) => (
               <button className="link" onClick={() => props.onOpen(f.name)}>
                 {f.name}
               </button>
             ),
           },
-          { title: "Numbers", render: (f) => (f.numbers ?? []).join(", ") },
+          { title: T.col.numbers, render: (f) => (f.numbers ?? []).join(", ") },
           {
-            title: "State",
+            title: T.col.state,
             render: (f) =>
               f.published_revision
                 ? `${T.flows.published} #${f.published_revision}${f.draft_changed ? ` + ${T.flows.draft}` : ""}`
                 : T.flows.draft,
           },
-          { title: "Updated", render: (f) => when(f.updated_at) },
+          { title: T.col.updated, render: (f) => when(f.updated_at) },
         ]}
       />
     </Page>

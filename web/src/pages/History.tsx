@@ -49,7 +49,7 @@ export function History() {
           { title: T.history.when, render: (c) => when(c.started_at) },
           { title: T.history.from, render: (c) => `${c.caller_name ?? ""} ${c.caller}`.trim() },
           { title: T.history.to, render: (c) => c.did ?? "" },
-          { title: "Flow", render: (c) => c.flow ?? "" },
+          { title: T.col.flow, render: (c) => c.flow ?? "" },
           { title: T.history.outcome, render: (c) => c.outcome + (c.answered_by ? ` (${c.answered_by})` : "") },
           { title: T.history.duration, render: (c) => (c.duration_s != null ? `${c.duration_s.toFixed(0)} s` : "") },
           {

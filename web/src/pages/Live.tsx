@@ -33,10 +33,10 @@ export function NumbersTrunks() {
         error={nums.error}
         rowKey={(n) => n.number}
         columns={[
-          { title: "#", render: (n) => `c${n.position}` },
-          { title: "Number", render: (n) => n.number },
-          { title: "Trunk", render: (n) => n.trunk },
-          { title: "Flow", render: (n) => n.flow ?? "—" },
+          { title: T.col.position, render: (n) => `c${n.position}` },
+          { title: T.col.number, render: (n) => n.number },
+          { title: T.col.trunk, render: (n) => n.trunk },
+          { title: T.col.flow, render: (n) => n.flow ?? "—" },
         ]}
       />
       <h2>{T.numbers.trunks}</h2>
@@ -46,10 +46,10 @@ export function NumbersTrunks() {
         error={trunks.error}
         rowKey={(t) => t.name}
         columns={[
-          { title: "Name", render: (t) => t.name },
-          { title: "Address", render: (t) => `${t.host}:${t.port} ${t.transport}` },
+          { title: T.col.name, render: (t) => t.name },
+          { title: T.col.address, render: (t) => `${t.host}:${t.port} ${t.transport}` },
           {
-            title: "Registration",
+            title: T.col.registration,
             render: (t) => (t.register ? (t.registration?.state ?? "unknown") : "not registering"),
           },
         ]}
@@ -102,11 +102,11 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
         error={error}
         rowKey={(c) => c.id}
         columns={[
-          { title: "Started", render: (c) => when(c.started_at) },
-          { title: "Caller", render: (c) => `${c.caller_name ?? ""} ${c.caller}`.trim() },
-          { title: "To", render: (c) => c.did ?? "" },
-          { title: "Flow", render: (c) => c.flow ?? "" },
-          { title: "Answered by", render: (c) => c.answered_by ?? "ringing" },
+          { title: T.col.started, render: (c) => when(c.started_at) },
+          { title: T.col.caller, render: (c) => `${c.caller_name ?? ""} ${c.caller}`.trim() },
+          { title: T.col.to, render: (c) => c.did ?? "" },
+          { title: T.col.flow, render: (c) => c.flow ?? "" },
+          { title: T.col.answered_by, render: (c) => c.answered_by ?? "ringing" },
           {
             title: "",
             render: (c) =>
@@ -154,16 +154,16 @@ export function Queues() {
         error={error}
         rowKey={(q) => q.name}
         columns={[
-          { title: "Queue", render: (q) => q.name },
-          { title: "Strategy", render: (q) => q.strategy },
+          { title: T.col.queue, render: (q) => q.name },
+          { title: T.col.strategy, render: (q) => q.strategy },
           {
-            title: "Members",
+            title: T.col.members,
             render: (q) =>
               (q.live?.members ?? q.members.map((m) => ({ extension: typeof m === "string" ? m : m.extension, state: "" })))
                 .map((m) => `${m.extension}${m.state ? ` (${m.state})` : ""}`)
                 .join(", "),
           },
-          { title: "Waiting", render: (q) => String(q.live?.waiting?.length ?? 0) },
+          { title: T.col.waiting, render: (q) => String(q.live?.waiting?.length ?? 0) },
         ]}
       />
     </Page>
@@ -214,8 +214,8 @@ export function Users({ user }: { user: { username: string; role: string } }) {
         error={error}
         rowKey={(t) => String(t.id)}
         columns={[
-          { title: "Name", render: (t) => t.name },
-          { title: "Created", render: (t) => when(t.created_at) },
+          { title: T.col.name, render: (t) => t.name },
+          { title: T.col.created, render: (t) => when(t.created_at) },
           {
             title: "",
             render: (t) => (

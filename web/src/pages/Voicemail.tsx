@@ -51,10 +51,10 @@ export function Voicemail({ readOnly }: { readOnly: boolean }) {
         error={msgs.error}
         rowKey={(m) => String(m.id)}
         columns={[
-          { title: "Received", render: (m) => when(m.received_at) },
+          { title: T.col.received, render: (m) => when(m.received_at) },
           { title: T.voicemail.from, render: (m) => `${m.caller_name ?? ""} ${m.caller}`.trim() },
-          { title: "Length", render: (m) => `${m.duration_s.toFixed(0)} s` },
-          { title: "Heard", render: (m) => (m.heard ? T.common.yes : T.common.no) },
+          { title: T.col.length, render: (m) => `${m.duration_s.toFixed(0)} s` },
+          { title: T.col.heard, render: (m) => (m.heard ? T.common.yes : T.common.no) },
           {
             title: T.common.play,
             render: (m) =>

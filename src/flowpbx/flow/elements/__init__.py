@@ -13,6 +13,7 @@ from typing import Any
 
 from flowpbx.flow.context import FlowContext
 from flowpbx.flow.elements import (
+    call_phone,
     call_sip,
     caller_id,
     caller_lookup,
@@ -22,9 +23,10 @@ from flowpbx.flow.elements import (
     http_notify,
     menu,
     numbers,
-    pending,
     play,
+    queue,
     time_routing,
+    voicemail,
 )
 
 __all__ = ["ELEMENTS", "Element"]
@@ -42,8 +44,8 @@ ELEMENTS: dict[str, Element] = {
     "http_notify": http_notify.run,
     "caller_lookup": caller_lookup.run,
     "email": email.run,
-    "call_phone": pending.run_call_phone,
-    "voicemail": pending.run_voicemail,
-    "queue": pending.run_queue,
+    "call_phone": call_phone.run,
+    "voicemail": voicemail.run,
+    "queue": queue.run,
     "history_routing": history_routing.run,
 }
