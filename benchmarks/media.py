@@ -275,6 +275,8 @@ def run_flowpbx(
                     str(SETUP_RATE),
                     "-m",
                     str(calls),
+                    "-l",  # SIPp's default cap is 3 x rate x scenario length: all calls at once
+                    str(calls),
                     "-key",
                     "gen_port",
                     str(gen_port),

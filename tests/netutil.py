@@ -27,6 +27,7 @@ from pathlib import Path
 PORT_LOW = 21000
 PORT_HIGH = 32700  # exclusive
 _RESERVE_DIR = Path("/tmp/flowpbx-test-ports")
+_held: set[int] = set()  # ports this process reserved and has not given back
 
 
 def _pid_alive(pid: int) -> bool:
@@ -51,13 +52,14 @@ def _reserve(port: int) -> bool:
                 owner = int(path.read_text() or "0")
             except (OSError, ValueError):
                 return False
-            if owner == os.getpid() or _pid_alive(owner):
+            if owner == os.getpid() or (owner > 0 and _pid_alive(owner)):
                 return False
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             continue
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
+        _held.add(port)
         return True
     return False
 
@@ -65,9 +67,17 @@ def _reserve(port: int) -> bool:
 def release_port(port: int) -> None:
     """Give a reserved port back (optional: reservations of dead processes expire)."""
     path = _RESERVE_DIR / str(port)
+    _held.discard(port)
     with contextlib.suppress(OSError, ValueError):
         if int(path.read_text()) == os.getpid():
             path.unlink()
+
+
+def release_all() -> None:
+    """Give back every port this process reserved (after a test: its peers are gone), so
+    a long test session never runs out of ports."""
+    for port in list(_held):
+        release_port(port)
 
 
 def _bindable(port: int, *, udp: bool, tcp: bool) -> bool:

@@ -388,6 +388,19 @@ async def test_history_routing_only_rings_current_extensions_and_the_original_ca
     assert session.caller == "9" + CALLER
 
 
+def test_history_naive_times_are_utc() -> None:
+    from flowpbx.flow.elements.history_routing import choose_operator
+    from flowpbx.flow.model import HistoryRoutingParams
+
+    naive = MONDAY_10.replace(tzinfo=None)
+    calls = [
+        PastCall(started_at=naive - dt.timedelta(days=2), answered_by="101"),
+        PastCall(started_at=MONDAY_10 - dt.timedelta(days=3), answered_by="102"),
+    ]
+    chosen = choose_operator(calls, HistoryRoutingParams(), MONDAY_10)
+    assert chosen is not None and chosen.answered_by == "101"
+
+
 async def test_history_routing_without_service() -> None:
     doc = one_element("history_routing", None, HIST_OUTPUTS)
     session = SimulatedSession(caller=CALLER, did=DID, at=MONDAY_10)

@@ -192,11 +192,13 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
         "max_wait_s: 120 → 60"
     )
 
-    # Simulate a call on a Wednesday morning pressing 1: start -> hours -> menu -> sales -> vm.
+    # Simulate a call on a Wednesday morning pressing 1, nobody in the queue answering:
+    # start -> hours -> menu -> sales -> vm.
     page.get_by_role("button", name="Simulate").click()
     panel = page.get_by_role("complementary", name="Simulate a call")
     panel.get_by_label("Date and time").fill("2026-12-02T10:00")
     panel.get_by_label("Keys to press").fill("1")
+    panel.get_by_label("Who answers", exact=False).fill("101=no_answer\n102=no_answer")
     panel.get_by_role("button", name="Run simulation").click()
     trace = page.get_by_test_id("sim-trace")
     expect(node(page, "vm").locator(".badge.step")).to_have_text("5")  # lit step by step

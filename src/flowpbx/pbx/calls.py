@@ -24,12 +24,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flowpbx.flow.interpreter import run_flow
-from flowpbx.flow.model import load_flow
-from flowpbx.flow.session import CallEnded, DialOutcome, DialResult
+from flowpbx.flow.model import QueueParams, VoicemailParams, load_flow
+from flowpbx.flow.session import (
+    CallEnded,
+    DialOutcome,
+    DialResult,
+    QueueResult,
+    VoicemailResult,
+)
 from flowpbx.pbx.bridge import BridgeRegistry
 from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, ringback_frames
+from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
+from flowpbx.pbx.voicemail import leave_message
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, make_response
 from flowpbx.sip.sdp import SdpError
@@ -249,6 +257,87 @@ class LiveCall:
             winner.hangup("not confirmed")
             return DialResult(outcome="no_answer", detail="callee did not press 1")
         return await self.bridge(winner, number)
+
+    async def run_queue(self, name: str, params: QueueParams) -> QueueResult:
+        """The `queue` element on a live call (pbx/queues.py does the work)."""
+        self._check()
+        spec = QueueSpec(
+            name=name,
+            members=tuple((m.extension, m.penalty) for m in params.member_list()),
+            strategy=params.strategy,
+            member_timeout_s=float(params.member_timeout_s),
+            retry_s=float(params.retry_s),
+            wrapup_s=float(params.wrapup_s),
+            max_wait_s=float(params.max_wait_s),
+            max_callers=params.max_callers,
+            join_empty=params.join_empty,
+            hold_audio=params.hold_audio,
+            exit_key=params.exit_key,
+        )
+        joined = dt.datetime.now(dt.UTC)
+        try:
+            got = await self.rt.queues.run(self, spec)
+        except CallEnded as ended:
+            bridged = ended.result
+            waited = (dt.datetime.now(dt.UTC) - joined).total_seconds()
+            await self._record_queue_call(
+                name,
+                joined,
+                bridged.outcome if bridged else "hangup",
+                waited,
+                bridged.answered_by if bridged else None,
+                bridged.talk_s if bridged else 0.0,
+            )
+            raise
+        await self._record_queue_call(
+            name, joined, got.outcome, got.wait_s, got.answered_by, got.talk_s
+        )
+        return QueueResult(
+            outcome=got.outcome, wait_s=got.wait_s, answered_by=got.answered_by, talk_s=got.talk_s
+        )
+
+    async def _record_queue_call(
+        self,
+        name: str,
+        joined: dt.datetime,
+        outcome: str,
+        wait_s: float,
+        member: str | None,
+        talk_s: float,
+    ) -> None:
+        try:
+            await self.rt.store.record_queue_call(
+                queue=name,
+                call_id=self.call_id,
+                caller=self._caller,
+                joined_at=joined,
+                wait_s=wait_s,
+                result=outcome,
+                member=member,
+                talk_s=talk_s,
+            )
+        except Exception:
+            log.exception("could not record the queue call of %s", self.call_id)
+
+    async def leave_voicemail(self, params: VoicemailParams) -> VoicemailResult:
+        """The `voicemail` element (mode leave) on a live call (pbx/voicemail.py)."""
+        self._check()
+        left = await leave_message(
+            self,
+            mailbox=params.mailbox,
+            greeting=params.greeting,
+            max_length_s=float(params.max_length_s),
+            min_length_s=float(params.min_length_s),
+            silence_stop_s=float(params.silence_stop_s),
+            beep=params.beep,
+            email_to=tuple(params.email_to),
+        )
+        return VoicemailResult(
+            recorded=left.recorded,
+            duration_s=left.duration_s,
+            message_id=left.message_id,
+            reason=left.reason,
+        )
 
     def extension_targets(self, extension: str) -> list[RingTarget]:
         rt = self.rt

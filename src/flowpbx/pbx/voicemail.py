@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flowpbx.flow.session import CallEnded
 from flowpbx.pbx.recorder import record
 
 if TYPE_CHECKING:
@@ -75,10 +74,8 @@ async def leave_message(
     if result.path is None or result.voiced_s < min_length_s:
         if result.path is not None:
             result.path.unlink(missing_ok=True)
-        outcome = VoicemailLeft(recorded=False, reason=f"too short ({result.voiced_s:.1f} s)")
-        if hung_up:
-            raise CallEnded(call.leg.ended.result())
-        return outcome
+        why = f"too short ({result.voiced_s:.1f} s of voice)"
+        return VoicemailLeft(recorded=False, reason=why + (", caller hung up" if hung_up else ""))
     message_id = await rt.store.add_voicemail(
         mailbox=mailbox,
         file=str(relative),

@@ -31,6 +31,7 @@ __all__ = [
 # To, Contact and Via texts recur across the messages of a dialog, its retransmissions and
 # the responses to what we sent). Bounded: a cache is cleared when full.
 _PARSE_CACHE_MAX = 4096
+_PARSE_CACHE_TEXT_MAX = 300  # longer texts are parsed every time: the cache stays small
 
 # RFC 3261 §25.1 token
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
@@ -235,10 +236,11 @@ class NameAddr:
         if cached is not None and cls is NameAddr:
             return cached
         value = cls._parse(text)
-        if cls is NameAddr:
+        if cls is NameAddr and len(text) <= _PARSE_CACHE_TEXT_MAX:
             if len(_parsed_name_addrs) >= _PARSE_CACHE_MAX:
                 _parsed_name_addrs.clear()
-            _parsed_name_addrs[text] = value
+            if len(text) <= _PARSE_CACHE_TEXT_MAX:
+                _parsed_name_addrs[text] = value
         return value
 
     @classmethod
@@ -350,10 +352,11 @@ class Via:
         if cached is not None and cls is Via:
             return cached
         value = cls._parse(text)
-        if cls is Via:
+        if cls is Via and len(text) <= _PARSE_CACHE_TEXT_MAX:
             if len(_parsed_vias) >= _PARSE_CACHE_MAX:
                 _parsed_vias.clear()
-            _parsed_vias[text] = value
+            if len(text) <= _PARSE_CACHE_TEXT_MAX:
+                _parsed_vias[text] = value
         return value
 
     @classmethod

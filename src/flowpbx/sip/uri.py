@@ -41,6 +41,7 @@ _MUST_MATCH_PARAMS = ("user", "ttl", "method", "maddr", "transport")
 # Parsed values are frozen, so one parse per distinct text is enough: the same URIs come back
 # in every message of a dialog and in every call from the same peer. Bounded: cleared when full.
 _PARSE_CACHE_MAX = 4096
+_PARSE_CACHE_TEXT_MAX = 300  # longer texts are parsed every time: the cache stays small
 _parsed_uris: dict[str, SipUri] = {}
 
 
@@ -145,10 +146,11 @@ class SipUri:
         if cached is not None and cls is SipUri:
             return cached
         uri = cls._parse(text)
-        if cls is SipUri:
+        if cls is SipUri and len(text) <= _PARSE_CACHE_TEXT_MAX:
             if len(_parsed_uris) >= _PARSE_CACHE_MAX:
                 _parsed_uris.clear()
-            _parsed_uris[text] = uri
+            if len(text) <= _PARSE_CACHE_TEXT_MAX:
+                _parsed_uris[text] = uri
         return uri
 
     @classmethod

@@ -30,15 +30,19 @@ def choose_operator(
     """The call whose operator to ring, or None."""
     since = now - dt.timedelta(days=params.lookback_days)
     best: PastCall | None = None
+    best_at = since
     for call in calls:
         if call.answered_by is None or call.talk_s < params.min_talk_s:
             continue
-        if not since <= call.started_at <= now:
+        started = call.started_at
+        if started.tzinfo is None:  # a naive time from a store is UTC
+            started = started.replace(tzinfo=dt.UTC)
+        if not since <= started <= now:
             continue
         if extensions is not None and call.answered_by not in extensions:
             continue
-        if best is None or call.started_at > best.started_at:
-            best = call
+        if best is None or started > best_at:
+            best, best_at = call, started
     return best
 
 

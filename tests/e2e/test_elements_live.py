@@ -1,0 +1,289 @@
+"""Flow elements on live calls with real peers (issue "Every call-flow element live"):
+a queue ringing members by strategy, voicemail recorded and emailed through a real SMTP
+server, and call_phone calling out through the trunk to a SIPp provider."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from aiosmtpd.controller import Controller
+
+from tests.audio_analysis import describe, make_tone_wav, tone_order, tone_runs, tone_segments
+from tests.e2e.conftest import Harness
+from tests.e2e.peers import PROVIDER_TONE_HZ, provider_call, uas_extension
+from tests.e2e.server import FlowpbxServer
+from tests.netutil import free_tcp_port, free_udp_port
+
+pytestmark = pytest.mark.e2e
+
+DID = "+37167000011"
+HOLD_HZ = 500.0
+GREETING_HZ = 700.0
+
+
+def _has_tone(samples: np.ndarray, freq: float, min_seconds: float) -> bool:
+    runs = tone_runs(tone_segments(samples), tolerance_hz=15)
+    return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
+
+
+def _company(server: FlowpbxServer, trunk_port: int, nodes: dict[str, Any], **extra: Any) -> None:
+    make_tone_wav(server.config_file("prompts/hold.wav"), HOLD_HZ, 2.0)
+    make_tone_wav(server.config_file("prompts/greeting.wav"), GREETING_HZ, 1.0)
+    server.config = {
+        "extensions": [
+            {"number": "101", "name": "Alice", "password": "pw-101-live"},
+            {"number": "102", "name": "Bob", "password": "pw-102-live"},
+        ],
+        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
+        "numbers": [{"number": DID, "trunk": "provider"}],
+        "audio": [
+            {"name": "hold-tone", "file": "prompts/hold.wav"},
+            {"name": "greeting-tone", "file": "prompts/greeting.wav"},
+        ],
+        "flows": [
+            {
+                "name": "Live",
+                "entry": "start",
+                "nodes": {
+                    "start": {
+                        "type": "numbers",
+                        "params": {"numbers": [DID]},
+                        "next": {"next": "main"},
+                    },
+                    **nodes,
+                },
+            }
+        ],
+        **extra,
+    }
+
+
+def test_queue_linear_rings_members_in_order_caller_hears_hold_audio(e2e: Harness) -> None:
+    trunk_port = free_udp_port()
+    server = FlowpbxServer(e2e.tmp_path, None)
+    _company(
+        server,
+        trunk_port,
+        {
+            "main": {
+                "type": "queue",
+                "params": {
+                    "name": "support",
+                    "members": ["101", "102"],
+                    "strategy": "linear",
+                    "member_timeout_s": 2,
+                    "retry_s": 0.5,
+                    "max_wait_s": 30,
+                    "hold_audio": "hold-tone",
+                },
+            }
+        },
+    )
+    e2e.adopt(server)
+    server.start()
+    first = e2e.baresip(
+        name="q101",
+        user="101",
+        password="pw-101-live",
+        registrar=server.sip,
+        answermode="manual",
+        tone_hz=900,
+    )
+    second = e2e.baresip(
+        name="q102", user="102", password="pw-102-live", registrar=server.sip, tone_hz=1100
+    )
+    first.wait_registered(10)
+    second.wait_registered(10)
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=500,
+            talk_ms=6000,
+        )
+    )
+    cap = e2e.capture("queue-caller", [provider.media_port])
+    provider.start()
+    first.wait_event("CALL_INCOMING", timeout=10)  # linear: 101 first
+    first.wait_event("CALL_CLOSED", timeout=10)  # not answered within member_timeout_s
+    second.wait_event("CALL_ESTABLISHED", timeout=10)  # then 102, who answers
+    provider.check(timeout=40)
+    second.wait_event("CALL_CLOSED", timeout=10)
+    cap.stop()
+
+    heard = cap.audio()
+    assert tone_order(heard, [HOLD_HZ, 1100.0], tolerance_hz=15) == [HOLD_HZ, 1100.0], describe(
+        heard
+    )
+    assert _has_tone(heard, HOLD_HZ, 1.5), describe(heard)
+    assert _has_tone(heard, 1100.0, 3.0), describe(heard)
+    _, heard_by_agent = second.received_wav()
+    assert _has_tone(heard_by_agent, PROVIDER_TONE_HZ, 3.0), describe(heard_by_agent)
+    types = [e.get("type") for e in first.events()]
+    assert "CALL_ESTABLISHED" not in types
+
+    (row,) = server.history()
+    assert row["answered_by"] == "102"
+    main = [e for e in row["trace"] if e.get("node") == "main"]
+    assert main and main[0]["output"] == "answered", row["trace"]
+    stats = server.wait_rows("SELECT * FROM queue_calls WHERE queue = ?", ["support"])
+    assert stats[0]["member"] == "102" and stats[0]["result"] == "answered", stats
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(msg)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
+    inbox = _Inbox()
+    smtp_port = free_tcp_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        trunk_port = free_udp_port()
+        server = FlowpbxServer(
+            e2e.tmp_path,
+            None,
+            extra_env={
+                "FLOWPBX_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+                "FLOWPBX_SMTP_POLL_S": "0.5",
+                "FLOWPBX_SMTP_FROM": "pbx@example.com",
+            },
+        )
+        _company(
+            server,
+            trunk_port,
+            {
+                "main": {
+                    "type": "voicemail",
+                    "params": {
+                        "mode": "leave",
+                        "mailbox": "100",
+                        "greeting": "greeting-tone",
+                        "max_length_s": 4,
+                        "silence_stop_s": 3,
+                        "email_to": ["boss@example.com"],
+                    },
+                }
+            },
+            mailboxes=[{"number": "100", "name": "Main", "email": ["office@example.com"]}],
+        )
+        e2e.adopt(server)
+        server.start()
+        provider = e2e.adopt_sipp(
+            provider_call(
+                e2e.tmp_path,
+                pbx=server.sip,
+                trunk_port=trunk_port,
+                did=DID,
+                digit="5",
+                dtmf_at_ms=300,
+                hangup_expected=True,
+            )
+        )
+        cap = e2e.capture("vm-caller", [provider.media_port])
+        provider.start()
+        provider.check(timeout=40)  # flowpbx hangs up after max_length_s (4 s)
+        cap.stop()
+        heard = cap.audio()
+        assert tone_order(heard, [GREETING_HZ, 1000.0], tolerance_hz=15)[:1] == [GREETING_HZ], (
+            describe(heard)
+        )
+        assert _has_tone(heard, 1000.0, 0.15), "the beep: " + describe(heard)
+
+        (msg_row,) = server.wait_rows("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["100"])
+        wav = server.data_dir / msg_row["file"]
+        samples, rate = sf.read(wav, dtype="int16")
+        assert rate == 8000
+        assert 3.0 <= len(samples) / rate <= 4.5, len(samples) / rate
+        assert _has_tone(samples, PROVIDER_TONE_HZ, 2.5), describe(samples)
+        assert not list(wav.parent.glob("*.tmp*")), "no half-written files left"
+
+        deadline = time.monotonic() + 20
+        while not inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert inbox.messages, server.logs()
+        mail = inbox.messages[0]
+        assert "boss@example.com" in mail["To"] and "office@example.com" in mail["To"]
+        attachments = [p for p in mail.iter_attachments()]
+        assert attachments, mail
+        data = attachments[0].get_payload(decode=True)
+        got, got_rate = sf.read(io.BytesIO(data), dtype="int16")
+        assert got_rate == 8000 and _has_tone(got, PROVIDER_TONE_HZ, 2.5)
+
+        (row,) = server.history()
+        main = [e for e in row["trace"] if e.get("node") == "main"]
+        assert main and main[0]["output"] == "recorded", row["trace"]
+    finally:
+        controller.stop()
+
+
+def test_call_phone_calls_out_through_the_trunk_and_bridges(e2e: Harness) -> None:
+    in_port = free_udp_port()
+    out_port = free_udp_port()
+    server = FlowpbxServer(e2e.tmp_path, None)
+    _company(
+        server,
+        in_port,
+        {
+            "main": {
+                "type": "call_phone",
+                "params": {"number": "+37129999999", "ring_timeout_s": 10, "caller_id": "did"},
+            }
+        },
+    )
+    # The company's number is served by the outbound trunk (a SIPp UAS acting as provider);
+    # the caller arrives from another trunk address.
+    server.config["trunks"].append({"name": "out", "host": "127.0.0.1", "port": out_port})
+    server.config["numbers"] = [{"number": DID, "trunk": "out"}]
+    e2e.adopt(server)
+    server.start()
+    mobile = e2e.adopt_sipp(
+        uas_extension(
+            e2e.tmp_path, ext="+37129999999", tone_hz=1300, local_port=out_port, name="mobile"
+        )
+    )
+    mobile.start()
+    mobile.wait_ready()
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=in_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=300,
+            talk_ms=3000,
+        )
+    )
+    cap = e2e.capture("out-caller", [provider.media_port])
+    provider.start()
+    provider.check(timeout=30)
+    mobile.check(timeout=15)
+    cap.stop()
+    heard = cap.audio()
+    assert _has_tone(heard, 1300.0, 1.5), describe(heard)
+    invite = mobile.messages().split("INVITE sip:", 1)[1]
+    head = invite.split("\r\n\r\n", 1)[0] if "\r\n\r\n" in invite else invite[:2000]
+    assert "+37129999999@127.0.0.1" in head.splitlines()[0]
+    from_line = next(line for line in head.splitlines() if line.lower().startswith("from:"))
+    assert DID in from_line, from_line  # caller_id: did
+    (row,) = server.history()
+    main = [e for e in row["trace"] if e.get("node") == "main"]
+    assert main and main[0]["output"] == "answered", row["trace"]
