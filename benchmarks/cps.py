@@ -347,40 +347,40 @@ def main() -> int:
 
     steps: list[Step] = []
     gc: dict[str, Any] = {}
-    flowpbx_targets = [t for t in targets if t in ("play", "call_sip")]
-    if flowpbx_targets:
+    for name in [t for t in targets if t in ("play", "call_sip")]:
+        # A fresh server per flow, so one flow's backlog (history rows, heap) does not weigh
+        # on the other's figure.
         trunk_port = free_udp_port()
         uas_port = free_udp_port()
-        server = BenchServer(workdir / "pbx")
+        server = BenchServer(workdir / f"pbx-{name}")
         prompt = server.config_file("one-second.wav")
         make_tone_wav(prompt, 440.0, 1.0)
         server.config = config(prompt, trunk_port)
         server.start()
         try:
-            if "call_sip" in flowpbx_targets:
+            if name == "call_sip":
                 register(server, uas_port, workdir)
-            for name in flowpbx_targets:
-                target = Target(
-                    name=name,
-                    remote=server.sip,
-                    service=DID_PLAY if name == "play" else DID_BRIDGE,
-                    scenario=SIPP_DIR
-                    / ("cps_provider_play.xml" if name == "play" else "cps_provider_bye.xml"),
-                    provider_port=trunk_port,
-                    pid=server.pid,
-                    uas_port=uas_port if name == "call_sip" else None,
-                )
-                for rate in rates:
-                    step = run_step(target, rate, duration, workdir, args.profile == rate)
-                    steps.append(step)
-                    print_table([step])
-                    time.sleep(3)
-                    if not step.clean and not args.keep_going:
-                        break
+            target = Target(
+                name=name,
+                remote=server.sip,
+                service=DID_PLAY if name == "play" else DID_BRIDGE,
+                scenario=SIPP_DIR
+                / ("cps_provider_play.xml" if name == "play" else "cps_provider_bye.xml"),
+                provider_port=trunk_port,
+                pid=server.pid,
+                uas_port=uas_port if name == "call_sip" else None,
+            )
+            for rate in rates:
+                step = run_step(target, rate, duration, workdir, args.profile == rate)
+                steps.append(step)
+                print_table([step])
+                time.sleep(3)
+                if not step.clean and not args.keep_going:
+                    break
         finally:
             server.stop()
-        gc = server.gc_summary()
-        print(f"flowpbx GC pauses over the whole run: {gc}")
+        gc[name] = server.gc_summary()
+        print(f"flowpbx GC pauses over the {name} steps: {gc[name]}")
     if "sippy" in targets:
         if not Path(args.sippy).exists() and shutil.which(args.sippy) is None:
             raise SystemExit(f"Sippy not found at {args.sippy} (see --help)")

@@ -43,6 +43,8 @@ class FakePbx:
         return True
 
     async def spy(self, call_id: str, supervisor: str, mode: str) -> None:
+        if supervisor == "104":  # like PbxService: the supervisor has no phone online
+            raise LookupError("extension 104 has no registered phone")
         self.actions.append(("spy", call_id, supervisor, mode))
 
     def queues(self) -> dict[str, dict[str, Any]]:

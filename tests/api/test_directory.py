@@ -108,6 +108,26 @@ async def test_schedules_crud(client: httpx.AsyncClient, token: str) -> None:
         "/api/v1/schedules/office", json={"timezone": "UTC", "hours": {"tue": []}}, headers=h
     )
     assert r.status_code == 200 and r.json()["timezone"] == "UTC"
+    # a published flow that routes by the schedule holds it
+    await client.post("/api/v1/trunks", json={"name": "p", "host": "127.0.0.1"}, headers=h)
+    await client.post("/api/v1/numbers", json={"number": "+37167000001", "trunk": "p"}, headers=h)
+    flow = {
+        "name": "Hours",
+        "entry": "start",
+        "nodes": {
+            "start": {
+                "type": "numbers",
+                "params": {"numbers": ["+37167000001"]},
+                "next": {"next": "hours"},
+            },
+            "hours": {"type": "time_routing", "params": {"schedule": "office"}, "next": {}},
+        },
+    }
+    await client.post("/api/v1/flows", json=flow, headers=h)
+    assert (await client.post("/api/v1/flows/Hours/publish", headers=h)).status_code == 200
+    r = await client.delete("/api/v1/schedules/office", headers=h)
+    assert r.status_code == 409 and r.json()["error"]["details"] == {"flows": ["Hours"]}
+    assert (await client.delete("/api/v1/flows/Hours", headers=h)).status_code == 204
     assert (await client.delete("/api/v1/schedules/office", headers=h)).status_code == 204
     assert (await client.get("/api/v1/schedules/office", headers=h)).status_code == 404
 
@@ -264,3 +284,24 @@ async def test_whole_config_export_and_import(client: httpx.AsyncClient, token: 
         "/api/v1/config", json={"audio": [{"name": "x", "file": "/etc/passwd"}]}, headers=h
     )
     assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.audio"
+
+
+async def test_outbox_is_visible(store: Store, client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    sent = await store.enqueue_email("a@example.com", "sent one", "b")
+    await store.mark_sent(sent)
+    failing = await store.enqueue_email(
+        ["b@example.com"], "retrying", "b", attachments=[("msg.wav", "/srv/data/vm/1.wav")]
+    )
+    await store.mark_failed(failing, "connection refused", dt.datetime.now(dt.UTC))
+    items = (await client.get("/api/v1/outbox", headers=h)).json()
+    assert [(e["subject"], e["status"]) for e in items] == [
+        ("retrying", "pending"),
+        ("sent one", "sent"),
+    ]
+    assert items[0]["attachments"] == ["msg.wav"]  # no server paths
+    assert items[0]["attempts"] == 1 and items[0]["last_error"] == "connection refused"
+    only = (await client.get("/api/v1/outbox", params={"status": "sent"}, headers=h)).json()
+    assert [e["id"] for e in only] == [sent]
+    r = await client.get("/api/v1/outbox", params={"status": "lost"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "query.status"

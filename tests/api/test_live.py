@@ -131,6 +131,10 @@ async def test_calls_hangup_and_spy(
         "/api/v1/calls/abc@host/spy", json={"supervisor": "103", "mode": "whisper"}, headers=h
     )
     assert r.status_code == 202 and pbx.actions == [("spy", "abc@host", "103", "whisper")]
+    await store.upsert_extension(number="104", name="Dan", password="pw-104", supervisor=True)
+    r = await client.post("/api/v1/calls/abc@host/spy", json={"supervisor": "104"}, headers=h)
+    assert r.status_code == 409 and r.json()["error"]["id"] == "spy-not-possible"
+    assert "no registered phone" in r.json()["error"]["message"]
     r = await client.post(
         "/api/v1/calls/abc@host/spy", json={"supervisor": "103", "mode": "shout"}, headers=h
     )

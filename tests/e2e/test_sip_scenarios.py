@@ -324,3 +324,21 @@ def test_call_to_a_phone_registered_over_tcp_uses_its_connection(
     # from: the call can only have come over the registration's own connection.
     assert str(incoming["via"]).startswith(f"Via: SIP/2.0/TCP {host}:{port};"), steps
     assert str(incoming["source"]).endswith(f":{port}"), steps
+
+
+def test_mwi_subscription_gets_message_summary_notifies(
+    e2e: Harness, shared_server: FlowpbxServer
+) -> None:
+    """A phone SUBSCRIBEs to message-summary with digest auth (RFC 6665, RFC 3842) and gets
+    a NOTIFY with the mailbox state, then unsubscribes and gets the final NOTIFY."""
+    sipp = e2e.sipp(
+        "subscribe_mwi.xml",
+        remote=shared_server.sip,
+        service="101",
+        auth=("101", PASSWORDS["101"]),
+        name="mwi",
+    )
+    sipp.start().check(timeout=20)
+    log = sipp.messages()
+    assert "Content-Type: application/simple-message-summary" in log
+    assert "Message-Account: sip:101@" in log

@@ -20,6 +20,7 @@ from flowpbx.api import (
     history,
     mailboxes,
     numbers,
+    outbox,
     queues,
     schedules,
     settings,
@@ -52,6 +53,7 @@ ROUTERS = (
     history.csv_router,
     history.router,
     settings.router,
+    outbox.router,
     events.router,
 )
 

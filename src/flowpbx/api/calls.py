@@ -87,7 +87,7 @@ async def hangup(call_id: str, live: LiveDep, _user: UserDep) -> ActionOut:
     "/{call_id}/spy",
     status_code=202,
     response_model=ActionOut,
-    responses={403: {}, 404: {}, 501: {}, 503: {}},
+    responses={403: {}, 404: {}, 409: {}, 501: {}, 503: {}},
 )
 async def spy(
     call_id: str, body: SpyIn, store: StoreDep, live: LiveDep, _user: UserDep
@@ -102,5 +102,10 @@ async def spy(
             403, "not-a-supervisor", f"extension {body.supervisor} may not spy (no supervisor flag)"
         )
     _find(live, call_id)
-    await fn(call_id, body.supervisor, body.mode)
+    try:
+        await fn(call_id, body.supervisor, body.mode)
+    except LookupError as exc:  # not a bridged call, or the supervisor has no phone online
+        raise ApiError(
+            409, "spy-not-possible", str(exc) or "this call cannot be spied on now"
+        ) from exc
     return ActionOut(id=call_id, action=f"spy:{body.mode}", ok=True)

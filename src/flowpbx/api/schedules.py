@@ -120,8 +120,34 @@ async def update_schedule(
     return _out(await _get(store, name))
 
 
-@router.delete("/{name}", status_code=204, responses={404: {}})
+def schedule_users(published: list[Any], name: str) -> list[str]:
+    """Published flows with a `time_routing` element naming schedule `name`."""
+    users: list[str] = []
+    for pub in published:
+        nodes = pub.document.get("nodes") or {}
+        for node in nodes.values() if isinstance(nodes, dict) else ():
+            params = node.get("params") if isinstance(node, dict) else None
+            if (
+                node.get("type") == "time_routing"
+                and isinstance(params, dict)
+                and params.get("schedule") == name
+                and pub.flow_name not in users
+            ):
+                users.append(pub.flow_name)
+    return users
+
+
+@router.delete("/{name}", status_code=204, responses={404: {}, 409: {}})
 async def delete_schedule(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
+    async with store.sessions() as s:
+        users = schedule_users(await repos.list_published(s), name)
+    if users:
+        raise ApiError(
+            409,
+            "schedule-in-use",
+            f"schedule {name!r} is used by the published flow(s) {', '.join(users)}",
+            details={"flows": users},
+        )
     try:
         async with store.transaction() as s:
             await repos_extra.delete_schedule(s, name)

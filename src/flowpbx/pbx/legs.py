@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("flowpbx.legs")
 
 Addr = tuple[str, int]
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, PRACK, REFER, NOTIFY"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, PRACK, REFER, NOTIFY, SUBSCRIBE"
 
 
 class LegState(enum.Enum):

@@ -1,16 +1,30 @@
-"""Message waiting indication to phones (RFC 3842): an unsolicited ``message-summary``
-NOTIFY to every registered phone of an extension (the "configured phones" case of RFC 3842
-§3). The voicemail feature calls `notify_extension` with real counts when a message is left
-or heard; the body is built by ``sip.mwi``.
+"""Message waiting indication to phones (RFC 3842): ``message-summary`` NOTIFYs to phones
+that SUBSCRIBEd (`MwiService`, RFC 6665 dialogs we are the notifier of) and, unsolicited, to
+every registered phone of an extension that did not (the "configured phones" of RFC 3842
+§3). The voicemail feature sets ``MwiService.summary_for`` to the real counts and calls
+``MwiService.notify(extension)`` when a message is left or heard; bodies come from
+``sip.mwi``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flowpbx.sip.message import Headers, Request, new_call_id, new_tag
-from flowpbx.sip.mwi import CONTENT_TYPE, MessageSummary, notify_headers
-from flowpbx.sip.transaction import ClientTransaction
+from flowpbx.sip.dialog import Dialog
+from flowpbx.sip.errors import LocalSipError, SipParseError
+from flowpbx.sip.message import (
+    Headers,
+    Request,
+    Response,
+    make_response,
+    new_call_id,
+    new_tag,
+)
+from flowpbx.sip.mwi import CONTENT_TYPE, EVENT, MessageSummary, notify_headers
+from flowpbx.sip.transaction import ClientTransaction, ServerTransaction
 
 if TYPE_CHECKING:
     from flowpbx.pbx.runtime import Runtime
@@ -68,4 +82,187 @@ def notify_extension(rt: Runtime, extension: str, summary: MessageSummary) -> in
     return sent
 
 
-__all__ = ["build_mwi_notify", "notify_extension", "send_mwi"]
+# -- subscriptions (RFC 6665 with RFC 3842's message-summary package) ----------------------------
+
+MAX_SUBSCRIPTION_S = 3600
+MAX_SUBSCRIPTIONS = 10_000
+
+
+class MwiSubscription:
+    """One phone's subscription to its extension's mailbox state: a dialog we are the
+    notifier of, ending at ``expires_at`` unless refreshed."""
+
+    def __init__(
+        self, *, dialog: Dialog, extension: str, addr: Addr, transport: str | None
+    ) -> None:
+        self.dialog = dialog
+        self.extension = extension
+        self.addr = addr
+        self.transport = transport
+        self.handle: asyncio.TimerHandle | None = None
+
+
+class MwiService:
+    """Accepts ``SUBSCRIBE`` (Event: message-summary) from authenticated extensions and
+    NOTIFYs them; `notify` also reaches registered phones that never subscribed.
+
+    ``summary_for(extension)`` gives the current counts; the voicemail feature replaces the
+    default (no messages) with the real mailbox state.
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.summary_for: Callable[[str], MessageSummary] = lambda ext: MessageSummary(new=0)
+        self._subs: dict[tuple[str, str], MwiSubscription] = {}
+
+    # -- SUBSCRIBE ---------------------------------------------------------------------------
+
+    def on_subscribe(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
+        """An out-of-dialog SUBSCRIBE (RFC 6665 §4.2.1)."""
+        rt = self.rt
+        sip = rt.sip
+        event = (request.headers.get("Event") or request.headers.get("o") or "").split(";")[0]
+        if event.strip().lower() != EVENT:
+            sip.send_response(txn, make_response(request, 489, headers=[("Allow-Events", EVENT)]))
+            return
+        user, status, headers = rt.auth.check(
+            request, proxy=False, now=rt.loop.time(), source=addr[0]
+        )
+        if user is None:
+            sip.send_response(txn, make_response(request, status, headers=headers))
+            return
+        expires = self._expires(request)
+        if expires is None:
+            sip.send_response(txn, make_response(request, 400, "Bad Expires"))
+            return
+        if len(self._subs) >= MAX_SUBSCRIPTIONS and expires > 0:
+            sip.send_response(txn, make_response(request, 503, "Too Many Subscriptions"))
+            return
+        local_tag = new_tag()
+        try:
+            dialog = Dialog.as_uas(request, local_tag=local_tag)
+        except (LocalSipError, SipParseError):
+            sip.send_response(txn, make_response(request, 400, "Missing Contact"))
+            return
+        sub = MwiSubscription(dialog=dialog, extension=user, addr=addr, transport=txn.transport)
+        sip.send_response(
+            txn,
+            make_response(
+                request,
+                200,
+                to_tag=local_tag,
+                headers=[("Expires", str(expires)), ("Contact", rt.contact)],
+            ),
+        )
+        self._start(sub, expires)
+
+    def in_dialog(self, txn: ServerTransaction, request: Request) -> bool:
+        """A request in one of our subscription dialogs (refresh or unsubscribe); False when
+        it belongs to no subscription."""
+        key = (request.call_id, request.to.tag or "")
+        sub = self._subs.get(key)
+        if sub is None:
+            return False
+        sip = self.rt.sip
+        status = sub.dialog.receive_request(request)
+        if status is not None:
+            sip.send_response(txn, make_response(request, status))
+            return True
+        if request.method != "SUBSCRIBE":
+            sip.send_response(txn, make_response(request, 405, headers=[("Allow", "SUBSCRIBE")]))
+            return True
+        expires = self._expires(request)
+        if expires is None:
+            sip.send_response(txn, make_response(request, 400, "Bad Expires"))
+            return True
+        sip.send_response(txn, make_response(request, 200, headers=[("Expires", str(expires))]))
+        self._start(sub, expires)
+        return True
+
+    @staticmethod
+    def _expires(request: Request) -> int | None:
+        raw = (request.headers.get("Expires") or str(MAX_SUBSCRIPTION_S)).strip()
+        if not raw.isdigit() or len(raw) > 10:
+            return None
+        return min(int(raw), MAX_SUBSCRIPTION_S)
+
+    def _start(self, sub: MwiSubscription, expires: int) -> None:
+        """(Re)start a subscription and send the NOTIFY of its current state; Expires 0 ends
+        it with a final NOTIFY (RFC 6665 §4.2.1.4)."""
+        key = (sub.dialog.call_id, sub.dialog.local_tag)
+        if sub.handle is not None:
+            sub.handle.cancel()
+            sub.handle = None
+        summary = self.summary_for(sub.extension)
+        if expires == 0:
+            self._subs.pop(key, None)
+            self._notify(sub, summary, "terminated;reason=timeout")
+            return
+        self._subs[key] = sub
+        sub.handle = self.rt.loop.call_later(expires, self._expire, key)
+        self._notify(sub, summary, f"active;expires={expires}")
+
+    def _expire(self, key: tuple[str, str]) -> None:
+        sub = self._subs.pop(key, None)
+        if sub is not None:
+            sub.handle = None
+            self._notify(sub, self.summary_for(sub.extension), "terminated;reason=timeout")
+
+    # -- NOTIFY ------------------------------------------------------------------------------
+
+    def _notify(self, sub: MwiSubscription, summary: MessageSummary, state: str) -> None:
+        rt = self.rt
+        if summary.account is None:
+            summary = dataclasses.replace(summary, account=f"sip:{sub.extension}@{rt.domain}")
+        request = sub.dialog.create_request(
+            "NOTIFY",
+            body=summary.to_bytes(),
+            content_type=CONTENT_TYPE,
+            headers=notify_headers(subscription_state=state),
+            contact=rt.contact,
+        )
+        rt.sip.add_via(request)
+        rt.sip.send_request(request, sub.addr, self, transport=sub.transport)
+
+    def on_response(self, response: Response, txn: ClientTransaction) -> None:
+        if response.status in (481, 489) or response.status >= 500:
+            self._drop(txn.request)  # RFC 6665 §4.2.2: the subscriber is gone
+
+    def on_timeout(self, txn: ClientTransaction) -> None:
+        self._drop(txn.request)
+
+    def _drop(self, notify: Request) -> None:
+        key = (notify.call_id, notify.from_.tag or "")
+        sub = self._subs.pop(key, None)
+        if sub is not None and sub.handle is not None:
+            sub.handle.cancel()
+
+    def notify(self, extension: str, summary: MessageSummary | None = None) -> int:
+        """Tell every subscriber of ``extension`` — or, when none subscribed, every phone
+        registered as it (RFC 3842 §3, configured phones) — the mailbox state. Returns how
+        many NOTIFYs went out."""
+        summary = summary or self.summary_for(extension)
+        subs = [s for s in self._subs.values() if s.extension == extension]
+        for sub in subs:
+            self._notify(sub, summary, "active")
+        if subs:
+            return len(subs)
+        return notify_extension(self.rt, extension, summary)
+
+    def subscriptions(self, extension: str | None = None) -> int:
+        return sum(1 for s in self._subs.values() if extension in (None, s.extension))
+
+    def close(self) -> None:
+        for sub in self._subs.values():
+            if sub.handle is not None:
+                sub.handle.cancel()
+        self._subs.clear()
+
+
+__all__ = [
+    "MwiService",
+    "MwiSubscription",
+    "build_mwi_notify",
+    "notify_extension",
+    "send_mwi",
+]

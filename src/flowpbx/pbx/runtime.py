@@ -25,6 +25,7 @@ from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.history import HistoryWriter, past_calls
 from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
 from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
+from flowpbx.pbx.mwi import MwiService
 from flowpbx.pbx.queues import QueueManager
 from flowpbx.pbx.registrar import Authenticator, Registrar
 from flowpbx.pbx.security import AccessGuard, GuardConfig
@@ -169,6 +170,7 @@ class Runtime:
         self.sip.guard = self.auth.guard = self.guard
         self.registrar = Registrar(self, self.auth)
         self.trunks = TrunkManager(self)  # outbound registrations (pbx/trunks.py)
+        self.mwi = MwiService(self)  # message-summary subscriptions and NOTIFYs (pbx/mwi.py)
         self.calls = CallManager(self)
         self.queues = QueueManager(self)
         self.services = services_for(settings, store)
@@ -194,6 +196,7 @@ class Runtime:
 
     async def stop(self) -> None:
         self.trunks.close()
+        self.mwi.close()
         await self.calls.close()
         await asyncio.sleep(0.05)  # let the BYEs leave
         self.clock.close()
@@ -345,10 +348,10 @@ class Runtime:
         to_tag = request.to.tag
         if to_tag:
             leg = self._leg_for(request, local_is_to=True)
-            if leg is None:
-                self.sip.send_response(txn, make_response(request, 481))
-            else:
+            if leg is not None:
                 leg.on_request(txn, request)
+            elif not self.mwi.in_dialog(txn, request):
+                self.sip.send_response(txn, make_response(request, 481))
             return
         if method == "INVITE":
             if self._invite_refused(txn, request):
@@ -356,6 +359,8 @@ class Runtime:
             self.calls.on_invite(txn, request, event.addr)
         elif method == "REGISTER":
             self.registrar.on_register(txn, request, event.addr)
+        elif method == "SUBSCRIBE":
+            self.mwi.on_subscribe(txn, request, event.addr)
         elif method == "OPTIONS":
             self.sip.send_response(
                 txn,

@@ -48,8 +48,7 @@ async def leave_message(
 ) -> VoicemailLeft:
     rt = call.rt
     await call.answer()
-    await call.play(greeting, barge_in=True)
-    call.take_digit("#")  # `#` during the greeting skips it
+    await call.play(greeting)
     if beep:
         await call.play("beep")
     call.flush_digits()

@@ -239,8 +239,7 @@ class NameAddr:
         if cls is NameAddr and len(text) <= _PARSE_CACHE_TEXT_MAX:
             if len(_parsed_name_addrs) >= _PARSE_CACHE_MAX:
                 _parsed_name_addrs.clear()
-            if len(text) <= _PARSE_CACHE_TEXT_MAX:
-                _parsed_name_addrs[text] = value
+            _parsed_name_addrs[text] = value
         return value
 
     @classmethod
@@ -355,8 +354,7 @@ class Via:
         if cls is Via and len(text) <= _PARSE_CACHE_TEXT_MAX:
             if len(_parsed_vias) >= _PARSE_CACHE_MAX:
                 _parsed_vias.clear()
-            if len(text) <= _PARSE_CACHE_TEXT_MAX:
-                _parsed_vias[text] = value
+            _parsed_vias[text] = value
         return value
 
     @classmethod

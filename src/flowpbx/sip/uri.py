@@ -149,8 +149,7 @@ class SipUri:
         if cls is SipUri and len(text) <= _PARSE_CACHE_TEXT_MAX:
             if len(_parsed_uris) >= _PARSE_CACHE_MAX:
                 _parsed_uris.clear()
-            if len(text) <= _PARSE_CACHE_TEXT_MAX:
-                _parsed_uris[text] = uri
+            _parsed_uris[text] = uri
         return uri
 
     @classmethod

@@ -85,7 +85,15 @@ class ExtensionIn(BaseModel):
 
 
 class TrunkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        validate_by_name=True,
+        json_schema_extra={
+            "examples": [{"name": "provider", "host": "sip.example.net", "port": 5060,
+                          "username": "acme", "password": "secret", "register": True}]
+        },
+    )  # fmt: skip
     name: str = Field(min_length=1, max_length=100)
     host: str = Field(min_length=1, max_length=255)
     port: int = Field(default=5060, ge=1, le=65535)
@@ -122,7 +130,14 @@ class NumberIn(BaseModel):
 
 
 class MailboxIn(BaseModel):
-    model_config = _STRICT
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"number": "100", "name": "Main", "pin": "1234",
+                          "email": ["boss@example.com"]}]
+        },
+    )  # fmt: skip
     number: str
     name: str = Field(min_length=1, max_length=200)
     pin: str | None = None
