@@ -179,7 +179,7 @@ export function Schedules({ readOnly }: { readOnly: boolean }) {
       )}
       <div className="schedules">
         {(data ?? []).map((s) => (
-          <ScheduleEditor key={`${s.name}-${JSON.stringify(s)}`} schedule={s} readOnly={readOnly} onSaved={reload} />
+          <ScheduleEditor key={s.name} schedule={s} readOnly={readOnly} onSaved={reload} />
         ))}
       </div>
     </Page>
