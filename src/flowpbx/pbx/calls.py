@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from flowpbx.flow.dialstring import DialStringError, parse_dialstring
 from flowpbx.flow.interpreter import run_flow
 from flowpbx.flow.model import QueueParams, VoicemailParams, load_flow
 from flowpbx.flow.session import (
@@ -37,6 +38,7 @@ from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, ringback_frames
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
+from flowpbx.pbx.trunks import caller_identity
 from flowpbx.pbx.voicemail import leave_message
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, make_response
@@ -64,6 +66,9 @@ class RingTarget:
     label: str  # extension or number, for busy/ringing state and history
     from_uri: str | None = None  # default: the caller's number at our domain
     auth: tuple[str, str] | None = None  # credentials for a trunk's 401/407 challenge
+    from_name: str | None = None  # default: the caller's name
+    headers: tuple[tuple[str, str], ...] = ()  # P-Asserted-Identity, Privacy (trunks)
+    transport: str | None = None
 
 
 def _failure_outcome(statuses: list[int]) -> DialOutcome:
@@ -224,8 +229,10 @@ class LiveCall:
         ring_timeout_s: float,
         caller_id: str | None = None,
         confirm: bool = False,
+        anonymous: bool = False,
     ) -> DialResult:
-        """Call an external number through the trunk (`call_phone`)."""
+        """Call an external number through the trunk (`call_phone`, and extensions calling
+        out). `caller_id` is the number presented; `anonymous` hides it (SPEC §4 `h`)."""
         self._check()
         if not self.rt.guard.dial_allowed(number):  # outbound dial restrictions (security.py)
             return DialResult(outcome="failed", detail="blocked by outbound dial restrictions")
@@ -237,13 +244,19 @@ class LiveCall:
             return DialResult(outcome="failed", detail=f"trunk {trunk.name} does not resolve")
         presented = caller_id or self._caller or "anonymous"
         domain = trunk.from_domain or trunk.host
+        identity = caller_identity(
+            trunk, number=presented, name=self._caller_name, anonymous=anonymous
+        )
         target = RingTarget(
             uri=f"sip:{number}@{trunk.host}:{trunk.port}",
             addr=addr,
             to_uri=f"sip:{number}@{domain}",
             label=number,
-            from_uri=f"sip:{presented}@{domain}",
+            from_uri=identity.from_uri,
+            from_name=identity.from_name,
+            headers=identity.headers,
             auth=(trunk.username, trunk.password) if trunk.username and trunk.password else None,
+            transport=trunk.transport if trunk.transport != "udp" else None,
         )
         winner, statuses = await self.ring([target], ring_timeout_s)
         if winner is None:
@@ -376,10 +389,12 @@ class LiveCall:
                 target_uri=target.uri,
                 addr=target.addr,
                 from_uri=target.from_uri or f"sip:{self._caller or 'anonymous'}@{rt.domain}",
-                from_name=self._caller_name,
+                from_name=target.from_name if target.from_uri else self._caller_name,
                 to_uri=target.to_uri,
                 label=target.label,
                 auth=target.auth,
+                headers=target.headers,
+                transport=target.transport,
             )
             legs.append(leg)
             self.callees.append(leg)
@@ -617,11 +632,40 @@ class CallManager:
         if target in rt.config.extensions:
             self._spawn(self._internal(txn, request, addr, user, caller_name, target), release)
             return
-        did = normalize_number(target)
-        published = rt.config.flows_by_did.get(did)
-        if published is not None:
+        numbers = rt.config.raw.caller_id_list
+        try:
+            dial = parse_dialstring(
+                target,
+                is_extension=lambda n: n in rt.config.extensions,
+                is_did=lambda n: n in rt.config.flows_by_did,
+                caller_id_count=len(numbers),
+            )
+        except DialStringError as exc:
+            release()
+            reason = "Caller ID Not In List" if "caller-ID list" in str(exc) else None
+            sip.send_response(txn, make_response(request, exc.status, reason))
+            return
+        if dial.kind == "did":
+            published = rt.config.flows_by_did[dial.number]
             self._spawn(
-                self._inbound(txn, request, addr, user, caller_name, did, published), release
+                self._inbound(txn, request, addr, user, caller_name, dial.number, published),
+                release,
+            )
+            return
+        if dial.kind == "external":
+            if ext is None or not ext.outbound:
+                release()
+                sip.send_response(txn, make_response(request, 403, "Outbound Calls Not Allowed"))
+                return
+            if dial.caller_id_index is not None:
+                presented = numbers[dial.caller_id_index - 1]
+            else:
+                presented = ext.caller_id or (numbers[0] if numbers else user)
+            self._spawn(
+                self._outbound(
+                    txn, request, addr, user, caller_name, dial.number, presented, dial.anonymous
+                ),
+                release,
             )
             return
         release()
@@ -752,6 +796,72 @@ class CallManager:
                 busy.pop(caller_ext, None)
             await call.hangup("call ended")
             self.active.pop(call.call_id, None)
+            await self._record(call, outcome, trace)
+
+    async def _outbound(
+        self,
+        txn: ServerTransaction,
+        request: Request,
+        addr: Addr,
+        caller_ext: str,
+        caller_name: str | None,
+        number: str,
+        presented: str,
+        anonymous: bool,
+    ) -> None:
+        """An extension calling an external number through the trunk of the number it
+        presents (SPEC §4: as its caller ID, `cN`, or anonymous with `h`)."""
+        leg = await self._open_leg(txn, request, addr)
+        if leg is None:
+            return
+        call = LiveCall(self.rt, leg, caller=presented, caller_name=caller_name, did=presented)
+        self.active[call.call_id] = call
+        self.rt.events.emit(
+            "call.started", call_id=call.call_id, caller=caller_ext, did=number, flow=None
+        )
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        outcome = "error"
+        trace: list[dict[str, Any]] = []
+        busy = self.rt.busy
+        busy[caller_ext] = busy.get(caller_ext, 0) + 1
+        facts: dict[str, Any] = {
+            "extension": caller_ext,
+            "number": number,
+            "caller_id": "anonymous" if anonymous else presented,
+        }
+        try:
+            result = await call.dial_number(
+                number, ring_timeout_s=60.0, caller_id=presented, anonymous=anonymous
+            )
+            outcome = result.outcome
+            facts["detail"] = result.detail
+            if result.outcome != "answered" and not call.leg.answered:
+                status = {"busy": 486, "no_answer": 480}.get(result.outcome, 503)
+                call.leg.reject(status)
+        except CallEnded as ended:
+            outcome = "answered" if ended.result is not None else "caller_hangup"
+            facts["ended"] = ended.reason
+        except Exception:
+            log.exception("outbound call %s failed", call.call_id)
+        finally:
+            trace.append(
+                {
+                    "t": round(loop.time() - t0, 3),
+                    "node": "dial",
+                    "type": "call_phone",
+                    "output": outcome,
+                    "facts": facts,
+                }
+            )
+            left = busy.get(caller_ext, 1) - 1
+            if left > 0:
+                busy[caller_ext] = left
+            else:
+                busy.pop(caller_ext, None)
+            await call.hangup("call ended")
+            self.active.pop(call.call_id, None)
+            call.answered_by = call.answered_by or (number if outcome == "answered" else None)
             await self._record(call, outcome, trace)
 
     def _flow(self, published: Any) -> Any:
