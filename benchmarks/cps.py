@@ -436,6 +436,7 @@ def main() -> int:
             {
                 "machine": machine(),
                 "argv": sys.argv,
+                "bench_env": {k: v for k, v in os.environ.items() if k.startswith("FLOWPBX_BENCH")},
                 "steps": [asdict(s) | {"clean": s.clean} for s in steps],
                 "flowpbx_gc": gc,
             },

@@ -475,7 +475,12 @@ def main() -> int:
     path = results / f"media-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
     path.write_text(
         json.dumps(
-            {"machine": machine(), "argv": sys.argv, "steps": [asdict(s) for s in steps]},
+            {
+                "machine": machine(),
+                "argv": sys.argv,
+                "bench_env": {k: v for k, v in os.environ.items() if k.startswith("FLOWPBX_BENCH")},
+                "steps": [asdict(s) for s in steps],
+            },
             indent=1,
         )
     )

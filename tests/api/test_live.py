@@ -92,7 +92,7 @@ async def test_events_websocket_pushes_published_events(
             CallRecord(call_id="c9", started_at=dt.datetime.now(dt.UTC), outcome="answered")
         )
         end = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        assert end["type"] == "call.end" and end["id"] == "c9" and end["outcome"] == "answered"
+        assert end["type"] == "call.ended" and end["id"] == "c9" and end["outcome"] == "answered"
     # the subscriber goes away with the socket
     for _ in range(100):
         if bus.subscribers == 0:
@@ -184,3 +184,38 @@ async def test_missing_live_actions_are_501_and_no_pbx_is_503(
         }
         r = await c.post("/api/v1/calls/abc@host/spy", json={"supervisor": "103"}, headers=h)
         assert r.status_code == 501
+
+
+class HubPbx(PartialPbx):
+    """A PBX service with its own event hub (`subscribe`) and counters, like PbxService."""
+
+    def __init__(self) -> None:
+        self.subscribers: list[Any] = []
+
+    def subscribe(self, subscriber: Any) -> Any:
+        self.subscribers.append(subscriber)
+        return lambda: self.subscribers.remove(subscriber)
+
+    def counters(self) -> dict[str, int]:
+        return {"call.answered": 4, "active_calls": 1, "sip_datagrams_in": 10}
+
+
+async def test_events_come_from_the_pbx_hub_when_it_has_one(
+    store: Store, client: httpx.AsyncClient, token: str
+) -> None:
+    bus = EventBus()
+    pbx = HubPbx()
+    app = create_api(store, pbx, event_bus=bus)
+    q = bus.subscribe()
+    # the PBX's hub feeds the bus ...
+    assert len(pbx.subscribers) == 1
+    pbx.subscribers[0]({"type": "call.answered", "call_id": "c1", "answered_by": "101"})
+    assert q.get_nowait()["answered_by"] == "101"
+    # ... and the store does not push a second copy of what the PBX already announces
+    assert store.event_sink is None
+    await store.add_call_history(CallRecord(call_id="c1", started_at=dt.datetime.now(dt.UTC)))
+    assert q.empty()
+    async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url) as c:
+        lines = (await c.get("/metrics", headers=bearer(token))).text.splitlines()
+    assert "flowpbx_call_answered 4.0" in lines and "flowpbx_sip_datagrams_in 10.0" in lines
+    assert "flowpbx_active_calls 1.0" in lines

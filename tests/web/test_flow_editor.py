@@ -220,3 +220,23 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
     expect(trace).to_contain_text("hours → false")
     expect(node(page, "menu")).not_to_contain_class("lit")
     expect(node(page, "vm")).to_contain_class("lit")
+
+
+def test_keyboard_adds_deletes_and_restores_an_element(logged_in: Page) -> None:
+    page = logged_in
+    page.get_by_label("New flow name").fill("Keyboard only")
+    page.get_by_role("button", name="New flow").click()
+    expect(page.get_by_role("heading", name="Keyboard only")).to_be_visible()
+    page.get_by_test_id("palette-hangup").focus()
+    page.keyboard.press("Enter")
+    expect(node(page, "hangup")).to_be_visible()
+    expect(page.get_by_text("This element has no settings.")).to_be_visible()
+    node(page, "hangup").click()
+    page.keyboard.press("Delete")
+    expect(node(page, "hangup")).to_have_count(0)
+    page.keyboard.press("Control+z")
+    expect(node(page, "hangup")).to_be_visible()
+    page.keyboard.press("Control+s")
+    expect(page.get_by_role("status")).to_have_text("Draft saved")
+    saved = page.request.get("/api/v1/flows/" + urllib.parse.quote("Keyboard only")).json()
+    assert saved["draft"]["nodes"] == {"hangup": {"type": "hangup"}}

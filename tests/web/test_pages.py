@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,11 @@ def test_audio_library_upload_with_progress_and_play(logged_in: Page, tmp_path: 
     page.get_by_role("button", name="Upload audio").click()
     expect(page.get_by_role("alert")).to_be_visible()
     expect(page.get_by_test_id("row-junk")).to_have_count(0)
+    # An upload no flow uses can be deleted; built-in samples have no delete button.
+    row.get_by_role("button", name="Delete").click()
+    expect(page.get_by_test_id("row-welcome-tone")).to_have_count(0)
+    builtin = page.get_by_test_id("row-greeting")
+    expect(builtin.get_by_role("button", name="Delete")).to_have_count(0)
 
 
 def test_viewer_sees_no_edit_controls(page: Page) -> None:
@@ -169,7 +175,12 @@ def test_voicemail_inbox_plays_a_message_in_the_browser(
         arg=player.element_handle(),
     )
     expect(row).to_contain_text("yes")  # playing marks it heard
+    expect(row.get_by_role("link", name="Download")).to_have_attribute(
+        "download", re.compile(r"voicemail-\d+\.wav")
+    )
     screenshot(page, "voicemail")
+    row.get_by_role("button", name="Delete").click()
+    expect(page.locator("tbody tr").filter(has_text="Carol")).to_have_count(0)
 
 
 def test_office_hours_week_and_holidays_are_saved(logged_in: Page) -> None:
@@ -198,3 +209,28 @@ def test_office_hours_week_and_holidays_are_saved(logged_in: Page) -> None:
     expect(page.get_by_test_id("tile-registered")).to_contain_text("/ 2")
     expect(page.get_by_test_id("tile-calls")).to_contain_text("active calls")
     screenshot(page, "dashboard")
+
+
+def test_queues_page_shows_a_published_flows_queue(logged_in: Page) -> None:
+    page = logged_in
+    token = page.evaluate("() => sessionStorage.getItem('flowpbx.token')")
+    doc = {
+        "name": "Support line",
+        "entry": "start",
+        "nodes": {
+            "start": {"type": "numbers", "params": {"numbers": []}, "next": {"next": "help"}},
+            "help": {
+                "type": "queue",
+                "params": {"name": "support", "members": ["101", "102"], "strategy": "linear"},
+            },
+        },
+    }
+    r = page.request.post(
+        "/api/v1/flows/import", data=doc, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.ok, r.text()
+    page.get_by_role("link", name="Queues").click()
+    row = page.get_by_test_id("row-support")
+    expect(row).to_contain_text("linear")
+    expect(row).to_contain_text("101")
+    expect(row).to_contain_text("102")

@@ -1,7 +1,9 @@
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
 import { useState } from "react";
 import { afterEach, describe, expect, it } from "vitest";
+import { outputLabel } from "../src/editor/ElementNode";
 import { ELEMENTS } from "../src/editor/elements";
+import { formatHolidays, parseHolidays } from "../src/pages/Admin";
 import { coerce, parseIntervals, SchemaForm } from "../src/editor/SchemaForm";
 import { elementTypes, fieldsFor, outputsOf, validateParams } from "../src/editor/schema";
 
@@ -132,5 +134,21 @@ describe("SchemaForm", () => {
     render(<SchemaForm type="time_routing" params={params} onChange={(p) => (params = p)} />);
     fireEvent.change(screen.getByLabelText("Hours on mon"), { target: { value: "09:00-18:00" } });
     expect(params.hours).toEqual({ mon: [["09:00", "18:00"]] });
+  });
+});
+
+describe("labels and office-hours text", () => {
+  it("labels outputs by element type", () => {
+    expect(outputLabel("menu", "1")).toBe("key 1");
+    expect(outputLabel("http_notify", "1")).toBe("reply 1");
+    expect(outputLabel("time_routing", "true")).toBe("office hours");
+    expect(outputLabel("call_sip", "no_answer")).toBe("no answer");
+  });
+
+  it("round-trips holidays through their text form", () => {
+    const h = ["2026-12-25", { date: "2026-12-31", hours: [["09:00", "13:00"]] }];
+    const text = formatHolidays(h);
+    expect(text).toBe("2026-12-25\n2026-12-31 09:00-13:00");
+    expect(parseHolidays(text)).toEqual(h);
   });
 });

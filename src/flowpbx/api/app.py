@@ -76,7 +76,7 @@ def create_api(
     app.state.store = store
     app.state.live = live
     app.state.events = event_bus if event_bus is not None else events.BUS
-    store.event_sink = app.state.events.publish  # registrations, calls, voicemail, queues
+    _wire_events(store, live, app.state.events)
     app.state.login_limiter = LoginLimiter()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
@@ -85,3 +85,19 @@ def create_api(
     document_errors(app)
     mount_web_ui(app)  # last: the UI's catch-all must not shadow API routes
     return app
+
+
+def _wire_events(store: Store, live: LiveService | None, bus: events.EventBus) -> None:
+    """Live events reach the websocket from the PBX's own event hub when it offers
+    `subscribe(callback)`; otherwise (an API without a PBX in this process) from the store
+    writes that matter to the UI — registrations, finished calls, voicemail, queue exits."""
+    subscribe = getattr(live, "subscribe", None) if live is not None else None
+    if callable(subscribe):
+        try:
+            subscribe(bus.publish)
+        except RuntimeError:  # the PBX is not running (yet): announce the store's writes
+            store.event_sink = bus.publish
+        else:
+            store.event_sink = None
+    else:
+        store.event_sink = bus.publish

@@ -125,9 +125,17 @@ async def metrics(request: Request, store: StoreDep, live: LiveDep, _user: UserD
         except RuntimeError:
             active = 0
         out.metric("flowpbx_active_calls", "gauge", "Calls in progress", [({}, float(active))])
-        fn = getattr(live, "metrics", None)
-        extra: Any = fn() if callable(fn) else {}
-        if isinstance(extra, dict):
+        extra: dict[str, Any] = {}
+        for method in ("counters", "metrics"):  # PbxService.counters(); any metrics()
+            fn = getattr(live, method, None)
+            try:
+                got = fn() if callable(fn) else None
+            except RuntimeError:  # the PBX is stopping
+                got = None
+            if isinstance(got, dict):
+                extra.update(got)
+        extra.pop("active_calls", None)  # exported above as a gauge
+        if extra:
             for key, value in sorted(extra.items()):
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     name = "flowpbx_" + _name(str(key))

@@ -13,9 +13,9 @@ live part out):
   (mode ``listen`` | ``whisper`` | ``barge``; the supervisor's phone is called)
 - ``queues() -> dict[str, dict] | list[dict]``   live queue state (callers waiting, members)
 - ``trunk_registrations() -> dict[str, dict]``   per trunk name
-- ``metrics() -> dict[str, float]``   extra counters exported on /metrics as flowpbx_<name>
-
-Live events go the other way: the PBX calls `flowpbx.api.events.publish(event)`.
+- ``counters()`` / ``metrics() -> dict[str, float]``   exported on /metrics as flowpbx_<name>
+- ``subscribe(callback) -> unsubscribe``   live events; `create_api` feeds them to the
+  websocket bus (without it, the store's own writes are announced instead)
 """
 
 from __future__ import annotations

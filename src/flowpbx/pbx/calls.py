@@ -38,6 +38,7 @@ from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, ringback_frames
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
+from flowpbx.pbx.transfer import Conversation
 from flowpbx.pbx.trunks import caller_identity
 from flowpbx.pbx.voicemail import leave_message
 from flowpbx.sip.errors import SipParseError
@@ -118,6 +119,8 @@ class LiveCall:
         self.bridged_to: UacLeg | None = None
         self.queue_joined_at = 0.0
         self.voicemail_left = False
+        self.transfers: list[dict[str, Any]] = []
+        self.transferred_to: str | None = None
         self.flow_name: str | None = None
         self.revision: int | None = None
 
@@ -552,9 +555,11 @@ class LiveCall:
         busy[extension] = busy.get(extension, 0) + 1
         self.bridged_to = callee
         started = loop.time()
+        conversation = Conversation(self, media, self.leg, callee, extension)
         try:
-            await asyncio.wait([self.leg.ended, callee.ended], return_when=asyncio.FIRST_COMPLETED)
+            await conversation.run()  # *2 transfers happen in here
         finally:
+            self.transfers.extend(conversation.transfers)
             self.bridged_to = None
             media.close("call ended")
             left = busy.get(extension, 1) - 1
@@ -563,9 +568,13 @@ class LiveCall:
             else:
                 busy.pop(extension, None)
         talk_s = loop.time() - started
-        result = DialResult(outcome="answered", answered_by=extension, talk_s=talk_s)
+        detail = ""
+        if self.transferred_to:
+            detail = f"transferred to {self.transferred_to}"
+        result = DialResult(outcome="answered", answered_by=extension, talk_s=talk_s, detail=detail)
         if self.leg.ended.done():
-            callee.hangup("caller hung up")
+            if not callee.is_ended:
+                callee.hangup("caller hung up")
             raise CallEnded(self.leg.ended.result(), result=result)
         return result
 
@@ -727,6 +736,17 @@ class CallManager:
             trace = [_trace_dict(entry) for entry in run.trace]
             outcome = run.outcome
             call.answered_by = call.answered_by or run.answered_by
+            # *2 transfers made while bridged (pbx/transfer.py), for the call history
+            trace += [
+                {
+                    "t": trace[-1]["t"] if trace else 0.0,
+                    "node": None,
+                    "type": "transfer",
+                    "output": t.get("result"),
+                    "facts": t,
+                }
+                for t in call.transfers
+            ]
         except Exception:
             log.exception("flow %s failed on call %s", published.flow_name, call.call_id)
         finally:

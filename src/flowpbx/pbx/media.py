@@ -434,11 +434,8 @@ class AudioLibrary:
                 return None
         return path if path.exists() else None
 
-    async def frames(self, name: str, codec_name: str) -> list[bytes]:
-        key = (name, codec_name)
-        cached = self._frames.get(key)
-        if cached is not None:
-            return cached
+    async def pcm(self, name: str) -> np.ndarray:
+        """The 8 kHz samples of library audio `name` (loaded once, in a worker thread)."""
         pcm = self._pcm.get(name)
         if pcm is None:
             path = self.path(name)
@@ -446,6 +443,14 @@ class AudioLibrary:
                 raise KeyError(f"audio {name!r} is not in the library")
             loaded: np.ndarray = await asyncio.to_thread(load_audio, path)
             self._pcm[name] = pcm = loaded
+        return pcm
+
+    async def frames(self, name: str, codec_name: str) -> list[bytes]:
+        key = (name, codec_name)
+        cached = self._frames.get(key)
+        if cached is not None:
+            return cached
+        pcm = await self.pcm(name)
         frames = encode_frames(pcm, codec_name)
         self._frames[key] = frames
         return frames
@@ -465,6 +470,12 @@ def encode_frames(pcm: np.ndarray, codec_name: str) -> list[bytes]:
 
 
 _RINGBACK: dict[str, list[bytes]] = {}
+
+
+def ringback_pcm() -> np.ndarray:
+    """One cadence of ringback as samples (425 Hz, 1 s on, 4 s off)."""
+    on = tone([425.0], 1.0, amplitude=0.25)
+    return np.concatenate([on, np.zeros(32000, dtype=np.int16)])
 
 
 def ringback_frames(codec_name: str) -> list[bytes]:

@@ -200,7 +200,7 @@ class Store:
             pk = await repos.add_call_history(s, rec)
         self.emit(
             {
-                "type": "call.end",
+                "type": "call.ended",
                 "id": rec.call_id,
                 "history_id": pk,
                 "caller": rec.caller,

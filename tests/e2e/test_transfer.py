@@ -1,0 +1,124 @@
+"""`*2` attended transfer on a live call (SPEC §4): a provider call (SIPp) answered by
+extension 101 (a SIPp UAS that presses *2103# as RFC 4733 events and then hangs up) ends up
+connecting the provider with 103 (baresip); the keys never reach the provider. (103, not
+102: SIPp's bundled key captures repeat their RTP timestamps, so the same key twice in a row
+would look like one press.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.audio_analysis import describe, rtp_events, tone_order, tone_runs, tone_segments
+from tests.e2e.conftest import Harness
+from tests.e2e.peers import PROVIDER_TONE_HZ, provider_call, register, tone_pcap
+from tests.e2e.sipp import Sipp, dtmf_pcap
+from tests.netutil import free_udp_port
+
+pytestmark = pytest.mark.e2e
+
+DID = "+37167000041"
+AGENT_HZ = 1300.0
+TARGET_HZ = 900.0
+
+
+def _has_tone(samples: Any, freq: float, min_seconds: float) -> bool:
+    runs = tone_runs(tone_segments(samples), tolerance_hz=15)
+    return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
+
+
+def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> None:
+    trunk_port = free_udp_port()
+    server = e2e.server(
+        {
+            "extensions": [
+                {"number": "101", "name": "Alice", "password": "pw-101-xfer"},
+                {"number": "103", "name": "Carol", "password": "pw-103-xfer"},
+            ],
+            "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
+            "numbers": [{"number": DID, "trunk": "provider"}],
+            "flows": [
+                {
+                    "name": "Xfer",
+                    "entry": "start",
+                    "nodes": {
+                        "start": {
+                            "type": "numbers",
+                            "params": {"numbers": [DID]},
+                            "next": {"next": "agent"},
+                        },
+                        "agent": {"type": "call_sip", "params": {"extension": "101"}},
+                    },
+                }
+            ],
+        }
+    )
+    target = e2e.baresip(
+        name="t103", user="103", password="pw-103-xfer", registrar=server.sip, tone_hz=TARGET_HZ
+    )
+    target.wait_registered(10)
+    agent_port = free_udp_port()
+    reg = e2e.adopt_sipp(
+        register(
+            e2e.tmp_path,
+            registrar=server.sip,
+            ext="101",
+            password="pw-101-xfer",
+            local_port=agent_port,
+            name="reg101",
+        )
+    )
+    reg.start().check(timeout=15)
+    keys = {f"key_{i}.pcap": dtmf_pcap(d) for i, d in enumerate("*2103#", start=1)}
+    agent = e2e.adopt_sipp(
+        Sipp(
+            "uas_transfer.xml",
+            e2e.tmp_path,
+            local_port=agent_port,
+            service="101",
+            variables={"answer_after_ms": 0, "hangup_after_ms": 2500},
+            files={
+                "uas_tone.pcap": tone_pcap(AGENT_HZ, 1.2, ssrc=0x11110000),
+                "uas_tone2.pcap": tone_pcap(AGENT_HZ, 10.0, ssrc=0x22220000),
+                **keys,
+            },
+            name="agent101",
+        )
+    )
+    agent.start()
+    agent.wait_ready()
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=200,
+            talk_ms=11000,
+        )
+    )
+    cap = e2e.capture("caller", [provider.media_port])
+    provider.start()
+    target.wait_event("CALL_ESTABLISHED", timeout=20)  # 101 pressed *2103#: 103 rings
+    agent.check(timeout=30)  # 101 hung up: transfer completes
+    provider.check(timeout=40)
+    target.wait_event("CALL_CLOSED", timeout=10)
+    cap.stop()
+
+    heard = cap.audio()
+    order = tone_order(heard, [AGENT_HZ, TARGET_HZ], tolerance_hz=15)
+    assert order == [AGENT_HZ, TARGET_HZ], describe(heard)
+    assert _has_tone(heard, TARGET_HZ, 3.0), describe(heard)
+    # The feature keys were not relayed to the caller.
+    events = rtp_events(cap.rtp(), payload_type=101)
+    assert not events, events
+    _, heard_by_target = target.received_wav()
+    assert _has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
+    assert _has_tone(heard_by_target, AGENT_HZ, 0.5), describe(heard_by_target)
+
+    (row,) = server.history()
+    transfers = [e for e in row["trace"] if e.get("type") == "transfer"]
+    assert transfers and transfers[0]["facts"]["to"] == "103", row["trace"]
+    assert transfers[0]["facts"]["result"] == "completed", row["trace"]
