@@ -298,3 +298,52 @@ def test_call_phone_calls_out_through_the_trunk_and_bridges(e2e: Harness) -> Non
     (row,) = server.history()
     main = [e for e in row["trace"] if e.get("node") == "main"]
     assert main and main[0]["output"] == "answered", row["trace"]
+
+
+def test_star97_plays_the_own_mailbox_and_marks_messages_heard(e2e: Harness) -> None:
+    trunk_port = free_udp_port()
+    server = FlowpbxServer(e2e.tmp_path, None)
+    _company(
+        server,
+        trunk_port,
+        {
+            "main": {
+                "type": "voicemail",
+                "params": {
+                    "mode": "leave",
+                    "mailbox": "101",
+                    "greeting": "greeting-tone",
+                    "max_length_s": 3,
+                    "beep": False,
+                },
+            }
+        },
+        mailboxes=[{"number": "101", "name": "Alice"}],
+    )
+    e2e.adopt(server)
+    server.start()
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=300,
+            hangup_expected=True,
+        )
+    )
+    provider.start()
+    provider.check(timeout=30)
+    (msg,) = server.wait_rows("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["101"])
+    assert not msg["heard"]
+
+    owner = e2e.baresip(name="vm101", user="101", password="pw-101-live", registrar=server.sip)
+    owner.wait_registered(10)
+    owner.dial(f"sip:*97@{server.sip[0]}:{server.sip[1]}")
+    owner.wait_event("CALL_ESTABLISHED", timeout=10)
+    owner.wait_event("CALL_CLOSED", timeout=60)  # counts, the message, help, then goodbye
+    _, heard = owner.received_wav()
+    assert _has_tone(heard, PROVIDER_TONE_HZ, 2.0), describe(heard)  # the message itself
+    (after,) = server.db_query("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["101"])
+    assert after["heard"], after

@@ -182,3 +182,16 @@ class VoicemailCalls(Protocol):
         when the caller hung up to end the message — the next call operation raises
         CallEnded — so the flow knows a message was left."""
         ...
+
+
+@runtime_checkable
+class VoicemailListening(Protocol):
+    """What a session offers when a caller can listen to a mailbox (the `voicemail`
+    element, mode ``listen``, and `*97`). Optional: without it the element plays the
+    greeting and takes ``done``."""
+
+    async def listen_voicemail(self, params: VoicemailParams) -> str:
+        """The mailbox menu for `params.mailbox` with `params.pin` (when set): counts, then
+        keys 1 play, 5 repeat, 4 previous, 6 next, 7 delete, 9 save, * help, # done.
+        Returns how it ended ("done", "empty", "wrong_pin")."""
+        ...

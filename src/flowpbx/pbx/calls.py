@@ -21,6 +21,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowpbx.flow.dialstring import DialStringError, parse_dialstring
@@ -33,14 +34,15 @@ from flowpbx.flow.session import (
     QueueResult,
     VoicemailResult,
 )
+from flowpbx.media.audiofile import load_audio
 from flowpbx.pbx.bridge import BridgeRegistry
 from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
-from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, ringback_frames
+from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, ringback_frames
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
 from flowpbx.pbx.trunks import caller_identity
-from flowpbx.pbx.voicemail import leave_message
+from flowpbx.pbx.voicemail import leave_message, listen_messages, own_mailbox
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, make_response
 from flowpbx.sip.sdp import SdpError
@@ -172,6 +174,20 @@ class LiveCall:
         if barge_in and self._digits:
             return
         player = self.rt.clock.start_player(Player(self.leg.rtp, frames, max(1, repeat)))
+        try:
+            await self._race(player.done, digits=barge_in)
+        finally:
+            self.rt.clock.stop_player(player)
+
+    async def play_file(self, path: Path, *, barge_in: bool = True) -> None:
+        """Play a WAV that is not library audio (a voicemail message)."""
+        self._check()
+        await self.answer()
+        pcm = await asyncio.to_thread(load_audio, path)
+        frames = encode_frames(pcm, self.leg.rtp.codec.name)
+        if barge_in and self._digits:
+            return
+        player = self.rt.clock.start_player(Player(self.leg.rtp, frames, 1))
         try:
             await self._race(player.done, digits=barge_in)
         finally:
@@ -355,6 +371,13 @@ class LiveCall:
             reason=left.reason,
         )
 
+    async def listen_voicemail(self, params: VoicemailParams) -> str:
+        """The `voicemail` element (mode listen) on a live call (pbx/voicemail.py)."""
+        self._check()
+        box = self.rt.config.raw.mailboxes.get(params.mailbox)
+        pin = params.pin or (box.pin if box is not None else None)
+        return await listen_messages(self, mailbox=params.mailbox, pin=pin)
+
     def extension_targets(self, extension: str) -> list[RingTarget]:
         rt = self.rt
         return [
@@ -438,7 +461,7 @@ class LiveCall:
         digits: asyncio.Queue[str] = asyncio.Queue()
         callee.on_digit = digits.put_nowait
         callee.rtp.on_digit = digits.put_nowait
-        name = "confirm" if rt.audio.path("confirm") is not None else "beep"
+        name = "confirm-call"
         frames = await rt.audio.frames(name, callee.rtp.codec.name)
         player = rt.clock.start_player(Player(callee.rtp, frames, 3))
         try:
@@ -654,6 +677,9 @@ class CallManager:
             reason = "Caller ID Not In List" if "caller-ID list" in str(exc) else None
             sip.send_response(txn, make_response(request, exc.status, reason))
             return
+        if dial.kind == "voicemail":  # *97: the caller's own mailbox
+            self._spawn(self._own_voicemail(txn, request, addr, user, caller_name), release)
+            return
         if dial.kind == "did":
             published = rt.config.flows_by_did[dial.number]
             self._spawn(
@@ -816,6 +842,50 @@ class CallManager:
                 busy.pop(caller_ext, None)
             await call.hangup("call ended")
             self.active.pop(call.call_id, None)
+            await self._record(call, outcome, trace)
+
+    async def _own_voicemail(
+        self,
+        txn: ServerTransaction,
+        request: Request,
+        addr: Addr,
+        caller_ext: str,
+        caller_name: str | None,
+    ) -> None:
+        """`*97`: an extension listens to its own mailbox (its PIN is asked when it has one)."""
+        leg = await self._open_leg(txn, request, addr)
+        if leg is None:
+            return
+        mailbox = own_mailbox(self.rt, caller_ext)
+        call = LiveCall(self.rt, leg, caller=caller_ext, caller_name=caller_name, did="*97")
+        self.active[call.call_id] = call
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        outcome = "error"
+        facts: dict[str, Any] = {"mailbox": mailbox}
+        try:
+            box = self.rt.config.raw.mailboxes.get(mailbox)
+            facts["ended"] = await listen_messages(
+                call, mailbox=mailbox, pin=box.pin if box is not None else None
+            )
+            outcome = "hangup"
+        except CallEnded as ended:
+            outcome = "caller_hangup"
+            facts["ended"] = ended.reason
+        except Exception:
+            log.exception("voicemail menu %s failed", call.call_id)
+        finally:
+            await call.hangup("voicemail menu ended")
+            self.active.pop(call.call_id, None)
+            trace = [
+                {
+                    "t": round(loop.time() - t0, 3),
+                    "node": "voicemail",
+                    "type": "voicemail",
+                    "output": "done",
+                    "facts": facts,
+                }
+            ]
             await self._record(call, outcome, trace)
 
     async def _outbound(

@@ -39,6 +39,7 @@ log = logging.getLogger("flowpbx.media")
 
 Addr = tuple[str, int]
 PTIME = 0.020
+SYSTEM_PROMPTS = Path(__file__).resolve().parent.parent / "media" / "prompts"
 FRAME = 160
 
 
@@ -426,12 +427,16 @@ class AudioLibrary:
         self._frames.clear()
 
     def path(self, name: str) -> Path | None:
+        """The company's library first, then the built-in samples, then system prompts
+        (voicemail menus, numbers: scripts/make_prompts.py)."""
         path = self._paths.get(name)
         if path is None:
             try:
                 path = builtin_sample_path(name)
             except (KeyError, ValueError, FileNotFoundError):
-                return None
+                path = SYSTEM_PROMPTS / f"{name}.wav"
+                if "/" in name or not path.exists():
+                    return None
         return path if path.exists() else None
 
     async def pcm(self, name: str) -> np.ndarray:

@@ -31,6 +31,7 @@ from flowpbx.pbx.registrar import Authenticator, Registrar
 from flowpbx.pbx.security import AccessGuard, GuardConfig
 from flowpbx.pbx.transport import SipEndpoint
 from flowpbx.pbx.trunks import TrunkManager
+from flowpbx.pbx.voicemail import own_mailbox
 from flowpbx.services.factory import services_for
 from flowpbx.settings import Settings
 from flowpbx.sip.dialog import Dialog
@@ -42,6 +43,7 @@ from flowpbx.sip.message import (
     make_response,
     unsupported_extensions,
 )
+from flowpbx.sip.mwi import MessageSummary
 from flowpbx.sip.refer import Replaces, parse_replaces
 from flowpbx.sip.session_timer import negotiate_uas
 from flowpbx.sip.transaction import (
@@ -171,6 +173,8 @@ class Runtime:
         self.registrar = Registrar(self, self.auth)
         self.trunks = TrunkManager(self)  # outbound registrations (pbx/trunks.py)
         self.mwi = MwiService(self)  # message-summary subscriptions and NOTIFYs (pbx/mwi.py)
+        self.mailbox_counts: dict[str, tuple[int, int]] = {}  # mailbox -> (new, old)
+        self.mwi.summary_for = self._mailbox_summary
         self.calls = CallManager(self)
         self.queues = QueueManager(self)
         self.services = services_for(settings, store)
@@ -193,6 +197,7 @@ class Runtime:
         if swept:
             log.warning("%d call(s) cut by a crash closed in history as interrupted", swept)
         self.services.start()
+        await self._count_mailboxes()
 
     async def stop(self) -> None:
         self.trunks.close()
@@ -204,6 +209,24 @@ class Runtime:
         await self.registrar.drain()
         await self.history.close()
         await self.services.close()
+
+    async def _count_mailboxes(self) -> None:
+        """Message counts of every mailbox an extension owns (for MWI)."""
+        boxes = set(self.config.raw.mailboxes) | {
+            own_mailbox(self, number) for number in self.config.extensions
+        }
+        for box in boxes:
+            try:
+                records = await self.store.list_voicemail(box)
+            except Exception:
+                log.exception("could not count mailbox %s", box)
+                continue
+            new = sum(1 for m in records if not m.heard)
+            self.mailbox_counts[box] = (new, len(records) - new)
+
+    def _mailbox_summary(self, extension: str) -> MessageSummary:
+        new, old = self.mailbox_counts.get(own_mailbox(self, extension), (0, 0))
+        return MessageSummary(new=new, old=old, account=f"sip:*97@{self.domain}")
 
     def _flow_services(self) -> FlowServices:
         """What flows get: webhooks, lookups and the email outbox (services/), schedules and

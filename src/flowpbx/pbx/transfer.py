@@ -199,7 +199,7 @@ class Conversation:
         bindings = rt.registrar.bindings(number) if number in rt.config.extensions else []
         if not bindings:
             record["result"] = "unknown" if number not in rt.config.extensions else "offline"
-            await self._play_to(tkey, "goodbye" if record["result"] == "unknown" else "beep")
+            await self._play_to(tkey, "invalid-number")
             return
         bridge = self.bridge
         # Hold: the transferee hears hold audio, the two stop hearing each other.

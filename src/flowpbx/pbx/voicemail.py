@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowpbx.pbx.recorder import record
 
@@ -101,12 +101,141 @@ async def leave_message(
             )
         except Exception:
             log.exception("could not queue the voicemail email for mailbox %s", mailbox)
-    notify = getattr(rt, "notify_mailbox", None)
-    if notify is not None:
-        try:
-            await notify(mailbox)
-        except Exception:
-            log.exception("could not send MWI for mailbox %s", mailbox)
+    try:
+        await refresh_mwi(rt, mailbox)
+    except Exception:
+        log.exception("could not update MWI for mailbox %s", mailbox)
     return VoicemailLeft(
         recorded=True, message_id=message_id, duration_s=result.duration_s, reason=result.reason
     )
+
+
+# -- listening (mode `listen`, and *97 for the own box) ----------------------------------------
+
+PIN_TRIES = 3
+KEY_TIMEOUT_S = 8.0
+
+
+async def _say_number(call: LiveCall, n: int) -> None:
+    for digit in str(n):
+        await call.play(f"number-{digit}", barge_in=True)
+
+
+async def _collect(call: LiveCall, *, end: str = "#", timeout_s: float = 6.0) -> str:
+    digits = ""
+    while len(digits) < 16:
+        digit = await call.get_digit(timeout_s)
+        if digit is None or digit in end:
+            break
+        digits += digit
+    return digits
+
+
+async def listen_messages(call: LiveCall, *, mailbox: str, pin: str | None) -> str:
+    """The mailbox menu (SPEC §3 voicemail, listen mode): PIN, counts, then keys 1 play,
+    5 repeat, 4 previous, 6 next, 7 delete, 9 save, * help, # done. Returns how it ended."""
+    rt = call.rt
+    await call.answer()
+    call.flush_digits()
+    if pin:
+        for _ in range(PIN_TRIES):
+            await call.play("enter-pin", barge_in=True)
+            if await _collect(call) == pin:
+                break
+            await call.play("wrong-pin")
+        else:
+            await call.play("goodbye")
+            return "wrong_pin"
+    records = await rt.store.list_voicemail(mailbox)
+    new = sorted((m for m in records if not m.heard), key=lambda m: m.received_at)
+    old = sorted((m for m in records if m.heard), key=lambda m: m.received_at)
+    if not new and not old:
+        await call.play("no-messages")
+        return "empty"
+    await call.play("you-have", barge_in=True)
+    await _say_number(call, len(new))
+    await call.play("new-messages", barge_in=True)
+    if old:
+        await _say_number(call, len(old))
+        await call.play("old-messages", barge_in=True)
+    messages = new + old
+    index = 0
+    changed = False
+    play = True
+    timeouts = 0
+    try:
+        while messages:
+            index = max(0, min(index, len(messages) - 1))
+            current = messages[index]
+            if play:
+                call.flush_digits()
+                await call.play_file(rt.settings.data_dir / current.file)
+                if not current.heard:
+                    current = messages[index] = await rt.store.mark_heard(current.id)
+                    changed = True
+                play = False
+            key = await call.get_digit(KEY_TIMEOUT_S)
+            if key is None:
+                timeouts += 1
+                if timeouts >= 2:
+                    break
+                await call.play("voicemail-help", barge_in=True)
+                continue
+            timeouts = 0
+            if key in "15":
+                play = True
+            elif key == "4":
+                index, play = index - 1, True
+            elif key == "6":
+                if index + 1 >= len(messages):
+                    await call.play("no-more-messages", barge_in=True)
+                else:
+                    index, play = index + 1, True
+            elif key == "7":
+                await rt.store.delete_voicemail(current.id)
+                del messages[index]
+                changed = True
+                await call.play("message-deleted", barge_in=True)
+                play = bool(messages)
+            elif key == "9":
+                if not current.heard:
+                    messages[index] = await rt.store.mark_heard(current.id)
+                    changed = True
+                await call.play("message-saved", barge_in=True)
+                if index + 1 < len(messages):
+                    index, play = index + 1, True
+            elif key == "*":
+                await call.play("voicemail-help", barge_in=True)
+            elif key == "#":
+                break
+        if not messages:
+            await call.play("no-more-messages")
+        await call.play("goodbye")
+        return "done"
+    finally:
+        if changed:
+            await refresh_mwi(rt, mailbox)
+
+
+async def refresh_mwi(rt: Any, mailbox: str) -> None:
+    """Recount a mailbox and tell its owners' phones (RFC 3842 message-summary)."""
+    records = await rt.store.list_voicemail(mailbox)
+    new = sum(1 for m in records if not m.heard)
+    rt.mailbox_counts[mailbox] = (new, len(records) - new)
+    for ext in mailbox_owners(rt, mailbox):
+        try:
+            rt.mwi.notify(ext)
+        except Exception:
+            log.exception("could not send MWI to %s", ext)
+
+
+def mailbox_owners(rt: Any, mailbox: str) -> list[str]:
+    """Extensions whose mailbox this is (their `mailbox` setting, else the same number)."""
+    return [
+        number for number, ext in rt.config.extensions.items() if (ext.mailbox or number) == mailbox
+    ]
+
+
+def own_mailbox(rt: Any, extension: str) -> str:
+    ext = rt.config.extensions.get(extension)
+    return (ext.mailbox if ext is not None and ext.mailbox else None) or extension

@@ -5,15 +5,16 @@ Leaving: the greeting, the beep, the recording and keeping the message are the s
 left" for `email` elements with ``when: unanswered``; nothing kept (too short, silence)
 takes ``no_message``. ``{mailbox}`` is set for later templates either way.
 
-A session without voicemail (and, for now, listen mode) plays the greeting and takes
-``no_message`` / ``done``; the trace says voicemail is not available.
+Listening is the session's mailbox menu (`session.VoicemailListening`: PIN, counts, keys).
+A session without voicemail plays the greeting and takes ``no_message`` / ``done``; the
+trace says voicemail is not available.
 """
 
 from __future__ import annotations
 
 from flowpbx.flow.context import FlowContext
 from flowpbx.flow.model import VoicemailNode
-from flowpbx.flow.session import VoicemailCalls
+from flowpbx.flow.session import VoicemailCalls, VoicemailListening
 
 
 async def run(node: VoicemailNode, ctx: FlowContext) -> str:
@@ -34,6 +35,10 @@ async def run(node: VoicemailNode, ctx: FlowContext) -> str:
                 ctx.facts["message_id"] = result.message_id
             return "recorded"
         return "no_message"
+    if params.mode == "listen" and isinstance(session, VoicemailListening):
+        ctx.waited = True
+        ctx.facts["ended"] = await session.listen_voicemail(params)
+        return "done"
     ctx.not_available("Voicemail" if params.mode == "leave" else "Listening to voicemail")
     await session.answer()
     await ctx.play(params.greeting)
