@@ -122,3 +122,90 @@ def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> Non
     transfers = [e for e in row["trace"] if e.get("type") == "transfer"]
     assert transfers and transfers[0]["facts"]["to"] == "103", row["trace"]
     assert transfers[0]["facts"]["result"] == "completed", row["trace"]
+
+
+def test_refer_blind_transfer_from_the_phone_button(e2e: Harness) -> None:
+    trunk_port = free_udp_port()
+    server = e2e.server(
+        {
+            "extensions": [
+                {"number": "101", "name": "Alice", "password": "pw-101-refer"},
+                {"number": "103", "name": "Carol", "password": "pw-103-refer"},
+            ],
+            "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
+            "numbers": [{"number": DID, "trunk": "provider"}],
+            "flows": [
+                {
+                    "name": "Refer",
+                    "entry": "start",
+                    "nodes": {
+                        "start": {
+                            "type": "numbers",
+                            "params": {"numbers": [DID]},
+                            "next": {"next": "agent"},
+                        },
+                        "agent": {"type": "call_sip", "params": {"extension": "101"}},
+                    },
+                }
+            ],
+        }
+    )
+    target = e2e.baresip(
+        name="b103", user="103", password="pw-103-refer", registrar=server.sip, tone_hz=TARGET_HZ
+    )
+    target.wait_registered(10)
+    agent_port = free_udp_port()
+    reg = e2e.adopt_sipp(
+        register(
+            e2e.tmp_path,
+            registrar=server.sip,
+            ext="101",
+            password="pw-101-refer",
+            local_port=agent_port,
+            name="reg101",
+        )
+    )
+    reg.start().check(timeout=15)
+    agent = e2e.adopt_sipp(
+        Sipp(
+            "uas_refer.xml",
+            e2e.tmp_path,
+            local_port=agent_port,
+            service="101",
+            variables={"answer_after_ms": 0, "hangup_after_ms": 0},
+            keys={"refer_to": f"103@{server.sip[0]}:{server.sip[1]}"},
+            files={"uas_tone.pcap": tone_pcap(AGENT_HZ, 10.0, ssrc=0x33330000)},
+            name="agent101",
+        )
+    )
+    agent.start()
+    agent.wait_ready()
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=200,
+            talk_ms=8000,
+        )
+    )
+    cap = e2e.capture("caller", [provider.media_port])
+    provider.start()
+    target.wait_event("CALL_ESTABLISHED", timeout=20)
+    agent.check(timeout=30)  # 202, NOTIFY 100, NOTIFY 200, BYE
+    provider.check(timeout=40)
+    target.wait_event("CALL_CLOSED", timeout=10)
+    cap.stop()
+    heard = cap.audio()
+    assert tone_order(heard, [AGENT_HZ, TARGET_HZ], tolerance_hz=15) == [AGENT_HZ, TARGET_HZ], (
+        describe(heard)
+    )
+    assert _has_tone(heard, TARGET_HZ, 3.0), describe(heard)
+    _, heard_by_target = target.received_wav()
+    assert _has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
+    (row,) = server.history()
+    transfers = [e for e in row["trace"] if e.get("type") == "transfer"]
+    assert transfers and transfers[0]["facts"]["kind"] == "blind", row["trace"]
+    assert transfers[0]["facts"]["result"] == "completed", row["trace"]

@@ -73,7 +73,7 @@ class _Keys:
 
 @dataclass(frozen=True, slots=True)
 class _Request:
-    kind: Literal["transfer", "abort"]
+    kind: Literal["transfer", "abort", "blind"]
     party: str
     number: str = ""
 
@@ -108,9 +108,12 @@ class Conversation:
         return self.labels.get(key, "") in self.rt.config.extensions
 
     def _attach(self, key: str) -> None:
+        leg = self.parties[key]
+        # The phone's own transfer button (REFER, RFC 3515): blind transfer to an extension,
+        # for internal parties only; others are declined (603).
+        leg.on_refer = lambda _leg, refer_to, _req, key=key: self._on_refer(key, refer_to)
         if not self._internal(key):
             return
-        leg = self.parties[key]
         self._saved[key] = (leg.on_digit, leg.rtp.on_digit)
         handler = lambda digit, key=key: self._on_key(key, digit)  # noqa: E731
         leg.on_digit = handler
@@ -118,7 +121,19 @@ class Conversation:
         leg.rtp.dtmf_passthrough = False
         self._keys[key] = _Keys()
 
+    def _on_refer(self, key: str, refer_to: Any) -> bool:
+        if not self._internal(key) or refer_to.replaces is not None:
+            return False  # attended REFER with Replaces is not wired to calls yet
+        user = refer_to.uri.split(":", 1)[-1].split("@", 1)[0].split(";", 1)[0]
+        if user not in self.rt.config.extensions:
+            return False
+        self._requests.put_nowait(_Request("blind", key, user))
+        return True
+
     def _detach(self, key: str) -> None:
+        leg_ = self.parties.get(key)
+        if leg_ is not None:
+            leg_.on_refer = None
         saved = self._saved.pop(key, None)
         keys = self._keys.pop(key, None)
         if keys is not None and keys.timer is not None:
@@ -181,6 +196,8 @@ class Conversation:
                 request = getter.result()
                 if request.kind == "transfer" and request.party in self.parties:
                     await self._transfer(request.party, request.number)
+                elif request.kind == "blind" and request.party in self.parties:
+                    await self._transfer(request.party, request.number, blind=True)
         finally:
             for key in list(self._saved):
                 self._detach(key)
@@ -190,15 +207,25 @@ class Conversation:
                 if leg is not self.call.leg and not leg.ended.done():
                     leg.hangup("the other party hung up")
 
-    async def _transfer(self, tkey: str, number: str) -> None:
+    async def _transfer(self, tkey: str, number: str, *, blind: bool = False) -> None:
+        """`*2` (attended) or REFER (blind: the transferee is connected as soon as the
+        target answers, the transferer learns the outcome by NOTIFY and leaves)."""
         rt = self.rt
         ekey = next(k for k in self.parties if k != tkey)
         transferer, transferee = self.parties[tkey], self.parties[ekey]
-        record: dict[str, Any] = {"by": self.labels.get(tkey), "to": number, "result": ""}
+        record: dict[str, Any] = {
+            "by": self.labels.get(tkey),
+            "to": number,
+            "result": "",
+            "kind": "blind" if blind else "attended",
+        }
         self.transfers.append(record)
         bindings = rt.registrar.bindings(number) if number in rt.config.extensions else []
         if not bindings:
             record["result"] = "unknown" if number not in rt.config.extensions else "offline"
+            if blind:
+                transferer.notify_refer(480 if record["result"] == "offline" else 404)
+                return
             await self._play_to(tkey, "invalid-number")
             return
         bridge = self.bridge
@@ -206,7 +233,7 @@ class Conversation:
         bridge.set_hears(ekey, tkey, False)
         bridge.set_hears(tkey, ekey, False)
         bridge.add_source("hold", _cycle(await rt.audio.pcm("hold-music")), heard_by=[ekey])
-        bridge.add_source("ringback", _cycle(ringback_pcm()), heard_by=[tkey])
+        bridge.add_source("ringback", _cycle(ringback_pcm()), heard_by=[] if blind else [tkey])
         legs: list[UacLeg] = []
         target: UacLeg | None = None
         try:
@@ -235,6 +262,8 @@ class Conversation:
                     leg.hangup("transfer: not needed")
         if target is None:
             record["result"] = "not answered"
+            if blind:
+                transferer.notify_refer(480)
             self._restore(tkey, ekey)
             if transferer.ended.done():  # gave up on the transfer by hanging up
                 transferee.hangup("transferer hung up")
@@ -245,7 +274,11 @@ class Conversation:
         bridge.set_hears("target", tkey)
         busy = rt.busy
         busy[number] = busy.get(number, 0) + 1
-        outcome = await self._consult(tkey, transferer, transferee, target)
+        if blind:
+            transferer.notify_refer(200)
+            outcome = "complete"
+        else:
+            outcome = await self._consult(tkey, transferer, transferee, target)
         if outcome == "complete":
             record["result"] = "completed"
             bridge.remove("hold")
@@ -260,6 +293,11 @@ class Conversation:
             self._attach("target")
             self.call.transferred_to = number
             rt.events.emit("call.transferred", call_id=self.call.call_id, to=number)
+            if blind and not transferer.is_ended:
+                # The transferer normally hangs up after NOTIFY 200; make sure it leaves.
+                asyncio.get_running_loop().call_later(
+                    2.0, lambda: transferer.is_ended or transferer.hangup("transferred")
+                )
             # The target is now in the conversation: its busy count ends with it.
             target.ended.add_done_callback(lambda _: _unbusy(busy, number))
             return
