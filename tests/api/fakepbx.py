@@ -24,6 +24,7 @@ class FakePbx:
         self.calls = [dict(CALL)]
         self.actions: list[tuple[Any, ...]] = []
         self.reloads = 0
+        self.banned = ["203.0.113.9"]
 
     def registrations(self, extension: str) -> list[dict[str, Any]]:
         if extension == "101":
@@ -46,6 +47,15 @@ class FakePbx:
         if supervisor == "104":  # like PbxService: the supervisor has no phone online
             raise LookupError("extension 104 has no registered phone")
         self.actions.append(("spy", call_id, supervisor, mode))
+
+    def bans(self) -> list[dict[str, Any]]:
+        return [{"ip": ip, "reason": "auth failures", "remaining_s": 300.0} for ip in self.banned]
+
+    def lift_ban(self, ip: str) -> bool:
+        if ip in self.banned:
+            self.banned.remove(ip)
+            return True
+        return False
 
     def queues(self) -> dict[str, dict[str, Any]]:
         return {"sales": {"waiting": 2, "members": {"101": "in_call"}}}

@@ -23,6 +23,7 @@ from flowpbx.api import (
     outbox,
     queues,
     schedules,
+    security,
     settings,
     tokens,
     trunks,
@@ -54,6 +55,7 @@ ROUTERS = (
     history.router,
     settings.router,
     outbox.router,
+    security.router,
     events.router,
 )
 

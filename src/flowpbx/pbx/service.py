@@ -52,6 +52,10 @@ class PbxService:
 
         return [dataclasses.asdict(s) for s in self.runtime.trunks.states()]
 
+    def trunk_registrations(self) -> dict[str, dict[str, Any]]:
+        """The same states keyed by trunk name (what the trunks API shows)."""
+        return {state["name"]: state for state in self.trunk_states()}
+
     def registrations(self, extension: str) -> list[dict[str, Any]]:
         now = dt.datetime.now(dt.UTC).timestamp()
         return [
