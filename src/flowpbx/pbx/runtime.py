@@ -225,8 +225,9 @@ class Runtime:
             self.mailbox_counts[box] = (new, len(records) - new)
 
     def _mailbox_summary(self, extension: str) -> MessageSummary:
-        new, old = self.mailbox_counts.get(own_mailbox(self, extension), (0, 0))
-        return MessageSummary(new=new, old=old, account=f"sip:*97@{self.domain}")
+        box = own_mailbox(self, extension)
+        new, old = self.mailbox_counts.get(box, (0, 0))
+        return MessageSummary(new=new, old=old, account=f"sip:{box}@{self.domain}")
 
     def _flow_services(self) -> FlowServices:
         """What flows get: webhooks, lookups and the email outbox (services/), schedules and
