@@ -179,3 +179,27 @@ def intruder_invite(
         keys={"caller": caller},
         name="intruder",
     )
+
+
+def dtmf_pcap_shifted(digit: str, ts_shift: int) -> Path:
+    """SIPp's bundled RFC 4733 capture of `digit` with its RTP timestamps moved by
+    `ts_shift`: the bundled captures reuse their timestamps, so pressing a key a second time
+    would look like the same event to a receiver (RFC 4733 §2.5.1.3)."""
+    _CACHE.mkdir(exist_ok=True)
+    path = _CACHE / f"dtmf-{digit if digit.isdigit() else ord(digit)}-{ts_shift}.pcap"
+    if path.exists():
+        return path
+    data = bytearray(dtmf_pcap(digit).read_bytes())
+    pos = 24  # libpcap global header
+    while pos + 16 <= len(data):
+        caplen = int.from_bytes(data[pos + 8 : pos + 12], "little")
+        frame = pos + 16
+        ihl = (data[frame + 14] & 0x0F) * 4  # Ethernet, then IPv4
+        rtp = frame + 14 + ihl + 8
+        ts = int.from_bytes(data[rtp + 4 : rtp + 8], "big")
+        data[rtp + 4 : rtp + 8] = ((ts + ts_shift) % 2**32).to_bytes(4, "big")
+        pos = frame + caplen
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, path)
+    return path

@@ -12,7 +12,13 @@ import pytest
 
 from tests.audio_analysis import describe, rtp_events, tone_order, tone_runs, tone_segments
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import PROVIDER_TONE_HZ, provider_call, register, tone_pcap
+from tests.e2e.peers import (
+    PROVIDER_TONE_HZ,
+    dtmf_pcap_shifted,
+    provider_call,
+    register,
+    tone_pcap,
+)
 from tests.e2e.sipp import Sipp, dtmf_pcap
 from tests.netutil import free_udp_port
 
@@ -209,3 +215,197 @@ def test_refer_blind_transfer_from_the_phone_button(e2e: Harness) -> None:
     transfers = [e for e in row["trace"] if e.get("type") == "transfer"]
     assert transfers and transfers[0]["facts"]["kind"] == "blind", row["trace"]
     assert transfers[0]["facts"]["result"] == "completed", row["trace"]
+
+
+def test_star1_aborts_the_transfer_and_returns_the_caller(e2e: Harness) -> None:
+    """*2103#, 103 answers, then *1: 103 is hung up and 101 talks to the caller again."""
+    trunk_port = free_udp_port()
+    server = e2e.server(
+        {
+            "extensions": [
+                {"number": "101", "name": "Alice", "password": "pw-101-abort"},
+                {"number": "103", "name": "Carol", "password": "pw-103-abort"},
+            ],
+            "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
+            "numbers": [{"number": DID, "trunk": "provider"}],
+            "flows": [
+                {
+                    "name": "Abort",
+                    "entry": "start",
+                    "nodes": {
+                        "start": {
+                            "type": "numbers",
+                            "params": {"numbers": [DID]},
+                            "next": {"next": "agent"},
+                        },
+                        "agent": {"type": "call_sip", "params": {"extension": "101"}},
+                    },
+                }
+            ],
+        }
+    )
+    target = e2e.baresip(
+        name="a103", user="103", password="pw-103-abort", registrar=server.sip, tone_hz=TARGET_HZ
+    )
+    target.wait_registered(10)
+    agent_port = free_udp_port()
+    reg = e2e.adopt_sipp(
+        register(
+            e2e.tmp_path,
+            registrar=server.sip,
+            ext="101",
+            password="pw-101-abort",
+            local_port=agent_port,
+            name="reg101",
+        )
+    )
+    reg.start().check(timeout=15)
+    keys = {f"key_{i}.pcap": dtmf_pcap(d) for i, d in enumerate("*2103#", start=1)}
+    # *1 again: the same bundled captures would repeat their timestamps (one press to RFC 4733)
+    keys["key_7.pcap"] = dtmf_pcap_shifted("*", 400_000)
+    keys["key_8.pcap"] = dtmf_pcap_shifted("1", 400_000)
+    agent = e2e.adopt_sipp(
+        Sipp(
+            "uas_transfer_abort.xml",
+            e2e.tmp_path,
+            local_port=agent_port,
+            service="101",
+            variables={"answer_after_ms": 0, "hangup_after_ms": 2500},
+            files={
+                "uas_tone.pcap": tone_pcap(AGENT_HZ, 1.2, ssrc=0x44440000),
+                "uas_tone2.pcap": tone_pcap(AGENT_HZ, 10.0, ssrc=0x55550000),
+                **keys,
+            },
+            name="agent101",
+        )
+    )
+    agent.start()
+    agent.wait_ready()
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=200,
+            hangup_expected=True,
+        )
+    )
+    cap = e2e.capture("caller", [provider.media_port])
+    provider.start()
+    target.wait_event("CALL_ESTABLISHED", timeout=20)
+    target.wait_event("CALL_CLOSED", timeout=15)  # *1: the target is hung up
+    agent.check(timeout=30)
+    provider.check(timeout=30)  # the call ends when 101 hangs up
+    cap.stop()
+
+    heard = cap.audio()
+    runs = [r for r in tone_runs(tone_segments(heard), tolerance_hz=15) if r.duration >= 0.5]
+    agent_runs = [r for r in runs if abs(r.freq - AGENT_HZ) <= 15]
+    assert len(agent_runs) >= 2, describe(heard)  # 101 before the transfer and after *1
+    assert not any(abs(r.freq - TARGET_HZ) <= 15 for r in runs), describe(heard)
+    (row,) = server.history()
+    transfers = [e for e in row["trace"] if e.get("type") == "transfer"]
+    assert transfers and transfers[0]["facts"]["result"] == "aborted", row["trace"]
+
+
+def test_busy_target_gives_the_transferer_the_caller_back(e2e: Harness) -> None:
+    """*2103# while 103 is busy (486): 101 gets the caller back, nothing is transferred."""
+    trunk_port = free_udp_port()
+    server = e2e.server(
+        {
+            "extensions": [
+                {"number": "101", "name": "Alice", "password": "pw-101-busy"},
+                {"number": "103", "name": "Carol", "password": "pw-103-busy"},
+            ],
+            "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
+            "numbers": [{"number": DID, "trunk": "provider"}],
+            "flows": [
+                {
+                    "name": "Busy",
+                    "entry": "start",
+                    "nodes": {
+                        "start": {
+                            "type": "numbers",
+                            "params": {"numbers": [DID]},
+                            "next": {"next": "agent"},
+                        },
+                        "agent": {"type": "call_sip", "params": {"extension": "101"}},
+                    },
+                }
+            ],
+        }
+    )
+    busy_port = free_udp_port()
+    e2e.adopt_sipp(
+        register(
+            e2e.tmp_path,
+            registrar=server.sip,
+            ext="103",
+            password="pw-103-busy",
+            local_port=busy_port,
+            name="reg103",
+        )
+    ).start().check(timeout=15)
+    busy = e2e.adopt_sipp(
+        Sipp("uas_busy.xml", e2e.tmp_path, local_port=busy_port, service="103", name="busy103")
+    )
+    busy.start()
+    busy.wait_ready()
+    agent_port = free_udp_port()
+    e2e.adopt_sipp(
+        register(
+            e2e.tmp_path,
+            registrar=server.sip,
+            ext="101",
+            password="pw-101-busy",
+            local_port=agent_port,
+            name="reg101",
+        )
+    ).start().check(timeout=15)
+    keys = {f"key_{i}.pcap": dtmf_pcap(d) for i, d in enumerate("*2103#", start=1)}
+    agent = e2e.adopt_sipp(
+        Sipp(
+            "uas_transfer.xml",
+            e2e.tmp_path,
+            local_port=agent_port,
+            service="101",
+            variables={"answer_after_ms": 0, "hangup_after_ms": 2500},
+            files={
+                "uas_tone.pcap": tone_pcap(AGENT_HZ, 1.2, ssrc=0x66660000),
+                "uas_tone2.pcap": tone_pcap(AGENT_HZ, 10.0, ssrc=0x77770000),
+                **keys,
+            },
+            name="agent101",
+        )
+    )
+    agent.start()
+    agent.wait_ready()
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=200,
+            hangup_expected=True,
+        )
+    )
+    cap = e2e.capture("caller", [provider.media_port])
+    provider.start()
+    busy.check(timeout=20)  # 103 was rung and said busy
+    agent.check(timeout=30)
+    provider.check(timeout=30)
+    cap.stop()
+    heard = cap.audio()
+    # The caller still (again) hears 101 at the end of the call, after the failed transfer.
+    runs = [r for r in tone_runs(tone_segments(heard), tolerance_hz=15) if r.duration >= 0.5]
+    end = len(heard) / 8000
+    assert any(abs(r.freq - AGENT_HZ) <= 15 and r.start + r.duration >= end - 0.5 for r in runs), (
+        describe(heard)
+    )
+    (row,) = server.history()
+    transfers = [e for e in row["trace"] if e.get("type") == "transfer"]
+    assert transfers and transfers[0]["facts"]["result"] == "not answered", row["trace"]
