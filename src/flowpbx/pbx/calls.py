@@ -961,6 +961,21 @@ class CallManager:
             flow = self._flows[key] = load_flow(published.document)
         return flow
 
+    @staticmethod
+    def _media_entry(call: LiveCall, trace: list[dict[str, Any]]) -> dict[str, Any]:
+        """RTP/RTCP figures of the call's legs (loss, jitter, round trip), for history."""
+        legs: dict[str, Any] = {"caller": call.leg.rtp.media_stats()}
+        for i, leg in enumerate(call.callees):
+            if leg.answered_at is not None:
+                legs[f"{leg.label}#{i}"] = leg.rtp.media_stats()
+        return {
+            "t": trace[-1]["t"] if trace else 0.0,
+            "node": None,
+            "type": "media",
+            "output": None,
+            "facts": legs,
+        }
+
     async def _record(
         self, call: LiveCall, outcome: str, trace: list[dict[str, Any]], *, started: bool = False
     ) -> None:
@@ -968,6 +983,7 @@ class CallManager:
             self.rt.events.emit(
                 "call.ended", call_id=call.call_id, outcome=outcome, answered_by=call.answered_by
             )
+            trace = [*trace, self._media_entry(call, trace)]
         answered_at = call.answered_at
         if answered_at is None and call.leg.answered_at is not None:
             answered_at = call.started_at

@@ -150,6 +150,7 @@ class QueueManager:
         await call.answer()
         call.queue_joined_at = joined
         q.waiting.append(call)
+        rt.events.emit("queue.joined", queue=q.name, call_id=call.call_id, waiting=len(q.waiting))
         frames = await rt.audio.frames(spec.hold_audio, call.leg.rtp.codec.name)
         hold: Player | None = rt.clock.start_player(Player(call.leg.rtp, frames, 0))
         exit_key = spec.exit_key or ""
@@ -224,3 +225,4 @@ class QueueManager:
                 rt.clock.stop_player(hold)
             if call in q.waiting:
                 q.waiting.remove(call)
+            rt.events.emit("queue.left", queue=q.name, call_id=call.call_id, waiting=len(q.waiting))

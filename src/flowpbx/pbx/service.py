@@ -76,7 +76,19 @@ class PbxService:
     def counters(self) -> dict[str, int]:
         """Event counts since start, for /metrics."""
         rt = self.runtime
+        sip: dict[str, int] = {}
+        for layer in rt.sip.layers.values():
+            stats = layer.stats
+            for name in ("retransmissions", "timeouts", "parse_failures", "stateless_responses"):
+                sip[f"sip_{name}"] = sip.get(f"sip_{name}", 0) + int(getattr(stats, name))
+        lost = 0
+        for call in rt.calls.active.values():
+            for leg in (call.leg, *call.callees):
+                value = leg.rtp.media_stats().get("lost", 0)
+                lost += value if isinstance(value, int) else 0
         return {
+            **sip,
+            "media_packets_lost_active_calls": lost,
             **rt.events.counters,
             "active_calls": len(rt.calls.active),
             "rtp_ports_in_use": rt.rtp_pool.in_use,
