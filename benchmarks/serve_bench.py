@@ -3,7 +3,7 @@
 Run as ``python benchmarks/serve_bench.py`` with the usual FLOWPBX_* environment (the same
 process `flowpbx serve` starts: app.run on uvloop). With ``FLOWPBX_BENCH_GC=PATH`` every
 collector pass is timed through ``gc.callbacks`` and, at exit, a JSON summary (count per
-generation, max and p99 pause in ms, total ms) is written to PATH every second and at exit
+generation, max and p99 pause in ms, total ms) is written to PATH every 5 s and at exit
 (a server killed on a slow shutdown still leaves its figures).
 
 Diagnostics: ``FLOWPBX_BENCH_OBJECTS=1`` adds, every 10 s, the 15 most numerous object types
@@ -72,7 +72,7 @@ def _dump_every_second(pauses: GcPauses, path: str) -> None:
     census = os.environ.get("FLOWPBX_BENCH_OBJECTS") == "1"
     start = last_census = time.monotonic()
     while True:
-        time.sleep(1.0)
+        time.sleep(5.0)  # the summary sorts every pause: not too often (it holds the GIL)
         if census and time.monotonic() - last_census >= 10:
             last_census = time.monotonic()
             objs = gc.get_objects()

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flowpbx.history")
 
+BATCH = 500
+
 
 class HistoryWriter:
     def __init__(self, store: Store, max_pending: int = 10_000) -> None:
@@ -36,13 +38,24 @@ class HistoryWriter:
             self._worker = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
+        """Drain the queue in batches: one transaction for everything waiting (up to
+        BATCH rows), so the database's commit cost is paid once per batch, not per call."""
         while not self._queue.empty():
-            rec = self._queue.get_nowait()
+            batch: list[CallRecord] = []
+            while not self._queue.empty() and len(batch) < BATCH:
+                batch.append(self._queue.get_nowait())
             try:
-                await self._store.add_call_history(rec)
-                self.written += 1
+                await self._store.add_call_history_many(batch)
+                self.written += len(batch)
             except Exception:
-                log.exception("could not write call history for %s", rec.call_id)
+                log.exception("could not write a batch of %d call history rows", len(batch))
+                for rec in batch:  # one by one, so one bad row does not lose the others
+                    try:
+                        await self._store.add_call_history(rec)
+                        self.written += 1
+                    except Exception:
+                        self.lost += 1
+                        log.exception("could not write call history for %s", rec.call_id)
 
     async def close(self) -> None:
         if self._worker is not None:
