@@ -70,6 +70,7 @@ class LiveQueue:
     answered: int = 0
     abandoned: int = 0
     waits: list[float] = field(default_factory=list)
+    loaded: bool = False  # today's member statistics read back from the store
 
 
 class QueueManager:
@@ -135,10 +136,33 @@ class QueueManager:
             )
         return out
 
+    async def _load_stats(self, q: LiveQueue) -> None:
+        """Today's answered calls and last call of each member, from the queue log in the
+        store, so `fewest_calls` and `least_recent` survive a restart."""
+        q.loaded = True
+        now = dt.datetime.now(dt.UTC)
+        midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        try:
+            stats = await self.rt.store.queue_member_stats(q.name, midnight.astimezone(dt.UTC))
+        except Exception:
+            log.exception("could not read the statistics of queue %s", q.name)
+            return
+        today = dt.date.today()
+        for extension, row in stats.items():
+            rec = q.members.setdefault(extension, MemberRecord())
+            answered = row.get("answered")
+            if isinstance(answered, int) and rec.day != today:
+                rec.day, rec.calls_today = today, answered
+            last = row.get("last_call_at")
+            if isinstance(last, dt.datetime) and rec.last_call_end is None:
+                rec.last_call_end = last.timestamp()
+
     async def run(self, call: LiveCall, spec: QueueSpec) -> QueueResult:
         rt = self.rt
         loop = rt.loop
         q = self.queue(spec.name)
+        if not q.loaded:
+            await self._load_stats(q)
         for extension, _ in spec.members:
             q.members.setdefault(extension, MemberRecord())
         joined = loop.time()
