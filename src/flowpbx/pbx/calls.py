@@ -20,7 +20,7 @@ import datetime as dt
 import functools
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from flowpbx.flow.session import (
 )
 from flowpbx.media.audiofile import load_audio
 from flowpbx.pbx.bridge import BridgeRegistry
+from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, ringback_frames
 from flowpbx.pbx.queues import QueueSpec
@@ -424,7 +425,7 @@ class LiveCall:
             )
             legs.append(leg)
             self.callees.append(leg)
-            rt.ringing[target.label] = rt.ringing.get(target.label, 0) + 1
+            _count(rt.ringing, target.label, +1)
             leg.start()
         if not legs:
             return None, [503]
@@ -445,11 +446,7 @@ class LiveCall:
             if player is not None:
                 rt.clock.stop_player(player)
             for leg in legs:
-                count = rt.ringing.get(leg.label, 1) - 1
-                if count > 0:
-                    rt.ringing[leg.label] = count
-                else:
-                    rt.ringing.pop(leg.label, None)
+                _count(rt.ringing, leg.label, -1)
                 if leg is not winner:
                     leg.hangup("another phone answered" if winner else "ring timeout")
         return winner, statuses
@@ -574,8 +571,7 @@ class LiveCall:
         )
         media.hang_up_on_rtp_timeout(self.leg, callee)
         callee.on_digit = None  # the callee's keys are not the flow's
-        busy = self.rt.busy
-        busy[extension] = busy.get(extension, 0) + 1
+        _count(self.rt.busy, extension, +1)
         self.bridged_to = callee
         started = loop.time()
         conversation = Conversation(self, media, self.leg, callee, extension)
@@ -585,11 +581,7 @@ class LiveCall:
             self.transfers.extend(conversation.transfers)
             self.bridged_to = None
             media.close("call ended")
-            left = busy.get(extension, 1) - 1
-            if left > 0:
-                busy[extension] = left
-            else:
-                busy.pop(extension, None)
+            _count(self.rt.busy, extension, -1)
         talk_s = loop.time() - started
         detail = ""
         if self.transferred_to:
@@ -780,6 +772,59 @@ class CallManager:
             self.active.pop(call.call_id, None)
             await self._record(call, outcome, trace)
 
+    async def _direct(
+        self,
+        txn: ServerTransaction,
+        request: Request,
+        addr: Addr,
+        *,
+        caller_ext: str,
+        caller: str,
+        caller_name: str | None,
+        did: str,
+        kind: str,
+        facts: dict[str, Any],
+        action: Callable[[LiveCall], Awaitable[tuple[str, str | None]]],
+    ) -> None:
+        """A call an extension places without a flow (another extension, an external
+        number, its mailbox): one trace entry of `kind`; `action` returns (outcome, output)
+        and adds its facts. The extension counts as busy meanwhile."""
+        leg = await self._open_leg(txn, request, addr)
+        if leg is None:
+            return
+        call = LiveCall(self.rt, leg, caller=caller, caller_name=caller_name, did=did)
+        self.active[call.call_id] = call
+        await self._record(call, "in_progress", [], started=True)  # closed at end or restart
+        self.rt.events.emit(
+            "call.started", call_id=call.call_id, caller=caller_ext, did=did, flow=None
+        )
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        outcome, output = "error", None
+        _count(self.rt.busy, caller_ext, +1)
+        try:
+            outcome, output = await action(call)
+        except CallEnded as ended:
+            bridged = ended.result is not None
+            outcome, output = ("answered", "answered") if bridged else ("caller_hangup", None)
+            facts["ended"] = ended.reason
+        except Exception:
+            log.exception("call %s from %s failed", call.call_id, caller_ext)
+        finally:
+            _count(self.rt.busy, caller_ext, -1)
+            await call.hangup("call ended")
+            self.active.pop(call.call_id, None)
+            trace = [
+                {
+                    "t": round(loop.time() - t0, 3),
+                    "node": kind,
+                    "type": kind,
+                    "output": output,
+                    "facts": facts,
+                }
+            ]
+            await self._record(call, outcome, trace)
+
     async def _internal(
         self,
         txn: ServerTransaction,
@@ -789,60 +834,22 @@ class CallManager:
         caller_name: str | None,
         target: str,
     ) -> None:
-        leg = await self._open_leg(txn, request, addr)
-        if leg is None:
-            return
-        call = LiveCall(self.rt, leg, caller=caller_ext, caller_name=caller_name, did=target)
-        self.active[call.call_id] = call
-        await self._record(call, "in_progress", [], started=True)  # closed at end or restart
-        self.rt.events.emit(
-            "call.started", call_id=call.call_id, caller=caller_ext, did=target, flow=None
-        )
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        outcome = "error"
-        trace: list[dict[str, Any]] = []
-        busy = self.rt.busy
-        busy[caller_ext] = busy.get(caller_ext, 0) + 1
-        try:
+        """An extension calling another extension."""
+        facts: dict[str, Any] = {"extension": target}
+
+        async def ring(call: LiveCall) -> tuple[str, str | None]:
             result = await call.dial_extension(
                 target, ring_timeout_s=self.rt.internal_ring_timeout_s
             )
-            outcome = result.outcome
-            trace.append(
-                {
-                    "t": round(loop.time() - t0, 3),
-                    "node": "dial",
-                    "type": "call_sip",
-                    "output": result.outcome,
-                    "facts": {"extension": target, "detail": result.detail},
-                }
-            )
+            facts["detail"] = result.detail
             if result.outcome != "answered" and not call.leg.answered:
-                status = {"busy": 486, "offline": 480, "no_answer": 480}.get(result.outcome, 480)
-                call.leg.reject(status)
-        except CallEnded as ended:
-            outcome = "caller_hangup"
-            trace.append(
-                {
-                    "t": round(loop.time() - t0, 3),
-                    "node": "dial",
-                    "type": "call_sip",
-                    "output": None,
-                    "facts": {"extension": target, "ended": ended.reason},
-                }
-            )
-        except Exception:
-            log.exception("internal call %s failed", call.call_id)
-        finally:
-            left = busy.get(caller_ext, 1) - 1
-            if left > 0:
-                busy[caller_ext] = left
-            else:
-                busy.pop(caller_ext, None)
-            await call.hangup("call ended")
-            self.active.pop(call.call_id, None)
-            await self._record(call, outcome, trace)
+                call.leg.reject({"busy": 486}.get(result.outcome, 480))
+            return result.outcome, result.outcome
+
+        await self._direct(
+            txn, request, addr, caller_ext=caller_ext, caller=caller_ext,
+            caller_name=caller_name, did=target, kind="call_sip", facts=facts, action=ring,
+        )  # fmt: skip
 
     async def _own_voicemail(
         self,
@@ -853,40 +860,20 @@ class CallManager:
         caller_name: str | None,
     ) -> None:
         """`*97`: an extension listens to its own mailbox (its PIN is asked when it has one)."""
-        leg = await self._open_leg(txn, request, addr)
-        if leg is None:
-            return
         mailbox = own_mailbox(self.rt, caller_ext)
-        call = LiveCall(self.rt, leg, caller=caller_ext, caller_name=caller_name, did="*97")
-        self.active[call.call_id] = call
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        outcome = "error"
         facts: dict[str, Any] = {"mailbox": mailbox}
-        try:
+
+        async def listen(call: LiveCall) -> tuple[str, str | None]:
             box = self.rt.config.raw.mailboxes.get(mailbox)
             facts["ended"] = await listen_messages(
                 call, mailbox=mailbox, pin=box.pin if box is not None else None
             )
-            outcome = "hangup"
-        except CallEnded as ended:
-            outcome = "caller_hangup"
-            facts["ended"] = ended.reason
-        except Exception:
-            log.exception("voicemail menu %s failed", call.call_id)
-        finally:
-            await call.hangup("voicemail menu ended")
-            self.active.pop(call.call_id, None)
-            trace = [
-                {
-                    "t": round(loop.time() - t0, 3),
-                    "node": "voicemail",
-                    "type": "voicemail",
-                    "output": "done",
-                    "facts": facts,
-                }
-            ]
-            await self._record(call, outcome, trace)
+            return "hangup", "done"
+
+        await self._direct(
+            txn, request, addr, caller_ext=caller_ext, caller=caller_ext,
+            caller_name=caller_name, did="*97", kind="voicemail", facts=facts, action=listen,
+        )  # fmt: skip
 
     async def _outbound(
         self,
@@ -901,58 +888,27 @@ class CallManager:
     ) -> None:
         """An extension calling an external number through the trunk of the number it
         presents (SPEC §4: as its caller ID, `cN`, or anonymous with `h`)."""
-        leg = await self._open_leg(txn, request, addr)
-        if leg is None:
-            return
-        call = LiveCall(self.rt, leg, caller=presented, caller_name=caller_name, did=presented)
-        self.active[call.call_id] = call
-        self.rt.events.emit(
-            "call.started", call_id=call.call_id, caller=caller_ext, did=number, flow=None
-        )
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        outcome = "error"
-        trace: list[dict[str, Any]] = []
-        busy = self.rt.busy
-        busy[caller_ext] = busy.get(caller_ext, 0) + 1
         facts: dict[str, Any] = {
             "extension": caller_ext,
             "number": number,
             "caller_id": "anonymous" if anonymous else presented,
         }
-        try:
+
+        async def dial(call: LiveCall) -> tuple[str, str | None]:
             result = await call.dial_number(
                 number, ring_timeout_s=60.0, caller_id=presented, anonymous=anonymous
             )
-            outcome = result.outcome
             facts["detail"] = result.detail
-            if result.outcome != "answered" and not call.leg.answered:
-                status = {"busy": 486, "no_answer": 480}.get(result.outcome, 503)
-                call.leg.reject(status)
-        except CallEnded as ended:
-            outcome = "answered" if ended.result is not None else "caller_hangup"
-            facts["ended"] = ended.reason
-        except Exception:
-            log.exception("outbound call %s failed", call.call_id)
-        finally:
-            trace.append(
-                {
-                    "t": round(loop.time() - t0, 3),
-                    "node": "dial",
-                    "type": "call_phone",
-                    "output": outcome,
-                    "facts": facts,
-                }
-            )
-            left = busy.get(caller_ext, 1) - 1
-            if left > 0:
-                busy[caller_ext] = left
-            else:
-                busy.pop(caller_ext, None)
-            await call.hangup("call ended")
-            self.active.pop(call.call_id, None)
-            call.answered_by = call.answered_by or (number if outcome == "answered" else None)
-            await self._record(call, outcome, trace)
+            if result.outcome == "answered":
+                call.answered_by = number
+            elif not call.leg.answered:
+                call.leg.reject({"busy": 486, "no_answer": 480}.get(result.outcome, 503))
+            return result.outcome, result.outcome
+
+        await self._direct(
+            txn, request, addr, caller_ext=caller_ext, caller=presented,
+            caller_name=caller_name, did=presented, kind="call_phone", facts=facts, action=dial,
+        )  # fmt: skip
 
     def _flow(self, published: Any) -> Any:
         key = (published.flow_name, published.revision)

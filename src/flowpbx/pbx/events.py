@@ -38,3 +38,12 @@ class EventHub:
                 subscriber(event)
             except Exception:
                 log.exception("event subscriber failed on %s", kind)
+
+
+def count(counts: dict[str, int], label: str, delta: int) -> None:
+    """Live per-extension counters (busy, ringing): add `delta`, forget zeros."""
+    value = counts.get(label, 0) + delta
+    if value > 0:
+        counts[label] = value
+    else:
+        counts.pop(label, None)

@@ -30,6 +30,7 @@ import numpy as np
 
 from flowpbx.media.audiofile import frames_of
 from flowpbx.pbx.bridge import Bridge
+from flowpbx.pbx.events import count
 from flowpbx.pbx.legs import UacLeg, UasLeg
 from flowpbx.pbx.media import NoRtpPort, RtpEndpoint, ringback_pcm
 
@@ -273,7 +274,7 @@ class Conversation:
         bridge.set_hears(tkey, "target")
         bridge.set_hears("target", tkey)
         busy = rt.busy
-        busy[number] = busy.get(number, 0) + 1
+        count(busy, number, +1)
         if blind:
             transferer.notify_refer(200)
             outcome = "complete"
@@ -382,8 +383,4 @@ class Conversation:
 
 
 def _unbusy(busy: dict[str, int], label: str) -> None:
-    left = busy.get(label, 1) - 1
-    if left > 0:
-        busy[label] = left
-    else:
-        busy.pop(label, None)
+    count(busy, label, -1)

@@ -196,21 +196,7 @@ class Store:
         )
 
     async def add_call_history(self, rec: CallRecord) -> int:
-        async with self.transaction() as s:
-            pk = await repos.add_call_history(s, rec)
-        self.emit(
-            {
-                "type": "call.ended",
-                "id": rec.call_id,
-                "history_id": pk,
-                "caller": rec.caller,
-                "did": rec.did,
-                "flow": rec.flow,
-                "answered_by": rec.answered_by,
-                "outcome": rec.outcome,
-            }
-        )
-        return pk
+        return (await self.add_call_history_many([rec]))[0]
 
     async def add_call_history_many(self, records: Sequence[CallRecord]) -> list[int]:
         """Several rows in one transaction (the runtime batches them: one commit, not one
