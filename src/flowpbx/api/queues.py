@@ -73,7 +73,7 @@ def _flow_queues(published: list[Any]) -> dict[str, tuple[list[str], dict[str, A
                 continue
             params = node.get("params") if isinstance(node.get("params"), dict) else {}
             assert isinstance(params, dict)
-            name = params.get("name") or f"{pub.flow_name} {node_id}"
+            name = params.get("name") or f"{pub.flow_name}/{node_id}"  # as flow/elements/queue.py
             flows, _first = out.setdefault(str(name), ([], dict(params)))
             if pub.flow_name not in flows:
                 flows.append(pub.flow_name)
@@ -141,7 +141,7 @@ async def list_queues(store: StoreDep, live: LiveDep, _user: UserDep) -> list[Qu
     return await _all(store, live)
 
 
-@router.get("/{name}", response_model=QueueOut, responses={404: {}})
+@router.get("/{name:path}", response_model=QueueOut, responses={404: {}})
 async def get_queue(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -> QueueOut:
     for q in await _all(store, live):
         if q.name == name:
@@ -149,7 +149,7 @@ async def get_queue(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -
     raise not_found("queue", name)
 
 
-@router.put("/{name}", response_model=QueueOut)
+@router.put("/{name:path}", response_model=QueueOut)
 async def put_queue(
     name: str, body: QueueIn, store: StoreDep, live: LiveDep, _user: UserDep
 ) -> QueueOut:
@@ -168,7 +168,7 @@ async def put_queue(
     return await get_queue(name, store, live, _user)
 
 
-@router.delete("/{name}", status_code=204, responses={404: {}})
+@router.delete("/{name:path}", status_code=204, responses={404: {}})
 async def delete_queue(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
     try:
         async with store.transaction() as s:
