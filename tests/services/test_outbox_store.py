@@ -104,8 +104,9 @@ async def test_flow_email_goes_through_the_outbox(store: Store, smtp_server: Smt
         (queued,) = await store.due_emails(dt.datetime.now(dt.UTC))
         assert queued.subject == f"Call from {CALLER}"
         services.start()  # SMTP still down: the worker fails, then the server comes up
-        while (await store.get_email(queued.id)).attempts == 0:  # type: ignore[union-attr]
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(30):  # the first attempt fails: SMTP is down
+            while (await store.get_email(queued.id)).attempts == 0:  # type: ignore[union-attr]
+                await asyncio.sleep(0.05)
         smtp_server.start()
         assert await asyncio.to_thread(smtp_server.sink.got.wait, 20)
     finally:

@@ -296,6 +296,7 @@ class Outbox:
         self.sent = 0
         self.failed = 0
         self._wake = asyncio.Event()
+        self._closing = False
         self._paused_until: dt.datetime | None = None
         self._outage = 0  # consecutive "server unreachable" failures
         self._task: asyncio.Task[None] | None = None
@@ -387,15 +388,20 @@ class Outbox:
     async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None:
+            # The flag ends the loop even when the cancellation is swallowed: Python 3.11's
+            # asyncio.timeout can turn a cancel that races its own expiry into a TimeoutError.
+            self._closing = True
+            self._wake.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            self._closing = False
 
     def wake(self) -> None:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()
             try:
                 await self.process_due()
