@@ -13,13 +13,13 @@ from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import (
     Request,
     Response,
-    body_parts,
     check_request,
     check_response,
     make_response,
     parse_message,
     unsupported_extensions,
 )
+from flowpbx.sip.multipart import body_parts
 from flowpbx.sip.uri import SipUri, unescape
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "rfc4475"
