@@ -19,6 +19,7 @@ from tests.e2e.peers import (
     register,
     tone_pcap,
 )
+from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp, dtmf_pcap
 from tests.netutil import free_udp_port
 
@@ -34,19 +35,21 @@ def _has_tone(samples: Any, freq: float, min_seconds: float) -> bool:
     return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
 
 
-def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> None:
+def _company(e2e: Harness, tag: str) -> tuple[FlowpbxServer, int]:
+    """Extensions 101 (the agent) and 103 (the target), a trunk, and a flow that gives every
+    provider call to 101; `tag` keeps passwords and names apart per test."""
     trunk_port = free_udp_port()
     server = e2e.server(
         {
             "extensions": [
-                {"number": "101", "name": "Alice", "password": "pw-101-xfer"},
-                {"number": "103", "name": "Carol", "password": "pw-103-xfer"},
+                {"number": "101", "name": "Alice", "password": f"pw-101-{tag}"},
+                {"number": "103", "name": "Carol", "password": f"pw-103-{tag}"},
             ],
             "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
             "numbers": [{"number": DID, "trunk": "provider"}],
             "flows": [
                 {
-                    "name": "Xfer",
+                    "name": tag,
                     "entry": "start",
                     "nodes": {
                         "start": {
@@ -60,22 +63,32 @@ def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> Non
             ],
         }
     )
+    return server, trunk_port
+
+
+def _registered(e2e: Harness, server: FlowpbxServer, ext: str, tag: str) -> int:
+    """Register `ext` from a fresh port with SIPp; the port for the SIPp phone to answer on."""
+    port = free_udp_port()
+    e2e.adopt_sipp(
+        register(
+            e2e.tmp_path,
+            registrar=server.sip,
+            ext=ext,
+            password=f"pw-{ext}-{tag}",
+            local_port=port,
+            name=f"reg{ext}",
+        )
+    ).start().check(timeout=15)
+    return port
+
+
+def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> None:
+    server, trunk_port = _company(e2e, "xfer")
     target = e2e.baresip(
         name="t103", user="103", password="pw-103-xfer", registrar=server.sip, tone_hz=TARGET_HZ
     )
     target.wait_registered(10)
-    agent_port = free_udp_port()
-    reg = e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="101",
-            password="pw-101-xfer",
-            local_port=agent_port,
-            name="reg101",
-        )
-    )
-    reg.start().check(timeout=15)
+    agent_port = _registered(e2e, server, "101", "xfer")
     keys = {f"key_{i}.pcap": dtmf_pcap(d) for i, d in enumerate("*2103#", start=1)}
     agent = e2e.adopt_sipp(
         Sipp(
@@ -131,47 +144,12 @@ def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> Non
 
 
 def test_refer_blind_transfer_from_the_phone_button(e2e: Harness) -> None:
-    trunk_port = free_udp_port()
-    server = e2e.server(
-        {
-            "extensions": [
-                {"number": "101", "name": "Alice", "password": "pw-101-refer"},
-                {"number": "103", "name": "Carol", "password": "pw-103-refer"},
-            ],
-            "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
-            "numbers": [{"number": DID, "trunk": "provider"}],
-            "flows": [
-                {
-                    "name": "Refer",
-                    "entry": "start",
-                    "nodes": {
-                        "start": {
-                            "type": "numbers",
-                            "params": {"numbers": [DID]},
-                            "next": {"next": "agent"},
-                        },
-                        "agent": {"type": "call_sip", "params": {"extension": "101"}},
-                    },
-                }
-            ],
-        }
-    )
+    server, trunk_port = _company(e2e, "refer")
     target = e2e.baresip(
         name="b103", user="103", password="pw-103-refer", registrar=server.sip, tone_hz=TARGET_HZ
     )
     target.wait_registered(10)
-    agent_port = free_udp_port()
-    reg = e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="101",
-            password="pw-101-refer",
-            local_port=agent_port,
-            name="reg101",
-        )
-    )
-    reg.start().check(timeout=15)
+    agent_port = _registered(e2e, server, "101", "refer")
     agent = e2e.adopt_sipp(
         Sipp(
             "uas_refer.xml",
@@ -219,47 +197,12 @@ def test_refer_blind_transfer_from_the_phone_button(e2e: Harness) -> None:
 
 def test_star1_aborts_the_transfer_and_returns_the_caller(e2e: Harness) -> None:
     """*2103#, 103 answers, then *1: 103 is hung up and 101 talks to the caller again."""
-    trunk_port = free_udp_port()
-    server = e2e.server(
-        {
-            "extensions": [
-                {"number": "101", "name": "Alice", "password": "pw-101-abort"},
-                {"number": "103", "name": "Carol", "password": "pw-103-abort"},
-            ],
-            "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
-            "numbers": [{"number": DID, "trunk": "provider"}],
-            "flows": [
-                {
-                    "name": "Abort",
-                    "entry": "start",
-                    "nodes": {
-                        "start": {
-                            "type": "numbers",
-                            "params": {"numbers": [DID]},
-                            "next": {"next": "agent"},
-                        },
-                        "agent": {"type": "call_sip", "params": {"extension": "101"}},
-                    },
-                }
-            ],
-        }
-    )
+    server, trunk_port = _company(e2e, "abort")
     target = e2e.baresip(
         name="a103", user="103", password="pw-103-abort", registrar=server.sip, tone_hz=TARGET_HZ
     )
     target.wait_registered(10)
-    agent_port = free_udp_port()
-    reg = e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="101",
-            password="pw-101-abort",
-            local_port=agent_port,
-            name="reg101",
-        )
-    )
-    reg.start().check(timeout=15)
+    agent_port = _registered(e2e, server, "101", "abort")
     keys = {f"key_{i}.pcap": dtmf_pcap(d) for i, d in enumerate("*2103#", start=1)}
     # *1 again: the same bundled captures would repeat their timestamps (one press to RFC 4733)
     keys["key_7.pcap"] = dtmf_pcap_shifted("*", 400_000)
@@ -312,58 +255,14 @@ def test_star1_aborts_the_transfer_and_returns_the_caller(e2e: Harness) -> None:
 
 def test_busy_target_gives_the_transferer_the_caller_back(e2e: Harness) -> None:
     """*2103# while 103 is busy (486): 101 gets the caller back, nothing is transferred."""
-    trunk_port = free_udp_port()
-    server = e2e.server(
-        {
-            "extensions": [
-                {"number": "101", "name": "Alice", "password": "pw-101-busy"},
-                {"number": "103", "name": "Carol", "password": "pw-103-busy"},
-            ],
-            "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
-            "numbers": [{"number": DID, "trunk": "provider"}],
-            "flows": [
-                {
-                    "name": "Busy",
-                    "entry": "start",
-                    "nodes": {
-                        "start": {
-                            "type": "numbers",
-                            "params": {"numbers": [DID]},
-                            "next": {"next": "agent"},
-                        },
-                        "agent": {"type": "call_sip", "params": {"extension": "101"}},
-                    },
-                }
-            ],
-        }
-    )
-    busy_port = free_udp_port()
-    e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="103",
-            password="pw-103-busy",
-            local_port=busy_port,
-            name="reg103",
-        )
-    ).start().check(timeout=15)
+    server, trunk_port = _company(e2e, "busy")
+    busy_port = _registered(e2e, server, "103", "busy")
     busy = e2e.adopt_sipp(
         Sipp("uas_busy.xml", e2e.tmp_path, local_port=busy_port, service="103", name="busy103")
     )
     busy.start()
     busy.wait_ready()
-    agent_port = free_udp_port()
-    e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="101",
-            password="pw-101-busy",
-            local_port=agent_port,
-            name="reg101",
-        )
-    ).start().check(timeout=15)
+    agent_port = _registered(e2e, server, "101", "busy")
     keys = {f"key_{i}.pcap": dtmf_pcap(d) for i, d in enumerate("*2103#", start=1)}
     agent = e2e.adopt_sipp(
         Sipp(
