@@ -46,6 +46,43 @@ async def test_extensions_crud(client: httpx.AsyncClient, token: str) -> None:
     assert (await client.delete("/api/v1/extensions/101", headers=h)).status_code == 404
 
 
+async def test_extension_allow_list_and_call_waiting(client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    body = {"number": "105", "name": "Eve", "password": "s3cret-105"}
+    r = await client.post("/api/v1/extensions", json=body, headers=h)
+    assert r.status_code == 201 and r.json()["allowed_cidrs"] == [] and r.json()["call_waiting"]
+    r = await client.put(
+        "/api/v1/extensions/105",
+        json={
+            "name": "Eve",
+            "allowed_cidrs": ["10.1.2.3", "192.168.0.0/16"],
+            "call_waiting": False,
+        },
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["allowed_cidrs"] == ["10.1.2.3/32", "192.168.0.0/16"]
+    assert r.json()["call_waiting"] is False
+    r = await client.put(
+        "/api/v1/extensions/105", json={"name": "Eve", "allowed_cidrs": ["10.1.2.300"]}, headers=h
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["details"][0]["path"].startswith("body.allowed_cidrs")
+    assert (await client.get("/api/v1/extensions/105", headers=h)).json()["call_waiting"] is False
+
+
+async def test_trunk_number_format(client: httpx.AsyncClient, token: str) -> None:
+    h = bearer(token)
+    trunk = {"name": "local", "host": "127.0.0.1", "country_code": "371", "national_prefix": "0"}
+    r = await client.post("/api/v1/trunks", json=trunk, headers=h)
+    assert r.status_code == 201, r.text
+    assert (r.json()["country_code"], r.json()["national_prefix"]) == ("371", "0")
+    r = await client.post(
+        "/api/v1/trunks", json={**trunk, "name": "bad", "country_code": "+371"}, headers=h
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.country_code"
+
+
 async def test_trunks_and_numbers(client: httpx.AsyncClient, token: str) -> None:
     h = bearer(token)
     trunk = {"name": "provider", "host": "127.0.0.1", "port": 5070, "password": "pw"}

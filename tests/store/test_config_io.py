@@ -130,6 +130,28 @@ async def test_import_writes_everything(store: Store, tmp_path: Path) -> None:
     assert not list((store.data_dir / "audio").glob(".*"))  # no temp files left
 
 
+async def test_allow_lists_call_waiting_and_number_format_round_trip(
+    store: Store, tmp_path: Path
+) -> None:
+    doc = _config(tmp_path)
+    doc["extensions"][1].update(allowed_cidrs=["10.0.0.0/8", "127.0.0.1"], call_waiting=False)
+    doc["trunks"][0].update(country_code="371", national_prefix="0")
+    await import_config(store, _write(tmp_path, doc))
+    cfg = await store.load_runtime_config()
+    bob = cfg.extensions["102"]
+    assert bob.allowed_cidrs == ("10.0.0.0/8", "127.0.0.1/32") and not bob.call_waiting
+    assert cfg.extensions["101"].call_waiting and cfg.extensions["101"].allowed_cidrs == ()
+    assert (cfg.trunks[0].country_code, cfg.trunks[0].national_prefix) == ("371", "0")
+    exported = await export_config(store)
+    ext = {e["number"]: e for e in exported["extensions"]}
+    assert ext["102"]["allowed_cidrs"] == ["10.0.0.0/8", "127.0.0.1/32"]
+    assert ext["102"]["call_waiting"] is False and "call_waiting" not in ext["101"]
+    assert exported["trunks"][0]["national_prefix"] == "0"
+    doc["extensions"][1]["allowed_cidrs"] = ["not-a-network"]
+    with pytest.raises(ConfigError, match="not an address or network"):
+        await import_config(store, _write(tmp_path, doc))
+
+
 async def test_import_twice_changes_nothing(store: Store, tmp_path: Path) -> None:
     path = _write(tmp_path, _config(tmp_path))
     await import_config(store, path)

@@ -15,7 +15,7 @@ from flowpbx.store.models import Base
 TABLES = {
     "extensions", "registrations", "trunks", "numbers", "mailboxes", "schedules", "flows",
     "flow_revisions", "audio", "call_history", "users", "auth_tokens", "settings",
-    "voicemail_messages", "queues", "queue_calls", "email_outbox",
+    "voicemail_messages", "queues", "queue_calls", "email_outbox", "audit_log",
 }  # fmt: skip
 
 
@@ -45,7 +45,7 @@ async def test_upgrade_is_repeatable_and_reaches_head(db_url: str, tmp_path: Pat
         await store.check_schema()  # does not raise at head
     finally:
         await store.close()
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 async def test_check_schema_on_empty_database_says_what_to_do(db_url: str, tmp_path: Path) -> None:

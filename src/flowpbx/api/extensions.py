@@ -17,7 +17,7 @@ from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
 from flowpbx.store import repos
-from flowpbx.store.config_io import ExtensionIn
+from flowpbx.store.config_io import ExtensionIn, cidr_list
 from flowpbx.store.config_io import _e164 as e164
 from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
@@ -42,6 +42,8 @@ class ExtensionOut(BaseModel):
     outbound: bool
     caller_id: str | None
     mailbox: str | None
+    allowed_cidrs: list[str] = []
+    call_waiting: bool = True
     registered: bool
     registrations: list[RegistrationOut]
 
@@ -65,11 +67,18 @@ class ExtensionUpdate(BaseModel):
     outbound: bool = False
     caller_id: str | None = None
     mailbox: str | None = None
+    allowed_cidrs: list[str] = Field(default_factory=list, max_length=50)
+    call_waiting: bool = True
 
     @field_validator("caller_id")
     @classmethod
     def _caller_id(cls, v: str | None) -> str | None:
         return None if v is None else e164(v)
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        return cidr_list(v)
 
 
 def _reg_out(reg: RegistrationRec, now: dt.datetime) -> RegistrationOut:
@@ -121,6 +130,8 @@ def _ext_out(ext: ExtensionRec, regs: list[RegistrationOut]) -> ExtensionOut:
         outbound=ext.outbound,
         caller_id=ext.caller_id,
         mailbox=ext.mailbox,
+        allowed_cidrs=list(ext.allowed_cidrs),
+        call_waiting=ext.call_waiting,
         registered=bool(regs),
         registrations=regs,
     )

@@ -29,6 +29,8 @@ class TrunkOut(BaseModel):
     register_: bool = Field(alias="register")
     from_domain: str | None
     trusted: bool
+    country_code: str | None = None
+    national_prefix: str | None = None
     registration: dict[str, Any] | None
 
 
@@ -42,6 +44,8 @@ class TrunkUpdate(BaseModel):
     register_: bool = Field(default=False, alias="register")
     from_domain: str | None = Field(default=None, max_length=255)
     trusted: bool = False
+    country_code: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,3}$")
+    national_prefix: str | None = Field(default=None, pattern=r"^[0-9]{1,4}$")
 
 
 def _live_state(live: LiveDep) -> dict[str, dict[str, Any]]:
@@ -67,6 +71,8 @@ def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
             "register": t.register,
             "from_domain": t.from_domain,
             "trusted": t.trusted,
+            "country_code": t.country_code,
+            "national_prefix": t.national_prefix,
             "registration": state.get(t.name) if t.register else None,
         }
     )

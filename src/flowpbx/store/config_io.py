@@ -17,6 +17,7 @@ e.g. ``extensions[2].number: must be 2-6 digits``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import tempfile
@@ -63,6 +64,17 @@ def _e164(value: str) -> str:
     return value
 
 
+def cidr_list(items: list[str]) -> list[str]:
+    """Addresses or networks as canonical CIDR strings ("10.0.0.7" -> "10.0.0.7/32")."""
+    out = []
+    for item in items:
+        try:
+            out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an address or network (CIDR)") from exc
+    return out
+
+
 class ExtensionIn(BaseModel):
     model_config = _STRICT
     number: str
@@ -72,11 +84,18 @@ class ExtensionIn(BaseModel):
     outbound: bool = False
     caller_id: str | None = None
     mailbox: str | None = None
+    allowed_cidrs: list[str] = Field(default_factory=list, max_length=50)
+    call_waiting: bool = True
 
     @field_validator("number", mode="before")
     @classmethod
     def _number(cls, v: Any) -> Any:
         return _digits(v, 2, 6)
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        return cidr_list(v)
 
     @field_validator("caller_id")
     @classmethod
@@ -103,6 +122,8 @@ class TrunkIn(BaseModel):
     register_: bool = Field(default=False, alias="register")  # BaseModel has .register
     from_domain: str | None = None
     trusted: bool = False
+    country_code: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,3}$")
+    national_prefix: str | None = Field(default=None, pattern=r"^[0-9]{1,4}$")
 
     def record(self) -> TrunkRec:
         return TrunkRec(
@@ -115,6 +136,8 @@ class TrunkIn(BaseModel):
             register=self.register_,
             from_domain=self.from_domain,
             trusted=self.trusted,
+            country_code=self.country_code,
+            national_prefix=self.national_prefix,
         )
 
 
@@ -507,6 +530,8 @@ async def _apply(
                 outbound=e.outbound,
                 caller_id=e.caller_id,
                 mailbox=e.mailbox,
+                allowed_cidrs=e.allowed_cidrs,
+                call_waiting=e.call_waiting,
             )
         for t in parsed.trunks:
             changed["trunks"] += await repos.upsert_trunk(s, t.record())
@@ -573,6 +598,8 @@ async def export_config(store: Store) -> dict[str, Any]:
                 "outbound": e.outbound,
                 "caller_id": e.caller_id,
                 "mailbox": e.mailbox,
+                "allowed_cidrs": list(e.allowed_cidrs) or None,
+                "call_waiting": None if e.call_waiting else False,
             }
         )
         for e in extensions
@@ -589,6 +616,8 @@ async def export_config(store: Store) -> dict[str, Any]:
                 "register": t.register,
                 "from_domain": t.from_domain,
                 "trusted": t.trusted,
+                "country_code": t.country_code,
+                "national_prefix": t.national_prefix,
             }
         )
         for t in trunks

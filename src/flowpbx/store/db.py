@@ -306,6 +306,8 @@ class Store:
         outbound: bool = False,
         caller_id: str | None = None,
         mailbox: str | None = None,
+        allowed_cidrs: tuple[str, ...] | list[str] = (),
+        call_waiting: bool = True,
     ) -> bool:
         async with self.transaction() as s:
             return await repos.upsert_extension(
@@ -318,6 +320,8 @@ class Store:
                 outbound=outbound,
                 caller_id=caller_id,
                 mailbox=mailbox,
+                allowed_cidrs=allowed_cidrs,
+                call_waiting=call_waiting,
             )
 
     # ----------------------------------------------------------------- users

@@ -77,6 +77,10 @@ class Extension(Base):
     outbound: Mapped[bool] = mapped_column(Boolean, default=False)
     caller_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     mailbox: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Source networks (CIDR) the extension may register and call from; empty = anywhere.
+    allowed_cidrs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Off: a second call to an extension already on a call gets busy instead of ringing.
+    call_waiting: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -113,6 +117,10 @@ class Trunk(Base):
     register: Mapped[bool] = mapped_column(Boolean, default=False)
     from_domain: Mapped[str | None] = mapped_column(String(255), nullable=True)
     trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How this provider writes numbers: country code (e.g. "371") and national prefix
+    # (e.g. "0") used to turn what arrives into E.164.
+    country_code: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    national_prefix: Mapped[str | None] = mapped_column(String(4), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -313,3 +321,17 @@ class EmailOutbox(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditEntry(Base):
+    """Who changed what in the configuration, and when (write-once)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)  # username or "cli"
+    action: Mapped[str] = mapped_column(String(32))  # create | update | delete | publish | ...
+    entity: Mapped[str] = mapped_column(String(50), index=True)  # extension | trunk | flow ...
+    key: Mapped[str] = mapped_column(String(200), default="")  # natural key of the entity
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -25,6 +25,10 @@ class ExtensionRec:
     outbound: bool = False
     caller_id: str | None = None
     mailbox: str | None = None
+    # Source networks (CIDR strings) allowed to register/call as this extension; () = any.
+    allowed_cidrs: tuple[str, ...] = ()
+    # False: a new call to this extension while it is on a call gets busy (no second ring).
+    call_waiting: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +44,10 @@ class TrunkRec:
     register: bool = False
     from_domain: str | None = None
     trusted: bool = False
+    # Number format of this provider, to normalise what it sends to E.164: country code
+    # ("371") and national prefix ("0"); None = the provider already sends E.164 (or 00...).
+    country_code: str | None = None
+    national_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

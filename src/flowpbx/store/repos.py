@@ -76,6 +76,8 @@ def _ext_rec(row: m.Extension) -> ExtensionRec:
         outbound=row.outbound,
         caller_id=row.caller_id,
         mailbox=row.mailbox,
+        allowed_cidrs=tuple(row.allowed_cidrs or ()),
+        call_waiting=row.call_waiting,
     )
 
 
@@ -100,6 +102,8 @@ async def upsert_extension(
     outbound: bool = False,
     caller_id: str | None = None,
     mailbox: str | None = None,
+    allowed_cidrs: tuple[str, ...] | list[str] = (),
+    call_waiting: bool = True,
 ) -> bool:
     """Create or update extension `number`; returns True if anything changed.
 
@@ -113,6 +117,8 @@ async def upsert_extension(
         "outbound": outbound,
         "caller_id": caller_id,
         "mailbox": mailbox,
+        "allowed_cidrs": list(allowed_cidrs),
+        "call_waiting": call_waiting,
     }
     if password is not None:
         values["ha1_md5"], values["ha1_sha256"] = compute_ha1(number, realm, password)
@@ -144,6 +150,8 @@ def _trunk_rec(r: m.Trunk) -> TrunkRec:
         register=r.register,
         from_domain=r.from_domain,
         trusted=r.trusted,
+        country_code=r.country_code,
+        national_prefix=r.national_prefix,
     )
 
 
@@ -163,6 +171,8 @@ async def upsert_trunk(s: AsyncSession, rec: TrunkRec) -> bool:
         "register": rec.register,
         "from_domain": rec.from_domain,
         "trusted": rec.trusted,
+        "country_code": rec.country_code,
+        "national_prefix": rec.national_prefix,
     }
     if row is None:
         s.add(m.Trunk(name=rec.name, **values))

@@ -1,0 +1,102 @@
+"""Repository functions for web UI users beyond login: list, add, delete, reset a password.
+
+Checking a login lives in `repos.py` (`authenticate`); `repos.create_user` is what the
+command line uses. Here the argon2id hashing (deliberately slow) runs in a worker thread,
+since these are called from the API on the PBX's event loop. The rules that keep the PBX
+administrable are enforced inside the caller's transaction: nobody deletes themselves,
+and the last admin cannot be deleted. Deleting a user ends its sessions and API tokens; a
+password reset ends its sessions and keeps its API tokens. Like `repos.py`, nothing here
+commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowpbx.store import models as m
+from flowpbx.store import repos
+from flowpbx.store.errors import ConflictError, NotFoundError
+from flowpbx.store.records import UserRec
+
+__all__ = ["UserInfo", "add_user", "delete_user", "list_users", "reset_password"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserInfo:
+    """A web user as the users page lists it (never the password hash)."""
+
+    username: str
+    role: str
+    created_at: dt.datetime | None
+
+
+async def _hash(password: str) -> str:
+    # repos' hasher, looked up at call time: one set of argon2 parameters for every user
+    return await asyncio.to_thread(repos._hasher.hash, password)
+
+
+def _info(r: m.User) -> UserInfo:
+    return UserInfo(username=r.username, role=r.role, created_at=r.created_at)
+
+
+async def add_user(s: AsyncSession, username: str, password: str, role: str) -> UserInfo:
+    """Create a web user. ValueError for an unknown role, ConflictError when taken."""
+    if role not in repos.ROLES:
+        raise ValueError(f"role must be one of {', '.join(repos.ROLES)}, not {role!r}")
+    if await s.scalar(select(m.User.id).where(m.User.username == username)) is not None:
+        raise ConflictError(f"user {username!r} already exists")
+    row = m.User(username=username, password_hash=await _hash(password), role=role)
+    s.add(row)
+    await s.flush()
+    return _info(row)
+
+
+async def list_users(s: AsyncSession) -> list[UserInfo]:
+    rows = await s.scalars(select(m.User).order_by(m.User.username))
+    return [_info(r) for r in rows]
+
+
+async def _row(s: AsyncSession, username: str) -> m.User:
+    row = await s.scalar(select(m.User).where(m.User.username == username))
+    if row is None:
+        raise NotFoundError(f"user {username!r} does not exist")
+    return row
+
+
+async def delete_user(s: AsyncSession, username: str, *, acting: UserRec) -> None:
+    """Delete `username` and its sessions and tokens. ConflictError for oneself or the last
+    admin; NotFoundError when there is no such user."""
+    row = await _row(s, username)
+    if row.id == acting.id:
+        raise ConflictError("you cannot delete the user you are signed in as")
+    if row.role == "admin":
+        # lock the admins' rows: two admins deleting each other at once cannot both win
+        admins = (
+            await s.scalars(select(m.User.id).where(m.User.role == "admin").with_for_update())
+        ).all()
+        if len(admins) <= 1:
+            raise ConflictError("the last admin cannot be deleted")
+    await s.execute(delete(m.AuthToken).where(m.AuthToken.user_id == row.id))
+    await s.delete(row)
+    await s.flush()
+
+
+async def reset_password(
+    s: AsyncSession, username: str, password: str, *, keep_sessions_of: UserRec | None = None
+) -> UserInfo:
+    """Set a new password (argon2id, as at creation) and end the user's login sessions —
+    except when the user is `keep_sessions_of` (someone changing their own password stays
+    signed in). API tokens are kept. NotFoundError when there is no such user."""
+    row = await _row(s, username)
+    row.password_hash = await _hash(password)
+    if keep_sessions_of is None or keep_sessions_of.id != row.id:
+        await s.execute(
+            delete(m.AuthToken).where(m.AuthToken.user_id == row.id, m.AuthToken.kind == "session")
+        )
+    await s.flush()
+    return _info(row)
