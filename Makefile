@@ -26,7 +26,7 @@ run: install web
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx serve
 
 # The web UI (web/): rebuilt only when its sources or the flow schema are newer than the build.
-WEB_SRC := $(shell find web/src web/index.html web/package.json web/package-lock.json \
+WEB_SRC := $(shell find web/src web/scripts web/index.html web/package.json web/package-lock.json \
 	web/vite.config.ts web/tsconfig.json -type f 2>/dev/null) src/flowpbx/flow/model.py
 
 web: web/dist/index.html

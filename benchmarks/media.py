@@ -9,6 +9,10 @@ For each N (stepped), in one run:
 * ``rtpengine`` the userspace relay (``--table=-1``), calls set up over the NG protocol
   (offer/answer with the generator's SDP on both sides).
 * ``direct``    the generator sending to itself: the floor of loss and IPDV on this machine.
+* ``flowpbx-multi`` several flowpbx processes (``--processes``, default 2), each with its own
+  RTP port range, SIPp pair and an equal share of the calls: SPEC §9's several processes on
+  one machine. Signalling is split by the load generator (a dispatcher in front would split
+  it by Call-ID); the media path is the same either way. CPU is the sum of the processes.
 
 The generator (benchmarks/rtpgen.py) sends 20 ms G.711 both ways on every leg, keeping an
 absolute schedule at real-time priority, and stamps send times in the payload. Per step:
@@ -18,6 +22,7 @@ measurement, as % of one core, and per call), RSS growth per call.
     .venv/bin/python benchmarks/media.py                      # N = 100,250,500,750; 20 s each
     .venv/bin/python benchmarks/media.py --quick --calls 100,500
     .venv/bin/python benchmarks/media.py --targets rtpengine,direct
+    .venv/bin/python benchmarks/media.py --targets rtpengine,flowpbx-multi --calls 500
 
 rtpengine: ``apt-get install -y --no-install-recommends rtpengine-daemon``.
 Results: a table on stdout and JSON in benchmarks/results/.
@@ -82,6 +87,10 @@ class MediaStep:
     gen_late_max_ms: float
     loadavg: str
     setup_s: float = 0.0  # how long the N calls took to set up (flowpbx)
+    window: tuple[float, float] = (
+        0.0,
+        0.0,
+    )  # time.perf_counter() at start and end (CLOCK_MONOTONIC)
 
 
 # -- bencode for the NG protocol -------------------------------------------------------------
@@ -166,14 +175,21 @@ def received_ports(log: Path) -> set[int]:
 
 
 def measure(
-    target: str, pid: int | None, calls: int, ports: list[int], gen: socket.socket, secs: float
+    target: str,
+    pids: list[int],
+    calls: int,
+    ports: list[int],
+    gen: socket.socket,
+    secs: float,
 ) -> MediaStep:
+    """Run the generator against `ports`; CPU is the sum over the relay processes `pids`."""
     targets = [("127.0.0.1", p) for p in ports]
-    cpu0 = cpu_seconds(pid) if pid else 0.0
+    cpu0 = sum(cpu_seconds(pid) for pid in pids)
     t0 = time.monotonic()
+    p0 = time.perf_counter()
     result = rtpgen.run(gen, targets, secs)
     wall = time.monotonic() - t0
-    cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
+    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
     cpu_pct = 100 * cpu / wall
     packets = len(ports) * wall / rtpgen.PTIME_S  # relayed packets: one per leg per 20 ms
     return MediaStep(
@@ -190,19 +206,16 @@ def measure(
         transit_p99_ms=result.transit_p99_ms,
         cpu_pct=round(cpu_pct, 1),
         cpu_per_call_pct=round(cpu_pct / calls, 4),
-        us_per_packet=round(1e6 * cpu / packets, 2) if pid else 0.0,
+        us_per_packet=round(1e6 * cpu / packets, 2) if pids else 0.0,
         rss_per_call_kb=0.0,
         gen_late_max_ms=result.sender_late_max_ms,
         loadavg=" ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        window=(round(p0, 3), round(time.perf_counter(), 3)),
     )
 
 
-def run_flowpbx(
-    calls_list: list[int], secs: float, workdir: Path, profile: bool = False
-) -> list[MediaStep]:
-    trunk_port, uas_port = free_udp_port(), free_udp_port()
-    server = BenchServer(workdir / "pbx")
-    server.config = {
+def _media_config(trunk_port: int) -> dict[str, Any]:
+    return {
         "extensions": [{"number": EXT, "name": "Bench UAS", "password": EXT_PASSWORD}],
         "trunks": [
             {
@@ -232,72 +245,121 @@ def run_flowpbx(
             }
         ],
     }
+
+
+@dataclass
+class Shard:
+    """One flowpbx process with its own SIPp provider and UAS (and its own RTP ports)."""
+
+    server: BenchServer
+    trunk_port: int
+    uas_port: int
+
+
+def _start_sipp(
+    shard: Shard, wd: Path, calls: int, gen_port: int, secs: float
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    setup_s = calls / SETUP_RATE
+    hold_ms = int((setup_s + SETUP_WAIT_S + secs + 10) * 1000)
+    timeout_s = int(setup_s + SETUP_WAIT_S + secs + 90)
+    uas = sipp(
+        SIPP_DIR / "media_uas.xml",
+        wd / "uas",
+        shard.uas_port,
+        extra=[
+            "-s",
+            EXT,
+            "-m",
+            str(calls),
+            "-key",
+            "gen_port",
+            str(gen_port),
+            "-trace_msg",
+            "-message_file",
+            str(wd / "uas" / "msg.log"),
+        ],
+        timeout_s=timeout_s,
+    )
+    time.sleep(0.5)
+    provider = sipp(
+        SIPP_DIR / "media_provider.xml",
+        wd / "provider",
+        shard.trunk_port,
+        remote=shard.server.sip,
+        extra=[
+            "-s",
+            DID,
+            "-r",
+            str(SETUP_RATE),
+            "-m",
+            str(calls),
+            "-l",  # SIPp's default cap is 3 x rate x scenario length: all calls at once
+            str(calls),
+            "-key",
+            "gen_port",
+            str(gen_port),
+            "-set",
+            "hold_ms",
+            str(hold_ms),
+            "-trace_msg",
+            "-message_file",
+            str(wd / "provider" / "msg.log"),
+        ],
+        timeout_s=timeout_s,
+    )
+    return uas, provider
+
+
+def run_flowpbx(
+    calls_list: list[int], secs: float, workdir: Path, profile: bool = False, processes: int = 1
+) -> list[MediaStep]:
+    """`processes` > 1: that many flowpbx processes, each with its own RTP port range and its
+    own SIPp pair taking an equal share of the calls — the media side of SPEC §9's several
+    processes on one machine (signalling split by the load generator, as a dispatcher in
+    front would split it by Call-ID; media goes to each process's own ports either way)."""
+    shards: list[Shard] = []
+    span = 10_000 // processes
+    target = "flowpbx" if processes == 1 else f"flowpbx x{processes}"
     steps: list[MediaStep] = []
-    server.start()
     try:
-        register(server, uas_port, workdir)
+        for i in range(processes):
+            trunk_port, uas_port = free_udp_port(), free_udp_port()
+            low = 10_000 + i * span
+            server = BenchServer(
+                workdir / ("pbx" if processes == 1 else f"pbx{i}"),
+                rtp_ports=f"{low}-{low + span - 1}",
+            )
+            server.config = _media_config(trunk_port)
+            server.start()
+            shards.append(Shard(server, trunk_port, uas_port))
+            register(server, uas_port, workdir / f"reg{i}")
+        pids = [shard.server.pid for shard in shards]
         for calls in calls_list:
             gen = rtpgen.open_socket()
             gen_port = gen.getsockname()[1]
             wd = workdir / f"flowpbx-{calls}"
             time.sleep(1)
-            rss0 = rss_kb(server.pid)
+            rss0 = sum(rss_kb(pid) for pid in pids)
+            share = [
+                calls // processes + (1 if i < calls % processes else 0) for i in range(processes)
+            ]
+            sipps = [
+                _start_sipp(shard, wd / f"p{i}" if processes > 1 else wd, n, gen_port, secs)
+                for i, (shard, n) in enumerate(zip(shards, share, strict=True))
+            ]
+            logs = [
+                (wd / f"p{i}" if processes > 1 else wd) / side / "msg.log"
+                for i in range(processes)
+                for side in ("provider", "uas")
+            ]
             setup_s = calls / SETUP_RATE
-            hold_ms = int((setup_s + SETUP_WAIT_S + secs + 10) * 1000)
-            uas = sipp(
-                SIPP_DIR / "media_uas.xml",
-                wd / "uas",
-                uas_port,
-                extra=[
-                    "-s",
-                    EXT,
-                    "-m",
-                    str(calls),
-                    "-key",
-                    "gen_port",
-                    str(gen_port),
-                    "-trace_msg",
-                    "-message_file",
-                    str(wd / "uas" / "msg.log"),
-                ],
-                timeout_s=int(setup_s + SETUP_WAIT_S + secs + 90),
-            )
-            time.sleep(0.5)
-            provider = sipp(
-                SIPP_DIR / "media_provider.xml",
-                wd / "provider",
-                trunk_port,
-                remote=server.sip,
-                extra=[
-                    "-s",
-                    DID,
-                    "-r",
-                    str(SETUP_RATE),
-                    "-m",
-                    str(calls),
-                    "-l",  # SIPp's default cap is 3 x rate x scenario length: all calls at once
-                    str(calls),
-                    "-key",
-                    "gen_port",
-                    str(gen_port),
-                    "-set",
-                    "hold_ms",
-                    str(hold_ms),
-                    "-trace_msg",
-                    "-message_file",
-                    str(wd / "provider" / "msg.log"),
-                ],
-                timeout_s=int(setup_s + SETUP_WAIT_S + secs + 90),
-            )
-            # Wait until every leg is known (both logs), or until no new leg appeared for
+            # Wait until every leg is known (all logs), or until no new leg appeared for
             # 8 s once the set-up time is over; the hold time covers the longest wait.
             t0 = time.monotonic()
             ports: set[int] = set()
             last_growth = t0
             while time.monotonic() - t0 < setup_s + SETUP_WAIT_S:
-                found = received_ports(wd / "provider" / "msg.log") | received_ports(
-                    wd / "uas" / "msg.log"
-                )
+                found: set[int] = set().union(*(received_ports(log) for log in logs))
                 if len(found) > len(ports):
                     ports, last_growth = found, time.monotonic()
                 if len(ports) >= 2 * calls:
@@ -307,47 +369,51 @@ def run_flowpbx(
                 time.sleep(0.5)
             setup_took = time.monotonic() - t0
             time.sleep(1)
-            ports |= received_ports(wd / "provider" / "msg.log") | received_ports(
-                wd / "uas" / "msg.log"
-            )
-            spy = None
+            ports |= set().union(*(received_ports(log) for log in logs))
+            spies = []
             if profile:  # py-spy on flowpbx during the measurement (perturbs the figures)
-                spy = subprocess.Popen(
-                    [
-                        "py-spy",
-                        "record",
-                        "-p",
-                        str(server.pid),
-                        "-d",
-                        str(int(secs)),
-                        "-r",
-                        "250",
-                        "-f",
-                        "raw",
-                        "-o",
-                        str(workdir / f"profile-flowpbx-{calls}.txt"),
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env={
-                        **os.environ,
-                        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-                    },
-                )
-            step = measure("flowpbx", server.pid, calls, sorted(ports), gen, secs)
-            if spy is not None:
+                for i, pid in enumerate(pids):
+                    spies.append(
+                        subprocess.Popen(
+                            [
+                                "py-spy",
+                                "record",
+                                "-p",
+                                str(pid),
+                                "-d",
+                                str(int(secs)),
+                                "-r",
+                                "250",
+                                "-f",
+                                "raw",
+                                "-o",
+                                str(workdir / f"profile-flowpbx-{calls}-{i}.txt"),
+                                "--nonblocking",
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env={
+                                **os.environ,
+                                "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+                            },
+                        )
+                    )
+            step = measure(target, pids, calls, sorted(ports), gen, secs)
+            for spy in spies:
                 spy.wait(timeout=60)
-            step.rss_per_call_kb = round((rss_kb(server.pid) - rss0) / calls, 1)
+            step.rss_per_call_kb = round((sum(rss_kb(pid) for pid in pids) - rss0) / calls, 1)
             step.setup_s = round(setup_took, 1)
             steps.append(step)
             print_table([step])
-            provider.wait(timeout=setup_s + SETUP_WAIT_S + secs + 120)
+            for _, provider in sipps:
+                provider.wait(timeout=setup_s + SETUP_WAIT_S + secs + 120)
             time.sleep(1)
-            stop_process(uas)
+            for uas, _ in sipps:
+                stop_process(uas)
             gen.close()
     finally:
-        server.stop()
+        for shard in shards:
+            shard.server.stop()
     return steps
 
 
@@ -405,7 +471,7 @@ def run_rtpengine(calls_list: list[int], secs: float, workdir: Path) -> list[Med
                     assert m is not None
                     ports.append(int(m.group(1)))
                 ids.append((cid, ftag))
-            step = measure("rtpengine", proc.pid, calls, ports, gen, secs)
+            step = measure("rtpengine", [proc.pid], calls, ports, gen, secs)
             step.rss_per_call_kb = round((rss_kb(proc.pid) - rss0) / calls, 1)
             steps.append(step)
             print_table([step])
@@ -422,7 +488,7 @@ def run_direct(calls_list: list[int], secs: float) -> list[MediaStep]:
     for calls in calls_list:
         gen = rtpgen.open_socket()
         port = gen.getsockname()[1]
-        step = measure("direct", None, calls, [port] * (2 * calls), gen, secs)
+        step = measure("direct", [], calls, [port] * (2 * calls), gen, secs)
         steps.append(step)
         print_table([step])
         gen.close()
@@ -450,9 +516,15 @@ def main() -> int:
     ap.add_argument("--calls", default="100,250,500,750")
     ap.add_argument("--seconds", type=float, default=20.0, help="measurement per step")
     ap.add_argument("--quick", action="store_true", help="8 s steps")
-    ap.add_argument("--targets", default="direct,rtpengine,flowpbx")
+    ap.add_argument("--targets", default="direct,rtpengine,flowpbx,flowpbx-multi")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--profile", action="store_true", help="py-spy flowpbx while measuring")
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="flowpbx processes for the 'flowpbx-multi' target (SPEC §9 on one machine)",
+    )
     args = ap.parse_args()
     secs = 8.0 if args.quick else args.seconds
     calls_list = [int(c) for c in args.calls.split(",")]
@@ -467,6 +539,10 @@ def main() -> int:
             steps += run_rtpengine(calls_list, secs, workdir)
         elif target == "flowpbx":
             steps += run_flowpbx(calls_list, secs, workdir, args.profile)
+        elif target == "flowpbx-multi":
+            steps += run_flowpbx(
+                calls_list, secs, workdir / "multi", args.profile, processes=args.processes
+            )
         else:
             raise SystemExit(f"unknown target {target}")
     print_table(steps)

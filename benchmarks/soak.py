@@ -1,17 +1,19 @@
-"""Soak: SIPp at a steady call rate through a flow with a menu and a queue (issue 10).
+"""Soak: SIPp at a steady call rate through a flow with a menu and a live queue (issue 10).
 
-    .venv/bin/python benchmarks/soak.py                      # 10 minutes at 5 calls/s
-    .venv/bin/python benchmarks/soak.py --minutes 2 --rate 3 # a short try
+    .venv/bin/python benchmarks/soak.py                      # 10 minutes at 3 calls/s
+    .venv/bin/python benchmarks/soak.py --minutes 2 --rate 2 # a short try
 
 The provider (SIPp, benchmarks/sipp/soak_provider.xml) calls a DID whose flow is
-``numbers -> menu (1 s prompt) -> key 1 -> queue (member 200, ring_all) -> hangup``; it
-presses 1 with SIP INFO after 1.5 s and hangs up after up to 4 s in the queue / with the
-operator. Extension 200 is a SIPp UAS (benchmarks/sipp/cps_uas.xml) that registered first
-and answers every call. Figures: calls attempted / succeeded / failed on both sides; RSS and
-open descriptors of flowpbx before the load (after a 20 s warm-up at the same rate), every
-30 s during it, and 40 s after it ended (SIP transactions expired); active calls and RTP
-ports in use at the end (from /metrics). The run passes with 0 failed calls on the
-provider side and no growth of descriptors.
+``numbers -> menu (1 s prompt) -> key 1 -> queue (members 200-2NN, fewest_calls) ->
+hangup``; it presses 1 with SIP INFO after 1.5 s and hangs up after up to 4 s in the queue
+or talking to the member who answered. The members are extensions registered by SIPp, all
+with their Contact at one SIPp UAS (benchmarks/sipp/cps_uas.xml) that answers every call
+it is offered and answers the BYE. Figures: calls attempted / succeeded / failed on both
+sides; history outcomes (answered by a member or not); RSS and open descriptors of flowpbx
+before the load (after a 20 s warm-up at the same rate), every 30 s during it, and 40 s
+after it ended (SIP transactions expired); active calls and RTP ports in use at the end
+(from /metrics). The run passes with 0 failed calls on both sides and no growth of
+descriptors.
 
 Prints a markdown block for benchmarks/RESULTS.md ("## Soak"); JSON in benchmarks/results/.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import sqlite3
 import sys
 import tempfile
 import time
@@ -40,18 +43,23 @@ from common import (
 )
 
 sys.path.insert(0, str(ROOT))
-from cps import register, sipp
+from cps import REGISTER_XML, sipp
 from tests.audio_analysis import make_tone_wav
 from tests.netutil import free_udp_port
 
 DID = "+37167000951"
-EXT = "200"
-EXT_PASSWORD = "bench-200-pw"  # the same as cps.py's register() uses
+MEMBERS = [str(n) for n in range(200, 216)]  # 16 agents, all answering at one SIPp UAS
+
+
+def password(ext: str) -> str:
+    return f"soak-{ext}-pw"
 
 
 def config(trunk_port: int) -> dict[str, Any]:
     return {
-        "extensions": [{"number": EXT, "name": "Operator", "password": EXT_PASSWORD}],
+        "extensions": [
+            {"number": ext, "name": f"Agent {ext}", "password": password(ext)} for ext in MEMBERS
+        ],
         "trunks": [
             {
                 "name": "provider",
@@ -82,8 +90,8 @@ def config(trunk_port: int) -> dict[str, Any]:
                         "type": "queue",
                         "params": {
                             "name": "soak",
-                            "members": [{"extension": EXT}],
-                            "strategy": "ring_all",
+                            "members": [{"extension": ext} for ext in MEMBERS],
+                            "strategy": "fewest_calls",
                             "max_wait_s": 20,
                         },
                         "next": {"timeout": "bye"},
@@ -93,6 +101,34 @@ def config(trunk_port: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def register(server: BenchServer, ext: str, uas_port: int, workdir: Path) -> None:
+    """Register ``ext`` with its Contact at the UAS's port (SIPp, one REGISTER)."""
+    proc = sipp(
+        REGISTER_XML,
+        workdir / f"register-{ext}",
+        uas_port,
+        remote=server.sip,
+        extra=["-s", ext, "-au", ext, "-ap", password(ext), "-key", "expires", "3600", "-m", "1"],
+        timeout_s=20,
+    )
+    if proc.wait(timeout=30) != 0:
+        raise SystemExit(f"REGISTER of {ext} failed; see {workdir / f'register-{ext}'}")
+
+
+def outcomes(db: Path) -> dict[str, int]:
+    """Call history rows by outcome, and how many a member answered."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT outcome, answered_by IS NOT NULL, count(*) FROM call_history GROUP BY 1, 2"
+        ).fetchall()
+    out: dict[str, int] = {}
+    for outcome, answered, n in rows:
+        out[outcome] = out.get(outcome, 0) + n
+        if answered:
+            out["answered_by_member"] = out.get("answered_by_member", 0) + n
+    return out
 
 
 def fds(pid: int) -> int:
@@ -120,7 +156,7 @@ def metrics(server: BenchServer) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--rate", type=float, default=5.0, help="new calls per second")
+    ap.add_argument("--rate", type=float, default=3.0, help="new calls per second")
     args = ap.parse_args()
     seconds = int(args.minutes * 60)
     warmup_s = 20
@@ -135,12 +171,13 @@ def main() -> int:
         samples: list[dict[str, Any]] = []
         try:
             pid = server.pid
-            register(server, uas_port, work)
+            for ext in MEMBERS:
+                register(server, ext, uas_port, work)
             uas = sipp(
                 SIPP_DIR / "cps_uas.xml",
                 work / "uas",
                 uas_port,
-                extra=["-s", EXT, "-m", str(total_calls)],
+                extra=["-s", MEMBERS[0]],
                 timeout_s=seconds + warmup_s + 120,
             )
             time.sleep(0.5)
@@ -172,6 +209,7 @@ def main() -> int:
             p = sipp_stats(work / "provider" / "stat.csv")
             u = sipp_stats(work / "uas" / "stat.csv")
             log = server.stderr_path.read_text(errors="replace")
+            history = outcomes(server.db_path)
         finally:
             server.stop()
 
@@ -184,6 +222,7 @@ def main() -> int:
         "uas": {k: u.get(k) for k in ("SuccessfulCall", "FailedCall", "Retransmissions")},
         "samples": samples,
         "metrics_after": {k: v for k, v in live.items() if "call" in k or "rtp" in k},
+        "history_outcomes": history,
         "tracebacks_in_log": log.count("Traceback"),
     }
     out = ROOT / "benchmarks" / "results"
@@ -191,7 +230,7 @@ def main() -> int:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     (out / f"soak-{stamp}.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
-    failed = p.get("FailedCall", 0)
+    failed = p.get("FailedCall", 0) + u.get("FailedCall", 0)
     return 0 if failed == 0 and after_fds <= base_fds else 1
 
 

@@ -116,10 +116,10 @@ def test_newcomer_path_demo_export_import(tmp_path: Path) -> None:
 
 def test_user_create(tmp_path: Path) -> None:
     assert run(tmp_path, "db", "upgrade").returncode == 0
-    ok = run(tmp_path, "user", "create", "ops", "--password", "longpass", "--role", "admin")
+    ok = run(tmp_path, "user", "create", "ops", "--password", "long-password-1", "--role", "admin")
     assert ok.returncode == 0 and "created" in ok.stdout
-    dup = run(tmp_path, "user", "create", "ops", "--password", "longpass", "--role", "admin")
+    dup = run(tmp_path, "user", "create", "ops", "--password", "long-password-1", "--role", "admin")
     assert_one_line_error(dup, 1, "already exists")
     assert_one_line_error(
-        run(tmp_path, "user", "create", "x", "--password", "123"), 1, "at least 6"
+        run(tmp_path, "user", "create", "x", "--password", "123"), 1, "at least 10"
     )

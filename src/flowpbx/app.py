@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import sys
@@ -14,6 +13,7 @@ import uvicorn
 import uvloop
 
 from flowpbx.api import create_api
+from flowpbx.pbx.runtime import tune_collector
 from flowpbx.pbx.service import PbxService
 from flowpbx.settings import Settings
 from flowpbx.store.db import Store
@@ -44,8 +44,7 @@ async def run(settings: Settings) -> None:
         flush=True,
     )
     # Everything loaded so far lives as long as the process: keep it out of GC passes.
-    gc.collect()
-    gc.freeze()
+    tune_collector()
     try:
         await server.serve()
     finally:

@@ -93,13 +93,26 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise CliError("--password is required when not run from a terminal")
         password = getpass.getpass(f"password for {args.name}: ")
-    if len(password) < 6:
-        raise CliError("the password must be at least 6 characters")
+    from flowpbx.store.users import password_problem
+
+    problem = password_problem(args.name, password)
+    if problem is not None:
+        raise CliError(f"the password {problem}")
 
     async def go() -> None:
+        from flowpbx.store.audit import record_change
+
         store = await _open_store(settings)
         try:
             await store.create_user(args.name, password, args.role, replace=args.update)
+            await record_change(
+                store,
+                actor="cli",
+                action="update" if args.update else "create",
+                entity="user",
+                key=args.name,
+                details={"role": args.role},
+            )
         finally:
             await store.close()
 
@@ -109,6 +122,7 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from flowpbx.store.audit import record_change
     from flowpbx.store.config_io import import_config
 
     path = Path(args.file)
@@ -116,7 +130,19 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> Any:
         store = await _open_store(settings)
         try:
-            return await import_config(store, path)
+            result = await import_config(store, path)
+            await record_change(
+                store,
+                actor="cli",
+                action="import",
+                entity="config",
+                details={
+                    "file": path.name,
+                    "changed": dict(result.changed),
+                    "published": dict(result.published),
+                },
+            )
+            return result
         finally:
             await store.close()
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class SettingsError(ValueError):
@@ -28,6 +29,26 @@ def _port_range(name: str, default: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def _timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"FLOWPBX_TIMEZONE={text!r}: expected an IANA zone, e.g. Europe/Riga"
+        ) from None
+    return text
+
+
+def _rtp_timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 1.0 <= value <= 3600.0:
+        raise SettingsError(f"FLOWPBX_RTP_TIMEOUT_S={text!r}: expected seconds from 1 to 3600")
+    return value
+
+
 def _algorithms(text: str) -> tuple[str, ...]:
     names = tuple(a.strip().upper() for a in text.split(",") if a.strip())
     bad = [a for a in names if a not in ("MD5", "SHA-256")]
@@ -46,10 +67,15 @@ class Settings:
     smtp_url: str = ""
     sip_realm: str = "flowpbx"
     media_ip: str = ""  # address written into SDP; defaults to the SIP listen address
+    # The company's time zone: what voicemail says as a message's date and time.
+    timezone: str = "UTC"
     # Digest algorithms offered in challenges, in order. Both are always accepted; SHA-256 is
     # not offered by default because many deployed phones abort on a challenge they do not
     # know instead of picking the next one.
     sip_auth_algorithms: tuple[str, ...] = ("MD5",)
+    # A bridged call whose phone sends no RTP for this long is hung up (a phone that lost
+    # power or network never sends BYE). FLOWPBX_RTP_TIMEOUT_S.
+    rtp_timeout_s: float = 60.0
     # SIP access control (pbx/security.py): bans after failed authentications, per-source
     # rate limits "RATE:BURST" (0 = off), OPTIONS answered for "any" source or "known" only.
     sip_ban_threshold: int = 10
@@ -94,7 +120,9 @@ class Settings:
             smtp_url=os.environ.get("FLOWPBX_SMTP_URL", ""),
             sip_realm=os.environ.get("FLOWPBX_SIP_REALM", "flowpbx"),
             media_ip=os.environ.get("FLOWPBX_MEDIA_IP", ""),
+            timezone=_timezone(os.environ.get("FLOWPBX_TIMEZONE", "UTC").strip() or "UTC"),
             sip_auth_algorithms=_algorithms(os.environ.get("FLOWPBX_SIP_AUTH_ALGORITHMS", "MD5")),
+            rtp_timeout_s=_rtp_timeout(os.environ.get("FLOWPBX_RTP_TIMEOUT_S", "60")),
             **_security_from_env(),
         )
 

@@ -1,5 +1,6 @@
 """Ready-made SIPp peers for the acceptance tests: the provider calling a DID, an answering
-extension, a registering phone, an unauthenticated intruder.
+extension, a registering phone, an unauthenticated intruder; and the company set-up most
+element tests share (``company``, ``flow``, ``tone_audio``, ``trace_output``).
 
 Each helper returns an unstarted ``Sipp`` with its pcaps already copied into SIPp's working
 directory and its keywords/variables set; use it as a context manager. Tone pcaps are
@@ -8,11 +9,28 @@ generated once per machine into a cache directory (atomic rename, safe in parall
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from tests.audio_analysis import make_rtp_pcap, parse_rtp
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+
+from flowpbx.pbx.media import SYSTEM_PROMPTS
+from tests.audio_analysis import (
+    make_rtp_pcap,
+    make_tone_wav,
+    parse_rtp,
+    tone_runs,
+    tone_segments,
+)
+from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp, dtmf_pcap
 from tests.pcap import read_udp_payloads
 
@@ -33,18 +51,24 @@ def tone_pcap(freq: float, seconds: float = 60.0, ssrc: int = SIPP_DTMF_SSRC) ->
 
 
 def provider_media(
-    digit: str, dtmf_at_ms: int, tone_hz: float = PROVIDER_TONE_HZ, post_seconds: float = 60.0
+    digit: str,
+    dtmf_at_ms: int,
+    tone_hz: float = PROVIDER_TONE_HZ,
+    post_seconds: float = 60.0,
+    post_tone_hz: float | None = None,
 ) -> dict[str, Path]:
     """The three pcaps a provider scenario plays, as one coherent RTP stream: a tone of
     *dtmf_at_ms* ending right before the bundled DTMF pcap's sequence number and timestamp,
-    the DTMF pcap itself, and the tone continuing after it (300 ms later in RTP time)."""
+    the DTMF pcap itself, and the tone continuing after it (300 ms later in RTP time; a
+    different one with *post_tone_hz*)."""
+    post_hz = tone_hz if post_tone_hz is None else post_tone_hz
     dtmf = dtmf_pcap(digit)
     events = [parse_rtp(payload) for _t, _s, _d, payload in read_udp_payloads(dtmf)]
     first, last = events[0], events[-1]
     n_pre = max(dtmf_at_ms // 20, 1)
     _CACHE.mkdir(exist_ok=True)
     pre = _CACHE / f"pre-{tone_hz:g}Hz-{n_pre}-{first.sequence}-{first.timestamp}.pcap"
-    post = _CACHE / f"post-{tone_hz:g}Hz-{post_seconds:g}s-{last.sequence}-{first.timestamp}.pcap"
+    post = _CACHE / f"post-{post_hz:g}Hz-{post_seconds:g}s-{last.sequence}-{first.timestamp}.pcap"
     _atomic_pcap(
         pre,
         tone_hz,
@@ -55,7 +79,7 @@ def provider_media(
     )
     _atomic_pcap(
         post,
-        tone_hz,
+        post_hz,
         post_seconds,
         ssrc=first.ssrc,
         seq0=(last.sequence + 1) & 0xFFFF,
@@ -203,3 +227,142 @@ def dtmf_pcap_shifted(digit: str, ts_shift: int) -> Path:
     tmp.write_bytes(bytes(data))
     os.replace(tmp, path)
     return path
+
+
+# -- the company most element tests share ------------------------------------------------------
+
+
+def flow(
+    name: str, dids: Sequence[str], nodes: dict[str, Any], first: str = "main"
+) -> dict[str, Any]:
+    """A flow document whose `numbers` entry (node "start") claims *dids* and goes to
+    *first*."""
+    start = {"type": "numbers", "params": {"numbers": list(dids)}, "next": {"next": first}}
+    return {"name": name, "entry": "start", "nodes": {"start": start, **nodes}}
+
+
+def tone_audio(
+    server: FlowpbxServer, name: str, freq: float, seconds: float = 1.0
+) -> dict[str, str]:
+    """A library audio entry *name*: a WAV of a *freq* tone written into the server's
+    config directory (the caller can then tell that prompt apart by its frequency)."""
+    relative = f"prompts/{name}.wav"
+    make_tone_wav(server.config_file(relative), freq, seconds)
+    return {"name": name, "file": relative}
+
+
+def company(
+    server: FlowpbxServer,
+    *,
+    trunk_ports: Sequence[int],
+    flows: Sequence[dict[str, Any]],
+    extensions: Sequence[dict[str, Any]] = (),
+    audio: Sequence[dict[str, str]] = (),
+    trunk_options: dict[str, Any] | None = None,
+    **extra: Any,
+) -> FlowpbxServer:
+    """Set *server*'s configuration: one trunk per port on 127.0.0.1 (named "provider",
+    "provider2", ...; *trunk_options* added to each), every DID of *flows* on the first
+    trunk, the given extensions, audio and flows, plus any *extra* sections."""
+    trunks = [
+        {"name": "provider" if i == 0 else f"provider{i + 1}", "host": "127.0.0.1", "port": port}
+        | (trunk_options or {})
+        for i, port in enumerate(trunk_ports)
+    ]
+    dids = [d for f in flows for d in f["nodes"]["start"]["params"]["numbers"]]
+    server.config = {
+        "extensions": list(extensions),
+        "trunks": trunks,
+        "numbers": [{"number": d, "trunk": trunks[0]["name"]} for d in dids],
+        "audio": list(audio),
+        "flows": list(flows),
+        **extra,
+    }
+    return server
+
+
+def has_tone(
+    samples: npt.ArrayLike, freq: float, min_seconds: float, tolerance_hz: float = 15
+) -> bool:
+    """Whether *samples* (8 kHz) hold a run of *freq* at least *min_seconds* long."""
+    runs = tone_runs(tone_segments(samples), tolerance_hz=tolerance_hz)
+    return any(abs(r.freq - freq) <= tolerance_hz and r.duration >= min_seconds for r in runs)
+
+
+def trace_output(row: dict[str, Any], node: str) -> Any:
+    """The output a call-history row's trace took at *node* (the first visit), or None."""
+    outs = [e.get("output") for e in row["trace"] if e.get("node") == node]
+    return outs[0] if outs else None
+
+
+def provider_did_call(
+    workdir: Path,
+    *,
+    pbx: tuple[str, int],
+    trunk_port: int,
+    ruri_user: str,
+    to_uri: str | None = None,
+    caller: str = CALLER,
+    name: str | None = None,
+) -> Sipp:
+    """SIPp as a provider writing the called number its own way (provider_did.xml): the
+    Request-URI user *ruri_user* (or a whole ``tel:`` URI) and the To *to_uri* (default the
+    same as the Request-URI). It expects either 200 then the PBX's BYE, or 404."""
+    host, port = pbx
+    ruri = ruri_user if ruri_user.startswith("tel:") else f"sip:{ruri_user}@{host}:{port}"
+    return Sipp(
+        "provider_did.xml",
+        workdir,
+        remote=pbx,
+        local_port=trunk_port,
+        keys={"ruri": ruri, "to_uri": to_uri or ruri, "caller": caller},
+        name=name,
+    )
+
+
+# -- finding a known recording in what a peer heard ---------------------------------------------
+
+
+def system_prompt(name: str) -> npt.NDArray[np.int16]:
+    """The samples of flowpbx's system prompt *name* (src/flowpbx/media/prompts, 8 kHz)."""
+    samples, rate = sf.read(SYSTEM_PROMPTS / f"{name}.wav", dtype="int16")
+    assert rate == 8000, rate
+    return np.asarray(samples, dtype=np.int16)
+
+
+def find_audio(
+    heard: npt.NDArray[np.int16], needle: npt.NDArray[np.int16], start: int = 0
+) -> tuple[float, int]:
+    """Where *needle* (e.g. a prompt) best matches *heard[start:]*: (normalised
+    cross-correlation, sample index in *heard*). A prompt that was played scores near 1.0
+    even through G.711; a different word around 0.4. Windows quieter than speech do not
+    match."""
+    h = heard[start:].astype(np.float64)
+    n = needle.astype(np.float64) - float(np.mean(needle))
+    size_n, size_h = len(n), len(h)
+    if size_h < size_n or size_n == 0:
+        return 0.0, start
+    size = 1 << int(np.ceil(np.log2(size_h + size_n)))
+    corr = np.fft.irfft(np.fft.rfft(h, size) * np.conj(np.fft.rfft(n, size)), size)
+    corr = corr[: size_h - size_n + 1]
+    sq = np.concatenate([[0.0], np.cumsum(h * h)])
+    s1 = np.concatenate([[0.0], np.cumsum(h)])
+    energy = (sq[size_n:] - sq[:-size_n]) - (s1[size_n:] - s1[:-size_n]) ** 2 / size_n
+    floor = size_n * 200.0**2
+    ncc = corr / (np.linalg.norm(n) * np.sqrt(np.maximum(energy, floor)))
+    best = int(np.argmax(ncc))
+    return float(ncc[best]), start + best
+
+
+class SmtpInbox:
+    """An aiosmtpd handler keeping every message it receives, parsed:
+    ``Controller(SmtpInbox(), hostname="127.0.0.1", port=...)``."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, email.message.EmailMessage)
+        self.messages.append(msg)
+        return "250 OK"

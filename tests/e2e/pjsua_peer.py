@@ -5,7 +5,17 @@
 target, holds the call (re-INVITE a=sendonly), resumes it (re-INVITE a=sendrecv), hangs up,
 unregisters and prints one JSON object per line for every step (``{"step": "registered",
 "code": 200}``, ``{"step": "media", "status": "local_hold"}``...). Exit code 0 when every step
-happened, 1 otherwise (the JSON lines say which did not). No audio device (null device).
+happened, 1 otherwise (the JSON lines say which did not). No audio device (null device);
+``--tone-hz F`` sends a steady tone of F Hz on every call instead of silence.
+
+Transfer button (REFER, RFC 3515/3891): ``--answer --transfer blind --xfer-to 103`` answers
+one call, talks ``--talk-s``, then ``call.xfer()`` to 103; ``--transfer attended`` holds the
+answered call, calls ``--xfer-to`` (the consultation), talks ``--talk-s`` again and sends
+``xferReplaces`` — on the original call naming the consultation (``--refer-on original``) or
+the other way round (``--refer-on consult``); with ``--consult-early`` as soon as the
+consultation rings (semi-attended). Then it waits for the final NOTIFY
+(``{"step": "xfer_status", "code": 200, "final": true}``); with ``--expect-status 200`` (the
+default) flowpbx must release every call (BYE), else the peer hangs its calls up itself.
 """
 
 from __future__ import annotations
@@ -33,11 +43,32 @@ _MEDIA_STATUS = {
 }
 
 
+class Tone:
+    """A steady tone sent into every call whose media becomes active (--tone-hz)."""
+
+    def __init__(self, freq: float) -> None:
+        self.gen = pj.ToneGenerator()
+        self.gen.createToneGenerator(8000, 1)
+        desc = pj.ToneDesc()
+        desc.freq1 = int(freq)
+        desc.freq2 = int(freq)
+        desc.on_msec = 10000
+        desc.off_msec = 0
+        desc.volume = 0
+        tones = pj.ToneDescVector()
+        tones.append(desc)
+        self.gen.play(tones, True)
+
+    def send_to(self, call: pj.Call) -> None:
+        self.gen.startTransmit(call.getAudioMedia(-1))
+
+
 class Account(pj.Account):  # type: ignore[misc]
-    def __init__(self) -> None:
+    def __init__(self, tone: Tone | None = None) -> None:
         super().__init__()
         self.reg_code: int | None = None
         self.incoming: Call | None = None
+        self.tone = tone
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = Call(self, prm.callId)
@@ -57,8 +88,10 @@ class Account(pj.Account):  # type: ignore[misc]
 class Call(pj.Call):  # type: ignore[misc]
     def __init__(self, acc: Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(acc, call_id)
+        self.acc = acc
         self.state = ""
         self.media: list[str] = []
+        self.xfer_final: int | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         ci = self.getInfo()
@@ -72,6 +105,14 @@ class Call(pj.Call):  # type: ignore[misc]
                 status = _MEDIA_STATUS.get(m.status, str(m.status))
                 self.media.append(status)
                 emit(step="media", status=status, dir=int(m.dir))
+                if status == "active" and self.acc.tone is not None:
+                    self.acc.tone.send_to(self)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        code = int(prm.statusCode)
+        emit(step="xfer_status", code=code, final=bool(prm.finalNotify))
+        if prm.finalNotify or code >= 300:
+            self.xfer_final = code
 
 
 def answer_one(acc: Account, pump: Callable[[Callable[[], bool], str], bool]) -> bool:
@@ -90,6 +131,70 @@ def answer_one(acc: Account, pump: Callable[[Callable[[], bool], str], bool]) ->
     return True
 
 
+def transfer(
+    args: argparse.Namespace,
+    acc: Account,
+    pump: Callable[[Callable[[], bool], str], bool],
+    wait: Callable[[float], None],
+) -> bool:
+    """Answer one call, then transfer it with the phone's button (blind or attended)."""
+    suffix = f";transport={args.transport}"
+    target = f"sip:{args.xfer_to}@{args.registrar}{suffix}"
+    if not pump(lambda: acc.incoming is not None and acc.incoming.state == "CONFIRMED", "call"):
+        return False
+    original = acc.incoming
+    assert original is not None
+    emit(step="answered")
+    wait(args.talk_s)
+    calls = [original]
+    if args.transfer == "blind":
+        refer, dest = original, None
+    else:
+        original.setHold(pj.CallOpParam(True))
+        if not pump(lambda: "local_hold" in original.media, "hold"):
+            return False
+        consult = Call(acc)
+        calls.append(consult)
+        consult.makeCall(target, pj.CallOpParam(True))
+        if args.consult_early:  # semi-attended: transfer while the target still rings
+            if not pump(lambda: consult.state == "EARLY", "consultation ringing"):
+                return False
+            emit(step="consult_ringing")
+        else:
+            if not pump(lambda: consult.state == "CONFIRMED", "consultation answer"):
+                return False
+            emit(step="consulting")
+            wait(args.talk_s)
+        refer, dest = (original, consult) if args.refer_on == "original" else (consult, original)
+    if dest is None:
+        refer.xfer(target, pj.CallOpParam(True))
+    else:
+        refer.xferReplaces(dest, pj.CallOpParam(True))
+    emit(step="refer_sent", on=args.refer_on if dest is not None else "original")
+    if not pump(lambda: refer.xfer_final is not None, "final NOTIFY"):
+        return False
+    ok = bool(refer.xfer_final == args.expect_status)
+    if args.expect_status < 300:
+        # flowpbx releases both of the transferer's dialogs (BYE): we never hang up here.
+        released = pump(lambda: all(c.state == "DISCONNECTED" for c in calls), "release")
+        if released:
+            emit(step="released")
+        ok = ok and released
+    else:
+        wait(1.0)  # the refused transfer leaves the calls up: end them ourselves
+        if all(c.state == "CONFIRMED" for c in calls):
+            emit(step="calls_kept")
+        else:
+            ok = False
+        for c in calls:
+            if c.state != "DISCONNECTED":
+                c.hangup(pj.CallOpParam(True))
+        ok = pump(lambda: all(c.state == "DISCONNECTED" for c in calls), "hangup") and ok
+    acc.incoming = None
+    calls.clear()
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--registrar", required=True)
@@ -100,6 +205,13 @@ def main() -> int:
     ap.add_argument("--transport", default="tcp", choices=["udp", "tcp"])
     ap.add_argument("--hold-s", type=float, default=1.5)
     ap.add_argument("--timeout-s", type=float, default=15.0)
+    ap.add_argument("--tone-hz", type=float, default=0.0)
+    ap.add_argument("--transfer", choices=["blind", "attended"])
+    ap.add_argument("--xfer-to", default="")
+    ap.add_argument("--refer-on", default="original", choices=["original", "consult"])
+    ap.add_argument("--consult-early", action="store_true", help="transfer while it rings")
+    ap.add_argument("--talk-s", type=float, default=2.0)
+    ap.add_argument("--expect-status", type=int, default=200)
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -129,6 +241,11 @@ def main() -> int:
         emit(step="timeout", waiting_for=what)
         return False
 
+    def wait(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ep.libHandleEvents(20)
+
     suffix = f";transport={args.transport}"
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{args.registrar}"
@@ -136,19 +253,23 @@ def main() -> int:
     acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.user, 0, args.password))
     acfg.natConfig.sdpNatRewriteUse = 0
     acfg.natConfig.contactRewriteUse = 0
-    acc = Account()
+    acc = Account(Tone(args.tone_hz) if args.tone_hz else None)
     acc.create(acfg)
     ok = pump(lambda: acc.reg_code is not None, "registration")
     ok = ok and acc.reg_code == 200
     if ok:
         emit(step="registered", code=acc.reg_code)
     if args.answer:
-        ok = ok and answer_one(acc, pump)
+        if args.transfer:
+            ok = ok and transfer(args, acc, pump, wait)
+        else:
+            ok = ok and answer_one(acc, pump)
         if acc.reg_code == 200:
             acc.reg_code = None
             acc.setRegistration(False)
             pump(lambda: acc.reg_code is not None, "unregister")
         acc.incoming = None
+        acc.tone = None  # its conference port must go while the library is up
         ep.libDestroy()
         emit(step="done", ok=ok)
         return 0 if ok else 1
@@ -188,6 +309,7 @@ def main() -> int:
         acc.reg_code = None
         acc.setRegistration(False)
         pump(lambda: acc.reg_code is not None, "unregister")
+    acc.tone = None
     ep.libDestroy()
     emit(step="done", ok=ok)
     return 0 if ok else 1

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import CALLER, provider_call
+from tests.e2e.peers import CALLER, company, flow, provider_call
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 
@@ -76,28 +76,15 @@ def crm() -> Iterator[_Crm]:
 
 def _server(e2e: Harness, trunk_port: int, nodes: dict[str, Any]) -> FlowpbxServer:
     server = FlowpbxServer(e2e.tmp_path, None, extra_env={"FLOWPBX_HTTP_ALLOW_PRIVATE": "1"})
-    server.config = {
-        "extensions": [
+    company(
+        server,
+        trunk_ports=[trunk_port],
+        extensions=[
             {"number": "101", "name": "Alice", "password": "pw-101-crm"},
             {"number": "102", "name": "Bob", "password": "pw-102-crm"},
         ],
-        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
-        "numbers": [{"number": DID, "trunk": "provider"}],
-        "flows": [
-            {
-                "name": "CRM",
-                "entry": "start",
-                "nodes": {
-                    "start": {
-                        "type": "numbers",
-                        "params": {"numbers": [DID]},
-                        "next": {"next": "first"},
-                    },
-                    **nodes,
-                },
-            }
-        ],
-    }
+        flows=[flow("CRM", [DID], nodes, first="first")],
+    )
     e2e.adopt(server)
     return server.start()
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.audio_analysis import make_tone_wav
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import provider_call
+from tests.e2e.peers import company, flow, provider_call, tone_audio, trace_output
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp
 from tests.netutil import free_tcp_port, free_udp_port
@@ -25,40 +24,21 @@ DID = "+37167000051"
 
 def _server(e2e: Harness, in_port: int, out_port: int, nodes: dict[str, Any]) -> FlowpbxServer:
     server = FlowpbxServer(e2e.tmp_path, None, extra_env={"FLOWPBX_HTTP_ALLOW_PRIVATE": "1"})
-    make_tone_wav(server.config_file("prompts/short.wav"), 500.0, 0.3)
-    server.config = {
-        "extensions": [{"number": "101", "name": "Alice", "password": "pw-101-fail"}],
-        "trunks": [
-            {"name": "in", "host": "127.0.0.1", "port": in_port},
-            {"name": "out", "host": "127.0.0.1", "port": out_port},
-        ],
-        "numbers": [{"number": DID, "trunk": "out"}],
-        "audio": [{"name": "short", "file": "prompts/short.wav"}],
-        "flows": [
-            {
-                "name": "Failures",
-                "entry": "start",
-                "nodes": {
-                    "start": {
-                        "type": "numbers",
-                        "params": {"numbers": [DID]},
-                        "next": {"next": "hello"},
-                    },
-                    "hello": {
-                        "type": "play",
-                        "params": {"audio": "short"},
-                        "next": {"next": "main"},
-                    },
-                    **nodes,
-                },
-            }
-        ],
-    }
+    hello = {"hello": {"type": "play", "params": {"audio": "short"}, "next": {"next": "main"}}}
+    company(
+        server,
+        trunk_ports=[out_port, in_port],  # the DID (and so calls out) on the first
+        extensions=[{"number": "101", "name": "Alice", "password": "pw-101-fail"}],
+        audio=[tone_audio(server, "short", 500.0, 0.3)],
+        flows=[flow("Failures", [DID], {**hello, **nodes}, first="hello")],
+    )
     e2e.adopt(server)
     return server.start()
 
 
 def _call(e2e: Harness, server: FlowpbxServer, in_port: int, name: str) -> dict[str, Any]:
+    done = "SELECT * FROM call_history WHERE outcome != 'in_progress'"
+    before = len(server.db_query(done))
     provider = e2e.adopt_sipp(
         provider_call(
             e2e.tmp_path,
@@ -72,13 +52,8 @@ def _call(e2e: Harness, server: FlowpbxServer, in_port: int, name: str) -> dict[
         )
     )
     provider.start().check(timeout=30)  # flowpbx hangs up: the output is not connected
-    rows = server.history()
-    return rows[-1]
-
-
-def _output(row: dict[str, Any], node: str) -> Any:
-    outs = [e.get("output") for e in row["trace"] if e.get("node") == node]
-    return outs[0] if outs else None
+    server.wait_rows(done, count=before + 1)  # this call's row is written at its end
+    return server.history()[-1]
 
 
 def test_provider_refusals_map_to_call_phone_outputs(e2e: Harness) -> None:
@@ -112,7 +87,7 @@ def test_provider_refusals_map_to_call_phone_outputs(e2e: Harness) -> None:
         refuser.wait_ready()
         row = _call(e2e, server, in_port, f"call{status}")
         refuser.check(timeout=10)
-        assert _output(row, "main") == output, (status, row["trace"])
+        assert trace_output(row, "main") == output, (status, row["trace"])
         refuser.stop()
 
 
@@ -141,6 +116,6 @@ def test_unregistered_extension_is_offline_and_dead_webhook_takes_default(
         },
     )
     row = _call(e2e, server, in_port, "offline")
-    assert _output(row, "main") == "offline", row["trace"]
-    assert _output(row, "hook") == "default", row["trace"]
+    assert trace_output(row, "main") == "offline", row["trace"]
+    assert trace_output(row, "hook") == "default", row["trace"]
     assert "bye" in [e.get("node") for e in row["trace"]], row["trace"]

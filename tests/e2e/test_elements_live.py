@@ -4,13 +4,10 @@ server, and call_phone calling out through the trunk to a SIPp provider."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import io
 import time
 from typing import Any
 
-import numpy as np
 import pytest
 import soundfile as sf
 from aiosmtpd.controller import Controller
@@ -18,13 +15,19 @@ from aiosmtpd.controller import Controller
 from tests.audio_analysis import (
     describe,
     dominant_frequency,
-    make_tone_wav,
     tone_order,
-    tone_runs,
-    tone_segments,
 )
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import PROVIDER_TONE_HZ, provider_call, uas_extension
+from tests.e2e.peers import (
+    PROVIDER_TONE_HZ,
+    SmtpInbox,
+    company,
+    flow,
+    has_tone,
+    provider_call,
+    tone_audio,
+    uas_extension,
+)
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_tcp_port, free_udp_port
 
@@ -35,41 +38,23 @@ HOLD_HZ = 500.0
 GREETING_HZ = 700.0
 
 
-def _has_tone(samples: np.ndarray, freq: float, min_seconds: float) -> bool:
-    runs = tone_runs(tone_segments(samples), tolerance_hz=15)
-    return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
-
-
-def _company(server: FlowpbxServer, trunk_port: int, nodes: dict[str, Any], **extra: Any) -> None:
-    make_tone_wav(server.config_file("prompts/hold.wav"), HOLD_HZ, 2.0)
-    make_tone_wav(server.config_file("prompts/greeting.wav"), GREETING_HZ, 1.0)
-    server.config = {
-        "extensions": [
+def _company(
+    server: FlowpbxServer, trunk_ports: list[int], nodes: dict[str, Any], **extra: Any
+) -> None:
+    company(
+        server,
+        trunk_ports=trunk_ports,
+        extensions=[
             {"number": "101", "name": "Alice", "password": "pw-101-live"},
             {"number": "102", "name": "Bob", "password": "pw-102-live"},
         ],
-        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
-        "numbers": [{"number": DID, "trunk": "provider"}],
-        "audio": [
-            {"name": "hold-tone", "file": "prompts/hold.wav"},
-            {"name": "greeting-tone", "file": "prompts/greeting.wav"},
+        audio=[
+            tone_audio(server, "hold-tone", HOLD_HZ, 2.0),
+            tone_audio(server, "greeting-tone", GREETING_HZ, 1.0),
         ],
-        "flows": [
-            {
-                "name": "Live",
-                "entry": "start",
-                "nodes": {
-                    "start": {
-                        "type": "numbers",
-                        "params": {"numbers": [DID]},
-                        "next": {"next": "main"},
-                    },
-                    **nodes,
-                },
-            }
-        ],
+        flows=[flow("Live", [DID], nodes)],
         **extra,
-    }
+    )
 
 
 def test_queue_linear_rings_members_in_order_caller_hears_hold_audio(e2e: Harness) -> None:
@@ -77,7 +62,7 @@ def test_queue_linear_rings_members_in_order_caller_hears_hold_audio(e2e: Harnes
     server = FlowpbxServer(e2e.tmp_path, None)
     _company(
         server,
-        trunk_port,
+        [trunk_port],
         {
             "main": {
                 "type": "queue",
@@ -132,10 +117,10 @@ def test_queue_linear_rings_members_in_order_caller_hears_hold_audio(e2e: Harnes
     assert tone_order(heard, [HOLD_HZ, 1100.0], tolerance_hz=15) == [HOLD_HZ, 1100.0], describe(
         heard
     )
-    assert _has_tone(heard, HOLD_HZ, 1.5), describe(heard)
-    assert _has_tone(heard, 1100.0, 3.0), describe(heard)
+    assert has_tone(heard, HOLD_HZ, 1.5), describe(heard)
+    assert has_tone(heard, 1100.0, 3.0), describe(heard)
     _, heard_by_agent = second.received_wav()
-    assert _has_tone(heard_by_agent, PROVIDER_TONE_HZ, 3.0), describe(heard_by_agent)
+    assert has_tone(heard_by_agent, PROVIDER_TONE_HZ, 3.0), describe(heard_by_agent)
     types = [e.get("type") for e in first.events()]
     assert "CALL_ESTABLISHED" not in types
 
@@ -147,18 +132,8 @@ def test_queue_linear_rings_members_in_order_caller_hears_hold_audio(e2e: Harnes
     assert stats[0]["member"] == "102" and stats[0]["result"] == "answered", stats
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(msg)  # type: ignore[arg-type]
-        return "250 OK"
-
-
 def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
-    inbox = _Inbox()
+    inbox = SmtpInbox()
     smtp_port = free_tcp_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
@@ -175,7 +150,7 @@ def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
         )
         _company(
             server,
-            trunk_port,
+            [trunk_port],
             {
                 "main": {
                     "type": "voicemail",
@@ -213,7 +188,7 @@ def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
             describe(heard)
         )
         # the greeting in full, then the beep (1 kHz, 0.25 s) right after it
-        assert _has_tone(heard, GREETING_HZ, 0.8), describe(heard)
+        assert has_tone(heard, GREETING_HZ, 0.8), describe(heard)
         greeting_end = next(i for i in range(len(heard) - 1, 0, -1) if abs(int(heard[i])) > 200)
         beep = heard[max(0, greeting_end - 1600) : greeting_end]
         assert abs(dominant_frequency(beep, 8000) - 1000.0) < 20, describe(heard)
@@ -223,7 +198,7 @@ def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
         samples, rate = sf.read(wav, dtype="int16")
         assert rate == 8000
         assert 3.0 <= len(samples) / rate <= 4.5, len(samples) / rate
-        assert _has_tone(samples, PROVIDER_TONE_HZ, 2.5), describe(samples)
+        assert has_tone(samples, PROVIDER_TONE_HZ, 2.5), describe(samples)
         assert not list(wav.parent.glob("*.tmp*")), "no half-written files left"
 
         deadline = time.monotonic() + 20
@@ -235,8 +210,9 @@ def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
         attachments = [p for p in mail.iter_attachments()]
         assert attachments, mail
         data = attachments[0].get_payload(decode=True)
+        assert isinstance(data, bytes)
         got, got_rate = sf.read(io.BytesIO(data), dtype="int16")
-        assert got_rate == 8000 and _has_tone(got, PROVIDER_TONE_HZ, 2.5)
+        assert got_rate == 8000 and has_tone(got, PROVIDER_TONE_HZ, 2.5)
 
         (row,) = server.history()
         main = [e for e in row["trace"] if e.get("node") == "main"]
@@ -249,9 +225,11 @@ def test_call_phone_calls_out_through_the_trunk_and_bridges(e2e: Harness) -> Non
     in_port = free_udp_port()
     out_port = free_udp_port()
     server = FlowpbxServer(e2e.tmp_path, None)
+    # The company's number is served by the outbound trunk (a SIPp UAS acting as provider);
+    # the caller arrives from another trunk address.
     _company(
         server,
-        in_port,
+        [out_port, in_port],
         {
             "main": {
                 "type": "call_phone",
@@ -259,10 +237,6 @@ def test_call_phone_calls_out_through_the_trunk_and_bridges(e2e: Harness) -> Non
             }
         },
     )
-    # The company's number is served by the outbound trunk (a SIPp UAS acting as provider);
-    # the caller arrives from another trunk address.
-    server.config["trunks"].append({"name": "out", "host": "127.0.0.1", "port": out_port})
-    server.config["numbers"] = [{"number": DID, "trunk": "out"}]
     e2e.adopt(server)
     server.start()
     mobile = e2e.adopt_sipp(
@@ -289,7 +263,7 @@ def test_call_phone_calls_out_through_the_trunk_and_bridges(e2e: Harness) -> Non
     mobile.check(timeout=15)
     cap.stop()
     heard = cap.audio()
-    assert _has_tone(heard, 1300.0, 1.5), describe(heard)
+    assert has_tone(heard, 1300.0, 1.5), describe(heard)
     invite = mobile.messages().split("INVITE sip:", 1)[1]
     head = invite.split("\r\n\r\n", 1)[0] if "\r\n\r\n" in invite else invite[:2000]
     assert "+37129999999@127.0.0.1" in head.splitlines()[0]
@@ -305,7 +279,7 @@ def test_star97_plays_the_own_mailbox_and_marks_messages_heard(e2e: Harness) -> 
     server = FlowpbxServer(e2e.tmp_path, None)
     _company(
         server,
-        trunk_port,
+        [trunk_port],
         {
             "main": {
                 "type": "voicemail",
@@ -344,6 +318,6 @@ def test_star97_plays_the_own_mailbox_and_marks_messages_heard(e2e: Harness) -> 
     owner.wait_event("CALL_ESTABLISHED", timeout=10)
     owner.wait_event("CALL_CLOSED", timeout=60)  # counts, the message, help, then goodbye
     _, heard = owner.received_wav()
-    assert _has_tone(heard, PROVIDER_TONE_HZ, 2.0), describe(heard)  # the message itself
+    assert has_tone(heard, PROVIDER_TONE_HZ, 2.0), describe(heard)  # the message itself
     (after,) = server.db_query("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["101"])
     assert after["heard"], after

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.audio_analysis import describe, rtp_events, tone_order, tone_runs, tone_segments
+from tests.audio_analysis import (
+    describe,
+    make_tone_wav,
+    rtp_events,
+    tone_order,
+    tone_runs,
+    tone_segments,
+)
 from tests.e2e.conftest import Harness
 from tests.e2e.peers import (
     PROVIDER_TONE_HZ,
@@ -35,34 +42,50 @@ def _has_tone(samples: Any, freq: float, min_seconds: float) -> bool:
     return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
 
 
-def _company(e2e: Harness, tag: str) -> tuple[FlowpbxServer, int]:
+def _company(
+    e2e: Harness,
+    tag: str,
+    *,
+    agent_node: dict[str, Any] | None = None,
+    extensions: tuple[str, ...] = ("101", "103"),
+    tones: dict[str, float] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[FlowpbxServer, int]:
     """Extensions 101 (the agent) and 103 (the target), a trunk, and a flow that gives every
-    provider call to 101; `tag` keeps passwords and names apart per test."""
+    provider call to 101 (`agent_node`, default a `call_sip` to 101); `tag` keeps passwords
+    and names apart per test. `tones`: library audio names played as tones of those
+    frequencies (to tell prompts apart by FFT)."""
     trunk_port = free_udp_port()
-    server = e2e.server(
-        {
-            "extensions": [
-                {"number": "101", "name": "Alice", "password": f"pw-101-{tag}"},
-                {"number": "103", "name": "Carol", "password": f"pw-103-{tag}"},
-            ],
-            "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
-            "numbers": [{"number": DID, "trunk": "provider"}],
-            "flows": [
-                {
-                    "name": tag,
-                    "entry": "start",
-                    "nodes": {
-                        "start": {
-                            "type": "numbers",
-                            "params": {"numbers": [DID]},
-                            "next": {"next": "agent"},
-                        },
-                        "agent": {"type": "call_sip", "params": {"extension": "101"}},
+    server = FlowpbxServer(e2e.tmp_path, None, extra_env=extra_env)
+    audio = []
+    for name, hz in (tones or {}).items():
+        make_tone_wav(server.config_file(f"prompts/{name}.wav"), hz, 2.5)
+        audio.append({"name": name, "file": f"prompts/{name}.wav"})
+    server.config = {
+        "extensions": [
+            {"number": ext, "name": f"Ext {ext}", "password": f"pw-{ext}-{tag}"}
+            for ext in extensions
+        ],
+        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
+        "numbers": [{"number": DID, "trunk": "provider"}],
+        "audio": audio,
+        "flows": [
+            {
+                "name": tag,
+                "entry": "start",
+                "nodes": {
+                    "start": {
+                        "type": "numbers",
+                        "params": {"numbers": [DID]},
+                        "next": {"next": "agent"},
                     },
-                }
-            ],
-        }
-    )
+                    "agent": agent_node or {"type": "call_sip", "params": {"extension": "101"}},
+                },
+            }
+        ],
+    }
+    e2e.adopt(server)
+    server.start()
     return server, trunk_port
 
 

@@ -13,6 +13,7 @@ from flowpbx.pbx.security import (
     Rate,
     dial_allowed,
     request_method,
+    source_in_networks,
 )
 from flowpbx.settings import Settings, SettingsError
 from flowpbx.sip.auth import build_authorization, ha1
@@ -302,3 +303,65 @@ def test_wrong_password_and_unknown_user_get_the_same_answer_and_both_count() ->
     assert g.is_known(("192.0.2.99", 5060))
     user, status, headers = auth.check(good, proxy=False, now=5.0, source="192.0.2.98")
     assert (user, status) == (None, 401) and "stale=true" in headers[0][1].lower()
+
+
+# -- per-extension allow-lists (ExtensionRec.allowed_cidrs) ----------------------------------
+
+
+def test_source_in_networks() -> None:
+    nets = ("127.0.0.1/32", "10.0.0.0/8", "2001:db8::/32")
+    assert source_in_networks("127.0.0.1", nets)
+    assert source_in_networks("10.200.3.4", nets)
+    assert source_in_networks("2001:db8::5", nets)
+    assert source_in_networks("::ffff:10.1.1.1", nets)  # IPv4-mapped counts as IPv4
+    assert not source_in_networks("127.0.0.2", nets)
+    assert not source_in_networks("192.0.2.1", nets)
+    assert not source_in_networks("not-an-ip", nets)
+    assert not source_in_networks("10.0.0.1", ())
+    assert source_in_networks("10.0.0.1", ("bogus", "10.0.0.1"))  # a bad entry is skipped
+
+
+def test_allow_list_refuses_right_credentials_from_elsewhere_like_a_wrong_password() -> None:
+    exts = {
+        n: ExtensionRec(
+            number=n,
+            name=n,
+            ha1_md5=ha1(n, "flowpbx", f"right-{n}"),
+            ha1_sha256=ha1(n, "flowpbx", f"right-{n}", "SHA-256"),
+            allowed_cidrs=cidrs,
+        )
+        for n, cidrs in (("101", ("192.0.2.0/28",)), ("102", ()))
+    }
+    auth = Authenticator("flowpbx", lambda: exts)
+    g = guard(ban_threshold=3, ban_window_s=60)
+    auth.guard = g
+    inside, outside = "192.0.2.5", "198.51.100.7"
+    ok = auth.check(_register(auth, "101", "right-101", 1.0), proxy=False, now=1.0, source=inside)
+    assert ok[:2] == ("101", 200)
+    refused = auth.check(
+        _register(auth, "101", "right-101", 2.0), proxy=False, now=2.0, source=outside
+    )
+    wrong = auth.check(_register(auth, "101", "nope", 2.0), proxy=False, now=2.0, source=outside)
+    unknown = auth.check(_register(auth, "999", "nope", 2.0), proxy=False, now=2.0, source=outside)
+    assert refused == wrong == unknown == (None, 403, [])  # no hint which one it was
+    assert g.is_banned(outside, 2.0)  # all three counted: the threshold bans the address
+    assert not g.is_known((outside, 5060))
+    # an extension without an allow-list registers from anywhere
+    assert auth.check(
+        _register(auth, "102", "right-102", 3.0), proxy=False, now=3.0, source="203.0.113.9"
+    )[:2] == ("102", 200)
+    # a check without a source address cannot pass an allow-list
+    assert auth.check(
+        _register(auth, "101", "right-101", 5.0), proxy=False, now=5.0, source=None
+    ) == (None, 403, [])
+
+
+def test_rtp_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLOWPBX_RTP_TIMEOUT_S", raising=False)
+    assert Settings.from_env().rtp_timeout_s == 60.0  # the default stays one minute
+    monkeypatch.setenv("FLOWPBX_RTP_TIMEOUT_S", "2.5")
+    assert Settings.from_env().rtp_timeout_s == 2.5
+    for bad in ("0", "-3", "soon", "7200"):
+        monkeypatch.setenv("FLOWPBX_RTP_TIMEOUT_S", bad)
+        with pytest.raises(SettingsError, match="FLOWPBX_RTP_TIMEOUT_S"):
+            Settings.from_env()

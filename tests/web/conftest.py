@@ -3,7 +3,8 @@
 - ``web_dist``: web/dist built (``make web`` builds it in ``make test``; when it is missing
   the fixture runs ``npm ci`` and ``npm run build`` itself).
 - ``ui_server``: one ``flowpbx serve`` (tests/e2e/server.py) for the session, configured with
-  a small company and an admin user ``admin`` / ``pw-admin-1``.
+  a small company, an admin ``admin`` / ``pw-admin-1`` and a viewer ``watcher``; webhooks
+  may reach loopback addresses (FLOWPBX_HTTP_ALLOW_PRIVATE=1, for the "test request" button).
 - ``browser``: Debian's Chromium (/usr/bin/chromium) driven by Playwright, headless.
 - ``page``: a fresh browser context and page (1920x1080); ``logged_in`` signs in first.
 """
@@ -77,9 +78,12 @@ def web_dist() -> Path:
 
 @pytest.fixture(scope="session")
 def ui_server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowpbxServer]:
-    server = FlowpbxServer(
-        tmp_path_factory.mktemp("web"), COMPANY, extra_env={"FLOWPBX_WEB_DIR": str(web_dist)}
-    )
+    env = {
+        "FLOWPBX_WEB_DIR": str(web_dist),
+        # the "test request" button reaches a local HTTP server in the tests
+        "FLOWPBX_HTTP_ALLOW_PRIVATE": "1",
+    }
+    server = FlowpbxServer(tmp_path_factory.mktemp("web"), COMPANY, extra_env=env)
     try:
         server.start()
         server.cli("user", "create", ADMIN[0], "--password", ADMIN[1], "--role", "admin")
@@ -108,6 +112,14 @@ def page(browser: Browser, ui_server: FlowpbxServer) -> Iterator[Page]:
         yield p
     finally:
         context.close()
+
+
+def api_token(page: Page, user: str = ADMIN[0], password: str = ADMIN[1]) -> str:
+    """A bearer token for setting things up over the API beside the browser."""
+    r = page.request.post("/api/v1/auth/login", data={"username": user, "password": password})
+    assert r.ok, r.text()
+    token: str = r.json()["token"]
+    return token
 
 
 def login(page: Page, user: str = ADMIN[0], password: str = ADMIN[1]) -> None:

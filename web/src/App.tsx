@@ -8,7 +8,8 @@ import { AudioLibrary } from "./pages/Audio";
 import { Extensions } from "./pages/Extensions";
 import { Flows } from "./pages/Flows";
 import { History } from "./pages/History";
-import { ActiveCalls, NumbersTrunks, Queues, Users } from "./pages/Live";
+import { ActiveCalls, NumbersTrunks, Queues } from "./pages/Live";
+import { Users } from "./pages/Users";
 import { Login, type User } from "./pages/Login";
 import { Voicemail } from "./pages/Voicemail";
 
@@ -77,7 +78,7 @@ export function App() {
 
   return (
     <div className="shell">
-      <nav className="sidebar" aria-label="Main">
+      <nav className="sidebar" aria-label={T.common.mainNav}>
         <div className="brand">{T.app}</div>
         <ul>
           {NAV.map(([path, label]) => (

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from flowpbx.api import (
     audio,
+    audit,
     auth,
     calls,
     config,
@@ -18,6 +19,7 @@ from flowpbx.api import (
     flows,
     health,
     history,
+    http_test,
     mailboxes,
     numbers,
     outbox,
@@ -25,11 +27,15 @@ from flowpbx.api import (
     schedules,
     security,
     settings,
+    sip_server,
     tokens,
     trunks,
+    users,
 )
+from flowpbx.api.audit import AuditTrail
 from flowpbx.api.auth import LoginLimiter
 from flowpbx.api.errors import install_error_handlers
+from flowpbx.api.headers import SecurityHeaders
 from flowpbx.api.limits import BodySizeLimit
 from flowpbx.api.live import LiveService
 from flowpbx.api.openapi_doc import COMMON_ERRORS, document_errors
@@ -40,10 +46,13 @@ ROUTERS = (
     health.router,
     auth.router,
     tokens.router,
+    users.router,
     flows.schema_router,
+    http_test.router,
     flows.router,
     config.router,
     extensions.router,
+    sip_server.router,
     trunks.router,
     numbers.router,
     schedules.router,
@@ -56,6 +65,7 @@ ROUTERS = (
     settings.router,
     outbox.router,
     security.router,
+    audit.router,
     events.router,
 )
 
@@ -81,7 +91,9 @@ def create_api(
     _wire_events(store, live, app.state.events)
     app.state.login_limiter = LoginLimiter()
     install_error_handlers(app)
+    app.add_middleware(AuditTrail)  # api/audit.py: configuration writes -> audit_log
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, the 413 too
     for router in ROUTERS:
         app.include_router(router, responses=COMMON_ERRORS)
     document_errors(app)

@@ -9,10 +9,8 @@ cannot be deleted (409 `audio-in-use` naming the flows).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
-import functools
 import os
 import tempfile
 from pathlib import Path
@@ -26,11 +24,11 @@ from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.files import wav_response
 from flowpbx.api.live_actions import reload_live
-from flowpbx.media.audiofile import (
+from flowpbx.services.audio import (
     AudioFileError,
     AudioTooLongError,
-    builtin_sample_path,
-    convert_to_media_format,
+    builtin_duration,
+    convert_upload,
 )
 from flowpbx.store import models as m
 from flowpbx.store import repos, repos_extra
@@ -71,16 +69,6 @@ def audio_users(published: list[Any]) -> dict[str, list[str]]:
     return users
 
 
-@functools.lru_cache(maxsize=32)
-def _builtin_duration(name: str) -> float:
-    import soundfile as sf
-
-    try:
-        return round(float(sf.info(str(builtin_sample_path(name))).duration), 3)
-    except (RuntimeError, OSError, KeyError):
-        return 0.0
-
-
 async def _all(store: Store) -> list[AudioOut]:
     async with store.sessions() as s:
         rows = {r.name: r for r in await repos.list_audio_rows(s)}
@@ -90,7 +78,7 @@ async def _all(store: Store) -> list[AudioOut]:
         out[name] = AudioOut(
             name=name,
             builtin=True,
-            duration_s=_builtin_duration(name),
+            duration_s=builtin_duration(name),
             created_at=None,
             used_by=users.get(name, []),
         )
@@ -166,9 +154,7 @@ async def upload_audio(
                 [{"path": "body.file", "message": "empty file"}],
             )
         try:
-            duration = await asyncio.to_thread(
-                convert_to_media_format, src, dst, max_duration_s=MAX_DURATION_S
-            )
+            duration = await convert_upload(src, dst, max_duration_s=MAX_DURATION_S)
         except AudioTooLongError as exc:
             raise ApiError(413, "too-long", f"{exc} (at most 10 minutes)") from exc
         except AudioFileError as exc:

@@ -1,6 +1,7 @@
 """/api/v1/auth: log in (argon2 check) for a bearer token + an HttpOnly session cookie.
 
-Login also sets `flowpbx_csrf`, a random value readable by the page, which cookie-
+`check_password` is the password policy for web users (used by api/users.py). Login also
+sets `flowpbx_csrf`, a random value readable by the page, which cookie-
 authenticated writes echo in `X-CSRF-Token`. Failed logins are counted per user name and
 per client address; after `LoginLimiter.max_failures` within `window_s` seconds login
 answers 429 until the window passes.
@@ -8,6 +9,7 @@ answers 429 until the window passes.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import secrets
 import time
@@ -18,7 +20,8 @@ from pydantic import BaseModel, Field
 
 from flowpbx.api.deps import CSRF_COOKIE, SESSION_COOKIE, StoreDep, UserDep, request_token
 from flowpbx.api.errors import ApiError
-from flowpbx.store.repos import SESSION_TTL
+from flowpbx.store.sessions import start_session
+from flowpbx.store.users import password_problem
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -61,6 +64,19 @@ class LoginLimiter:
 
     def succeeded(self, username: str) -> None:
         self._failures.pop(f"user:{username}", None)
+
+
+def check_password(username: str, password: str, *, path: str = "body.password") -> None:
+    """Raise a 422 ``weak-password`` naming ``path`` when ``password`` breaks the policy
+    (store/users.py: `password_problem`)."""
+    problem = password_problem(username, password)
+    if problem is not None:
+        raise ApiError(
+            422,
+            "weak-password",
+            f"{path}: the password {problem}",
+            [{"path": path, "message": problem}],
+        )
 
 
 class LoginIn(BaseModel):
@@ -108,9 +124,11 @@ async def login(body: LoginIn, response: Response, request: Request, store: Stor
         raise ApiError(401, "bad-credentials", "wrong user name or password")
     limiter.succeeded(body.username)
     token = await store.issue_token(user.id)
+    async with store.transaction() as s:  # idle and absolute expiry (store/sessions.py)
+        lifetime = await start_session(s, token, dt.datetime.now(dt.UTC))
     csrf = secrets.token_urlsafe(24)
     secure = request.url.scheme == "https"
-    max_age = int(SESSION_TTL.total_seconds())
+    max_age = int(lifetime.total_seconds())
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -121,7 +139,13 @@ async def login(body: LoginIn, response: Response, request: Request, store: Stor
         path="/",
     )
     response.set_cookie(
-        CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="strict", secure=secure
+        CSRF_COOKIE,
+        csrf,
+        max_age=max_age,
+        httponly=False,  # the page reads it to echo it in X-CSRF-Token
+        samesite="strict",
+        secure=secure,
+        path="/",
     )
     return LoginOut(
         token=token, csrf_token=csrf, user=UserOut(username=user.username, role=user.role)

@@ -11,6 +11,7 @@ enforces the two rules every write shares:
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from flowpbx.api.errors import ApiError
 from flowpbx.api.live import LiveService
 from flowpbx.store.db import Store
 from flowpbx.store.records import UserRec
+from flowpbx.store.sessions import touch_session
 
 SESSION_COOKIE = "flowpbx_session"
 CSRF_COOKIE = "flowpbx_csrf"
@@ -64,7 +66,10 @@ def _check_csrf(request: Request) -> None:
 async def current_user(request: Request, store: Annotated[Store, Depends(get_store)]) -> UserRec:
     bearer = bearer_token(request)
     token = bearer or request.cookies.get(SESSION_COOKIE) or None
-    user = await store.user_for_token(token) if token else None
+    user = None
+    if token:  # store/sessions.py: idle and absolute session expiry
+        async with store.transaction() as s:
+            user = await touch_session(s, token, dt.datetime.now(dt.UTC))
     if user is None:
         raise ApiError(
             401,
@@ -72,6 +77,7 @@ async def current_user(request: Request, store: Annotated[Store, Depends(get_sto
             "log in first: POST /api/v1/auth/login, then send the token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.user = user  # for the audit trail (api/audit.py)
     if request.method not in SAFE_METHODS:
         if bearer is None:
             _check_csrf(request)

@@ -20,6 +20,12 @@ class SettingsOut(BaseModel):
     history_retention_days: int = Field(default=365, ge=1, le=36500)
     recording_enabled: bool = False
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    session_idle_minutes: int = Field(
+        default=120, ge=5, le=10080, description="web sessions end after this long unused"
+    )
+    session_max_hours: int = Field(
+        default=24, ge=1, le=720, description="web sessions end this long after login"
+    )
 
 
 class SettingsIn(BaseModel):
@@ -31,6 +37,8 @@ class SettingsIn(BaseModel):
     history_retention_days: int | None = Field(default=None, ge=1, le=36500)
     recording_enabled: bool | None = None
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    session_idle_minutes: int | None = Field(default=None, ge=5, le=10080)
+    session_max_hours: int | None = Field(default=None, ge=1, le=720)
 
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"])

@@ -256,3 +256,20 @@ def frames_of(samples: npt.ArrayLike, size: int = 160) -> Samples:
     out = np.zeros(n * size, dtype=np.int16)
     out[: pcm.size] = pcm
     return out.reshape(n, size)
+
+
+def discard_partial_writes(root: Path | str) -> list[Path]:
+    """Delete the temporary files `write_wav_atomic` leaves when the process dies between
+    creating and renaming one (``.NAME.XXXX.tmp`` anywhere under ``root``); at start-up,
+    before anything writes. Returns what was deleted. The completed files are untouched: a
+    crash leaves either the old file or the new one, and now no debris beside it."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    removed: list[Path] = []
+    for path in base.rglob(".*.tmp"):
+        if path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed

@@ -222,14 +222,8 @@ class RtpSender:
         self._ts = (ts + (self.samples_per_packet if advance is None else advance)) & _TS_MASK
         self._last_out_seq, self._last_out_ts = seq, ts
         self._relay_src = None
-        return build_rtp(
-            payload_type=self.payload_type,
-            sequence=seq,
-            timestamp=ts,
-            ssrc=self.ssrc,
-            payload=payload,
-            marker=marker,
-        )
+        b1 = (self.payload_type & 0x7F) | (0x80 if marker else 0)
+        return _FIXED.pack(0x80, b1, seq, ts, self.ssrc) + payload
 
     def event_packet(
         self,
@@ -265,15 +259,23 @@ class RtpSender:
         given, e.g. telephone-event negotiated as 101 on one leg and 96 on the other);
         CSRCs, extension, marker, payload and padding are kept byte for byte.
         """
-        if header.ssrc != self._relay_src:
+        out = self.relay_values(data, header.sequence, header.timestamp, header.ssrc)
+        if payload_type is not None:
+            out[1] = (out[1] & 0x80) | (payload_type & 0x7F)
+        return bytes(out)
+
+    def relay_values(self, data: bytes, sequence: int, timestamp: int, ssrc: int) -> bytearray:
+        """`relay` for the per-packet path: the header's fields as plain integers (no header
+        object), the re-stamped packet as a new `bytearray` (no second copy)."""
+        if ssrc != self._relay_src:
             # Anchor: the first packet of this source continues right after our last packet.
-            self._relay_src = header.ssrc
-            self._relay_seq_off = (self._last_out_seq + 1 - header.sequence) & 0xFFFF
+            self._relay_src = ssrc
+            self._relay_seq_off = (self._last_out_seq + 1 - sequence) & 0xFFFF
             self._relay_ts_off = (
-                self._last_out_ts + self.samples_per_packet - header.timestamp
+                self._last_out_ts + self.samples_per_packet - timestamp
             ) & _TS_MASK
-        seq = (header.sequence + self._relay_seq_off) & 0xFFFF
-        ts = (header.timestamp + self._relay_ts_off) & _TS_MASK
+        seq = (sequence + self._relay_seq_off) & 0xFFFF
+        ts = (timestamp + self._relay_ts_off) & _TS_MASK
         # Track the newest packet sent (RFC 3550 §A.1 style comparison mod 2^16) so local
         # packets and re-anchoring continue after it; late reordered packets do not move it.
         if ((seq - self._last_out_seq) & 0xFFFF) < 0x8000:
@@ -283,9 +285,7 @@ class RtpSender:
             self._ts = (ts + self.samples_per_packet) & _TS_MASK
         out = bytearray(data)
         _SEQ_TS_SSRC.pack_into(out, 2, seq, ts, self.ssrc)
-        if payload_type is not None:
-            out[1] = (out[1] & 0x80) | (payload_type & 0x7F)
-        return bytes(out)
+        return out
 
 
 # RFC 3550 Appendix A.1 constants.
@@ -342,33 +342,33 @@ class RtpReceiveStats:
 
     def update(self, header: RtpHeader, arrival: float) -> bool:
         """Account for one received packet; False if sequence validation drops it."""
-        seq = header.sequence
-        if (
-            seq == self.max_seq + 1
-            and header.ssrc == self.ssrc
-            and not self._probation
-            and self._transit is not None
-        ):
+        return self.update_values(header.ssrc, header.sequence, header.timestamp, arrival)
+
+    def update_values(self, ssrc: int, seq: int, ts: int, arrival: float) -> bool:
+        """`update` with the header's fields as plain integers (the per-packet path)."""
+        if seq == self.max_seq + 1 and ssrc == self.ssrc and not self._probation:
             # The per-packet common case, inlined: the next packet in order (no wrap).
             self.max_seq = seq
             self.received += 1
-            ts = header.timestamp
-            d = (arrival - self._last_arrival) - (
-                ((ts - self._last_ts + 0x80000000) & _TS_MASK) - 0x80000000
-            )
-            self.jitter_f += ((d if d >= 0 else -d) - self.jitter_f) / 16.0
+            if self._transit is not None:
+                d = (arrival - self._last_arrival) - (
+                    ((ts - self._last_ts + 0x80000000) & _TS_MASK) - 0x80000000
+                )
+                self.jitter_f += ((d if d >= 0 else -d) - self.jitter_f) / 16.0
+            else:
+                self._transit = 0.0
             self._last_ts = ts
             self._last_arrival = arrival
             return True
-        if header.ssrc != self.ssrc:
+        if ssrc != self.ssrc:
             if self.ssrc is not None:
                 self.ssrc_changes += 1
-            self.ssrc = header.ssrc
+            self.ssrc = ssrc
             self._reset(seq)
             self.max_seq = (seq - 1) & 0xFFFF
         if not self._update_seq(seq):
             return False
-        self._update_jitter(header.timestamp, arrival)
+        self._update_jitter(ts, arrival)
         return True
 
     def _update_seq(self, seq: int) -> bool:

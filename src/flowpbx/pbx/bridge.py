@@ -212,13 +212,16 @@ class Bridge:
             return
         if not self.mixing or force:
             for member in self._members.values():
-                ep = member.endpoint
-                ep.peer = None
-                if ep.jitter is None:
-                    ep.jitter = JitterBuffer(
-                        capacity=JITTER_CAPACITY, prefetch=JITTER_PREFETCH, adaptive=True
-                    )
+                member.endpoint.peer = None
             self.mixing = True
+        # Every member feeds the mix through its jitter buffer, also one that joined while
+        # the bridge was already mixing (a transfer target, a supervisor).
+        for member in self._members.values():
+            ep = member.endpoint
+            if ep.jitter is None:
+                ep.jitter = JitterBuffer(
+                    capacity=JITTER_CAPACITY, prefetch=JITTER_PREFETCH, adaptive=True
+                )
         if self.mixer.keys:
             self._clock_on()
         else:
@@ -344,6 +347,12 @@ class BridgeRegistry:
                 del self._by_ext[extension]
 
         entry.bridge.on_close.append(forget)
+
+    def unregister(self, extension: str, bridge: Bridge) -> None:
+        """`extension` left `bridge` while the call goes on (a transfer)."""
+        entry = self._by_ext.get(extension)
+        if entry is not None and entry.bridge is bridge:
+            del self._by_ext[extension]
 
     def find(self, extension: str) -> CallBridge | None:
         entry = self._by_ext.get(extension)

@@ -36,13 +36,15 @@ from flowpbx.flow.session import (
 )
 from flowpbx.media.audiofile import load_audio
 from flowpbx.pbx.bridge import BridgeRegistry
+from flowpbx.pbx.early_media import EarlyMedia
 from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, ringback_frames
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
-from flowpbx.pbx.trunks import caller_identity
+from flowpbx.pbx.trunks import caller_identity, inbound_numbers
+from flowpbx.pbx.trunks import normalize_number as normalize_number
 from flowpbx.pbx.voicemail import leave_message, listen_messages, own_mailbox
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, make_response
@@ -83,21 +85,6 @@ def _failure_outcome(statuses: list[int]) -> DialOutcome:
 
 def _statuses(statuses: list[int]) -> str:
     return ",".join(map(str, statuses))
-
-
-def normalize_number(user: str) -> str:
-    """A dialled or presented number as E.164-ish text: `00…` and bare digits get a `+`."""
-    text = user.strip()
-    if ";" in text:
-        text = text.split(";", 1)[0]
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if text.startswith("+"):
-        return "+" + digits
-    if text.startswith("00") and len(digits) > 4:
-        return "+" + digits[2:]
-    if len(digits) > 6:
-        return "+" + digits
-    return digits
 
 
 class LiveCall:
@@ -232,8 +219,11 @@ class LiveCall:
     async def dial_extension(self, extension: str, *, ring_timeout_s: float) -> DialResult:
         self._check()
         rt = self.rt
-        if extension not in rt.config.extensions:
+        ext = rt.config.extensions.get(extension)
+        if ext is None:
             return DialResult(outcome="failed", detail="no such extension")
+        if not ext.call_waiting and rt.busy.get(extension, 0) > 0:
+            return DialResult(outcome="busy", detail="on a call (call waiting off)")
         targets = self.extension_targets(extension)
         if not targets:
             return DialResult(outcome="offline", detail="not registered")
@@ -305,6 +295,7 @@ class LiveCall:
             max_callers=params.max_callers,
             join_empty=params.join_empty,
             hold_audio=params.hold_audio,
+            announce_position_s=float(params.announce_position_s),
             exit_key=params.exit_key,
         )
         joined = dt.datetime.now(dt.UTC)
@@ -438,11 +429,16 @@ class LiveCall:
             )
         else:
             self.leg.ringing()
+        # a callee's 183 with SDP reaches the caller instead of our ringback (early_media.py)
+        early = EarlyMedia(self.leg, rt.clock, player)
+        if ringback:
+            early.watch(legs)
         winner: UacLeg | None = None
         statuses: list[int] = []
         try:
             winner, statuses = await self._first_answer(legs, ring_timeout_s, stop_digits)
         finally:
+            early.stop(legs)
             if player is not None:
                 rt.clock.stop_player(player)
             for leg in legs:
@@ -453,7 +449,8 @@ class LiveCall:
 
     async def _confirm(self, callee: UacLeg) -> bool:
         """`confirm`: the callee hears "press 1 to accept"; only a 1 bridges the call (so a
-        mobile's voicemail answering does not count as answered)."""
+        mobile's voicemail answering does not count as answered); another key or none
+        within 15 s refuses it."""
         rt = self.rt
         digits: asyncio.Queue[str] = asyncio.Queue()
         callee.on_digit = digits.put_nowait
@@ -462,25 +459,20 @@ class LiveCall:
         frames = await rt.audio.frames(name, callee.rtp.codec.name)
         player = rt.clock.start_player(Player(callee.rtp, frames, 3))
         try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 15.0
-            while loop.time() < deadline:
-                getter = asyncio.ensure_future(digits.get())
-                done, _ = await asyncio.wait(
-                    [getter, callee.ended, self.leg.ended],
-                    timeout=deadline - loop.time(),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if getter not in done:
-                    getter.cancel()
-                if self.leg.ended.done():
-                    callee.hangup("caller hung up")
-                    raise CallEnded(self.leg.ended.result())
-                if callee.ended.done() or getter not in done:
-                    return False
-                if getter.result() == "1":
-                    return True
-            return False
+            getter = asyncio.ensure_future(digits.get())
+            done, _ = await asyncio.wait(
+                [getter, callee.ended, self.leg.ended],
+                timeout=15.0,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if getter not in done:
+                getter.cancel()
+            if self.leg.ended.done():
+                callee.hangup("caller hung up")
+                raise CallEnded(self.leg.ended.result())
+            if callee.ended.done() or getter not in done:
+                return False
+            return getter.result() == "1"  # any other key refuses the call
         finally:
             rt.clock.stop_player(player)
             callee.on_digit = None
@@ -569,7 +561,7 @@ class LiveCall:
             callee_ext=extension,
             caller_ext=self._caller if self._caller in self.rt.config.extensions else None,
         )
-        media.hang_up_on_rtp_timeout(self.leg, callee)
+        media.hang_up_on_rtp_timeout(self.leg, callee, timeout_s=self.rt.settings.rtp_timeout_s)
         callee.on_digit = None  # the callee's keys are not the flow's
         _count(self.rt.busy, extension, +1)
         self.bridged_to = callee
@@ -586,9 +578,14 @@ class LiveCall:
         detail = ""
         if self.transferred_to:
             detail = f"transferred to {self.transferred_to}"
+        elif any(
+            leg.ended.done() and leg.ended.result() == "rtp timeout" for leg in (self.leg, callee)
+        ):
+            detail = "rtp timeout"  # a phone vanished mid-call (no BYE, no media)
         result = DialResult(outcome="answered", answered_by=extension, talk_s=talk_s, detail=detail)
         if self.leg.ended.done():
-            if not callee.is_ended:
+            # (a callee handed to another call by a REFER with Replaces left `callees`)
+            if not callee.is_ended and callee in self.callees:
                 callee.hangup("caller hung up")
             raise CallEnded(self.leg.ended.result(), result=result)
         return result
@@ -615,17 +612,17 @@ class CallManager:
         try:
             ruri_user = request.ruri.user or ""
             from_ = request.from_
+            to_uri = request.to.uri
         except SipParseError:
             sip.send_response(txn, make_response(request, 400))
             return
         trunk = rt.config.trunk_for(addr)
         if trunk is not None:
-            did = normalize_number(ruri_user)
+            did, caller = inbound_numbers(trunk, request.ruri, to_uri, from_.uri)
             published = rt.config.flows_by_did.get(did)
-            caller = normalize_number(from_.uri.user or "") if from_.uri.user else "anonymous"
             if published is None:
                 sip.send_response(txn, make_response(request, 404))
-                self._record_rejected(request, caller, did, "unknown number")
+                self._record_rejected(request, caller, did or ruri_user, "unknown number")
                 return
             if not rt.guard.acquire_call(trunk=trunk.name):  # pbx/security.py call caps
                 sip.send_response(txn, make_response(request, 503, "Too Many Calls"))
@@ -754,17 +751,7 @@ class CallManager:
             trace = [_trace_dict(entry) for entry in run.trace]
             outcome = run.outcome
             call.answered_by = call.answered_by or run.answered_by
-            # *2 transfers made while bridged (pbx/transfer.py), for the call history
-            trace += [
-                {
-                    "t": trace[-1]["t"] if trace else 0.0,
-                    "node": None,
-                    "type": "transfer",
-                    "output": t.get("result"),
-                    "facts": t,
-                }
-                for t in call.transfers
-            ]
+            trace += _transfer_entries(call, trace)
         except Exception:
             log.exception("flow %s failed on call %s", published.flow_name, call.call_id)
         finally:
@@ -823,6 +810,7 @@ class CallManager:
                     "facts": facts,
                 }
             ]
+            trace += _transfer_entries(call, trace)
             await self._record(call, outcome, trace)
 
     async def _internal(
@@ -986,6 +974,15 @@ class CallManager:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _transfer_entries(call: LiveCall, trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transfers made while bridged (pbx/transfer.py), as call-history trace entries."""
+    t = trace[-1]["t"] if trace else 0.0
+    return [
+        {"t": t, "node": None, "type": "transfer", "output": x.get("result"), "facts": x}
+        for x in call.transfers
+    ]
 
 
 def _trace_dict(entry: Any) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Call-history writes off the call path: calls hand finished rows to a queue, one worker
-writes them to the store in order, so a slow database never delays SIP or media."""
+writes them to the store in order, so a slow database never delays SIP or media. A database
+that is unavailable for a while (locked, restarting) is waited out: the rows stay queued
+(bounded) and are written when it is back."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from flowpbx.flow.context import PastCall
+from flowpbx.store.errors import DatabaseUnavailable
 from flowpbx.store.records import CallRecord
 
 if TYPE_CHECKING:
@@ -26,6 +29,7 @@ class HistoryWriter:
         self._worker: asyncio.Task[None] | None = None
         self.written = 0
         self.lost = 0
+        self.outage_s = 600.0  # how long a database outage is waited out before rows are lost
 
     async def add(self, rec: CallRecord) -> None:
         try:
@@ -45,7 +49,7 @@ class HistoryWriter:
             while not self._queue.empty() and len(batch) < BATCH:
                 batch.append(self._queue.get_nowait())
             try:
-                await self._store.add_call_history_many(batch)
+                await self._write_waiting_out_outages(batch)
                 self.written += len(batch)
             except Exception:
                 log.exception("could not write a batch of %d call history rows", len(batch))
@@ -57,7 +61,30 @@ class HistoryWriter:
                         self.lost += 1
                         log.exception("could not write call history for %s", rec.call_id)
 
+    async def _write_waiting_out_outages(self, batch: list[CallRecord]) -> None:
+        """Write one batch; while the database is unavailable (a locked SQLite file, a
+        PostgreSQL restart: `DatabaseUnavailable`) retry with growing pauses for up to
+        `outage_s`, so an outage delays rows instead of losing them. Other errors (a bad
+        row) go straight to the caller, which then writes the rows one by one."""
+        pause, waited = 0.5, 0.0
+        while True:
+            try:
+                await self._store.add_call_history_many(batch)
+                return
+            except DatabaseUnavailable:
+                if waited >= self.outage_s:
+                    raise
+                log.warning(
+                    "database unavailable: %d call history row(s) wait, retry in %.1f s",
+                    len(batch),
+                    pause,
+                )
+            await asyncio.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 15.0)
+
     async def close(self) -> None:
+        self.outage_s = min(self.outage_s, 10.0)  # stopping: wait out an outage only briefly
         if self._worker is not None:
             await asyncio.gather(self._worker, return_exceptions=True)
 

@@ -101,8 +101,12 @@ class Leg:
         # Hold (RFC 3264 §8.4): True while the peer's offer leaves us nothing to send.
         self.held = False
         self.on_hold: Callable[[bool], None] | None = None
-        # REFER (RFC 3515): the call logic decides; True = accepted (202), False = 603.
-        self.on_refer: Callable[[Leg, ReferTo, Request], bool] | None = None
+        # REFER (RFC 3515): the call logic decides; True or 202 = accepted, False = 603,
+        # another status (403, 603) = refused with it.
+        self.on_refer: Callable[[Leg, ReferTo, Request], bool | int] | None = None
+        # The pbx.transfer.Conversation this leg talks in (REFER with Replaces finds the
+        # replaced dialog's conversation through it).
+        self.conversation: object | None = None
         self.refer_progress: Callable[[int], None] | None = None  # NOTIFY sipfrag we received
         self._refer_notify_cseq_hint = 0
         self._reinvite_out: ClientTransaction | None = None  # our pending re-INVITE (glare)
@@ -128,6 +132,10 @@ class Leg:
         self.rtp.close()
         if not self.ended.done():
             self.ended.set_result(reason)
+        # The call logic's callbacks point back at objects that point at this leg: let go of
+        # them, so a finished call is freed by reference counting, not by a collector pass.
+        self.on_digit = self.on_hold = self.on_refer = self.refer_progress = None
+        self.conversation = None  # an INVITE client transaction keeps a leg for 64*T1
 
     def digit(self, digit: str) -> None:
         if self.on_digit is not None:
@@ -349,8 +357,11 @@ class Leg:
             sip.send_response(txn, make_response(request, 400, "Bad Refer-To"))
             return
         hook = self.on_refer
-        if hook is None or not hook(self, refer_to, request):
-            sip.send_response(txn, make_response(request, 603, "Transfer Declined"))
+        verdict = hook(self, refer_to, request) if hook is not None else False
+        status = 202 if verdict is True else 603 if verdict is False else int(verdict)
+        if status != 202:
+            reason = "Transfer Declined" if status == 603 else None
+            sip.send_response(txn, make_response(request, status, reason))
             return
         sip.send_response(txn, make_response(request, 202, headers=[("Contact", self.rt.contact)]))
         self.notify_refer(100)
@@ -529,6 +540,7 @@ class UacLeg(Leg):
         self._auth_tries = 0
         self._prack = PrackState()
         self.early_media = False  # a 18x brought SDP: the callee's media flows before answer
+        self.on_early_media: Callable[[], None] | None = None  # called when that happens
         loop = asyncio.get_running_loop()
         self.progress: asyncio.Future[int] = loop.create_future()
         self.outcome: asyncio.Future[int] = loop.create_future()
@@ -698,6 +710,8 @@ class UacLeg(Leg):
             if params is not None:
                 self.early_media = True
                 self.rtp.set_remote(params)
+                if self.on_early_media is not None:
+                    self.on_early_media()
         if not is_reliable(response) or not response.to.tag:
             return
         try:

@@ -1,9 +1,14 @@
 """RTP runtime: port pool, one UDP endpoint per call leg, the shared 20 ms media clock, players.
 
-The per-packet path is `RtpEndpoint.datagram_received`: one header parse, then either a DTMF
-event, a relay to the bridged peer (payload forwarded with this leg's SSRC/seq/timestamp,
-no decoding when both legs use the same codec — ARCHITECTURE.md's fast path), a store into
-the leg's jitter buffer when a mixing bridge (pbx/bridge.py) consumes its audio, or nothing.
+The per-packet path is `RtpEndpoint.datagram_received`: for the plain 12-octet header of
+nearly every packet, sequence, timestamp and SSRC come straight from the datagram with one
+`struct.unpack_from` (no header object) and the relay re-stamps a copy with one `pack_into`;
+packets with CSRCs, an extension or padding, and telephone-events, take the general path
+(`parse_rtp`). Either way a packet becomes a DTMF event, a relay to the bridged peer
+(payload forwarded with this leg's SSRC/seq/timestamp, no decoding when both legs use the
+same codec — ARCHITECTURE.md's fast path), a store into the leg's jitter buffer when a
+mixing bridge (pbx/bridge.py) consumes its audio, or nothing. RTP sockets get 1 MiB buffers
+(capped by the system's maximum), so a pause of the loop does not overflow them.
 Legs whose SDP had no telephone-event run the in-band (Goertzel) detector on their decoded
 audio, feeding the same `on_digit` callback.
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -41,9 +47,14 @@ Addr = tuple[str, int]
 PTIME = 0.020
 SYSTEM_PROMPTS = Path(__file__).resolve().parent.parent / "media" / "prompts"
 FRAME = 160
+_SEQ_TS_SSRC = struct.Struct("!HII")  # RFC 3550 §5.1: sequence, timestamp, SSRC at octet 2
 
 
 RTP_TIMEOUT_S = 60.0  # no packet for this long on an answered, bridged leg: hang up
+# Socket buffers of RTP sockets: at 50 packets/s a default buffer holds seconds of one
+# stream, but on loopback and busy hosts packets arrive in bursts after any pause of the
+# loop; 1 MiB (capped by net.core.rmem_max / wmem_max) rides out a long one.
+RTP_SOCKET_BUFFER = 1 << 20
 
 
 class NoRtpPort(RuntimeError):
@@ -71,6 +82,11 @@ class RtpPortPool:
                 self._free.append(port)
                 continue
             sock.setblocking(False)
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, option, RTP_SOCKET_BUFFER)
+                except OSError:
+                    pass  # the system's default stays
             self._used.add(port)
             return sock
         raise NoRtpPort("no free RTP port")
@@ -198,8 +214,34 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             # Symmetric RTP (RFC 4961 style latching): answer where the peer really sends from.
             self.remote = (str(addr[0]), addr[1])
             self.latched = True
-        elif addr[1] != self.remote[1] or addr[0] != self.remote[0]:  # type: ignore[index]
+        elif addr != self.remote:
             return  # not the stream we latched on to
+        # Fast path: the plain 12-octet header of nearly every packet (V=2, no padding,
+        # extension or CSRC; not telephone-event, not RTCP): integers straight from the
+        # datagram, no header object.
+        if len(data) > 12 and data[0] == 0x80:
+            b1 = data[1]
+            if (b1 & 0x7F) != self.dtmf_pt and (b1 < 192 or b1 > 223):
+                seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+                self.packets_in += 1
+                self.rx_stats.update_values(ssrc, seq, ts, self._loop.time() * 8000.0)
+                if self.inband is not None:
+                    self._detect_inband(data[12:])
+                jitter = self.jitter
+                if jitter is not None:
+                    jitter.put(
+                        RtpHeader(b1 & 0x7F, b1 > 127, seq, ts, ssrc, 12, len(data)), data[12:]
+                    )
+                    return
+                peer = self.peer
+                if peer is not None:
+                    peer.relay_plain(self, data, seq, ts, ssrc)
+                return
+        self._received_other(data)
+
+    def _received_other(self, data: bytes) -> None:
+        """Every packet the fast path does not take: telephone-events, and packets with
+        CSRCs, a header extension or padding."""
         header = parse_rtp(data)
         if header is None:
             return
@@ -252,6 +294,19 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         else:
             samples = source.codec.decode(data[header.header_len :])
             transport.sendto(self.sender.packet(self.codec.encode(samples)), self.remote)
+        self.packets_out += 1
+
+    def relay_plain(self, source: RtpEndpoint, data: bytes, seq: int, ts: int, ssrc: int) -> None:
+        """`relay_from` for a packet with the plain 12-octet header (the per-packet path)."""
+        transport = self.transport
+        remote = self.remote
+        if transport is None or remote is None or self.muted:
+            return
+        if source.codec is self.codec:
+            transport.sendto(self.sender.relay_values(data, seq, ts, ssrc), remote)
+        else:
+            samples = source.codec.decode(data[12:])
+            transport.sendto(self.sender.packet(self.codec.encode(samples)), remote)
         self.packets_out += 1
 
     def relay_event(self, header: RtpHeader, data: bytes) -> None:

@@ -6,12 +6,20 @@ rung by the queue's strategy (the pure policy in `flow/queue_policy.py`) for
 or the caller presses the exit key. Queue elements with the same name share one line and its
 statistics.
 
+Callers behind the head of the line ring members too while every caller ahead of them
+already has members ringing (so free members are not left idle while someone waits).
+
+Callers hear the hold audio; with `announce_position_s` they hear "you are caller number N"
+(system prompts `queue-position`, `number-0`..`number-9`) when they join and then every
+`announce_position_s` of hold audio.
+
 Member state, judged live: `offline` (no registered phone), `on_call` (bridged), `ringing`
 (rung by anyone right now), `wrapup` (within `wrapup_s` after a queue call), else `free`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -19,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from flowpbx.flow.queue_policy import MemberState, MemberStats, Strategy, pick_members
 from flowpbx.flow.session import CallEnded
+from flowpbx.pbx.events import count
 from flowpbx.pbx.media import Player
 
 if TYPE_CHECKING:
@@ -42,6 +51,7 @@ class QueueSpec:
     max_callers: int = 0
     join_empty: bool = False
     hold_audio: str = "hold-music"
+    announce_position_s: float = 0.0
     exit_key: str | None = None
 
 
@@ -65,6 +75,7 @@ class MemberRecord:
 class LiveQueue:
     name: str
     waiting: list[LiveCall] = field(default_factory=list)
+    ringing_for: set[LiveCall] = field(default_factory=set)  # callers whose members ring now
     last_rung: str | None = None
     members: dict[str, MemberRecord] = field(default_factory=dict)
     answered: int = 0
@@ -136,6 +147,18 @@ class QueueManager:
             )
         return out
 
+    @staticmethod
+    def _may_ring(q: LiveQueue, call: LiveCall) -> bool:
+        """The caller at the head of the line rings members; the next one too once every
+        caller ahead already has members ringing (free members left over are not kept
+        idle), so callers are served in order and several at once."""
+        for ahead in q.waiting:
+            if ahead is call:
+                return True
+            if ahead not in q.ringing_for:
+                return False
+        return False
+
     async def _load_stats(self, q: LiveQueue) -> None:
         """Today's answered calls and last call of each member, from the queue log in the
         store, so `fewest_calls` and `least_recent` survive a restart."""
@@ -153,7 +176,7 @@ class QueueManager:
             answered = row.get("answered")
             if isinstance(answered, int) and rec.day != today:
                 rec.day, rec.calls_today = today, answered
-            last = row.get("last_call_at")
+            last = row.get("last_call_end") or row.get("last_call_at")
             if isinstance(last, dt.datetime) and rec.last_call_end is None:
                 rec.last_call_end = last.timestamp()
 
@@ -172,15 +195,18 @@ class QueueManager:
         if not spec.join_empty and all(m.state == "offline" for m in stats):
             return QueueResult(outcome="empty", wait_s=0.0)
         await call.answer()
+        # before joining the line: a failure here must not leave the caller in it
+        frames = await rt.audio.frames(spec.hold_audio, call.leg.rtp.codec.name)
         call.queue_joined_at = joined
         q.waiting.append(call)
         rt.events.emit("queue.joined", queue=q.name, call_id=call.call_id, waiting=len(q.waiting))
-        frames = await rt.audio.frames(spec.hold_audio, call.leg.rtp.codec.name)
-        hold: Player | None = rt.clock.start_player(Player(call.leg.rtp, frames, 0))
+        hold: HoldAudio | None = None
         exit_key = spec.exit_key or ""
         tried: set[str] = set()
         deadline = joined + spec.max_wait_s
         try:
+            # inside the try: whatever goes wrong from here on, the caller leaves the line
+            hold = HoldAudio(self, call, q, frames, spec.announce_position_s)
             while True:
                 now = loop.time()
                 if now >= deadline:
@@ -195,7 +221,7 @@ class QueueManager:
                     q.abandoned += 1
                     return QueueResult(outcome="empty", wait_s=now - joined)
                 pick: list[str] = []
-                if q.waiting and q.waiting[0] is call:
+                if self._may_ring(q, call):
                     pick = pick_members(
                         spec.strategy,
                         self.member_stats(q, spec),
@@ -208,12 +234,23 @@ class QueueManager:
                 q.last_rung = pick[-1]
                 tried.update(pick)
                 targets = [t for ext in pick for t in call.extension_targets(ext)]
-                winner, _ = await call.ring(
-                    targets,
-                    min(spec.member_timeout_s, max(0.1, deadline - now)),
-                    ringback=False,
-                    stop_digits=exit_key,
-                )
+                # The picked members count as ringing from now on: `call.ring` opens media
+                # (awaits) before it counts each phone, and a caller behind in this line or
+                # in another queue must not pick the same member meanwhile.
+                for ext in pick:
+                    count(rt.ringing, ext, +1)
+                q.ringing_for.add(call)
+                try:
+                    winner, _ = await call.ring(
+                        targets,
+                        min(spec.member_timeout_s, max(0.1, deadline - now)),
+                        ringback=False,
+                        stop_digits=exit_key,
+                    )
+                finally:
+                    q.ringing_for.discard(call)
+                    for ext in pick:
+                        count(rt.ringing, ext, -1)
                 if winner is None:
                     await call.wait(
                         min(spec.retry_s, max(0.0, deadline - loop.time())), stop_digits=exit_key
@@ -221,7 +258,7 @@ class QueueManager:
                     continue
                 wait_s = loop.time() - joined
                 if hold is not None:
-                    rt.clock.stop_player(hold)
+                    hold.stop()
                     hold = None
                 q.waiting.remove(call)
                 q.answered += 1
@@ -246,7 +283,73 @@ class QueueManager:
             raise
         finally:
             if hold is not None:
-                rt.clock.stop_player(hold)
+                hold.stop()
             if call in q.waiting:
                 q.waiting.remove(call)
             rt.events.emit("queue.left", queue=q.name, call_id=call.call_id, waiting=len(q.waiting))
+
+
+class HoldAudio:
+    """What a waiting caller hears until `stop()`: the hold audio, and with `announce_s`
+    "you are caller number N" at once and then after every `announce_s` of hold audio."""
+
+    def __init__(
+        self,
+        manager: QueueManager,
+        call: LiveCall,
+        q: LiveQueue,
+        frames: list[bytes],
+        announce_s: float,
+    ) -> None:
+        self.rt = manager.rt
+        self.call = call
+        self.q = q
+        self.frames = frames
+        self.announce_s = announce_s
+        self.player: Player | None = None
+        self.task: asyncio.Task[None] | None = None
+        if announce_s > 0:
+            self.task = asyncio.create_task(self._announce())
+        else:
+            self._play(frames, 0)
+
+    def _play(self, frames: list[bytes], loops: int) -> Player:
+        if self.player is not None:
+            self.rt.clock.stop_player(self.player)
+        self.player = self.rt.clock.start_player(Player(self.call.leg.rtp, frames, loops))
+        return self.player
+
+    def stop(self) -> None:
+        """Silence at once (before the caller is bridged), synchronously."""
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        if self.player is not None:
+            self.rt.clock.stop_player(self.player)
+            self.player = None
+
+    async def _announce(self) -> None:
+        call, q, rt = self.call, self.q, self.rt
+        while call in q.waiting:
+            position = q.waiting.index(call) + 1
+            prompt = await self._position_frames(position)
+            if prompt:
+                rt.events.emit(
+                    "queue.position", queue=q.name, call_id=call.call_id, position=position
+                )
+                # asyncio.wait: cancelling this task must not cancel the player's future
+                await asyncio.wait([self._play(prompt, 1).done])
+            self._play(self.frames, 0)
+            await asyncio.sleep(self.announce_s)
+
+    async def _position_frames(self, position: int) -> list[bytes]:
+        """The prompt `queue-position` and the position's digits as one frame list, or []
+        when the prompts are missing (the caller then hears hold audio only)."""
+        codec = self.call.leg.rtp.codec.name
+        names = ["queue-position", *(f"number-{d}" for d in str(position))]
+        try:
+            parts = [await self.rt.audio.frames(name, codec) for name in names]
+        except (KeyError, OSError, ValueError):  # ValueError: undecodable audio
+            log.warning("queue position prompts missing: %s", names)
+            return []
+        return [frame for part in parts for frame in part]

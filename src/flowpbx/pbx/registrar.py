@@ -1,10 +1,13 @@
 """Registrar (RFC 3261 §10) and digest authentication of extensions.
 
 Bindings live in memory for the call path and are written through to the store (so a
-restart keeps them). Several phones may register one extension; all of them ring.
+restart keeps them), in order, by one worker that waits out a database outage. Several
+phones may register one extension; all of them ring.
 
 Authentication answers are the same for an extension that exists and one that does not
-(no enumeration): a challenge first, 403 after wrong credentials.
+(no enumeration): a challenge first, 403 after wrong credentials. Right credentials from a
+source outside the extension's ``allowed_cidrs`` get the very same 403 and count as a
+failure towards a ban (pbx/security.py).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flowpbx.pbx.security import source_in_networks
 from flowpbx.sip.auth import DigestServer
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.headers import NameAddr
 from flowpbx.sip.message import Request, make_response
+from flowpbx.store.errors import DatabaseUnavailable
 from flowpbx.store.records import ExtensionRec, RegistrationRec
 
 if TYPE_CHECKING:
@@ -68,6 +73,13 @@ class Authenticator:
             return None
         return ext.ha1_sha256 if algorithm.upper().startswith("SHA-256") else ext.ha1_md5
 
+    def _source_allowed(self, username: str, source: str | None) -> bool:
+        """The extension's ``allowed_cidrs`` admit ``source`` (an empty list: anywhere)."""
+        ext = self._extensions().get(username)
+        if ext is None or not ext.allowed_cidrs:
+            return True
+        return source is not None and source_in_networks(source, ext.allowed_cidrs)
+
     def challenge_headers(
         self, header: str, now: float, stale: bool = False
     ) -> list[tuple[str, str]]:
@@ -92,6 +104,8 @@ class Authenticator:
         for value in values:
             result = self.server.verify(value, method=request.method, now=now, ha1_lookup=self._ha1)
             if result.ok and result.username is not None:
+                if not self._source_allowed(result.username, source):
+                    break  # outside the extension's allow-list: a failure like a bad password
                 if self.guard is not None and self.guard.replayed(value, now):
                     stale = True  # the same credentials again: a replay (pbx/security.py)
                     continue
@@ -99,8 +113,9 @@ class Authenticator:
                     self.guard.record_success(source, now)
                 return result.username, 200, []
             stale = stale or result.stale
-        if stale:
-            return None, status, self.challenge_headers(challenge_header, now, stale=True)
+        else:
+            if stale:
+                return None, status, self.challenge_headers(challenge_header, now, stale=True)
         if self.guard is not None and source is not None:
             self.guard.record_failure(source, now)
         return None, 403, []
@@ -113,6 +128,7 @@ class Registrar:
         self._bindings: dict[str, list[Binding]] = {}
         self._writes: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
         self._writer: asyncio.Future[None] | None = None
+        self.outage_s = 600.0  # a database outage is waited out this long (write-through)
 
     # -- lookups for the call path -----------------------------------------------------------
 
@@ -240,15 +256,27 @@ class Registrar:
         store = self.rt.store
         while not self._writes.empty():
             kind, payload = self._writes.get_nowait()
-            try:
-                if kind == "save":
-                    assert isinstance(payload, RegistrationRec)
-                    await store.save_registration(payload)
-                else:
-                    assert isinstance(payload, tuple)
-                    await store.delete_registration(*payload)
-            except Exception:
-                log.exception("could not persist a registration change")
+            pause, waited = 0.5, 0.0
+            while True:
+                try:
+                    if kind == "save":
+                        assert isinstance(payload, RegistrationRec)
+                        await store.save_registration(payload)
+                    else:
+                        assert isinstance(payload, tuple)
+                        await store.delete_registration(*payload)
+                except DatabaseUnavailable:
+                    # the database is locked or restarting: wait it out (bounded), in order
+                    if waited < self.outage_s:
+                        log.warning("database unavailable: registration change waits")
+                        await asyncio.sleep(pause)
+                        waited += pause
+                        pause = min(pause * 2, 15.0)
+                        continue
+                    log.exception("could not persist a registration change")
+                except Exception:
+                    log.exception("could not persist a registration change")
+                break
 
     def _persist_save(self, b: Binding) -> None:
         rec = RegistrationRec(
@@ -267,6 +295,7 @@ class Registrar:
         self._enqueue(("delete", (b.extension, b.contact)))
 
     async def drain(self) -> None:
+        self.outage_s = min(self.outage_s, 10.0)  # stopping: wait out an outage only briefly
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
 

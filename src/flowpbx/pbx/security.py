@@ -16,6 +16,8 @@
 * ``replayed(credentials, now)`` — nonce replay protection: Digest credentials accepted once
   are refused when they come again (the client gets a fresh stale challenge).
 * ``calls`` — a `CallLimiter`: concurrent calls per extension and per trunk.
+* ``source_in_networks(ip, cidrs)`` — per-extension allow-lists (``allowed_cidrs``): the
+  registrar refuses right credentials from elsewhere with the answer of a wrong password.
 * ``dial_allowed(number)`` — outbound dial restrictions: allowed prefixes (empty = any) and
   blocked (premium-rate) prefixes, the latter winning.
 
@@ -27,6 +29,7 @@ active ban (bans live in their own bounded map and expire).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections import OrderedDict, deque
@@ -407,6 +410,29 @@ class AccessGuard:
         }
 
 
+@functools.lru_cache(maxsize=1024)
+def _networks(cidrs: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    nets: list[IpNetwork] = []
+    for text in cidrs:
+        try:
+            nets.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            log.warning("ignoring a bad network %r in an allow-list", text)
+    return tuple(nets)
+
+
+def source_in_networks(ip: str, cidrs: tuple[str, ...]) -> bool:
+    """Is the address ``ip`` inside one of ``cidrs`` (an extension's allow-list)? A bad
+    address is inside none; an IPv4-mapped IPv6 address counts as its IPv4 address."""
+    try:
+        address = ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in _networks(tuple(cidrs)))
+
+
 def _canonical(number: str) -> str:
     text = number.strip()
     digits = "".join(ch for ch in text if ch.isdigit())
@@ -439,4 +465,5 @@ __all__ = [
     "Rate",
     "dial_allowed",
     "request_method",
+    "source_in_networks",
 ]

@@ -34,6 +34,7 @@ class PbxService:
         config = await self.store.load_runtime_config()
         self._rt = Runtime(self.settings, self.store, config)
         await self._rt.start()
+        await self._apply_settings()
 
     async def stop(self) -> None:
         if self._rt is not None:
@@ -43,6 +44,14 @@ class PbxService:
     async def reload(self) -> None:
         """Take configuration changes (extensions, numbers, published flows, audio) live."""
         self.runtime.reload(await self.store.load_runtime_config())
+        await self._apply_settings()
+
+    async def _apply_settings(self) -> None:
+        """Installation settings the running PBX follows: webhooks and lookups may reach
+        private addresses only when ``allow_private_webhooks`` is on (or the environment
+        says so, services/http.py)."""
+        allowed = await self.store.get_setting("allow_private_webhooks", False)
+        self.runtime.services.http.set_allow_private(allowed is True)
 
     def trunk_states(self) -> list[dict[str, Any]]:
         """Outbound registration of each trunk with ``register: true`` (pbx/trunks.py):

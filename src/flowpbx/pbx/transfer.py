@@ -16,6 +16,27 @@ cannot be filtered without decoding).
 
 Feature-key states per party, in one table: idle -(*)-> star -(2)-> collecting -(#|pause)->
 idle, star -(1)-> idle with an abort.
+
+The phone's transfer button (REFER, RFC 3515) on an internal party's dialog:
+
+- blind (`Refer-To: <sip:103@pbx>`): 202, NOTIFY 100; the target's phones ring and the
+  transferee is connected when one answers (NOTIFY 200), else NOTIFY 404/480 and the call
+  goes on; the transferer is released after the final NOTIFY.
+- attended (`Refer-To: <sip:103@pbx?Replaces=call-id;to-tag=..;from-tag=..>`, RFC 3891 /
+  RFC 5589 §7): the Replaces names the transferer's other dialog with flowpbx, talking in
+  another conversation. Its far party (the target) moves into this conversation, the
+  transferee and the target talk, both of the transferer's dialogs get BYE; NOTIFY 100 then
+  200. A Replaces naming no dialog of ours: 202, then NOTIFY 481 (what the INVITE with
+  Replaces would have got) and both calls go on.
+- semi-attended (the Replaces names the transferer's own call to an extension that still
+  rings): that call ends, the target stops ringing and is rung again for the transferee,
+  as a blind transfer (NOTIFY 200 when it answers).
+- refused: 403 when the REFER comes from a party that is not an extension (a trunk or
+  provider leg, an outside caller) or when the Replaces names another extension's dialog;
+  603 when the target is not an extension, or the named dialog cannot be joined (not in a
+  two-party conversation, somebody else's ringing call, in the middle of another transfer).
+
+The `*2` ring time is `TARGET_RING_S` (20 s), or FLOWPBX_TRANSFER_RING_S when set.
 """
 
 from __future__ import annotations
@@ -23,13 +44,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from flowpbx.media.audiofile import frames_of
-from flowpbx.pbx.bridge import Bridge
+from flowpbx.pbx.bridge import Bridge, CallBridge
 from flowpbx.pbx.events import count
 from flowpbx.pbx.legs import UacLeg, UasLeg
 from flowpbx.pbx.media import NoRtpPort, RtpEndpoint, ringback_pcm
@@ -44,6 +66,19 @@ Party = UasLeg | UacLeg
 DIGIT_PAUSE_S = 3.0
 TARGET_RING_S = 20.0
 MAX_DIGITS = 6
+BLIND_RELEASE_S = 2.0  # the transferer leaves after the final NOTIFY; else we BYE it then
+
+
+def target_ring_s() -> float:
+    """How long a transfer target rings: FLOWPBX_TRANSFER_RING_S, else `TARGET_RING_S`."""
+    text = os.environ.get("FLOWPBX_TRANSFER_RING_S", "").strip()
+    try:
+        value = float(text) if text else TARGET_RING_S
+    except ValueError:
+        log.warning("FLOWPBX_TRANSFER_RING_S=%r is not a number: using %g s", text, TARGET_RING_S)
+        return TARGET_RING_S
+    return value if value > 0 else TARGET_RING_S
+
 
 KeyState = Literal["idle", "star", "collecting"]
 # (state, key class) -> next state; key classes: "*", "2", "1", "#", "digit", "other"
@@ -74,9 +109,10 @@ class _Keys:
 
 @dataclass(frozen=True, slots=True)
 class _Request:
-    kind: Literal["transfer", "abort", "blind"]
+    kind: Literal["transfer", "abort", "blind", "replace", "semi"]
     party: str
     number: str = ""
+    replaced: Party | None = None  # "replace": the transferer's other leg (None: not found)
 
 
 def _cycle(pcm: np.ndarray) -> Any:
@@ -100,6 +136,9 @@ class Conversation:
         self._requests: asyncio.Queue[_Request] = asyncio.Queue()
         self.transfers: list[dict[str, Any]] = []
         self._saved: dict[str, tuple[Any, Any]] = {}
+        self._transferring = False
+        self._keep: Party | None = None  # the call's own leg, handed to another conversation
+        self._targets = 0
         for key in ("caller", "callee"):
             self._attach(key)
 
@@ -110,8 +149,8 @@ class Conversation:
 
     def _attach(self, key: str) -> None:
         leg = self.parties[key]
-        # The phone's own transfer button (REFER, RFC 3515): blind transfer to an extension,
-        # for internal parties only; others are declined (603).
+        leg.conversation = self
+        # The phone's own transfer button (REFER, RFC 3515), for internal parties only.
         leg.on_refer = lambda _leg, refer_to, _req, key=key: self._on_refer(key, refer_to)
         if not self._internal(key):
             return
@@ -122,19 +161,59 @@ class Conversation:
         leg.rtp.dtmf_passthrough = False
         self._keys[key] = _Keys()
 
-    def _on_refer(self, key: str, refer_to: Any) -> bool:
-        if not self._internal(key) or refer_to.replaces is not None:
-            return False  # attended REFER with Replaces is not wired to calls yet
+    def _on_refer(self, key: str, refer_to: Any) -> int:
+        """The REFER's answer (202 accepted, else 403/603), queueing the transfer."""
+        if not self._internal(key):
+            return 403  # only an extension's own dialog may transfer (not a trunk's)
+        if refer_to.replaces is not None:
+            found = self.rt.find_replaced(refer_to.replaces)
+            replaced = found if isinstance(found, UasLeg | UacLeg) else None
+            number = self._ringing_consultation(key, replaced)
+            if number is not None:  # semi-attended: the consultation call still rings
+                self._requests.put_nowait(_Request("semi", key, number, replaced=replaced))
+                return 202
+            status = 202 if replaced is None else self._joinable(key, replaced)
+            if status == 202:
+                self._requests.put_nowait(_Request("replace", key, replaced=replaced))
+            return status
         user = refer_to.uri.split(":", 1)[-1].split("@", 1)[0].split(";", 1)[0]
         if user not in self.rt.config.extensions:
-            return False
+            return 603
         self._requests.put_nowait(_Request("blind", key, user))
-        return True
+        return 202
+
+    def _joinable(self, key: str, replaced: Any) -> int:
+        """May party `key` hand us the far party of its dialog `replaced`? 202, 403 (not
+        its own dialog) or 603 (nothing to join)."""
+        other = replaced.conversation
+        if not isinstance(other, Conversation) or other is self:
+            return 603
+        okey = other.key_of(replaced)
+        if okey is None or other.labels.get(okey) != self.labels.get(key):
+            return 403
+        if other._transferring or self._transferring or len(other.parties) != 2:
+            return 603
+        return 202
+
+    def _ringing_consultation(self, key: str, leg: Party | None) -> str | None:
+        """The extension party `key` is calling on `leg`, when that call still rings (the
+        transferer's own unanswered call to an extension, in no conversation yet)."""
+        if not isinstance(leg, UasLeg) or leg.answered or leg.is_ended or leg.conversation:
+            return None
+        call = self.rt.calls.active.get(leg.invite.call_id)
+        if call is None or call.leg is not leg or call.caller != self.labels.get(key):
+            return None
+        return call.did if call.did in self.rt.config.extensions else None
+
+    def key_of(self, leg: Any) -> str | None:
+        return next((k for k, p in self.parties.items() if p is leg), None)
 
     def _detach(self, key: str) -> None:
         leg_ = self.parties.get(key)
         if leg_ is not None:
             leg_.on_refer = None
+            if leg_.conversation is self:
+                leg_.conversation = None
         saved = self._saved.pop(key, None)
         keys = self._keys.pop(key, None)
         if keys is not None and keys.timer is not None:
@@ -183,7 +262,9 @@ class Conversation:
     # -- the talk loop -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Until the conversation is over (every party but at most one has left)."""
+        """Until the conversation is over (every party but at most one has left). When the
+        call's own leg was handed to another conversation (REFER with Replaces), until that
+        leg is over: the flow goes on only once its caller has left."""
         try:
             while True:
                 getter = asyncio.ensure_future(self._requests.get())
@@ -193,24 +274,70 @@ class Conversation:
                 if not getter.done():
                     getter.cancel()
                 if any(leg.ended.done() for leg in self.parties.values()):
-                    return
+                    break
+                if getter.cancelled():
+                    continue  # a leg handed to another conversation ended there
                 request = getter.result()
-                if request.kind == "transfer" and request.party in self.parties:
+                if request.party not in self.parties:
+                    continue
+                if request.kind == "transfer":
                     await self._transfer(request.party, request.number)
-                elif request.kind == "blind" and request.party in self.parties:
+                elif request.kind == "blind":
                     await self._transfer(request.party, request.number, blind=True)
+                elif request.kind == "replace":
+                    self._replace(request.party, request.replaced)
+                elif request.kind == "semi":
+                    await self._semi_attended(request.party, request.number, request.replaced)
+            if self._keep is not None:
+                self._hang_up_others()
+                await self._keep.ended
         finally:
             for key in list(self._saved):
                 self._detach(key)
-            # The caller's own leg stays with the flow (a callee hanging up takes the
-            # element's `answered` output); everybody else leaves with the conversation.
-            for leg in self.parties.values():
-                if leg is not self.call.leg and not leg.ended.done():
-                    leg.hangup("the other party hung up")
+            self._hang_up_others()
 
-    async def _transfer(self, tkey: str, number: str, *, blind: bool = False) -> None:
+    def _hang_up_others(self) -> None:
+        # The caller's own leg stays with the flow (a callee hanging up takes the element's
+        # `answered` output); everybody else leaves with the conversation.
+        for leg in self.parties.values():
+            if leg is not self.call.leg and not leg.ended.done():
+                leg.hangup("the other party hung up")
+
+    async def _transfer(
+        self, tkey: str, number: str, *, blind: bool = False, kind: str | None = None
+    ) -> None:
         """`*2` (attended) or REFER (blind: the transferee is connected as soon as the
         target answers, the transferer learns the outcome by NOTIFY and leaves)."""
+        self._transferring = True
+        try:
+            await self._transfer_to(tkey, number, blind=blind, kind=kind)
+        finally:
+            self._transferring = False
+
+    async def _semi_attended(self, tkey: str, number: str, replaced: Party | None) -> None:
+        """REFER with Replaces naming the transferer's consultation call while it still
+        rings: that call ends (the target stops ringing) and the target is rung again for
+        the transferee, as a blind transfer; answered meanwhile, it is an attended one."""
+        if replaced is not None and isinstance(replaced.conversation, Conversation):
+            self._replace(tkey, replaced)
+            return
+        if replaced is not None and not replaced.is_ended:
+            call = self.rt.calls.active.get(replaced.invite.call_id)
+            if call is not None:
+                call.transfers.append(
+                    {"by": self.labels.get(tkey), "to": number, "result": "replaced",
+                     "kind": "semi-attended", "method": "refer"}
+                )  # fmt: skip
+            replaced.hangup("replaced by a transfer")
+        await self._transfer(tkey, number, blind=True, kind="semi-attended")
+
+    def _new_key(self) -> str:
+        self._targets += 1
+        return "target" if self._targets == 1 else f"target{self._targets}"
+
+    async def _transfer_to(
+        self, tkey: str, number: str, *, blind: bool, kind: str | None = None
+    ) -> None:
         rt = self.rt
         ekey = next(k for k in self.parties if k != tkey)
         transferer, transferee = self.parties[tkey], self.parties[ekey]
@@ -218,22 +345,27 @@ class Conversation:
             "by": self.labels.get(tkey),
             "to": number,
             "result": "",
-            "kind": "blind" if blind else "attended",
+            "kind": kind or ("blind" if blind else "attended"),
+            "method": "refer" if blind else "*2",
         }
         self.transfers.append(record)
         bindings = rt.registrar.bindings(number) if number in rt.config.extensions else []
-        if not bindings:
+        if not bindings and blind:
             record["result"] = "unknown" if number not in rt.config.extensions else "offline"
-            if blind:
-                transferer.notify_refer(480 if record["result"] == "offline" else 404)
-                return
-            await self._play_to(tkey, "invalid-number")
+            transferer.notify_refer(480 if record["result"] == "offline" else 404)
             return
         bridge = self.bridge
         # Hold: the transferee hears hold audio, the two stop hearing each other.
         bridge.set_hears(ekey, tkey, False)
         bridge.set_hears(tkey, ekey, False)
         bridge.add_source("hold", _cycle(await rt.audio.pcm("hold-music")), heard_by=[ekey])
+        if not bindings:
+            # An unknown (or unregistered) number: the transferer hears the error alone,
+            # then both get each other back.
+            record["result"] = "unknown" if number not in rt.config.extensions else "offline"
+            await self._play_to(tkey, "invalid-number")
+            self._restore(tkey, ekey)
+            return
         bridge.add_source("ringback", _cycle(ringback_pcm()), heard_by=[] if blind else [tkey])
         legs: list[UacLeg] = []
         target: UacLeg | None = None
@@ -270,9 +402,10 @@ class Conversation:
                 transferee.hangup("transferer hung up")
             return
         # Consultation: transferer and target talk, the transferee stays on hold.
-        bridge.add_endpoint("target", target.rtp, hears_all=False, heard_by_all=False)
-        bridge.set_hears(tkey, "target")
-        bridge.set_hears("target", tkey)
+        nkey = self._new_key()
+        bridge.add_endpoint(nkey, target.rtp, hears_all=False, heard_by_all=False)
+        bridge.set_hears(tkey, nkey)
+        bridge.set_hears(nkey, tkey)
         busy = rt.busy
         count(busy, number, +1)
         if blind:
@@ -286,34 +419,118 @@ class Conversation:
             bridge.remove(tkey)
             self._detach(tkey)
             del self.parties[tkey]
-            self.labels.pop(tkey, None)
-            self.parties["target"] = target
-            self.labels["target"] = number
-            bridge.set_hears(ekey, "target")
-            bridge.set_hears("target", ekey)
-            self._attach("target")
+            self._forget_spy(self.labels.pop(tkey, None))
+            self.parties[nkey] = target
+            self.labels[nkey] = number
+            bridge.set_hears(ekey, nkey)
+            bridge.set_hears(nkey, ekey)
+            self._attach(nkey)
+            self._register_spy()
             self.call.transferred_to = number
             rt.events.emit("call.transferred", call_id=self.call.call_id, to=number)
             if blind and not transferer.is_ended:
                 # The transferer normally hangs up after NOTIFY 200; make sure it leaves.
-                asyncio.get_running_loop().call_later(
-                    2.0, lambda: transferer.is_ended or transferer.hangup("transferred")
-                )
+                _release_later(transferer)
             # The target is now in the conversation: its busy count ends with it.
             target.ended.add_done_callback(lambda _: _unbusy(busy, number))
             return
         _unbusy(busy, number)
         record["result"] = outcome
-        bridge.remove("target")
+        bridge.remove(nkey)
         if not target.is_ended:
             target.hangup("transfer aborted")
         self._restore(tkey, ekey)
+
+    def _replace(self, tkey: str, replaced: Party | None) -> None:
+        """REFER with Replaces from party `tkey`: the far party of `replaced` (the
+        transferer's dialog in another conversation) joins this one in the transferer's
+        place; both of the transferer's legs get BYE. NOTIFY 481 when the dialog is gone."""
+        transferer = self.parties[tkey]
+        ekey = next(k for k in self.parties if k != tkey)
+        by = self.labels.get(tkey)
+        record: dict[str, Any] = {"by": by, "to": "", "result": "", "kind": "attended"}
+        record["method"] = "refer"
+        self.transfers.append(record)
+        other = replaced.conversation if replaced is not None else None
+        if replaced is None or replaced.is_ended or not isinstance(other, Conversation):
+            record["result"] = "no such dialog"
+            transferer.notify_refer(481)
+            return
+        status = self._joinable(tkey, replaced)  # again: things may have moved since the REFER
+        if status != 202:
+            record["result"] = f"refused {status}"
+            transferer.notify_refer(status)
+            return
+        okey = other.key_of(replaced) or ""  # found: _joinable said so
+        fkey = next(k for k in other.parties if k != okey)
+        far_label = other.labels.get(fkey)
+        far_name = far_label or other.call.caller
+        record["to"] = far_name
+        far = other._hand_over(fkey)
+        other._forget_spy(other.labels.get(okey))
+        other.transfers.append(
+            {
+                "by": by,
+                "to": self.labels.get(ekey) or self.call.caller,
+                "result": "completed",
+                "kind": "attended",
+                "method": "refer",
+            }
+        )
+        # The far party takes the transferer's place.
+        self.bridge.remove(tkey)
+        self._detach(tkey)
+        del self.parties[tkey]
+        self._forget_spy(self.labels.pop(tkey, None))
+        nkey = self._new_key()
+        self.bridge.add_endpoint(nkey, far.rtp, hears_all=False, heard_by_all=False)
+        self.bridge.set_hears(ekey, nkey)
+        self.bridge.set_hears(nkey, ekey)
+        self.parties[nkey] = far
+        if far_label is not None:
+            self.labels[nkey] = far_label
+        self._attach(nkey)
+        self._register_spy()
+        record["result"] = "completed"
+        self.call.transferred_to = far_name
+        self.rt.events.emit("call.transferred", call_id=self.call.call_id, to=far_name)
+        transferer.notify_refer(200)
+        replaced.hangup("replaced")  # the consultation dialog (RFC 3891: BYE to the replaced)
+        _release_later(transferer)
+
+    def _register_spy(self) -> None:
+        """After a transfer: the extensions now talking here can be spied on here."""
+        keys = list(self.parties)
+        if len(keys) != 2:
+            return
+        for agent, client in (keys, keys[::-1]):
+            label = self.labels.get(agent)
+            if label is not None and label in self.rt.config.extensions:
+                entry = CallBridge(bridge=self.bridge, agent=agent, client=client, extension=label)
+                self.rt.calls.bridges.register(label, entry)
+
+    def _forget_spy(self, label: str | None) -> None:
+        if label is not None:
+            self.rt.calls.bridges.unregister(label, self.bridge)
+
+    def _hand_over(self, key: str) -> Party:
+        """Party `key` leaves this conversation for another one, without being hung up."""
+        leg = self.parties[key]
+        self._detach(key)
+        self.bridge.remove(key)
+        del self.parties[key]
+        self.labels.pop(key, None)
+        if leg is self.call.leg:
+            self._keep = leg  # the flow's own leg: this conversation lasts as long as it
+        elif leg in self.call.callees:
+            self.call.callees.remove(leg)  # no longer this call's to hang up
+        return leg
 
     async def _wait_answer(
         self, legs: list[UacLeg], transferer: Party, transferee: Party, tkey: str
     ) -> UacLeg | None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + TARGET_RING_S
+        deadline = loop.time() + target_ring_s()
         pending = {leg.outcome: leg for leg in legs}
         while pending:
             remaining = deadline - loop.time()
@@ -384,3 +601,10 @@ class Conversation:
 
 def _unbusy(busy: dict[str, int], label: str) -> None:
     count(busy, label, -1)
+
+
+def _release_later(transferer: Party) -> None:
+    """The transferer normally hangs up after the final NOTIFY; make sure it leaves."""
+    asyncio.get_running_loop().call_later(
+        BLIND_RELEASE_S, lambda: transferer.is_ended or transferer.hangup("transferred")
+    )

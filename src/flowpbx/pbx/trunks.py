@@ -11,6 +11,11 @@ state (``states()``, shown by ``PbxService.trunk_states()``).
 carries (RFC 3325, RFC 3323), per the trunk's settings: the lead's ``call_phone`` passes its
 ``from_uri``, ``from_name`` and ``headers`` to ``UacLeg``.
 
+`to_e164` and `inbound_numbers` turn what a provider sends into E.164 (SPEC §2 My numbers):
+the called number from the Request-URI user, or from the To user when the Request-URI does
+not carry one (``s``, the trunk's account name); ``tel:`` URIs alike; ``+``, ``00`` and the
+trunk's national prefix + country code understood; visual separators dropped.
+
 State of one registration (a table, like the other state machines)::
 
     idle --start--> registering --2xx--> registered --refresh--> registering
@@ -26,11 +31,13 @@ import enum
 import logging
 import random
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
 from flowpbx.sip.transaction import ClientTransaction
+from flowpbx.sip.uri import SipUri
 from flowpbx.store.records import TrunkRec
 
 if TYPE_CHECKING:
@@ -384,7 +391,86 @@ def caller_identity(
     return OutboundIdentity(from_uri=real, from_name=name, headers=tuple(headers))
 
 
+# -- what the provider sends, as E.164 ----------------------------------------------------------
+
+# RFC 3966 §3 visual-separator, and the blanks people type
+_SEPARATORS = frozenset("-.() \t/")
+SHORTEST_E164 = 7  # digits; fewer is a short code (112, an extension), kept as dialled
+
+
+def to_e164(
+    text: str, *, country_code: str | None = None, national_prefix: str | None = None
+) -> str | None:
+    """A number as a provider writes it -> E.164 (``+`` and digits), or None when `text`
+    is not a number at all (``s``, an account name).
+
+    ``+...`` is international already; ``00...`` is the international prefix. With the
+    trunk's `country_code`: a number starting with `national_prefix` is national (the
+    prefix replaced by the country code: "067000001", "0", "371" -> "+37167000001"), one
+    starting with the country code is international without its ``+``, any other is a
+    subscriber number of that country. Without it, a long enough digit string is taken as
+    international. Short codes (under 7 digits) stay as dialled, without ``+``.
+    """
+    value = unquote(text).strip()
+    value = value.split(";", 1)[0]  # user parameters (RFC 3261 §19.1.6: ;phone-context=...)
+    plus = value.startswith("+")
+    body = value[1:] if plus else value
+    if not body or any(ch not in _SEPARATORS and not ch.isdigit() for ch in body):
+        return None
+    digits = "".join(ch for ch in body if ch.isdigit())
+    if not digits:
+        return None
+    if plus:
+        return "+" + digits
+    if len(digits) < SHORTEST_E164:
+        return digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    if country_code:
+        if national_prefix and digits.startswith(national_prefix):
+            return "+" + country_code + digits[len(national_prefix) :]
+        if digits.startswith(country_code):
+            return "+" + digits
+        return "+" + country_code + digits
+    return "+" + digits
+
+
+def normalize_number(user: str) -> str:
+    """A dialled or presented number without a trunk's format: E.164 when it is one,
+    short codes as dialled, '' when it is not a number."""
+    return to_e164(user) or ""
+
+
+def trunk_e164(trunk: TrunkRec, text: str) -> str | None:
+    """`to_e164` with the trunk's number format."""
+    return to_e164(text, country_code=trunk.country_code, national_prefix=trunk.national_prefix)
+
+
+def _uri_number(uri: SipUri) -> str:
+    """The number part of a sip:/sips:/tel: URI ('' for other schemes)."""
+    if uri.scheme in ("sip", "sips", "tel"):
+        return uri.user or ""
+    return ""
+
+
+def inbound_numbers(trunk: TrunkRec, ruri: SipUri, to: SipUri, from_: SipUri) -> tuple[str, str]:
+    """(called number, caller number) of an INVITE from `trunk`, both E.164 when they are
+    numbers. The called number is the Request-URI's, unless that is not a number or is the
+    trunk's own account name (a registered trunk's calls arrive at our Contact): then the
+    To's. The called number is '' when neither is a number; the caller is "anonymous"
+    when From carries no number."""
+    user = _uri_number(ruri)
+    did = None
+    if not (trunk.username and user == trunk.username):
+        did = trunk_e164(trunk, user)
+    if did is None:
+        did = trunk_e164(trunk, _uri_number(to))
+    caller = trunk_e164(trunk, _uri_number(from_))
+    return did or "", caller or "anonymous"
+
+
 __all__ = [
+    "SHORTEST_E164",
     "OutboundIdentity",
     "RegState",
     "TrunkManager",
@@ -392,5 +478,9 @@ __all__ = [
     "TrunkStatus",
     "backoff_delay",
     "caller_identity",
+    "inbound_numbers",
+    "normalize_number",
     "refresh_delay",
+    "to_e164",
+    "trunk_e164",
 ]

@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+from flowpbx.pbx import say
 from flowpbx.pbx.recorder import record
 
 if TYPE_CHECKING:
@@ -96,7 +98,8 @@ async def leave_message(
                 recipients,
                 f"New voicemail from {who}",
                 f"{who} left a {result.duration_s:.0f} s message in mailbox {mailbox} "
-                f"at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC (number called: {call.did}).",
+                f"at {dt.datetime.now(ZoneInfo(rt.settings.timezone)):%Y-%m-%d %H:%M %Z} "
+                f"(number called: {call.did}).",
                 attachments=[(path.name, path)],
             )
         except Exception:
@@ -116,9 +119,14 @@ PIN_TRIES = 3
 KEY_TIMEOUT_S = 8.0
 
 
+async def _say(call: LiveCall, prompts: list[str]) -> None:
+    """Play prompts one after another; a key the caller presses skips the rest."""
+    for name in prompts:
+        await call.play(name, barge_in=True)
+
+
 async def _say_number(call: LiveCall, n: int) -> None:
-    for digit in str(n):
-        await call.play(f"number-{digit}", barge_in=True)
+    await _say(call, say.number(n))
 
 
 async def _collect(call: LiveCall, *, end: str = "#", timeout_s: float = 6.0) -> str:
@@ -133,8 +141,11 @@ async def _collect(call: LiveCall, *, end: str = "#", timeout_s: float = 6.0) ->
 
 async def listen_messages(call: LiveCall, *, mailbox: str, pin: str | None) -> str:
     """The mailbox menu (SPEC §3 voicemail, listen mode): PIN, counts, then keys 1 play,
-    5 repeat, 4 previous, 6 next, 7 delete, 9 save, * help, # done. Returns how it ended."""
+    5 repeat, 4 previous, 6 next, 7 delete, 9 save, * help, # done. Each message starts
+    with its envelope, "received <day> at <time>" in the company's time zone
+    (FLOWPBX_TIMEZONE). Returns how it ended."""
     rt = call.rt
+    tz = ZoneInfo(rt.settings.timezone)
     await call.answer()
     call.flush_digits()
     if pin:
@@ -169,6 +180,7 @@ async def listen_messages(call: LiveCall, *, mailbox: str, pin: str | None) -> s
             current = messages[index]
             if play:
                 call.flush_digits()
+                await _say(call, say.envelope(current.received_at, tz=tz, now=call.now()))
                 await call.play_file(rt.settings.data_dir / current.file)
                 if not current.heard:
                     current = messages[index] = await rt.store.mark_heard(current.id)

@@ -6,7 +6,9 @@ deadline — DNS, connect, sending and reading the reply together — so a slow 
 server costs a call at most that long.
 
 Targets on private, loopback, link-local and other non-public addresses are refused
-unless `HttpSettings.allow_private` is set (FLOWPBX_HTTP_ALLOW_PRIVATE=1): a flow author
+unless `HttpSettings.allow_private` is set (FLOWPBX_HTTP_ALLOW_PRIVATE=1) or the
+installation setting ``allow_private_webhooks`` is on (`WebClient.set_allow_private`, which
+pbx/service.py applies at start and on every reload): a flow author
 must not be able to reach the machine's own admin ports or the office network through a
 webhook. The check happens where the connection is made: the host is resolved, every
 address it resolves to is checked, and the socket connects to one of the checked
@@ -122,8 +124,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
             bad = [str(a) for a in found if not is_public_address(a)]
             if bad:
                 raise HttpTargetRefused(
-                    f"{host} resolves to a private address ({', '.join(bad)});"
-                    " set FLOWPBX_HTTP_ALLOW_PRIVATE=1 to allow it"
+                    f"{host} resolves to a private address ({', '.join(bad)}); allow it"
+                    " with the setting allow_private_webhooks or FLOWPBX_HTTP_ALLOW_PRIVATE=1"
                 )
         return [str(a) for a in found]
 
@@ -170,6 +172,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=settings.keepalive_s,
         )
         super().__init__(limits=limits, trust_env=False)
+        self.backend = _GuardedBackend(settings.allow_private)
         # The same pool httpx builds, with our network backend (httpx 0.28 has no parameter
         # for it); `_pool` is what AsyncHTTPTransport.handle_async_request uses.
         self._pool = httpcore.AsyncConnectionPool(
@@ -177,7 +180,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(settings.allow_private),
+            network_backend=self.backend,
         )
 
 
@@ -186,13 +189,23 @@ class WebClient:
 
     def __init__(self, settings: HttpSettings | None = None) -> None:
         self.settings = settings or HttpSettings()
+        self._transport = _GuardedTransport(self.settings)
         self._client = httpx.AsyncClient(
-            transport=_GuardedTransport(self.settings),
+            transport=self._transport,
             follow_redirects=False,
             trust_env=False,
             # identity: a reply is read up to max_reply_bytes as sent, never inflated
             headers={"User-Agent": self.settings.user_agent, "Accept-Encoding": "identity"},
         )
+
+    @property
+    def allow_private(self) -> bool:
+        return self._transport.backend._allow_private
+
+    def set_allow_private(self, allowed: bool) -> None:
+        """Follow the installation setting ``allow_private_webhooks`` (taken on every
+        reload); FLOWPBX_HTTP_ALLOW_PRIVATE=1 allows private targets whatever it says."""
+        self._transport.backend._allow_private = self.settings.allow_private or allowed
 
     async def aclose(self) -> None:
         await self._client.aclose()

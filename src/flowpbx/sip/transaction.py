@@ -103,13 +103,13 @@ class _Transaction:
         "_armed",
         "_data",
         "_interval",
+        "_request",
         "_table",
         "_valid",
         "addr",
         "key",
         "kind",
         "last_response",
-        "request",
         "state",
         "transport",
         "user_data",
@@ -120,7 +120,7 @@ class _Transaction:
         self.transport = "udp"  # the name of the layer's transport, set by the layer
         self._table = TABLES[kind]
         self._valid = VALID_TIMERS[kind]
-        self.request = request
+        self._request: Request | None = request
         self.addr = addr
         self.state = State.INIT
         self.last_response: Response | None = None
@@ -128,6 +128,13 @@ class _Transaction:
         self._armed: dict[Input, int] = {}  # timer -> heap sequence number of its live entry
         self._data: bytes | None = None  # bytes to retransmit (request or last response)
         self._interval = 0.0  # current retransmission interval
+
+    @property
+    def request(self) -> Request:
+        """The request that started the transaction."""
+        request = self._request
+        assert request is not None
+        return request
 
     @property
     def terminated(self) -> bool:
@@ -154,14 +161,44 @@ class ClientTransaction(_Transaction):
 class ServerTransaction(_Transaction):
     """A request we received and the responses we send (RFC 3261 §17.2)."""
 
-    __slots__ = ("_ack_key", "_merge_key", "acked")
+    __slots__ = ("_ack_key", "_merge_key", "_raw", "acked")
 
-    def __init__(self, kind: Kind, request: Request, addr: Addr, key: ServerKey) -> None:
+    def __init__(
+        self, kind: Kind, request: Request, addr: Addr, key: ServerKey, raw: bytes | None = None
+    ) -> None:
         super().__init__(kind, request, addr)
         self.key: ServerKey = key
         self.acked = False  # INVITE: the ACK for our 2xx arrived
         self._ack_key: AckKey | None = None
         self._merge_key: MergeKey | None = None
+        self._raw = raw  # the datagram the request came in, when the layer parsed it
+
+    @property
+    def request(self) -> Request:
+        """The request that started the transaction. After the final response the parsed
+        request is let go (`_slim`) and, if asked for again, parsed anew from the datagram."""
+        request = self._request
+        if request is None:
+            assert self._raw is not None
+            parsed = parse_message(self._raw)
+            assert isinstance(parsed, Request)
+            self._request = request = parsed
+        return request
+
+    def _slim(self) -> None:
+        """A final response went out: what stays (Timer J/L, up to 64*T1) is what absorbing
+        retransmissions needs — the key, the response bytes, the ACK key — not the parsed
+        messages. Thousands of completed transactions at high call rates would otherwise
+        hold tens of objects each for the garbage collector to walk."""
+        if self._raw is not None:
+            self._request = None
+        self.last_response = None
+
+    @property
+    def local_tag(self) -> str | None:
+        """The To tag of the 2xx we sent (INVITE), for a 200 to a late CANCEL (RFC 3261 §9.2)
+        once `user_data` is gone."""
+        return None if self._ack_key is None else self._ack_key[2]
 
 
 Transaction = ClientTransaction | ServerTransaction
@@ -452,6 +489,7 @@ class TransactionLayer:
 
     def receive(self, data: bytes | Request | Response, addr: Addr, now: float) -> None:
         """Handle one datagram (or an already parsed message) from ``addr``."""
+        raw: bytes | None = None
         if isinstance(data, bytes):
             try:
                 # A reliable layer serves a stream transport: one framed message per call,
@@ -460,11 +498,12 @@ class TransactionLayer:
             except SipParseError as exc:
                 self._parse_failed(exc, exc.request, addr)
                 return
+            raw = data
         else:
             message = data
         try:
             if isinstance(message, Request):
-                self._receive_request(message, addr, now)
+                self._receive_request(message, addr, now, raw)
             elif check_response(message):
                 self._receive_response(message, addr, now)
             else:  # RFC 3261 §18.1.2: a malformed response is dropped
@@ -495,7 +534,9 @@ class TransactionLayer:
             MessageDropped(reason=str(exc) or "parse error", addr=addr, status=sent)
         )
 
-    def _receive_request(self, request: Request, addr: Addr, now: float) -> None:
+    def _receive_request(
+        self, request: Request, addr: Addr, now: float, raw: bytes | None = None
+    ) -> None:
         key = server_key(request)
         txn = self._servers.get(key)
         method = request.method
@@ -517,7 +558,7 @@ class TransactionLayer:
         # Everything that may raise (lazily parsed headers) before any table is touched.
         mkey = _merge_key(request) if method != "CANCEL" else None
         kind = Kind.INVITE_SERVER if method == "INVITE" else Kind.NON_INVITE_SERVER
-        txn = ServerTransaction(kind, request, addr, key)
+        txn = ServerTransaction(kind, request, addr, key, raw)
         txn.transport = self.transport
         self._servers[key] = txn
         merged = False
@@ -729,9 +770,8 @@ class TransactionLayer:
             txn._data = data
             out.append((data, txn.addr))
         elif action is Action.RESEND_REQUEST or action is Action.RESEND_RESPONSE:
-            if txn._data is not None and (
-                action is Action.RESEND_REQUEST or txn.last_response is not None
-            ):
+            # A server transaction's _data is only ever its last response.
+            if txn._data is not None:
                 out.append((txn._data, txn.addr))
                 self.stats.retransmissions += 1
         elif action is Action.SEND_RESPONSE:
@@ -756,6 +796,10 @@ class TransactionLayer:
             else:
                 txn.acked = True
                 txn._armed.pop(Input.TIMER_2XX, None)  # stop retransmitting the 2xx
+                # Nothing reports to the TU after this (no AckTimeout once acked), yet the
+                # transaction stays for Timer L (64*T1) to absorb retransmissions: let go of
+                # the TU's object now, so a finished call is not kept alive for 32 s.
+                txn.user_data = None
                 self._events.append(AckReceived(request=message, addr=addr, transaction=txn))
         elif action is Action.REPORT_TIMEOUT:
             self.stats.timeouts += 1
@@ -785,7 +829,8 @@ class TransactionLayer:
         txn.last_response = response
         txn._data = data
         self._out.append((data, txn.addr))
-        if txn.kind is Kind.INVITE_SERVER and 200 <= response.status < 300:
+        status = response.status
+        if txn.kind is Kind.INVITE_SERVER and 200 <= status < 300:
             # Remember how the 2xx ACK (a new transaction) will identify us (RFC 6026 §7.1).
             to_tag = _tag_of(_header(response, "To"))
             if to_tag is not None:
@@ -795,6 +840,8 @@ class TransactionLayer:
                     self._accepted.pop(txn._ack_key, None)
                 txn._ack_key = ack_key
                 self._accepted[ack_key] = txn
+        if status >= 200:
+            txn._slim()
 
     def _forget(self, txn: Transaction) -> None:
         txn._armed.clear()

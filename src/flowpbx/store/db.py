@@ -16,19 +16,20 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from flowpbx.media.audiofile import BUILTIN_SAMPLES, builtin_sample_path
+from flowpbx.store import models as m
 from flowpbx.store import repos, repos_extra
 from flowpbx.store.errors import SchemaError
 from flowpbx.store.records import (
@@ -202,7 +203,7 @@ class Store:
         """Several rows in one transaction (the runtime batches them: one commit, not one
         per call, keeps history writes far below the call rate's cost)."""
         async with self.transaction() as s:
-            pks = [await repos.add_call_history(s, rec) for rec in records]
+            pks = await _add_call_history_rows(s, records)
         for rec, pk in zip(records, pks, strict=True):
             self.emit(
                 {
@@ -495,3 +496,81 @@ class Store:
 def builtin_audio() -> dict[str, Path]:
     """name -> absolute path of every built-in sample that ships with the package."""
     return {name: Path(builtin_sample_path(name)).resolve() for name in BUILTIN_SAMPLES}
+
+
+# -- call history in bulk ---------------------------------------------------------------------
+
+_FINAL_FIELDS = (  # what a call's final row puts into its in-progress row (repos.add_call_history)
+    "answered_at",
+    "ended_at",
+    "caller",
+    "caller_name",
+    "did",
+    "flow",
+    "revision",
+    "answered_by",
+    "outcome",
+)
+
+
+def _history_values(rec: CallRecord) -> dict[str, Any]:
+    values = {name: getattr(rec, name) for name in _FINAL_FIELDS}
+    values["trace"] = list(rec.trace)
+    return values
+
+
+async def _add_call_history_rows(s: AsyncSession, records: Sequence[CallRecord]) -> list[int]:
+    """`repos.add_call_history` for many rows with three statements instead of two per row:
+    one SELECT of the in-progress rows the final rows replace, one multi-row INSERT (with
+    RETURNING, in order) and one executemany UPDATE. A call whose in-progress and final rows
+    are both in the batch is written once, as its final row (both get that row's id)."""
+    table = cast(Table, m.CallHistory.__table__)
+    finals = {rec.call_id for rec in records if rec.outcome != repos.IN_PROGRESS}
+    open_rows: dict[str, int] = {}
+    ids = sorted(finals)
+    for start in range(0, len(ids), 500):
+        result = await s.execute(
+            select(table.c.id, table.c.call_id)
+            .where(table.c.call_id.in_(ids[start : start + 500]))
+            .where(table.c.outcome == repos.IN_PROGRESS)
+            .order_by(table.c.id)
+        )
+        for pk, call_id in result:
+            open_rows.setdefault(call_id, pk)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    # Per record: ("insert", index into inserts) or ("row", primary key).
+    where: list[tuple[str, int]] = []
+    pending: dict[str, int] = {}  # call_id -> index of its in-progress insert in this batch
+    for rec in records:
+        values = _history_values(rec)
+        if rec.outcome != repos.IN_PROGRESS:
+            index = pending.pop(rec.call_id, None)
+            if index is not None:
+                inserts[index].update(values)
+                where.append(("insert", index))
+                continue
+            pk = open_rows.pop(rec.call_id, None)
+            if pk is not None:
+                updates.append({"b_id": pk, **values})
+                where.append(("row", pk))
+                continue
+        values.update(call_id=rec.call_id, started_at=rec.started_at)
+        if rec.outcome == repos.IN_PROGRESS:
+            pending[rec.call_id] = len(inserts)
+        where.append(("insert", len(inserts)))
+        inserts.append(values)
+    new_ids: list[int] = []
+    if inserts:
+        result = await s.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), inserts
+        )
+        new_ids = [row[0] for row in result]
+    if updates:
+        await s.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(name) for name in (*_FINAL_FIELDS, "trace")}),
+            updates,
+        )
+    return [new_ids[i] if kind == "insert" else i for kind, i in where]

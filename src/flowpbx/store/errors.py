@@ -5,9 +5,24 @@ StoreError                 base of everything below
 ├── NotFoundError          a row named by its natural key does not exist
 ├── ConflictError          a natural key is taken, or a row is still in use
 └── ConfigError            an import document is invalid; `problems` lists every one
+
+DatabaseUnavailable is the driver's error for a database that is locked, gone or restarting
+(SQLAlchemy's OperationalError, named here so that callers outside store/ can retry on it
+without importing SQLAlchemy).
 """
 
 from __future__ import annotations
+
+from sqlalchemy.exc import OperationalError as DatabaseUnavailable
+
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "DatabaseUnavailable",
+    "NotFoundError",
+    "SchemaError",
+    "StoreError",
+]
 
 
 class StoreError(Exception):

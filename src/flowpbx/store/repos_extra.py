@@ -273,7 +273,9 @@ async def record_queue_call(
 async def queue_member_stats(
     s: AsyncSession, queue: str | None, since: dt.datetime
 ) -> dict[str, dict[str, Any]]:
-    """member -> {answered, talk_s, last_call_at} for answered queue calls since `since`."""
+    """member -> {answered, talk_s, last_call_at, last_call_end} for answered queue calls
+    since `since` (last_call_at: when the caller joined; last_call_end: when the call ended,
+    joined + wait + talk, what `least_recent` orders by)."""
     stmt = select(
         m.QueueCall.member,
         func.count(m.QueueCall.id),
@@ -290,7 +292,28 @@ async def queue_member_stats(
     for member, n, talk, last in (await s.execute(stmt.group_by(m.QueueCall.member))).all():
         if isinstance(last, dt.datetime) and last.tzinfo is None:
             last = last.replace(tzinfo=dt.UTC)
-        out[str(member)] = {"answered": int(n), "talk_s": float(talk or 0.0), "last_call_at": last}
+        out[str(member)] = {
+            "answered": int(n),
+            "talk_s": float(talk or 0.0),
+            "last_call_at": last,
+            "last_call_end": last,
+        }
+    ends = select(
+        m.QueueCall.member, m.QueueCall.joined_at, m.QueueCall.wait_s, m.QueueCall.talk_s
+    ).where(
+        m.QueueCall.result == "answered",
+        m.QueueCall.member.is_not(None),
+        m.QueueCall.joined_at >= since,
+    )
+    if queue is not None:
+        ends = ends.where(m.QueueCall.queue == queue)
+    for member, joined, wait, talk in (await s.execute(ends)).all():
+        if joined.tzinfo is None:
+            joined = joined.replace(tzinfo=dt.UTC)
+        end = joined + dt.timedelta(seconds=float(wait or 0.0) + float(talk or 0.0))
+        row = out.get(str(member))
+        if row is not None and (row["last_call_end"] is None or end > row["last_call_end"]):
+            row["last_call_end"] = end
     return out
 
 

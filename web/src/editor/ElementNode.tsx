@@ -2,6 +2,7 @@
 // on the left and one labelled output handle per output on the right.
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { memo } from "react";
+import { T } from "../lib/text";
 import { ELEMENT_BY_TYPE, OUTPUT_LABELS } from "./elements";
 import type { ElementRFNode } from "./mapping";
 
@@ -19,34 +20,38 @@ export function summary(type: string, params: Record<string, unknown>): string {
   const list = (v: unknown) => (Array.isArray(v) ? v.map((m) => (typeof m === "object" && m ? (m as { extension: string }).extension : String(m))).join(", ") : "");
   switch (type) {
     case "numbers":
-      return list(p.numbers) || "no numbers yet";
+      return list(p.numbers) || T.summary.noNumbers;
     case "call_phone":
-      return String(p.number ?? "number?");
+      return String(p.number ?? T.summary.number);
     case "call_sip":
-      return p.extension ? `ext. ${String(p.extension)}` : "extension?";
+      return p.extension ? T.summary.extension(String(p.extension)) : T.summary.noExtension;
     case "voicemail":
-      return `${String(p.mode ?? "leave")} · box ${String(p.mailbox ?? "?")}`;
+      return T.summary.voicemail(String(p.mode ?? "leave"), String(p.mailbox ?? "?"));
     case "play":
-      return String(p.audio ?? "audio?");
+      return String(p.audio ?? T.summary.audio);
     case "menu":
-      return String(p.prompt ?? "prompt?");
+      return String(p.prompt ?? T.summary.prompt);
     case "time_routing":
-      return p.schedule ? `schedule ${String(p.schedule)}` : p.hours ? "own hours" : "schedule?";
+      return p.schedule
+        ? T.summary.schedule(String(p.schedule))
+        : p.hours
+          ? T.summary.ownHours
+          : T.summary.noSchedule;
     case "queue":
-      return list(p.members) || "no members";
+      return list(p.members) || T.summary.noMembers;
     case "http_notify":
     case "caller_lookup":
-      return String(p.url ?? "URL?");
+      return String(p.url ?? T.summary.url);
     case "email":
-      return list(p.to) || "to?";
+      return list(p.to) || T.summary.to;
     default:
       return "";
   }
 }
 
 export function outputLabel(type: string, output: string): string {
-  if (type === "menu" && /^[0-9*#]$/.test(output)) return `key ${output}`;
-  if (type === "http_notify" && /^[1-5]$/.test(output)) return `reply ${output}`;
+  if (type === "menu" && /^[0-9*#]$/.test(output)) return T.editor.outputKey(output);
+  if (type === "http_notify" && /^[1-5]$/.test(output)) return T.editor.outputReply(output);
   return OUTPUT_LABELS[output] ?? output;
 }
 
@@ -68,14 +73,14 @@ function ElementNodeView({ data, selected }: NodeProps<ElementRFNode>) {
       <div className="el-head">
         {info && <Icon path={info.icon} color={info.color} />}
         <span className="el-kind">{info?.label ?? data.node.type}</span>
-        {data.isEntry && <span className="badge entry">entry</span>}
+        {data.isEntry && <span className="badge entry">{T.editor.entry}</span>}
         {data.step !== null && <span className="badge step">{data.step}</span>}
       </div>
       <div className="el-id">{data.id}</div>
       <div className="el-summary">{summary(data.node.type, data.node.params)}</div>
       {data.warnings.length > 0 && data.problems.length === 0 && (
         <div className="el-warnings" title={data.warnings.join("\n")}>
-          {data.warnings.length} {data.warnings.length === 1 ? "note" : "notes"}
+          {T.editor.notes(data.warnings.length)}
         </div>
       )}
       {data.problems.length > 0 && (

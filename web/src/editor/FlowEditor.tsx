@@ -38,6 +38,7 @@ import {
 import { SchemaForm, EMPTY_LIBRARY, type Library } from "./SchemaForm";
 import { MENU_KEYS, menuKeys, validateParams } from "./schema";
 import { SimulatePanel } from "./SimulatePanel";
+import { TESTABLE_TYPES, TestRequest } from "./TestRequest";
 import type { FlowDoc, Problem, TraceEntry } from "./types";
 
 const NODE_TYPES = { element: ElementNode };
@@ -290,7 +291,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
       setPublishedRev(r.revision);
       setServerProblems([]);
       setPublishMsg("");
-      setStatus(`${T.editor.published}: revision ${r.revision}`);
+      setStatus(T.editor.publishedRevision(r.revision));
     } catch (e) {
       const details = (e as { details?: unknown }).details;
       if (Array.isArray(details)) setServerProblems(details as Problem[]);
@@ -328,6 +329,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
       setHist((h) => (h ? H.commit(h, d) : H.start(d)));
       setSavedDoc(d);
       setPublishedRev(r.revision);
+      setStatus(T.editor.rolledBack(n));
       void loadRevisions();
     } catch (e) {
       setError(errorText(e));
@@ -375,27 +377,27 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
 
   return (
     <div className="editor">
-      <div className="toolbar" role="toolbar" aria-label="Flow editor">
+      <div className="toolbar" role="toolbar" aria-label={T.editor.toolbar}>
         <button onClick={onBack} aria-label={T.editor.back}>
           ←
         </button>
         <h1>{name}</h1>
         <span className="muted">
-          {publishedRev ? `revision ${publishedRev} published` : T.flows.draft}
+          {publishedRev ? T.editor.revisionPublished(publishedRev) : T.flows.draft}
           {dirty ? ` · ${T.editor.unsaved}` : ""}
         </span>
         <span className="spacer" />
-        <button onClick={() => setHist(H.undo(hist))} disabled={!hist.past.length} title="Ctrl+Z">
+        <button onClick={() => setHist(H.undo(hist))} disabled={!hist.past.length} title={T.editor.keyUndo}>
           {T.editor.undo}
         </button>
-        <button onClick={() => setHist(H.redo(hist))} disabled={!hist.future.length} title="Ctrl+Shift+Z">
+        <button onClick={() => setHist(H.redo(hist))} disabled={!hist.future.length} title={T.editor.keyRedo}>
           {T.editor.redo}
         </button>
         <button onClick={() => edit(applyAutoLayout)} disabled={readOnly}>
           {T.editor.layout}
         </button>
         {!readOnly && (
-          <button onClick={() => void save()} title="Ctrl+S">
+          <button onClick={() => void save()} title={T.editor.keySave}>
             {T.editor.save}
           </button>
         )}
@@ -534,8 +536,8 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
               ))}
             </ul>
             {diff && (
-              <section className="diff" aria-label={`Changes since revision ${diff.revision}`}>
-                <h3>Draft compared with #{diff.revision}</h3>
+              <section className="diff" aria-label={T.editor.changesSince(diff.revision)}>
+                <h3>{T.editor.comparedWith(diff.revision)}</h3>
                 {!diff.diff.added.length && !diff.diff.removed.length && !diff.diff.changed.length && (
                   <p className="muted">{T.editor.noChanges}</p>
                 )}
@@ -610,6 +612,9 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
                 }
               }}
             />
+            {TESTABLE_TYPES.includes(node.type) && !readOnly && (
+              <TestRequest key={`${selected}-test`} node={node} flow={doc.name} />
+            )}
             {node.type === "menu" && !readOnly && (
               <div className="add-key">
                 <label htmlFor="new-key">{T.editor.addKey}</label>
@@ -649,7 +654,7 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
           <ul>
             {allProblems.map((p, i) => (
               <li key={i} className={p.warning ? "warning" : "error"}>
-                {p.warning ? "note: " : ""}
+                {p.warning ? T.editor.note : ""}
                 <button
                   className="link"
                   onClick={() => p.node && p.node in doc.nodes && setSelected(p.node)}

@@ -142,7 +142,7 @@ export function SchemaForm(props: SchemaFormProps) {
                 onChange={(e) => set(f.name, e.target.value || undefined)}
               >
                 <option value="">
-                  {f.default != null ? `default (${String(f.default)})` : "none"}
+                  {f.default != null ? T.editor.byDefault(String(f.default)) : T.editor.none}
                 </option>
                 {f.options.map((o) => (
                   <option key={o} value={o}>
@@ -172,7 +172,7 @@ export function SchemaForm(props: SchemaFormProps) {
               <textarea
                 {...common}
                 rows={3}
-                placeholder={f.name === "numbers" ? library.numbers.join("\n") : "one per line"}
+                placeholder={f.name === "numbers" ? library.numbers.join("\n") : T.editor.onePerLine}
                 value={Array.isArray(value) ? value.join("\n") : ""}
                 onChange={(e) => set(f.name, coerce(f, e.target.value))}
               />
@@ -213,7 +213,7 @@ export function SchemaForm(props: SchemaFormProps) {
                     set(f.name, coerce(f, text));
                     setJsonErrors({ ...jsonErrors, [f.name]: "" });
                   } catch {
-                    setJsonErrors({ ...jsonErrors, [f.name]: "not valid JSON" });
+                    setJsonErrors({ ...jsonErrors, [f.name]: T.editor.notJson });
                   }
                 }}
               />
@@ -244,7 +244,7 @@ export function SchemaForm(props: SchemaFormProps) {
                   <button
                     type="button"
                     className="icon-btn"
-                    aria-label={`Play ${f.label}`}
+                    aria-label={T.editor.play(f.label)}
                     disabled={!((value as string | undefined) ?? f.default)}
                     onClick={() => props.onPlayAudio?.(String(value ?? f.default))}
                   >
@@ -257,7 +257,7 @@ export function SchemaForm(props: SchemaFormProps) {
                     <input
                       type="file"
                       accept="audio/*"
-                      aria-label={`Upload audio for ${f.label}`}
+                      aria-label={T.editor.uploadFor(f.label)}
                       onChange={async (e) => {
                         const file = e.target.files?.[0];
                         if (!file) return;
@@ -317,14 +317,14 @@ function MemberList(props: {
       {value.map((m, i) => (
         <div className="member" key={i}>
           <input
-            aria-label={`Member ${i + 1} extension`}
+            aria-label={T.editor.member(i + 1)}
             list={`${props.id}-ext`}
             value={ext(m)}
             disabled={props.disabled}
             onChange={(e) => update(i, e.target.value, pen(m))}
           />
           <input
-            aria-label={`Member ${i + 1} penalty`}
+            aria-label={T.editor.penalty(i + 1)}
             type="number"
             min={0}
             value={pen(m)}
@@ -334,7 +334,7 @@ function MemberList(props: {
           <button
             type="button"
             className="icon-btn"
-            aria-label={`Remove member ${i + 1}`}
+            aria-label={T.editor.removeMember(i + 1)}
             disabled={props.disabled}
             onClick={() => onChange(value.filter((_, j) => j !== i))}
           >
@@ -372,8 +372,8 @@ function WeekHours(props: {
         <label key={d} className="day">
           <span>{d}</span>
           <input
-            aria-label={`Hours on ${d}`}
-            placeholder="closed"
+            aria-label={T.editor.hoursOn(d)}
+            placeholder={T.editor.closed}
             disabled={props.disabled}
             value={drafts[d] ?? formatIntervals(value[d])}
             onChange={(e) => {

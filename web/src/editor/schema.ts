@@ -1,8 +1,11 @@
 // The flow JSON Schema exported by flowpbx.flow.model.flow_json_schema() drives the editor:
 // which settings an element has (and their kinds, defaults, limits), which outputs it has,
 // and whether its settings are valid. Nothing here re-types the settings by hand.
-import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
+import type { ErrorObject } from "ajv";
 import rawSchema from "../generated/flow-schema.json";
+import * as COMPILED from "../generated/flow-validators.js";
+import type { ParamsValidator } from "../generated/flow-validators.js";
+import { T } from "../lib/text";
 import type { FlowNode } from "./types";
 
 export type JsonSchema = {
@@ -158,19 +161,13 @@ export function hasRequiredParams(type: string): boolean {
 
 // ------------------------------------------------------------------ validation
 
-const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
-ajv.addSchema({ $id: "flow", $defs: SCHEMA.$defs });
-const validators = new Map<string, ValidateFunction>();
+// Compiled at build time (scripts/build_validators.mjs): no code is generated in the
+// browser, so the page's Content-Security-Policy needs no 'unsafe-eval'.
+const VALIDATORS: Record<string, ParamsValidator | undefined> = COMPILED;
 
-function validatorFor(type: string): ValidateFunction {
-  let v = validators.get(type);
-  if (!v) {
-    const def = nodeDef(type);
-    const name = Object.keys(SCHEMA.$defs).find((k) => SCHEMA.$defs[k] === def) as string;
-    const params = def?.properties?.params?.$ref?.split("/").pop() ?? name;
-    v = ajv.compile({ $ref: `flow#/$defs/${params}` });
-    validators.set(type, v);
-  }
+function validatorFor(type: string): ParamsValidator {
+  const v = VALIDATORS[type];
+  if (!v) throw new Error(`unknown element type ${type}`);
   return v;
 }
 
@@ -183,13 +180,13 @@ function describe(e: ErrorObject): FieldProblem {
   const path = e.instancePath.replace(/^\//, "").replace(/\//g, ".");
   if (e.keyword === "required") {
     const missing = (e.params as { missingProperty: string }).missingProperty;
-    return { field: path ? `${path}.${missing}` : missing, message: "this setting is required" };
+    return { field: path ? `${path}.${missing}` : missing, message: T.editor.required };
   }
   if (e.keyword === "additionalProperties") {
     const extra = (e.params as { additionalProperty: string }).additionalProperty;
-    return { field: extra, message: "unknown setting" };
+    return { field: extra, message: T.editor.unknownSetting };
   }
-  return { field: path, message: e.message ?? "invalid value" };
+  return { field: path, message: e.message ?? T.editor.invalidValue };
 }
 
 /** Settings problems of one element, judged by the schema (the server has the last word). */

@@ -89,7 +89,7 @@ function ScheduleEditor(props: { schedule: Schedule; readOnly: boolean; onSaved:
   return (
     <form
       className="card schedule"
-      aria-label={`Schedule ${s.name}`}
+      aria-label={T.schedules.scheduleOf(s.name)}
       onSubmit={async (e) => {
         e.preventDefault();
         setErr("");
@@ -118,7 +118,7 @@ function ScheduleEditor(props: { schedule: Schedule; readOnly: boolean; onSaved:
           <label key={d} className="day">
             <span>{d}</span>
             <input
-              aria-label={`${s.name} hours on ${d}`}
+              aria-label={T.schedules.hoursOn(s.name, d)}
               placeholder={T.schedules.closed}
               value={days[d]}
               disabled={props.readOnly}
@@ -133,7 +133,7 @@ function ScheduleEditor(props: { schedule: Schedule; readOnly: boolean; onSaved:
         rows={3}
         value={holidays}
         disabled={props.readOnly}
-        placeholder="2026-12-25&#10;2026-12-31 09:00-13:00"
+        placeholder={T.schedules.holidaysExample}
         onChange={(e) => setHolidays(e.target.value)}
       />
       {err && (
@@ -216,7 +216,7 @@ export function Settings({ readOnly }: { readOnly: boolean }) {
       >
         {Object.entries(values).map(([k, v]) => (
           <div className="field" key={k}>
-            <label htmlFor={`s-${k}`}>{k.replace(/_/g, " ")}</label>
+            <label htmlFor={`s-${k}`}>{T.settings.labels[k] ?? k.replace(/_/g, " ")}</label>
             {typeof v === "boolean" ? (
               <input id={`s-${k}`} type="checkbox" checked={v} disabled={readOnly} onChange={(e) => setValues({ ...values, [k]: e.target.checked })} />
             ) : (

@@ -2,6 +2,7 @@ import { useRef, useState } from "react";
 import { del, errorText, getToken } from "../lib/api";
 import { T } from "../lib/text";
 import { useApi } from "../lib/useApi";
+import { AudioPlayer } from "./AudioPlayer";
 import { Page, Table } from "./common";
 
 interface AudioItem {
@@ -29,7 +30,7 @@ function upload(name: string, file: File, onProgress: (f: number) => void): Prom
       }
       reject(new Error(msg));
     };
-    xhr.onerror = () => reject(new Error("network error"));
+    xhr.onerror = () => reject(new Error(T.audio.networkError));
     const form = new FormData();
     form.append("name", name);
     form.append("file", file);
@@ -70,10 +71,10 @@ export function AudioLibrary({ readOnly }: { readOnly: boolean }) {
         >
           <label htmlFor="audio-name">{T.audio.name}</label>
           <input id="audio-name" value={name} onChange={(e) => setName(e.target.value)} />
-          <label htmlFor="audio-file">File</label>
+          <label htmlFor="audio-file">{T.audio.file}</label>
           <input id="audio-file" type="file" accept="audio/*" ref={fileRef} required />
           <button className="primary">{T.audio.upload}</button>
-          {progress !== null && <progress value={progress} max={1} aria-label="Upload progress" />}
+          {progress !== null && <progress value={progress} max={1} aria-label={T.audio.progress} />}
         </form>
       )}
       {msg && (
@@ -87,21 +88,20 @@ export function AudioLibrary({ readOnly }: { readOnly: boolean }) {
         error={error}
         rowKey={(a) => a.name}
         columns={[
-          { title: T.audio.name, render: (a) => a.name + (a.builtin ? " (built-in)" : "") },
-          { title: T.audio.duration, render: (a) => (a.duration_s != null ? `${a.duration_s.toFixed(1)} s` : "") },
+          { title: T.audio.name, render: (a) => a.name + (a.builtin ? T.audio.builtin : "") },
+          { title: T.audio.duration, render: (a) => (a.duration_s != null ? T.common.seconds(a.duration_s.toFixed(1)) : "") },
           { title: T.col.used_by, render: (a) => (a.used_by ?? []).join(", ") },
           {
             title: T.common.play,
             render: (a) =>
               playing === a.name ? (
-                <audio
-                  controls
-                  autoPlay
-                  src={`/api/v1/audio/${encodeURIComponent(a.name)}/file`}
-                  data-testid={`player-${a.name}`}
+                <AudioPlayer
+                  name={a.name}
+                  url={`/api/v1/audio/${encodeURIComponent(a.name)}/file`}
+                  testId={`player-${a.name}`}
                 />
               ) : (
-                <button onClick={() => setPlaying(a.name)} aria-label={`${T.common.play} ${a.name}`}>
+                <button onClick={() => setPlaying(a.name)} aria-label={T.audio.play(a.name)}>
                   ▶ {T.common.play}
                 </button>
               ),

@@ -1,5 +1,5 @@
 import { useCallback, useState } from "react";
-import { errorText, post } from "../lib/api";
+import { errorText, get, post } from "../lib/api";
 import { useLiveEvents } from "../lib/events";
 import { T } from "../lib/text";
 import { useApi, usePoll } from "../lib/useApi";
@@ -10,6 +10,45 @@ interface Extension {
   name: string;
   registered: boolean;
   registrations: { contact: string; source: string; user_agent: string | null }[];
+}
+
+export interface SipServer {
+  host: string | null;
+  port: number | null;
+  transports: string[];
+  realm: string;
+}
+
+/** The text "Copy SIP settings" puts on the clipboard: what a phone needs to register. The
+ * password only when known (right after creation); the host falls back to the address the
+ * browser reached flowpbx at. */
+export function sipSettingsText(
+  ext: { number: string; name: string },
+  server: SipServer,
+  fallbackHost: string,
+  password: string | null,
+): string {
+  const host = server.host ?? fallbackHost;
+  const t = T.extensions;
+  return [
+    t.sipTitle(ext.number, ext.name),
+    `${t.server}: ${host}`,
+    `${t.port}: ${server.port ?? 5060}`,
+    `${t.transport}: ${server.transports.map((x) => x.toUpperCase()).join(" / ")}`,
+    `${t.username}: ${ext.number}`,
+    `${t.authUser}: ${ext.number}`,
+    `${t.domain}: ${host}`,
+    `${t.password}: ${password ?? t.passwordUnknown}`,
+  ].join("\n");
+}
+
+async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false; // no clipboard access (plain http on a LAN address): the text is shown
+  }
 }
 
 function randomPassword(): string {
@@ -28,8 +67,20 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
   );
   const [number, setNumber] = useState("");
   const [name, setName] = useState("");
-  const [created, setCreated] = useState("");
+  const [created, setCreated] = useState<{ number: string; name: string; password: string } | null>(null);
   const [createError, setCreateError] = useState("");
+  const [sip, setSip] = useState<{ text: string; copied: boolean } | null>(null);
+  const copySip = async (x: { number: string; name: string }) => {
+    let server: SipServer = { host: null, port: null, transports: ["udp"], realm: "" };
+    try {
+      server = await get<SipServer>("/sip-server");
+    } catch (e) {
+      setCreateError(errorText(e));
+    }
+    const password = created?.number === x.number ? created.password : null;
+    const text = sipSettingsText(x, server, location.hostname, password);
+    setSip({ text, copied: await copyText(text) });
+  };
   return (
     <Page title={T.extensions.title}>
       {!readOnly && (
@@ -40,7 +91,10 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
             const password = randomPassword();
             try {
               await post("/extensions", { number, name, password });
-              setCreated(`${number}: password ${password}`);
+              setCreated({ number, name, password });
+              setNumber("");
+              setName("");
+              setSip(null);
               setCreateError("");
               reload();
             } catch (err) {
@@ -55,7 +109,23 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
           <button className="primary">{T.common.create}</button>
         </form>
       )}
-      {created && <div className="banner ok">Created {created} — copy it now, it is shown once.</div>}
+      {created && (
+        <div className="banner ok" role="status">
+          {T.extensions.created(created.number)}{" "}
+          <button onClick={() => void copySip(created)}>
+            {T.extensions.copySip}
+          </button>
+        </div>
+      )}
+      {sip && (
+        <section className="card sip-settings" aria-label={T.extensions.copySip}>
+          <p role="status">{sip.copied ? T.extensions.copied : T.extensions.copyFailed}</p>
+          <pre data-testid="sip-settings">{sip.text}</pre>
+          <button className="icon-btn" aria-label={T.common.close} onClick={() => setSip(null)}>
+            ✕
+          </button>
+        </section>
+      )}
       {createError && (
         <div className="error" role="alert">
           {createError}
@@ -80,7 +150,15 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
           {
             title: T.extensions.phones,
             render: (x) =>
-              x.registrations.map((r) => `${r.user_agent ?? "phone"} @ ${r.source}`).join("; "),
+              x.registrations.map((r) => `${r.user_agent ?? T.extensions.phone} @ ${r.source}`).join("; "),
+          },
+          {
+            title: "",
+            render: (x) => (
+              <button onClick={() => void copySip(x)} aria-label={T.extensions.copySipFor(x.number)}>
+                {T.extensions.copySip}
+              </button>
+            ),
           },
         ]}
       />

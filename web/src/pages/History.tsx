@@ -30,12 +30,12 @@ export function History() {
       title={T.history.title}
       actions={
         <a className="button" href={`/api/v1/history.csv?${q}`} download>
-          CSV
+          {T.history.csv}
         </a>
       }
     >
       <div className="inline filters">
-        <label htmlFor="h-number">Number</label>
+        <label htmlFor="h-number">{T.history.number}</label>
         <input id="h-number" value={number} onChange={(e) => setNumber(e.target.value)} />
         <label htmlFor="h-outcome">{T.history.outcome}</label>
         <input id="h-outcome" value={outcome} onChange={(e) => setOutcome(e.target.value)} />
@@ -51,7 +51,7 @@ export function History() {
           { title: T.history.to, render: (c) => c.did ?? "" },
           { title: T.col.flow, render: (c) => c.flow ?? "" },
           { title: T.history.outcome, render: (c) => c.outcome + (c.answered_by ? ` (${c.answered_by})` : "") },
-          { title: T.history.duration, render: (c) => (c.duration_s != null ? `${c.duration_s.toFixed(0)} s` : "") },
+          { title: T.history.duration, render: (c) => (c.duration_s != null ? T.common.seconds(c.duration_s.toFixed(0)) : "") },
           {
             title: T.history.trace,
             render: (c) => (

@@ -1,4 +1,4 @@
-// Live pages: numbers & trunks (registration state), active calls, queues, users & tokens.
+// Live pages: numbers & trunks (registration state), active calls, queues.
 import { useCallback, useState } from "react";
 import { del, errorText, post } from "../lib/api";
 import { useLiveEvents } from "../lib/events";
@@ -50,7 +50,7 @@ export function NumbersTrunks() {
           { title: T.col.address, render: (t) => `${t.host}:${t.port} ${t.transport}` },
           {
             title: T.col.registration,
-            render: (t) => (t.register ? (t.registration?.state ?? "unknown") : "not registering"),
+            render: (t) => (t.register ? (t.registration?.state ?? T.numbers.unknown) : T.numbers.notRegistering),
           },
         ]}
       />
@@ -91,7 +91,7 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
     <Page title={T.calls.title}>
       {!readOnly && (
         <div className="inline">
-          <label htmlFor="supervisor">Supervisor extension (rings for listen/whisper/barge)</label>
+          <label htmlFor="supervisor">{T.calls.supervisor}</label>
           <input id="supervisor" value={supervisor} onChange={(e) => setSupervisor(e.target.value)} />
         </div>
       )}
@@ -106,7 +106,7 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
           { title: T.col.caller, render: (c) => `${c.caller_name ?? ""} ${c.caller}`.trim() },
           { title: T.col.to, render: (c) => c.did ?? "" },
           { title: T.col.flow, render: (c) => c.flow ?? "" },
-          { title: T.col.answered_by, render: (c) => c.answered_by ?? "ringing" },
+          { title: T.col.answered_by, render: (c) => c.answered_by ?? T.calls.ringing },
           {
             title: "",
             render: (c) =>
@@ -117,13 +117,13 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
                       key={mode}
                       disabled={!supervisor}
                       onClick={() =>
-                        act(() => post(`/calls/${encodeURIComponent(c.id)}/spy`, { supervisor, mode }), `${mode}: ringing ${supervisor}`)
+                        act(() => post(`/calls/${encodeURIComponent(c.id)}/spy`, { supervisor, mode }), T.calls.spying(T.calls.modes[mode], supervisor))
                       }
                     >
-                      {mode}
+                      {T.calls.modes[mode]}
                     </button>
                   ))}
-                  <button className="danger" onClick={() => act(() => del(`/calls/${encodeURIComponent(c.id)}`), "hung up")}>
+                  <button className="danger" onClick={() => act(() => del(`/calls/${encodeURIComponent(c.id)}`), T.calls.hungUp)}>
                     {T.calls.hangup}
                   </button>
                 </span>
@@ -164,72 +164,6 @@ export function Queues() {
                 .join(", "),
           },
           { title: T.col.waiting, render: (q) => String(q.live?.waiting?.length ?? 0) },
-        ]}
-      />
-    </Page>
-  );
-}
-
-interface Token {
-  id: number;
-  name: string;
-  created_at: string;
-}
-
-export function Users({ user }: { user: { username: string; role: string } }) {
-  const { data, error, reload } = useApi<Token[]>("/tokens");
-  const [name, setName] = useState("");
-  const [shown, setShown] = useState("");
-  const [msg, setMsg] = useState("");
-  return (
-    <Page title={T.users.title}>
-      <p>
-        Signed in as <strong>{user.username}</strong> ({user.role}). Create users with{" "}
-        <code>flowpbx user create NAME --password P --role admin|viewer</code>.
-      </p>
-      <h2>API tokens</h2>
-      <form
-        className="inline"
-        onSubmit={async (e) => {
-          e.preventDefault();
-          try {
-            const t = await post<{ token: string }>("/tokens", { name });
-            setShown(t.token);
-            setName("");
-            reload();
-          } catch (err) {
-            setMsg(errorText(err));
-          }
-        }}
-      >
-        <label htmlFor="token-name">Token name</label>
-        <input id="token-name" value={name} onChange={(e) => setName(e.target.value)} required />
-        <button className="primary">{T.common.create}</button>
-      </form>
-      {shown && <div className="banner ok">New token (shown once): <code>{shown}</code></div>}
-      {msg && <div className="error" role="alert">{msg}</div>}
-      <Table
-        label="API tokens"
-        rows={data}
-        error={error}
-        rowKey={(t) => String(t.id)}
-        columns={[
-          { title: T.col.name, render: (t) => t.name },
-          { title: T.col.created, render: (t) => when(t.created_at) },
-          {
-            title: "",
-            render: (t) => (
-              <button
-                className="danger"
-                onClick={async () => {
-                  await del(`/tokens/${t.id}`).catch((e) => setMsg(errorText(e)));
-                  reload();
-                }}
-              >
-                Revoke
-              </button>
-            ),
-          },
         ]}
       />
     </Page>

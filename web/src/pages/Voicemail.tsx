@@ -35,7 +35,7 @@ export function Voicemail({ readOnly }: { readOnly: boolean }) {
         <select id="mailbox" value={current} onChange={(e) => setBox(e.target.value)}>
           {(boxes.data ?? []).map((b) => (
             <option key={b.number} value={b.number}>
-              {b.number} {b.name} {b.unheard ? `(${b.unheard} new)` : ""}
+              {b.number} {b.name} {b.unheard ? T.voicemail.unheard(b.unheard) : ""}
             </option>
           ))}
         </select>
@@ -53,7 +53,7 @@ export function Voicemail({ readOnly }: { readOnly: boolean }) {
         columns={[
           { title: T.col.received, render: (m) => when(m.received_at) },
           { title: T.voicemail.from, render: (m) => `${m.caller_name ?? ""} ${m.caller}`.trim() },
-          { title: T.col.length, render: (m) => `${m.duration_s.toFixed(0)} s` },
+          { title: T.col.length, render: (m) => T.common.seconds(m.duration_s.toFixed(0)) },
           { title: T.col.heard, render: (m) => (m.heard ? T.common.yes : T.common.no) },
           {
             title: T.common.play,
@@ -62,7 +62,7 @@ export function Voicemail({ readOnly }: { readOnly: boolean }) {
                 <audio controls autoPlay src={`${base}/${m.id}/file`} data-testid={`vm-player-${m.id}`} />
               ) : (
                 <button
-                  aria-label={`${T.common.play} message ${m.id}`}
+                  aria-label={T.voicemail.playMessage(m.id)}
                   onClick={async () => {
                     setPlaying(m.id);
                     if (!readOnly && !m.heard) {
@@ -80,7 +80,7 @@ export function Voicemail({ readOnly }: { readOnly: boolean }) {
             render: (m) => (
               <>
                 <a href={`${base}/${m.id}/file`} download={`voicemail-${m.id}.wav`}>
-                  Download
+                  {T.voicemail.download}
                 </a>{" "}
                 {!readOnly && (
                   <button

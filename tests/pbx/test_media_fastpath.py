@@ -1,0 +1,213 @@
+"""The per-packet relay path of `RtpEndpoint` over real UDP sockets on loopback: plain
+12-octet headers take the fast path (integers from the datagram, no header object); packets
+with CSRCs, a header extension or padding, telephone-events and RTCP on the RTP port take
+the general one. Both must forward the same bytes (payload, CSRCs, extension, padding kept;
+sequence, timestamp and SSRC continuous in the outgoing stream) and count the same."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from flowpbx.media.rtp import RtpSender, build_rtp, parse_rtp
+from flowpbx.pbx.bridge import Bridge
+from flowpbx.pbx.media import RTP_SOCKET_BUFFER, MediaClock, RtpEndpoint, RtpPortPool
+from flowpbx.sip.sdp import MediaParams
+from tests.netutil import free_port_block
+
+
+class Phone:
+    """A plain UDP socket standing for a phone."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def send(self, data: bytes, port: int) -> None:
+        self.sock.sendto(data, ("127.0.0.1", port))
+
+    async def receive(self, count: int, timeout: float = 10.0) -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        got: list[bytes] = []
+        deadline = loop.time() + timeout
+        while len(got) < count and loop.time() < deadline:
+            try:
+                got.append(self.sock.recv(2048))
+            except BlockingIOError:
+                await asyncio.sleep(0.005)
+        return got
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _params(phone: Phone) -> MediaParams:
+    return MediaParams(
+        address="127.0.0.1", port=phone.port, payload_type=0, codec="PCMU", dtmf_payload_type=101
+    )
+
+
+Pair = tuple[RtpEndpoint, RtpEndpoint, Phone, Phone, Bridge]
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[Pair]:
+    low = free_port_block(8)
+    pool = RtpPortPool(low, low + 8)
+    clock = MediaClock()
+    a, b = Phone(), Phone()
+    ea = await RtpEndpoint.open(pool, "127.0.0.1", rtcp=False)
+    eb = await RtpEndpoint.open(pool, "127.0.0.1", rtcp=False)
+    ea.set_remote(_params(a))
+    eb.set_remote(_params(b))
+    bridge = Bridge(clock)
+    bridge.add_endpoint("caller", ea)
+    bridge.add_endpoint("callee", eb)
+    assert not bridge.mixing and ea.peer is eb
+    yield ea, eb, a, b, bridge
+    bridge.close()
+    ea.close()
+    eb.close()
+    clock.close()
+    a.close()
+    b.close()
+
+
+def _with_csrc_and_extension(seq: int, ts: int, payload: bytes) -> bytes:
+    # V=2, X=1, CC=1; one CSRC; extension profile 0xBEDE with one 32-bit word.
+    header = struct.pack("!BBHII", 0x91, 0, seq, ts, 0x1234) + struct.pack("!I", 0xCAFE)
+    return header + struct.pack("!HHI", 0xBEDE, 1, 0x01020304) + payload
+
+
+def _with_padding(seq: int, ts: int, payload: bytes) -> bytes:
+    return struct.pack("!BBHII", 0xA0, 0, seq, ts, 0x1234) + payload + b"\x00\x00\x03"
+
+
+async def test_fast_and_general_paths_forward_the_same_stream(
+    pair: Pair,
+) -> None:
+    ea, eb, a, b, _ = pair
+    sender = RtpSender(payload_type=0, ssrc=0x1234, sequence=100, timestamp=8000)
+    payloads = [bytes([i]) * 160 for i in range(8)]
+    sent: list[bytes] = []
+    for i, payload in enumerate(payloads):
+        plain = sender.packet(payload)
+        header = parse_rtp(plain)
+        assert header is not None
+        if i == 3:
+            packet = _with_csrc_and_extension(header.sequence, header.timestamp, payload)
+        elif i == 5:
+            packet = _with_padding(header.sequence, header.timestamp, payload)
+        else:
+            packet = plain
+        sent.append(packet)
+        a.send(packet, ea.port)
+        await asyncio.sleep(0.002)  # in order on loopback
+    got = await b.receive(len(sent))
+    assert len(got) == len(sent)
+    headers = [parse_rtp(d) for d in got]
+    assert all(h is not None for h in headers)
+    seqs = [h.sequence for h in headers if h is not None]
+    stamps = [h.timestamp for h in headers if h is not None]
+    assert {h.ssrc for h in headers if h is not None} == {eb.sender.ssrc}
+    assert all((s2 - s1) & 0xFFFF == 1 for s1, s2 in itertools.pairwise(seqs))
+    assert all((t2 - t1) & 0xFFFFFFFF == 160 for t1, t2 in itertools.pairwise(stamps))
+    for original, forwarded in zip(sent, got, strict=True):
+        # Everything after sequence/timestamp/SSRC is forwarded byte for byte (payload,
+        # CSRC list, header extension, padding), and the first two octets too.
+        assert forwarded[:2] == original[:2] and forwarded[12:] == original[12:]
+    assert ea.packets_in == len(sent) and eb.packets_out == len(sent)
+    # RFC 3550 A.1: the first packet of a new source is its probation, not counted.
+    assert ea.rx_stats.received == len(sent) - 1 and ea.rx_stats.lost == 0
+    assert ea.remote == ("127.0.0.1", a.port) and ea.latched
+
+
+async def test_strangers_rtcp_and_events_after_latching(
+    pair: Pair,
+) -> None:
+    ea, _, a, b, _ = pair
+    digits: list[str] = []
+    ea.on_digit = digits.append
+    sender = RtpSender(payload_type=0, ssrc=0x55, sequence=1, timestamp=0)
+    a.send(sender.packet(b"\xff" * 160), ea.port)
+    assert len(await b.receive(1)) == 1  # latched on to phone a
+    stranger = Phone()
+    try:
+        stranger.send(sender.packet(b"\x00" * 160), ea.port)
+        await asyncio.sleep(0.05)
+        assert ea.packets_in == 1  # not the stream we latched on to
+    finally:
+        stranger.close()
+    # An RTCP receiver report on the RTP port (RFC 5761) is not RTP: not counted or relayed.
+    a.send(struct.pack("!BBHI", 0x80, 201, 1, 0x55), ea.port)
+    # Telephone-event '5' (RFC 4733): start and end packets, relayed as events.
+    held = sender.timestamp
+    start = sender.event_packet(
+        bytes([5, 10, 0, 160]), timestamp=held, marker=True, payload_type=101
+    )
+    end = sender.event_packet(
+        bytes([5, 0x80 | 10, 1, 64]), timestamp=held, marker=False, payload_type=101
+    )
+    a.send(start, ea.port)
+    a.send(end, ea.port)
+    got = await b.receive(2)
+    assert len(got) == 2
+    assert all(parse_rtp(d) is not None and parse_rtp(d).payload_type == 101 for d in got)  # type: ignore[union-attr]
+    assert ea.packets_in == 3 and digits == ["5"]
+
+
+async def test_a_mixing_bridge_gets_fast_path_packets_in_its_jitter_buffer(
+    pair: Pair,
+) -> None:
+    ea, _, a, _, bridge = pair
+    bridge.add_tap("recorder", lambda frame: None)
+    assert bridge.mixing and ea.jitter is not None and ea.peer is None
+    sender = RtpSender(payload_type=0, ssrc=0x77, sequence=10, timestamp=0)
+    for _ in range(3):
+        a.send(sender.packet(b"\x7f" * 160), ea.port)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while ea.packets_in < 3 and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert ea.packets_in == 3 and ea.rx_stats.received == 2  # 1 packet of probation
+
+
+async def test_rtp_sockets_get_large_buffers() -> None:
+    low = free_port_block(4)
+    pool = RtpPortPool(low, low + 4)
+    sock = pool.bind("127.0.0.1")
+    try:
+        rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+        wmem_max = int(Path("/proc/sys/net/core/wmem_max").read_text())
+        # Linux doubles what is asked (bookkeeping) and caps it at the system maximum.
+        rcv = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        snd = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        assert rcv >= 2 * min(RTP_SOCKET_BUFFER, rmem_max)
+        assert snd >= 2 * min(RTP_SOCKET_BUFFER, wmem_max)
+    finally:
+        sock.close()
+
+
+def test_sender_packet_matches_build_rtp() -> None:
+    sender = RtpSender(payload_type=8, ssrc=0xDEADBEEF, sequence=0xFFFF, timestamp=0xFFFFFF60)
+    first = sender.packet(b"\x01" * 160, marker=True)
+    second = sender.packet(b"\x02" * 160)
+    assert first == build_rtp(
+        payload_type=8,
+        sequence=0xFFFF,
+        timestamp=0xFFFFFF60,
+        ssrc=0xDEADBEEF,
+        payload=b"\x01" * 160,
+        marker=True,
+    )
+    assert second == build_rtp(
+        payload_type=8, sequence=0, timestamp=0, ssrc=0xDEADBEEF, payload=b"\x02" * 160
+    )
