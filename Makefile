@@ -44,7 +44,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: install sysdeps lint typecheck web
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 # On demand only, never part of `make test`: call setups/s and media capacity beside the
 # references (benchmarks/RESULTS.md). Sippy B2BUA lives in its own venv outside the tree.

@@ -7,7 +7,9 @@ source (the call ends when the aufile source runs out, so it is long), starts
 JSON (``{"command": "dial", "params": "sip:...", "token": "..."}``; events such as
 ``{"event": true, "type": "CALL_ESTABLISHED", ...}``). Received audio is dumped by the
 sndfile module to ``snd_path/dump-*-dec.wav`` (names have 1 s resolution, so each
-instance has its own snd_path).
+instance has its own snd_path). baresip builds that name, peer URIs included, in a
+256-byte buffer and silently truncates it, so snd_path is a short directory under /tmp
+(``DIR/rec`` links to it), removed when the test process exits.
 
 Errors: BaresipError (a RuntimeError) when baresip does not start or a command fails;
 TimeoutError from ``wait_event`` (its message lists the events seen so far).
@@ -15,14 +17,17 @@ TimeoutError from ``wait_event`` (its message lists the events seen so far).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -114,8 +119,10 @@ class Baresip:
         self.answermode = answermode
         self.regint = regint if registrar else 0
         self.quit_after_s = quit_after_s
-        self.snd_path = self.dir / "rec"
-        self.snd_path.mkdir(exist_ok=True)
+        self.snd_path = Path(tempfile.mkdtemp(prefix="bsrec-"))
+        atexit.register(shutil.rmtree, self.snd_path, True)
+        with contextlib.suppress(OSError):
+            (self.dir / "rec").symlink_to(self.snd_path)
         self.sip_port = free_port_block(2)  # baresip opens TCP/TLS on port+1 too
         self.ctrl_port = free_tcp_port()
         self.rtp_lo = free_port_block(20)
