@@ -11,11 +11,14 @@
    transferer gets the transferee back. An unknown number plays an error and returns.
 
 The feature keys are taken out of the stream: RFC 4733 digits of internal legs are not
-relayed to the other party while a conversation runs (in-band tones of a plain relayed call
-cannot be filtered without decoding).
+relayed to the other party while a conversation runs. A phone that sends its keys in-band
+(its SDP had no telephone-event: the tones are in its audio) is not heard by the others
+from the moment its `*` is detected until its keys are done (submitted, `*1`, a key that
+is not a feature key, or a 3 s pause after the `*`); only the start of the `*` tone, the
+detector's reaction time of some 40-60 ms, still reaches them.
 
 Feature-key states per party, in one table: idle -(*)-> star -(2)-> collecting -(#|pause)->
-idle, star -(1)-> idle with an abort.
+idle, star -(1)-> idle with an abort, star -(pause, in-band phones)-> idle.
 
 The phone's transfer button (REFER, RFC 3515) on an internal party's dialog:
 
@@ -45,7 +48,8 @@ import asyncio
 import itertools
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -105,6 +109,7 @@ class _Keys:
     state: KeyState = "idle"
     digits: str = ""
     timer: asyncio.TimerHandle | None = None
+    quieted: list[Hashable] = field(default_factory=list)  # who stopped hearing it, keying
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +221,10 @@ class Conversation:
                 leg_.conversation = None
         saved = self._saved.pop(key, None)
         keys = self._keys.pop(key, None)
-        if keys is not None and keys.timer is not None:
-            keys.timer.cancel()
+        if keys is not None:
+            self._unquiet(key, keys)
+            if keys.timer is not None:
+                keys.timer.cancel()
         leg = self.parties.get(key)
         if leg is not None and saved is not None:
             leg.on_digit, leg.rtp.on_digit = saved
@@ -232,6 +239,8 @@ class Conversation:
         if keys.timer is not None:
             keys.timer.cancel()
             keys.timer = None
+        if after == "idle":
+            self._unquiet(key, keys)  # before any request: the transfer code sets its own
         if before == "star" and digit == "1":
             self._requests.put_nowait(_Request("abort", key))
         if after == "collecting":
@@ -244,6 +253,13 @@ class Conversation:
         elif before == "collecting" and digit == "#":
             self._submit(key)
             return
+        elif after == "star" and self.parties[key].rtp.inband is not None:
+            if before == "idle":
+                self._quiet(key, keys)
+            # A `*` alone must not keep the phone unheard: back to idle after a pause.
+            keys.timer = asyncio.get_running_loop().call_later(
+                DIGIT_PAUSE_S, self._star_timeout, key
+            )
         keys.state = after
         if after == "idle":
             keys.digits = ""
@@ -256,8 +272,44 @@ class Conversation:
         if keys.timer is not None:
             keys.timer.cancel()
             keys.timer = None
+        self._unquiet(key, keys)
         if number:
             self._requests.put_nowait(_Request("transfer", key, number))
+
+    def _star_timeout(self, key: str) -> None:
+        keys = self._keys.get(key)
+        if keys is not None and keys.state == "star":
+            keys.state, keys.timer = "idle", None
+            self._unquiet(key, keys)
+
+    def _quiet(self, key: str, keys: _Keys) -> None:
+        """An in-band phone starts keying: whoever hears party `key` (the other party, a
+        transfer target, a supervisor; not a recorder) stops hearing it, remembered in
+        `keys.quieted`."""
+        bridge = self.bridge
+        if bridge.closed or key not in bridge:
+            return
+        for other in bridge.mixer.keys:
+            if (
+                other != key
+                and bridge.endpoint(other) is not None
+                and bridge.mixer.hears(other, key)
+            ):
+                bridge.set_hears(other, key, False)
+                keys.quieted.append(other)
+
+    def _unquiet(self, key: str, keys: _Keys) -> None:
+        """The keys are done: those `_quiet` turned off hear party `key` again (only them:
+        hold, consultation and spy modes set the rest of the matrix)."""
+        if not keys.quieted:
+            return
+        quieted, keys.quieted = keys.quieted, []
+        bridge = self.bridge
+        if bridge.closed or key not in bridge:
+            return
+        for other in quieted:
+            if other in bridge:
+                bridge.set_hears(other, key)
 
     # -- the talk loop -----------------------------------------------------------------------
 
