@@ -211,3 +211,48 @@ def test_sender_packet_matches_build_rtp() -> None:
     assert second == build_rtp(
         payload_type=8, sequence=0, timestamp=0, ssrc=0xDEADBEEF, payload=b"\x02" * 160
     )
+
+
+async def test_ipv6_legs_latch_and_relay() -> None:
+    """uvloop hands IPv6 sources over as 4-tuples: latching must compare host and port."""
+    low = free_port_block(4)
+    pool = RtpPortPool(low, low + 4)
+    phones = []
+    for _ in range(2):
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.bind(("::1", 0))
+        sock.setblocking(False)
+        phones.append(sock)
+    ea = await RtpEndpoint.open(pool, "::1", rtcp=False)
+    eb = await RtpEndpoint.open(pool, "::1", rtcp=False)
+    try:
+        for ep, sock in ((ea, phones[0]), (eb, phones[1])):
+            ep.set_remote(
+                MediaParams(
+                    address="::1",
+                    port=sock.getsockname()[1],
+                    payload_type=0,
+                    codec="PCMU",
+                    dtmf_payload_type=101,
+                )
+            )
+        ea.peer, eb.peer = eb, ea
+        sender = RtpSender(payload_type=0, ssrc=9, sequence=1, timestamp=0)
+        for _ in range(3):
+            phones[0].sendto(sender.packet(b"\x55" * 160), ("::1", ea.port))
+        loop = asyncio.get_running_loop()
+        got: list[bytes] = []
+        deadline = loop.time() + 10
+        while len(got) < 3 and loop.time() < deadline:
+            try:
+                got.append(phones[1].recv(2048))
+            except BlockingIOError:
+                await asyncio.sleep(0.005)
+        assert len(got) == 3 and all(d[12:] == b"\x55" * 160 for d in got)
+        assert ea.latched and ea.remote == ("::1", phones[0].getsockname()[1])
+        assert ea.packets_in == 3 and eb.packets_out == 3
+    finally:
+        ea.close()
+        eb.close()
+        for sock in phones:
+            sock.close()

@@ -13,6 +13,7 @@ from flowpbx.sip.transaction import (
     AckReceived,
     CancelReceived,
     RequestReceived,
+    ResponseReceived,
     ServerTransaction,
     State,
     TransactionLayer,
@@ -107,3 +108,22 @@ def test_a_request_handed_over_parsed_is_kept() -> None:
     assert isinstance(parsed, Request)
     layer.send_response(txn, make_response(parsed, 200), 0.0)
     assert txn.request is parsed
+
+
+def test_client_transaction_keeps_no_final_response() -> None:
+    layer = TransactionLayer(trying_delay=None)
+    invite = parse_message(request_bytes(branch="z9hG4bKours"))
+    assert isinstance(invite, Request)
+    txn = layer.send_request(invite, PEER, 0.0)
+    layer.datagrams_to_send()
+    ringing = make_response(invite, 180, to_tag="t1")
+    layer.receive(ringing.to_bytes(), PEER, 0.1)
+    assert txn.last_response is not None and txn.last_response.status == 180
+    layer.receive(make_response(invite, 200, to_tag="t1").to_bytes(), PEER, 0.2)
+    events = layer.events()
+    assert [e.response.status for e in events if isinstance(e, ResponseReceived)] == [180, 200]
+    assert txn.state is State.ACCEPTED and txn.last_response is None
+    # A retransmitted 2xx still reaches the TU (to be ACKed again, RFC 6026 §7.2).
+    layer.receive(make_response(invite, 200, to_tag="t1").to_bytes(), PEER, 0.3)
+    (again,) = layer.events()
+    assert isinstance(again, ResponseReceived) and again.response.status == 200

@@ -214,8 +214,11 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             # Symmetric RTP (RFC 4961 style latching): answer where the peer really sends from.
             self.remote = (str(addr[0]), addr[1])
             self.latched = True
-        elif addr != self.remote:
-            return  # not the stream we latched on to
+        else:
+            remote = self.remote
+            # Port first (the cheap test); IPv6 addresses come as 4-tuples, so no tuple ==.
+            if addr[1] != remote[1] or addr[0] != remote[0]:  # type: ignore[index]
+                return  # not the stream we latched on to
         # Fast path: the plain 12-octet header of nearly every packet (V=2, no padding,
         # extension or CSRC; not telephone-event, not RTCP): integers straight from the
         # datagram, no header object.

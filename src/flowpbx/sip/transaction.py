@@ -123,6 +123,9 @@ class _Transaction:
         self._request: Request | None = request
         self.addr = addr
         self.state = State.INIT
+        # The last provisional response (received or sent). A final one goes to the TU in its
+        # event (or, sent, stays as bytes) and is not kept: a finished transaction lives on
+        # for up to 64*T1 and should hold no parsed message then.
         self.last_response: Response | None = None
         self.user_data: object = None
         self._armed: dict[Input, int] = {}  # timer -> heap sequence number of its live entry
@@ -779,7 +782,7 @@ class TransactionLayer:
             self._send_response(txn, message)
         elif action is Action.RESPONSE_TO_TU:
             assert isinstance(message, Response) and isinstance(txn, ClientTransaction)
-            txn.last_response = message
+            txn.last_response = message if message.status < 200 else None
             self._events.append(ResponseReceived(response=message, addr=addr, transaction=txn))
         elif action is Action.SEND_ACK:
             assert isinstance(txn, ClientTransaction)
