@@ -30,6 +30,7 @@ given back to that handler, so legs never look transactions up themselves.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import ssl
 from collections.abc import Callable
@@ -349,9 +350,21 @@ class SipEndpoint:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.port = await self.udp.start(self.host, self.port)
-        if self.tcp is not None:
-            await self.tcp.start(self.host, self.port)
+        """Listen on UDP and TCP at one port. With port 0 the system picks the UDP port, and
+        the same number may already be taken for TCP by another process: then both are
+        tried again on a new port (a few times) instead of failing with the UDP socket open."""
+        wanted = self.port
+        for attempt in range(8):
+            self.port = await self.udp.start(self.host, wanted)
+            if self.tcp is None:
+                return
+            try:
+                await self.tcp.start(self.host, self.port)
+                return
+            except OSError as exc:
+                self.udp.close()
+                if wanted != 0 or exc.errno != errno.EADDRINUSE or attempt == 7:
+                    raise
 
     def close(self) -> None:
         if self._timer is not None:
