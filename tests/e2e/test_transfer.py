@@ -105,6 +105,21 @@ def _registered(e2e: Harness, server: FlowpbxServer, ext: str, tag: str) -> int:
     return port
 
 
+def _provider(e2e: Harness, server: FlowpbxServer, trunk_port: int, **kw: Any) -> Sipp:
+    """The provider's call to DID, keying 5 in the menu (to agent 101), adopted by the harness."""
+    return e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=200,
+            **kw,
+        )
+    )
+
+
 def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> None:
     server, trunk_port = _company(e2e, "xfer")
     target = e2e.baresip(
@@ -130,17 +145,7 @@ def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> Non
     )
     agent.start()
     agent.wait_ready()
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=200,
-            talk_ms=11000,
-        )
-    )
+    provider = _provider(e2e, server, trunk_port, talk_ms=11000)
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     target.wait_event("CALL_ESTABLISHED", timeout=20)  # 101 pressed *2103#: 103 rings
@@ -187,17 +192,7 @@ def test_refer_blind_transfer_from_the_phone_button(e2e: Harness) -> None:
     )
     agent.start()
     agent.wait_ready()
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=200,
-            talk_ms=8000,
-        )
-    )
+    provider = _provider(e2e, server, trunk_port, talk_ms=8000)
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     target.wait_event("CALL_ESTABLISHED", timeout=20)
@@ -247,17 +242,7 @@ def test_star1_aborts_the_transfer_and_returns_the_caller(e2e: Harness) -> None:
     )
     agent.start()
     agent.wait_ready()
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=200,
-            hangup_expected=True,
-        )
-    )
+    provider = _provider(e2e, server, trunk_port, hangup_expected=True)
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     target.wait_event("CALL_ESTABLISHED", timeout=20)
@@ -304,17 +289,7 @@ def test_busy_target_gives_the_transferer_the_caller_back(e2e: Harness) -> None:
     )
     agent.start()
     agent.wait_ready()
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=200,
-            hangup_expected=True,
-        )
-    )
+    provider = _provider(e2e, server, trunk_port, hangup_expected=True)
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     busy.check(timeout=20)  # 103 was rung and said busy

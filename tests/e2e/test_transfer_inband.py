@@ -25,9 +25,8 @@ from tests.audio_analysis import (
     write_pcap,
 )
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import provider_call
 from tests.e2e.sipp import Sipp
-from tests.e2e.test_transfer import AGENT_HZ, DID, _company, _has_tone, _registered
+from tests.e2e.test_transfer import AGENT_HZ, _company, _has_tone, _provider, _registered
 from tests.e2e.test_transfer_paths import ERROR_HZ, _ends_with_agent, _hold_between_agent_runs
 
 pytestmark = pytest.mark.e2e
@@ -111,17 +110,7 @@ def _call(e2e: Harness, tag: str, pressed: str) -> tuple[Any, Any]:
     )
     agent.start()
     agent.wait_ready()
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=200,
-            talk_ms=13000,
-        )
-    )
+    provider = _provider(e2e, server, trunk_port, talk_ms=13000)
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     provider.check(timeout=40)  # the provider hangs up after ~13 s of talk

@@ -15,9 +15,16 @@ import pytest
 
 from tests.audio_analysis import describe, tone_order, tone_runs, tone_segments
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import PROVIDER_TONE_HZ, provider_call, tone_pcap, uas_extension
+from tests.e2e.peers import PROVIDER_TONE_HZ, tone_pcap, uas_extension
 from tests.e2e.sipp import Sipp, dtmf_pcap
-from tests.e2e.test_transfer import AGENT_HZ, DID, TARGET_HZ, _company, _has_tone, _registered
+from tests.e2e.test_transfer import (
+    AGENT_HZ,
+    TARGET_HZ,
+    _company,
+    _has_tone,
+    _provider,
+    _registered,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -97,10 +104,7 @@ def test_star2_target_not_answering_gives_the_caller_back(e2e: Harness) -> None:
     ringing.start()
     ringing.wait_ready()
     agent = _agent(e2e, _registered(e2e, server, "101", "noans"), "*2103#", 7000, 0x1A1A0000)
-    provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=server.sip, trunk_port=trunk_port, did=DID, digit="5",
-                      dtmf_at_ms=200, hangup_expected=True)
-    )  # fmt: skip
+    provider = _provider(e2e, server, trunk_port, hangup_expected=True)
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     ringing.check(timeout=30)  # 103 rang and was cancelled (CANCEL, 487)
@@ -127,10 +131,7 @@ def test_star2_target_hanging_up_gives_the_caller_back(e2e: Harness) -> None:
     target.start()
     target.wait_ready()
     agent = _agent(e2e, _registered(e2e, server, "101", "tgthup"), "*2103#", 6000, 0x7A7A0000)
-    provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=server.sip, trunk_port=trunk_port, did=DID, digit="5",
-                      dtmf_at_ms=200, hangup_expected=True)
-    )  # fmt: skip
+    provider = _provider(e2e, server, trunk_port, hangup_expected=True)
     cap = e2e.capture("caller", [provider.media_port])
     agent_cap = e2e.capture("agent", [agent.media_port])
     provider.start()
@@ -154,10 +155,7 @@ def test_star2_unknown_number_plays_an_error_and_returns(e2e: Harness) -> None:
     caller hears hold audio meanwhile (and not the prompt), then the two talk again."""
     server, trunk_port = _company(e2e, "unknown", tones={"invalid-number": ERROR_HZ})
     agent = _agent(e2e, _registered(e2e, server, "101", "unknown"), "*2104#", 5000, 0x2B2B0000)
-    provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=server.sip, trunk_port=trunk_port, did=DID, digit="5",
-                      dtmf_at_ms=200, hangup_expected=True)
-    )  # fmt: skip
+    provider = _provider(e2e, server, trunk_port, hangup_expected=True)
     cap = e2e.capture("caller", [provider.media_port])
     agent_cap = e2e.capture("agent", [agent.media_port])
     provider.start()
@@ -189,10 +187,7 @@ def test_star2_transfers_a_call_that_came_from_a_queue(e2e: Harness) -> None:
     )
     target.wait_registered(10)
     agent = _agent(e2e, _registered(e2e, server, "101", "queue"), "*2103#", 2500, 0x3C3C0000)
-    provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=server.sip, trunk_port=trunk_port, did=DID, digit="5",
-                      dtmf_at_ms=200, talk_ms=12000)
-    )  # fmt: skip
+    provider = _provider(e2e, server, trunk_port, talk_ms=12000)
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     target.wait_event("CALL_ESTABLISHED", timeout=20)
