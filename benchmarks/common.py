@@ -36,6 +36,10 @@ TICK = os.sysconf("SC_CLK_TCK")
 #: the run, and the reference gets the same treatment as flowpbx. FLOWPBX_BENCH_NICE=0 to
 #: measure without it.
 NICE = int(os.environ.get("FLOWPBX_BENCH_NICE", "-10"))
+#: FLOWPBX_BENCH_RT=N: also run every started process with the real-time round-robin policy
+#: at priority N (below the RTP generator's 10), as a PBX's media service is run in
+#: production. The reference gets the same.
+RT_PRIORITY = int(os.environ.get("FLOWPBX_BENCH_RT", "0"))
 
 
 def raise_priority() -> None:
@@ -48,6 +52,9 @@ def raise_priority() -> None:
         os.nice(NICE)
     with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as f:
         f.write(str(NICE))
+    if RT_PRIORITY > 0:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(RT_PRIORITY))
 
 
 def machine() -> str:
@@ -65,6 +72,28 @@ def cpu_seconds(pid: int) -> float:
     """utime+stime of a process (all its threads) from /proc, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Every live process whose process group is *pgid* (a server that forks workers)."""
+    pids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """utime+stime summed over the live processes of process group *pgid*, in seconds."""
+    total = 0.0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += cpu_seconds(pid)
+    return total
 
 
 def rss_kb(pid: int) -> int:
@@ -122,6 +151,8 @@ class BenchServer(FlowpbxServer):
         # (no per-source rate limits or bans) and lift the per-extension call cap.
         self.env["FLOWPBX_SIP_TRUSTED_NETWORKS"] = "127.0.0.0/8"
         self.env["FLOWPBX_SIP_MAX_CALLS_PER_EXTENSION"] = "0"
+        if RT_PRIORITY > 0:  # flowpbx's own setting (raise_priority applies it to the others)
+            self.env["FLOWPBX_REALTIME_PRIORITY"] = str(RT_PRIORITY)
         self.gc_path = self.root / "gc.json"
         self.env["FLOWPBX_BENCH_GC"] = str(self.gc_path)
 

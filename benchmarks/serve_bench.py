@@ -291,6 +291,7 @@ def main() -> None:
         loop.call_later(20.0, _count_frozen, pauses)
         await run(Settings.from_env())
 
+    runtime.apply_realtime(Settings.from_env().realtime_priority)  # as app.serve does
     try:
         with contextlib.suppress(KeyboardInterrupt):
             uvloop.run(serve())

@@ -13,7 +13,7 @@ import uvicorn
 import uvloop
 
 from flowpbx.api import create_api
-from flowpbx.pbx.runtime import tune_collector
+from flowpbx.pbx.runtime import apply_realtime, tune_collector
 from flowpbx.pbx.service import PbxService
 from flowpbx.settings import Settings
 from flowpbx.store.db import Store
@@ -58,5 +58,7 @@ def serve(settings: Settings) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Before the loop and its threads exist, so that every thread inherits the policy.
+    apply_realtime(settings.realtime_priority)
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(run(settings))

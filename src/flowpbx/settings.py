@@ -49,6 +49,15 @@ def _rtp_timeout(text: str) -> float:
     return value
 
 
+def _realtime_priority(text: str) -> int:
+    value = int(text) if text.strip().isdigit() else -1
+    if not 0 <= value <= 99:
+        raise SettingsError(
+            f"FLOWPBX_REALTIME_PRIORITY={text!r}: expected 0 (off) or a priority from 1 to 99"
+        )
+    return value
+
+
 def _algorithms(text: str) -> tuple[str, ...]:
     names = tuple(a.strip().upper() for a in text.split(",") if a.strip())
     bad = [a for a in names if a not in ("MD5", "SHA-256")]
@@ -76,6 +85,10 @@ class Settings:
     # A bridged call whose phone sends no RTP for this long is hung up (a phone that lost
     # power or network never sends BYE). FLOWPBX_RTP_TIMEOUT_S.
     rtp_timeout_s: float = 60.0
+    # Real-time round-robin scheduling for the whole process (0 = the normal time-sharing
+    # scheduler): media is relayed on the event loop, and a loop that waits behind other
+    # programs' work delays every packet of every call (see pbx/runtime.apply_realtime).
+    realtime_priority: int = 0
     # SIP access control (pbx/security.py): bans after failed authentications, per-source
     # rate limits "RATE:BURST" (0 = off), OPTIONS answered for "any" source or "known" only.
     sip_ban_threshold: int = 10
@@ -123,6 +136,7 @@ class Settings:
             timezone=_timezone(os.environ.get("FLOWPBX_TIMEZONE", "UTC").strip() or "UTC"),
             sip_auth_algorithms=_algorithms(os.environ.get("FLOWPBX_SIP_AUTH_ALGORITHMS", "MD5")),
             rtp_timeout_s=_rtp_timeout(os.environ.get("FLOWPBX_RTP_TIMEOUT_S", "60")),
+            realtime_priority=_realtime_priority(os.environ.get("FLOWPBX_REALTIME_PRIORITY", "0")),
             **_security_from_env(),
         )
 

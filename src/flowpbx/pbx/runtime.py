@@ -15,6 +15,7 @@ import datetime as dt
 import gc
 import ipaddress
 import logging
+import os
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +150,27 @@ def tune_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def apply_realtime(priority: int) -> bool:
+    """Run this thread (and every thread started after it) under the real-time round-robin
+    policy at `priority` (FLOWPBX_REALTIME_PRIORITY; 0 leaves the scheduler alone).
+
+    A relayed packet waits for the event loop: when the kernel gives the loop's core to another
+    program for a few milliseconds, the packets of every call arriving meanwhile are late by as
+    much (measured in benchmarks/RESULTS.md "Media relay"). Under SCHED_RR the loop runs before
+    any time-sharing process; the kernel's real-time throttling (sched_rt_runtime_us) still
+    leaves the rest of the machine a share. Needs CAP_SYS_NICE (root, or systemd's
+    `AmbientCapabilities=CAP_SYS_NICE`); without it flowpbx says so and goes on."""
+    if priority <= 0:
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(priority))
+    except (OSError, AttributeError) as e:
+        log.warning("FLOWPBX_REALTIME_PRIORITY=%d not applied: %s", priority, e)
+        return False
+    log.info("running with real-time priority %d (SCHED_RR)", priority)
+    return True
 
 
 def stamp_received(request: Request, addr: Addr) -> None:
