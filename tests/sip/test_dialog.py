@@ -56,11 +56,8 @@ def ok_for(req: Request, *, status: int = 200, to_tag: str = "bob-tag") -> Respo
         req,
         status,
         to_tag=to_tag,
-        headers=[
-            ("Record-Route", "<sip:p2.example;lr>"),
-            ("Record-Route", "<sip:p1.example;lr>"),
-            ("Contact", "<sip:bob@198.51.100.2:5062>"),
-        ],
+        # make_response copies the INVITE's Record-Route (p2, p1) as a UAS must (§12.1.1).
+        headers=[("Contact", "<sip:bob@198.51.100.2:5062>")],
     )
     reparsed = parse_message(resp.to_bytes())
     assert isinstance(reparsed, Response)
@@ -233,12 +230,9 @@ def test_early_dialog_confirmed_by_2xx() -> None:
     assert d.state is DialogState.EARLY
     d.receive_response(req, ringing)
     assert d.state is DialogState.EARLY
-    ok = make_response(
-        req,
-        200,
-        to_tag="bob-tag",
-        headers=[("Record-Route", "<sip:only.example;lr>"), ("Contact", "<sip:bob@10.0.0.5>")],
-    )
+    ok = make_response(req, 200, to_tag="bob-tag", headers=[("Contact", "<sip:bob@10.0.0.5>")])
+    ok.headers.remove("Record-Route")  # the 2xx's own route set replaces the 18x's
+    ok.headers.add("Record-Route", "<sip:only.example;lr>")
     d.receive_response(req, ok)
     assert d.state is DialogState.CONFIRMED
     assert d.route_set == ["<sip:only.example;lr>"]

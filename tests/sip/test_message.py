@@ -386,6 +386,30 @@ def test_make_response_copies_mandatory_headers() -> None:
     assert check_response(parse_message(resp.to_bytes()))  # type: ignore[arg-type]
 
 
+def test_make_response_copies_record_route_into_dialog_responses() -> None:
+    """RFC 3261 §12.1.1: a 1xx/2xx that can establish a dialog carries every Record-Route of
+    the request, values untouched and in order; other responses carry none."""
+    req = parse_message(INVITE_GOLDEN)
+    assert isinstance(req, Request)
+    req.headers.add("Record-Route", "<sip:p2.example;lr;ftag=a>")
+    req.headers.add("Record-Route", "<sip:p1.example;lr>, <sip:p0.example;lr>")
+    for status in (180, 183, 200):
+        resp = make_response(req, status, to_tag="t")
+        assert resp.headers.get_all("Record-Route") == [
+            "<sip:p2.example;lr;ftag=a>",
+            "<sip:p1.example;lr>",
+            "<sip:p0.example;lr>",
+        ]
+        reparsed = parse_message(resp.to_bytes())
+        assert [str(r.uri) for r in reparsed.record_routes] == [  # type: ignore[union-attr]
+            "sip:p2.example;lr;ftag=a",
+            "sip:p1.example;lr",
+            "sip:p0.example;lr",
+        ]
+    for status in (100, 302, 486, 503):
+        assert "Record-Route" not in make_response(req, status, to_tag="t").headers
+
+
 def test_make_response_keeps_existing_to_tag_and_reasons() -> None:
     req = parse_message(INVITE_GOLDEN)
     assert isinstance(req, Request)

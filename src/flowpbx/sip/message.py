@@ -891,7 +891,10 @@ def make_response(
 
     Copies every Via (in order), From, To, Call-ID and CSeq as raw values (so it works for a
     request that failed validation, too), adds ``;tag=to_tag`` to To unless it already has a
-    tag, copies Timestamp into a 100 (§8.2.6.1), then appends ``headers`` and ``body``.
+    tag, copies Timestamp into a 100 (§8.2.6.1), copies every Record-Route (in order) into a
+    101-299 response (§12.1.1: a response that can establish a dialog carries the route set
+    the proxies asked for, or the caller's in-dialog requests would bypass them), then
+    appends ``headers`` and ``body``.
     """
     if not 100 <= status <= 699:
         raise LocalSipError(f"bad status code {status}")
@@ -906,7 +909,9 @@ def make_response(
                 out.append((key, item[1], f"{item[2]};tag={to_tag}"))
             else:
                 out.append(item)
-        elif key == "timestamp" and status == 100:
+        elif (key == "timestamp" and status == 100) or (
+            key == "record-route" and 100 < status < 300
+        ):
             out.append(item)
     resp_headers = Headers._from_parsed(out)
     for name, value in headers:
