@@ -51,6 +51,7 @@ test: install sysdeps lint typecheck web
 SIPPY_VENV ?= /tmp/venv-sippy
 bench: install sysdeps
 	command -v rtpengine >/dev/null || apt-get install -y --no-install-recommends rtpengine-daemon
+	command -v kamailio >/dev/null || apt-get install -y --no-install-recommends kamailio
 	test -x $(SIPPY_VENV)/bin/b2bua_simple || \
 		($(PYTHON) -m venv $(SIPPY_VENV) && $(SIPPY_VENV)/bin/pip install -q sippy==2.5.0)
 	$(BIN)/python benchmarks/cps.py --sippy $(SIPPY_VENV)/bin/b2bua_simple

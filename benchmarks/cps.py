@@ -7,15 +7,26 @@ Targets, each stepped through the same rates in one run:
   registered first (tests/sipp/register_auth.xml); the provider hangs up after 1 s.
 * ``sippy``    Sippy B2BUA (b2bua_simple, signalling only) between the same SIPp provider
   and UAS scenarios.
+* ``play_kamailio``  the play flow on ``--processes`` flowpbx processes (default 2) behind
+  Kamailio's dispatcher (SPEC §9; benchmarks/kamailio/dispatcher.cfg): SIPp calls Kamailio,
+  which hashes each Call-ID to one flowpbx and forwards statelessly (``--kamailio-tm``:
+  t_relay), record-routing so the ACK and flowpbx's BYE pass through it. Every flowpbx has
+  Kamailio's one listen address as its trunk, its own data dir and its own slice of RTP
+  ports 10000-19999; all share one fresh PostgreSQL database (127.0.0.1:5432, created and
+  dropped by the run; ``--db sqlite`` or no PostgreSQL: one SQLite per process). Not in
+  the default targets.
 
 Per step: calls attempted / succeeded / failed on the provider side and on the UAS side,
 retransmissions, setup-time percentiles (INVITE -> 200, SIPp -trace_rtt), CPU of the
-system under test (utime+stime from /proc over the step, % of one core) and its peak RSS.
+system under test (utime+stime from /proc over the step, % of one core) and its peak RSS;
+for play_kamailio the CPU and RSS are summed over the flowpbx processes, with each
+process's CPU and that of all Kamailio processes beside them.
 The figure for a target is the highest rate with 0 failed calls on every side.
 
     .venv/bin/python benchmarks/cps.py                  # 60 s steps (the figure)
     .venv/bin/python benchmarks/cps.py --quick          # 10 s steps, for trying
     .venv/bin/python benchmarks/cps.py --rates 100,200 --targets play --profile 200
+    .venv/bin/python benchmarks/cps.py --targets play_kamailio --rates 600,800 --processes 2
 
 Sippy runs from its own venv (``--sippy /tmp/venv-sippy/bin/b2bua_simple``; create it with
 ``python3 -m venv /tmp/venv-sippy && /tmp/venv-sippy/bin/pip install sippy==2.5.0``).
@@ -25,6 +36,7 @@ Results: a table on stdout and JSON in benchmarks/results/.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -42,6 +54,8 @@ from common import (
     SIPP_DIR,
     BenchServer,
     cpu_seconds,
+    group_cpu_seconds,
+    group_pids,
     machine,
     percentile,
     raise_priority,
@@ -53,7 +67,7 @@ from common import (
 
 sys.path.insert(0, str(ROOT))
 from tests.audio_analysis import make_tone_wav
-from tests.netutil import free_port_block, free_udp_port
+from tests.netutil import free_port_block, free_udp_port, wait_for_udp_sip
 
 DID_PLAY = "+37167000901"
 DID_BRIDGE = "+37167000902"
@@ -79,6 +93,10 @@ class Step:
     cpu_pct: float = 0.0
     rss_mb: float = 0.0
     wall_s: float = 0.0
+    # play_kamailio: CPU of each flowpbx process (cpu_pct is their sum) and of all of
+    # Kamailio's processes together, % of one core.
+    cpu_pct_each: list[float] | None = None
+    dispatcher_cpu_pct: float | None = None
 
     @property
     def clean(self) -> bool:
@@ -206,6 +224,8 @@ class Target:
     provider_port: int
     pid: int
     uas_port: int | None
+    more_pids: tuple[int, ...] = ()  # further flowpbx processes (play_kamailio)
+    dispatcher_pgid: int | None = None  # Kamailio's process group (play_kamailio)
 
 
 def run_step(target: Target, rate: int, duration: int, workdir: Path, profile: bool) -> Step:
@@ -221,7 +241,10 @@ def run_step(target: Target, rate: int, duration: int, workdir: Path, profile: b
             timeout_s=duration + 60,
         )
         time.sleep(0.5)
-    cpu0, t0 = cpu_seconds(target.pid), time.monotonic()
+    pids = [target.pid, *target.more_pids]
+    cpu0 = [cpu_seconds(pid) for pid in pids]
+    dcpu0 = group_cpu_seconds(target.dispatcher_pgid) if target.dispatcher_pgid else 0.0
+    t0 = time.monotonic()
     provider = sipp(
         target.scenario,
         wd / "provider",
@@ -267,10 +290,16 @@ def run_step(target: Target, rate: int, duration: int, workdir: Path, profile: b
         )
     peak = 0
     while provider.poll() is None:
-        peak = max(peak, rss_kb(target.pid))
+        peak = max(peak, sum(rss_kb(pid) for pid in pids))
         time.sleep(0.5)
     step.wall_s = round(time.monotonic() - t0, 1)
-    step.cpu_pct = round(100 * (cpu_seconds(target.pid) - cpu0) / step.wall_s, 1)
+    each = [100 * (cpu_seconds(pid) - c0) / step.wall_s for pid, c0 in zip(pids, cpu0, strict=True)]
+    step.cpu_pct = round(sum(each), 1)
+    if target.more_pids:
+        step.cpu_pct_each = [round(c, 1) for c in each]
+    if target.dispatcher_pgid:
+        dcpu = group_cpu_seconds(target.dispatcher_pgid) - dcpu0
+        step.dispatcher_cpu_pct = round(100 * dcpu / step.wall_s, 1)
     step.rss_mb = round(peak / 1024, 1)
     if spy is not None:
         spy.wait(timeout=30)
@@ -307,24 +336,193 @@ def register(server: BenchServer, uas_port: int, workdir: Path) -> None:
 
 
 def print_table(steps: list[Step]) -> None:
+    multi = any(s.dispatcher_cpu_pct is not None or s.cpu_pct_each for s in steps)
     head = (
         "| target | rate/s | calls | ok | failed | retrans | UAS ok/failed | "
         "setup p50/p95/p99/max ms | CPU % core | RSS MB |"
     )
+    if multi:
+        head += " CPU % per flowpbx | Kamailio CPU % |"
     print(head)
-    print("|" + "---|" * 10)
+    print("|" + "---|" * (12 if multi else 10))
     for s in steps:
         uas = "-" if s.uas_ok is None else f"{s.uas_ok}/{s.uas_failed}"
         sm = s.setup_ms
         setup = f"{sm.get('p50')}/{sm.get('p95')}/{sm.get('p99')}/{sm.get('max')}"
-        print(
+        row = (
             f"| {s.target} | {s.rate} | {s.attempted} | {s.ok} | {s.failed} | {s.retrans} | "
             f"{uas} | {setup} | {s.cpu_pct} | {s.rss_mb} |"
         )
+        if multi:
+            each = "/".join(str(c) for c in s.cpu_pct_each) if s.cpu_pct_each else "-"
+            disp = "-" if s.dispatcher_cpu_pct is None else s.dispatcher_cpu_pct
+            row += f" {each} | {disp} |"
+        print(row)
     print()
     for name in dict.fromkeys(s.target for s in steps):
         clean = [s.rate for s in steps if s.target == name and s.clean]
         print(f"{name}: highest clean rate {max(clean) if clean else 'none'}/s")
+
+
+KAMAILIO_CFG = BENCH_DIR / "kamailio" / "dispatcher.cfg"
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
+
+
+def _pg(statement: str, db: str = "postgres") -> Any:
+    """Run one statement on the PostgreSQL server of SPEC §9 (127.0.0.1:5432, trust auth);
+    returns the first column of its first row."""
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> Any:
+        dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
+        conn = await asyncio.wait_for(asyncpg.connect(dsn), timeout=3)
+        try:
+            return await conn.fetchval(statement)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def shared_database(mode: str) -> str | None:
+    """A fresh PostgreSQL database for all flowpbx processes (its name), or None for SQLite.
+
+    mode: "postgres" (fail if PostgreSQL is not there), "sqlite", or "auto" (PostgreSQL when
+    it answers)."""
+    if mode == "sqlite":
+        return None
+    name = f"flowpbx_bench_{os.getpid()}_{int(time.time())}"
+    try:
+        _pg(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        if mode == "postgres":
+            raise SystemExit(f"PostgreSQL at 127.0.0.1:5432: {exc!r}") from exc
+        print(f"# PostgreSQL unreachable ({exc!r}): one SQLite database per flowpbx process")
+        return None
+    return name
+
+
+def rtp_ranges(n: int, lo: int = 10000, hi: int = 19999) -> list[str]:
+    """Split lo-hi into n ranges of even length (one per flowpbx process)."""
+    size = ((hi - lo + 1) // n) & ~1
+    return [f"{lo + i * size}-{lo + (i + 1) * size - 1}" for i in range(n)]
+
+
+def start_kamailio(
+    workdir: Path, port: int, flowpbx: list[tuple[str, int]], children: int, stateful: bool
+) -> subprocess.Popen[bytes]:
+    """Kamailio from benchmarks/kamailio/dispatcher.cfg, listening (and sending) on *port*."""
+    kdir = workdir / "kamailio"
+    kdir.mkdir(parents=True, exist_ok=True)
+    lst = kdir / "dispatcher.list"
+    lst.write_text("".join(f"1 sip:{host}:{p} 0 0\n" for host, p in flowpbx))
+    cfg = kdir / "kamailio.cfg"
+    cfg.write_text(
+        KAMAILIO_CFG.read_text()
+        .replace("@LISTEN_PORT@", str(port))
+        .replace("@LIST_FILE@", str(lst))
+        .replace("@CHILDREN@", str(children))
+    )
+    args = ["kamailio", "-DD", "-E", "-f", str(cfg), "-P", str(kdir / "kamailio.pid")]
+    args += ["-Y", str(kdir), "-m", "256", "-M", "16"]
+    if stateful:
+        args += ["-A", "WITH_TM"]
+    out = (kdir / "kamailio.log").open("wb")
+    proc = subprocess.Popen(
+        args,
+        cwd=kdir,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=raise_priority,
+    )
+    out.close()
+    try:
+        # An OPTIONS to Kamailio is dispatched to a flowpbx: an answer means the chain is up.
+        wait_for_udp_sip("127.0.0.1", port, 15)
+    except TimeoutError as e:
+        stop_process(proc)
+        raise SystemExit(f"Kamailio did not come up: {e}; see {kdir / 'kamailio.log'}") from e
+    return proc
+
+
+def run_play_kamailio(
+    args: argparse.Namespace, rates: list[int], duration: int, workdir: Path
+) -> tuple[list[Step], dict[str, Any]]:
+    """N flowpbx processes (play flow) behind one Kamailio dispatcher; SIPp calls Kamailio."""
+    name = "play_kamailio"
+    n = args.processes
+    kam_port = free_udp_port()
+    db = shared_database(args.db)
+    servers: list[BenchServer] = []
+    kamailio: subprocess.Popen[bytes] | None = None
+    steps: list[Step] = []
+    gc: dict[str, Any] = {}
+    try:
+        for i, ports in enumerate(rtp_ranges(n)):
+            server = BenchServer(workdir / f"pbx-{name}-{i}", rtp_ports=ports)
+            if db is not None:
+                server.env["FLOWPBX_DATABASE_URL"] = PG_URL.format(db=db)
+            if db is None or i == 0:
+                # The first process imports the configuration into the shared database
+                # (with SQLite every process imports it into its own).
+                prompt = server.config_file("one-second.wav")
+                make_tone_wav(prompt, 440.0, 1.0)
+                server.config = config(prompt, kam_port)
+            else:
+                # Audio files live in each process's data dir; the shared database names
+                # them relative to it.
+                shutil.copytree(servers[0].data_dir / "audio", server.data_dir / "audio")
+            servers.append(server)
+            server.start()
+        print(
+            f"# {n} flowpbx processes: pids {[s.pid for s in servers]}, database "
+            f"{'PostgreSQL ' + db if db else 'SQLite per process'}"
+        )
+        kamailio = start_kamailio(
+            workdir, kam_port, [s.sip for s in servers], args.kamailio_children, args.kamailio_tm
+        )
+        print(
+            f"# Kamailio on 127.0.0.1:{kam_port}: {len(group_pids(kamailio.pid))} processes, "
+            f"{args.kamailio_children} UDP workers, "
+            f"{'t_relay (stateful)' if args.kamailio_tm else 'forward (stateless)'}"
+        )
+        target = Target(
+            name=name,
+            remote=("127.0.0.1", kam_port),
+            service=DID_PLAY,
+            scenario=SIPP_DIR / "cps_provider_play.xml",
+            provider_port=free_udp_port(),
+            pid=servers[0].pid,
+            uas_port=None,
+            more_pids=tuple(s.pid for s in servers[1:]),
+            dispatcher_pgid=kamailio.pid,
+        )
+        for rate in rates:
+            step = run_step(target, rate, duration, workdir, args.profile == rate)
+            steps.append(step)
+            print_table([step])
+            time.sleep(3)
+            if not step.clean and not args.keep_going:
+                break
+    finally:
+        stop_process(kamailio)
+        for server in servers:
+            server.stop()
+        if db is not None:
+            with contextlib.suppress(Exception):
+                rows = _pg("SELECT count(*) FROM call_history", db)
+                print(f"# call_history rows in the shared database: {rows}")
+            with contextlib.suppress(Exception):
+                _pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    for i, server in enumerate(servers):
+        gc[f"{name}-{i}"] = server.gc_summary()
+        print(f"flowpbx {i} GC pauses over the {name} steps: {gc[f'{name}-{i}']}")
+    return steps, gc
 
 
 def main() -> int:
@@ -337,6 +535,22 @@ def main() -> int:
     ap.add_argument("--profile", type=int, default=0, help="py-spy flowpbx at this rate")
     ap.add_argument("--keep-going", action="store_true", help="continue past a failing step")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--processes", type=int, default=2, help="flowpbx processes (play_kamailio)")
+    ap.add_argument(
+        "--kamailio-children",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="Kamailio UDP workers (play_kamailio; default: one per core)",
+    )
+    ap.add_argument(
+        "--kamailio-tm", action="store_true", help="Kamailio relays with t_relay (stateful)"
+    )
+    ap.add_argument(
+        "--db",
+        choices=("auto", "postgres", "sqlite"),
+        default="auto",
+        help="play_kamailio: one shared PostgreSQL database (auto: when reachable) or SQLite each",
+    )
     args = ap.parse_args()
     duration = 10 if args.quick else args.duration
     rates = [int(r) for r in args.rates.split(",")]
@@ -381,6 +595,10 @@ def main() -> int:
             server.stop()
         gc[name] = server.gc_summary()
         print(f"flowpbx GC pauses over the {name} steps: {gc[name]}")
+    if "play_kamailio" in targets:
+        more, more_gc = run_play_kamailio(args, rates, duration, workdir)
+        steps += more
+        gc |= more_gc
     if "sippy" in targets:
         if not Path(args.sippy).exists() and shutil.which(args.sippy) is None:
             raise SystemExit(f"Sippy not found at {args.sippy} (see --help)")
