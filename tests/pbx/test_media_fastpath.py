@@ -256,3 +256,70 @@ async def test_ipv6_legs_latch_and_relay() -> None:
         eb.close()
         for sock in phones:
             sock.close()
+
+
+async def test_latched_socket_is_connected_and_a_new_offer_unlatches_it(pair: Pair) -> None:
+    """Once latched, the endpoint's socket is connected to the phone (the kernel drops other
+    senders; the relay sends without an address); `relatch` (a re-INVITE's new offer) lets the
+    next sender latch, and then the old address is the stranger."""
+    ea, eb, a, b, _ = pair
+    sender = RtpSender(payload_type=0, ssrc=0x66, sequence=1, timestamp=0)
+    a.send(sender.packet(b"\x11" * 160), ea.port)
+    assert len(await b.receive(1)) == 1
+    assert ea.connected and ea.sock is not None
+    assert ea.sock.getpeername() == ("127.0.0.1", a.port)
+    # b's stream reaches a through eb (latched and connected to b as well).
+    b.send(RtpSender(payload_type=0, ssrc=0x67).packet(b"\x22" * 160), eb.port)
+    back = await a.receive(1)
+    assert len(back) == 1 and back[0][12:] == b"\x22" * 160 and eb.connected
+    moved = Phone()  # the phone's new address after the re-INVITE
+    try:
+        moved.send(sender.packet(b"\x33" * 160), ea.port)
+        await asyncio.sleep(0.05)
+        assert ea.packets_in == 1  # dropped by the kernel: not the latched peer
+        ea.relatch()
+        assert not ea.latched and not ea.connected
+        assert ea.sock.getsockname() == ("127.0.0.1", ea.port)  # port and address kept
+        moved.send(sender.packet(b"\x44" * 160), ea.port)
+        got = await b.receive(1)
+        assert len(got) == 1 and got[0][12:] == b"\x44" * 160
+        assert ea.remote == ("127.0.0.1", moved.port) and ea.connected
+        a.send(sender.packet(b"\x55" * 160), ea.port)  # the old address is a stranger now
+        await asyncio.sleep(0.05)
+        assert ea.packets_in == 2
+    finally:
+        moved.close()
+
+
+async def test_peer_gone_icmp_errors_do_not_stop_the_leg(pair: Pair) -> None:
+    """The phone behind a latched (connected) leg closes its port: relaying to it brings ICMP
+    port unreachable, which a connected UDP socket reports on its next call. Nothing is
+    raised, and the leg relays again once the phone is back on the same port."""
+    ea, eb, a, b, _ = pair
+    a.send(RtpSender(payload_type=0, ssrc=0x70).packet(b"\x01" * 160), ea.port)
+    assert len(await b.receive(1)) == 1 and ea.connected
+    port = a.port
+    a.close()
+    to_a = RtpSender(payload_type=0, ssrc=0x71, sequence=1, timestamp=0)
+    for _ in range(5):  # relayed by ea to the closed port: ICMP errors queue on ea's socket
+        b.send(to_a.packet(b"\x02" * 160), eb.port)
+        await asyncio.sleep(0.01)
+    back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    back.bind(("127.0.0.1", port))
+    back.setblocking(False)
+    try:
+        back.sendto(to_a.packet(b"\x03" * 160), ("127.0.0.1", ea.port))  # still latched
+        assert len(await b.receive(1)) == 1
+        b.send(to_a.packet(b"\x04" * 160), eb.port)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        got = b""
+        while loop.time() < deadline:
+            try:
+                got = back.recv(2048)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.005)
+        assert got[12:] == b"\x04" * 160
+    finally:
+        back.close()

@@ -244,7 +244,7 @@ class Leg:
             except SdpError as exc:
                 sip.send_response(txn, make_response(request, 488, str(exc)[:60] or None))
                 return
-            self.rtp.latched = False
+            self.rtp.relatch()
             self.rtp.set_remote(params)
             self._set_held(not params.sends)
         if body:
@@ -408,7 +408,7 @@ class Leg:
                     params = parse_answer(request.body)
                 except SdpError:
                     return
-                self.rtp.latched = False
+                self.rtp.relatch()
                 self.rtp.set_remote(params)
                 self._set_held(not params.sends)
 

@@ -22,6 +22,8 @@ N seconds -> a callback, so the call can be hung up) — no per-packet clock rea
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import socket
 import struct
@@ -55,6 +57,17 @@ RTP_TIMEOUT_S = 60.0  # no packet for this long on an answered, bridged leg: han
 # stream, but on loopback and busy hosts packets arrive in bursts after any pause of the
 # loop; 1 MiB (capped by net.core.rmem_max / wmem_max) rides out a long one.
 RTP_SOCKET_BUFFER = 1 << 20
+RTP_MAX_DATAGRAM = 4096  # audio RTP is far smaller; a longer datagram is cut, as UDP does
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_AF_UNSPEC_ADDR = ctypes.create_string_buffer(16)  # struct sockaddr, sa_family AF_UNSPEC (0)
+
+
+def disconnect_udp(sock: socket.socket) -> None:
+    """Dissolve a UDP socket's association (connect(2) to AF_UNSPEC, POSIX): it receives from
+    any address again. Python's socket module has no call for it."""
+    if _libc.connect(sock.fileno(), _AF_UNSPEC_ADDR, ctypes.sizeof(_AF_UNSPEC_ADDR)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"disconnect: {err}")
 
 
 class NoRtpPort(RuntimeError):
@@ -101,15 +114,42 @@ class RtpPortPool:
         return len(self._used)
 
 
-class RtpEndpoint(asyncio.DatagramProtocol):
-    """The RTP socket of one call leg."""
+class RtpSocket:
+    """What an endpoint sends with: its non-blocking UDP socket. A full send buffer or an ICMP
+    error reported on the socket drops that packet, as a UDP transport would."""
+
+    __slots__ = ("_sendto", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._sendto = sock.sendto
+
+    def sendto(self, data: bytes | bytearray, addr: Addr) -> None:
+        try:
+            self._sendto(data, addr)
+        except OSError:
+            pass
+
+
+class RtpEndpoint:
+    """The RTP socket of one call leg.
+
+    The socket is read straight from the event loop (`add_reader`, one `recvfrom` per
+    wake-up) rather than through a datagram transport, which reads until EAGAIN — one extra
+    system call per packet — and builds an address tuple for every datagram. Once the peer's
+    address is latched the socket is connected to it (`connect(2)`): the kernel then drops
+    datagrams from anyone else (what the latch check did in Python) and the relay sends with
+    `send`, no address to convert and no route to look up per packet. A new offer (re-INVITE)
+    unlatches and disconnects it. Measured in benchmarks/RESULTS.md "Media relay"."""
 
     def __init__(self, pool: RtpPortPool, port: int) -> None:
         self.pool = pool
         self.port = port
-        self.transport: asyncio.DatagramTransport | None = None
+        self.transport: RtpSocket | None = None
+        self.sock: socket.socket | None = None
         self.remote: Addr | None = None
         self.latched = False
+        self.connected = False  # the socket is connect()ed to `remote` (latched)
         self.params: MediaParams | None = None
         self.codec = get_codec("PCMU")
         self.dtmf_pt: int | None = None
@@ -138,9 +178,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         that port is free: RTCP is optional)."""
         sock = pool.bind(host)
         port = sock.getsockname()[1]
-        loop = asyncio.get_running_loop()
         try:
-            _, endpoint = await loop.create_datagram_endpoint(lambda: cls(pool, port), sock=sock)
+            endpoint = cls(pool, port)
+            endpoint._attach(sock)
         except BaseException:
             sock.close()
             pool.release(port)
@@ -171,8 +211,57 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         else:
             self.inband = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's UDP transport
+    def _attach(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.transport = RtpSocket(sock)
+        self._recvfrom = sock.recvfrom
+        self._recv = sock.recv
+        self._send = sock.send
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    def relatch(self) -> None:
+        """Forget the latched address (a new offer may move the stream): receive from anyone
+        until the next packet latches again; until then send to the SDP's address."""
+        self.latched = False
+        if self.connected and self.sock is not None:
+            self.connected = False
+            self._loop.remove_reader(self.sock.fileno())
+            try:
+                disconnect_udp(self.sock)
+            except OSError as e:
+                log.warning("RTP port %d: %s", self.port, e)
+            self._loop.add_reader(self.sock.fileno(), self._readable)
+
+    def _latch(self, addr: tuple[str | object, int]) -> None:
+        # Symmetric RTP (RFC 4961 style latching): answer where the peer really sends from.
+        self.remote = (str(addr[0]), addr[1])
+        self.latched = True
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            sock.connect(self.remote)
+        except OSError as e:
+            log.warning("RTP port %d: cannot connect to %s: %s", self.port, self.remote, e)
+            return
+        self.connected = True
+        self._loop.remove_reader(sock.fileno())
+        self._loop.add_reader(sock.fileno(), self._readable_connected)
+
+    def _readable(self) -> None:
+        try:
+            data, addr = self._recvfrom(RTP_MAX_DATAGRAM)
+        except OSError:  # nothing after all, or an ICMP error reported on the socket
+            return
+        self.datagram_received(data, addr)
+
+    def _readable_connected(self) -> None:
+        """The per-packet path once latched: the kernel only lets the latched peer through."""
+        try:
+            data = self._recv(RTP_MAX_DATAGRAM)
+        except OSError:
+            return
+        self._received(data)
 
     def close(self) -> None:
         if self.closed:
@@ -185,9 +274,12 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self.rtcp.close()
             self._rtcp_stats = self.rtcp.stats()
             self.rtcp = None  # no endpoint <-> channel reference cycle left behind
-        if self.transport is not None:
-            self.transport.close()
+        sock = self.sock
+        if sock is not None:
+            self.sock = None
             self.transport = None
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
         self.pool.release(self.port)
 
     def media_stats(self) -> dict[str, object]:
@@ -211,14 +303,15 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         if not self.latched:
-            # Symmetric RTP (RFC 4961 style latching): answer where the peer really sends from.
-            self.remote = (str(addr[0]), addr[1])
-            self.latched = True
+            self._latch(addr)
         else:
             remote = self.remote
             # Port first (the cheap test); IPv6 addresses come as 4-tuples, so no tuple ==.
             if addr[1] != remote[1] or addr[0] != remote[0]:  # type: ignore[index]
                 return  # not the stream we latched on to
+        self._received(data)
+
+    def _received(self, data: bytes) -> None:
         # Fast path: the plain 12-octet header of nearly every packet (V=2, no padding,
         # extension or CSRC; not telephone-event, not RTCP): integers straight from the
         # datagram, no header object.
@@ -276,9 +369,6 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             if self.on_digit is not None:
                 self.on_digit(event.digit)
 
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP port unreachable while the peer is not up yet
-
     # -- send ------------------------------------------------------------------------------
 
     def send_payload(self, payload: bytes, marker: bool = False) -> None:
@@ -306,7 +396,14 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         if transport is None or remote is None or self.muted:
             return
         if source.codec is self.codec:
-            transport.sendto(self.sender.relay_values(data, seq, ts, ssrc), remote)
+            packet = self.sender.relay_values(data, seq, ts, ssrc)
+            if self.connected:
+                try:
+                    self._send(packet)
+                except OSError:
+                    pass  # full send buffer, or ICMP unreachable from the peer: drop it
+            else:
+                transport.sendto(packet, remote)
         else:
             samples = source.codec.decode(data[12:])
             transport.sendto(self.sender.packet(self.codec.encode(samples)), remote)
