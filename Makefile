@@ -55,6 +55,7 @@ bench: install sysdeps
 	test -x $(SIPPY_VENV)/bin/b2bua_simple || \
 		($(PYTHON) -m venv $(SIPPY_VENV) && $(SIPPY_VENV)/bin/pip install -q sippy==2.5.0)
 	$(BIN)/python benchmarks/cps.py --sippy $(SIPPY_VENV)/bin/b2bua_simple
+	$(BIN)/python benchmarks/cps.py --targets play_kamailio --rates 400,500,600,700
 	$(BIN)/python benchmarks/media.py
 
 clean:
