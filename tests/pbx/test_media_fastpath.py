@@ -2,18 +2,23 @@
 12-octet headers take the fast path (integers from the datagram, no header object); packets
 with CSRCs, a header extension or padding, telephone-events and RTCP on the RTP port take
 the general one. Both must forward the same bytes (payload, CSRCs, extension, padding kept;
-sequence, timestamp and SSRC continuous in the outgoing stream) and count the same."""
+sequence, timestamp and SSRC continuous in the outgoing stream) and count the same.
+
+The socket tests that depend on the poller also run on uvloop, which `flowpbx serve` uses
+(`test_on_uvloop`): uvloop stops watching a socket whose poll reported an error."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from flowpbx.media.rtp import RtpSender, build_rtp, parse_rtp
 from flowpbx.pbx.bridge import Bridge
@@ -58,8 +63,8 @@ def _params(phone: Phone) -> MediaParams:
 Pair = tuple[RtpEndpoint, RtpEndpoint, Phone, Phone, Bridge]
 
 
-@pytest.fixture
-async def pair() -> AsyncIterator[Pair]:
+@contextlib.asynccontextmanager
+async def bridged_pair() -> AsyncIterator[Pair]:
     low = free_port_block(8)
     pool = RtpPortPool(low, low + 8)
     clock = MediaClock()
@@ -72,13 +77,21 @@ async def pair() -> AsyncIterator[Pair]:
     bridge.add_endpoint("caller", ea)
     bridge.add_endpoint("callee", eb)
     assert not bridge.mixing and ea.peer is eb
-    yield ea, eb, a, b, bridge
-    bridge.close()
-    ea.close()
-    eb.close()
-    clock.close()
-    a.close()
-    b.close()
+    try:
+        yield ea, eb, a, b, bridge
+    finally:
+        bridge.close()
+        ea.close()
+        eb.close()
+        clock.close()
+        a.close()
+        b.close()
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[Pair]:
+    async with bridged_pair() as p:
+        yield p
 
 
 def _with_csrc_and_extension(seq: int, ts: int, payload: bytes) -> bytes:
@@ -259,6 +272,10 @@ async def test_ipv6_legs_latch_and_relay() -> None:
 
 
 async def test_latched_socket_is_connected_and_a_new_offer_unlatches_it(pair: Pair) -> None:
+    await _latched_socket_is_connected_and_a_new_offer_unlatches_it(pair)
+
+
+async def _latched_socket_is_connected_and_a_new_offer_unlatches_it(pair: Pair) -> None:
     """Once latched, the endpoint's socket is connected to the phone (the kernel drops other
     senders; the relay sends without an address); `relatch` (a re-INVITE's new offer) lets the
     next sender latch, and then the old address is the stranger."""
@@ -292,6 +309,10 @@ async def test_latched_socket_is_connected_and_a_new_offer_unlatches_it(pair: Pa
 
 
 async def test_peer_gone_icmp_errors_do_not_stop_the_leg(pair: Pair) -> None:
+    await _peer_gone_icmp_errors_do_not_stop_the_leg(pair)
+
+
+async def _peer_gone_icmp_errors_do_not_stop_the_leg(pair: Pair) -> None:
     """The phone behind a latched (connected) leg closes its port: relaying to it brings ICMP
     port unreachable, which a connected UDP socket reports on its next call. Nothing is
     raised, and the leg relays again once the phone is back on the same port."""
@@ -323,3 +344,50 @@ async def test_peer_gone_icmp_errors_do_not_stop_the_leg(pair: Pair) -> None:
         assert got[12:] == b"\x04" * 160
     finally:
         back.close()
+
+
+async def test_sdp_host_name_is_not_sent_to_until_latched() -> None:
+    """A c= line may name a host; resolving it would block the loop on every packet, so
+    the leg sends nothing until the peer's first packet gives its address."""
+    low = free_port_block(4)
+    pool = RtpPortPool(low, low + 4)
+    ep = await RtpEndpoint.open(pool, "127.0.0.1", rtcp=False)
+    phone = Phone()
+    try:
+        ep.set_remote(
+            MediaParams(address="phone.example", port=phone.port, payload_type=0, codec="PCMU")
+        )
+        assert ep.remote is None
+        ep.send_payload(b"\xff" * 160)
+        assert ep.packets_out == 0
+        phone.send(RtpSender(payload_type=0, ssrc=5).packet(b"\xff" * 160), ep.port)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not ep.latched and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        assert ep.remote == ("127.0.0.1", phone.port)
+        ep.send_payload(b"\x7f" * 160)
+        got = await phone.receive(1)
+        assert len(got) == 1 and got[0][12:] == b"\x7f" * 160
+    finally:
+        ep.close()
+        phone.close()
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        _latched_socket_is_connected_and_a_new_offer_unlatches_it,
+        _peer_gone_icmp_errors_do_not_stop_the_leg,
+    ],
+)
+def test_on_uvloop(scenario: Callable[[Pair], Awaitable[None]]) -> None:
+    """The same scenarios on uvloop, the loop `flowpbx serve` runs (pytest-asyncio runs the
+    others on the default loop): after an ICMP error uvloop stops watching the socket unless
+    the leg watches it again."""
+
+    async def run() -> None:
+        async with bridged_pair() as p:
+            await scenario(p)
+
+    uvloop.run(run())

@@ -408,6 +408,18 @@ def test_make_response_copies_record_route_into_dialog_responses() -> None:
         ]
     for status in (100, 302, 486, 503):
         assert "Record-Route" not in make_response(req, status, to_tag="t").headers
+    # Only requests that can create a dialog: a registrar MUST NOT return Record-Route
+    # (§10.3), and OPTIONS or CANCEL answers have no route set to carry.
+    for method, copied in (("SUBSCRIBE", True), ("REGISTER", False), ("OPTIONS", False)):
+        other = parse_message(
+            INVITE_GOLDEN.replace(b"INVITE sip:", method.encode() + b" sip:", 1).replace(
+                b" INVITE\r\n", f" {method}\r\n".encode(), 1
+            )
+        )
+        assert isinstance(other, Request) and other.method == method
+        other.headers.add("Record-Route", "<sip:p2.example;lr>")
+        response = make_response(other, 200, to_tag="t")
+        assert ("Record-Route" in response.headers) is copied, method
 
 
 def test_make_response_keeps_existing_to_tag_and_reasons() -> None:

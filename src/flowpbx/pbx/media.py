@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import ipaddress
 import logging
 import socket
 import struct
@@ -60,6 +61,14 @@ RTP_SOCKET_BUFFER = 1 << 20
 RTP_MAX_DATAGRAM = 4096  # audio RTP is far smaller; a longer datagram is cut, as UDP does
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _AF_UNSPEC_ADDR = ctypes.create_string_buffer(16)  # struct sockaddr, sa_family AF_UNSPEC (0)
+
+
+def _numeric(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def disconnect_udp(sock: socket.socket) -> None:
@@ -198,7 +207,10 @@ class RtpEndpoint:
         self.params = params
         self.muted = not params.sends
         if not self.latched:
-            self.remote = (params.address, params.port)
+            # Only a numeric address: a host name here would be resolved by every send, on
+            # the event loop. With a name, nothing is sent until the peer's first packet
+            # latches its real address.
+            self.remote = (params.address, params.port) if _numeric(params.address) else None
         if self.codec.name != params.codec:
             self.codec = get_codec(params.codec)
             self.sender = RtpSender(payload_type=self.codec.payload_type)
@@ -251,7 +263,10 @@ class RtpEndpoint:
     def _readable(self) -> None:
         try:
             data, addr = self._recvfrom(RTP_MAX_DATAGRAM)
-        except OSError:  # nothing after all, or an ICMP error reported on the socket
+        except BlockingIOError:
+            return
+        except OSError:  # an ICMP error reported on the socket
+            self._rearm(self._readable)
             return
         self.datagram_received(data, addr)
 
@@ -259,9 +274,22 @@ class RtpEndpoint:
         """The per-packet path once latched: the kernel only lets the latched peer through."""
         try:
             data = self._recv(RTP_MAX_DATAGRAM)
-        except OSError:
+        except BlockingIOError:
+            return
+        except OSError:  # ICMP unreachable from the peer, reported on the connected socket
+            self._rearm(self._readable_connected)
             return
         self._received(data)
+
+    def _rearm(self, callback: Callable[[], None]) -> None:
+        """Watch the socket again after it reported an error: uvloop's poller stops watching a
+        descriptor whose poll reported an error, so without this the leg would hear nothing
+        more after one ICMP message."""
+        sock = self.sock
+        if sock is None:
+            return
+        self._loop.remove_reader(sock.fileno())
+        self._loop.add_reader(sock.fileno(), callback)
 
     def close(self) -> None:
         if self.closed:

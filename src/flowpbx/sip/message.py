@@ -878,6 +878,9 @@ def _default_reason(status: int) -> str:
     return REASON_PHRASES.get(status - status % 100, "Unknown")
 
 
+_DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
+
+
 def make_response(
     request: Request,
     status: int,
@@ -892,13 +895,18 @@ def make_response(
     Copies every Via (in order), From, To, Call-ID and CSeq as raw values (so it works for a
     request that failed validation, too), adds ``;tag=to_tag`` to To unless it already has a
     tag, copies Timestamp into a 100 (§8.2.6.1), copies every Record-Route (in order) into a
-    101-299 response (§12.1.1: a response that can establish a dialog carries the route set
-    the proxies asked for, or the caller's in-dialog requests would bypass them), then
+    101-299 response to INVITE, SUBSCRIBE, REFER or NOTIFY (§12.1.1: a response that can
+    establish a dialog carries the route set the proxies asked for, or the caller's in-dialog
+    requests would bypass them), then
     appends ``headers`` and ``body``.
     """
     if not 100 <= status <= 699:
         raise LocalSipError(f"bad status code {status}")
     src = request.headers
+    # §12.1.1 is about responses that establish a dialog; a registrar MUST NOT put
+    # Record-Route into a REGISTER response (§10.3), and OPTIONS, CANCEL, PRACK or an
+    # in-dialog request's response has no route set to carry.
+    dialog_creating = request.method in _DIALOG_CREATING
     out: list[tuple[str, str, str]] = []
     for item in src._items:
         key = item[0]
@@ -910,7 +918,7 @@ def make_response(
             else:
                 out.append(item)
         elif (key == "timestamp" and status == 100) or (
-            key == "record-route" and 100 < status < 300
+            key == "record-route" and 100 < status < 300 and dialog_creating
         ):
             out.append(item)
     resp_headers = Headers._from_parsed(out)
