@@ -194,6 +194,24 @@ class BenchServer(FlowpbxServer):
         return {}
 
 
+def spawn(args: Sequence[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a peer or reference (SIPp, Kamailio, rtpengine) in its own session at the
+    benchmark's priority, stdout and stderr into *log*."""
+    out = log.open("wb")
+    try:
+        return subprocess.Popen(
+            list(args),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=raise_priority,
+        )
+    finally:
+        out.close()
+
+
 def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
     """SIGTERM the process group of *proc* (which we started), SIGKILL after *grace*."""
     if proc is None or proc.poll() is not None:

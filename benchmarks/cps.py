@@ -62,6 +62,7 @@ from common import (
     rss_kb,
     sipp_rtts,
     sipp_stats,
+    spawn,
     stop_process,
 )
 
@@ -201,18 +202,7 @@ def sipp(
     ]
     if remote is not None:
         args.append(f"{remote[0]}:{remote[1]}")
-    out = (workdir / "stdout.log").open("wb")
-    proc = subprocess.Popen(
-        args,
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=raise_priority,
-    )
-    out.close()
-    return proc
+    return spawn(args, workdir / "stdout.log", cwd=workdir)
 
 
 @dataclass
@@ -430,17 +420,7 @@ def start_kamailio(
     args += ["-Y", str(kdir), "-m", "256", "-M", "16"]
     if stateful:
         args += ["-A", "WITH_TM"]
-    out = (kdir / "kamailio.log").open("wb")
-    proc = subprocess.Popen(
-        args,
-        cwd=kdir,
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=raise_priority,
-    )
-    out.close()
+    proc = spawn(args, kdir / "kamailio.log", cwd=kdir)
     try:
         # An OPTIONS to Kamailio is dispatched to a flowpbx: an answer means the chain is up.
         wait_for_udp_sip("127.0.0.1", port, 15)

@@ -52,8 +52,8 @@ from common import (
     BenchServer,
     cpu_seconds,
     machine,
-    raise_priority,
     rss_kb,
+    spawn,
     stop_process,
 )
 from cps import EXT, EXT_PASSWORD, register, sipp
@@ -419,8 +419,7 @@ def run_flowpbx(
 
 def run_rtpengine(calls_list: list[int], secs: float, workdir: Path) -> list[MediaStep]:
     ng_port = free_udp_port()
-    log = (workdir / "rtpengine.log").open("wb")
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             "rtpengine",
             "--config-file=none",
@@ -433,13 +432,8 @@ def run_rtpengine(calls_list: list[int], secs: float, workdir: Path) -> list[Med
             "--log-stderr",
             "--log-level=4",
         ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=raise_priority,
+        workdir / "rtpengine.log",
     )
-    log.close()
     ng = NgClient(("127.0.0.1", ng_port))
     steps: list[MediaStep] = []
     try:
