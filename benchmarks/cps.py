@@ -325,6 +325,28 @@ def register(server: BenchServer, uas_port: int, workdir: Path) -> None:
         raise SystemExit(f"REGISTER of {EXT} failed; see {workdir / 'register'}")
 
 
+def run_rates(
+    target: Target,
+    rates: list[int],
+    duration: int,
+    workdir: Path,
+    args: argparse.Namespace,
+    *,
+    profile: bool = True,
+) -> list[Step]:
+    """One step per rate, printed as it ends; stops at the first unclean step unless
+    --keep-going. `profile`: py-spy at the step whose rate --profile names."""
+    steps: list[Step] = []
+    for rate in rates:
+        step = run_step(target, rate, duration, workdir, profile and args.profile == rate)
+        steps.append(step)
+        print_table([step])
+        time.sleep(3)
+        if not step.clean and not args.keep_going:
+            break
+    return steps
+
+
 def print_table(steps: list[Step]) -> None:
     multi = any(s.dispatcher_cpu_pct is not None or s.cpu_pct_each for s in steps)
     head = (
@@ -482,13 +504,7 @@ def run_play_kamailio(
             more_pids=tuple(s.pid for s in servers[1:]),
             dispatcher_pgid=kamailio.pid,
         )
-        for rate in rates:
-            step = run_step(target, rate, duration, workdir, args.profile == rate)
-            steps.append(step)
-            print_table([step])
-            time.sleep(3)
-            if not step.clean and not args.keep_going:
-                break
+        steps += run_rates(target, rates, duration, workdir, args)
     finally:
         stop_process(kamailio)
         for server in servers:
@@ -564,13 +580,7 @@ def main() -> int:
                 pid=server.pid,
                 uas_port=uas_port if name == "call_sip" else None,
             )
-            for rate in rates:
-                step = run_step(target, rate, duration, workdir, args.profile == rate)
-                steps.append(step)
-                print_table([step])
-                time.sleep(3)
-                if not step.clean and not args.keep_going:
-                    break
+            steps += run_rates(target, rates, duration, workdir, args)
         finally:
             server.stop()
         gc[name] = server.gc_summary()
@@ -614,13 +624,7 @@ def main() -> int:
                 pid=sippy.pid,
                 uas_port=uas_port,
             )
-            for rate in rates:
-                step = run_step(target, rate, duration, workdir, False)
-                steps.append(step)
-                print_table([step])
-                time.sleep(3)
-                if not step.clean and not args.keep_going:
-                    break
+            steps += run_rates(target, rates, duration, workdir, args, profile=False)
         finally:
             stop_process(sippy)
     print()
