@@ -70,6 +70,8 @@ PROMPTS: dict[str, str] = {
         "and pound to finish."
     ),
     "invalid-number": "That number is not valid.",
+    "mailbox-full": "This mailbox is full. Please try again later.",
+    "mailbox-locked": "Too many wrong PINs. This mailbox is locked. Please try again later.",
     "queue-position": "You are caller number",
     **{f"number-{i}": word for i, word in enumerate(NUMBERS)},
 }

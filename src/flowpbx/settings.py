@@ -111,6 +111,13 @@ class Settings:
         "+882",
         "+883",
     )
+    # Bounds on what callers and phones can make flowpbx keep (see _limits_from_env).
+    dtmf_buffer: int = 32
+    max_contacts_per_extension: int = 10
+    voicemail_max_messages: int = 100
+    voicemail_pin_max_failures: int = 5
+    voicemail_pin_window_s: float = 900.0
+    voicemail_pin_lockout_s: float = 900.0
 
     @property
     def effective_database_url(self) -> str:
@@ -138,6 +145,7 @@ class Settings:
             rtp_timeout_s=_rtp_timeout(os.environ.get("FLOWPBX_RTP_TIMEOUT_S", "60")),
             realtime_priority=_realtime_priority(os.environ.get("FLOWPBX_REALTIME_PRIORITY", "0")),
             **_security_from_env(),
+            **_limits_from_env(),
         )
 
 
@@ -180,4 +188,33 @@ def _security_from_env() -> dict[str, Any]:
         raise SettingsError(
             f"FLOWPBX_SIP_OPTIONS_POLICY={out['sip_options_policy']!r}: expected any or known"
         )
+    return out
+
+
+_LIMITS = {  # setting -> (smallest value allowed, what it bounds)
+    "dtmf_buffer": (1, "keys kept per call before they are read"),
+    "max_contacts_per_extension": (1, "registered contacts per extension"),
+    "voicemail_max_messages": (1, "messages per mailbox"),
+    "voicemail_pin_max_failures": (1, "wrong voicemail PINs before a lockout"),
+    "voicemail_pin_window_s": (1, "seconds in which the wrong PINs count"),
+    "voicemail_pin_lockout_s": (1, "seconds a mailbox refuses PIN entry"),
+}
+
+
+def _limits_from_env() -> dict[str, Any]:
+    """FLOWPBX_DTMF_BUFFER, _MAX_CONTACTS_PER_EXTENSION, _VOICEMAIL_MAX_MESSAGES,
+    _VOICEMAIL_PIN_MAX_FAILURES, _VOICEMAIL_PIN_WINDOW_S, _VOICEMAIL_PIN_LOCKOUT_S."""
+    out: dict[str, Any] = {}
+    for name, (least, what) in _LIMITS.items():
+        env = "FLOWPBX_" + name.upper()
+        text = os.environ.get(env)
+        if text is None or not text.strip():
+            continue
+        try:
+            value: float = float(text) if name.endswith("_s") else int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise SettingsError(f"{env}={text!r}: expected a number of {what}, at least {least}")
+        out[name] = value
     return out

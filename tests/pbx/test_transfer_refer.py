@@ -66,11 +66,22 @@ class _Runtime:
         return self.dialogs.get(replaces.call_id)
 
 
-def _conversation(rt: _Runtime, caller: str, callee: str) -> tuple[Conversation, Any, Any]:
-    """A conversation between `caller` (the call's own leg) and `callee`."""
+def _conversation(
+    rt: _Runtime, caller: str, callee: str, *, from_trunk: bool | None = None
+) -> tuple[Conversation, Any, Any]:
+    """A conversation between `caller` (the call's own leg) and `callee`. The caller's leg
+    authenticated as extension `caller` unless it came `from_trunk` (by default: when
+    `caller` is not an extension)."""
     caller_leg, callee_leg = _leg(UasLeg), _leg(UacLeg)
+    if from_trunk is None:
+        from_trunk = caller not in EXTENSIONS
     call = SimpleNamespace(
-        rt=rt, caller=caller, leg=caller_leg, callees=[callee_leg], call_id=f"{caller}-{callee}"
+        rt=rt,
+        caller=caller,
+        caller_ext=None if from_trunk else caller,
+        leg=caller_leg,
+        callees=[callee_leg],
+        call_id=f"{caller}-{callee}",
     )
     bridge = _Bridge("caller", "callee")
     conv = Conversation(call, bridge, caller_leg, callee_leg, callee)  # type: ignore[arg-type]
@@ -97,6 +108,15 @@ async def test_blind_refer_needs_an_extension_on_both_ends(rt: _Runtime) -> None
     assert _refer(agent, "<sip:103@pbx>") == 202
     request = conv._requests.get_nowait()
     assert (request.kind, request.party, request.number) == ("blind", "callee", "103")
+
+
+async def test_a_trunk_caller_showing_an_extension_number_is_still_outside(rt: _Runtime) -> None:
+    """From 101 on a trunk's leg: labelled by where the leg came from, not by the number."""
+    conv, provider, agent = _conversation(rt, "101", "102", from_trunk=True)
+    assert "caller" not in conv.labels
+    assert _refer(provider, "<sip:103@pbx>") == 403
+    assert "caller" not in conv._keys  # its keys are not feature keys (*2)
+    assert _refer(agent, "<sip:103@pbx>") == 202
 
 
 async def test_refer_with_replaces_of_the_transferers_other_call(rt: _Runtime) -> None:
@@ -190,7 +210,9 @@ async def test_refer_with_replaces_of_a_consultation_still_ringing(rt: _Runtime)
         ringing = _leg(UasLeg)
         ringing.state, ringing.answered_at = LegState.EARLY, None
         ringing.invite = SimpleNamespace(call_id=call_id)
-        rt.calls.active[call_id] = SimpleNamespace(leg=ringing, caller=caller, did="103")
+        rt.calls.active[call_id] = SimpleNamespace(
+            leg=ringing, caller=caller, caller_ext=caller, did="103"
+        )
         rt.dialogs[call_id] = ringing
     assert _refer(agent, _replaces("theirs")) == 603
     assert _refer(agent, _replaces("mine")) == 202

@@ -45,7 +45,7 @@ from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
 from flowpbx.pbx.trunks import caller_identity, inbound_numbers
 from flowpbx.pbx.trunks import normalize_number as normalize_number
-from flowpbx.pbx.voicemail import leave_message, listen_messages, own_mailbox
+from flowpbx.pbx.voicemail import PinLockout, leave_message, listen_messages, own_mailbox
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, make_response
 from flowpbx.sip.sdp import SdpError
@@ -91,14 +91,25 @@ class LiveCall:
     """One caller leg and everything the flow does with it."""
 
     def __init__(
-        self, rt: Runtime, leg: UasLeg, *, caller: str, caller_name: str | None, did: str
+        self,
+        rt: Runtime,
+        leg: UasLeg,
+        *,
+        caller: str,
+        caller_name: str | None,
+        did: str,
+        caller_ext: str | None = None,
     ) -> None:
         self.rt = rt
         self.leg = leg
         self._caller = caller
         self._caller_name = caller_name
         self._did = did
-        self._digits: deque[str] = deque()
+        # The extension the caller's leg authenticated as; None for a trunk's leg, whatever
+        # number it shows (only this makes the caller an internal party: *2, REFER, spy).
+        self.caller_ext = caller_ext
+        # Keys pressed and not yet read: only the last ones are kept (a DTMF flood).
+        self._digits: deque[str] = deque(maxlen=rt.settings.dtmf_buffer)
         self._digit_waiter: asyncio.Future[None] | None = None
         leg.on_digit = self._on_digit
         leg.rtp.on_digit = self._on_digit
@@ -279,7 +290,7 @@ class LiveCall:
         if confirm and not await self._confirm(winner):
             winner.hangup("not confirmed")
             return DialResult(outcome="no_answer", detail="callee did not press 1")
-        return await self.bridge(winner, number)
+        return await self.bridge(winner, number, internal=False)
 
     async def run_queue(self, name: str, params: QueueParams) -> QueueResult:
         """The `queue` element on a live call (pbx/queues.py does the work)."""
@@ -548,7 +559,9 @@ class LiveCall:
                 statuses.append(status)
         return None, statuses
 
-    async def bridge(self, callee: UacLeg, extension: str) -> DialResult:
+    async def bridge(self, callee: UacLeg, extension: str, *, internal: bool = True) -> DialResult:
+        """Talk until the call is over. `internal`: the callee is the extension `extension`
+        (False: a number called through a trunk, an outside party whatever its number)."""
         loop = asyncio.get_running_loop()
         if not self.leg.answered:
             await self.answer()
@@ -558,15 +571,15 @@ class LiveCall:
             self.rt.clock,
             self.leg.rtp,
             callee.rtp,
-            callee_ext=extension,
-            caller_ext=self._caller if self._caller in self.rt.config.extensions else None,
+            callee_ext=extension if internal else None,
+            caller_ext=self.caller_ext,
         )
         media.hang_up_on_rtp_timeout(self.leg, callee, timeout_s=self.rt.settings.rtp_timeout_s)
         callee.on_digit = None  # the callee's keys are not the flow's
         _count(self.rt.busy, extension, +1)
         self.bridged_to = callee
         started = loop.time()
-        conversation = Conversation(self, media, self.leg, callee, extension)
+        conversation = Conversation(self, media, self.leg, callee, extension if internal else None)
         try:
             await conversation.run()  # *2 transfers happen in here
         finally:
@@ -605,6 +618,12 @@ class CallManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._flows: dict[tuple[str, int], Any] = {}
         self.bridges = BridgeRegistry()  # extension -> its current bridged call (spy codes)
+        settings = rt.settings
+        self.pin_lockout = PinLockout(  # wrong voicemail PINs across calls (voicemail.py)
+            max_failures=settings.voicemail_pin_max_failures,
+            window_s=settings.voicemail_pin_window_s,
+            lockout_s=settings.voicemail_pin_lockout_s,
+        )
 
     def on_invite(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
         rt = self.rt
@@ -672,7 +691,7 @@ class CallManager:
         if dial.kind == "did":
             published = rt.config.flows_by_did[dial.number]
             self._spawn(
-                self._inbound(txn, request, addr, user, caller_name, dial.number, published),
+                self._inbound(txn, request, addr, user, caller_name, dial.number, published, user),
                 release,
             )
             return
@@ -731,11 +750,14 @@ class CallManager:
         caller_name: str | None,
         did: str,
         published: Any,
+        caller_ext: str | None = None,
     ) -> None:
         leg = await self._open_leg(txn, request, addr)
         if leg is None:
             return
-        call = LiveCall(self.rt, leg, caller=caller, caller_name=caller_name, did=did)
+        call = LiveCall(
+            self.rt, leg, caller=caller, caller_name=caller_name, did=did, caller_ext=caller_ext
+        )
         call.flow_name = published.flow_name
         call.revision = published.revision
         self.active[call.call_id] = call
@@ -779,7 +801,9 @@ class CallManager:
         leg = await self._open_leg(txn, request, addr)
         if leg is None:
             return
-        call = LiveCall(self.rt, leg, caller=caller, caller_name=caller_name, did=did)
+        call = LiveCall(
+            self.rt, leg, caller=caller, caller_name=caller_name, did=did, caller_ext=caller_ext
+        )
         self.active[call.call_id] = call
         await self._record(call, "in_progress", [], started=True)  # closed at end or restart
         self.rt.events.emit(

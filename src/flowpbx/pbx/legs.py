@@ -26,6 +26,7 @@ from flowpbx.pbx.media import RtpEndpoint
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.dialog import Dialog, DialogState
 from flowpbx.sip.errors import SipParseError
+from flowpbx.sip.headers import display_name
 from flowpbx.sip.message import Request, Response, make_response, new_call_id, new_tag
 from flowpbx.sip.prack import PrackState, is_reliable
 from flowpbx.sip.refer import (
@@ -549,7 +550,8 @@ class UacLeg(Leg):
         self._cancel_sent = False
         self._provisional_seen = False
         self._invite_txn: ClientTransaction | None = None
-        display = f'"{from_name}" ' if from_name else ""
+        quoted = display_name(from_name)  # escaped; CR/LF and the like never reach the wire
+        display = f"{quoted} " if quoted else ""
         self.invite = Request(
             method="INVITE",
             uri=target_uri,

@@ -2,7 +2,9 @@
 
 Bindings live in memory for the call path and are written through to the store (so a
 restart keeps them), in order, by one worker that waits out a database outage. Several
-phones may register one extension; all of them ring.
+phones may register one extension; all of them ring. At most
+FLOWPBX_MAX_CONTACTS_PER_EXTENSION (10) at once: a new contact beyond that replaces the one
+refreshed least recently; one REGISTER naming more than that many gets 403.
 
 Authentication answers are the same for an extension that exists and one that does not
 (no enumeration): a challenge first, 403 after wrong credentials. Right credentials from a
@@ -209,6 +211,9 @@ class Registrar:
                 self._persist_delete(b)
             self._bindings[extension] = []
             return
+        cap = self.rt.settings.max_contacts_per_extension
+        if len(raw_contacts) > cap:
+            raise _RegisterError(403, "Too Many Contacts")
         user_agent = request.headers.get("User-Agent") or ""
         call_id = request.call_id
         cseq = request.cseq.seq
@@ -243,6 +248,10 @@ class Registrar:
                 current.remove(existing)
             current.append(binding)
             self._persist_save(binding)
+        # Over the cap: the least recently refreshed contacts go (a phone that came back
+        # from a new address without removing its old one must still get its calls).
+        while len(current) > cap:
+            self._persist_delete(current.pop(0))
         self._bindings[extension] = current
 
     # -- write-through to the store, in order, by one worker -------------------------------

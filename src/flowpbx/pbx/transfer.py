@@ -128,15 +128,25 @@ class Conversation:
     """The talk phase of a call between party "caller" and party "callee"."""
 
     def __init__(
-        self, call: LiveCall, bridge: Bridge, caller: Party, callee: Party, callee_label: str
+        self,
+        call: LiveCall,
+        bridge: Bridge,
+        caller: Party,
+        callee: Party,
+        callee_label: str | None,
     ) -> None:
+        """`callee_label`: the extension the callee leg rang (None: an outside party). A
+        party is labelled by where its leg came from, never by the number it shows: the
+        caller is internal only when its leg authenticated as an extension."""
         self.call = call
         self.rt = call.rt
         self.bridge = bridge
         self.parties: dict[str, Party] = {"caller": caller, "callee": callee}
-        self.labels: dict[str, str] = {"callee": callee_label}
-        if call.caller in self.rt.config.extensions:
-            self.labels["caller"] = call.caller
+        self.labels: dict[str, str] = {}
+        if callee_label is not None:
+            self.labels["callee"] = callee_label
+        if call.caller_ext is not None:
+            self.labels["caller"] = call.caller_ext
         self._keys: dict[str, _Keys] = {}
         self._requests: asyncio.Queue[_Request] = asyncio.Queue()
         self.transfers: list[dict[str, Any]] = []
@@ -206,7 +216,7 @@ class Conversation:
         if not isinstance(leg, UasLeg) or leg.answered or leg.is_ended or leg.conversation:
             return None
         call = self.rt.calls.active.get(leg.invite.call_id)
-        if call is None or call.leg is not leg or call.caller != self.labels.get(key):
+        if call is None or call.leg is not leg or call.caller_ext != self.labels.get(key):
             return None
         return call.did if call.did in self.rt.config.extensions else None
 

@@ -6,6 +6,16 @@ message). The WAV is written atomically (temporary file, fsync, rename) under
 `data_dir/voicemail/<mailbox>/`; a message shorter than `min_length_s` of voice is discarded.
 A kept message becomes a mailbox row, an email with the WAV attached for each address of
 `email_to` and of the mailbox (through the durable outbox), and an MWI update for the phones.
+
+A mailbox holds at most FLOWPBX_VOICEMAIL_MAX_MESSAGES (100) messages: a caller reaching a
+full one hears "mailbox full" instead of the greeting and the element takes `no_message`;
+nothing is written (a message recorded while another filled the box is deleted again).
+
+Listening: wrong PINs are counted per mailbox across calls (`PinLockout`): after
+FLOWPBX_VOICEMAIL_PIN_MAX_FAILURES (5) within FLOWPBX_VOICEMAIL_PIN_WINDOW_S (900 s) the
+mailbox refuses PIN entry for FLOWPBX_VOICEMAIL_PIN_LOCKOUT_S (900 s). Outside callers (trunk
+legs) share one count per mailbox; each extension that authenticated has its own, so
+strangers guessing cannot lock the owner's phone out of its own mailbox.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +61,9 @@ async def leave_message(
 ) -> VoicemailLeft:
     rt = call.rt
     await call.answer()
+    if await _mailbox_full(rt, mailbox):
+        await call.play("mailbox-full")
+        return VoicemailLeft(recorded=False, reason="mailbox full")
     await call.play(greeting)
     if beep:
         await call.play("beep")
@@ -77,6 +91,9 @@ async def leave_message(
             result.path.unlink(missing_ok=True)
         why = f"too short ({result.voiced_s:.1f} s of voice)"
         return VoicemailLeft(recorded=False, reason=why + (", caller hung up" if hung_up else ""))
+    if await _mailbox_full(rt, mailbox):  # filled by other callers meanwhile
+        result.path.unlink(missing_ok=True)
+        return VoicemailLeft(recorded=False, reason="mailbox full")
     message_id = await rt.store.add_voicemail(
         mailbox=mailbox,
         file=str(relative),
@@ -119,6 +136,48 @@ PIN_TRIES = 3
 KEY_TIMEOUT_S = 8.0
 
 
+async def _mailbox_full(rt: Any, mailbox: str) -> bool:
+    limit: int = rt.settings.voicemail_max_messages
+    return len(await rt.store.list_voicemail(mailbox)) >= limit
+
+
+class PinLockout:
+    """Wrong voicemail PINs per (mailbox, who), across calls: `max_failures` within
+    `window_s` lock that PIN entry for `lockout_s`. `who` is the extension the caller
+    authenticated as, or "" for every outside caller. Memory: one bounded entry per
+    mailbox and caller kind."""
+
+    def __init__(self, *, max_failures: int, window_s: float, lockout_s: float) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.lockout_s = lockout_s
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._locked_until: dict[tuple[str, str], float] = {}
+
+    def locked(self, mailbox: str, who: str, now: float) -> bool:
+        until = self._locked_until.get((mailbox, who))
+        if until is None:
+            return False
+        if now < until:
+            return True
+        del self._locked_until[(mailbox, who)]
+        return False
+
+    def failure(self, mailbox: str, who: str, now: float) -> bool:
+        """Count a wrong PIN; True when the mailbox is now locked for `who`."""
+        key = (mailbox, who)
+        times = self._failures.setdefault(key, deque(maxlen=self.max_failures))
+        times.append(now)
+        if len(times) >= self.max_failures and now - times[0] <= self.window_s:
+            self._failures.pop(key, None)
+            self._locked_until[key] = now + self.lockout_s
+            return True
+        return False
+
+    def success(self, mailbox: str, who: str) -> None:
+        self._failures.pop((mailbox, who), None)
+
+
 async def _say(call: LiveCall, prompts: list[str]) -> None:
     """Play prompts one after another; a key the caller presses skips the rest."""
     for name in prompts:
@@ -149,10 +208,21 @@ async def listen_messages(call: LiveCall, *, mailbox: str, pin: str | None) -> s
     await call.answer()
     call.flush_digits()
     if pin:
+        lockout: PinLockout = rt.calls.pin_lockout
+        who = call.caller_ext or ""
+        loop_time = rt.loop.time
         for _ in range(PIN_TRIES):
+            if lockout.locked(mailbox, who, loop_time()):
+                await call.play("mailbox-locked")
+                return "locked"
             await call.play("enter-pin", barge_in=True)
             if await _collect(call) == pin:
+                lockout.success(mailbox, who)
                 break
+            if lockout.failure(mailbox, who, loop_time()):
+                log.warning("mailbox %s: PIN entry locked after wrong PINs", mailbox)
+                await call.play("mailbox-locked")
+                return "locked"
             await call.play("wrong-pin")
         else:
             await call.play("goodbye")

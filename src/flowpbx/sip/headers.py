@@ -20,6 +20,7 @@ __all__ = [
     "CSeq",
     "NameAddr",
     "Via",
+    "display_name",
     "format_params",
     "parse_params",
     "quote_string",
@@ -212,6 +213,28 @@ def quote_string(text: str) -> str:
         out.append(c)
     out.append('"')
     return "".join(out)
+
+
+DISPLAY_NAME_MAX = 80  # characters of a display name we send (longer ones are cut)
+_CONTROLS_RE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def display_name(name: str | None) -> str | None:
+    """A name (the caller's own From, a CRM lookup, a flow's rewrite) as the display-name of
+    a header we send: a quoted-string with '"' and '\\' escaped (RFC 3261 §25.1), control
+    characters (CR, LF, NUL, ...) replaced by a space, spaces collapsed, at most
+    `DISPLAY_NAME_MAX` characters. None when nothing sendable is left (the header then has
+    no display-name): an unsendable name is dropped, never the message."""
+    if not name:
+        return None
+    text = " ".join(_CONTROLS_RE.sub(" ", name).split())[:DISPLAY_NAME_MAX].rstrip()
+    if not text:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (from JSON "\ud800"): not sendable text
+        return None
+    return quote_string(text)
 
 
 # -- name-addr / addr-spec -------------------------------------------------------------------
