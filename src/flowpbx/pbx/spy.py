@@ -14,6 +14,10 @@ the relay fast path) or the spied call ends (the supervisor gets a BYE).
 
 Refusals: 403 for an extension without the `supervisor` flag, 404 for an unknown extension,
 480 when NNN is not in a bridged call.
+
+A call is found under NNN only when NNN's own leg is in it: a leg flowpbx rang for NNN, or
+one that authenticated as NNN. A provider's caller whose number shows as NNN is not NNN
+(pbx/calls.py `LiveCall.caller_ext`).
 """
 
 from __future__ import annotations

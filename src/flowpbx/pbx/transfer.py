@@ -10,6 +10,10 @@
    the target hangs up, does not answer, is busy, or the transferer presses `*1`: the
    transferer gets the transferee back. An unknown number plays an error and returns.
 
+Internal means the leg is an extension's: one flowpbx rang for it, or one that authenticated
+as it. A trunk's leg is outside whatever number it shows (a provider's caller presenting 101
+has no feature keys and may not REFER).
+
 The feature keys are taken out of the stream: RFC 4733 digits of internal legs are not
 relayed to the other party while a conversation runs. A phone that sends its keys in-band
 (its SDP had no telephone-event: the tones are in its audio) is not heard by the others

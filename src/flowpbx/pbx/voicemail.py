@@ -109,7 +109,8 @@ async def leave_message(
     if box is not None:
         recipients += [a for a in box.email if a not in recipients]
     if recipients:
-        who = f"{call.caller_name} <{call.caller}>" if call.caller_name else call.caller
+        name = " ".join((call.caller_name or "").split())  # no CR/LF into the Subject
+        who = f"{name} <{call.caller}>" if name else call.caller
         try:
             await rt.store.enqueue_email(
                 recipients,
