@@ -73,4 +73,5 @@ def test_a_second_tab_saves_and_logout_closes_every_tabs_websocket(
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
+    refused.value.close()
     assert refused.value.code == 401
