@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -16,13 +17,21 @@ from flowpbx.api import create_api
 from flowpbx.pbx.runtime import apply_realtime, tune_collector
 from flowpbx.pbx.service import PbxService
 from flowpbx.settings import Settings
-from flowpbx.store.db import Store
+from flowpbx.store.db import DIR_MODE, Store
 
 log = logging.getLogger("flowpbx")
 
 
+PRIVATE_UMASK = 0o077  # files the PBX writes (database, recordings, voicemail): owner only
+
+
 async def run(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if settings.data_dir.stat().st_mode & 0o077:
+        log.warning(
+            "the data directory %s is readable by other users; `chmod 700` it",
+            settings.data_dir,
+        )
     store = Store(settings.effective_database_url, settings.data_dir, sip_realm=settings.sip_realm)
     pbx = PbxService(settings, store)
     await pbx.start()
@@ -60,5 +69,6 @@ def serve(settings: Settings) -> None:
     )
     # Before the loop and its threads exist, so that every thread inherits the policy.
     apply_realtime(settings.realtime_priority)
+    os.umask(PRIVATE_UMASK)
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(run(settings))

@@ -79,16 +79,45 @@ async def test_login_is_rate_limited(store: Store, app: FastAPI, client: httpx.A
 
 def test_limiter_window_slides() -> None:
     lim = LoginLimiter(max_failures=3, window_s=60)
-    keys = ["user:a", "ip:1.2.3.4"]
     for t in (0.0, 1.0, 2.0):
-        assert lim.retry_after(keys, now=t) is None
-        lim.failed(keys, now=t)
-    assert lim.retry_after(keys, now=3.0) == 57.0
-    assert lim.retry_after(["ip:5.6.7.8"], now=3.0) is None  # other clients unaffected
-    assert lim.retry_after(keys, now=60.5) is None  # the first failure left the window
-    lim.failed(keys, now=61.0)
-    lim.succeeded("a")
-    assert lim.retry_after(["user:a"], now=61.5) is None
+        assert lim.retry_after("a", "1.2.3.4", now=t) is None
+        lim.failed("a", "1.2.3.4", now=t)
+    assert lim.retry_after("a", "1.2.3.4", now=3.0) == 59.0  # until its last guess leaves
+    assert lim.retry_after("b", "1.2.3.4", now=3.0) == 57.0  # the source, for any name
+    assert lim.retry_after("b", "5.6.7.8", now=3.0) is None  # other clients unaffected
+    assert lim.retry_after("a", "1.2.3.4", now=60.5) is None  # the first failure left the window
+    lim.failed("a", "1.2.3.4", now=61.0)
+    lim.succeeded("a", "1.2.3.4")
+    assert lim.retry_after("a", "1.2.3.4", now=61.5) is None
+
+
+def test_limiter_never_locks_the_user_out_of_a_fresh_source() -> None:
+    lim = LoginLimiter(max_failures=3, window_s=60)
+    for i in range(3):  # three attackers, one guess each: the name is now under attack
+        lim.failed("admin", f"203.0.113.{i}", now=float(i))
+    assert lim.retry_after("admin", "203.0.113.0", now=5.0) == 55.0  # a guesser waits
+    assert lim.retry_after("admin", "203.0.113.2", now=5.0) == 57.0
+    assert lim.retry_after("other", "203.0.113.0", now=5.0) is None  # for that name only
+    assert lim.retry_after("admin", "198.51.100.7", now=5.0) is None  # the user's own browser
+    lim.failed("admin", "198.51.100.7", now=6.0)  # ...that mistypes once while under attack
+    assert lim.retry_after("admin", "198.51.100.7", now=7.0) == 59.0
+    assert lim.retry_after("admin", "198.51.100.7", now=66.5) is None
+
+
+def test_limiter_counts_an_ipv6_source_by_its_64() -> None:
+    lim = LoginLimiter(max_failures=2, window_s=60)
+    lim.failed("a", "2001:db8:1:2::1", now=0.0)
+    lim.failed("b", "2001:db8:1:2:ffff::9", now=0.0)
+    assert lim.retry_after("c", "2001:db8:1:2::77", now=1.0) == 59.0
+    assert lim.retry_after("c", "2001:db8:1:3::1", now=1.0) is None
+    assert LoginLimiter.source_key("::ffff:10.0.0.1") == "10.0.0.1"
+
+
+def test_limiter_memory_is_bounded() -> None:
+    lim = LoginLimiter(max_failures=3, window_s=60, max_keys=30)
+    for i in range(100):
+        lim.failed(f"user{i}", f"10.0.{i}.1", now=float(i))
+        assert len(lim._failures) <= 33
 
 
 async def test_api_tokens_create_list_use_revoke(client: httpx.AsyncClient, token: str) -> None:

@@ -142,7 +142,7 @@ def test_write_wav_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:
     data, rate = sf.read(path, dtype="int16")
     assert rate == 8000 and data.tolist() == list(range(-5, 5))
     assert sorted(os.listdir(tmp_path)) == ["rec.wav"]
-    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    assert path.stat().st_mode & 0o777 == 0o600  # a new file: the PBX user only
     path.chmod(0o640)
     write_wav_atomic(path, np.zeros(4, dtype=np.int16))
     assert path.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its permissions

@@ -159,6 +159,25 @@ async def test_private_targets_refused_by_default(web: WebPeer) -> None:
         ("fd00::1", False),
         ("::ffff:10.0.0.1", False),
         ("::ffff:8.8.8.8", True),
+        # IPv6 forms that embed an IPv4 address are judged by it, or refused whole
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::10.0.0.1", False),
+        ("64:ff9b::192.168.1.1", False),
+        ("64:ff9b::169.254.169.254", False),
+        ("64:ff9b::8.8.8.8", True),  # NAT64 of a public address
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64 prefix
+        ("::127.0.0.1", False),  # IPv4-compatible
+        ("::10.0.0.1", False),
+        ("::8.8.8.8", False),  # deprecated form: refused whatever it carries
+        ("::ffff:0:127.0.0.1", False),  # SIIT-translated
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("fec0::1", False),  # site-local
+        ("fec0::10.0.0.1", False),
+        ("feff::1", False),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
     ],
 )
 def test_is_public_address(address: str, public: bool) -> None:

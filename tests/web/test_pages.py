@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.baresip import Baresip
 from tests.e2e.server import FlowpbxServer
-from tests.web.conftest import ADMIN, login, screenshot, tone_wav
+from tests.web.conftest import ADMIN, api_token, login, screenshot, tone_wav
 
 
 def test_login_rejects_a_wrong_password_then_signs_in(page: Page) -> None:
@@ -213,7 +213,7 @@ def test_office_hours_week_and_holidays_are_saved(logged_in: Page) -> None:
 
 def test_queues_page_shows_a_published_flows_queue(logged_in: Page) -> None:
     page = logged_in
-    token = page.evaluate("() => sessionStorage.getItem('flowpbx.token')")
+    token = api_token(page)
     doc = {
         "name": "Support line",
         "entry": "start",

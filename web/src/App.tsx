@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { FlowEditor } from "./editor/FlowEditor";
-import { UNAUTHORIZED_EVENT, get, post, setToken } from "./lib/api";
+import { UNAUTHORIZED_EVENT, get, post } from "./lib/api";
 import { ErrorBoundary } from "./lib/ErrorBoundary";
 import { T } from "./lib/text";
 import { Dashboard, Schedules, Settings } from "./pages/Admin";
@@ -94,8 +94,7 @@ export function App() {
           <button
             className="link"
             onClick={async () => {
-              await post("/auth/logout").catch(() => undefined);
-              setToken(null);
+              await post("/auth/logout").catch(() => undefined); // ends it on the server
               setUser(null);
             }}
           >

@@ -90,6 +90,7 @@ def create_api(
     app.state.events = event_bus if event_bus is not None else events.BUS
     _wire_events(store, live, app.state.events)
     app.state.login_limiter = LoginLimiter()
+    app.state.event_sockets = events.SessionSockets()  # closed on logout
     install_error_handlers(app)
     app.add_middleware(AuditTrail)  # api/audit.py: configuration writes -> audit_log
     app.add_middleware(BodySizeLimit)

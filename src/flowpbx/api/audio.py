@@ -3,6 +3,9 @@
 An upload (multipart: `name`, `file`) is streamed to a temporary file (at most 20 MB,
 else 413), decoded *by content* and converted to the media format in a worker thread
 (at most 10 minutes, else 413; not audio → 415; empty → 422), and only then recorded.
+Before anything is decoded the file's header is read: one that would decode to more than
+`MAX_DECODED_SAMPLES` samples (frames times channels: 10 minutes of 48 kHz stereo) is refused
+413 `too-many-samples` — a 2 MB FLAC of silence can announce gigabytes of samples.
 Any failure leaves nothing behind: no row, no file. A file used by a published flow
 cannot be deleted (409 `audio-in-use` naming the flows).
 """
@@ -27,6 +30,7 @@ from flowpbx.api.live_actions import reload_live
 from flowpbx.services.audio import (
     AudioFileError,
     AudioTooLongError,
+    AudioTooManySamplesError,
     builtin_duration,
     convert_upload,
 )
@@ -38,6 +42,7 @@ router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_DURATION_S = 600.0
+MAX_DECODED_SAMPLES = 600 * 48_000 * 2  # ≈ 230 MB of float32 while converting
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 AUDIO_PARAMS = ("audio", "prompt", "invalid_prompt", "greeting", "hold_audio")
 CHUNK = 256 * 1024
@@ -154,7 +159,16 @@ async def upload_audio(
                 [{"path": "body.file", "message": "empty file"}],
             )
         try:
-            duration = await convert_upload(src, dst, max_duration_s=MAX_DURATION_S)
+            duration = await convert_upload(
+                src, dst, max_duration_s=MAX_DURATION_S, max_samples=MAX_DECODED_SAMPLES
+            )
+        except AudioTooManySamplesError as exc:
+            raise ApiError(
+                413,
+                "too-many-samples",
+                f"{exc} (10 minutes of 48 kHz stereo)",
+                {"samples": exc.samples, "max_samples": exc.max_samples},
+            ) from exc
         except AudioTooLongError as exc:
             raise ApiError(413, "too-long", f"{exc} (at most 10 minutes)") from exc
         except AudioFileError as exc:

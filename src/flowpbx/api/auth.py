@@ -2,14 +2,17 @@
 
 `check_password` is the password policy for web users (used by api/users.py). Login also
 sets `flowpbx_csrf`, a random value readable by the page, which cookie-
-authenticated writes echo in `X-CSRF-Token`. Failed logins are counted per user name and
-per client address; after `LoginLimiter.max_failures` within `window_s` seconds login
-answers 429 until the window passes.
+authenticated writes echo in `X-CSRF-Token`. Failed logins are counted per client
+address, per user name from an address and per user name (`LoginLimiter`): a source that
+guesses too much answers 429 until its failures leave the window, while the right password
+from a fresh source still logs in. The client address is the TCP peer (behind a reverse
+proxy on this machine, uvicorn takes the proxy's X-Forwarded-For: FORWARDED_ALLOW_IPS).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import math
 import secrets
 import time
@@ -27,12 +30,47 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 class LoginLimiter:
-    """Sliding-window count of failed logins per key (monotonic clock)."""
+    """Failed logins counted in a sliding window (monotonic clock), so that guessing is slow
+    and an attacker cannot lock the real user out:
 
-    def __init__(self, max_failures: int = 10, window_s: float = 300.0) -> None:
+    - per source address (an IPv6 source by its /64): after `max_failures` failures in
+      `window_s` seconds every login from that source waits, whatever the user name;
+    - per user name from one source: after `max_failures` failures, that source waits for
+      that name;
+    - per user name overall: once a name has `max_failures` failures in the window (it is
+      under attack, from however many sources), a source that has failed even once for it
+      waits too — but a *fresh* source (no failure for that name in the window) may still
+      log in, so the right password from the user's own browser passes.
+
+    A success forgets that source's failures for that user name; it does not reset the
+    source's count (which may be guessing other names) or the name's (the attack goes on).
+    """
+
+    def __init__(
+        self, max_failures: int = 10, window_s: float = 300.0, max_keys: int = 100_000
+    ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
+        self.max_keys = max_keys
         self._failures: dict[str, deque[float]] = {}
+
+    @staticmethod
+    def source_key(host: str) -> str:
+        """The address a source is counted by: an IPv6 host by its /64 (one subscriber
+        holds a whole /64), an IPv4-mapped address as IPv4."""
+        try:
+            addr = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return host
+        if isinstance(addr, ipaddress.IPv6Address):
+            if addr.ipv4_mapped is not None:
+                return str(addr.ipv4_mapped)
+            return str(ipaddress.IPv6Network((addr, 64), strict=False))
+        return str(addr)
+
+    def _keys(self, username: str, source: str) -> tuple[str, str, str]:
+        src = self.source_key(source)
+        return f"ip:{src}", f"pair:{src}\x00{username}", f"user:{username}"
 
     def _recent(self, key: str, now: float) -> deque[float]:
         q = self._failures.get(key)
@@ -44,26 +82,36 @@ class LoginLimiter:
             del self._failures[key]
         return q
 
-    def retry_after(self, keys: list[str], now: float | None = None) -> float | None:
-        """Seconds until a login may be tried again, or None when it may now."""
+    def _wait(self, q: deque[float], limit: int, now: float) -> float:
+        """Seconds until `q` holds fewer than `limit` recent failures (0 when it does)."""
+        if len(q) < limit:
+            return 0.0
+        return q[len(q) - limit] + self.window_s - now
+
+    def retry_after(self, username: str, source: str, now: float | None = None) -> float | None:
+        """Seconds until this user name may be tried from this source, or None when now."""
         now = time.monotonic() if now is None else now
-        wait = 0.0
-        for key in keys:
-            q = self._recent(key, now)
-            if len(q) >= self.max_failures:
-                wait = max(wait, q[0] + self.window_s - now)
+        src, pair, user = self._keys(username, source)
+        attacked = len(self._recent(user, now)) >= self.max_failures
+        wait = max(
+            self._wait(self._recent(src, now), self.max_failures, now),
+            self._wait(self._recent(pair, now), 1 if attacked else self.max_failures, now),
+        )
         return wait if wait > 0 else None
 
-    def failed(self, keys: list[str], now: float | None = None) -> None:
+    def failed(self, username: str, source: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        if len(self._failures) > 100_000:  # bounded memory under a spray of user names
-            self._failures.clear()
-        for key in keys:
+        if len(self._failures) > self.max_keys:  # bounded memory under a spray of names
+            for key in list(self._failures):
+                self._recent(key, now)
+            if len(self._failures) > self.max_keys:
+                self._failures.clear()
+        for key in self._keys(username, source):
             self._recent(key, now)
             self._failures.setdefault(key, deque()).append(now)
 
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(f"user:{username}", None)
+    def succeeded(self, username: str, source: str) -> None:
+        self._failures.pop(self._keys(username, source)[1], None)
 
 
 def check_password(username: str, password: str, *, path: str = "body.password") -> None:
@@ -108,8 +156,7 @@ def _limiter(request: Request) -> LoginLimiter:
 async def login(body: LoginIn, response: Response, request: Request, store: StoreDep) -> LoginOut:
     limiter = _limiter(request)
     client = request.client.host if request.client else "unknown"
-    keys = [f"user:{body.username}", f"ip:{client}"]
-    wait = limiter.retry_after(keys)
+    wait = limiter.retry_after(body.username, client)
     if wait is not None:
         raise ApiError(
             429,
@@ -120,9 +167,9 @@ async def login(body: LoginIn, response: Response, request: Request, store: Stor
         )
     user = await store.authenticate(body.username, body.password)
     if user is None:
-        limiter.failed(keys)
+        limiter.failed(body.username, client)
         raise ApiError(401, "bad-credentials", "wrong user name or password")
-    limiter.succeeded(body.username)
+    limiter.succeeded(body.username, client)
     token = await store.issue_token(user.id)
     async with store.transaction() as s:  # idle and absolute expiry (store/sessions.py)
         lifetime = await start_session(s, token, dt.datetime.now(dt.UTC))
@@ -154,9 +201,12 @@ async def login(body: LoginIn, response: Response, request: Request, store: Stor
 
 @router.post("/logout", status_code=204)
 async def logout(request: Request, response: Response, store: StoreDep, _user: UserDep) -> None:
+    """End this session (or revoke this token) on the server, close its live-event
+    websockets, and clear both cookies."""
     token = request_token(request)
     if token:
         await store.revoke_token(token)
+        request.app.state.event_sockets.end(token)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
 

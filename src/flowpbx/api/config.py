@@ -1,6 +1,9 @@
 """/api/v1/config: the whole configuration document (SPEC §2.1), the same code path as
 `flowpbx export` / `flowpbx import`. Over HTTP the `audio` section is refused: a request
-must never name a path on the server (upload audio with POST /api/v1/audio instead)."""
+must never name a path on the server (upload audio with POST /api/v1/audio instead).
+
+Both directions are for admins only: the document is a backup and carries the secrets a
+restore needs (trunk passwords, voicemail PINs), which a viewer must not read."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import yaml
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from flowpbx.api.deps import LiveDep, StoreDep, UserDep
+from flowpbx.api.deps import AdminDep, LiveDep, StoreDep
 from flowpbx.api.errors import ApiError
 from flowpbx.api.live_actions import reload_live
 from flowpbx.store.config_io import dump_config, export_config, import_document
@@ -28,10 +31,10 @@ class ImportOut(BaseModel):
     new_revisions: list[str]
 
 
-@router.get("", responses={200: {"content": {"application/yaml": {}}}})
+@router.get("", responses={200: {"content": {"application/yaml": {}}}, 403: {}})
 async def export(
     store: StoreDep,
-    _user: UserDep,
+    _admin: AdminDep,
     format: Annotated[Literal["json", "yaml"], Query()] = "json",
 ) -> Response:
     doc = await export_config(store)
@@ -41,7 +44,7 @@ async def export(
 
 
 @router.post("", response_model=ImportOut, responses={413: {}, 422: {}})
-async def import_(request: Request, store: StoreDep, live: LiveDep, _user: UserDep) -> ImportOut:
+async def import_(request: Request, store: StoreDep, live: LiveDep, _admin: AdminDep) -> ImportOut:
     """Validate the whole document, then upsert it in one transaction (JSON or YAML body)."""
     raw = await request.body()
     if len(raw) > MAX_DOCUMENT_BYTES:

@@ -4,6 +4,11 @@ Any layer publishes with `publish({"type": "call.start", ...})` (pbx/ through it
 service); every websocket subscriber receives each event as one JSON text message.
 Publishing never blocks and never fails: a subscriber that does not keep up loses its
 oldest events (its queue is bounded), so a stuck browser cannot hold memory or the loop.
+
+A websocket lives only as long as the session or token that opened it: logging out closes
+every websocket of that session at once (`SessionSockets.end`, code 4401), and each one
+checks its token again every `RECHECK_S` seconds, so a session that expired, a deleted user
+or a revoked token stops receiving events too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,35 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from flowpbx.api.deps import SESSION_COOKIE
 
 QUEUE_SIZE = 1000
+RECHECK_S = 60.0
+CLOSE_UNAUTHORIZED = 4401
+
+
+class SessionSockets:
+    """The open websockets of each session or token, to close them when it ends."""
+
+    def __init__(self) -> None:
+        self._ended: dict[str, set[asyncio.Event]] = {}
+
+    def open(self, token: str) -> asyncio.Event:
+        """An event set when `token` ends (logout); `close(token, event)` when done."""
+        ended = asyncio.Event()
+        self._ended.setdefault(token, set()).add(ended)
+        return ended
+
+    def close(self, token: str, ended: asyncio.Event) -> None:
+        events = self._ended.get(token)
+        if events is not None:
+            events.discard(ended)
+            if not events:
+                del self._ended[token]
+
+    def end(self, token: str) -> int:
+        """Tell every websocket of `token` to close; how many there were."""
+        events = self._ended.pop(token, set())
+        for ended in events:
+            ended.set()
+        return len(events)
 
 
 class EventBus:
@@ -62,36 +96,47 @@ router = APIRouter(tags=["events"])
 
 @router.websocket("/api/v1/events")
 async def events(websocket: WebSocket) -> None:
-    """Live events as JSON text messages; auth by `?token=` or the session cookie."""
+    """Live events as JSON text messages; auth by the session cookie (the web UI) or, for
+    API clients, `?token=`. Closed with code 4401 when the session ends."""
     store = websocket.app.state.store
     token = websocket.query_params.get("token") or websocket.cookies.get(SESSION_COOKIE)
     user = await store.user_for_token(token) if token else None
-    if user is None:
-        await websocket.close(code=4401, reason="unauthorized")
+    if user is None or token is None:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
         return
     bus: EventBus = websocket.app.state.events
+    sockets: SessionSockets = websocket.app.state.event_sockets
     q = bus.subscribe()
+    ended = sockets.open(token)
     try:
         await websocket.accept()
         await websocket.send_json({"type": "hello", "user": user.username})
         receiver = asyncio.create_task(_drain(websocket))
+        logout = asyncio.create_task(ended.wait())
         try:
             while not receiver.done():
                 getter = asyncio.create_task(q.get())
                 done, _ = await asyncio.wait(
-                    {getter, receiver}, return_when=asyncio.FIRST_COMPLETED
+                    {getter, receiver, logout},
+                    timeout=RECHECK_S,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 if getter in done:
                     await websocket.send_json(getter.result())
-                else:
-                    getter.cancel()
+                    continue
+                getter.cancel()
+                if logout in done or (not done and await store.user_for_token(token) is None):
+                    await websocket.close(code=CLOSE_UNAUTHORIZED, reason="session ended")
+                    break
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receiver
+            for task in (receiver, logout):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
     except WebSocketDisconnect:
         pass
     finally:
+        sockets.close(token, ended)
         bus.unsubscribe(q)
 
 

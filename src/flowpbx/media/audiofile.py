@@ -151,7 +151,7 @@ def write_wav_atomic(path: Path | str, samples: npt.ArrayLike, rate: int = MEDIA
     try:
         mode = target.stat().st_mode & 0o777  # keep the permissions of the file replaced
     except FileNotFoundError:
-        mode = 0o644  # mkstemp creates 0600; a media file is readable like any other
+        mode = 0o600  # recordings and voicemail: for the PBX user only
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(fd, mode)

@@ -80,12 +80,35 @@ class HttpSettings:
         return cls(allow_private=flag in _TRUE)
 
 
+# IPv6 ranges that carry an IPv4 address or reach a site's own network. Gateways translate
+# the first two to the IPv4 address in their last 32 bits; the others are refused whole.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known NAT64 prefix
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215, a site's own NAT64
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291 §2.5.5.1, deprecated ::a.b.c.d
+_V4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 SIIT ::ffff:0:a.b.c.d
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")  # RFC 3879, deprecated but still routed
+_REFUSED_V6 = (_NAT64_LOCAL, _V4_COMPATIBLE, _V4_TRANSLATED, _SITE_LOCAL)
+
+
 def is_public_address(address: IPAddress) -> bool:
     """True for a globally routable unicast address; False for loopback, RFC 1918, link-local,
-    carrier-grade NAT, multicast, documentation, unspecified and the like (IPv4-mapped IPv6
-    addresses are judged by their IPv4 address)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    carrier-grade NAT, multicast, documentation, unspecified and the like.
+
+    An IPv6 address that embeds an IPv4 address is judged by that IPv4 address: IPv4-mapped
+    (``::ffff:a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d``) and 6to4 (``2002:AABB:CCDD::``).
+    IPv4-compatible (``::a.b.c.d``), SIIT-translated, local-use NAT64 and site-local
+    (``fec0::/10``) addresses are refused whatever they carry."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif any(address in net for net in _REFUSED_V6):
+            return False
+        elif address in _NAT64:
+            address = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+        elif address.sixtofour is not None:
+            address = address.sixtofour
+        elif address.teredo is not None:  # a tunnel to an address it names: never a target
+            return False
     return address.is_global and not address.is_multicast
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,13 +51,30 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+DIR_MODE = 0o700  # the data directory: the database, recordings and voicemail live here
+FILE_MODE = 0o600  # the SQLite database (its -wal and -shm files take the same mode)
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` (and its missing parent directories) readable by this user only;
+    an existing file is left as it is."""
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url`; SQLite gets foreign keys on and a busy timeout."""
+    """An async engine for `url`; SQLite gets foreign keys on and a busy timeout. A new
+    SQLite database file is created 0600 in a 0700 directory (it holds password hashes,
+    trunk passwords and voicemail PINs)."""
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         database = sa_url.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            create_private_file(Path(database))
         engine = _create_async_engine(url, connect_args={"timeout": 15})
 
         @event.listens_for(engine.sync_engine, "connect")

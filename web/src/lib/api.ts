@@ -1,6 +1,10 @@
-// A small JSON client for /api/v1: bearer token from the login, errors as ApiError.
+// A small JSON client for /api/v1. The page is signed in by the HttpOnly session cookie
+// that login sets (the page never sees or stores a token): every request carries it, and
+// every write echoes the flowpbx_csrf cookie in X-CSRF-Token. So any tab of the same
+// browser is signed in the same way, and logging out in one ends the session in all.
 
-const TOKEN_KEY = "flowpbx.token";
+const CSRF_COOKIE = "flowpbx_csrf";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 export class ApiError extends Error {
   constructor(
@@ -13,13 +17,27 @@ export class ApiError extends Error {
   }
 }
 
-export function getToken(): string | null {
-  return sessionStorage.getItem(TOKEN_KEY);
+/** The value of the flowpbx_csrf cookie (set at login, readable by the page), or "". */
+export function csrfToken(): string {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === CSRF_COOKIE) return decodeURIComponent(rest.join("="));
+  }
+  return "";
 }
 
-export function setToken(token: string | null): void {
-  if (token) sessionStorage.setItem(TOKEN_KEY, token);
-  else sessionStorage.removeItem(TOKEN_KEY);
+/** Headers every request of the page needs for `method`: X-CSRF-Token on writes. */
+export function authHeaders(method: string): Record<string, string> {
+  if (SAFE_METHODS.has(method.toUpperCase())) return {};
+  const csrf = csrfToken();
+  return csrf ? { "X-CSRF-Token": csrf } : {};
+}
+
+// Earlier versions kept the login token in sessionStorage: drop what one may have left.
+try {
+  sessionStorage.removeItem("flowpbx.token");
+} catch {
+  // storage unavailable: nothing to clean
 }
 
 export const UNAUTHORIZED_EVENT = "flowpbx:unauthorized";
@@ -47,16 +65,20 @@ export async function api<T = unknown>(
   body?: unknown,
   init: RequestInit = {},
 ): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
-  const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
+  const headers: Record<string, string> = { Accept: "application/json", ...authHeaders(method) };
   let payload: BodyInit | undefined;
   if (body instanceof FormData) payload = body;
   else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
-  const resp = await fetch(`/api/v1${path}`, { ...init, method, headers, body: payload });
+  const resp = await fetch(`/api/v1${path}`, {
+    ...init,
+    method,
+    headers,
+    body: payload,
+    credentials: "same-origin",
+  });
   if (!resp.ok) {
     const err = await toError(resp);
     if (resp.status === 401 && !path.startsWith("/auth/login")) {

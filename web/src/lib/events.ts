@@ -1,6 +1,10 @@
 // Live events from /api/v1/events (SPEC §6): subscribe with a callback; reconnects quietly.
+// The websocket is authenticated by the session cookie; the server closes it with 4401
+// when the session ends (logout in any tab, expiry), and the page then shows the login.
 import { useEffect } from "react";
-import { getToken } from "./api";
+import { UNAUTHORIZED_EVENT } from "./api";
+
+const CLOSE_UNAUTHORIZED = 4401;
 
 export interface LiveEvent {
   type: string;
@@ -14,9 +18,7 @@ export function useLiveEvents(onEvent: (e: LiveEvent) => void) {
     let retry: ReturnType<typeof setTimeout> | undefined;
     const open = () => {
       const proto = location.protocol === "https:" ? "wss" : "ws";
-      const token = getToken();
-      const q = token ? `?token=${encodeURIComponent(token)}` : "";
-      ws = new WebSocket(`${proto}://${location.host}/api/v1/events${q}`);
+      ws = new WebSocket(`${proto}://${location.host}/api/v1/events`);
       ws.onmessage = (m) => {
         try {
           onEvent(JSON.parse(String(m.data)) as LiveEvent);
@@ -24,8 +26,10 @@ export function useLiveEvents(onEvent: (e: LiveEvent) => void) {
           // ignore a malformed event
         }
       };
-      ws.onclose = () => {
-        if (!closed) retry = setTimeout(open, 3000);
+      ws.onclose = (e) => {
+        if (closed) return;
+        if (e.code === CLOSE_UNAUTHORIZED) window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
+        else retry = setTimeout(open, 3000);
       };
     };
     open();

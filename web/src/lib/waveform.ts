@@ -1,5 +1,4 @@
 // Waveforms of audio files, computed in the browser from the decoded audio.
-import { getToken } from "./api";
 
 /** The loudest absolute sample of each of `bars` equal slices of `samples` (0..1). */
 export function peaks(samples: ArrayLike<number>, bars: number): number[] {
@@ -34,12 +33,9 @@ export interface Decoded {
   duration: number;
 }
 
-/** Fetch (with the session's token) and decode an audio file; its peaks and duration. */
+/** Fetch (with the session cookie) and decode an audio file; its peaks and duration. */
 export async function loadWaveform(url: string, bars: number): Promise<Decoded> {
-  const headers: Record<string, string> = {};
-  const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const resp = await fetch(url, { headers });
+  const resp = await fetch(url, { credentials: "same-origin" });
   if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
   const data = await resp.arrayBuffer();
   // An offline context decodes without an audio device (and without a user gesture).

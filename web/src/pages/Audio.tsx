@@ -1,5 +1,5 @@
 import { useRef, useState } from "react";
-import { del, errorText, getToken } from "../lib/api";
+import { authHeaders, del, errorText } from "../lib/api";
 import { T } from "../lib/text";
 import { useApi } from "../lib/useApi";
 import { AudioPlayer } from "./AudioPlayer";
@@ -17,8 +17,7 @@ function upload(name: string, file: File, onProgress: (f: number) => void): Prom
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/v1/audio");
-    const token = getToken();
-    if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+    for (const [k, v] of Object.entries(authHeaders("POST"))) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onload = () => {
       if (xhr.status < 300) return resolve();

@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { ApiError, errorText, post, setToken } from "../lib/api";
+import { ApiError, errorText, post } from "../lib/api";
 import { T } from "../lib/text";
 
 export interface User {
@@ -22,11 +22,8 @@ export function Login({ onLogin }: { onLogin: (u: User) => void }) {
           setBusy(true);
           setError("");
           try {
-            const r = await post<{ token: string; user: User }>("/auth/login", {
-              username,
-              password,
-            });
-            setToken(r.token);
+            // the answer sets the session cookie; its token is for API clients, not kept
+            const r = await post<{ user: User }>("/auth/login", { username, password });
             onLogin(r.user);
           } catch (err) {
             setError(err instanceof ApiError && err.status === 401 ? T.login.failed : errorText(err));
