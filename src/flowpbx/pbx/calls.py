@@ -43,7 +43,7 @@ from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, rin
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
-from flowpbx.pbx.trunks import caller_identity, inbound_numbers
+from flowpbx.pbx.trunks import caller_identity, inbound_numbers, outbound_allowed
 from flowpbx.pbx.trunks import normalize_number as normalize_number
 from flowpbx.pbx.voicemail import leave_message, listen_messages, own_mailbox
 from flowpbx.sip.errors import SipParseError
@@ -60,6 +60,7 @@ log = logging.getLogger("flowpbx.calls")
 Addr = tuple[str, int]
 BUSY_STATUSES = frozenset({486, 600, 603})
 NO_ANSWER_STATUSES = frozenset({408, 480, 487})
+DIAL_BLOCKED = "blocked by outbound dial restrictions"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -244,11 +245,16 @@ class LiveCall:
         """Call an external number through the trunk (`call_phone`, and extensions calling
         out). `caller_id` is the number presented; `anonymous` hides it (SPEC §4 `h`)."""
         self._check()
-        if not self.rt.guard.dial_allowed(number):  # outbound dial restrictions (security.py)
-            return DialResult(outcome="failed", detail="blocked by outbound dial restrictions")
         trunk = self.rt.config.outbound_trunk(self._did)
         if trunk is None:
             return DialResult(outcome="failed", detail="no trunk to call out on")
+        # Outbound dial restrictions on every way the provider may read the exact string
+        # sent in the Request-URI (national, 00/011 forms: pbx/trunks.py).
+        guard = self.rt.guard.config
+        if not outbound_allowed(
+            trunk, number, guard.dial_allowed_prefixes, guard.dial_blocked_prefixes
+        ):
+            return DialResult(outcome="failed", detail=DIAL_BLOCKED)
         addr = self.rt.config.trunk_addr(trunk)
         if addr is None:
             return DialResult(outcome="failed", detail=f"trunk {trunk.name} does not resolve")
@@ -890,7 +896,8 @@ class CallManager:
             if result.outcome == "answered":
                 call.answered_by = number
             elif not call.leg.answered:
-                call.leg.reject({"busy": 486, "no_answer": 480}.get(result.outcome, 503))
+                status = {"busy": 486, "no_answer": 480}.get(result.outcome, 503)
+                call.leg.reject(403 if result.detail == DIAL_BLOCKED else status)
             return result.outcome, result.outcome
 
         await self._direct(

@@ -33,6 +33,7 @@ import random
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from flowpbx.pbx.security import dial_allowed
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
@@ -446,6 +447,47 @@ def trunk_e164(trunk: TrunkRec, text: str) -> str | None:
     return to_e164(text, country_code=trunk.country_code, national_prefix=trunk.national_prefix)
 
 
+# International access codes besides 00, by country code (ITU-T E.164 Annex: NANP dials
+# 011, Australia 0011, Japan 010). A number dialled with one of them is international.
+_ACCESS_CODES: dict[str, tuple[str, ...]] = {"1": ("011",), "61": ("0011",), "81": ("010",)}
+# A trunk without a number format: the common access codes of any country.
+_ANY_ACCESS_CODES = ("00", "011")
+
+
+def outbound_readings(trunk: TrunkRec, sent: str) -> frozenset[str] | None:
+    """Every E.164 number (short codes stay as dialled) the provider behind `trunk` may
+    take `sent` — the exact user part of the Request-URI we send — to mean: the trunk's
+    national format (national prefix, country code, ``+``, ``00``), and the number after
+    an international access code of the trunk's country (``011`` in NANP). None when
+    `sent` is not a number at all (refuse it: the provider may read it any way)."""
+    first = trunk_e164(trunk, sent)
+    if first is None or sent != sent.strip():
+        return None
+    readings = {first}
+    text = unquote(sent)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not text.startswith("+"):
+        cc = trunk.country_code
+        codes = ("00", *_ACCESS_CODES.get(cc, ())) if cc else _ANY_ACCESS_CODES
+        for code in codes:
+            if digits.startswith(code) and len(digits) > len(code):
+                readings.add("+" + digits[len(code) :])
+    return frozenset(readings)
+
+
+def outbound_allowed(
+    trunk: TrunkRec, sent: str, allowed: tuple[str, ...], blocked: tuple[str, ...]
+) -> bool:
+    """May a call go out through `trunk` with `sent` as the Request-URI user? Every reading
+    of it (`outbound_readings`) must pass the allowed/blocked prefixes (security.py's
+    `dial_allowed`: blocked wins, prefixes in E.164): "19005551234", "01119005551234" and
+    "0019005551234" on a NANP trunk are all +1900... and blocked like "+19005551234"."""
+    readings = outbound_readings(trunk, sent)
+    if not readings:
+        return False
+    return all(dial_allowed(r, allowed, blocked) for r in readings)
+
+
 def _uri_number(uri: SipUri) -> str:
     """The number part of a sip:/sips:/tel: URI ('' for other schemes)."""
     if uri.scheme in ("sip", "sips", "tel"):
@@ -480,6 +522,8 @@ __all__ = [
     "caller_identity",
     "inbound_numbers",
     "normalize_number",
+    "outbound_allowed",
+    "outbound_readings",
     "refresh_delay",
     "to_e164",
     "trunk_e164",
