@@ -100,7 +100,14 @@ class Settings:
     sip_options_policy: str = "any"
     sip_trusted_networks: tuple[str, ...] = ()
     sip_max_calls_per_extension: int = 8
-    sip_max_calls_per_trunk: int = 0
+    # Concurrent calls from one trunk (its address can be spoofed over UDP): over it, 486.
+    sip_max_calls_per_trunk: int = 50
+    # New INVITEs per second from one trunk, "RATE:BURST" (0 = off): over it, 503 with
+    # Retry-After. Sources in sip_trusted_networks are exempt.
+    sip_rate_trunk_invite: str = "10:50"
+    # Call-history rows for calls from a trunk to numbers that are not ours, per trunk,
+    # "RATE:BURST" (0 = a row each): over it, one later row carries the count.
+    sip_rate_rejected_history: str = "1:20"
     sip_dial_allowed_prefixes: tuple[str, ...] = ()
     sip_dial_blocked_prefixes: tuple[str, ...] = (
         "+1900",

@@ -43,7 +43,7 @@ from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, rin
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
-from flowpbx.pbx.trunks import caller_identity, inbound_numbers, outbound_allowed
+from flowpbx.pbx.trunks import TrunkLimits, caller_identity, inbound_numbers, outbound_allowed
 from flowpbx.pbx.trunks import normalize_number as normalize_number
 from flowpbx.pbx.voicemail import leave_message, listen_messages, own_mailbox
 from flowpbx.sip.errors import SipParseError
@@ -611,6 +611,7 @@ class CallManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._flows: dict[tuple[str, int], Any] = {}
         self.bridges = BridgeRegistry()  # extension -> its current bridged call (spy codes)
+        self.trunk_limits = TrunkLimits.from_settings(rt.settings)
 
     def on_invite(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
         rt = self.rt
@@ -624,14 +625,32 @@ class CallManager:
             return
         trunk = rt.config.trunk_for(addr)
         if trunk is not None:
+            # Per-trunk INVITE rate (pbx/trunks.py TrunkLimits): a trunk's address is easily
+            # spoofed; 503 + Retry-After asks a real provider to slow down.
+            wait_s = (
+                None
+                if rt.guard.trusted(addr[0])
+                else self.trunk_limits.admit_invite(trunk.name, rt.loop.time())
+            )
+            if wait_s is not None:
+                sip.send_response(
+                    txn, make_response(request, 503, headers=[("Retry-After", str(wait_s))])
+                )
+                return
             did, caller = inbound_numbers(trunk, request.ruri, to_uri, from_.uri)
             published = rt.config.flows_by_did.get(did)
             if published is None:
                 sip.send_response(txn, make_response(request, 404))
-                self._record_rejected(request, caller, did or ruri_user, "unknown number")
+                skipped = self.trunk_limits.record_rejected(trunk.name, rt.loop.time())
+                if skipped is not None:  # a bounded number of history rows, with a count
+                    self._record_rejected(
+                        request, caller, did or ruri_user, "unknown number", skipped
+                    )
                 return
             if not rt.guard.acquire_call(trunk=trunk.name):  # pbx/security.py call caps
-                sip.send_response(txn, make_response(request, 503, "Too Many Calls"))
+                # The trunk's channels are all in use: busy for this call (no Retry-After,
+                # which would make the provider avoid us for every call meanwhile).
+                sip.send_response(txn, make_response(request, 486))
                 return
             release = functools.partial(rt.guard.release_call, trunk=trunk.name)
             self._spawn(
@@ -954,8 +973,13 @@ class CallManager:
         )
         await self.rt.history.add(rec)
 
-    def _record_rejected(self, request: Request, caller: str, did: str, why: str) -> None:
+    def _record_rejected(
+        self, request: Request, caller: str, did: str, why: str, skipped: int = 0
+    ) -> None:
         now = dt.datetime.now(dt.UTC)
+        facts: dict[str, Any] = {"reason": why}
+        if skipped:
+            facts["not_recorded_before"] = skipped  # rows skipped over the rate (TrunkLimits)
         rec = CallRecord(
             call_id=request.call_id,
             started_at=now,
@@ -968,9 +992,7 @@ class CallManager:
             revision=None,
             answered_by=None,
             outcome="rejected",
-            trace=[
-                {"t": 0.0, "node": None, "type": None, "output": None, "facts": {"reason": why}}
-            ],
+            trace=[{"t": 0.0, "node": None, "type": None, "output": None, "facts": facts}],
         )
         self._spawn(self.rt.history.add(rec))
 

@@ -29,11 +29,12 @@ import asyncio
 import dataclasses
 import enum
 import logging
+import math
 import random
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from flowpbx.pbx.security import dial_allowed
+from flowpbx.pbx.security import Rate, dial_allowed
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
@@ -355,6 +356,90 @@ class TrunkManager:
         self._regs.clear()
 
 
+# -- what one trunk may send: INVITE rate, history rows for unknown numbers ----------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    at: float
+
+    def take(self, rate: Rate, now: float) -> bool:
+        self.tokens = min(rate.burst, self.tokens + (now - self.at) * rate.per_s)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait_s(self, rate: Rate) -> int:
+        """Whole seconds until the next token (at least 1)."""
+        if rate.per_s <= 0:
+            return 1
+        return max(1, min(3600, math.ceil((1.0 - self.tokens) / rate.per_s)))
+
+
+class TrunkLimits:
+    """Per-trunk limits on what arrives from a trunk's address (which anyone can spoof over
+    UDP): new INVITEs per second (token bucket ``invite_rate``; retransmissions never reach
+    it, the transaction layer absorbs them), and the call-history rows written for calls
+    to numbers that are not ours (``rejected_rate``: over it, rows are skipped and the next
+    row written says how many were). Concurrent calls per trunk are `AccessGuard`'s cap
+    (``FLOWPBX_SIP_MAX_CALLS_PER_TRUNK``). State is one small entry per trunk name."""
+
+    def __init__(self, *, invite_rate: Rate, rejected_rate: Rate) -> None:
+        self.invite_rate = invite_rate
+        self.rejected_rate = rejected_rate
+        self._invites: dict[str, _Bucket] = {}
+        self._rejected: dict[str, _Bucket] = {}
+        self._skipped: dict[str, int] = {}
+        self.invites_refused = 0
+        self.rejected_not_recorded = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TrunkLimits:
+        return cls(
+            invite_rate=Rate.parse(settings.sip_rate_trunk_invite),
+            rejected_rate=Rate.parse(settings.sip_rate_rejected_history),
+        )
+
+    def admit_invite(self, trunk: str, now: float) -> int | None:
+        """None when a new INVITE from `trunk` is within its rate; else the seconds to ask
+        the provider to wait (Retry-After of the 503)."""
+        rate = self.invite_rate
+        if rate.per_s <= 0:
+            return None
+        bucket = self._invites.get(trunk)
+        if bucket is None:
+            bucket = self._invites[trunk] = _Bucket(tokens=rate.burst, at=now)
+        if bucket.take(rate, now):
+            return None
+        self.invites_refused += 1
+        return bucket.wait_s(rate)
+
+    def record_rejected(self, trunk: str, now: float) -> int | None:
+        """A call from `trunk` to a number that is not ours: None when its history row is
+        over the rate (skip it), else how many rows were skipped before this one."""
+        rate = self.rejected_rate
+        if rate.per_s > 0:
+            bucket = self._rejected.get(trunk)
+            if bucket is None:
+                bucket = self._rejected[trunk] = _Bucket(tokens=rate.burst, at=now)
+            if not bucket.take(rate, now):
+                skipped = self._skipped.get(trunk, 0)
+                if skipped == 0:
+                    log.warning(
+                        "trunk %s: calls to unknown numbers over %g/s; recording them in "
+                        "history as a count",
+                        trunk,
+                        rate.per_s,
+                    )
+                self._skipped[trunk] = skipped + 1
+                self.rejected_not_recorded += 1
+                return None
+        return self._skipped.pop(trunk, 0)
+
+
 # -- the identity a call out through a trunk presents -------------------------------------------
 
 
@@ -515,6 +600,7 @@ __all__ = [
     "SHORTEST_E164",
     "OutboundIdentity",
     "RegState",
+    "TrunkLimits",
     "TrunkManager",
     "TrunkRegistration",
     "TrunkStatus",
