@@ -198,7 +198,15 @@ class Runtime:
         self.config = ConfigView(config)
         self.media_ip = settings.effective_media_ip
         host, port = settings.sip_listen
-        self.sip = SipEndpoint(host=host, port=port, on_event=self.dispatch)
+        self.sip = SipEndpoint(
+            host=host,
+            port=port,
+            on_event=self.dispatch,
+            tcp_idle_timeout=settings.sip_tcp_idle_s,
+            tcp_first_message_timeout=settings.sip_tcp_first_message_s,
+            tcp_unknown_idle_timeout=settings.sip_tcp_unknown_idle_s,
+            tcp_max_per_source=settings.sip_tcp_max_per_source,
+        )
         self.domain = host
         self.user_agent = USER_AGENT
         self.contact = ""
