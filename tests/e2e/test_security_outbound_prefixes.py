@@ -35,7 +35,7 @@ def test_blocked_prefix_in_national_and_access_code_forms_never_reaches_the_prov
             "trunks": [
                 {
                     "name": "provider",
-                    "host": "127.0.0.1",
+                    "host": "localhost",  # a name: resolved off the loop for each call
                     "port": trunk_port,
                     "country_code": "1",
                     "national_prefix": "1",

@@ -43,7 +43,13 @@ from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, rin
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
-from flowpbx.pbx.trunks import TrunkLimits, caller_identity, inbound_numbers, outbound_allowed
+from flowpbx.pbx.trunks import (
+    HostResolver,
+    TrunkLimits,
+    caller_identity,
+    inbound_numbers,
+    outbound_allowed,
+)
 from flowpbx.pbx.trunks import normalize_number as normalize_number
 from flowpbx.pbx.voicemail import leave_message, listen_messages, own_mailbox
 from flowpbx.sip.errors import SipParseError
@@ -255,9 +261,10 @@ class LiveCall:
             trunk, number, guard.dial_allowed_prefixes, guard.dial_blocked_prefixes
         ):
             return DialResult(outcome="failed", detail=DIAL_BLOCKED)
-        addr = self.rt.config.trunk_addr(trunk)
-        if addr is None:
+        ips = await self.rt.calls.resolver.resolve(trunk.host)  # off the loop, cached
+        if not ips:
             return DialResult(outcome="failed", detail=f"trunk {trunk.name} does not resolve")
+        addr = (ips[0], trunk.port)
         presented = caller_id or self._caller or "anonymous"
         domain = trunk.from_domain or trunk.host
         identity = caller_identity(
@@ -612,6 +619,7 @@ class CallManager:
         self._flows: dict[tuple[str, int], Any] = {}
         self.bridges = BridgeRegistry()  # extension -> its current bridged call (spy codes)
         self.trunk_limits = TrunkLimits.from_settings(rt.settings)
+        self.resolver = HostResolver()  # trunk host names for calls out (pbx/trunks.py)
 
     def on_invite(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
         rt = self.rt

@@ -28,9 +28,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import ipaddress
 import logging
 import math
 import random
+import socket
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -440,6 +444,73 @@ class TrunkLimits:
         return self._skipped.pop(trunk, 0)
 
 
+# -- trunk host names, resolved off the event loop -------------------------------------------
+
+
+class HostResolver:
+    """A trunk's host name -> its addresses, for each call out: resolved with the loop's
+    ``getaddrinfo`` (a worker thread, so a slow DNS server never stalls SIP and media),
+    answers kept ``ttl_s`` seconds (failures ``negative_ttl_s``), at most ``max_entries``
+    names (the oldest dropped), and one lookup at a time per name (calls placed meanwhile
+    wait for it). IPv4 addresses come first, each family sorted. IP literals are returned
+    as they are."""
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float = 60.0,
+        negative_ttl_s: float = 10.0,
+        max_entries: int = 256,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.negative_ttl_s = negative_ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[tuple[str, ...]]] = {}
+        self.lookups = 0  # getaddrinfo calls made
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    async def resolve(self, host: str) -> tuple[str, ...]:
+        """The addresses of `host` (empty when it does not resolve)."""
+        try:
+            return (str(ipaddress.ip_address(host.strip("[]"))),)
+        except ValueError:
+            pass
+        key = host.lower()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > self._now():
+            return hit[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(key))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, host: str) -> tuple[str, ...]:
+        self.lookups += 1
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+        except (OSError, UnicodeError) as exc:
+            log.warning("trunk host %s does not resolve: %s", host, exc)
+            addresses: tuple[str, ...] = ()
+        else:
+            found = {(int(info[0]), str(info[4][0])) for info in infos}
+            v4 = int(socket.AF_INET)
+            addresses = tuple(a for _, a in sorted(found, key=lambda f: (f[0] != v4, f)))
+        ttl = self.ttl_s if addresses else self.negative_ttl_s
+        self._cache[host] = (self._now() + ttl, addresses)
+        self._cache.move_to_end(host)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+        return addresses
+
+
 # -- the identity a call out through a trunk presents -------------------------------------------
 
 
@@ -598,6 +669,7 @@ def inbound_numbers(trunk: TrunkRec, ruri: SipUri, to: SipUri, from_: SipUri) ->
 
 __all__ = [
     "SHORTEST_E164",
+    "HostResolver",
     "OutboundIdentity",
     "RegState",
     "TrunkLimits",
