@@ -24,12 +24,18 @@ pytestmark = pytest.mark.e2e
 DID = "+37167000071"
 
 
-def start_server(e2e: Harness, trunk_port: int, env: dict[str, str]) -> FlowpbxServer:
+def start_server(
+    e2e: Harness,
+    trunk_port: int,
+    env: dict[str, str],
+    trunk_options: dict[str, object] | None = None,
+) -> FlowpbxServer:
     server = FlowpbxServer(e2e.tmp_path, None, extra_env=env, rtp_port_count=400)
     play = {"type": "play", "params": {"audio": "hold-tone", "repeat": 30}}
     company(
         server,
         trunk_ports=[trunk_port],
+        trunk_options=trunk_options,
         audio=[tone_audio(server, "hold-tone", 440.0, 1.0)],
         flows=[flow("Held", [DID], {"main": play})],
     )
@@ -93,6 +99,15 @@ def test_calls_from_a_trunk_never_exceed_its_cap(
     finals = flood(sock, server.sip, [DID] * 56)
     # Every call answered is still up (30 s of prompt, never ACKed): 50 at most at once.
     assert statuses(finals) == {200: 50, 486: 6}, (statuses(finals), server.logs())
+
+
+def test_a_trunks_own_cap_and_rate_override_the_defaults(
+    e2e: Harness, trunk_socket: tuple[socket.socket, int]
+) -> None:
+    sock, port = trunk_socket
+    server = start_server(e2e, port, {}, {"max_calls": 3, "invite_rate": "0.001:8"})
+    finals = flood(sock, server.sip, [DID] * 12)
+    assert statuses(finals) == {200: 3, 486: 5, 503: 4}, (statuses(finals), server.logs())
 
 
 def test_invites_from_a_trunk_over_its_rate_get_503_with_retry_after(

@@ -638,7 +638,7 @@ class CallManager:
             wait_s = (
                 None
                 if rt.guard.trusted(addr[0])
-                else self.trunk_limits.admit_invite(trunk.name, rt.loop.time())
+                else self.trunk_limits.admit_invite(trunk, rt.loop.time())
             )
             if wait_s is not None:
                 sip.send_response(
@@ -655,7 +655,8 @@ class CallManager:
                         request, caller, did or ruri_user, "unknown number", skipped
                     )
                 return
-            if not rt.guard.acquire_call(trunk=trunk.name):  # pbx/security.py call caps
+            cap = self.trunk_limits.call_cap(trunk)  # the trunk's own or the default
+            if not rt.guard.calls.acquire(f"trunk:{trunk.name}", cap):  # security.py counts
                 # The trunk's channels are all in use: busy for this call (no Retry-After,
                 # which would make the provider avoid us for every call meanwhile).
                 sip.send_response(txn, make_response(request, 486))

@@ -388,12 +388,15 @@ class TrunkLimits:
     UDP): new INVITEs per second (token bucket ``invite_rate``; retransmissions never reach
     it, the transaction layer absorbs them), and the call-history rows written for calls
     to numbers that are not ours (``rejected_rate``: over it, rows are skipped and the next
-    row written says how many were). Concurrent calls per trunk are `AccessGuard`'s cap
-    (``FLOWPBX_SIP_MAX_CALLS_PER_TRUNK``). State is one small entry per trunk name."""
+    row written says how many were). A trunk's own ``invite_rate`` and ``max_calls``
+    override the defaults; concurrent calls are counted by `AccessGuard`'s `CallLimiter`.
+    State is one small entry per trunk name."""
 
-    def __init__(self, *, invite_rate: Rate, rejected_rate: Rate) -> None:
+    def __init__(self, *, invite_rate: Rate, rejected_rate: Rate, max_calls: int = 0) -> None:
         self.invite_rate = invite_rate
         self.rejected_rate = rejected_rate
+        self.max_calls = max_calls
+        self._parsed: dict[str, Rate] = {}
         self._invites: dict[str, _Bucket] = {}
         self._rejected: dict[str, _Bucket] = {}
         self._skipped: dict[str, int] = {}
@@ -405,17 +408,37 @@ class TrunkLimits:
         return cls(
             invite_rate=Rate.parse(settings.sip_rate_trunk_invite),
             rejected_rate=Rate.parse(settings.sip_rate_rejected_history),
+            max_calls=settings.sip_max_calls_per_trunk,
         )
 
-    def admit_invite(self, trunk: str, now: float) -> int | None:
+    def call_cap(self, trunk: TrunkRec) -> int:
+        """Concurrent calls `trunk` may have (0 = no cap)."""
+        return self.max_calls if trunk.max_calls is None else trunk.max_calls
+
+    def _rate(self, trunk: TrunkRec) -> Rate:
+        text = trunk.invite_rate
+        if text is None:
+            return self.invite_rate
+        rate = self._parsed.get(text)
+        if rate is None:
+            try:
+                rate = Rate.parse(text)
+            except ValueError:
+                log.warning("trunk %s: bad invite_rate %r; using the default", trunk.name, text)
+                rate = self.invite_rate
+            if len(self._parsed) < 1024:
+                self._parsed[text] = rate
+        return rate
+
+    def admit_invite(self, trunk: TrunkRec, now: float) -> int | None:
         """None when a new INVITE from `trunk` is within its rate; else the seconds to ask
         the provider to wait (Retry-After of the 503)."""
-        rate = self.invite_rate
+        rate = self._rate(trunk)
         if rate.per_s <= 0:
             return None
-        bucket = self._invites.get(trunk)
+        bucket = self._invites.get(trunk.name)
         if bucket is None:
-            bucket = self._invites[trunk] = _Bucket(tokens=rate.burst, at=now)
+            bucket = self._invites[trunk.name] = _Bucket(tokens=rate.burst, at=now)
         if bucket.take(rate, now):
             return None
         self.invites_refused += 1
