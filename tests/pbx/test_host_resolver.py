@@ -70,6 +70,9 @@ async def test_answers_are_cached_for_their_ttl_and_lookups_coalesce(dns: FakeDn
     assert await resolver.resolve("sip.provider.test") == first[0]
     assert len(dns.calls) == 1
     now[0] = 61.0
+    assert resolver.cached("sip.provider.test") == first[0]  # no lookup, even expired
+    assert resolver.cached("other.test") is None
+    assert len(dns.calls) == 1
     await resolver.resolve("sip.provider.test")
     assert len(dns.calls) == 2  # expired: looked up again
 

@@ -44,7 +44,6 @@ from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
 from flowpbx.pbx.trunks import (
-    HostResolver,
     TrunkLimits,
     caller_identity,
     inbound_numbers,
@@ -261,7 +260,7 @@ class LiveCall:
             trunk, number, guard.dial_allowed_prefixes, guard.dial_blocked_prefixes
         ):
             return DialResult(outcome="failed", detail=DIAL_BLOCKED)
-        ips = await self.rt.calls.resolver.resolve(trunk.host)  # off the loop, cached
+        ips = await self.rt.resolver.resolve(trunk.host)  # off the loop, cached
         if not ips:
             return DialResult(outcome="failed", detail=f"trunk {trunk.name} does not resolve")
         addr = (ips[0], trunk.port)
@@ -619,7 +618,6 @@ class CallManager:
         self._flows: dict[tuple[str, int], Any] = {}
         self.bridges = BridgeRegistry()  # extension -> its current bridged call (spy codes)
         self.trunk_limits = TrunkLimits.from_settings(rt.settings)
-        self.resolver = HostResolver()  # trunk host names for calls out (pbx/trunks.py)
 
     def on_invite(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
         rt = self.rt

@@ -497,6 +497,13 @@ class HostResolver:
     def _now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
+    def cached(self, host: str) -> tuple[str, ...] | None:
+        """The addresses last found for `host` (even expired), without a lookup; None when
+        it was never looked up. For code that cannot wait (a configuration being applied
+        right after `resolve` was awaited for its trunks)."""
+        hit = self._cache.get(host.lower())
+        return None if hit is None else hit[1]
+
     async def resolve(self, host: str) -> tuple[str, ...]:
         """The addresses of `host` (empty when it does not resolve)."""
         try:
