@@ -109,9 +109,9 @@ class Settings:
     # "RATE:BURST" (0 = a row each): over it, one later row carries the count.
     sip_rate_rejected_history: str = "1:20"
     # SIP over TCP (pbx/transport.py): connections accepted from one IP address (0 = no
-    # cap; trusted networks exempt); seconds a new connection has to send a valid message;
-    # seconds a connection from a source that never authenticated stays open without one;
-    # seconds any connection stays open without traffic.
+    # cap; trusted networks, trunks and addresses that authenticated exempt); seconds a new
+    # connection has to send a valid message; seconds a connection from a source that never
+    # authenticated stays open without one; seconds any connection stays open without traffic.
     sip_tcp_max_per_source: int = 16
     sip_tcp_first_message_s: float = 5.0
     sip_tcp_unknown_idle_s: float = 60.0

@@ -1,6 +1,7 @@
 """What one source can hold over SIP/TCP (issue 16), on a real loopback endpoint: the
-per-source connection cap (trusted networks exempt), garbage not counting as a message, and
-which connections the sweeper closes — decided on the connection's own clock readings."""
+per-source connection cap (trusted and authenticated sources exempt), garbage not counting
+as a message, and which connections the sweeper closes — decided on the connection's own
+clock readings."""
 
 from __future__ import annotations
 
@@ -40,20 +41,22 @@ async def _until(check: Any) -> None:
     raise AssertionError("condition never held")
 
 
-async def test_per_source_cap_and_trusted_sources_exempt() -> None:
+async def test_per_source_cap_and_known_sources_exempt() -> None:
     ep = await _endpoint(tcp_max_per_source=2)
     tcp = ep.tcp
     assert tcp is not None
     writers: list[asyncio.StreamWriter] = []
     try:
-        for source in ["127.0.0.1"] * 4 + ["127.0.0.2"] + ["127.0.0.3"] * 4:
+        assert ep.guard is not None
+        ep.guard.record_success("127.0.0.4", 0.0)  # an address that authenticated
+        for source in ["127.0.0.1"] * 4 + ["127.0.0.2"] + ["127.0.0.3"] * 4 + ["127.0.0.4"] * 4:
             _, w = await asyncio.open_connection("127.0.0.1", ep.port, local_addr=(source, 0))
             writers.append(w)
         await _until(lambda: tcp.refused_per_source == 2)
         by_ip: dict[str, int] = {}
         for addr in list(tcp.connections):
             by_ip[addr[0]] = by_ip.get(addr[0], 0) + 1
-        assert by_ip == {"127.0.0.1": 2, "127.0.0.2": 1, "127.0.0.3": 4}
+        assert by_ip == {"127.0.0.1": 2, "127.0.0.2": 1, "127.0.0.3": 4, "127.0.0.4": 4}
         for w in writers:
             w.close()
         await _until(lambda: not tcp.connections)

@@ -21,7 +21,9 @@ answer a CRLFCRLF keep-alive ping with a CRLF pong (RFC 5626 §4.4.1), reuse one
 per remote address in both directions (RFC 3261 §18), open a connection on demand for
 requests to a new address, and close connections idle longer than ``idle_timeout``. What
 one source can hold is bounded: at most ``max_per_source`` connections accepted from one IP
-address (sources in the trusted networks exempt), a connection that has not sent one valid
+address (known sources exempt: trusted networks, trunks, and addresses that authenticated, so
+an office of phones behind one NAT address is not capped once one has registered), a
+connection that has not sent one valid
 SIP message (framed, parsed, admitted by the access guard) within ``first_message_timeout``
 is closed, and one from a source that never authenticated (not a trunk, not trusted) is
 closed after ``unknown_idle_timeout`` without a valid message — one OPTIONS does not hold a
@@ -242,7 +244,7 @@ class StreamTransport:
             conn.close()
             return
         ip = conn.addr[0]
-        if conn.inbound and self.max_per_source > 0 and not self._exempt(ip):
+        if conn.inbound and self.max_per_source > 0 and not self._known(conn.addr):
             n = self._per_source.get(ip, 0)
             if n >= self.max_per_source:
                 self.refused_per_source += 1
@@ -271,10 +273,6 @@ class StreamTransport:
                 self._per_source[ip] = n
             else:
                 self._per_source.pop(ip, None)
-
-    def _exempt(self, ip: str) -> bool:
-        guard = self.endpoint.guard
-        return guard is not None and bool(guard.trusted(ip))
 
     def _known(self, addr: Addr) -> bool:
         """An authenticated, trunk or trusted source (all are, without an access guard)."""
