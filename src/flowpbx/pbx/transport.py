@@ -21,14 +21,13 @@ answer a CRLFCRLF keep-alive ping with a CRLF pong (RFC 5626 §4.4.1), reuse one
 per remote address in both directions (RFC 3261 §18), open a connection on demand for
 requests to a new address, and close connections idle longer than ``idle_timeout``. What
 one source can hold is bounded: at most ``max_per_source`` connections accepted from one IP
-address (known sources exempt: trusted networks, trunks, and addresses that authenticated, so
-an office of phones behind one NAT address is not capped once one has registered), a
-connection that has not sent one valid
-SIP message (framed, parsed, admitted by the access guard) within ``first_message_timeout``
-is closed, and one from a source that never authenticated (not a trunk, not trusted) is
-closed after ``unknown_idle_timeout`` without a valid message — one OPTIONS does not hold a
-connection for the hour a registered phone's may stay open. TLS is
-the same class with an ``ssl.SSLContext`` and another name: the endpoint only knows the
+address (known sources exempt: trusted networks, trunks, and addresses that authenticated,
+so an office of phones behind one NAT address is not capped once one has registered); a
+connection that has not sent one valid SIP message (framed, parsed, admitted by the access
+guard) within ``first_message_timeout`` is closed; and one from a source that never
+authenticated is closed ``unknown_idle_timeout`` after its last valid message — one OPTIONS
+does not hold a connection for the hour a registered phone's may stay open. TLS is the same
+class with an ``ssl.SSLContext`` and another name: the endpoint only knows the
 `Transport` interface (``name``, ``send``, ``has_connection``, ``close``).
 
 A request the runtime sends carries a handler; responses and timeouts of its transaction are
