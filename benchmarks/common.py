@@ -151,6 +151,7 @@ class BenchServer(FlowpbxServer):
         # (no per-source rate limits or bans) and lift the per-extension call cap.
         self.env["FLOWPBX_SIP_TRUSTED_NETWORKS"] = "127.0.0.0/8"
         self.env["FLOWPBX_SIP_MAX_CALLS_PER_EXTENSION"] = "0"
+        self.env["FLOWPBX_SIP_MAX_CALLS_PER_TRUNK"] = "0"  # hundreds of calls from the trunk
         if RT_PRIORITY > 0:  # flowpbx's own setting (raise_priority applies it to the others)
             self.env["FLOWPBX_REALTIME_PRIORITY"] = str(RT_PRIORITY)
         self.gc_path = self.root / "gc.json"

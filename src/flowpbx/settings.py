@@ -100,7 +100,22 @@ class Settings:
     sip_options_policy: str = "any"
     sip_trusted_networks: tuple[str, ...] = ()
     sip_max_calls_per_extension: int = 8
-    sip_max_calls_per_trunk: int = 0
+    # Concurrent calls from one trunk (its address can be spoofed over UDP): over it, 486.
+    sip_max_calls_per_trunk: int = 50
+    # New INVITEs per second from one trunk, "RATE:BURST" (0 = off): over it, 503 with
+    # Retry-After. Sources in sip_trusted_networks are exempt.
+    sip_rate_trunk_invite: str = "10:50"
+    # Call-history rows for calls from a trunk to numbers that are not ours, per trunk,
+    # "RATE:BURST" (0 = a row each): over it, one later row carries the count.
+    sip_rate_rejected_history: str = "1:20"
+    # SIP over TCP (pbx/transport.py): connections accepted from one IP address (0 = no
+    # cap; trusted networks, trunks and addresses that authenticated exempt); seconds a new
+    # connection has to send a valid message; seconds a connection from a source that never
+    # authenticated stays open without one; seconds any connection stays open without traffic.
+    sip_tcp_max_per_source: int = 16
+    sip_tcp_first_message_s: float = 5.0
+    sip_tcp_unknown_idle_s: float = 60.0
+    sip_tcp_idle_s: float = 3700.0
     sip_dial_allowed_prefixes: tuple[str, ...] = ()
     sip_dial_blocked_prefixes: tuple[str, ...] = (
         "+1900",
@@ -151,13 +166,15 @@ class Settings:
 
 def _security_from_env() -> dict[str, Any]:
     """FLOWPBX_SIP_BAN_THRESHOLD, _BAN_WINDOW_S, _BAN_DURATION_S, _RATE_REGISTER/INVITE/OPTIONS,
-    _OPTIONS_POLICY, _TRUSTED_NETWORKS, _MAX_CALLS_PER_EXTENSION/TRUNK,
-    _DIAL_ALLOWED_PREFIXES, _DIAL_BLOCKED_PREFIXES (lists comma-separated)."""
+    _RATE_TRUNK_INVITE, _RATE_REJECTED_HISTORY, _OPTIONS_POLICY, _TRUSTED_NETWORKS,
+    _MAX_CALLS_PER_EXTENSION/TRUNK, _TCP_MAX_PER_SOURCE, _TCP_FIRST_MESSAGE_S,
+    _TCP_UNKNOWN_IDLE_S, _TCP_IDLE_S, _DIAL_ALLOWED_PREFIXES, _DIAL_BLOCKED_PREFIXES (lists
+    comma-separated)."""
     out: dict[str, Any] = {}
     for name, f in Settings.__dataclass_fields__.items():
         env = "FLOWPBX_" + name.upper()
         if not (
-            name.startswith(("sip_ban_", "sip_rate_", "sip_max_calls_", "sip_dial_"))
+            name.startswith(("sip_ban_", "sip_rate_", "sip_max_calls_", "sip_dial_", "sip_tcp_"))
             or name in ("sip_options_policy", "sip_trusted_networks")
         ):
             continue
@@ -176,6 +193,10 @@ def _security_from_env() -> dict[str, Any]:
                 out[name] = text.strip()
         except ValueError:
             raise SettingsError(f"{env}={text!r}: expected a {kind.__name__}") from None
+        if name.startswith("sip_tcp_") and not (
+            out[name] > 0 or (name == "sip_tcp_max_per_source" and out[name] == 0)
+        ):
+            raise SettingsError(f"{env}={text!r}: expected a positive number")
         if name.startswith("sip_rate_"):
             rate, _, burst = text.partition(":")
             try:

@@ -11,7 +11,7 @@ from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
 from flowpbx.store import repos, repos_extra
-from flowpbx.store.config_io import TrunkIn
+from flowpbx.store.config_io import INVITE_RATE_PATTERN, TrunkIn
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import TrunkRec
 
@@ -31,6 +31,8 @@ class TrunkOut(BaseModel):
     trusted: bool
     country_code: str | None = None
     national_prefix: str | None = None
+    max_calls: int | None = None
+    invite_rate: str | None = None
     registration: dict[str, Any] | None
 
 
@@ -46,6 +48,8 @@ class TrunkUpdate(BaseModel):
     trusted: bool = False
     country_code: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,3}$")
     national_prefix: str | None = Field(default=None, pattern=r"^[0-9]{1,4}$")
+    max_calls: int | None = Field(default=None, ge=0, le=100_000)
+    invite_rate: str | None = Field(default=None, pattern=INVITE_RATE_PATTERN)
 
 
 def _live_state(live: LiveDep) -> dict[str, dict[str, Any]]:
@@ -73,6 +77,8 @@ def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
             "trusted": t.trusted,
             "country_code": t.country_code,
             "national_prefix": t.national_prefix,
+            "max_calls": t.max_calls,
+            "invite_rate": t.invite_rate,
             "registration": state.get(t.name) if t.register else None,
         }
     )

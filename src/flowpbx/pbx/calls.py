@@ -43,7 +43,12 @@ from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, rin
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
-from flowpbx.pbx.trunks import caller_identity, inbound_numbers
+from flowpbx.pbx.trunks import (
+    TrunkLimits,
+    caller_identity,
+    inbound_numbers,
+    outbound_allowed,
+)
 from flowpbx.pbx.trunks import normalize_number as normalize_number
 from flowpbx.pbx.voicemail import PinLockout, leave_message, listen_messages, own_mailbox
 from flowpbx.sip.errors import SipParseError
@@ -60,6 +65,7 @@ log = logging.getLogger("flowpbx.calls")
 Addr = tuple[str, int]
 BUSY_STATUSES = frozenset({486, 600, 603})
 NO_ANSWER_STATUSES = frozenset({408, 480, 487})
+DIAL_BLOCKED = "blocked by outbound dial restrictions"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,14 +261,20 @@ class LiveCall:
         """Call an external number through the trunk (`call_phone`, and extensions calling
         out). `caller_id` is the number presented; `anonymous` hides it (SPEC §4 `h`)."""
         self._check()
-        if not self.rt.guard.dial_allowed(number):  # outbound dial restrictions (security.py)
-            return DialResult(outcome="failed", detail="blocked by outbound dial restrictions")
         trunk = self.rt.config.outbound_trunk(self._did)
         if trunk is None:
             return DialResult(outcome="failed", detail="no trunk to call out on")
-        addr = self.rt.config.trunk_addr(trunk)
-        if addr is None:
+        # Outbound dial restrictions on every way the provider may read the exact string
+        # sent in the Request-URI (national, 00/011 forms: pbx/trunks.py).
+        guard = self.rt.guard.config
+        if not outbound_allowed(
+            trunk, number, guard.dial_allowed_prefixes, guard.dial_blocked_prefixes
+        ):
+            return DialResult(outcome="failed", detail=DIAL_BLOCKED)
+        ips = await self.rt.resolver.resolve(trunk.host)  # off the loop, cached
+        if not ips:
             return DialResult(outcome="failed", detail=f"trunk {trunk.name} does not resolve")
+        addr = (ips[0], trunk.port)
         presented = caller_id or self._caller or "anonymous"
         domain = trunk.from_domain or trunk.host
         identity = caller_identity(
@@ -624,6 +636,7 @@ class CallManager:
             window_s=settings.voicemail_pin_window_s,
             lockout_s=settings.voicemail_pin_lockout_s,
         )
+        self.trunk_limits = TrunkLimits.from_settings(rt.settings)
 
     def on_invite(self, txn: ServerTransaction, request: Request, addr: Addr) -> None:
         rt = self.rt
@@ -637,14 +650,33 @@ class CallManager:
             return
         trunk = rt.config.trunk_for(addr)
         if trunk is not None:
+            # Per-trunk INVITE rate (pbx/trunks.py TrunkLimits): a trunk's address is easily
+            # spoofed; 503 + Retry-After asks a real provider to slow down.
+            wait_s = (
+                None
+                if rt.guard.trusted(addr[0])
+                else self.trunk_limits.admit_invite(trunk, rt.loop.time())
+            )
+            if wait_s is not None:
+                sip.send_response(
+                    txn, make_response(request, 503, headers=[("Retry-After", str(wait_s))])
+                )
+                return
             did, caller = inbound_numbers(trunk, request.ruri, to_uri, from_.uri)
             published = rt.config.flows_by_did.get(did)
             if published is None:
                 sip.send_response(txn, make_response(request, 404))
-                self._record_rejected(request, caller, did or ruri_user, "unknown number")
+                skipped = self.trunk_limits.record_rejected(trunk.name, rt.loop.time())
+                if skipped is not None:  # a bounded number of history rows, with a count
+                    self._record_rejected(
+                        request, caller, did or ruri_user, "unknown number", skipped
+                    )
                 return
-            if not rt.guard.acquire_call(trunk=trunk.name):  # pbx/security.py call caps
-                sip.send_response(txn, make_response(request, 503, "Too Many Calls"))
+            cap = self.trunk_limits.call_cap(trunk)  # the trunk's own or the default
+            if not rt.guard.calls.acquire(f"trunk:{trunk.name}", cap):  # security.py counts
+                # The trunk's channels are all in use: busy for this call (no Retry-After,
+                # which would make the provider avoid us for every call meanwhile).
+                sip.send_response(txn, make_response(request, 486))
                 return
             release = functools.partial(rt.guard.release_call, trunk=trunk.name)
             self._spawn(
@@ -914,7 +946,8 @@ class CallManager:
             if result.outcome == "answered":
                 call.answered_by = number
             elif not call.leg.answered:
-                call.leg.reject({"busy": 486, "no_answer": 480}.get(result.outcome, 503))
+                status = {"busy": 486, "no_answer": 480}.get(result.outcome, 503)
+                call.leg.reject(403 if result.detail == DIAL_BLOCKED else status)
             return result.outcome, result.outcome
 
         await self._direct(
@@ -971,8 +1004,13 @@ class CallManager:
         )
         await self.rt.history.add(rec)
 
-    def _record_rejected(self, request: Request, caller: str, did: str, why: str) -> None:
+    def _record_rejected(
+        self, request: Request, caller: str, did: str, why: str, skipped: int = 0
+    ) -> None:
         now = dt.datetime.now(dt.UTC)
+        facts: dict[str, Any] = {"reason": why}
+        if skipped:
+            facts["not_recorded_before"] = skipped  # rows skipped over the rate (TrunkLimits)
         rec = CallRecord(
             call_id=request.call_id,
             started_at=now,
@@ -985,9 +1023,7 @@ class CallManager:
             revision=None,
             answered_by=None,
             outcome="rejected",
-            trace=[
-                {"t": 0.0, "node": None, "type": None, "output": None, "facts": {"reason": why}}
-            ],
+            trace=[{"t": 0.0, "node": None, "type": None, "output": None, "facts": facts}],
         )
         self._spawn(self.rt.history.add(rec))
 

@@ -33,7 +33,7 @@ from flowpbx.pbx.queues import QueueManager
 from flowpbx.pbx.registrar import Authenticator, Registrar
 from flowpbx.pbx.security import AccessGuard, GuardConfig
 from flowpbx.pbx.transport import SipEndpoint
-from flowpbx.pbx.trunks import TrunkManager
+from flowpbx.pbx.trunks import HostResolver, TrunkManager
 from flowpbx.pbx.voicemail import own_mailbox
 from flowpbx.services.factory import services_for
 from flowpbx.settings import Settings
@@ -81,18 +81,25 @@ _KNOWN_METHODS = frozenset(ALLOW.split(", "))
 
 
 class ConfigView:
-    """The runtime's read-only view of the configuration, with lookups the call path needs."""
+    """The runtime's read-only view of the configuration, with lookups the call path needs.
+    Trunk host names come from `resolver`'s cache when it has them (`Runtime.reload` is
+    given a configuration whose names were resolved off the loop first)."""
 
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, resolver: HostResolver | None = None) -> None:
         self.raw = config
         self._schedules: dict[str, Schedule | None] = {}
         self.extensions = config.extensions
         self.flows_by_did = config.flows_by_did
         self.numbers = config.numbers
         self._trunks: dict[Addr, TrunkRec] = {}
+        self._resolver = resolver
         for trunk in config.trunks:
-            for ip in _resolve(trunk.host):
+            for ip in self._ips(trunk.host):
                 self._trunks.setdefault((ip, trunk.port), trunk)
+
+    def _ips(self, host: str) -> list[str]:
+        hit = self._resolver.cached(host) if self._resolver is not None else None
+        return list(hit) if hit is not None else _resolve(host)
 
     def schedule(self, name: str) -> Schedule | None:
         """A named office-hours schedule, compiled once per configuration."""
@@ -121,7 +128,7 @@ class ConfigView:
         return self.raw.trunks[0] if self.raw.trunks else None
 
     def trunk_addr(self, trunk: TrunkRec) -> Addr | None:
-        ips = _resolve(trunk.host)
+        ips = self._ips(trunk.host)
         return (ips[0], trunk.port) if ips else None
 
     def trunk_for(self, addr: Addr) -> TrunkRec | None:
@@ -195,10 +202,19 @@ class Runtime:
         self.settings = settings
         self.store = store
         self.loop = asyncio.get_running_loop()
-        self.config = ConfigView(config)
+        self.resolver = HostResolver()  # trunk host names, off the loop (pbx/trunks.py)
+        self.config = ConfigView(config, self.resolver)
         self.media_ip = settings.effective_media_ip
         host, port = settings.sip_listen
-        self.sip = SipEndpoint(host=host, port=port, on_event=self.dispatch)
+        self.sip = SipEndpoint(
+            host=host,
+            port=port,
+            on_event=self.dispatch,
+            tcp_idle_timeout=settings.sip_tcp_idle_s,
+            tcp_first_message_timeout=settings.sip_tcp_first_message_s,
+            tcp_unknown_idle_timeout=settings.sip_tcp_unknown_idle_s,
+            tcp_max_per_source=settings.sip_tcp_max_per_source,
+        )
         self.domain = host
         self.user_agent = USER_AGENT
         self.contact = ""
@@ -287,8 +303,12 @@ class Runtime:
             self.services.flow_services(self.config), call_history=call_history
         )
 
+    async def resolve_trunks(self, config: RuntimeConfig) -> None:
+        """Resolve a configuration's trunk host names off the loop, before `reload`."""
+        await asyncio.gather(*(self.resolver.resolve(t.host) for t in config.trunks))
+
     def reload(self, config: RuntimeConfig) -> None:
-        self.config = ConfigView(config)
+        self.config = ConfigView(config, self.resolver)
         self.flow_services = self._flow_services()
         self.trunks.sync(config.trunks, self.config.trunk_addr)
         self.audio.update(config.audio)

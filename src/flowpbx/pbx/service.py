@@ -43,7 +43,9 @@ class PbxService:
 
     async def reload(self) -> None:
         """Take configuration changes (extensions, numbers, published flows, audio) live."""
-        self.runtime.reload(await self.store.load_runtime_config())
+        config = await self.store.load_runtime_config()
+        await self.runtime.resolve_trunks(config)  # host names: off the loop
+        self.runtime.reload(config)
         await self._apply_settings()
 
     async def _apply_settings(self) -> None:

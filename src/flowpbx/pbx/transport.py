@@ -19,8 +19,15 @@ Which transport a message leaves on:
 Stream transports (`StreamTransport`) frame by Content-Length (``sip.message.frame_stream``),
 answer a CRLFCRLF keep-alive ping with a CRLF pong (RFC 5626 §4.4.1), reuse one connection
 per remote address in both directions (RFC 3261 §18), open a connection on demand for
-requests to a new address, and close connections idle longer than ``idle_timeout``. TLS is
-the same class with an ``ssl.SSLContext`` and another name: the endpoint only knows the
+requests to a new address, and close connections idle longer than ``idle_timeout``. What
+one source can hold is bounded: at most ``max_per_source`` connections accepted from one IP
+address (known sources exempt: trusted networks, trunks, and addresses that authenticated,
+so an office of phones behind one NAT address is not capped once one has registered); a
+connection that has not sent one valid SIP message (framed, parsed, admitted by the access
+guard) within ``first_message_timeout`` is closed; and one from a source that never
+authenticated is closed ``unknown_idle_timeout`` after its last valid message — one OPTIONS
+does not hold a connection for the hour a registered phone's may stay open. TLS is the same
+class with an ``ssl.SSLContext`` and another name: the endpoint only knows the
 `Transport` interface (``name``, ``send``, ``has_connection``, ``close``).
 
 A request the runtime sends carries a handler; responses and timeouts of its transaction are
@@ -51,6 +58,7 @@ EventHandler = Callable[[Any], None]
 
 MAX_MESSAGE = 65535  # bytes of one framed message on a stream
 MAX_CONNECTIONS = 4096
+MAX_PER_SOURCE = 16  # connections accepted from one IP address
 MAX_PENDING = 64  # messages queued per address while its connection is being opened
 
 
@@ -118,20 +126,23 @@ class DatagramTransport(asyncio.DatagramProtocol):
 class StreamConnection(asyncio.Protocol):
     """One TCP (or TLS) connection: frames messages out of the byte stream."""
 
-    def __init__(self, owner: StreamTransport) -> None:
+    def __init__(self, owner: StreamTransport, *, inbound: bool = False) -> None:
         self._owner = owner
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self.addr: Addr = ("", 0)
+        self.inbound = inbound  # accepted by our listening socket (not opened by us)
+        self.counted = False  # counted against its source's connection cap
         self.last_active = 0.0
+        self.last_message = 0.0  # when the last valid message came
         self.opened_at = 0.0
-        self.messages_in = 0
+        self.messages_in = 0  # valid messages (framed, parsed, admitted)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.addr = (str(peer[0]), int(peer[1]))
-        self.last_active = self.opened_at = self._owner.now()
+        self.last_active = self.last_message = self.opened_at = self._owner.now()
         self._owner.adopt(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -161,8 +172,9 @@ class StreamConnection(asyncio.Protocol):
             del buf[:n]
             if not message.strip(b"\r\n"):
                 continue  # only CRLFs
-            self.messages_in += 1
-            self._owner.endpoint.receive(self._owner, message, self.addr)
+            if self._owner.endpoint.receive(self._owner, message, self.addr):
+                self.messages_in += 1
+                self.last_message = self.last_active
 
     def write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
@@ -186,12 +198,18 @@ class StreamTransport:
         name: str = "tcp",
         ssl_context: ssl.SSLContext | None = None,
         idle_timeout: float = 3700.0,
-        first_message_timeout: float = 30.0,
+        first_message_timeout: float = 5.0,
+        unknown_idle_timeout: float = 60.0,
+        max_per_source: int = MAX_PER_SOURCE,
     ) -> None:
         self.endpoint = endpoint
-        # A connection that has not sent one whole message by then is closed (no slow
-        # drip of bytes holds a connection slot for an hour).
+        # A connection that has not sent one valid message by then is closed (no slow drip
+        # of bytes, no garbage, holds a connection slot).
         self.first_message_timeout = first_message_timeout
+        self.unknown_idle_timeout = unknown_idle_timeout
+        self.max_per_source = max_per_source  # 0 = no cap
+        self._per_source: dict[str, int] = {}
+        self.refused_per_source = 0
         self.name = name
         self._ssl = ssl_context
         self.idle_timeout = idle_timeout
@@ -207,7 +225,11 @@ class StreamTransport:
 
     async def start(self, host: str, port: int) -> None:
         self._server = await self._loop.create_server(
-            lambda: StreamConnection(self), host, port, ssl=self._ssl, reuse_address=True
+            lambda: StreamConnection(self, inbound=True),
+            host,
+            port,
+            ssl=self._ssl,
+            reuse_address=True,
         )
         self._arm_sweeper()
 
@@ -220,14 +242,41 @@ class StreamTransport:
             log.warning("too many SIP %s connections: refusing %s", self.name, conn.addr)
             conn.close()
             return
+        ip = conn.addr[0]
+        if conn.inbound and self.max_per_source > 0 and not self._known(conn.addr):
+            n = self._per_source.get(ip, 0)
+            if n >= self.max_per_source:
+                self.refused_per_source += 1
+                log.debug("SIP %s: %s has %d connections: refusing another", self.name, ip, n)
+                conn.close()
+                return
+            self._per_source[ip] = n + 1
+            conn.counted = True
         old = self._conns.get(conn.addr)
         if old is not None and old is not conn:
+            self._uncount(old)
             old.close()
         self._conns[conn.addr] = conn
 
     def forget(self, conn: StreamConnection) -> None:
         if self._conns.get(conn.addr) is conn:
             del self._conns[conn.addr]
+            self._uncount(conn)
+
+    def _uncount(self, conn: StreamConnection) -> None:
+        if conn.counted:
+            conn.counted = False
+            ip = conn.addr[0]
+            n = self._per_source.get(ip, 0) - 1
+            if n > 0:
+                self._per_source[ip] = n
+            else:
+                self._per_source.pop(ip, None)
+
+    def _known(self, addr: Addr) -> bool:
+        """An authenticated, trunk or trusted source (all are, without an access guard)."""
+        guard = self.endpoint.guard
+        return guard is None or bool(guard.is_known(addr))
 
     def has_connection(self, addr: Addr) -> bool:
         return addr in self._conns
@@ -270,19 +319,23 @@ class StreamTransport:
             self.endpoint.datagrams_out += 1
 
     def _arm_sweeper(self) -> None:
-        period = max(0.05, min(self.idle_timeout / 4, self.first_message_timeout / 2, 30.0))
+        shortest = min(self.idle_timeout, self.first_message_timeout, self.unknown_idle_timeout)
+        period = max(0.05, min(shortest / 2, 30.0))
         self._sweeper = self._loop.call_later(period, self._sweep)
 
+    def _stale(self, c: StreamConnection, now: float) -> bool:
+        if c.last_active < now - self.idle_timeout:
+            return True  # RFC 3261 §18: no traffic at all
+        if not c.inbound:
+            return False
+        if c.messages_in == 0:
+            return c.opened_at < now - self.first_message_timeout
+        return c.last_message < now - self.unknown_idle_timeout and not self._known(c.addr)
+
     def _sweep(self) -> None:
-        """Close connections with no traffic for ``idle_timeout`` seconds (RFC 3261 §18)."""
+        """Close connections idle too long (see the module docstring)."""
         now = self.now()
-        cutoff = now - self.idle_timeout
-        silent = now - self.first_message_timeout
-        for conn in [
-            c
-            for c in self._conns.values()
-            if c.last_active < cutoff or (c.messages_in == 0 and c.opened_at < silent)
-        ]:
+        for conn in [c for c in self._conns.values() if self._stale(c, now)]:
             log.debug("closing idle SIP %s connection %s", self.name, conn.addr)
             conn.close()
         self._arm_sweeper()
@@ -320,7 +373,9 @@ class SipEndpoint:
         on_event: EventHandler,
         tcp: bool = True,
         tcp_idle_timeout: float = 3700.0,
-        tcp_first_message_timeout: float = 30.0,
+        tcp_first_message_timeout: float = 5.0,
+        tcp_unknown_idle_timeout: float = 60.0,
+        tcp_max_per_source: int = MAX_PER_SOURCE,
     ) -> None:
         self.host = host
         self.port = port
@@ -336,6 +391,8 @@ class SipEndpoint:
                 self,
                 idle_timeout=tcp_idle_timeout,
                 first_message_timeout=tcp_first_message_timeout,
+                unknown_idle_timeout=tcp_unknown_idle_timeout,
+                max_per_source=tcp_max_per_source,
             )
             self.transports["tcp"] = self.tcp
             self.layers["tcp"] = TransactionLayer(reliable=True, transport="tcp")
@@ -381,13 +438,17 @@ class SipEndpoint:
 
     # -- inbound -----------------------------------------------------------------------------
 
-    def receive(self, transport: Transport, data: bytes, addr: Addr) -> None:
-        """One framed message from a transport."""
+    def receive(self, transport: Transport, data: bytes, addr: Addr) -> bool:
+        """One framed message from a transport; False when it was dropped or did not parse
+        (a stream connection that sends only such is closed early)."""
         guard = self.guard  # banned / rate-limited sources are dropped before parsing
         if guard is not None and not guard.admit(addr, data, self._loop.time()):
-            return
-        self.layers[transport.name].receive(data, addr, self._loop.time())
+            return False
+        layer = self.layers[transport.name]
+        failures = layer.stats.parse_failures
+        layer.receive(data, addr, self._loop.time())
         self.pump()
+        return layer.stats.parse_failures == failures
 
     # -- outbound ----------------------------------------------------------------------------
 

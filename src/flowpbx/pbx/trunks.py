@@ -28,11 +28,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import ipaddress
 import logging
+import math
 import random
+import socket
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from flowpbx.pbx.security import Rate, dial_allowed
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
@@ -354,6 +360,187 @@ class TrunkManager:
         self._regs.clear()
 
 
+# -- what one trunk may send: INVITE rate, history rows for unknown numbers ----------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    at: float
+
+    def take(self, rate: Rate, now: float) -> bool:
+        self.tokens = min(rate.burst, self.tokens + (now - self.at) * rate.per_s)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait_s(self, rate: Rate) -> int:
+        """Whole seconds until the next token (at least 1)."""
+        if rate.per_s <= 0:
+            return 1
+        return max(1, min(3600, math.ceil((1.0 - self.tokens) / rate.per_s)))
+
+
+class TrunkLimits:
+    """Per-trunk limits on what arrives from a trunk's address (which anyone can spoof over
+    UDP): new INVITEs per second (token bucket ``invite_rate``; retransmissions never reach
+    it, the transaction layer absorbs them), and the call-history rows written for calls
+    to numbers that are not ours (``rejected_rate``: over it, rows are skipped and the next
+    row written says how many were). A trunk's own ``invite_rate`` and ``max_calls``
+    override the defaults; concurrent calls are counted by `AccessGuard`'s `CallLimiter`.
+    State is one small entry per trunk name."""
+
+    def __init__(self, *, invite_rate: Rate, rejected_rate: Rate, max_calls: int = 0) -> None:
+        self.invite_rate = invite_rate
+        self.rejected_rate = rejected_rate
+        self.max_calls = max_calls
+        self._parsed: dict[str, Rate] = {}
+        self._invites: dict[str, _Bucket] = {}
+        self._rejected: dict[str, _Bucket] = {}
+        self._skipped: dict[str, int] = {}
+        self.invites_refused = 0
+        self.rejected_not_recorded = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TrunkLimits:
+        return cls(
+            invite_rate=Rate.parse(settings.sip_rate_trunk_invite),
+            rejected_rate=Rate.parse(settings.sip_rate_rejected_history),
+            max_calls=settings.sip_max_calls_per_trunk,
+        )
+
+    def call_cap(self, trunk: TrunkRec) -> int:
+        """Concurrent calls `trunk` may have (0 = no cap)."""
+        return self.max_calls if trunk.max_calls is None else trunk.max_calls
+
+    def _rate(self, trunk: TrunkRec) -> Rate:
+        text = trunk.invite_rate
+        if text is None:
+            return self.invite_rate
+        rate = self._parsed.get(text)
+        if rate is None:
+            try:
+                rate = Rate.parse(text)
+            except ValueError:
+                log.warning("trunk %s: bad invite_rate %r; using the default", trunk.name, text)
+                rate = self.invite_rate
+            if len(self._parsed) < 1024:
+                self._parsed[text] = rate
+        return rate
+
+    def admit_invite(self, trunk: TrunkRec, now: float) -> int | None:
+        """None when a new INVITE from `trunk` is within its rate; else the seconds to ask
+        the provider to wait (Retry-After of the 503)."""
+        rate = self._rate(trunk)
+        if rate.per_s <= 0:
+            return None
+        bucket = self._invites.get(trunk.name)
+        if bucket is None:
+            bucket = self._invites[trunk.name] = _Bucket(tokens=rate.burst, at=now)
+        if bucket.take(rate, now):
+            return None
+        self.invites_refused += 1
+        return bucket.wait_s(rate)
+
+    def record_rejected(self, trunk: str, now: float) -> int | None:
+        """A call from `trunk` to a number that is not ours: None when its history row is
+        over the rate (skip it), else how many rows were skipped before this one."""
+        rate = self.rejected_rate
+        if rate.per_s > 0:
+            bucket = self._rejected.get(trunk)
+            if bucket is None:
+                bucket = self._rejected[trunk] = _Bucket(tokens=rate.burst, at=now)
+            if not bucket.take(rate, now):
+                skipped = self._skipped.get(trunk, 0)
+                if skipped == 0:
+                    log.warning(
+                        "trunk %s: calls to unknown numbers over %g/s; recording them in "
+                        "history as a count",
+                        trunk,
+                        rate.per_s,
+                    )
+                self._skipped[trunk] = skipped + 1
+                self.rejected_not_recorded += 1
+                return None
+        return self._skipped.pop(trunk, 0)
+
+
+# -- trunk host names, resolved off the event loop -------------------------------------------
+
+
+class HostResolver:
+    """A trunk's host name -> its addresses, for each call out: resolved with the loop's
+    ``getaddrinfo`` (a worker thread, so a slow DNS server never stalls SIP and media),
+    answers kept ``ttl_s`` seconds (failures ``negative_ttl_s``), at most ``max_entries``
+    names (the oldest dropped), and one lookup at a time per name (calls placed meanwhile
+    wait for it). IPv4 addresses come first, each family sorted. IP literals are returned
+    as they are."""
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float = 60.0,
+        negative_ttl_s: float = 10.0,
+        max_entries: int = 256,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.negative_ttl_s = negative_ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[tuple[str, ...]]] = {}
+        self.lookups = 0  # getaddrinfo calls made
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    def cached(self, host: str) -> tuple[str, ...] | None:
+        """The addresses last found for `host` (even expired), without a lookup; None when
+        it was never looked up. For code that cannot wait (a configuration being applied
+        right after `resolve` was awaited for its trunks)."""
+        hit = self._cache.get(host.lower())
+        return None if hit is None else hit[1]
+
+    async def resolve(self, host: str) -> tuple[str, ...]:
+        """The addresses of `host` (empty when it does not resolve)."""
+        try:
+            return (str(ipaddress.ip_address(host.strip("[]"))),)
+        except ValueError:
+            pass
+        key = host.lower()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > self._now():
+            return hit[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(key))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, host: str) -> tuple[str, ...]:
+        self.lookups += 1
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+        except (OSError, UnicodeError) as exc:
+            log.warning("trunk host %s does not resolve: %s", host, exc)
+            addresses: tuple[str, ...] = ()
+        else:
+            found = {(int(info[0]), str(info[4][0])) for info in infos}
+            v4 = int(socket.AF_INET)
+            addresses = tuple(a for _, a in sorted(found, key=lambda f: (f[0] != v4, f)))
+        ttl = self.ttl_s if addresses else self.negative_ttl_s
+        self._cache[host] = (self._now() + ttl, addresses)
+        self._cache.move_to_end(host)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+        return addresses
+
+
 # -- the identity a call out through a trunk presents -------------------------------------------
 
 
@@ -446,6 +633,47 @@ def trunk_e164(trunk: TrunkRec, text: str) -> str | None:
     return to_e164(text, country_code=trunk.country_code, national_prefix=trunk.national_prefix)
 
 
+# International access codes besides 00, by country code (ITU-T E.164 Annex: NANP dials
+# 011, Australia 0011, Japan 010). A number dialled with one of them is international.
+_ACCESS_CODES: dict[str, tuple[str, ...]] = {"1": ("011",), "61": ("0011",), "81": ("010",)}
+# A trunk without a number format: the common access codes of any country.
+_ANY_ACCESS_CODES = ("00", "011")
+
+
+def outbound_readings(trunk: TrunkRec, sent: str) -> frozenset[str] | None:
+    """Every E.164 number (short codes stay as dialled) the provider behind `trunk` may
+    take `sent` — the exact user part of the Request-URI we send — to mean: the trunk's
+    national format (national prefix, country code, ``+``, ``00``), and the number after
+    an international access code of the trunk's country (``011`` in NANP). None when
+    `sent` is not a number at all (refuse it: the provider may read it any way)."""
+    first = trunk_e164(trunk, sent)
+    if first is None or sent != sent.strip():
+        return None
+    readings = {first}
+    text = unquote(sent)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not text.startswith("+"):
+        cc = trunk.country_code
+        codes = ("00", *_ACCESS_CODES.get(cc, ())) if cc else _ANY_ACCESS_CODES
+        for code in codes:
+            if digits.startswith(code) and len(digits) > len(code):
+                readings.add("+" + digits[len(code) :])
+    return frozenset(readings)
+
+
+def outbound_allowed(
+    trunk: TrunkRec, sent: str, allowed: tuple[str, ...], blocked: tuple[str, ...]
+) -> bool:
+    """May a call go out through `trunk` with `sent` as the Request-URI user? Every reading
+    of it (`outbound_readings`) must pass the allowed/blocked prefixes (security.py's
+    `dial_allowed`: blocked wins, prefixes in E.164): "19005551234", "01119005551234" and
+    "0019005551234" on a NANP trunk are all +1900... and blocked like "+19005551234"."""
+    readings = outbound_readings(trunk, sent)
+    if not readings:
+        return False
+    return all(dial_allowed(r, allowed, blocked) for r in readings)
+
+
 def _uri_number(uri: SipUri) -> str:
     """The number part of a sip:/sips:/tel: URI ('' for other schemes)."""
     if uri.scheme in ("sip", "sips", "tel"):
@@ -471,8 +699,10 @@ def inbound_numbers(trunk: TrunkRec, ruri: SipUri, to: SipUri, from_: SipUri) ->
 
 __all__ = [
     "SHORTEST_E164",
+    "HostResolver",
     "OutboundIdentity",
     "RegState",
+    "TrunkLimits",
     "TrunkManager",
     "TrunkRegistration",
     "TrunkStatus",
@@ -480,6 +710,8 @@ __all__ = [
     "caller_identity",
     "inbound_numbers",
     "normalize_number",
+    "outbound_allowed",
+    "outbound_readings",
     "refresh_delay",
     "to_e164",
     "trunk_e164",

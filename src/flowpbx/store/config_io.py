@@ -45,6 +45,8 @@ SECTIONS = ("extensions", "trunks", "numbers", "mailboxes", "schedules", "audio"
 IMPORT_AUTHOR = "import"
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# A trunk's INVITE rate, "RATE:BURST" like FLOWPBX_SIP_RATE_TRUNK_INVITE ("0" = no limit).
+INVITE_RATE_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,3})?(:[1-9][0-9]{0,5})?$"
 
 
 def _digits(value: Any, lo: int, hi: int) -> Any:
@@ -124,6 +126,8 @@ class TrunkIn(BaseModel):
     trusted: bool = False
     country_code: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,3}$")
     national_prefix: str | None = Field(default=None, pattern=r"^[0-9]{1,4}$")
+    max_calls: int | None = Field(default=None, ge=0, le=100_000)
+    invite_rate: str | None = Field(default=None, pattern=INVITE_RATE_PATTERN)
 
     def record(self) -> TrunkRec:
         return TrunkRec(
@@ -138,6 +142,8 @@ class TrunkIn(BaseModel):
             trusted=self.trusted,
             country_code=self.country_code,
             national_prefix=self.national_prefix,
+            max_calls=self.max_calls,
+            invite_rate=self.invite_rate,
         )
 
 
@@ -618,6 +624,8 @@ async def export_config(store: Store) -> dict[str, Any]:
                 "trusted": t.trusted,
                 "country_code": t.country_code,
                 "national_prefix": t.national_prefix,
+                "max_calls": t.max_calls,
+                "invite_rate": t.invite_rate,
             }
         )
         for t in trunks

@@ -121,6 +121,10 @@ class Trunk(Base):
     # (e.g. "0") used to turn what arrives into E.164.
     country_code: Mapped[str | None] = mapped_column(String(4), nullable=True)
     national_prefix: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # Concurrent calls and new INVITEs per second ("RATE:BURST") this trunk may send; NULL:
+    # the process-wide default.
+    max_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    invite_rate: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

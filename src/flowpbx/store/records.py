@@ -48,6 +48,11 @@ class TrunkRec:
     # ("371") and national prefix ("0"); None = the provider already sends E.164 (or 00...).
     country_code: str | None = None
     national_prefix: str | None = None
+    # Limits on what arrives from this trunk's address (pbx/trunks.py TrunkLimits): concurrent
+    # calls (0 = no cap) and new INVITEs "RATE:BURST" ("0" = off); None = the process-wide
+    # default (FLOWPBX_SIP_MAX_CALLS_PER_TRUNK, FLOWPBX_SIP_RATE_TRUNK_INVITE).
+    max_calls: int | None = None
+    invite_rate: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

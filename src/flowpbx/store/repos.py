@@ -152,6 +152,8 @@ def _trunk_rec(r: m.Trunk) -> TrunkRec:
         trusted=r.trusted,
         country_code=r.country_code,
         national_prefix=r.national_prefix,
+        max_calls=r.max_calls,
+        invite_rate=r.invite_rate,
     )
 
 
@@ -173,6 +175,8 @@ async def upsert_trunk(s: AsyncSession, rec: TrunkRec) -> bool:
         "trusted": rec.trusted,
         "country_code": rec.country_code,
         "national_prefix": rec.national_prefix,
+        "max_calls": rec.max_calls,
+        "invite_rate": rec.invite_rate,
     }
     if row is None:
         s.add(m.Trunk(name=rec.name, **values))
