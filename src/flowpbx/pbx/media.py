@@ -425,9 +425,7 @@ class RtpEndpoint:
             return
         if addr[1] == self.sdp_port and addr[0] in self.sdp_hosts:
             self._latch(addr)  # the address the SDP names
-        elif (self._allowed is None or addr[0] in self._allowed) and self._on_probation(
-            data, addr
-        ):
+        elif (self._allowed is None or addr[0] in self._allowed) and self._on_probation(data, addr):
             self._latch(addr)
         else:
             self.pool.rtp_ignored += 1
