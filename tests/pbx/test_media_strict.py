@@ -16,6 +16,7 @@ import pytest
 
 from flowpbx.media.rtp import RtpSender, build_rtcp_rr, build_rtp
 from flowpbx.pbx.media import RtpEndpoint, RtpPortPool
+from flowpbx.settings import Settings, SettingsError
 from flowpbx.sip.sdp import MediaParams
 from tests.netutil import free_port_block
 
@@ -379,3 +380,22 @@ async def test_rtcp_of_a_phone_behind_nat_follows_its_rtp_and_a_new_offer_resets
 def test_counters_start_at_zero() -> None:
     pool = RtpPortPool(10000, 10010)
     assert pool.counters() == {"rtp_packets_ignored": 0, "rtcp_packets_ignored": 0}
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+def test_settings_strict_and_probation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLOWPBX_RTP_STRICT", raising=False)
+    monkeypatch.delenv("FLOWPBX_RTP_PROBATION", raising=False)
+    settings = Settings.from_env()
+    assert settings.rtp_strict is True and settings.rtp_probation == 3
+    monkeypatch.setenv("FLOWPBX_RTP_STRICT", "0")
+    monkeypatch.setenv("FLOWPBX_RTP_PROBATION", "5")
+    settings = Settings.from_env()
+    assert settings.rtp_strict is False and settings.rtp_probation == 5
+    for name, bad in (("FLOWPBX_RTP_STRICT", "maybe"), ("FLOWPBX_RTP_PROBATION", "0")):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env()
+        monkeypatch.delenv(name)
