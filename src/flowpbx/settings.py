@@ -49,6 +49,20 @@ def _rtp_timeout(text: str) -> float:
     return value
 
 
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise SettingsError(f"{name}={text!r}: expected 1 or 0")
+    return value in ("1", "true", "yes", "on")
+
+
+def _rtp_probation(text: str) -> int:
+    value = int(text) if text.strip().isdigit() else 0
+    if not 1 <= value <= 100:
+        raise SettingsError(f"FLOWPBX_RTP_PROBATION={text!r}: expected packets from 1 to 100")
+    return value
+
+
 def _realtime_priority(text: str) -> int:
     value = int(text) if text.strip().isdigit() else -1
     if not 0 <= value <= 99:
@@ -85,6 +99,12 @@ class Settings:
     # A bridged call whose phone sends no RTP for this long is hung up (a phone that lost
     # power or network never sends BYE). FLOWPBX_RTP_TIMEOUT_S.
     rtp_timeout_s: float = 60.0
+    # Strict RTP source learning (pbx/media.py): a leg latches only on to the address its SDP
+    # names, or (NAT) its SDP's or signalling's IP after `rtp_probation` in-sequence packets.
+    # FLOWPBX_RTP_STRICT=0: any address may latch after probation (media from hosts neither
+    # SDP nor SIP name, e.g. behind a proxy that does not rewrite SDP). FLOWPBX_RTP_PROBATION.
+    rtp_strict: bool = True
+    rtp_probation: int = 3
     # Real-time round-robin scheduling for the whole process (0 = the normal time-sharing
     # scheduler): media is relayed on the event loop, and a loop that waits behind other
     # programs' work delays every packet of every call (see pbx/runtime.apply_realtime).
@@ -158,6 +178,8 @@ class Settings:
             timezone=_timezone(os.environ.get("FLOWPBX_TIMEZONE", "UTC").strip() or "UTC"),
             sip_auth_algorithms=_algorithms(os.environ.get("FLOWPBX_SIP_AUTH_ALGORITHMS", "MD5")),
             rtp_timeout_s=_rtp_timeout(os.environ.get("FLOWPBX_RTP_TIMEOUT_S", "60")),
+            rtp_strict=_flag("FLOWPBX_RTP_STRICT", os.environ.get("FLOWPBX_RTP_STRICT", "1")),
+            rtp_probation=_rtp_probation(os.environ.get("FLOWPBX_RTP_PROBATION", "3")),
             realtime_priority=_realtime_priority(os.environ.get("FLOWPBX_REALTIME_PRIORITY", "0")),
             **_security_from_env(),
             **_limits_from_env(),

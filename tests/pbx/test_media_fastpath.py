@@ -277,8 +277,8 @@ async def test_latched_socket_is_connected_and_a_new_offer_unlatches_it(pair: Pa
 
 async def _latched_socket_is_connected_and_a_new_offer_unlatches_it(pair: Pair) -> None:
     """Once latched, the endpoint's socket is connected to the phone (the kernel drops other
-    senders; the relay sends without an address); `relatch` (a re-INVITE's new offer) lets the
-    next sender latch, and then the old address is the stranger."""
+    senders; the relay sends without an address); `relatch` and the new offer's SDP (a
+    re-INVITE) let the address it names latch, and then the old address is the stranger."""
     ea, eb, a, b, _ = pair
     sender = RtpSender(payload_type=0, ssrc=0x66, sequence=1, timestamp=0)
     a.send(sender.packet(b"\x11" * 160), ea.port)
@@ -297,6 +297,7 @@ async def _latched_socket_is_connected_and_a_new_offer_unlatches_it(pair: Pair) 
         ea.relatch()
         assert not ea.latched and not ea.connected
         assert ea.sock.getsockname() == ("127.0.0.1", ea.port)  # port and address kept
+        ea.set_remote(_params(moved))
         moved.send(sender.packet(b"\x44" * 160), ea.port)
         got = await b.receive(1)
         assert len(got) == 1 and got[0][12:] == b"\x44" * 160
@@ -360,7 +361,10 @@ async def test_sdp_host_name_is_not_sent_to_until_latched() -> None:
         assert ep.remote is None
         ep.send_payload(b"\xff" * 160)
         assert ep.packets_out == 0
-        phone.send(RtpSender(payload_type=0, ssrc=5).packet(b"\xff" * 160), ep.port)
+        ep.allow_source("127.0.0.1")
+        stream = RtpSender(payload_type=0, ssrc=5)
+        for _ in range(pool.probation):
+            phone.send(stream.packet(b"\xff" * 160), ep.port)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
         while not ep.latched and loop.time() < deadline:

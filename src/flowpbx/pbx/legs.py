@@ -88,6 +88,7 @@ class Leg:
         self.rt = rt
         self.rtp = rtp
         self.peer_addr = peer_addr  # where this dialog's requests go (the flow we talk on)
+        rtp.allow_source(peer_addr[0])  # media from the signalling's IP may latch (NAT)
         self.state = LegState.CALLING
         self.dialog: Dialog | None = None
         loop = asyncio.get_running_loop()

@@ -1,6 +1,6 @@
 """RTP runtime: port pool, one UDP endpoint per call leg, the shared 20 ms media clock, players.
 
-The per-packet path is `RtpEndpoint.datagram_received`: for the plain 12-octet header of
+The per-packet path is `RtpEndpoint._received`: for the plain 12-octet header of
 nearly every packet, sequence, timestamp and SSRC come straight from the datagram with one
 `struct.unpack_from` (no header object) and the relay re-stamps a copy with one `pack_into`;
 packets with CSRCs, an extension or padding, and telephone-events, take the general path
@@ -11,6 +11,14 @@ mixing bridge (pbx/bridge.py) consumes its audio, or nothing. RTP sockets get 1 
 (capped by the system's maximum), so a pause of the loop does not overflow them.
 Legs whose SDP had no telephone-event run the in-band (Goertzel) detector on their decoded
 audio, feeding the same `on_digit` callback.
+
+Strict source learning (what the RTP hijack — "RTP bleed" — needs): until a leg has latched,
+it takes media only from the address:port its SDP names (at once) or, for phones behind NAT,
+from the IP its SIP signalling came from (or the SDP's IP) on another port once
+`probation` consecutive in-sequence packets of one SSRC came from that one source; every
+other datagram is ignored and counted (`/metrics`). Once latched the socket is connected,
+so the kernel drops everyone else; only a new offer (`relatch`) learns again. Ports are
+handed out at random within FLOWPBX_RTP_PORTS, so the next call's port cannot be guessed.
 
 Everything a caller hears from flowpbx itself (prompts, ringback, hold audio) is a `Player`
 ticking on the one `MediaClock`, whose deadlines are an absolute schedule
@@ -26,9 +34,9 @@ import ctypes
 import ctypes.util
 import ipaddress
 import logging
+import secrets
 import socket
 import struct
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -51,6 +59,10 @@ PTIME = 0.020
 SYSTEM_PROMPTS = Path(__file__).resolve().parent.parent / "media" / "prompts"
 FRAME = 160
 _SEQ_TS_SSRC = struct.Struct("!HII")  # RFC 3550 §5.1: sequence, timestamp, SSRC at octet 2
+# Strict source learning: consecutive in-sequence packets of one SSRC from one source a leg
+# must see before it latches on to an address its SDP does not name (FLOWPBX_RTP_PROBATION).
+RTP_PROBATION = 3
+_MAX_CANDIDATES = 8  # sources on probation at once per leg; more: start afresh
 
 
 RTP_TIMEOUT_S = 60.0  # no packet for this long on an answered, bridged leg: hang up
@@ -71,6 +83,20 @@ def _numeric(host: str) -> bool:
     return True
 
 
+def _host_forms(host: str) -> frozenset[str]:
+    """The spellings a packet's source address may come in for `host`: its canonical text,
+    and for IPv4 also the IPv4-mapped IPv6 form (a dual-stack socket). Empty for a name."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return frozenset()
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return frozenset({str(ip), f"::ffff:{ip}"})
+    return frozenset({str(ip)})
+
+
 def disconnect_udp(sock: socket.socket) -> None:
     """Dissolve a UDP socket's association (connect(2) to AF_UNSPEC, POSIX): it receives from
     any address again. Python's socket module has no call for it."""
@@ -84,33 +110,52 @@ class NoRtpPort(RuntimeError):
 
 
 class RtpPortPool:
-    """Even RTP ports of the configured range (the odd one above is left for RTCP)."""
+    """Even RTP ports of the configured range (the odd one above is left for RTCP), handed
+    out at random: a stranger cannot tell which port the next call gets.
 
-    def __init__(self, low: int, high: int) -> None:
+    It also holds what every leg's source learning shares: `strict` (only the SDP's and the
+    signalling's addresses may latch; off, any address may after probation), `probation`
+    (packets) and the counts of ignored datagrams, for /metrics."""
+
+    def __init__(
+        self, low: int, high: int, *, strict: bool = True, probation: int = RTP_PROBATION
+    ) -> None:
         first = low + (low % 2)
-        self._free: deque[int] = deque(range(first, high, 2))
+        self._free: list[int] = list(range(first, high, 2))
         self._used: set[int] = set()
+        self.strict = strict
+        self.probation = max(1, probation)
+        self.rtp_ignored = 0  # datagrams dropped by legs not yet latched
+        self.rtcp_ignored = 0  # RTCP datagrams from anyone but the learned RTCP source
 
     def bind(self, host: str) -> socket.socket:
-        for _ in range(len(self._free)):
-            port = self._free.popleft()
-            sock = socket.socket(
-                socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
-            )
-            try:
-                sock.bind((host, port))
-            except OSError:
-                sock.close()
-                self._free.append(port)
-                continue
-            sock.setblocking(False)
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        free = self._free
+        taken: list[int] = []  # ports someone else holds: back into the pool afterwards
+        try:
+            while free:
+                i = secrets.randbelow(len(free))
+                port = free[i]
+                free[i] = free[-1]
+                free.pop()
+                sock = socket.socket(
+                    socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
+                )
                 try:
-                    sock.setsockopt(socket.SOL_SOCKET, option, RTP_SOCKET_BUFFER)
+                    sock.bind((host, port))
                 except OSError:
-                    pass  # the system's default stays
-            self._used.add(port)
-            return sock
+                    sock.close()
+                    taken.append(port)
+                    continue
+                sock.setblocking(False)
+                for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, option, RTP_SOCKET_BUFFER)
+                    except OSError:
+                        pass  # the system's default stays
+                self._used.add(port)
+                return sock
+        finally:
+            free.extend(taken)
         raise NoRtpPort("no free RTP port")
 
     def release(self, port: int) -> None:
@@ -121,6 +166,10 @@ class RtpPortPool:
     @property
     def in_use(self) -> int:
         return len(self._used)
+
+    def counters(self) -> dict[str, int]:
+        """For /metrics: datagrams ignored by source learning since start."""
+        return {"rtp_packets_ignored": self.rtp_ignored, "rtcp_packets_ignored": self.rtcp_ignored}
 
 
 class RtpSocket:
@@ -149,7 +198,12 @@ class RtpEndpoint:
     address is latched the socket is connected to it (`connect(2)`): the kernel then drops
     datagrams from anyone else (what the latch check did in Python) and the relay sends with
     `send`, no address to convert and no route to look up per packet. A new offer (re-INVITE)
-    unlatches and disconnects it. Measured in benchmarks/RESULTS.md "Media relay"."""
+    unlatches and disconnects it. Measured in benchmarks/RESULTS.md "Media relay".
+
+    Until it latches, the leg learns its source strictly (`datagram_received`): the SDP's
+    address:port latches at once; the SDP's IP or the signalling's IP (`allow_source`, a
+    phone behind NAT) on another port after `pool.probation` in-sequence packets of one SSRC
+    from that one address:port; anything else is ignored and counted."""
 
     def __init__(self, pool: RtpPortPool, port: int) -> None:
         self.pool = pool
@@ -180,6 +234,15 @@ class RtpEndpoint:
         self.packets_out = 0
         self.closed = False
         self.muted = False  # the negotiated direction says we must not send (hold, RFC 3264 §6.1)
+        # Source learning: the SDP's numeric address (each spelling a source may come in)
+        # and port, the signalling's IPs, the IPs that may go on probation (None: any, when
+        # the pool is not strict), and the sources on probation: (host, port) ->
+        # [SSRC, next sequence number, packets in sequence so far].
+        self.sdp_hosts: frozenset[str] = frozenset()
+        self.sdp_port: int | None = None
+        self._signal_hosts: frozenset[str] = frozenset()
+        self._allowed: frozenset[str] | None = None if not pool.strict else frozenset()
+        self._candidates: dict[tuple[object, int], list[int]] = {}
 
     @classmethod
     async def open(cls, pool: RtpPortPool, host: str, *, rtcp: bool = True) -> RtpEndpoint:
@@ -202,10 +265,28 @@ class RtpEndpoint:
                 raise
         return endpoint
 
+    def allow_source(self, host: str) -> None:
+        """Let media from `host` — where this leg's SIP signalling comes from — latch after
+        probation, on any port (a phone behind NAT whose SDP names its private address)."""
+        self._signal_hosts |= _host_forms(host)
+        self._update_allowed()
+
+    def _update_allowed(self) -> None:
+        if self.pool.strict:
+            self._allowed = self.sdp_hosts | self._signal_hosts
+
     def set_remote(self, params: MediaParams) -> None:
-        """Apply the negotiated media (the peer's SDP)."""
+        """Apply the negotiated media (the peer's SDP). SDP naming another address than
+        before (an answer from another fork, a moved stream) learns the source afresh."""
         self.params = params
         self.muted = not params.sends
+        hosts = _host_forms(params.address)
+        if hosts != self.sdp_hosts or params.port != self.sdp_port:
+            if self.latched and self.sdp_port is not None:
+                self.relatch()
+            self.sdp_hosts = hosts
+            self.sdp_port = params.port if hosts else None
+            self._update_allowed()
         if not self.latched:
             # Only a numeric address: a host name here would be resolved by every send, on
             # the event loop. With a name, nothing is sent until the peer's first packet
@@ -232,9 +313,12 @@ class RtpEndpoint:
         self._loop.add_reader(sock.fileno(), self._readable)
 
     def relatch(self) -> None:
-        """Forget the latched address (a new offer may move the stream): receive from anyone
-        until the next packet latches again; until then send to the SDP's address."""
+        """Forget the latched address (a new offer may move the stream): learn the source
+        again (`datagram_received`); until then send to the SDP's address. RTCP too."""
         self.latched = False
+        self._candidates.clear()
+        if self.rtcp is not None:
+            self.rtcp.relatch()
         if self.connected and self.sock is not None:
             self.connected = False
             self._loop.remove_reader(self.sock.fileno())
@@ -330,14 +414,60 @@ class RtpEndpoint:
     # -- receive: the per-packet hot path --------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        if not self.latched:
-            self._latch(addr)
-        else:
+        """A datagram on the unconnected socket: the leg has not latched yet (or could not
+        connect its socket). Only a learned source gets through (class docstring)."""
+        if self.latched:
             remote = self.remote
             # Port first (the cheap test); IPv6 addresses come as 4-tuples, so no tuple ==.
             if addr[1] != remote[1] or addr[0] != remote[0]:  # type: ignore[index]
                 return  # not the stream we latched on to
+            self._received(data)
+            return
+        if addr[1] == self.sdp_port and addr[0] in self.sdp_hosts:
+            self._latch(addr)  # the address the SDP names
+        elif (self._allowed is None or addr[0] in self._allowed) and self._on_probation(data, addr):
+            self._latch(addr)
+        else:
+            self.pool.rtp_ignored += 1
+            return
         self._received(data)
+        self._drain_queued()
+
+    def _drain_queued(self) -> None:
+        """Just latched: datagrams queued before connect(2) are still handed out by `recv`,
+        whoever sent them. Read them now, each checked against the latched address."""
+        remote = self.remote
+        while self.connected and remote is not None:
+            try:
+                data, addr = self._recvfrom(RTP_MAX_DATAGRAM)
+            except OSError:  # BlockingIOError: none left; or an ICMP error reported
+                return
+            if addr[1] != remote[1] or addr[0] != remote[0]:
+                self.pool.rtp_ignored += 1
+            else:
+                self._received(data)
+
+    def _on_probation(self, data: bytes, addr: tuple[str | object, int]) -> bool:
+        """True when `data` completes the probation of its source: `pool.probation` RTP
+        packets in a row, one SSRC, consecutive sequence numbers, from one address:port. A
+        stranger spraying single packets at the port range never gets there."""
+        if len(data) < 12 or data[0] & 0xC0 != 0x80 or 200 <= data[1] <= 204:
+            return False  # not RTP (RTCP on the RTP port is no stream either)
+        seq, _, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        key = (addr[0], addr[1])
+        candidates = self._candidates
+        state = candidates.get(key)
+        if state is not None and state[0] == ssrc and state[1] == seq:
+            state[2] += 1
+        else:
+            if state is None and len(candidates) >= _MAX_CANDIDATES:
+                candidates.clear()
+            state = candidates[key] = [ssrc, seq, 1]
+        if state[2] >= self.pool.probation:
+            candidates.clear()
+            return True
+        state[1] = (seq + 1) & 0xFFFF
+        return False
 
     def _received(self, data: bytes) -> None:
         # Fast path: the plain 12-octet header of nearly every packet (V=2, no padding,

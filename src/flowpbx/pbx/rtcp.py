@@ -8,9 +8,13 @@ highest sequence, interarrival jitter, LSR/DLSR); and an SDES CNAME (§6.1: comp
 start with SR/RR and carry a CNAME). Received SR/RR are parsed: the far end's view of our
 stream (its loss and jitter) and the round trip time from LSR/DLSR (§6.4.1) are kept.
 
-The RTCP destination is the RTP address with port + 1 until an RTCP packet arrives, then
-wherever the far end's RTCP comes from (symmetric RTCP, as for RTP). Nothing of this runs
-per RTP packet: the receive statistics are updated by `RtpEndpoint` in its packet path.
+The RTCP destination is the RTP address with port + 1 until the far end's RTCP is learned,
+then wherever it comes from (symmetric RTCP, as for RTP). Learning is strict, as for RTP:
+RTCP is taken from the SDP's address with port + 1 at once, or — a phone behind NAT — from
+the host the RTP leg latched on to, on any port, when the report's sender SSRC is the SSRC
+of that RTP stream; every other datagram is ignored and counted (/metrics). A new offer
+(`relatch`) learns again. Nothing of this runs per RTP packet: the receive statistics are
+updated by `RtpEndpoint` in its packet path.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import struct
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from flowpbx.pbx.media import RtpEndpoint
 
 RTCP_INTERVAL = 5.0
+_SENDER_SSRC = struct.Struct("!I")  # RFC 3550 §6.4: an SR's or RR's sender SSRC at octet 4
 CNAME = f"flowpbx@{socket.gethostname()}"
 
 
@@ -148,17 +154,24 @@ class RtcpChannel(asyncio.DatagramProtocol):
         self.transport.sendto(self.build_report(), dest)
         self.reports_out += 1
 
+    def relatch(self) -> None:
+        """Forget the learned RTCP source (a new offer): learn it again."""
+        self.latched = False
+        self.remote = None
+
     # -- receive -------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        source = (str(addr[0]), addr[1])
-        rtp = self.endpoint.remote
-        if not self.latched:
-            if rtp is not None and source[0] != rtp[0]:
-                return  # RTCP must come from the host we exchange RTP with
-            self.remote = source
+        remote = self.remote
+        if self.latched and remote is not None:
+            if addr[1] != remote[1] or addr[0] != remote[0]:
+                self.endpoint.pool.rtcp_ignored += 1
+                return
+        elif self._learn(data, addr):
+            self.remote = (str(addr[0]), addr[1])
             self.latched = True
-        elif source != self.remote:
+        else:
+            self.endpoint.pool.rtcp_ignored += 1
             return
         reports = parse_rtcp(data)
         if reports is None:
@@ -179,6 +192,21 @@ class RtcpChannel(asyncio.DatagramProtocol):
                     rtt = (arrival - block.lsr - block.dlsr) & 0xFFFFFFFF
                     if rtt < 0x80000000:
                         self.rtt_s = rtt / 65536.0
+
+    def _learn(self, data: bytes, addr: tuple[str | Any, int]) -> bool:
+        """Whether the far end's RTCP may be taken from `addr` (module docstring)."""
+        ep = self.endpoint
+        if ep.sdp_port is not None and addr[1] == ep.sdp_port + 1 and addr[0] in ep.sdp_hosts:
+            return True
+        rtp = ep.remote
+        if not ep.latched or rtp is None or addr[0] != rtp[0]:
+            return False
+        # RFC 3550 §6.4.1/6.4.2: a compound packet starts with an SR (200) or RR (201)
+        # whose sender SSRC is the SSRC of the far end's RTP.
+        if len(data) < 8 or data[0] & 0xC0 != 0x80 or data[1] not in (200, 201):
+            return False
+        ssrc = ep.rx_stats.ssrc
+        return ssrc is not None and _SENDER_SSRC.unpack_from(data, 4)[0] == ssrc
 
     # -- figures -------------------------------------------------------------------------
 

@@ -218,7 +218,9 @@ class Runtime:
         self.domain = host
         self.user_agent = USER_AGENT
         self.contact = ""
-        self.rtp_pool = RtpPortPool(*settings.rtp_ports)
+        self.rtp_pool = RtpPortPool(
+            *settings.rtp_ports, strict=settings.rtp_strict, probation=settings.rtp_probation
+        )
         self.clock = MediaClock()
         self.audio = AudioLibrary(config.audio)
         self.auth = Authenticator(

@@ -103,6 +103,7 @@ class PbxService:
             **rt.events.counters,
             "active_calls": len(rt.calls.active),
             "rtp_ports_in_use": rt.rtp_pool.in_use,
+            **rt.rtp_pool.counters(),
             "sip_datagrams_in": rt.sip.datagrams_in,
             "sip_datagrams_out": rt.sip.datagrams_out,
             "registered_extensions": sum(1 for b in rt.registrar.all_bindings().values() if b),
