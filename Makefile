@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= data
+# `make run` listens on loopback only: the demo's passwords are published
+SIP_LISTEN  ?= 127.0.0.1:5060
+HTTP_LISTEN ?= 127.0.0.1:8000
 
 .PHONY: install sysdeps run test lint typecheck clean web bench
 
@@ -23,7 +26,8 @@ sysdeps:
 run: install web
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx db upgrade
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx demo
-	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx serve
+	FLOWPBX_DATA_DIR=$(DATA) FLOWPBX_SIP_LISTEN=$(SIP_LISTEN) FLOWPBX_HTTP_LISTEN=$(HTTP_LISTEN) \
+		$(BIN)/flowpbx serve
 
 # The web UI (web/): rebuilt only when its sources or the flow schema are newer than the build.
 WEB_SRC := $(shell find web/src web/scripts web/index.html web/package.json web/package-lock.json \

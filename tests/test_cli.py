@@ -86,9 +86,9 @@ def test_newcomer_path_demo_export_import(tmp_path: Path) -> None:
     for text in (
         "sip:127.0.0.1:5060",
         "http://127.0.0.1:8000/",
-        "demo-101",
-        "demo-102",
-        "demo-103",
+        "demo-pass-101",
+        "demo-pass-102",
+        "demo-pass-103",
         "admin / demo-admin",
     ):
         assert text in demo.stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import ipaddress
 import os
 import sys
 import traceback
@@ -55,6 +56,53 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 # --------------------------------------------------------------------------- commands
 
 
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def refuse_published_demo(settings: Settings) -> None:
+    """The demo's passwords are published: while they are set, listen on loopback only."""
+    sip_open = not _loopback(settings.sip_listen[0])
+    http_open = not _loopback(settings.http_listen[0])
+    if not (sip_open or http_open):
+        return
+    from flowpbx.store.demo import DEMO_ADMIN, published_demo_credentials
+
+    async def go() -> tuple[list[str], bool]:
+        try:
+            store = await _open_store(settings)
+        except Exception:
+            return [], False  # no usable database: serve reports that itself
+        try:
+            return await published_demo_credentials(store)
+        finally:
+            await store.close()
+
+    phones, admin = _run(go)
+    if sip_open and phones:
+        host, port = settings.sip_listen
+        raise CliError(
+            f"refusing to start: FLOWPBX_SIP_LISTEN={host}:{port} is not a loopback address "
+            f"and demo extension(s) {', '.join(phones)} still have the demo's published "
+            "password, so anyone who reaches the PBX can call out through them; give them "
+            "new passwords (web UI or PUT /api/v1/extensions/NUMBER) or delete them, or "
+            "listen on 127.0.0.1"
+        )
+    if http_open and admin:
+        host, port = settings.http_listen
+        raise CliError(
+            f"refusing to start: FLOWPBX_HTTP_LISTEN={host}:{port} is not a loopback address "
+            f"and the web user {DEMO_ADMIN[0]!r} still has the demo's published password; "
+            f"change it (flowpbx user create {DEMO_ADMIN[0]} --update --role admin) or "
+            "listen on 127.0.0.1"
+        )
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         from flowpbx.app import serve
@@ -62,6 +110,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if exc.name in ("flowpbx.app",):
             raise CliError("the server is not part of this build yet (flowpbx.app)") from exc
         raise
+    refuse_published_demo(settings)
     serve(settings)
     return 0
 

@@ -92,9 +92,9 @@ class Settings:
     media_ip: str = ""  # address written into SDP; defaults to the SIP listen address
     # The company's time zone: what voicemail says as a message's date and time.
     timezone: str = "UTC"
-    # Digest algorithms offered in challenges, in order. Both are always accepted; SHA-256 is
-    # not offered by default because many deployed phones abort on a challenge they do not
-    # know instead of picking the next one.
+    # Digest algorithms offered in challenges, in order; credentials using any other algorithm
+    # are refused. SHA-256 is not offered by default because many deployed phones abort on a
+    # challenge they do not know instead of picking the next one.
     sip_auth_algorithms: tuple[str, ...] = ("MD5",)
     # A bridged call whose phone sends no RTP for this long is hung up (a phone that lost
     # power or network never sends BYE). FLOWPBX_RTP_TIMEOUT_S.

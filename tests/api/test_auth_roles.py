@@ -9,7 +9,7 @@ from flowpbx.api.auth import LoginLimiter
 from flowpbx.store.db import Store
 from tests.api.conftest import bearer
 
-EXT = {"number": "150", "name": "Temp", "password": "pw-150-x"}
+EXT = {"number": "150", "name": "Temp", "password": "pw-150-x-long"}
 
 
 async def test_viewer_reads_but_every_write_is_403(

@@ -10,6 +10,7 @@ import soundfile as sf
 import yaml
 
 from flowpbx.store.db import Store
+from flowpbx.store.repos import compute_ha1
 from tests.api.conftest import bearer
 
 T0 = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
@@ -17,7 +18,7 @@ T0 = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
 
 async def test_extensions_crud(client: httpx.AsyncClient, token: str) -> None:
     h = bearer(token)
-    body = {"number": "101", "name": "Alice", "password": "s3cret-101", "outbound": True}
+    body = {"number": "101", "name": "Alice", "password": "s3cret-101-long", "outbound": True}
     r = await client.post("/api/v1/extensions", json=body, headers=h)
     assert r.status_code == 201, r.text
     got = r.json()
@@ -46,9 +47,42 @@ async def test_extensions_crud(client: httpx.AsyncClient, token: str) -> None:
     assert (await client.delete("/api/v1/extensions/101", headers=h)).status_code == 404
 
 
+async def test_sip_passwords_are_long_or_generated(
+    client: httpx.AsyncClient, token: str, store: Store
+) -> None:
+    h = bearer(token)
+    short = {"number": "106", "name": "Weak", "password": "eleven-char"}
+    for method, url, body in (
+        ("POST", "/api/v1/extensions", short),
+        ("PUT", "/api/v1/extensions/106", {"name": "Weak", "password": "eleven-char"}),
+    ):
+        if method == "PUT":
+            ok = {"number": "106", "name": "Weak", "password": "twelve-chars"}
+            assert (await client.post("/api/v1/extensions", json=ok, headers=h)).status_code == 201
+        r = await client.request(method, url, json=body, headers=h)
+        assert r.status_code == 422, r.text
+        detail = r.json()["error"]["details"][0]
+        assert detail["path"] == "body.password"
+        assert "at least 12 characters" in detail["message"], detail
+    # no password: flowpbx generates one, shown once, and it is the extension's password
+    r = await client.post("/api/v1/extensions", json={"number": "107", "name": "Gen"}, headers=h)
+    assert r.status_code == 201, r.text
+    generated = r.json()["generated_password"]
+    assert isinstance(generated, str) and len(generated) >= 12
+    ext = await store.get_extension("107")
+    assert ext is not None and ext.ha1_md5 == compute_ha1("107", store.sip_realm, generated)[0]
+    assert (
+        "generated_password" not in (await client.get("/api/v1/extensions/107", headers=h)).json()
+    )
+    r = await client.post(
+        "/api/v1/extensions", json={"number": "108", "name": "Own", "password": "x" * 12}, headers=h
+    )
+    assert r.status_code == 201 and r.json()["generated_password"] is None
+
+
 async def test_extension_allow_list_and_call_waiting(client: httpx.AsyncClient, token: str) -> None:
     h = bearer(token)
-    body = {"number": "105", "name": "Eve", "password": "s3cret-105"}
+    body = {"number": "105", "name": "Eve", "password": "s3cret-105-long"}
     r = await client.post("/api/v1/extensions", json=body, headers=h)
     assert r.status_code == 201 and r.json()["allowed_cidrs"] == [] and r.json()["call_waiting"]
     r = await client.put(
@@ -232,7 +266,7 @@ async def test_mailboxes_and_messages(store: Store, client: httpx.AsyncClient, t
     # a mailbox an extension uses cannot be deleted
     await client.post(
         "/api/v1/extensions",
-        json={"number": "101", "name": "A", "password": "pw-101", "mailbox": "100"},
+        json={"number": "101", "name": "A", "password": "pw-101-long-enough", "mailbox": "100"},
         headers=h,
     )
     r = await client.delete("/api/v1/mailboxes/100", headers=h)
@@ -288,7 +322,7 @@ async def test_settings(client: httpx.AsyncClient, token: str) -> None:
 async def test_whole_config_export_and_import(client: httpx.AsyncClient, token: str) -> None:
     h = bearer(token)
     doc = {
-        "extensions": [{"number": "101", "name": "Alice", "password": "pw-101"}],
+        "extensions": [{"number": "101", "name": "Alice", "password": "pw-101-long-enough"}],
         "trunks": [{"name": "provider", "host": "127.0.0.1", "port": 5070}],
         "numbers": [{"number": "+37167000001", "trunk": "provider"}],
         "mailboxes": [{"number": "100", "name": "Main"}],

@@ -151,7 +151,9 @@ async def test_live_registrations_queues_metrics_and_reload(
     client, _, pbx = live_client
     h = bearer(token)
     r = await client.post(
-        "/api/v1/extensions", json={"number": "101", "name": "A", "password": "pw-101"}, headers=h
+        "/api/v1/extensions",
+        json={"number": "101", "name": "A", "password": "pw-101-long-enough"},
+        headers=h,
     )
     assert r.status_code == 201
     assert pbx.reloads == 1  # the change was taken live

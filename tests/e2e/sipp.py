@@ -120,6 +120,14 @@ class Sipp:
             args += ["-s", self.service]
         if self.auth is not None:
             args += ["-au", self.auth[0], "-ap", self.auth[1]]
+            # SIPp's digest-uri is sip:REMOTE by default; flowpbx wants the Request-URI
+            # (RFC 3261 §22.4), which is sip:SERVICE@REMOTE in the scenarios addressed to one
+            if (
+                self.service is not None
+                and self.remote is not None
+                and ("sip:[service]@[remote_ip]:[remote_port] SIP/2.0" in self.scenario.read_text())
+            ):
+                args += ["-auth_uri", f"{self.service}@{self.remote[0]}:{self.remote[1]}"]
         for k, v in self.variables.items():
             args += ["-set", k, str(v)]
         for k, v in self.keys.items():

@@ -53,8 +53,8 @@ def test_call_waiting_off_gives_busy_on_gives_a_second_ring(e2e: Harness) -> Non
         server,
         trunk_ports=ports,
         extensions=[
-            {"number": "101", "name": "Alice", "password": "pw-101-cw", "call_waiting": False},
-            {"number": "102", "name": "Bob", "password": "pw-102-cw", "call_waiting": True},
+            {"number": "101", "name": "Alice", "password": "pw-long-101-cw", "call_waiting": False},
+            {"number": "102", "name": "Bob", "password": "pw-long-102-cw", "call_waiting": True},
         ],
         audio=[
             tone_audio(server, "busy-tone", BUSY_HZ, 1.5),
@@ -68,12 +68,12 @@ def test_call_waiting_off_gives_busy_on_gives_a_second_ring(e2e: Harness) -> Non
     e2e.adopt(server)
     server.start()
     alice = e2e.baresip(
-        name="cw101", user="101", password="pw-101-cw", registrar=server.sip, tone_hz=900
+        name="cw101", user="101", password="pw-long-101-cw", registrar=server.sip, tone_hz=900
     )
     bob = e2e.baresip(
         name="cw102",
         user="102",
-        password="pw-102-cw",
+        password="pw-long-102-cw",
         registrar=server.sip,
         tone_hz=1000,
         answermode="manual",

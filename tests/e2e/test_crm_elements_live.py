@@ -80,8 +80,8 @@ def _server(e2e: Harness, trunk_port: int, nodes: dict[str, Any]) -> FlowpbxServ
         server,
         trunk_ports=[trunk_port],
         extensions=[
-            {"number": "101", "name": "Alice", "password": "pw-101-crm"},
-            {"number": "102", "name": "Bob", "password": "pw-102-crm"},
+            {"number": "101", "name": "Alice", "password": "pw-long-101-crm"},
+            {"number": "102", "name": "Bob", "password": "pw-long-102-crm"},
         ],
         flows=[flow("CRM", [DID], nodes, first="first")],
     )
@@ -117,8 +117,8 @@ def test_lookup_name_shows_on_the_phone_and_webhook_reply_picks_branch(
             "to102": {"type": "call_sip", "params": {"extension": "102"}},
         },
     )
-    alice = e2e.baresip(name="c101", user="101", password="pw-101-crm", registrar=server.sip)
-    bob = e2e.baresip(name="c102", user="102", password="pw-102-crm", registrar=server.sip)
+    alice = e2e.baresip(name="c101", user="101", password="pw-long-101-crm", registrar=server.sip)
+    bob = e2e.baresip(name="c102", user="102", password="pw-long-102-crm", registrar=server.sip)
     alice.wait_registered(10)
     bob.wait_registered(10)
     provider = e2e.adopt_sipp(
@@ -165,7 +165,7 @@ def test_history_routing_returns_caller_to_last_operator(e2e: Harness) -> None:
             "fallback": {"type": "call_sip", "params": {"extension": "102"}},
         },
     )
-    bob = e2e.baresip(name="h102", user="102", password="pw-102-crm", registrar=server.sip)
+    bob = e2e.baresip(name="h102", user="102", password="pw-long-102-crm", registrar=server.sip)
     bob.wait_registered(10)
     for attempt in range(2):
         provider = e2e.adopt_sipp(

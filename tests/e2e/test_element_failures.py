@@ -28,7 +28,7 @@ def _server(e2e: Harness, in_port: int, out_port: int, nodes: dict[str, Any]) ->
     company(
         server,
         trunk_ports=[out_port, in_port],  # the DID (and so calls out) on the first
-        extensions=[{"number": "101", "name": "Alice", "password": "pw-101-fail"}],
+        extensions=[{"number": "101", "name": "Alice", "password": "pw-long-101-fail"}],
         audio=[tone_audio(server, "short", 500.0, 0.3)],
         flows=[flow("Failures", [DID], {**hello, **nodes}, first="hello")],
     )

@@ -45,8 +45,8 @@ def _company(
         server,
         trunk_ports=trunk_ports,
         extensions=[
-            {"number": "101", "name": "Alice", "password": "pw-101-live"},
-            {"number": "102", "name": "Bob", "password": "pw-102-live"},
+            {"number": "101", "name": "Alice", "password": "pw-long-101-live"},
+            {"number": "102", "name": "Bob", "password": "pw-long-102-live"},
         ],
         audio=[
             tone_audio(server, "hold-tone", HOLD_HZ, 2.0),
@@ -83,13 +83,13 @@ def test_queue_linear_rings_members_in_order_caller_hears_hold_audio(e2e: Harnes
     first = e2e.baresip(
         name="q101",
         user="101",
-        password="pw-101-live",
+        password="pw-long-101-live",
         registrar=server.sip,
         answermode="manual",
         tone_hz=900,
     )
     second = e2e.baresip(
-        name="q102", user="102", password="pw-102-live", registrar=server.sip, tone_hz=1100
+        name="q102", user="102", password="pw-long-102-live", registrar=server.sip, tone_hz=1100
     )
     first.wait_registered(10)
     second.wait_registered(10)
@@ -312,7 +312,7 @@ def test_star97_plays_the_own_mailbox_and_marks_messages_heard(e2e: Harness) -> 
     (msg,) = server.wait_rows("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["101"])
     assert not msg["heard"]
 
-    owner = e2e.baresip(name="vm101", user="101", password="pw-101-live", registrar=server.sip)
+    owner = e2e.baresip(name="vm101", user="101", password="pw-long-101-live", registrar=server.sip)
     owner.wait_registered(10)
     owner.dial(f"sip:*97@{server.sip[0]}:{server.sip[1]}")
     owner.wait_event("CALL_ESTABLISHED", timeout=10)

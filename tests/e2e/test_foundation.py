@@ -268,10 +268,10 @@ def test_unconnected_menu_key_ends_the_call_politely(e2e: Harness) -> None:
 def test_demo_company_extensions_call_each_other(e2e: Harness) -> None:
     server = e2e.server(None, demo=True)
     alice = e2e.baresip(
-        name="d101", user="101", password="demo-101", registrar=server.sip, tone_hz=700
+        name="d101", user="101", password="demo-pass-101", registrar=server.sip, tone_hz=700
     )
     bob = e2e.baresip(
-        name="d102", user="102", password="demo-102", registrar=server.sip, tone_hz=1100
+        name="d102", user="102", password="demo-pass-102", registrar=server.sip, tone_hz=1100
     )
     alice.wait_registered(10)
     bob.wait_registered(10)

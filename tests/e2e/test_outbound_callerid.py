@@ -25,8 +25,8 @@ TARGET = "37129999999"
 def _config(trunk_port: int) -> dict[str, Any]:
     return {
         "extensions": [
-            {"number": "101", "name": "Alice", "password": "pw-101-out", "outbound": True},
-            {"number": "102", "name": "Bob", "password": "pw-102-out", "outbound": False},
+            {"number": "101", "name": "Alice", "password": "pw-long-101-out", "outbound": True},
+            {"number": "102", "name": "Bob", "password": "pw-long-102-out", "outbound": False},
         ],
         "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port, "trusted": True}],
         "numbers": [
@@ -66,7 +66,7 @@ def _dial_out(
 def test_caller_id_plain_anonymous_and_chosen(e2e: Harness) -> None:
     trunk_port = free_udp_port()
     server = e2e.server(_config(trunk_port))
-    alice = e2e.baresip(name="o101", user="101", password="pw-101-out", registrar=server.sip)
+    alice = e2e.baresip(name="o101", user="101", password="pw-long-101-out", registrar=server.sip)
     alice.wait_registered(10)
 
     plain = _dial_out(e2e, server, alice, trunk_port, TARGET, "plain")
@@ -87,8 +87,8 @@ def test_caller_id_plain_anonymous_and_chosen(e2e: Harness) -> None:
 def test_out_of_range_caller_id_and_no_outbound_flag_are_refused(e2e: Harness) -> None:
     trunk_port = free_udp_port()
     server = e2e.server(_config(trunk_port))
-    alice = e2e.baresip(name="r101", user="101", password="pw-101-out", registrar=server.sip)
-    bob = e2e.baresip(name="r102", user="102", password="pw-102-out", registrar=server.sip)
+    alice = e2e.baresip(name="r101", user="101", password="pw-long-101-out", registrar=server.sip)
+    bob = e2e.baresip(name="r102", user="102", password="pw-long-102-out", registrar=server.sip)
     alice.wait_registered(10)
     bob.wait_registered(10)
     for phone, dialled, code in ((alice, TARGET + "c9", "404"), (bob, TARGET, "403")):

@@ -71,7 +71,7 @@ def test_listen_whisper_barge_switching_api_and_refusal(e2e: Harness) -> None:
         phones[role] = e2e.baresip(
             name=f"spy{ext}",
             user=ext,
-            password=f"demo-{ext}",
+            password=f"demo-pass-{ext}",
             registrar=server.sip,
             tone_hz=NAMES[role],
         )

@@ -63,7 +63,7 @@ def _company(
         audio.append({"name": name, "file": f"prompts/{name}.wav"})
     server.config = {
         "extensions": [
-            {"number": ext, "name": f"Ext {ext}", "password": f"pw-{ext}-{tag}"}
+            {"number": ext, "name": f"Ext {ext}", "password": f"pw-long-{ext}-{tag}"}
             for ext in extensions
         ],
         "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
@@ -97,7 +97,7 @@ def _registered(e2e: Harness, server: FlowpbxServer, ext: str, tag: str) -> int:
             e2e.tmp_path,
             registrar=server.sip,
             ext=ext,
-            password=f"pw-{ext}-{tag}",
+            password=f"pw-long-{ext}-{tag}",
             local_port=port,
             name=f"reg{ext}",
         )
@@ -123,7 +123,11 @@ def _provider(e2e: Harness, server: FlowpbxServer, trunk_port: int, **kw: Any) -
 def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> None:
     server, trunk_port = _company(e2e, "xfer")
     target = e2e.baresip(
-        name="t103", user="103", password="pw-103-xfer", registrar=server.sip, tone_hz=TARGET_HZ
+        name="t103",
+        user="103",
+        password="pw-long-103-xfer",
+        registrar=server.sip,
+        tone_hz=TARGET_HZ,
     )
     target.wait_registered(10)
     agent_port = _registered(e2e, server, "101", "xfer")
@@ -174,7 +178,11 @@ def test_star2_attended_transfer_connects_caller_and_target(e2e: Harness) -> Non
 def test_refer_blind_transfer_from_the_phone_button(e2e: Harness) -> None:
     server, trunk_port = _company(e2e, "refer")
     target = e2e.baresip(
-        name="b103", user="103", password="pw-103-refer", registrar=server.sip, tone_hz=TARGET_HZ
+        name="b103",
+        user="103",
+        password="pw-long-103-refer",
+        registrar=server.sip,
+        tone_hz=TARGET_HZ,
     )
     target.wait_registered(10)
     agent_port = _registered(e2e, server, "101", "refer")
@@ -217,7 +225,11 @@ def test_star1_aborts_the_transfer_and_returns_the_caller(e2e: Harness) -> None:
     """*2103#, 103 answers, then *1: 103 is hung up and 101 talks to the caller again."""
     server, trunk_port = _company(e2e, "abort")
     target = e2e.baresip(
-        name="a103", user="103", password="pw-103-abort", registrar=server.sip, tone_hz=TARGET_HZ
+        name="a103",
+        user="103",
+        password="pw-long-103-abort",
+        registrar=server.sip,
+        tone_hz=TARGET_HZ,
     )
     target.wait_registered(10)
     agent_port = _registered(e2e, server, "101", "abort")

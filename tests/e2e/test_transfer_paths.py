@@ -183,7 +183,11 @@ def test_star2_transfers_a_call_that_came_from_a_queue(e2e: Harness) -> None:
     queue = {"type": "queue", "params": {"members": [{"extension": "101"}]}}
     server, trunk_port = _company(e2e, "queue", agent_node=queue)
     target = e2e.baresip(
-        name="q103", user="103", password="pw-103-queue", registrar=server.sip, tone_hz=TARGET_HZ
+        name="q103",
+        user="103",
+        password="pw-long-103-queue",
+        registrar=server.sip,
+        tone_hz=TARGET_HZ,
     )
     target.wait_registered(10)
     agent = _agent(e2e, _registered(e2e, server, "101", "queue"), "*2103#", 2500, 0x3C3C0000)
@@ -212,13 +216,13 @@ def test_star2_transfers_a_call_between_two_extensions(e2e: Harness) -> None:
     103 talk; the internal call's history row shows the transfer."""
     server, _ = _company(e2e, "internal", extensions=("101", "102", "103"))
     target = e2e.baresip(
-        name="i103", user="103", password="pw-103-internal", registrar=server.sip,
+        name="i103", user="103", password="pw-long-103-internal", registrar=server.sip,
         tone_hz=TARGET_HZ,
     )  # fmt: skip
     target.wait_registered(10)
     agent = _agent(e2e, _registered(e2e, server, "101", "internal"), "*2103#", 2500, 0x4D4D0000)
     caller = e2e.baresip(
-        name="i102", user="102", password="pw-102-internal", registrar=server.sip,
+        name="i102", user="102", password="pw-long-102-internal", registrar=server.sip,
         tone_hz=CALLER_HZ,
     )  # fmt: skip
     caller.wait_registered(10)

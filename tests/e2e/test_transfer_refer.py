@@ -72,12 +72,12 @@ def _setup(
     provider's SIPp (not started yet)."""
     server, trunk_port = _company(e2e, tag)
     target = e2e.baresip(
-        name=f"t{tag}", user="103", password=f"pw-103-{tag}", registrar=server.sip,
+        name=f"t{tag}", user="103", password=f"pw-long-103-{tag}", registrar=server.sip,
         tone_hz=TARGET_HZ, answermode=answermode,
     )  # fmt: skip
     target.wait_registered(10)
     phone = e2e.adopt(
-        PjsuaPhone(server, "101", f"pw-101-{tag}", "--answer", "--tone-hz", str(PHONE_HZ),
+        PjsuaPhone(server, "101", f"pw-long-101-{tag}", "--answer", "--tone-hz", str(PHONE_HZ),
                    *phone_args)
     )  # fmt: skip
     server.wait_rows("SELECT 1 FROM registrations WHERE extension = '101'", timeout=20)

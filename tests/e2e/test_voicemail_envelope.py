@@ -49,7 +49,7 @@ def test_listen_says_received_weekday_date_and_time_before_the_message(e2e: Harn
     company(
         server,
         trunk_ports=[trunk_port],
-        extensions=[{"number": "101", "name": "Alice", "password": "pw-101-env"}],
+        extensions=[{"number": "101", "name": "Alice", "password": "pw-long-101-env"}],
         audio=[tone_audio(server, "greeting-tone", 700.0, 0.5)],
         flows=[
             flow(
@@ -94,7 +94,7 @@ def test_listen_says_received_weekday_date_and_time_before_the_message(e2e: Harn
     finally:
         con.close()
 
-    owner = e2e.baresip(name="env101", user="101", password="pw-101-env", registrar=server.sip)
+    owner = e2e.baresip(name="env101", user="101", password="pw-long-101-env", registrar=server.sip)
     owner.wait_registered(10)
     owner.dial(f"sip:*97@{server.sip[0]}:{server.sip[1]}")
     owner.wait_event("CALL_ESTABLISHED", timeout=10)

@@ -227,21 +227,6 @@ def test_bad_security_settings_are_one_clear_error(
         Settings.from_env()
 
 
-def test_the_same_digest_credentials_twice_are_a_replay() -> None:
-    g = guard()
-    cred = (
-        'Digest username="101", realm="flowpbx", nonce="N1", uri="sip:x", '
-        'response="abc", algorithm=MD5, qop=auth, nc=00000001, cnonce="c1"'
-    )
-    assert not g.replayed(cred, 0.0)
-    assert g.replayed(cred, 1.0)
-    assert not g.replayed(cred.replace("nc=00000001", "nc=00000002"), 1.0)  # counted up
-    assert not g.replayed(cred.replace('nonce="N1"', 'nonce="N2"'), 1.0)  # a new nonce
-    assert not g.replayed(cred, 400.0)  # the nonce has long expired: verify refuses it anyway
-    assert not g.replayed("Basic abc", 1.0)
-    assert g.counters()["sip_auth_replays"] == 1
-
-
 # -- the Authenticator feeding the guard (pbx/registrar.py), sans-I/O --------------------------
 
 
@@ -365,3 +350,150 @@ def test_rtp_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("FLOWPBX_RTP_TIMEOUT_S", bad)
         with pytest.raises(SettingsError, match="FLOWPBX_RTP_TIMEOUT_S"):
             Settings.from_env()
+
+
+# -- replays, the Request-URI, packed guesses, algorithms (pbx/registrar.py + sip/auth.py) ---
+
+
+def _invite(ruri: str, credentials: list[str]) -> Request:
+    lines = [
+        f"INVITE {ruri} SIP/2.0",
+        "Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKinv1",
+        "From: <sip:101@flowpbx>;tag=1",
+        "To: <sip:102@flowpbx>",
+        "Call-ID: inv-1",
+        "CSeq: 2 INVITE",
+        "Max-Forwards: 70",
+        *[f"Proxy-Authorization: {c}" for c in credentials],
+    ]
+    request = parse_message(("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode())
+    assert isinstance(request, Request)
+    return request
+
+
+def _cred(auth: Authenticator, ruri: str, password: str = "right-101", nc: int = 1) -> str:
+    challenge = auth.challenge_headers("Proxy-Authenticate", 1.0)[0][1]
+    return build_authorization(
+        challenge, method="INVITE", uri=ruri, username="101", password=password, nc=nc
+    )
+
+
+def _upper_response(cred: str) -> str:
+    head, _, rest = cred.partition('response="')
+    value, _, tail = rest.partition('"')
+    return f'{head}response="{value.upper()}"{tail}'
+
+
+def test_sniffed_credentials_are_refused_for_any_request_uri_and_any_spelling() -> None:
+    auth, g = _authenticator()
+    src = "192.0.2.10"
+    to_102 = "sip:102@flowpbx"
+    cred = _cred(auth, to_102)
+    assert auth.check(_invite(to_102, [cred]), proxy=True, now=2.0, source=src)[:2] == (
+        "101",
+        200,
+    )
+    # The same packet again, and with the response upper-cased: a stale challenge, no call.
+    for replay in (cred, _upper_response(cred)):
+        user, status, headers = auth.check(
+            _invite(to_102, [replay]), proxy=True, now=3.0, source="198.51.100.1"
+        )
+        assert (user, status) == (None, 407) and "stale=true" in headers[0][1]
+    assert g.counters()["sip_auth_replays"] == 2
+    # Another Request-URI (an external number) with the sniffed credentials: refused, counted.
+    external = "sip:0037120000000@flowpbx"
+    for replay in (cred, _upper_response(cred)):
+        got = auth.check(_invite(external, [replay]), proxy=True, now=3.0, source="198.51.100.2")
+        assert got == (None, 403, [])
+    # Fresh credentials for another Request-URI whose digest-uri is the old one: refused.
+    other = _cred(auth, to_102)
+    assert auth.check(_invite(external, [other]), proxy=True, now=3.0, source=src)[1] == 403
+    # The digest-uri may spell the host in another case (RFC 3261 §19.1.4 equivalence).
+    same = _cred(auth, "sip:102@FLOWPBX")
+    assert auth.check(_invite(to_102, [same]), proxy=True, now=3.0, source=src)[:2] == (
+        "101",
+        200,
+    )
+
+
+def test_each_nonce_count_is_good_for_one_request() -> None:
+    auth, _ = _authenticator()
+    ruri = "sip:102@flowpbx"
+    challenge = auth.challenge_headers("Proxy-Authenticate", 1.0)[0][1]
+
+    def with_nc(nc: int) -> str:
+        return build_authorization(
+            challenge, method="INVITE", uri=ruri, username="101", password="right-101", nc=nc
+        )
+
+    def check(cred: str) -> int:
+        return auth.check(_invite(ruri, [cred]), proxy=True, now=2.0, source="192.0.2.10")[1]
+
+    assert check(with_nc(1)) == 200
+    assert check(with_nc(3)) == 200  # requests may overtake each other
+    assert check(with_nc(2)) == 200
+    assert check(with_nc(2)) == 407  # a used count: replay
+    assert check(with_nc(1)) == 407
+    assert check(with_nc(200)) == 200
+    assert check(with_nc(100)) == 407  # far below the highest: refused too
+    # without qop (RFC 2069 form) a nonce is good for one request
+    fresh = auth.challenge_headers("Proxy-Authenticate", 1.0)[0][1]
+    bare = fresh.replace(', qop="auth"', "")
+    cred = build_authorization(
+        bare, method="INVITE", uri=ruri, username="101", password="right-101"
+    )
+    assert "qop" not in cred
+    assert check(cred) == 200
+    assert check(cred) == 407
+
+
+def test_packed_guesses_are_refused_and_each_one_counts() -> None:
+    auth, g = _authenticator()  # ban threshold 3
+    ruri = "sip:102@flowpbx"
+    guesses = [_cred(auth, ruri, password=f"guess-{i}") for i in range(2)]
+    src = "198.51.100.9"
+    assert auth.check(_invite(ruri, guesses), proxy=True, now=2.0, source=src) == (None, 403, [])
+    assert not g.is_banned(src, 2.0)  # two so far
+    # the right password among guesses does not help: one credential per realm per request
+    packed = [_cred(auth, ruri, password="nope"), _cred(auth, ruri)]
+    assert auth.check(_invite(ruri, packed), proxy=True, now=2.0, source=src) == (None, 403, [])
+    assert g.is_banned(src, 2.0)
+    # credentials for another realm are ignored: the right one for ours is accepted
+    foreign = _cred(auth, ruri).replace('realm="flowpbx"', 'realm="elsewhere"')
+    got = auth.check(_invite(ruri, [foreign, _cred(auth, ruri)]), proxy=True, now=3.0, source="x")
+    assert got[:2] == ("101", 200)
+    only_foreign = auth.check(_invite(ruri, [foreign]), proxy=True, now=3.0, source="x")
+    assert only_foreign[1] == 407  # a challenge for our realm
+
+
+def test_only_enabled_algorithms_are_accepted() -> None:
+    exts = {
+        "101": ExtensionRec(
+            number="101",
+            name="Alice",
+            ha1_md5=ha1("101", "flowpbx", "right-101"),
+            ha1_sha256=ha1("101", "flowpbx", "right-101", "SHA-256"),
+        )
+    }
+    ruri = "sip:102@flowpbx"
+    md5_only = Authenticator("flowpbx", lambda: exts, ("MD5",))
+    sha_only = Authenticator("flowpbx", lambda: exts, ("SHA-256",))
+    sha_challenge = sha_only.challenge_headers("Proxy-Authenticate", 1.0)[0][1]
+    assert "algorithm=SHA-256" in sha_challenge
+    for auth, alg in ((md5_only, "SHA-256"), (sha_only, "MD5")):
+        own = auth.challenge_headers("Proxy-Authenticate", 1.0)[0][1]
+        foreign = own.replace("algorithm=MD5", f"algorithm={alg}").replace(
+            "algorithm=SHA-256", f"algorithm={alg}"
+        )
+        cred = build_authorization(
+            foreign, method="INVITE", uri=ruri, username="101", password="right-101"
+        )
+        assert auth.check(_invite(ruri, [cred]), proxy=True, now=2.0, source="x") == (
+            None,
+            403,
+            [],
+        )
+        right = build_authorization(
+            own, method="INVITE", uri=ruri, username="101", password="right-101"
+        )
+        assert auth.check(_invite(ruri, [right]), proxy=True, now=2.0, source="x")[1] == 200

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowpbx.sip.auth import (
     DigestServer,
+    NonceCounts,
     build_authorization,
     digest_response,
     ha1,
@@ -234,6 +237,9 @@ def test_rfc2069_and_auth_int_forms(server: DigestServer) -> None:
     )
     assert "qop" not in value and "cnonce" not in value
     assert server.verify(value, method="OPTIONS", now=1.0, ha1_lookup=lookup).ok
+    # a nonce used without qop is good for that one request
+    assert server.verify(value, method="OPTIONS", now=1.0, ha1_lookup=lookup).reason == "replayed"
+    nonce = server.make_nonce(0.0)
     auth_int = f'Digest realm="{REALM}", nonce="{nonce}", qop="auth-int"'
     value = build_authorization(
         auth_int, method="MESSAGE", uri="sip:x", username="101", password=USERS["101"], body=b"hi"
@@ -282,3 +288,99 @@ def test_nc_is_hex_and_server_secret_required() -> None:
     assert "nc=000000ff" in value
     with pytest.raises(ValueError):
         DigestServer(realm="r", secret=b"")
+
+
+# -- nonce counts (RFC 7616 §3.3) -------------------------------------------------------------
+
+
+def test_nonce_counts_window_and_closing() -> None:
+    counts = NonceCounts(ttl_s=300.0, window=4)
+    assert counts.use(b"a", 0.0, 1, 1.0)
+    assert not counts.use(b"a", 0.0, 1, 1.0)
+    assert counts.use(b"a", 0.0, 3, 1.0) and counts.use(b"a", 0.0, 2, 1.0)
+    assert counts.use(b"a", 0.0, 9, 1.0)
+    assert not counts.use(b"a", 0.0, 5, 1.0)  # 4 below the highest: outside the window
+    assert counts.use(b"a", 0.0, 6, 1.0) and not counts.use(b"a", 0.0, 6, 1.0)
+    assert not counts.use(b"a", 0.0, None, 1.0)  # used with qop: not good without it
+    assert counts.use(b"b", 0.0, None, 1.0)  # without qop: one request
+    assert not counts.use(b"b", 0.0, None, 1.0)
+    assert not counts.use(b"b", 0.0, 1, 1.0)
+    # entries leave with their nonce's lifetime
+    assert counts.use(b"c", 400.0, 1, 401.0) and len(counts) == 1
+
+
+def test_nonce_counts_stay_bounded_and_never_forget_into_a_replay() -> None:
+    counts = NonceCounts(ttl_s=300.0, max_nonces=3)
+    for i in range(3):
+        assert counts.use(bytes([i]), float(i), 1, 10.0)
+    assert counts.use(b"new", 5.0, 1, 10.0) and len(counts) == 3  # oldest dropped
+    assert not counts.use(bytes([0]), 0.0, 1, 10.0)  # its nonce now counts as used
+    assert not counts.use(b"unused-but-old", 0.0, 1, 10.0)  # older ones too: re-challenged
+    assert counts.use(bytes([2]), 2.0, 2, 10.0)
+
+
+def test_non_ascii_and_odd_values_are_refused_not_raised(server: DigestServer) -> None:
+    challenge = server.challenge(now=0.0)
+    good = build_authorization(
+        challenge, method="REGISTER", uri="sip:x", username="101", password=USERS["101"]
+    )
+    creds = parse_credentials(good)
+    assert creds is not None
+    for field, value in (
+        ("response", "ä" * 32),
+        ("response", ""),
+        ("response", "\udcff" * 32),
+        ("nc", "0000_001"),
+        ("nc", "+0000001"),
+        ("nc", "00000000"),
+        ("nc", "ääääääää"),
+        ("nonce", "ä" * 43),
+        ("uri", "sip:ä"),
+    ):
+        bad = good.replace(f'{field}="{creds[field]}"', f'{field}="{value}"').replace(
+            f"{field}={creds[field]}", f"{field}={value}"
+        )
+        assert bad != good, field
+        result = server.verify(bad, method="REGISTER", now=1.0, ha1_lookup=lookup, uri="sip:x")
+        assert not result.ok and not result.stale, (field, value, result)
+
+
+_TEXT = st.text(st.characters(codec=None), max_size=300)
+_VALUE = st.one_of(
+    _TEXT, st.just(""), st.text(max_size=5), st.text(alphabet='ä\udcff\x00"\\,=', max_size=50)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(
+        st.sampled_from(
+            ["username", "realm", "nonce", "uri", "response", "algorithm", "qop", "nc", "cnonce"]
+        ),
+        max_size=12,
+    ),
+    values=st.lists(_VALUE, min_size=12, max_size=12),
+    quoted=st.lists(st.booleans(), min_size=12, max_size=12),
+    huge=st.integers(min_value=0, max_value=70_000),
+)
+def test_authorization_parser_never_raises(
+    names: list[str], values: list[str], quoted: list[bool], huge: int
+) -> None:
+    """Any Authorization value: verify answers (refused), parse_credentials returns a dict or
+    None, parse_challenge raises only SipParseError."""
+    server = DigestServer(realm=REALM, secret=b"k" * 32)
+    parts = []
+    for i, name in enumerate(names):
+        value = values[i]
+        parts.append(f'{name}="{value}"' if quoted[i] else f"{name}={value}")
+    if huge:
+        parts.append(f'cnonce="{"x" * huge}"')
+    for value in (f"Digest {', '.join(parts)}", ", ".join(parts), values[0]):
+        creds = parse_credentials(value)
+        assert creds is None or isinstance(creds, dict)
+        result = server.verify(value, method="REGISTER", now=1.0, ha1_lookup=lookup, uri="sip:x")
+        assert not result.ok
+        try:
+            parse_challenge(value)
+        except SipParseError:
+            pass

@@ -45,12 +45,12 @@ def _config(tmp_path: Path, **changes: Any) -> dict[str, Any]:
             {
                 "number": "101",
                 "name": "Alice",
-                "password": "s3cret-101",
+                "password": "s3cret-101-long",
                 "outbound": True,
                 "caller_id": "+37167000001",
                 "mailbox": "100",
             },
-            {"number": "102", "name": "Bob", "password": "s3cret-102"},
+            {"number": "102", "name": "Bob", "password": "s3cret-102-long"},
         ],
         "trunks": [
             {
@@ -115,7 +115,7 @@ async def test_import_writes_everything(store: Store, tmp_path: Path) -> None:
     assert result.published == {"Main line": 1}
     cfg = await store.load_runtime_config()
     alice = cfg.extensions["101"]
-    assert (alice.ha1_md5, alice.ha1_sha256) == compute_ha1("101", "flowpbx", "s3cret-101")
+    assert (alice.ha1_md5, alice.ha1_sha256) == compute_ha1("101", "flowpbx", "s3cret-101-long")
     assert alice.mailbox == "100" and alice.outbound and alice.caller_id == "+37167000001"
     assert cfg.trunks[0].password == "pw"
     assert cfg.caller_id_list == ["+37167000001", "+37167000002"]
@@ -178,6 +178,7 @@ async def test_bad_input_lists_every_problem_and_writes_nothing(
 ) -> None:
     doc = _config(tmp_path)
     doc["extensions"].append({"number": "1x", "name": "Bad", "password": "secret"})
+    doc["extensions"].append({"number": "104", "name": "Weak", "password": "eleven-char"})
     doc["numbers"].append({"number": "+37167000003", "trunk": "nope"})
     doc["trunks"][0]["port"] = 70000
     bad_flow = json.loads(json.dumps(FLOW))
@@ -187,6 +188,9 @@ async def test_bad_input_lists_every_problem_and_writes_nothing(
         await import_config(store, _write(tmp_path, doc))
     problems = info.value.problems
     assert "extensions[2].number: must be 2-6 digits" in problems
+    rule = "must be at least 12 characters (leave it out of POST /api/v1/extensions"
+    assert any(p.startswith(f"extensions[2].password: {rule}") for p in problems), problems
+    assert any(p.startswith(f"extensions[3].password: {rule}") for p in problems), problems
     assert "numbers[2].trunk: no trunk named 'nope'" in problems
     assert any(p.startswith("trunks[0].port:") for p in problems)
     assert any(p.startswith("flows[0] (Main line):") and "missing-node" in p for p in problems)
@@ -270,4 +274,4 @@ async def test_export_then_import_round_trip(store: Store, tmp_path: Path) -> No
     assert (await import_config(store, json_path)).new_revisions == []
     # HA1 survived: passwords were not in the export
     ext = await store.get_extension("101")
-    assert ext is not None and ext.ha1_md5 == compute_ha1("101", "flowpbx", "s3cret-101")[0]
+    assert ext is not None and ext.ha1_md5 == compute_ha1("101", "flowpbx", "s3cret-101-long")[0]

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from flowpbx.store import models as m
 from flowpbx.store.db import Store
-from flowpbx.store.demo import DEMO_FLOW_NAME, load_demo
+from flowpbx.store.demo import DEMO_FLOW_NAME, load_demo, published_demo_credentials
 from flowpbx.store.repos import compute_ha1
 
 
@@ -19,11 +19,11 @@ async def _counts(store: Store) -> dict[str, int]:
 async def test_demo_company_is_complete(store: Store) -> None:
     demo = await load_demo(store)
     assert demo.admin == ("admin", "demo-admin")
-    assert demo.phones[0] == ("101", "Alice", "demo-101")
+    assert demo.phones[0] == ("101", "Alice", "demo-pass-101")
     cfg = await store.load_runtime_config()
     assert set(cfg.extensions) == {"101", "102", "103"}
     assert cfg.extensions["103"].supervisor and not cfg.extensions["101"].supervisor
-    assert cfg.extensions["102"].ha1_md5 == compute_ha1("102", "flowpbx", "demo-102")[0]
+    assert cfg.extensions["102"].ha1_md5 == compute_ha1("102", "flowpbx", "demo-pass-102")[0]
     trunk = cfg.trunks[0]
     assert (trunk.name, trunk.host, trunk.port, trunk.transport) == (
         "provider",
@@ -59,3 +59,16 @@ async def test_demo_is_idempotent(store: Store) -> None:
         "flow_revisions": 1,
         "users": 1,
     }
+
+
+async def test_published_demo_credentials_are_found_until_changed(store: Store) -> None:
+    await load_demo(store)
+    assert await published_demo_credentials(store) == (["101", "102", "103"], True)
+    # an older release's demo password counts too
+    await store.upsert_extension(number="101", name="Alice", password="demo-101")
+    await store.upsert_extension(number="102", name="Bob", password="a-new-secret-102")
+    await store.create_user("admin", "a-new-admin-password", "admin", replace=True)
+    assert await published_demo_credentials(store) == (["101", "103"], False)
+    for number in ("101", "103"):
+        await store.upsert_extension(number=number, name="X", password=f"changed-{number}-pw")
+    assert await published_demo_credentials(store) == ([], False)

@@ -45,8 +45,8 @@ ADMIN = ("admin", "pw-admin-1")
 
 COMPANY: dict[str, Any] = {
     "extensions": [
-        {"number": "101", "name": "Alice", "password": "s3cret-101", "mailbox": "100"},
-        {"number": "102", "name": "Bob", "password": "s3cret-102"},
+        {"number": "101", "name": "Alice", "password": "s3cret-101-web", "mailbox": "100"},
+        {"number": "102", "name": "Bob", "password": "s3cret-102-web"},
     ],
     "trunks": [{"name": "provider", "host": "127.0.0.1", "port": 5070, "transport": "udp"}],
     "numbers": [{"number": "+37167000001", "trunk": "provider"}],

@@ -105,10 +105,10 @@ def test_registration_and_active_call_show_live(logged_in: Page, ui_server: Flow
     workdir = ui_server.root
     with (
         Baresip(
-            workdir, name="alice", user="101", registrar=ui_server.sip, password="s3cret-101"
+            workdir, name="alice", user="101", registrar=ui_server.sip, password="s3cret-101-web"
         ) as alice,
         Baresip(
-            workdir, name="bob", user="102", registrar=ui_server.sip, password="s3cret-102"
+            workdir, name="bob", user="102", registrar=ui_server.sip, password="s3cret-102-web"
         ) as bob,
     ):
         alice.wait_registered()

@@ -2,7 +2,9 @@
 
 Registration state is live from the running PBX when there is one, else the bindings the
 registrar persisted (so a restart or a separate API process still shows them). HA1 values
-never leave the server; a password is write-only.
+never leave the server; a password is write-only. SIP passwords are at least 12 characters
+(store/config_io.py ``SIP_PASSWORD_RULE``); an extension created without one gets a generated
+password, returned once as ``generated_password``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
 from flowpbx.store import repos
-from flowpbx.store.config_io import ExtensionIn, cidr_list
+from flowpbx.store.config_io import ExtensionIn, cidr_list, generate_sip_password, sip_password
 from flowpbx.store.config_io import _e164 as e164
 from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
@@ -48,21 +50,26 @@ class ExtensionOut(BaseModel):
     registrations: list[RegistrationOut]
 
 
+class ExtensionCreated(ExtensionOut):
+    generated_password: str | None = None  # set once, when flowpbx chose the password
+
+
 class ExtensionCreate(ExtensionIn):
     model_config = ConfigDict(
         extra="forbid",
         str_strip_whitespace=True,
         json_schema_extra={
-            "examples": [{"number": "101", "name": "Alice", "password": "s3cret-101"}]
+            "examples": [{"number": "101", "name": "Alice", "password": "long-s3cret-101"}]
         },
     )
-    password: str = Field(min_length=4, max_length=200)
+    # absent: flowpbx generates one (returned once as ``generated_password``)
+    password: str | None = Field(default=None, max_length=200)
 
 
 class ExtensionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str = Field(min_length=1, max_length=200)
-    password: str | None = Field(default=None, min_length=4, max_length=200)
+    password: str | None = Field(default=None, max_length=200)
     supervisor: bool = False
     outbound: bool = False
     caller_id: str | None = None
@@ -79,6 +86,11 @@ class ExtensionUpdate(BaseModel):
     @classmethod
     def _cidrs(cls, v: list[str]) -> list[str]:
         return cidr_list(v)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: str | None) -> str | None:
+        return sip_password(v)
 
 
 def _reg_out(reg: RegistrationRec, now: dt.datetime) -> RegistrationOut:
@@ -157,16 +169,21 @@ async def list_extensions(store: StoreDep, live: LiveDep, _user: UserDep) -> lis
     return [_ext_out(e, regs[e.number]) for e in exts]
 
 
-@router.post("", response_model=ExtensionOut, status_code=201, responses={409: {}})
+@router.post("", response_model=ExtensionCreated, status_code=201, responses={409: {}})
 async def create_extension(
     body: ExtensionCreate, store: StoreDep, live: LiveDep, _user: UserDep
-) -> ExtensionOut:
+) -> ExtensionCreated:
     if await store.get_extension(body.number) is not None:
         raise ApiError(409, "extension-exists", f"extension {body.number} already exists")
     await _check_mailbox(store, body.mailbox)
-    await store.upsert_extension(**body.model_dump())
+    values = body.model_dump()
+    generated = None
+    if values.get("password") is None:
+        generated = values["password"] = generate_sip_password()
+    await store.upsert_extension(**values)
     await reload_live(live)
-    return await get_extension(body.number, store, live, _user)
+    out = await get_extension(body.number, store, live, _user)
+    return ExtensionCreated(**out.model_dump(), generated_password=generated)
 
 
 @router.get("/{number}", response_model=ExtensionOut, responses={404: {}})

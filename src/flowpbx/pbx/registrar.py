@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flowpbx.pbx.security import source_in_networks
-from flowpbx.sip.auth import DigestServer
+from flowpbx.sip.auth import DigestServer, parse_credentials
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.headers import NameAddr
 from flowpbx.sip.message import Request, make_response
@@ -55,7 +55,15 @@ class Binding:
 
 
 class Authenticator:
-    """Digest challenges and checks against the extensions' stored HA1 values."""
+    """Digest challenges and checks against the extensions' stored HA1 values.
+
+    One credential per realm per request: a request carrying several ``Authorization`` (or
+    ``Proxy-Authorization``) values for our realm is refused and each of them counts as a
+    failure towards a ban, so guesses cannot be packed into one message. Credentials for
+    other realms are ignored. The digest-uri must be the Request-URI, each nonce count is
+    good for one request, and only the algorithms of ``FLOWPBX_SIP_AUTH_ALGORITHMS`` are
+    accepted (sip/auth.py).
+    """
 
     def __init__(
         self,
@@ -65,7 +73,7 @@ class Authenticator:
     ) -> None:
         self.realm = realm
         self.algorithms = algorithms
-        self.server = DigestServer(realm=realm, secret=os.urandom(32))
+        self.server = DigestServer(realm=realm, secret=os.urandom(32), algorithms=algorithms)
         self._extensions = extensions
         self.guard: AccessGuard | None = None  # pbx/security.py: failures ban the source
 
@@ -90,6 +98,18 @@ class Authenticator:
             for algorithm in self.algorithms
         ]
 
+    def _ours(self, value: str) -> bool:
+        """Digest credentials for our realm (malformed ones count as ours: they are refused)."""
+        params = parse_credentials(value)
+        return params is None or params.get("realm", self.realm) == self.realm
+
+    def _failed(self, source: str | None, now: float, count: int = 1) -> None:
+        if self.guard is None or source is None:
+            return
+        for _ in range(count):
+            if self.guard.record_failure(source, now):
+                break  # banned: the rest changes nothing
+
     def check(
         self, request: Request, *, proxy: bool, now: float, source: str | None = None
     ) -> tuple[str | None, int, list[tuple[str, str]]]:
@@ -98,28 +118,33 @@ class Authenticator:
         challenge_header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
         status = 407 if proxy else 401
         values = request.headers.get_all(auth_header) if auth_header in request.headers else []
-        # RFC 4475 §3.3.7: credentials of a scheme we do not know earn a Digest challenge.
-        values = [v for v in values if v.lstrip()[:7].lower() == "digest "]
+        # RFC 4475 §3.3.7: credentials of a scheme we do not know earn a Digest challenge;
+        # credentials for another realm are for another server (RFC 3261 §22.3).
+        values = [v for v in values if v.lstrip()[:7].lower() == "digest " and self._ours(v)]
         if not values:
             return None, status, self.challenge_headers(challenge_header, now)
-        stale = False
-        for value in values:
-            result = self.server.verify(value, method=request.method, now=now, ha1_lookup=self._ha1)
-            if result.ok and result.username is not None:
-                if not self._source_allowed(result.username, source):
-                    break  # outside the extension's allow-list: a failure like a bad password
-                if self.guard is not None and self.guard.replayed(value, now):
-                    stale = True  # the same credentials again: a replay (pbx/security.py)
-                    continue
+        if len(values) > 1:  # one credential per realm per request: each one is a guess
+            self._failed(source, now, len(values))
+            return None, 403, []
+        result = self.server.verify(
+            values[0],
+            method=request.method,
+            now=now,
+            ha1_lookup=self._ha1,
+            body=request.body,
+            uri=request.uri,
+        )
+        if result.ok and result.username is not None:
+            if self._source_allowed(result.username, source):
                 if self.guard is not None and source is not None:
                     self.guard.record_success(source, now)
                 return result.username, 200, []
-            stale = stale or result.stale
-        else:
-            if stale:
-                return None, status, self.challenge_headers(challenge_header, now, stale=True)
-        if self.guard is not None and source is not None:
-            self.guard.record_failure(source, now)
+            # outside the extension's allow-list: a failure like a bad password
+        elif result.stale:
+            if result.reason == "replayed" and self.guard is not None:
+                self.guard.replays += 1
+            return None, status, self.challenge_headers(challenge_header, now, stale=True)
+        self._failed(source, now)
         return None, 403, []
 
 

@@ -10,11 +10,12 @@
   first bytes of the message (the method), so a flood is dropped before the parser runs.
 * ``record_failure(ip, now, reason)`` — a digest authentication failure (wrong password or
   unknown user: the answers are identical, SPEC §7). ``sip_ban_threshold`` failures within
-  ``sip_ban_window_s`` ban the address for ``sip_ban_duration_s``.
+  ``sip_ban_window_s`` ban the address for ``sip_ban_duration_s``. Every credential counts:
+  a request carrying several for one realm is one failure each (pbx/registrar.py).
 * ``record_success(ip, now)`` — the address authenticated; it becomes a *known* source.
 * ``bans(now)`` / ``lift_ban(ip)`` — the ban list, for the API (through pbx/service.py).
-* ``replayed(credentials, now)`` — nonce replay protection: Digest credentials accepted once
-  are refused when they come again (the client gets a fresh stale challenge).
+* ``replays`` — how many accepted credentials came again (nonce counts are tracked in
+  sip/auth.py ``NonceCounts``; the client gets a fresh stale challenge).
 * ``calls`` — a `CallLimiter`: concurrent calls per extension and per trunk.
 * ``source_in_networks(ip, cidrs)`` — per-extension allow-lists (``allowed_cidrs``): the
   registrar refuses right credentials from elsewhere with the answer of a wrong password.
@@ -36,8 +37,6 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
-
-from flowpbx.sip.auth import parse_credentials
 
 log = logging.getLogger("flowpbx.security")
 
@@ -209,7 +208,6 @@ class AccessGuard:
         self._bans: dict[str, Ban] = {}
         self._trusted_cache: dict[str, bool] = {}
         self.calls = CallLimiter()
-        self._credentials: OrderedDict[str, float] = OrderedDict()  # replay key -> expiry
         self.replays = 0
         self.dropped_banned = 0
         self.dropped_rate = 0
@@ -308,29 +306,6 @@ class AccessGuard:
 
     def record_success(self, ip: str, now: float) -> None:
         self._source(ip).known = True
-
-    def replayed(self, credentials: str, now: float, ttl_s: float = 330.0) -> bool:
-        """Nonce replay protection: True when these exact Digest credentials (user, nonce,
-        cnonce, nc, response) were already accepted within ``ttl_s`` (the nonce lifetime plus
-        a margin). A client that follows RFC 7616 never repeats them: it counts ``nc`` up or
-        takes a new nonce; a retransmission is absorbed by its transaction before this. The
-        caller answers a replay with a fresh (stale) challenge."""
-        params = parse_credentials(credentials)
-        if params is None:
-            return False
-        key = "|".join(params.get(k, "") for k in ("username", "nonce", "cnonce", "nc", "response"))
-        seen = self._credentials
-        while seen:
-            oldest, expiry = next(iter(seen.items()))
-            if expiry > now and len(seen) < self.config.max_sources * 10:
-                break
-            del seen[oldest]
-        if key in seen and seen[key] > now:
-            self.replays += 1
-            return True
-        seen[key] = now + ttl_s
-        seen.move_to_end(key)
-        return False
 
     # -- bans ----------------------------------------------------------------------------
 

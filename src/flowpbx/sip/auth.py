@@ -9,6 +9,11 @@ result text, and both cost the same hashing work, so extensions cannot be enumer
 Client side (trunk registration, outbound calls): ``parse_challenge``, ``select_challenge``
 and ``build_authorization``.
 
+Replay protection (RFC 7616 §3.3, §5.12): the digest-uri must be the Request-URI (RFC 3261
+§22.4), and ``NonceCounts`` remembers which nonce counts each nonce has been accepted with —
+with ``qop`` every ``nc`` value is good for one request, without ``qop`` the nonce itself is.
+Only the algorithms the server was configured with are accepted.
+
 Sans-I/O: ``now`` is passed in (any monotonic clock shared by the nodes; wall-clock seconds
 when several nodes share the secret). Malformed input never raises here: it yields a failed
 ``AuthResult``. ``parse_challenge`` raises ``SipParseError(None)`` for an unusable challenge.
@@ -21,17 +26,20 @@ import hashlib
 import hmac
 import secrets
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.headers import quote_string, split_commas, unquote_string
+from flowpbx.sip.uri import SipUri
 
 __all__ = [
     "ALGORITHMS",
     "AuthResult",
     "Challenge",
     "DigestServer",
+    "NonceCounts",
     "build_authorization",
     "digest_response",
     "ha1",
@@ -130,16 +138,29 @@ def parse_credentials(value: str) -> dict[str, str] | None:
 
 # -- server ----------------------------------------------------------------------------------
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def same_uri(digest_uri: str, request_uri: str) -> bool:
+    """Is the credentials' digest-uri the Request-URI (RFC 3261 §22.4)? The same text, or two
+    SIP URIs equivalent under RFC 3261 §19.1.4 (a phone may write the host in another case)."""
+    if digest_uri == request_uri:
+        return True
+    try:
+        return SipUri.parse(digest_uri).equals(SipUri.parse(request_uri))
+    except SipParseError:
+        return False
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthResult:
     """The outcome of ``DigestServer.verify``.
 
     ``reason`` is safe to show on the wire or log: "ok", "no credentials", "malformed
-    credentials", "wrong realm", "invalid nonce", "stale nonce", "unsupported algorithm",
-    "unsupported qop", "uri mismatch", or "invalid credentials" (unknown user and wrong
-    password alike). ``stale`` means: right password, expired nonce — re-challenge with
-    ``stale=true`` (RFC 7616 §3.3).
+    credentials", "wrong realm", "invalid nonce", "stale nonce", "replayed", "unsupported
+    algorithm", "unsupported qop", "uri mismatch", or "invalid credentials" (unknown user and
+    wrong password alike). ``stale`` means: right password, but an expired nonce or a nonce
+    count already used — re-challenge with ``stale=true`` (RFC 7616 §3.3).
     """
 
     ok: bool
@@ -149,38 +170,122 @@ class AuthResult:
     algorithm: str | None = None
 
 
+class NonceCounts:
+    """Which nonce counts each nonce has been accepted with (RFC 7616 §3.3 replay protection).
+
+    Per nonce: the highest ``nc`` seen and a bitmap of the ``window`` counts below it, so
+    requests that overtake each other are still accepted once each while any count comes only
+    once; a count more than ``window`` below the highest is refused. A nonce used without
+    ``qop`` is closed: good for that one request. Memory is bounded: entries leave when their
+    nonce expires, and when ``max_nonces`` is reached the oldest is dropped and every nonce
+    issued up to its time counts as used (its client gets a fresh challenge, never a replay).
+    """
+
+    __slots__ = ("_entries", "_floor", "max_nonces", "ttl_s", "window")
+
+    def __init__(self, *, ttl_s: float, max_nonces: int = 50_000, window: int = 64) -> None:
+        self.ttl_s = ttl_s
+        self.max_nonces = max_nonces
+        self.window = window
+        # nonce id -> [issued, highest nc, bitmap, closed]; insertion (first use) order
+        self._entries: OrderedDict[bytes, list[float | int | bool]] = OrderedDict()
+        self._floor = float("-inf")  # nonces issued at or before this count as used
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def use(self, nonce_id: bytes, issued: float, nc: int | None, now: float) -> bool:
+        """Record one accepted request; False when it is a replay (nothing recorded)."""
+        entries = self._entries
+        while entries:  # nonces past their lifetime are refused as stale anyway
+            first = next(iter(entries.values()))
+            if float(first[0]) + self.ttl_s + 1.0 > now:
+                break
+            entries.popitem(last=False)
+        if issued <= self._floor:
+            return False
+        entry = entries.get(nonce_id)
+        if entry is None:
+            if len(entries) >= self.max_nonces:
+                _, oldest = entries.popitem(last=False)
+                self._floor = max(self._floor, float(oldest[0]))
+                if issued <= self._floor:
+                    return False
+            entries[nonce_id] = [issued, nc or 0, 1 if nc is not None else 0, nc is None]
+            return True
+        if entry[3] or nc is None:
+            return False  # without qop a nonce is good for one request only
+        highest, bitmap = int(entry[1]), int(entry[2])
+        if nc > highest:
+            shift = nc - highest
+            bitmap = (
+                1 if shift >= self.window else ((bitmap << shift) | 1) & ((1 << self.window) - 1)
+            )
+            entry[1], entry[2] = nc, bitmap
+            return True
+        back = highest - nc
+        if back >= self.window or (bitmap >> back) & 1:
+            return False
+        entry[2] = bitmap | (1 << back)
+        return True
+
+
 class DigestServer:
     """Issues challenges and verifies credentials for one realm with stateless nonces."""
 
-    __slots__ = ("_dummy_ha1", "_secret", "nonce_ttl_s", "realm")
+    __slots__ = ("_dummy_ha1", "_secret", "algorithms", "counts", "nonce_ttl_s", "realm")
 
-    def __init__(self, *, realm: str, secret: bytes, nonce_ttl_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        realm: str,
+        secret: bytes,
+        nonce_ttl_s: float = 300.0,
+        algorithms: tuple[str, ...] = ALGORITHMS,
+        max_nonces: int = 50_000,
+    ) -> None:
         if not secret:
             raise ValueError("a non-empty secret is required")
+        enabled = tuple(_norm_algorithm(a) for a in algorithms)
+        if not enabled or None in enabled:
+            raise ValueError(f"unsupported digest algorithms {algorithms!r}")
         self.realm = realm
         self._secret = secret
         self.nonce_ttl_s = nonce_ttl_s
+        self.algorithms = frozenset(a for a in enabled if a is not None)
+        self.counts = NonceCounts(ttl_s=nonce_ttl_s, max_nonces=max_nonces)
         self._dummy_ha1 = {alg: _h(alg, secrets.token_hex(16)) for alg in _HASHES}
 
-    # nonce = base64url( 8-byte big-endian milliseconds || HMAC-SHA256(secret, realm|ms)[:16] )
+    # nonce = base64url( 8-byte big-endian ms || 8 random bytes || HMAC-SHA256(secret,
+    # realm|ms|random)[:16] ): the random part makes every challenge's nonce unique, so
+    # nonce counts belong to one client.
     def make_nonce(self, now: float) -> str:
-        stamp = struct.pack(">q", int(now * 1000))
-        mac = hmac.new(self._secret, self.realm.encode() + b"|" + stamp, hashlib.sha256)
-        return base64.urlsafe_b64encode(stamp + mac.digest()[:16]).decode().rstrip("=")
+        head = struct.pack(">q", int(now * 1000)) + secrets.token_bytes(8)
+        mac = hmac.new(self._secret, self.realm.encode() + b"|" + head, hashlib.sha256)
+        return base64.urlsafe_b64encode(head + mac.digest()[:16]).decode().rstrip("=")
 
-    def nonce_age(self, nonce: str, now: float) -> float | None:
-        """Seconds since the nonce was issued, or None if it was not issued by us."""
+    def _nonce_head(self, nonce: str) -> bytes | None:
+        """The nonce's timestamp and random part when we issued it, else None."""
+        if not nonce.isascii():
+            return None
         try:
             raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
         except (ValueError, TypeError):
             return None
-        if len(raw) != 24:
+        if len(raw) != 32:
             return None
-        stamp = raw[:8]
-        mac = hmac.new(self._secret, self.realm.encode() + b"|" + stamp, hashlib.sha256)
-        if not hmac.compare_digest(mac.digest()[:16], raw[8:]):
+        head = raw[:16]
+        mac = hmac.new(self._secret, self.realm.encode() + b"|" + head, hashlib.sha256)
+        if not hmac.compare_digest(mac.digest()[:16], raw[16:]):
             return None
-        age = now - struct.unpack(">q", stamp)[0] / 1000.0
+        return head
+
+    def nonce_age(self, nonce: str, now: float) -> float | None:
+        """Seconds since the nonce was issued, or None if it was not issued by us."""
+        head = self._nonce_head(nonce)
+        if head is None:
+            return None
+        age = now - struct.unpack(">q", head[:8])[0] / 1000.0
         return age if age >= -1.0 else None  # from the future: not ours (or a clock jump)
 
     def challenge(self, *, now: float, algorithm: str = "MD5", stale: bool = False) -> str:
@@ -195,8 +300,12 @@ class DigestServer:
         return value + ", stale=true" if stale else value
 
     def challenges(self, *, now: float, stale: bool = False) -> list[str]:
-        """One challenge per algorithm, SHA-256 first (add each as its own header line)."""
-        return [self.challenge(now=now, algorithm=alg, stale=stale) for alg in ALGORITHMS]
+        """One challenge per enabled algorithm, SHA-256 first (each its own header line)."""
+        return [
+            self.challenge(now=now, algorithm=alg, stale=stale)
+            for alg in ALGORITHMS
+            if alg in self.algorithms
+        ]
 
     def verify(
         self,
@@ -211,7 +320,8 @@ class DigestServer:
         """Check one ``Authorization`` value (RFC 7616 §3.4, RFC 3261 §22.2).
 
         ``ha1_lookup(username, algorithm)`` returns the stored HA1 for that algorithm or None.
-        ``uri``, when given, must equal the credentials' digest-uri (the Request-URI).
+        ``uri``, when given, must be the credentials' digest-uri (the Request-URI). Accepted
+        credentials use up their nonce count: the same ones again are "replayed".
         """
         params = parse_credentials(authorization)
         if params is None:
@@ -227,26 +337,33 @@ class DigestServer:
         if params.get("realm") != self.realm:
             return AuthResult(ok=False, username=username, stale=False, reason="wrong realm")
         alg = _norm_algorithm(params.get("algorithm"))
-        if alg is None:
+        if alg is None or alg not in self.algorithms:
             return AuthResult(
                 ok=False, username=username, stale=False, reason="unsupported algorithm"
             )
         qop = params.get("qop")
         nc = params.get("nc")
         cnonce = params.get("cnonce")
+        count: int | None = None
         if qop is not None:
             if qop not in ("auth", "auth-int"):
                 return AuthResult(
                     ok=False, username=username, stale=False, reason="unsupported qop"
                 )
-            if nc is None or cnonce is None or len(nc) != 8:
+            if nc is None or cnonce is None or len(nc) != 8 or not _HEX.issuperset(nc):
                 return AuthResult(
                     ok=False, username=username, stale=False, reason="malformed credentials"
                 )
-        if uri is not None and digest_uri != uri:
+            count = int(nc, 16)
+            if count == 0:  # RFC 7616 §3.4: the first request with a nonce has nc=00000001
+                return AuthResult(
+                    ok=False, username=username, stale=False, reason="malformed credentials"
+                )
+        if uri is not None and not same_uri(digest_uri, uri):
             return AuthResult(ok=False, username=username, stale=False, reason="uri mismatch")
-        age = self.nonce_age(nonce, now)
-        if age is None:
+        head = self._nonce_head(nonce)
+        age = None if head is None else now - struct.unpack(">q", head[:8])[0] / 1000.0
+        if head is None or age is None or age < -1.0:  # from the future: not ours
             return AuthResult(ok=False, username=username, stale=False, reason="invalid nonce")
         stored = ha1_lookup(username, alg)
         # unknown users are hashed too, against a random HA1: same work, same answer
@@ -261,7 +378,9 @@ class DigestServer:
             cnonce=cnonce,
             body=body,
         )
-        good = hmac.compare_digest(expected, response.lower()) and stored is not None
+        # bytes: compare_digest refuses non-ASCII text; the response may be any text
+        given = response.lower().encode("utf-8", "surrogateescape")
+        good = hmac.compare_digest(expected.encode(), given) and stored is not None
         if not good:
             return AuthResult(
                 ok=False, username=username, stale=False, reason=INVALID, algorithm=alg
@@ -269,6 +388,10 @@ class DigestServer:
         if age > self.nonce_ttl_s:
             return AuthResult(
                 ok=False, username=username, stale=True, reason="stale nonce", algorithm=alg
+            )
+        if not self.counts.use(head, now - age, count, now):
+            return AuthResult(
+                ok=False, username=username, stale=True, reason="replayed", algorithm=alg
             )
         return AuthResult(ok=True, username=username, stale=False, reason="ok", algorithm=alg)
 

@@ -20,6 +20,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,6 +67,27 @@ def _e164(value: str) -> str:
     return value
 
 
+#: SIP passwords are guessed over the network at line rate: at least this long (a password
+#: flowpbx generates is longer, see ``generate_sip_password``).
+MIN_SIP_PASSWORD_LENGTH = 12
+SIP_PASSWORD_RULE = (
+    f"must be at least {MIN_SIP_PASSWORD_LENGTH} characters "
+    "(leave it out of POST /api/v1/extensions to have flowpbx generate one)"
+)
+
+
+def sip_password(value: str | None) -> str | None:
+    """A SIP password under the rule (``SIP_PASSWORD_RULE``); None passes (no change)."""
+    if value is not None and len(value) < MIN_SIP_PASSWORD_LENGTH:
+        raise ValueError(SIP_PASSWORD_RULE)
+    return value
+
+
+def generate_sip_password() -> str:
+    """A random SIP password: 20 characters, 120 bits."""
+    return secrets.token_urlsafe(15)
+
+
 def cidr_list(items: list[str]) -> list[str]:
     """Addresses or networks as canonical CIDR strings ("10.0.0.7" -> "10.0.0.7/32")."""
     out = []
@@ -81,7 +103,7 @@ class ExtensionIn(BaseModel):
     model_config = _STRICT
     number: str
     name: str = Field(min_length=1, max_length=200)
-    password: str | None = Field(default=None, min_length=4, max_length=200)
+    password: str | None = Field(default=None, max_length=200)
     supervisor: bool = False
     outbound: bool = False
     caller_id: str | None = None
@@ -103,6 +125,11 @@ class ExtensionIn(BaseModel):
     @classmethod
     def _caller_id(cls, v: str | None) -> str | None:
         return None if v is None else _e164(v)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: str | None) -> str | None:
+        return sip_password(v)
 
 
 class TrunkIn(BaseModel):
@@ -470,7 +497,10 @@ async def import_document(store: Store, data: Mapping[str, Any], *, base: Path) 
         if e.mailbox is not None and e.mailbox not in mailboxes:
             problems.append(f"extensions[{i}].mailbox: no mailbox {e.mailbox!r}")
         if e.password is None and e.number not in db_ext:
-            problems.append(f"extensions[{i}].password: required for a new extension")
+            problems.append(
+                f"extensions[{i}].password: required for a new extension "
+                f"(at least {MIN_SIP_PASSWORD_LENGTH} characters)"
+            )
 
     # flows, against this document + the database
     imported_names = {f["name"] for f in parsed.flows}

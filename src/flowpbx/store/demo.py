@@ -1,9 +1,12 @@
 """`flowpbx demo`: a small demo company, loaded through the normal import path.
 
-Extensions 101 (Alice), 102 (Bob), 103 (Carol, supervisor) with passwords `demo-101` …;
-a trunk `provider` at 127.0.0.1:5070/udp; numbers +37167000001 and +37167000002; the
+Extensions 101 (Alice), 102 (Bob), 103 (Carol, supervisor) with passwords `demo-pass-101`
+…; a trunk `provider` at 127.0.0.1:5070/udp; numbers +37167000001 and +37167000002; the
 published flow "Main line" (greeting → menu 1/2/3 → extensions, otherwise goodbye); and a
 web admin `admin` / `demo-admin`. Loading it twice changes nothing.
+
+These passwords are published (README, this file): ``published_demo_credentials`` finds the
+ones still set, and `flowpbx serve` refuses to listen beyond loopback while they are (cli.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from flowpbx.store.config_io import ImportResult, import_document
 from flowpbx.store.db import Store
+from flowpbx.store.repos import compute_ha1
 
 DEMO_ADMIN = ("admin", "demo-admin")
 DEMO_PHONES = (("101", "Alice"), ("102", "Bob"), ("103", "Carol"))
@@ -23,7 +27,29 @@ DEMO_FLOW_NAME = "Main line"
 
 
 def demo_password(extension: str) -> str:
-    return f"demo-{extension}"
+    return f"demo-pass-{extension}"
+
+
+def _published_passwords(extension: str) -> tuple[str, ...]:
+    """Every password a demo extension has had (older releases used ``demo-101``)."""
+    return (demo_password(extension), f"demo-{extension}")
+
+
+async def published_demo_credentials(store: Store) -> tuple[list[str], bool]:
+    """(demo extensions whose SIP password is still a published one, whether the web user
+    ``admin`` still has the published demo password)."""
+    extensions = {e.number: e for e in await store.list_extensions()}
+    phones: list[str] = []
+    for number, _ in DEMO_PHONES:
+        ext = extensions.get(number)
+        if ext is None:
+            continue
+        for password in _published_passwords(number):
+            if ext.ha1_md5 == compute_ha1(number, store.sip_realm, password)[0]:
+                phones.append(number)
+                break
+    admin = await store.authenticate(*DEMO_ADMIN) is not None
+    return phones, admin
 
 
 def demo_flow() -> dict[str, Any]:
