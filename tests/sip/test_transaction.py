@@ -335,7 +335,7 @@ def test_non_invite_server_trying_completed_timer_j() -> None:
     assert txn.kind is Kind.NON_INVITE_SERVER and txn.state is State.TRYING
     layer.receive(request_bytes("OPTIONS"), PEER, 0.1)  # Trying: absorbed silently
     assert layer.events() == [] and layer.datagrams_to_send() == []
-    assert layer.get_timer() is None  # no automatic 100 for non-INVITE
+    assert layer.get_timer() == 64 * layer.t1  # no automatic 100 for non-INVITE: the guard only
     layer.send_response(txn, make_response(txn.request, 200, to_tag="t1"), 0.2)
     assert first_lines(layer.datagrams_to_send()) == ["SIP/2.0 200 OK"]
     assert txn.state is State.COMPLETED
