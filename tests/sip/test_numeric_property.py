@@ -1,5 +1,5 @@
 """Hostile numbers in every numeric SIP header and SDP field (issue 16): digits of other
-scripts (``²``, ``١٢``, ``１２``), huge numbers, ``inf``/``nan``, exponents, signs, ``_``,
+scripts (``²``, Arabic-Indic, fullwidth), huge numbers, ``inf``/``nan``, exponents, signs, ``_``,
 empty values. Every parser may refuse them, but only with its own error type
 (``SipParseError``, ``SdpError``); a number it accepts is made of ASCII digits."""
 
@@ -35,8 +35,8 @@ FIXED = [
     "²",
     "¹²³",
     "٣٦٠٠",  # Arabic-Indic digits: int() reads them as 3600
-    "１８００",  # fullwidth
-    "𝟗𝟎",
+    "\uff11\uff18\uff10\uff10",  # fullwidth
+    "\U0001d7d7\U0001d7ce",
     "Ⅻ",
     "½",
     "৩",
@@ -308,8 +308,8 @@ def test_other_scripts_digits_are_not_numbers() -> None:
     assert NameAddr.parse("<sip:a@h>;expires=٣٦٠٠").expires is None
     assert parse_delta("١٨٠٠") is None
     with pytest.raises(SipParseError):
-        CSeq.parse("１ INVITE")
+        CSeq.parse("\uff11 INVITE")
     with pytest.raises(SipParseError):
-        SipUri.parse("sip:a@h:５０６０")
+        SipUri.parse("sip:a@h:\uff15\uff10\uff16\uff10")
     with pytest.raises(SdpError):
-        SessionDescription.parse(_sdp("m=audio {n} RTP/AVP 0 101", "４０００"))
+        SessionDescription.parse(_sdp("m=audio {n} RTP/AVP 0 101", "\uff14\uff10\uff10\uff10"))
