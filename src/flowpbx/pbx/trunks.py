@@ -98,8 +98,8 @@ def _bound_expiry(response: Response, contact_user: str, requested: int) -> int:
     for value in response.headers.get_all("Contact") if "Contact" in response.headers else []:
         for part in value.split(","):
             if f"sip:{contact_user}@" in part and "expires=" in part.lower():
-                tail = part.lower().split("expires=", 1)[1].lstrip(' \t"')
-                granted = parse_delta(tail[: len(tail) - len(tail.lstrip("0123456789"))])
+                tail = part.lower().split("expires=", 1)[1]
+                granted = parse_delta(tail.split(";", 1)[0].split(">", 1)[0].strip(' \t"'))
                 if granted is not None:
                     return granted
     expires = parse_delta((response.headers.get("Expires") or "").strip())
