@@ -146,9 +146,9 @@ class MediaDescription:
             pieces = spec.strip().split("/")
             rtp_pt = parse_uint(pt_text, 3)
             rate = parse_uint(pieces[1]) if len(pieces) >= 2 else None
-            if rtp_pt is None or rate is None:
-                continue
-            channels = (parse_uint(pieces[2], 3) if len(pieces) > 2 else 1) or 1
+            channels = parse_uint(pieces[2], 3) if len(pieces) > 2 else 1
+            if rtp_pt is None or rate is None or not channels:
+                continue  # a malformed rtpmap describes nothing
             rtpmaps[rtp_pt] = (pieces[0].upper(), rate, channels)
         out: list[AudioFormat] = []
         for fmt in self.formats:
