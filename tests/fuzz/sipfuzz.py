@@ -429,6 +429,29 @@ class Mutator:
         return b"\r\n".join(lines) + rest
 
 
+def fuzz_config(trunk_port: int) -> dict[str, object]:
+    """One extension; a trunk at ``trunk_port`` whose number's flow hangs up at once."""
+    return {
+        "extensions": [{"number": "101", "name": "Alice", "password": "fuzz-pass-101"}],
+        "trunks": [{"name": "fuzz-provider", "host": "127.0.0.1", "port": trunk_port}],
+        "numbers": [{"number": TRUNK_DID, "trunk": "fuzz-provider"}],
+        "flows": [
+            {
+                "name": "Fuzz",
+                "entry": "start",
+                "nodes": {
+                    "start": {
+                        "type": "numbers",
+                        "params": {"numbers": [TRUNK_DID]},
+                        "next": {"next": "main"},
+                    },
+                    "main": {"type": "hangup"},
+                },
+            }
+        ],
+    }
+
+
 def options(host: str, port: int, local: tuple[str, int], call_id: str, transport: str) -> bytes:
     lh, lp = local
     return (

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.peers import flow
 from tests.e2e.server import FlowpbxServer
 from tests.fuzz.sipfuzz import (
-    TRUNK_DID,
     Mutator,
+    fuzz_config,
     fuzz_tcp,
     fuzz_udp,
     load_seeds,
@@ -25,16 +24,6 @@ from tests.fuzz.sipfuzz import (
 from tests.netutil import free_udp_port
 
 pytestmark = pytest.mark.e2e
-
-
-def fuzz_config(trunk_port: int) -> dict[str, object]:
-    """One extension; a trunk at ``trunk_port`` whose number's flow hangs up at once."""
-    return {
-        "extensions": [{"number": "101", "name": "Alice", "password": "fuzz-pass-101"}],
-        "trunks": [{"name": "fuzz-provider", "host": "127.0.0.1", "port": trunk_port}],
-        "numbers": [{"number": TRUNK_DID, "trunk": "fuzz-provider"}],
-        "flows": [flow("Fuzz", [TRUNK_DID], {"main": {"type": "hangup"}})],
-    }
 
 
 # Fuzz traffic comes from 127.0.0.1; trusting it keeps bans and rate limits out of the way,
