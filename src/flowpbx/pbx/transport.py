@@ -438,10 +438,14 @@ class SipEndpoint:
 
     def receive(self, transport: Transport, data: bytes, addr: Addr) -> None:
         """One framed message from a transport."""
-        guard = self.guard  # banned / rate-limited sources are dropped before parsing
-        if guard is not None and not guard.admit(addr, data, self._loop.time()):
-            return
-        self.layers[transport.name].receive(data, addr, self._loop.time())
+        now = self._loop.time()
+        try:
+            guard = self.guard  # banned / rate-limited sources are dropped before parsing
+            if guard is not None and not guard.admit(addr, data, now):
+                return
+            self.layers[transport.name].receive(data, addr, now)
+        except Exception as exc:  # a bug in parsing: this message is lost, SIP goes on
+            self.failures.report(f"a message from {addr[0]}:{addr[1]}", exc, now)
         self.pump()
 
     # -- outbound ----------------------------------------------------------------------------
@@ -601,7 +605,10 @@ class SipEndpoint:
         self._timer_at = None
         now = self._loop.time()
         for layer in self.layers.values():
-            layer.handle_timer(now)
+            try:
+                layer.handle_timer(now)
+            except Exception as exc:  # one transaction's bug must not stop every timer
+                self.failures.report(f"a {layer.transport} timer", exc, now)
         self.pump()
 
 
