@@ -268,6 +268,14 @@ def test_hostile_numbers_get_a_4xx_and_leave_nothing_behind(tmp_path: Path) -> N
                 )
                 response = _udp_exchange(trunk, server.sip, data, call_id)
                 statuses.append(("INVITE from the trunk", line[:40], _status(response)))
+            # a good SDP but no Contact: no dialog can be made (it made the leg set-up raise)
+            clean = "\r\n".join(_SDP_BASE) + "\r\n"
+            data, call_id = _request(
+                "INVITE", trunk.getsockname(), server.sip, transport="UDP", user=DID, body=clean
+            )
+            data = data.replace(b"\r\nContact: ", b"\r\nX-Contact: ")
+            response = _udp_exchange(trunk, server.sip, data, call_id)
+            statuses.append(("INVITE from the trunk", "no Contact", _status(response)))
         bad = [s for s in statuses if not s[2].startswith("SIP/2.0 4")]
         assert not bad, f"not answered 4xx: {bad}\n{server.logs()}"
 

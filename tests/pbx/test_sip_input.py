@@ -4,6 +4,7 @@ the registrar, MWI and trunk code read, and requests whose handling raises."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import secrets
 import socket
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from flowpbx.pbx.history import _storable
 from flowpbx.pbx.mwi import MAX_SUBSCRIPTION_S, MwiService
 from flowpbx.pbx.security import AccessGuard, GuardConfig, Rate, request_method
 from flowpbx.pbx.transport import SipEndpoint
@@ -18,6 +20,7 @@ from flowpbx.pbx.trunks import _bound_expiry, to_e164
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, Response, parse_message
 from flowpbx.sip.transaction import RequestReceived
+from flowpbx.store.records import CallRecord
 
 HOSTILE = ["²", "\u0663\u0666\u0660\u0660", "inf", "nan", "1e999", "-1", "", "9" * 5000, "1_0"]
 
@@ -102,6 +105,17 @@ def test_mwi_subscription_expires(value: str) -> None:
         assert expires == 1800
     else:
         assert expires is None  # answered 400 Bad Expires
+
+
+def test_call_history_rows_take_sip_text_that_is_not_utf8() -> None:
+    # bytes that are not UTF-8 reach us as lone surrogates (surrogateescape)
+    raw = b"\xff\xfe-call@x".decode("utf-8", "surrogateescape")
+    rec = CallRecord(call_id=raw, started_at=dt.datetime.now(dt.UTC), caller=raw, did="+1")
+    fixed = _storable(rec)
+    assert fixed.call_id == "??-call@x" and fixed.caller == "??-call@x" and fixed.did == "+1"
+    fixed.call_id.encode("utf-8")  # what the database needs
+    plain = CallRecord(call_id="a@b", started_at=rec.started_at, caller_name="Zoë")
+    assert _storable(plain) is plain
 
 
 # -- a handler that raises -------------------------------------------------------------------------

@@ -706,6 +706,10 @@ class CallManager:
         self, txn: ServerTransaction, request: Request, addr: Addr
     ) -> UasLeg | None:
         rt = self.rt
+        if not request.contacts or request.from_.tag is None:
+            # a dialog needs the caller's tag and a remote target (RFC 3261 §8.1.1.3, §8.1.1.8)
+            rt.sip.send_response(txn, make_response(request, 400, "Missing Contact or From Tag"))
+            return None
         try:
             rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
         except NoRtpPort:
