@@ -1035,3 +1035,12 @@ def test_invite_server_with_a_provisional_from_the_tu_is_not_reaped() -> None:
     assert txn.state is State.PROCEEDING and layer.events() == []
     layer.send_response(txn, make_response(txn.request, 486, to_tag="t1"), 600.0)
     assert txn.state is State.COMPLETED
+
+
+def test_a_transaction_the_tu_has_taken_is_left_to_it() -> None:
+    layer = TransactionLayer()
+    clock = Clock(layer)
+    txn = new_server(layer, request_bytes("INVITE"))
+    txn.user_data = object()  # e.g. the call leg answering it
+    clock.run_until(600.0)
+    assert txn.state is State.PROCEEDING and layer.stats.reaped == 0

@@ -25,7 +25,8 @@ Choices worth knowing:
 * A server transaction the TU never answers is not kept forever: 64*T1 after the request
   arrived (Timer GRD, see txn_states) a non-INVITE one is dropped and an INVITE one is
   answered 500, both reported as `TransactionTimeout` with ``timer="GUARD"`` and counted
-  in ``stats.reaped``. A provisional response the TU sends to an INVITE stops the guard.
+  in ``stats.reaped``. A provisional response the TU sends to an INVITE stops the guard, and
+  a transaction the TU has taken (``user_data`` set, e.g. a call leg) is left to the TU.
 * Responses are sent to the address the request came from (symmetric response routing as in
   RFC 3581); stamping ``received``/``rport`` into the Via is left to the runtime.
 * Requests are checked only as far as matching needs (top Via, CSeq, Call-ID and the raw
@@ -703,6 +704,8 @@ class TransactionLayer:
             if armed.get(timer) != seq:
                 continue  # cancelled or re-armed: lazy deletion
             del armed[timer]
+            if timer is Input.TIMER_GUARD and txn.user_data is not None:
+                continue  # the TU has taken the transaction (a call in set-up): it answers
             self._input(txn, timer, now, None, txn.addr)
 
     def _arm(self, txn: Transaction, timer: Input, now: float) -> None:

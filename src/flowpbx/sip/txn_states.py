@@ -42,7 +42,8 @@ answered (a bug, or an exception while handling it) would otherwise stay in memo
 its datagram forever. A non-INVITE one is dropped (its client gave up at Timer F, 64*T1);
 an INVITE one is answered 500 and completes normally — unless the TU has sent a
 provisional response of its own, which stops the guard: from then on the TU is in charge
-of the call (ringing may last minutes).
+of the call (ringing may last minutes). The layer also skips the guard of a transaction
+the TU has taken (``user_data`` set).
 """
 
 from __future__ import annotations
