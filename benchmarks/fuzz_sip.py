@@ -4,12 +4,16 @@ running flowpbx (SPEC §7, issue 10).
     .venv/bin/python benchmarks/fuzz_sip.py [--udp 100000] [--tcp 20000] [--seed 1]
 
 Messages come from the RFC 4475 torture set and the project's golden messages, mutated by
-tests/fuzz/sipfuzz.py; every 200 messages a valid OPTIONS must get 200. The server is a
-real ``flowpbx serve`` (tests/e2e/server.py) with 127.0.0.1 as a trusted network, so bans
-and rate limits let every message through to the parser. The run is made in two equal
-halves: RSS and open descriptors are read before, after the first half, after the second
-half and after the transactions have expired (64 s, Timer H/J), so growth that continues
-from one half to the next (a leak) shows apart from one-time warm-up.
+tests/fuzz/sipfuzz.py (hostile numbers in every numeric header and SDP field, several
+credentials per request among the mutations); every 200 messages a valid OPTIONS must get
+200. The server is a real ``flowpbx serve`` (tests/e2e/server.py) with 127.0.0.1 as a
+trusted network, so bans and rate limits let every message through to the parser, and a
+trunk at the fuzzer's second port whose number's flow hangs up, so fuzzed SDP reaches the
+SDP parser and the RTP port pool. The run is made in two equal halves: RSS and open
+descriptors are read before, after the first half, after the second half and after the
+transactions have expired (64 s, Timer H/J), so growth that continues from one half to the
+next (a leak) shows apart from one-time warm-up. At the end /metrics gives the live server
+transactions, RTP ports in use, transactions reaped by the guard timer and handler errors.
 
 Prints a markdown block for benchmarks/RESULTS.md ("## Fuzz") and writes the figures to
 benchmarks/results/fuzz-<time>.json.
@@ -23,22 +27,32 @@ import json
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.e2e.queue_support import admin_token  # noqa: E402
 from tests.e2e.server import FlowpbxServer  # noqa: E402
 from tests.fuzz.sipfuzz import (  # noqa: E402
     FuzzStats,
+    fuzz_config,
     fuzz_tcp,
     fuzz_udp,
     open_fds,
     options_status,
     rss_kib,
 )
+from tests.netutil import free_udp_port  # noqa: E402
 
-CONFIG = {"extensions": [{"number": "101", "name": "Alice", "password": "fuzz-pass-101"}]}
+METRICS = (
+    "sip_server_transactions",
+    "sip_client_transactions",
+    "rtp_ports_in_use",
+    "sip_reaped",
+    "sip_handler_errors",
+)
 ENV = {"FLOWPBX_SIP_TRUSTED_NETWORKS": "127.0.0.1/32"}
 
 
@@ -51,7 +65,8 @@ def main() -> int:
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="flowpbx-fuzz-") as tmp:
-        server = FlowpbxServer(tmp, CONFIG, extra_env=ENV)
+        trunk_port = free_udp_port()
+        server = FlowpbxServer(tmp, fuzz_config(trunk_port), extra_env=ENV)
         server.start()
         try:
             assert server.proc is not None
@@ -74,6 +89,7 @@ def main() -> int:
                     seed=args.seed * 10 + half,
                     stats=stats,
                     progress=progress,
+                    trunk_port=trunk_port,
                 )
                 if stats.dead is None and args.tcp:
                     fuzz_tcp(server.sip, args.tcp // 2, seed=args.seed * 10 + half, stats=stats)
@@ -83,6 +99,7 @@ def main() -> int:
             time.sleep(args.settle)
             points.append((f"after {args.settle:g} s idle", rss_kib(pid), open_fds(pid)))
             ok_end = options_status(server.sip)
+            live = _metrics(server)
             log = server.stderr_path.read_text(errors="replace")
             log += server.stdout_path.read_text(errors="replace")
             tracebacks = log.count("Traceback")
@@ -104,6 +121,7 @@ def main() -> int:
         "tracebacks_in_log": tracebacks,
         "rss_kib": {label: rss for label, rss, _ in points},
         "open_fds": {label: fds for label, _, fds in points},
+        "metrics_after_idle": live,
     }
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(exist_ok=True)
@@ -122,8 +140,24 @@ def main() -> int:
         "- RSS / open fds: "
         + "; ".join(f"{label} {rss / 1024:.1f} MiB / {fds}" for label, rss, fds in points)
     )
+    print("- /metrics after the idle wait: " + ", ".join(f"{k} {v:g}" for k, v in live.items()))
     good = stats.dead is None and tracebacks == 0 and (ok_end or "").startswith("SIP/2.0 200")
     return 0 if good else 1
+
+
+def _metrics(server: FlowpbxServer) -> dict[str, float]:
+    token = admin_token(server)
+    request = urllib.request.Request(
+        server.http + "/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        lines = r.read().decode().splitlines()
+    out: dict[str, float] = {}
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name.removeprefix("flowpbx_") in METRICS:
+            out[name.removeprefix("flowpbx_")] = float(value)
+    return out
 
 
 if __name__ == "__main__":

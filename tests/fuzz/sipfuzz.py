@@ -13,6 +13,17 @@ by hostile ones (huge, empty, negative or overlarge numbers, unbalanced quotes a
 NUL and escape sequences). Before mutating, the top Via of a seed is pointed at the fuzzer's
 own socket so that answers come back to it and not to some other port on the machine.
 
+Numbers get their own mutations (issue 16): every numeric header (CSeq, Content-Length,
+Max-Forwards, Expires, Min-Expires, Session-Expires/x, Min-SE, RSeq, RAck, Retry-After,
+Subscription-State and Contact ``expires``, Contact ``q``, the Request-URI port) is set to
+digits of other scripts (``\u00b2``, Arabic-Indic, fullwidth), huge numbers, ``inf``/``nan``,
+exponents, signs or nothing; fresh INVITEs to the trunk's number (``TRUNK_DID``) carry the same
+numbers in their SDP (``m=`` port and count, ``o=``, ``c=`` TTL, ``a=rtpmap``, ``a=fmtp``,
+``a=ptime``, ``a=rtcp``); and requests get several Authorization / Proxy-Authorization
+headers at once, with hostile ``nc``, non-ASCII ``response`` and repeated parameters. With
+``trunk_port`` set, those INVITEs are sent from that port, which the server knows as a
+trunk, so they reach the SDP parser and the RTP port pool without a password.
+
 Every ``sync_every`` messages the fuzzer sends a valid OPTIONS and waits for its 200: the
 server must stay alive and keep up; the run stops with ``FuzzStats.dead`` set otherwise.
 """
@@ -88,6 +99,102 @@ HOSTILE_VALUES: list[bytes] = [
     b"text/plain;" + b"p=" * 200,
     b"\t\r\n \r\n",
 ]
+# Numbers that str.isdigit() accepts but int() refuses or misreads, and other non-numbers.
+HOSTILE_NUMBERS: list[bytes] = [
+    s.encode()
+    for s in [
+        "\u00b2",
+        "\u00b9\u00b2\u00b3",
+        "\u0663\u0666\u0660\u0660",  # Arabic-Indic 3600: int() reads it
+        "\uff11\uff18\uff10\uff10",  # fullwidth 1800
+        "\U0001d7d7\U0001d7ce",  # mathematical bold 90
+        "\u09e9",
+        "\u216b",
+        "\u00bd",
+        "inf",
+        "-inf",
+        "Infinity",
+        "nan",
+        "NaN",
+        "1e999",
+        "1E5",
+        "0x10",
+        "1_000",
+        "+1",
+        "-0",
+        "-1",
+        "1.5",
+        ".5",
+        "",
+        " ",
+        "0",
+        "9" * 20,
+        "9" * 4301,
+        "4294967296",
+        "18446744073709551616",
+        "0" * 50 + "1",
+        "65536",
+    ]
+]
+# (the numeric token of a header where it is present, a line to add where it is not)
+_NUMERIC_FIELDS: list[tuple[re.Pattern[bytes], bytes | None]] = [
+    (re.compile(rb"(?im)^(cseq[ \t]*:[ \t]*)[^ \t\r\n]*"), None),
+    (re.compile(rb"(?im)^((?:content-length|l)[ \t]*:[ \t]*)[^\r\n]*"), None),
+    (re.compile(rb"(?im)^(max-forwards[ \t]*:[ \t]*)[^\r\n]*"), b"Max-Forwards: {n}"),
+    (re.compile(rb"(?im)^(expires[ \t]*:[ \t]*)[^\r\n]*"), b"Expires: {n}"),
+    (re.compile(rb"(?im)^(min-expires[ \t]*:[ \t]*)[^\r\n]*"), b"Min-Expires: {n}"),
+    (
+        re.compile(rb"(?im)^((?:session-expires|x)[ \t]*:[ \t]*)[^;\r\n]*"),
+        b"Session-Expires: {n};refresher=uac",
+    ),
+    (re.compile(rb"(?im)^(x[ \t]*:[ \t]*)[^;\r\n]*"), b"x: {n}"),
+    (re.compile(rb"(?im)^(min-se[ \t]*:[ \t]*)[^\r\n]*"), b"Min-SE: {n}"),
+    (re.compile(rb"(?im)^(rseq[ \t]*:[ \t]*)[^\r\n]*"), b"RSeq: {n}"),
+    (re.compile(rb"(?im)^(rack[ \t]*:[ \t]*)[^ \t\r\n]*"), b"RAck: {n} {n} INVITE"),
+    (re.compile(rb"(?im)^(retry-after[ \t]*:[ \t]*)[^\r\n]*"), b"Retry-After: {n}"),
+    (
+        re.compile(rb"(?im)^(subscription-state[ \t]*:[^\r\n]*;[ \t]*expires=)[^;\r\n]*"),
+        b"Subscription-State: active;expires={n}",
+    ),
+    (
+        re.compile(rb"(?im)^((?:contact|m)[ \t]*:[^\r\n]*;[ \t]*expires=)[^;,\r\n]*"),
+        b"Contact: <sip:101@127.0.0.1:5062>;expires={n}",
+    ),
+    (
+        re.compile(rb"(?im)^((?:contact|m)[ \t]*:[^\r\n]*;[ \t]*q=)[^;,\r\n]*"),
+        b"Contact: <sip:101@127.0.0.1:5062>;q={n}",
+    ),
+    (re.compile(rb"(?i)\A([A-Z]+ sips?:[^@ \r\n]*@[^: \r\n]+:)[^; \r\n]*"), None),
+]
+TRUNK_DID = "+37167000016"
+_SDP_LINES = [
+    b"v=0",
+    b"o=- 1 1 IN IP4 127.0.0.1",
+    b"s=-",
+    b"c=IN IP4 127.0.0.1",
+    b"t=0 0",
+    b"m=audio 40000 RTP/AVP 0 8 101",
+    b"a=rtpmap:0 PCMU/8000",
+    b"a=rtpmap:101 telephone-event/8000",
+    b"a=fmtp:101 0-16",
+    b"a=ptime:20",
+    b"a=rtcp:40001",
+    b"a=sendrecv",
+]
+# (the kind of line replaced, its hostile version; {n} is the number)
+_SDP_FIELDS: list[tuple[bytes, bytes]] = [
+    (b"m=", b"m=audio {n} RTP/AVP 0 8 101"),
+    (b"m=", b"m=audio 40000/{n} RTP/AVP 0 8 101"),
+    (b"m=", b"m=audio 40000 RTP/AVP {n} 101"),
+    (b"m=", b"m=audio 40000 RTP/AVP 96\r\na=rtpmap:96 PCMU/{n}/{n}"),
+    (b"o=", b"o=- {n} {n} IN IP4 127.0.0.1"),
+    (b"c=", b"c=IN IP4 224.2.1.1/{n}"),
+    (b"a=rtpmap:0", b"a=rtpmap:{n} PCMU/{n}"),
+    (b"a=rtpmap:101", b"a=rtpmap:101 telephone-event/{n}"),
+    (b"a=fmtp", b"a=fmtp:{n} 0-{n}"),
+    (b"a=ptime", b"a=ptime:{n}"),
+    (b"a=rtcp", b"a=rtcp:{n} IN IP4 127.0.0.1"),
+]
 _INSERTS = [
     b"\x00",
     b"\r",
@@ -143,7 +250,12 @@ class Mutator:
             self.hostile_value,
             self.content_length,
             self.start_line,
+            self.numeric_header,
+            self.numeric_header,
+            self.sdp_numbers,
+            self.credentials,
         ]
+        self.via = b"192.0.2.10:5062"  # where answers to fresh messages go (the fuzzer)
 
     def message(self, base: bytes) -> bytes:
         data = base
@@ -220,7 +332,9 @@ class Mutator:
         return b"\r\n".join(lines) + rest
 
     def content_length(self, data: bytes) -> bytes:
-        value = self.rng.choice([b"0", b"-5", b"1", b"100000", b"99999999999999999999", b"abc"])
+        value = self.rng.choice(
+            [b"0", b"-5", b"1", b"100000", b"99999999999999999999", b"abc", *HOSTILE_NUMBERS[:8]]
+        )
         new, n = re.subn(
             rb"(?im)^(content-length|l)[ \t]*:[^\r\n]*", b"Content-Length: " + value, data, count=1
         )
@@ -243,6 +357,99 @@ class Mutator:
             ]
         )
         return b"\r\n".join(lines) + rest
+
+    def _number(self) -> bytes:
+        return self.rng.choice(HOSTILE_NUMBERS)
+
+    def numeric_header(self, data: bytes) -> bytes:
+        """One numeric field set to a hostile number (added when the message has none)."""
+        pattern, line = self.rng.choice(_NUMERIC_FIELDS)
+        number = self._number()
+        new, n = pattern.subn(lambda m: m.group(1) + number, data, count=1)
+        if n or line is None:
+            return new
+        lines, rest = self._lines(data)
+        lines.insert(min(len(lines), self.rng.randint(1, 3)), line.replace(b"{n}", number))
+        return b"\r\n".join(lines) + rest
+
+    def sdp_numbers(self, data: bytes) -> bytes:
+        """A fresh INVITE to the trunk's number (its own Call-ID and branch: not absorbed as
+        a retransmission) whose SDP has hostile numbers in one or two fields."""
+        sdp = list(_SDP_LINES)
+        for _ in range(self.rng.randint(1, 2)):
+            kind, line = self.rng.choice(_SDP_FIELDS)
+            i = next((i for i, old in enumerate(sdp) if old.startswith(kind)), len(sdp))
+            sdp[i : i + 1] = [line.replace(b"{n}", self._number())]
+        body = b"\r\n".join(sdp) + b"\r\n"
+        tag = b"%08x" % self.rng.getrandbits(32)
+        lines = [
+            b"INVITE sip:" + TRUNK_DID.encode() + b"@127.0.0.1 SIP/2.0",
+            b"Via: SIP/2.0/UDP " + self.via + b";branch=z9hG4bK" + tag + b"sdp;rport",
+            b"Max-Forwards: 70",
+            b"From: <sip:+37129000001@127.0.0.1>;tag=" + tag,
+            b"To: <sip:" + TRUNK_DID.encode() + b"@127.0.0.1>",
+            b"Call-ID: sdp-" + tag + b"@fuzz",
+            b"CSeq: 1 INVITE",
+            b"Contact: <sip:+37129000001@" + self.via + b">",
+            b"Content-Type: application/sdp",
+            b"Content-Length: " + str(len(body)).encode(),
+        ]
+        return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+    def credentials(self, data: bytes) -> bytes:
+        """Several Authorization / Proxy-Authorization headers in one request, with hostile
+        nc, non-ASCII or overlong responses and repeated parameters."""
+        lines, rest = self._lines(data)
+        for _ in range(self.rng.choice([2, 3, 5, 20])):
+            name = self.rng.choice([b"Authorization", b"Proxy-Authorization"])
+            response = self.rng.choice(
+                [
+                    b"%032x" % self.rng.getrandbits(128),
+                    "\u00e9".encode() * 16,
+                    b"\xff" * 32,
+                    b"0" * 5000,
+                    b"",
+                ]
+            )
+            params = [
+                b'username="101"',
+                b'realm="flowpbx"',
+                b'nonce="%016x"' % self.rng.getrandbits(64),
+                b'uri="sip:127.0.0.1"',
+                b'response="' + response + b'"',
+                b"nc=" + self._number(),
+                b'cnonce="c"',
+                b"qop=auth",
+                b"algorithm=" + self.rng.choice([b"MD5", b"SHA-256", b"SHA-512-256", b"X"]),
+            ]
+            if self.rng.random() < 0.3:
+                params.append(self.rng.choice(params))  # a repeated parameter
+            value = b"Digest " + b", ".join(self.rng.sample(params, len(params)))
+            lines.insert(min(len(lines), 1 + self.rng.randrange(len(lines))), name + b": " + value)
+        return b"\r\n".join(lines) + rest
+
+
+def fuzz_config(trunk_port: int) -> dict[str, object]:
+    """One extension; a trunk at ``trunk_port`` whose number's flow hangs up at once."""
+    return {
+        "extensions": [{"number": "101", "name": "Alice", "password": "fuzz-pass-101"}],
+        "trunks": [{"name": "fuzz-provider", "host": "127.0.0.1", "port": trunk_port}],
+        "numbers": [{"number": TRUNK_DID, "trunk": "fuzz-provider"}],
+        "flows": [
+            {
+                "name": "Fuzz",
+                "entry": "start",
+                "nodes": {
+                    "start": {
+                        "type": "numbers",
+                        "params": {"numbers": [TRUNK_DID]},
+                        "next": {"next": "main"},
+                    },
+                    "main": {"type": "hangup"},
+                },
+            }
+        ],
+    }
 
 
 def options(host: str, port: int, local: tuple[str, int], call_id: str, transport: str) -> bytes:
@@ -321,27 +528,40 @@ def fuzz_udp(
     sync_every: int = 200,
     stats: FuzzStats | None = None,
     progress: Callable[[FuzzStats], None] | None = None,
+    trunk_port: int | None = None,
 ) -> FuzzStats:
-    """Send ``count`` mutated messages over UDP; check liveness every ``sync_every``."""
+    """Send ``count`` mutated messages over UDP; check liveness every ``sync_every``.
+    With ``trunk_port``, INVITEs to ``TRUNK_DID`` leave from that port (the server's trunk)."""
     stats = stats or FuzzStats()
     seeds = load_seeds()
     mutator = Mutator(seeds, seed)
     t0 = time.monotonic()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    trunk_start = b"INVITE sip:" + TRUNK_DID.encode() + b"@"
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
         sock.bind(("127.0.0.1", 0))
         host, port = sock.getsockname()
         based = [point_via_at(s, host, port) for s in seeds]
+        mutator.via = f"{host}:{port}".encode()
         sock.setblocking(False)
+        sockets = [sock]
+        if trunk_port is not None:
+            trunk = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            trunk.bind(("127.0.0.1", trunk_port))
+            trunk.setblocking(False)
+            sockets.append(trunk)
         for i in range(count):
             data = mutator.message(mutator.rng.choice(based))
+            source = sockets[-1] if data.startswith(trunk_start) else sock
             with contextlib.suppress(OSError):
-                sock.sendto(data, target)
+                source.sendto(data, target)
                 stats.sent += 1
-            while True:  # drain answers without waiting
-                try:
-                    _count(stats, sock.recv(65535))
-                except (BlockingIOError, OSError):
-                    break
+            for s in sockets:
+                while True:  # drain answers without waiting
+                    try:
+                        _count(stats, s.recv(65535))
+                    except (BlockingIOError, OSError):
+                        break
             if (i + 1) % sync_every == 0 or i + 1 == count:
                 sock.setblocking(True)
                 status = _udp_check(sock, target, 10.0, stats)

@@ -1,6 +1,8 @@
 """A short fuzz run against a real flowpbx (benchmarks/fuzz_sip.py is the long one):
 a few thousand mutated SIP messages over UDP and a few hundred over TCP, then a valid
-OPTIONS gets 200, memory is near where it started and the log has no unhandled exception."""
+OPTIONS gets 200, memory is near where it started and the log has no unhandled exception.
+The server has a trunk at the fuzzer's second port with a number whose flow hangs up, so the
+INVITEs with hostile SDP numbers reach the SDP parser and the RTP port pool."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 from tests.e2e.server import FlowpbxServer
 from tests.fuzz.sipfuzz import (
     Mutator,
+    fuzz_config,
     fuzz_tcp,
     fuzz_udp,
     load_seeds,
@@ -18,10 +21,11 @@ from tests.fuzz.sipfuzz import (
     options_status,
     rss_kib,
 )
+from tests.netutil import free_udp_port
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = {"extensions": [{"number": "101", "name": "Alice", "password": "fuzz-pass-101"}]}
+
 # Fuzz traffic comes from 127.0.0.1; trusting it keeps bans and rate limits out of the way,
 # so every message reaches the parser.
 ENV = {"FLOWPBX_SIP_TRUSTED_NETWORKS": "127.0.0.1/32"}
@@ -37,12 +41,13 @@ def test_mutator_is_deterministic_and_varied() -> None:
 
 
 def test_fuzzed_flowpbx_keeps_serving(tmp_path: Path) -> None:
-    with FlowpbxServer(tmp_path, CONFIG, extra_env=ENV) as server:
+    trunk_port = free_udp_port()
+    with FlowpbxServer(tmp_path, fuzz_config(trunk_port), extra_env=ENV) as server:
         assert server.proc is not None
         pid = server.proc.pid
         assert (options_status(server.sip) or "").startswith("SIP/2.0 200")
         rss0, fds0 = rss_kib(pid), open_fds(pid)
-        stats = fuzz_udp(server.sip, 3000, seed=11, sync_every=250)
+        stats = fuzz_udp(server.sip, 3000, seed=11, sync_every=250, trunk_port=trunk_port)
         assert stats.dead is None, f"{stats}\n{server.logs()}"
         stats = fuzz_tcp(server.sip, 300, seed=12, per_connection=50, stats=stats)
         assert stats.dead is None, f"{stats}\n{server.logs()}"

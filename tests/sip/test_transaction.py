@@ -335,7 +335,7 @@ def test_non_invite_server_trying_completed_timer_j() -> None:
     assert txn.kind is Kind.NON_INVITE_SERVER and txn.state is State.TRYING
     layer.receive(request_bytes("OPTIONS"), PEER, 0.1)  # Trying: absorbed silently
     assert layer.events() == [] and layer.datagrams_to_send() == []
-    assert layer.get_timer() is None  # no automatic 100 for non-INVITE
+    assert layer.get_timer() == 64 * layer.t1  # no automatic 100 for non-INVITE: the guard only
     layer.send_response(txn, make_response(txn.request, 200, to_tag="t1"), 0.2)
     assert first_lines(layer.datagrams_to_send()) == ["SIP/2.0 200 OK"]
     assert txn.state is State.COMPLETED
@@ -984,3 +984,63 @@ def test_reliable_layer_needs_content_length() -> None:
     layer.receive(data, PEER, 0.0)
     (event,) = layer.events()
     assert type(event).__name__ == "MessageDropped"
+
+
+# --- the guard: a server transaction the TU never answers (issue 16) -------------------------
+
+
+def test_unanswered_non_invite_server_transaction_is_reaped_after_64_t1() -> None:
+    layer = TransactionLayer()
+    clock = Clock(layer)
+    txn = new_server(layer, request_bytes("SUBSCRIBE"))
+    clock.run_until(64 * layer.t1 - 0.01)
+    assert txn.state is State.TRYING and layer.table_sizes()["server"] == 1
+    clock.run_until(64 * layer.t1)
+    assert txn.state is State.TERMINATED
+    assert layer.table_sizes() == {
+        "client": 0,
+        "server": 0,
+        "accepted": 0,
+        "merge": 0,
+        "timer_heap": 0,
+    }
+    timeouts = only(layer.events(), TransactionTimeout)
+    assert [(e.transaction, e.timer) for e in timeouts] == [(txn, "GUARD")]
+    assert layer.stats.reaped == 1
+    assert clock.sent == []  # its client gave up at Timer F: nothing to say
+
+
+def test_unanswered_invite_server_transaction_is_answered_500_then_ends() -> None:
+    layer = TransactionLayer()
+    clock = Clock(layer)
+    txn = new_server(layer, request_bytes("INVITE"))
+    clock.run_until(64 * layer.t1)
+    assert [line.split(b"\r\n", 1)[0] for _, line in clock.sent] == [
+        b"SIP/2.0 100 Trying",
+        b"SIP/2.0 500 Server Internal Error",
+    ]
+    assert txn.state is State.COMPLETED
+    assert [e.timer for e in only(layer.events(), TransactionTimeout)] == ["GUARD"]
+    layer.receive(request_bytes("ACK"), PEER, clock.now + 0.1)  # the caller's ACK for the 500
+    clock.run_until(clock.now + 10)  # Timer I
+    assert txn.state is State.TERMINATED and layer.table_sizes()["server"] == 0
+
+
+def test_invite_server_with_a_provisional_from_the_tu_is_not_reaped() -> None:
+    layer = TransactionLayer()
+    clock = Clock(layer)
+    txn = new_server(layer, request_bytes("INVITE"))
+    layer.send_response(txn, make_response(txn.request, 180, to_tag="t1"), 1.0)
+    clock.run_until(600.0)  # ringing for ten minutes is the TU's business
+    assert txn.state is State.PROCEEDING and layer.events() == []
+    layer.send_response(txn, make_response(txn.request, 486, to_tag="t1"), 600.0)
+    assert txn.state is State.COMPLETED
+
+
+def test_a_transaction_the_tu_has_taken_is_left_to_it() -> None:
+    layer = TransactionLayer()
+    clock = Clock(layer)
+    txn = new_server(layer, request_bytes("INVITE"))
+    txn.user_data = object()  # e.g. the call leg answering it
+    clock.run_until(600.0)
+    assert txn.state is State.PROCEEDING and layer.stats.reaped == 0

@@ -757,21 +757,35 @@ class CallManager:
         self, txn: ServerTransaction, request: Request, addr: Addr
     ) -> UasLeg | None:
         rt = self.rt
+        if not request.contacts or request.from_.tag is None:
+            # a dialog needs the caller's tag and a remote target (RFC 3261 §8.1.1.3, §8.1.1.8)
+            rt.sip.send_response(txn, make_response(request, 400, "Missing Contact or From Tag"))
+            return None
         try:
             rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
         except NoRtpPort:
             rt.sip.send_response(txn, make_response(request, 503, "Out of media ports"))
             return None
+        # The port goes back to the pool on every way out but a leg that owns it.
+        leg: UasLeg | None = None
+        status = 500
         try:
             answer_sdp, params = make_uas_answer(rt, request, rtp)
+            rtp.set_remote(params)
+            leg = UasLeg(rt, rtp, txn, request, addr, answer_sdp)
+            return leg
         except SdpError as exc:
-            rtp.close()
-            rt.sip.send_response(
-                txn, make_response(request, getattr(exc, "status_hint", 488) or 488)
-            )
-            return None
-        rtp.set_remote(params)
-        return UasLeg(rt, rtp, txn, request, addr, answer_sdp)
+            status = exc.status_hint or 488
+        except Exception as exc:  # a bug: answered 500 below, logged without a flood
+            rt.sip.failures.report(f"INVITE {request.call_id[:60]!r} setup", exc, rt.loop.time())
+        finally:
+            if leg is None:
+                rtp.close()
+        try:
+            rt.sip.send_response(txn, make_response(request, status))
+        except Exception as exc:  # the transaction is gone; its guard timer ends it
+            log.debug("could not answer a failed INVITE: %s", exc)
+        return None
 
     async def _inbound(
         self,

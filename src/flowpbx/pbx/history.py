@@ -6,6 +6,7 @@ that is unavailable for a while (locked, restarting) is waited out: the rows sta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ class HistoryWriter:
         self.outage_s = 600.0  # how long a database outage is waited out before rows are lost
 
     async def add(self, rec: CallRecord) -> None:
+        rec = _storable(rec)
         try:
             self._queue.put_nowait(rec)
         except asyncio.QueueFull:
@@ -87,6 +89,20 @@ class HistoryWriter:
         self.outage_s = min(self.outage_s, 10.0)  # stopping: wait out an outage only briefly
         if self._worker is not None:
             await asyncio.gather(self._worker, return_exceptions=True)
+
+
+def _storable(rec: CallRecord) -> CallRecord:
+    """SIP text is decoded with ``surrogateescape`` (bytes that are not UTF-8 survive as lone
+    surrogates, sip/message.py); the database takes UTF-8 only, so such a Call-ID or number
+    would fail the row and its whole batch. They are stored as ``?``."""
+    changes: dict[str, str] = {}
+    for name in ("call_id", "caller", "caller_name", "did", "answered_by"):
+        value = getattr(rec, name)
+        if isinstance(value, str) and not value.isascii():
+            fixed = value.encode("utf-8", "replace").decode("utf-8")
+            if fixed != value:
+                changes[name] = fixed
+    return dataclasses.replace(rec, **changes) if changes else rec  # type: ignore[arg-type]
 
 
 async def past_calls(store: Store, caller: str, since: dt.datetime) -> list[PastCall]:

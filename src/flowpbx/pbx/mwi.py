@@ -24,6 +24,7 @@ from flowpbx.sip.message import (
     new_tag,
 )
 from flowpbx.sip.mwi import CONTENT_TYPE, EVENT, MessageSummary, notify_headers
+from flowpbx.sip.numeric import parse_delta
 from flowpbx.sip.transaction import ClientTransaction, ServerTransaction
 
 if TYPE_CHECKING:
@@ -181,10 +182,11 @@ class MwiService:
 
     @staticmethod
     def _expires(request: Request) -> int | None:
-        raw = (request.headers.get("Expires") or str(MAX_SUBSCRIPTION_S)).strip()
-        if not raw.isdigit() or len(raw) > 10:
-            return None
-        return min(int(raw), MAX_SUBSCRIPTION_S)
+        raw = request.headers.get("Expires")
+        if raw is None:
+            return MAX_SUBSCRIPTION_S
+        expires = parse_delta(raw.strip(" \t"))
+        return None if expires is None else min(expires, MAX_SUBSCRIPTION_S)
 
     def _start(self, sub: MwiSubscription, expires: int) -> None:
         """(Re)start a subscription and send the NOTIFY of its current state; Expires 0 ends

@@ -27,6 +27,7 @@ from flowpbx.sip.auth import DigestServer, parse_credentials
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.headers import NameAddr
 from flowpbx.sip.message import Request, make_response
+from flowpbx.sip.numeric import parse_delta
 from flowpbx.store.errors import DatabaseUnavailable
 from flowpbx.store.records import ExtensionRec, RegistrationRec
 
@@ -224,8 +225,9 @@ class Registrar:
     def _apply(self, request: Request, addr: Addr, extension: str) -> None:
         header_expires = request.headers.get("Expires")
         default = DEFAULT_EXPIRES
-        if header_expires is not None and header_expires.strip().isdigit():
-            default = int(header_expires.strip())
+        if header_expires is not None:  # malformed: the default (RFC 3261 §10.3 step 6)
+            parsed = parse_delta(header_expires.strip(" \t"))
+            default = default if parsed is None else parsed
         raw_contacts = request.headers.get_all("Contact") if "Contact" in request.headers else []
         now = dt.datetime.now(dt.UTC).timestamp()
         current = self.bindings(extension)
@@ -244,10 +246,7 @@ class Registrar:
         cseq = request.cseq.seq
         for raw in raw_contacts:
             contact = NameAddr.parse(raw)
-            expires = default
-            for key, value in contact.params:
-                if key.lower() == "expires" and value is not None and value.isdigit():
-                    expires = int(value)
+            expires = default if contact.expires is None else contact.expires
             uri = str(contact.uri)
             existing = next((b for b in current if b.contact == uri), None)
             if existing is not None and existing.call_id == call_id and cseq <= existing.cseq:

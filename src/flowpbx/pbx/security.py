@@ -180,8 +180,13 @@ _RATED = {b"REGISTER": "register", b"INVITE": "invite", b"OPTIONS": "options"}
 
 
 def request_method(data: bytes) -> bytes | None:
-    """The method of a request from its first bytes, or None for a response / garbage."""
-    head = data[:16].lstrip(b"\r\n")
+    """The method of a request from its first bytes, or None for a response / garbage.
+    Leading CRLFs are skipped however many there are (the parser skips them all too,
+    RFC 3261 §7.5): a request must not pass for a response by putting them first."""
+    start = 0
+    if data[:1] in (b"\r", b"\n"):
+        start = len(data) - len(data.lstrip(b"\r\n"))
+    head = data[start : start + 16]
     method, sep, _ = head.partition(b" ")
     if not sep or method == b"SIP/2.0":
         return None

@@ -90,8 +90,20 @@ class PbxService:
         sip: dict[str, int] = {}
         for layer in rt.sip.layers.values():
             stats = layer.stats
-            for name in ("retransmissions", "timeouts", "parse_failures", "stateless_responses"):
+            for name in (
+                "retransmissions",
+                "timeouts",
+                "parse_failures",
+                "stateless_responses",
+                "reaped",
+            ):
                 sip[f"sip_{name}"] = sip.get(f"sip_{name}", 0) + int(getattr(stats, name))
+            # live transactions (gauges): a leak shows as a count that never comes down
+            sizes = layer.table_sizes()
+            for name in ("server", "client"):
+                key = f"sip_{name}_transactions"
+                sip[key] = sip.get(key, 0) + sizes[name]
+        sip["sip_handler_errors"] = rt.sip.failures.count
         lost = 0
         for call in rt.calls.active.values():
             for leg in (call.leg, *call.callees):

@@ -44,10 +44,21 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.message import Request, Response, frame_stream, new_branch, new_tag
+from flowpbx.sip.message import (
+    Request,
+    Response,
+    frame_stream,
+    make_response,
+    new_branch,
+    new_tag,
+)
+from flowpbx.sip.sdp import SdpError
 from flowpbx.sip.transaction import (
+    CancelReceived,
     ClientTransaction,
+    RequestReceived,
     ServerTransaction,
+    State,
     TransactionLayer,
 )
 
@@ -73,6 +84,49 @@ class Transport(Protocol):
     def has_connection(self, addr: Addr) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class FailureLog:
+    """Logs the exceptions raised while handling SIP events without a flood: the first one
+    from each place in the code with its traceback, later ones from the same place as one
+    line at most every ``period`` seconds, with how many there were. (One hostile packet
+    repeated ten thousand times must not write ten thousand tracebacks.)"""
+
+    MAX_PLACES = 256
+
+    def __init__(self, period: float = 60.0) -> None:
+        self.period = period
+        self._places: dict[tuple[str, str, int], list[float]] = {}  # -> [last logged, unlogged]
+        self.count = 0
+
+    def report(self, what: str, exc: BaseException, now: float) -> None:
+        self.count += 1
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        place = (
+            type(exc).__name__,
+            tb.tb_frame.f_code.co_filename if tb is not None else "",
+            tb.tb_lineno if tb is not None else 0,
+        )
+        seen = self._places.get(place)
+        if seen is None:
+            if len(self._places) >= self.MAX_PLACES:
+                self._places.pop(next(iter(self._places)))
+            self._places[place] = [now, 0]
+            log.error("error handling %s", what, exc_info=exc)
+            return
+        seen[1] += 1
+        if now - seen[0] >= self.period:
+            log.error(
+                "error handling %s: %s: %s (%d like it in %.0f s, traceback logged before)",
+                what,
+                place[0],
+                str(exc)[:200],
+                int(seen[1]),
+                now - seen[0],
+            )
+            seen[0], seen[1] = now, 0
 
 
 # -- UDP ---------------------------------------------------------------------------------------
@@ -403,6 +457,7 @@ class SipEndpoint:
         self.datagrams_in = 0
         self.datagrams_out = 0
         self.guard: Any = None  # pbx/security.py AccessGuard: admit(addr, data, now) -> bool
+        self.failures = FailureLog()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -441,14 +496,20 @@ class SipEndpoint:
     def receive(self, transport: Transport, data: bytes, addr: Addr) -> bool:
         """One framed message from a transport; False when it was dropped or did not parse
         (a stream connection that sends only such is closed early)."""
-        guard = self.guard  # banned / rate-limited sources are dropped before parsing
-        if guard is not None and not guard.admit(addr, data, self._loop.time()):
-            return False
-        layer = self.layers[transport.name]
-        failures = layer.stats.parse_failures
-        layer.receive(data, addr, self._loop.time())
+        now = self._loop.time()
+        accepted = False
+        try:
+            guard = self.guard  # banned / rate-limited sources are dropped before parsing
+            if guard is not None and not guard.admit(addr, data, now):
+                return False
+            layer = self.layers[transport.name]
+            failures = layer.stats.parse_failures
+            layer.receive(data, addr, now)
+            accepted = layer.stats.parse_failures == failures
+        except Exception as exc:  # a bug in parsing: this message is lost, SIP goes on
+            self.failures.report(f"a message from {addr[0]}:{addr[1]}", exc, now)
         self.pump()
-        return layer.stats.parse_failures == failures
+        return accepted
 
     # -- outbound ----------------------------------------------------------------------------
 
@@ -544,8 +605,8 @@ class SipEndpoint:
                     for event in events:
                         try:
                             self._on_event(event)
-                        except Exception:  # a bug in one call must not stop SIP for all
-                            log.exception("error handling %s", type(event).__name__)
+                        except Exception as exc:  # a bug in one call must not stop SIP for all
+                            self._event_failed(event, exc)
                     out = layer.datagrams_to_send()
                     if out:
                         transport = self.transports[name]
@@ -557,6 +618,31 @@ class SipEndpoint:
         finally:
             self._pumping = False
         self._arm_timer()
+
+    def _event_failed(self, event: Any, exc: Exception) -> None:
+        """Handling ``event`` raised: a request still without a final response is answered
+        (400 for what a parser refused, 500 for anything else) so that its transaction
+        completes and ends, and the failure is logged without a flood."""
+        what = type(event).__name__
+        request: Request | None = None
+        txn: ServerTransaction | None = None
+        if isinstance(event, RequestReceived):
+            request, txn = event.request, event.transaction
+        elif isinstance(event, CancelReceived):
+            request, txn = event.request, event.cancel_transaction
+        if request is not None:
+            what = f"{what} {request.method} from {event.addr[0]}:{event.addr[1]}"
+        self.failures.report(what, exc, self._loop.time())
+        if txn is None or request is None or txn.state not in (State.TRYING, State.PROCEEDING):
+            return
+        status = 500
+        if isinstance(exc, (SipParseError, SdpError)):
+            hint = exc.status_hint
+            status = hint if hint is not None and 400 <= hint < 700 else 400
+        try:
+            self.send_response(txn, make_response(request, status))
+        except Exception as again:  # not even an error response can be built: the guard reaps
+            log.debug("could not answer %s after an error: %s", what, again)
 
     def _arm_timer(self) -> None:
         deadline: float | None = None
@@ -582,7 +668,10 @@ class SipEndpoint:
         self._timer_at = None
         now = self._loop.time()
         for layer in self.layers.values():
-            layer.handle_timer(now)
+            try:
+                layer.handle_timer(now)
+            except Exception as exc:  # one transaction's bug must not stop every timer
+                self.failures.report(f"a {layer.transport} timer", exc, now)
         self.pump()
 
 

@@ -42,6 +42,7 @@ from flowpbx.pbx.security import Rate, dial_allowed
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
+from flowpbx.sip.numeric import is_digits, parse_delta
 from flowpbx.sip.transaction import ClientTransaction
 from flowpbx.sip.uri import SipUri
 from flowpbx.store.records import TrunkRec
@@ -104,13 +105,11 @@ def _bound_expiry(response: Response, contact_user: str, requested: int) -> int:
         for part in value.split(","):
             if f"sip:{contact_user}@" in part and "expires=" in part.lower():
                 tail = part.lower().split("expires=", 1)[1]
-                digits = "".join(ch for ch in tail.split(";", 1)[0] if ch.isdigit())
-                if digits:
-                    return int(digits)
-    expires = (response.headers.get("Expires") or "").strip()
-    if expires.isdigit():
-        return int(expires)
-    return requested
+                granted = parse_delta(tail.split(";", 1)[0].split(">", 1)[0].strip(' \t"'))
+                if granted is not None:
+                    return granted
+    expires = parse_delta((response.headers.get("Expires") or "").strip())
+    return requested if expires is None else expires
 
 
 class TrunkRegistration:
@@ -244,7 +243,7 @@ class TrunkRegistration:
         if txn is not self._txn or response.status < 200:
             return
         status = response.status
-        expires_asked = int((txn.request.headers.get("Expires") or "0").strip() or 0)
+        expires_asked = txn.request.expires or 0  # our own REGISTER's
         if expires_asked == 0:
             return  # the answer to our un-REGISTER
         if status in (401, 407) and self._answer_challenge(response, txn.request):
@@ -264,10 +263,7 @@ class TrunkRegistration:
             return
         if status == 423:
             # RFC 3261 §10.2.8: Interval Too Brief; ask again with the registrar's minimum.
-            try:
-                minimum = int((response.headers.get("Min-Expires") or "").strip())
-            except ValueError:
-                minimum = 0
+            minimum = parse_delta((response.headers.get("Min-Expires") or "").strip()) or 0
             if minimum > self._requested:
                 self._requested = minimum
                 self._send(expires=minimum)
@@ -602,9 +598,9 @@ def to_e164(
     value = value.split(";", 1)[0]  # user parameters (RFC 3261 §19.1.6: ;phone-context=...)
     plus = value.startswith("+")
     body = value[1:] if plus else value
-    if not body or any(ch not in _SEPARATORS and not ch.isdigit() for ch in body):
+    if not body or any(ch not in _SEPARATORS and not is_digits(ch) for ch in body):
         return None
-    digits = "".join(ch for ch in body if ch.isdigit())
+    digits = "".join(ch for ch in body if ch not in _SEPARATORS)
     if not digits:
         return None
     if plus:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from flowpbx.sip.errors import LocalSipError, SipParseError
+from flowpbx.sip.numeric import parse_decimal, parse_delta, parse_uint
 from flowpbx.sip.uri import Param, SipUri, parse_hostport
 
 __all__ = [
@@ -336,17 +337,14 @@ class NameAddr:
     def expires(self) -> int | None:
         """The Contact ``expires`` parameter (RFC 3261 §20.10), clamped to 2**32-1."""
         v = self.param("expires")
-        if v is None or not (v.isascii() and v.isdigit()):
-            return None
-        return min(int(v), 2**32 - 1) if len(v) <= 12 else 2**32 - 1
+        return None if v is None else parse_delta(v)
 
     @property
     def q(self) -> float | None:
+        """The ``q`` parameter (RFC 3261 §20.10: 0 to 1, three decimals at most), or None."""
         v = self.param("q")
-        try:
-            return None if v is None else float(v)
-        except ValueError:
-            return None
+        q = None if v is None else parse_decimal(v, 3)
+        return q if q is not None and q <= 1.0 else None
 
 
 _parsed_name_addrs: dict[str, NameAddr] = {}
@@ -433,8 +431,8 @@ class Via:
             return None
         if p[1] is None:
             return True
-        v = p[1]
-        return int(v) if v.isascii() and v.isdigit() and len(v) <= 5 else None
+        port = parse_uint(p[1], 5)
+        return port if port is not None and port <= 65535 else None
 
     @property
     def is_rfc3261_branch(self) -> bool:
@@ -485,9 +483,9 @@ class CSeq:
         if len(parts) != 2:
             raise SipParseError(f"bad CSeq {text[:60]!r}", 400)
         num, method = parts
-        if not (num.isascii() and num.isdigit()) or len(num) > 10:
+        seq = parse_uint(num)
+        if seq is None:
             raise SipParseError(f"bad CSeq number {num[:30]!r}", 400)
-        seq = int(num)
         if seq >= 2**31:
             raise SipParseError("CSeq number out of range", 400)
         if not _TOKEN_RE.match(method):

@@ -31,6 +31,7 @@ from typing import TypeVar, cast
 
 from flowpbx.sip.errors import LocalSipError, SipParseError
 from flowpbx.sip.headers import CSeq, NameAddr, Via, is_token, split_commas
+from flowpbx.sip.numeric import is_digits, parse_delta, parse_uint
 from flowpbx.sip.uri import SipUri
 
 __all__ = [
@@ -382,9 +383,7 @@ class _Accessors:
     def expires(self) -> int | None:
         """The Expires header in seconds (clamped to 2**32-1), None if absent or malformed."""
         v = self.headers.get("Expires")
-        if v is None or not (v.isascii() and v.isdigit()):
-            return None
-        return min(int(v), 2**32 - 1) if len(v) <= 12 else 2**32 - 1
+        return None if v is None else parse_delta(v)
 
     @property
     def sdp(self) -> bytes | None:
@@ -420,9 +419,10 @@ class Request(_Accessors):
         v = self.headers.get("Max-Forwards")
         if v is None:
             return None
-        if not (v.isascii() and v.isdigit()) or len(v) > 5 or int(v) > 255:
+        hops = parse_uint(v, 5)
+        if hops is None or hops > 255:
             raise SipParseError(f"bad Max-Forwards {v[:20]!r}", 400)
-        return int(v)
+        return hops
 
     def to_bytes(self) -> bytes:
         out = [f"{self.method} {self.uri} {self.version}\r\n"]
@@ -459,10 +459,6 @@ def _finish(out: list[str], headers: Headers, body: bytes) -> bytes:
 
 
 # -- parsing ---------------------------------------------------------------------------------
-
-
-def _is_digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
 
 
 def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
@@ -594,7 +590,7 @@ def _parse_status_line(
     code, _, reason = rest.partition(" ")
     if version != "SIP/2.0":
         raise SipParseError(f"unsupported version {version[:20]!r}", None)
-    if len(code) != 3 or not _is_digits(code) or not "100" <= code <= "699":
+    if len(code) != 3 or not is_digits(code) or not "100" <= code <= "699":
         raise SipParseError(f"bad status code {code[:20]!r}", None)
     try:
         body = _frame_body(headers, data, body_start, stream)
@@ -614,9 +610,9 @@ def _frame_body(headers: Headers, data: bytes, body_start: int, stream: bool) ->
     if len(values) > 1:
         raise SipParseError("several Content-Length headers", 400)
     value = values[0]
-    if not _is_digits(value) or len(value) > 10:
+    length = parse_uint(value)
+    if length is None:
         raise SipParseError(f"bad Content-Length {value[:20]!r}", 400)
-    length = int(value)
     available = len(data) - body_start
     if length > available:
         raise SipParseError("Content-Length larger than the message", 400)
@@ -651,10 +647,9 @@ def frame_stream(buffer: bytes | bytearray, *, max_size: int = 65535) -> int | N
         name, colon, value = line.partition(":")
         lname = name.rstrip(" \t").lower()
         if colon and (lname == "content-length" or lname == "l"):
-            value = value.strip(" \t")
-            if not _is_digits(value) or len(value) > 10:
+            length = parse_uint(value.strip(" \t"))
+            if length is None:
                 raise SipParseError("bad Content-Length", 400)
-            length = int(value)
     if length is None:
         raise SipParseError("missing Content-Length on a stream transport", 400)
     total = end + 4 + length

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowpbx.sip.errors import SipParseError
+from flowpbx.sip.numeric import parse_uint
 
 __all__ = ["CONTENT_TYPE", "EVENT", "MessageSummary", "notify_headers", "parse_summary"]
 
@@ -52,15 +53,13 @@ def parse_summary(body: bytes) -> MessageSummary:
     new = old = urgent_new = urgent_old = 0
     voice = fields.get("voice-message")
     if voice is not None:
-        try:
-            counts, _, urgent = voice.partition("(")
-            new_s, _, old_s = counts.strip().partition("/")
-            new, old = int(new_s), int(old_s)
-            if urgent:
-                un, _, uo = urgent.rstrip(") ").partition("/")
-                urgent_new, urgent_old = int(un), int(uo)
-        except ValueError:
-            raise SipParseError("bad Voice-Message line", 400) from None
+        counts, _, urgent = voice.partition("(")
+        new_s, _, old_s = counts.strip().partition("/")
+        un, _, uo = urgent.rstrip(") ").partition("/") if urgent else ("0", "", "0")
+        numbers = [parse_uint(v.strip()) for v in (new_s, old_s, un, uo)]
+        if None in numbers:
+            raise SipParseError("bad Voice-Message line", 400)
+        new, old, urgent_new, urgent_old = (n or 0 for n in numbers)
     return MessageSummary(
         new=new,
         old=old,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Response
+from flowpbx.sip.numeric import parse_uint
 
 __all__ = ["PrackState", "is_reliable", "rseq_of"]
 
@@ -32,10 +33,10 @@ def is_reliable(response: Response) -> bool:
 
 
 def rseq_of(response: Response) -> int:
-    value = (response.headers.get("RSeq") or "").strip()
-    if not value.isdigit() or len(value) > 10:
+    value = parse_uint((response.headers.get("RSeq") or "").strip(" \t"))
+    if value is None:
         raise SipParseError("bad RSeq", 400)
-    return int(value)
+    return value
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import REASON_PHRASES
+from flowpbx.sip.numeric import parse_uint
 
 __all__ = [
     "ReferTo",
@@ -119,8 +120,8 @@ def parse_sipfrag(body: bytes) -> int | None:
     """The status code of a sipfrag body, or None when it is not a status line."""
     line = body.split(b"\n", 1)[0].strip()
     parts = line.split(b" ", 2)
-    if len(parts) >= 2 and parts[0] == b"SIP/2.0" and parts[1].isdigit() and len(parts[1]) == 3:
-        return int(parts[1])
+    if len(parts) >= 2 and parts[0] == b"SIP/2.0" and len(parts[1]) == 3:
+        return parse_uint(parts[1].decode("ascii", "replace"), 3)
     return None
 
 

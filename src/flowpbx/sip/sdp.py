@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flowpbx.sip.errors import SipError
+from flowpbx.sip.numeric import parse_decimal, parse_uint
 
 __all__ = [
     "AudioFormat",
@@ -140,17 +141,21 @@ class MediaDescription:
         """The payload formats in offer order, rtpmap applied (names matched case-insensitively)."""
         rtpmaps: dict[int, tuple[str, int, int]] = {}
         for value in self.attributes("rtpmap"):
+            # a=rtpmap:<payload type> <encoding name>/<clock rate>[/<channels>] (RFC 8866 §6.6)
             pt_text, _, spec = value.partition(" ")
             pieces = spec.strip().split("/")
-            if not pt_text.isdigit() or len(pieces) < 2 or not pieces[1].isdigit():
-                continue
-            channels = int(pieces[2]) if len(pieces) > 2 and pieces[2].isdigit() else 1
-            rtpmaps[int(pt_text)] = (pieces[0].upper(), int(pieces[1]), channels)
+            rtp_pt = parse_uint(pt_text, 3)
+            rate = parse_uint(pieces[1]) if len(pieces) >= 2 else None
+            channels = parse_uint(pieces[2], 3) if len(pieces) > 2 else 1
+            if rtp_pt is None or rate is None or not channels:
+                continue  # a malformed rtpmap describes nothing
+            rtpmaps[rtp_pt] = (pieces[0].upper(), rate, channels)
         out: list[AudioFormat] = []
         for fmt in self.formats:
-            if not (fmt.isascii() and fmt.isdigit()) or int(fmt) > 127:
+            pt_or_none = parse_uint(fmt, 3)
+            if pt_or_none is None or pt_or_none > 127:
                 continue
-            pt = int(fmt)
+            pt = pt_or_none
             if pt in rtpmaps:
                 enc, rate, channels = rtpmaps[pt]
             elif pt in _STATIC_PT:
@@ -165,11 +170,11 @@ class MediaDescription:
 
     @property
     def ptime(self) -> int | None:
+        """``a=ptime`` in whole milliseconds (RFC 8866 §6.4), None when absent or not a number
+        from 1 to 1000."""
         for value in self.attributes("ptime"):
-            try:
-                return int(float(value))
-            except ValueError:
-                return None
+            ms = parse_decimal(value.strip(), 4)
+            return int(ms) if ms is not None and 1 <= ms <= 1000 else None
         return None
 
 
@@ -256,12 +261,15 @@ class SessionDescription:
 
 def _parse_origin(value: str) -> Origin:
     parts = value.split()
-    if len(parts) != 6 or not parts[1].isdigit() or not parts[2].isdigit():
+    # <sess-id> and <sess-version> are 1*DIGIT, meant to fit 64 bits (RFC 8866 §5.2)
+    session_id = parse_uint(parts[1], 20) if len(parts) == 6 else None
+    version = parse_uint(parts[2], 20) if len(parts) == 6 else None
+    if session_id is None or version is None:
         raise SdpError(f"bad o= line {value[:60]!r}")
     return Origin(
         username=parts[0],
-        session_id=int(parts[1]),
-        version=int(parts[2]),
+        session_id=session_id,
+        version=version,
         nettype=parts[3],
         addrtype=parts[4],
         address=parts[5],
@@ -273,15 +281,16 @@ def _parse_media_line(value: str) -> MediaDescription:
     if len(parts) < 3:
         raise SdpError(f"bad m= line {value[:60]!r}")
     port_text, slash, count_text = parts[1].partition("/")
-    if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
-        raise SdpError(f"bad m= port {parts[1]!r}")
+    port = parse_uint(port_text, 5)
+    if port is None or port > 65535:
+        raise SdpError(f"bad m= port {parts[1][:20]!r}")
     count: int | None = None
     if slash:
-        if not count_text.isdigit():
-            raise SdpError(f"bad m= port count {parts[1]!r}")
-        count = int(count_text)
+        count = parse_uint(count_text, 5)
+        if count is None:
+            raise SdpError(f"bad m= port count {parts[1][:20]!r}")
     return MediaDescription(
-        media=parts[0], port=int(port_text), port_count=count, proto=parts[2], formats=parts[3:]
+        media=parts[0], port=port, port_count=count, proto=parts[2], formats=parts[3:]
     )
 
 

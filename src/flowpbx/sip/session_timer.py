@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request
+from flowpbx.sip.numeric import parse_uint
 
 __all__ = [
     "MIN_SE",
@@ -45,10 +46,10 @@ class SessionExpires:
 
 
 def _delta_seconds(text: str, what: str) -> int:
-    text = text.strip()
-    if not text.isdigit() or len(text) > 10:
+    value = parse_uint(text.strip(" \t"))
+    if value is None:
         raise SipParseError(f"bad {what} value", 400)
-    return int(text)
+    return value
 
 
 def parse_session_expires(value: str) -> SessionExpires:

@@ -22,6 +22,11 @@ Choices worth knowing:
   later if no final response came (RFC 3261 §9.1) and reports `TransactionTimeout`.
 * Timer H reports `TransactionTimeout` for the INVITE server transaction (the ACK for a
   non-2xx final never came).
+* A server transaction the TU never answers is not kept forever: 64*T1 after the request
+  arrived (Timer GRD, see txn_states) a non-INVITE one is dropped and an INVITE one is
+  answered 500, both reported as `TransactionTimeout` with ``timer="GUARD"`` and counted
+  in ``stats.reaped``. A provisional response the TU sends to an INVITE stops the guard, and
+  a transaction the TU has taken (``user_data`` set, e.g. a call leg) is left to the TU.
 * Responses are sent to the address the request came from (symmetric response routing as in
   RFC 3581); stamping ``received``/``rport`` into the Via is left to the runtime.
 * Requests are checked only as far as matching needs (top Via, CSeq, Call-ID and the raw
@@ -257,7 +262,7 @@ class TransactionTimeout:
     """Timer B/F (client: treat as 408, RFC 3261 §8.1.3.1), H (server), or the CANCEL guard."""
 
     transaction: Transaction
-    timer: str  # "B", "F", "H" or "CXL"
+    timer: str  # "B", "F", "H", "CXL" or "GUARD" (a server transaction never answered)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,6 +303,7 @@ class TransactionStats:
     timeouts: int = 0  # TransactionTimeout and AckTimeout events
     parse_failures: int = 0
     stateless_responses: int = 0
+    reaped: int = 0  # server transactions the TU never answered (Timer GRD)
 
 
 # --- helpers that build requests -------------------------------------------------------------
@@ -415,6 +421,7 @@ _TIMER_NAMES = {
     Input.TIMER_F: "F",
     Input.TIMER_H: "H",
     Input.TIMER_CXL: "CXL",
+    Input.TIMER_GUARD: "GUARD",
 }
 
 
@@ -452,6 +459,7 @@ class TransactionLayer:
             Input.TIMER_L: 64 * t1,
             Input.TIMER_M: 64 * t1,
             Input.TIMER_CXL: 64 * t1,
+            Input.TIMER_GUARD: 64 * t1,
         }
         if trying_delay is not None:
             self._durations[Input.TIMER_100] = trying_delay
@@ -696,6 +704,8 @@ class TransactionLayer:
             if armed.get(timer) != seq:
                 continue  # cancelled or re-armed: lazy deletion
             del armed[timer]
+            if timer is Input.TIMER_GUARD and txn.user_data is not None:
+                continue  # the TU has taken the transaction (a call in set-up): it answers
             self._input(txn, timer, now, None, txn.addr)
 
     def _arm(self, txn: Transaction, timer: Input, now: float) -> None:
@@ -806,6 +816,8 @@ class TransactionLayer:
                 self._events.append(AckReceived(request=message, addr=addr, transaction=txn))
         elif action is Action.REPORT_TIMEOUT:
             self.stats.timeouts += 1
+            if inp is Input.TIMER_GUARD:
+                self.stats.reaped += 1
             self._events.append(
                 TransactionTimeout(transaction=txn, timer=_TIMER_NAMES.get(inp, inp.name))
             )
@@ -826,6 +838,11 @@ class TransactionLayer:
             txn._interval = min(txn._interval * 2.0, self.t2)
         elif action is Action.INTERVAL_T2:
             txn._interval = self.t2
+        elif action is Action.STOP_GUARD:
+            txn._armed.pop(Input.TIMER_GUARD, None)
+        elif action is Action.SEND_SERVER_ERROR:
+            assert isinstance(txn, ServerTransaction)
+            self._send_response(txn, make_response(txn.request, 500))
 
     def _send_response(self, txn: ServerTransaction, response: Response) -> None:
         data = response.to_bytes()

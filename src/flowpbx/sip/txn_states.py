@@ -33,7 +33,17 @@ L     INVITE server, Accepted     64*T1                              terminate (
 100   INVITE server, Proceeding   200 ms (configurable, 0 = now)     send 100 Trying
                                                                      (RFC 3261 §17.2.1)
 CXL   INVITE client, Proceeding   64*T1 after a CANCEL was sent      give up (RFC 3261 §9.1)
+GRD   server, no final response   64*T1 after the request arrived    non-INVITE: terminate
+                                                                     INVITE: answer 500
 ====  ==========================  =================================  ===================
+
+Timer GRD (guard) is flowpbx's own: a server transaction whose request the TU never
+answered (a bug, or an exception while handling it) would otherwise stay in memory with
+its datagram forever. A non-INVITE one is dropped (its client gave up at Timer F, 64*T1);
+an INVITE one is answered 500 and completes normally — unless the TU has sent a
+provisional response of its own, which stops the guard: from then on the TU is in charge
+of the call (ringing may last minutes). The layer also skips the guard of a transaction
+the TU has taken (``user_data`` set).
 """
 
 from __future__ import annotations
@@ -91,6 +101,7 @@ class Input(IntEnum):
     TIMER_2XX = 22  # 2xx retransmission by the INVITE server (RFC 3261 §13.3.1.4)
     TIMER_100 = 23  # automatic 100 Trying (RFC 3261 §17.2.1)
     TIMER_CXL = 24  # CANCEL sent, no final response within 64*T1 (RFC 3261 §9.1)
+    TIMER_GUARD = 25  # server: no final response from the TU within 64*T1 (see above)
 
 
 TIMERS: frozenset[Input] = frozenset(i for i in Input if i >= Input.TIMER_A)
@@ -118,6 +129,8 @@ class Action(IntEnum):
     INTERVAL_DOUBLE = 12  # retransmit interval *= 2 (timer A)
     INTERVAL_DOUBLE_CAP = 13  # retransmit interval := min(2 * interval, T2)
     INTERVAL_T2 = 14  # retransmit interval := T2 (timer E in Proceeding)
+    STOP_GUARD = 15  # INVITE server: the TU sent a 1xx of its own, it owns the transaction
+    SEND_SERVER_ERROR = 16  # server: answer 500 for the TU that never answered (Timer GRD)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,10 +203,15 @@ NON_INVITE_CLIENT: Table = {
 # RFC 3261 §17.2.1 (Figure 7) as amended by RFC 6026 §7.1 (Accepted state, timer L), plus
 # the UAS core's 2xx retransmission (RFC 3261 §13.3.1.4), which this layer owns.
 INVITE_SERVER: Table = {
-    (_S.INIT, _I.START): _T(to=_S.PROCEEDING, arm=(_I.TIMER_100,)),
+    (_S.INIT, _I.START): _T(to=_S.PROCEEDING, arm=(_I.TIMER_100, _I.TIMER_GUARD)),
     (_S.PROCEEDING, _I.TIMER_100): _T(to=_S.PROCEEDING, do=(_A.SEND_TRYING,)),
     (_S.PROCEEDING, _I.RECV_REQUEST): _T(to=_S.PROCEEDING, do=(_A.RESEND_RESPONSE,)),
-    (_S.PROCEEDING, _I.SEND_1XX): _T(to=_S.PROCEEDING, do=(_A.SEND_RESPONSE,)),
+    (_S.PROCEEDING, _I.SEND_1XX): _T(to=_S.PROCEEDING, do=(_A.SEND_RESPONSE, _A.STOP_GUARD)),
+    (_S.PROCEEDING, _I.TIMER_GUARD): _T(
+        to=_S.COMPLETED,
+        do=(_A.REPORT_TIMEOUT, _A.SEND_SERVER_ERROR, _A.INTERVAL_T1),
+        arm=(_I.TIMER_G, _I.TIMER_H),
+    ),
     (_S.PROCEEDING, _I.SEND_2XX): _T(
         to=_S.ACCEPTED,
         do=(_A.SEND_RESPONSE, _A.INTERVAL_T1),
@@ -223,8 +241,10 @@ INVITE_SERVER: Table = {
 
 # RFC 3261 §17.2.2 (Figure 8).
 NON_INVITE_SERVER: Table = {
-    (_S.INIT, _I.START): _T(to=_S.TRYING),
+    (_S.INIT, _I.START): _T(to=_S.TRYING, arm=(_I.TIMER_GUARD,)),
     (_S.TRYING, _I.RECV_REQUEST): _T(to=_S.TRYING),  # absorbed: nothing to resend yet
+    (_S.TRYING, _I.TIMER_GUARD): _T(to=_S.TERMINATED, do=(_A.REPORT_TIMEOUT,)),
+    (_S.PROCEEDING, _I.TIMER_GUARD): _T(to=_S.TERMINATED, do=(_A.REPORT_TIMEOUT,)),
     (_S.TRYING, _I.SEND_1XX): _T(to=_S.PROCEEDING, do=(_A.SEND_RESPONSE,)),
     (_S.TRYING, _I.SEND_2XX): _T(to=_S.COMPLETED, do=(_A.SEND_RESPONSE,), arm=(_I.TIMER_J,)),
     (_S.TRYING, _I.SEND_FINAL): _T(to=_S.COMPLETED, do=(_A.SEND_RESPONSE,), arm=(_I.TIMER_J,)),

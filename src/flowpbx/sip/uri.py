@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from flowpbx.sip.errors import LocalSipError, SipParseError
+from flowpbx.sip.numeric import parse_uint
 
 __all__ = ["Param", "SipUri", "escape_user", "unescape"]
 
@@ -70,9 +71,9 @@ def _bad(text: str, why: str) -> SipParseError:
 
 
 def _parse_port(text: str, whole: str) -> int:
-    if not (text.isascii() and text.isdigit()) or len(text) > 5:
+    port = parse_uint(text, 5)
+    if port is None:
         raise _bad(whole, "port is not a number")
-    port = int(text)
     if port > 65535:
         raise _bad(whole, "port out of range")
     return port
