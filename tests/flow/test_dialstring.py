@@ -71,3 +71,19 @@ def test_own_voicemail() -> None:
 def test_garbage_is_refused(bad: str) -> None:
     with pytest.raises(DialStringError):
         parse(bad)
+
+
+@pytest.mark.parametrize(
+    "dialled",
+    [
+        "+\u0661\u0669\u0660\u06605551234",  # Arabic-Indic digits: +1900...
+        "\u0967\u096f\u0966\u0966\u0665\u0665\u0665\u0967\u0968\u0969\u096a",  # Devanagari
+        "4#\u0661\u0660\u0661",
+        "\uff11\uff10\uff11",  # fullwidth 101
+        "3712999999c\u0662",
+    ],
+)
+def test_digits_of_other_scripts_are_not_numbers(dialled: str) -> None:
+    # The provider could read them as the ASCII number and bypass blocked prefixes.
+    with pytest.raises(DialStringError):
+        parse(dialled)

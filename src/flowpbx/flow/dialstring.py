@@ -31,9 +31,9 @@ DialKind = Literal["extension", "did", "external", "spy", "voicemail"]
 SpyMode = Literal["listen", "whisper", "barge"]
 
 _SPY_MODES: dict[str, SpyMode] = {"4": "listen", "5": "whisper", "6": "barge"}
-_SPY_RE = re.compile(r"^([456])#(\d{2,6})$")
-_NUMBER_RE = re.compile(r"^(\+?\d{1,20})((?:[hH]|[cC]\d{1,3})*)$")
-_SUFFIX_RE = re.compile(r"[hH]|[cC]\d{1,3}")
+_SPY_RE = re.compile(r"^([456])#(\d{2,6})$", re.ASCII)
+_NUMBER_RE = re.compile(r"^(\+?\d{1,20})((?:[hH]|[cC]\d{1,3})*)$", re.ASCII)
+_SUFFIX_RE = re.compile(r"[hH]|[cC]\d{1,3}", re.ASCII)
 _SEPARATORS = str.maketrans("", "", " -.()\t")
 VOICEMAIL_CODE = "*97"
 
@@ -74,7 +74,7 @@ def parse_dialstring(
         if not is_extension(target):
             raise DialStringError(f"cannot spy on {target}: no such extension", status=404)
         return DialTarget(kind="spy", number=target, spy_mode=_SPY_MODES[spy.group(1)])
-    if text.isdigit() and is_extension(text):
+    if text.isascii() and text.isdigit() and is_extension(text):
         return DialTarget(kind="extension", number=text)
     compact = text.translate(_SEPARATORS)
     match = _NUMBER_RE.match(compact)

@@ -415,7 +415,7 @@ def source_in_networks(ip: str, cidrs: tuple[str, ...]) -> bool:
 
 def _canonical(number: str) -> str:
     text = number.strip()
-    digits = "".join(ch for ch in text if ch.isdigit())
+    digits = "".join(ch for ch in text if "0" <= ch <= "9")  # ASCII digits only
     if text.startswith("00"):
         return "+" + digits[2:]
     return "+" + digits if text.startswith("+") else digits

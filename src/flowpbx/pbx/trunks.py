@@ -647,7 +647,7 @@ def outbound_readings(trunk: TrunkRec, sent: str) -> frozenset[str] | None:
         return None
     readings = {first}
     text = unquote(sent)
-    digits = "".join(ch for ch in text if ch.isdigit())
+    digits = "".join(ch for ch in text if "0" <= ch <= "9")  # ASCII digits only
     if not text.startswith("+"):
         cc = trunk.country_code
         codes = ("00", *_ACCESS_CODES.get(cc, ())) if cc else _ANY_ACCESS_CODES
