@@ -1,4 +1,5 @@
 // Every English text of the UI lives here, so it can be translated in one place.
+const T_OUTPUT = (o: string) => o.replace(/_/g, " ");
 export const T = {
   app: "flowpbx",
   nav: {
@@ -38,6 +39,7 @@ export const T = {
     error: "Something went wrong",
     saved: "Saved",
     retry: "Try again",
+    fixFields: "Not saved: correct the fields marked below.",
     mainNav: "Main",
     seconds: (s: string) => `${s} s`,
   },
@@ -70,6 +72,7 @@ export const T = {
     entry: "entry",
     addKey: "Add key",
     unsaved: "unsaved changes",
+    leaveUnsaved: "This flow has unsaved changes. Leave and lose them?",
     revisions: "Revisions",
     back: "Back to flows",
     minimap: "Minimap",
@@ -189,6 +192,15 @@ export const T = {
     run: "Run simulation",
     outcome: "Outcome",
     trace: "Trace",
+    atIn: (zone: string) => `Date and time (${zone}, the company's time zone)`,
+    timesIn: (zone: string) => `Times are in ${zone}, the company's time zone (Settings).`,
+    answeredBy: (who: string) => `answered by ${who}; the call ends when either side hangs up`,
+    answered: "answered; the call ends when either side hangs up",
+    endsAfter: (node: string, output: string) =>
+      `the call ends after ${node} (${T_OUTPUT(output)}): nothing follows, so flowpbx hangs up`,
+    hungUp: "the flow hung up",
+    callerHungUp: "the caller hung up",
+    loops: (reason: string) => `the flow loops without waiting for the caller: ${reason}`,
   },
   extensions: {
     title: "Extensions",
@@ -259,7 +271,17 @@ export const T = {
     title: "Active calls",
     hangup: "Hang up",
     supervisor: "Supervisor extension (rings for listen/whisper/barge)",
+    supervisorHint:
+      "Listen, whisper and barge need a supervisor extension: enter one above (an extension marked as supervisor); its phone rings and joins the call.",
+    supervisorSet: (ext: string) => `Listen, whisper and barge ring extension ${ext} first.`,
     ringing: "ringing",
+    activity: {
+      ringing: (who: string) => `Ringing ${who}`,
+      talking: (who: string) => `Talking with ${who}`,
+      voicemail: (box: string) => `In voicemail (box ${box})`,
+      queue: (q: string) => `Waiting in queue ${q}`,
+      flow: "In the call flow (prompts, menu)",
+    },
     hungUp: "hung up",
     spying: (mode: string, ext: string) => `${mode}: ringing ${ext}`,
     modes: { listen: "listen", whisper: "whisper", barge: "barge" },
@@ -307,6 +329,7 @@ export const T = {
     scheduleOf: (n: string) => `Schedule ${n}`,
     hoursOn: (n: string, d: string) => `${n} hours on ${d}`,
     holidaysExample: "2026-12-25\n2026-12-31 09:00-13:00",
+    enterRange: "Enter a range like 09:00-17:00",
   },
   settings: {
     title: "Settings",
@@ -326,6 +349,7 @@ export const T = {
     position: "#",
     address: "Address",
     answered_by: "Answered by",
+    now: "Now",
     caller: "Caller",
     created: "Created",
     flow: "Flow",

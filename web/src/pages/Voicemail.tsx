@@ -88,6 +88,7 @@ export function Voicemail({ readOnly }: { readOnly: boolean }) {
                     onClick={async () => {
                       try {
                         await del(`/mailboxes/${encodeURIComponent(current)}/messages/${m.id}`);
+                        setErr("");
                         msgs.reload();
                       } catch (e) {
                         setErr(errorText(e));
