@@ -225,6 +225,36 @@ async def test_simulate_reads_a_time_without_offset_in_the_company_zone(
     assert await path_at("2026-12-02T16:30:00") == (["start", "open", "bye"], "UTC")
 
 
+async def test_rename_keeps_revisions_and_the_numbers(
+    store: Store, client: httpx.AsyncClient, token: str
+) -> None:
+    await _company(store)
+    h = bearer(token)
+    assert (await client.post("/api/v1/flows", json=menu_flow(), headers=h)).status_code == 201
+    assert (await client.post("/api/v1/flows/Main line/publish", headers=h)).status_code == 200
+    other = menu_flow("Other")
+    other["nodes"]["start"]["params"]["numbers"] = []
+    assert (await client.post("/api/v1/flows", json=other, headers=h)).status_code == 201
+
+    r = await client.post("/api/v1/flows/Main line/rename", json={"name": "Sales"}, headers=h)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["name"] == "Sales" and got["draft"]["name"] == "Sales"
+    assert got["published_revision"] == 1 and not got["draft_changed"]
+    assert (await client.get("/api/v1/flows/Main line", headers=h)).status_code == 404
+    revisions = (await client.get("/api/v1/flows/Sales/revisions", headers=h)).json()
+    assert [rev["number"] for rev in revisions] == [1]
+    numbers = (await client.get("/api/v1/numbers", headers=h)).json()
+    assert numbers[0]["flow"] == "Sales"
+    # a taken name, a bad name, an unknown flow
+    r = await client.post("/api/v1/flows/Sales/rename", json={"name": "Other"}, headers=h)
+    assert r.status_code == 409
+    r = await client.post("/api/v1/flows/Sales/rename", json={"name": "a/b"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.name"
+    r = await client.post("/api/v1/flows/Nope/rename", json={"name": "X"}, headers=h)
+    assert r.status_code == 404
+
+
 async def test_export_import_round_trip(
     store: Store, client: httpx.AsyncClient, token: str
 ) -> None:

@@ -212,12 +212,17 @@ def check(document: dict[str, Any], view: DirectoryView) -> ValidationOut:
     return ValidationOut(ok=not errors, errors=errors, warnings=warnings)
 
 
+def _unnamed(doc: dict[str, Any]) -> dict[str, Any]:
+    """A document without its name (a renamed flow's revisions keep their old one)."""
+    return {k: v for k, v in doc.items() if k != "name"}
+
+
 async def _flow_out(s: AsyncSession, row: m.Flow) -> FlowOut:
     rev = await repos.published_revision(s, row)
     return FlowOut(
         name=row.name,
         published_revision=rev.number if rev else None,
-        draft_changed=rev is None or rev.document != row.draft,
+        draft_changed=rev is None or _unnamed(rev.document) != _unnamed(row.draft),
         numbers=repos.flow_dids(row.draft),
         updated_at=row.updated_at,
         draft=row.draft,
@@ -310,6 +315,30 @@ async def delete_flow(name: str, store: StoreDep, live: LiveDep, _user: UserDep)
     if was_published:
         await reload_live(live)
     return Response(status_code=204)
+
+
+class RenameIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Sales"}]})
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\x00-\x1f]+$")
+
+
+@router.post("/{name}/rename", response_model=FlowOut, responses={404: {}, 409: {}, 422: {}})
+async def rename_flow(
+    name: str, body: RenameIn, store: StoreDep, live: LiveDep, _user: UserDep
+) -> FlowOut:
+    """Give the flow a new name; its revisions and published state stay with it."""
+    async with store.transaction() as s:
+        row = await _row(s, name)
+        if body.name != name and await repos.get_flow_row(s, body.name) is not None:
+            raise ApiError(409, "flow-exists", f"flow {body.name!r} already exists")
+        row.name = body.name
+        row.draft = {**row.draft, "name": body.name}
+        published = row.published_revision_id is not None
+        await s.flush()
+        out = await _flow_out(s, row)
+    if published:
+        await reload_live(live)
+    return out
 
 
 @router.post("/{name}/validate", response_model=ValidationOut, responses={404: {}})

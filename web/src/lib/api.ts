@@ -99,12 +99,13 @@ export const put = <T,>(path: string, body?: unknown) => api<T>("PUT", path, bod
 export const del = <T,>(path: string) => api<T>("DELETE", path);
 
 export function errorText(err: unknown): string {
-  if (err instanceof ApiError) return readableError(err.message, err.details);
+  // validation errors become sentences; others (409 "... already exists") are sentences already
+  if (err instanceof ApiError) return err.status === 422 ? readableError(err.message, err.details) : err.message;
   if (err instanceof Error) return err.message;
   return String(err);
 }
 
 /** Field → sentence for an API validation error (empty for other errors). */
 export function fieldErrors(err: unknown): Record<string, string> {
-  return err instanceof ApiError ? fieldProblems(err.details) : {};
+  return err instanceof ApiError && err.status === 422 ? fieldProblems(err.details) : {};
 }
