@@ -68,3 +68,14 @@ describe("simulation outcomes", () => {
     expect(describeOutcome(r).problem).toBe(true);
   });
 });
+
+describe("password rule", () => {
+  it("reads the server's rule without its API hint", () => {
+    expect(
+      sentence(
+        "Value error, must be at least 12 characters (leave it out of POST /api/v1/extensions to have flowpbx generate one)",
+      ),
+    ).toBe("Enter at least 12 characters");
+    expect(sentence("String should have at least 4 characters")).toBe("Enter at least 4 characters");
+  });
+});

@@ -41,6 +41,7 @@ export function sentence(message: string, field = ""): string {
     return `Use at most ${plural(m[1], "entry", "entries")}`;
   if ((m = /(?:must NOT have fewer than|should have at least) (\d+) characters?/.exec(msg)))
     return m[1] === "1" ? "This cannot be empty" : `Enter at least ${m[1]} characters`;
+  if ((m = /^must be at least (\d+) characters/.exec(msg))) return `Enter at least ${m[1]} characters`;
   if ((m = /(?:must NOT have more than|should have at most) (\d+) characters?/.exec(msg)))
     return `Use at most ${m[1]} characters`;
   if ((m = /(?:must be >=|greater than or equal to) (-?[\d.]+)/.exec(msg))) return `Enter ${m[1]} or more`;

@@ -242,9 +242,18 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
           className="inline"
           onSubmit={async (e) => {
             e.preventDefault();
-            const password = randomPassword();
             try {
-              await post("/extensions", { number, name, password });
+              // flowpbx generates the password when none is sent and returns it once; an
+              // API that still wants one gets one made here
+              let password = "";
+              try {
+                const made = await post<{ generated_password?: string | null }>("/extensions", { number, name });
+                password = made.generated_password ?? "";
+              } catch (first) {
+                if (!("password" in fieldErrors(first))) throw first;
+                password = randomPassword();
+                await post("/extensions", { number, name, password });
+              }
               setCreated({ number, name, password });
               setNotice(null);
               setNumber("");
