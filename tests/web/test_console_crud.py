@@ -32,13 +32,13 @@ def test_mailboxes_are_created_edited_and_deleted_in_the_browser(logged_in: Page
     form.get_by_role("button", name="Add mailbox").click()
     expect(form.locator("#mb-new-number-problem")).to_have_text("Use 2 to 10 digits")
     expect(form.get_by_role("alert")).to_have_text("Not saved: correct the fields marked below.")
+    screenshot(page, "mailbox-form")
     form.get_by_label("Mailbox number").fill("205")
     form.get_by_role("button", name="Add mailbox").click()
     expect(form.locator("#mb-new-pin-problem")).to_have_text("Use 4 to 10 digits")
     expect(form.locator("#mb-new-number-problem")).to_have_count(0)
     form.get_by_label("PIN", exact=True).fill("4321")
     form.get_by_label("Email new messages to", exact=False).fill("help@example.com")
-    screenshot(page, "mailbox-form")
     form.get_by_role("button", name="Add mailbox").click()
     expect(boxes.get_by_role("status")).to_have_text("Mailbox 205 added")
     row = boxes.get_by_test_id("row-mailbox-205")
@@ -105,6 +105,7 @@ def test_extension_edit_password_reset_and_delete(
     expect(editor.locator("#ext-caller_id-problem")).to_have_text(
         "Enter a phone number like +37167000001"
     )
+    screenshot(page, "extension-edit")
     editor.get_by_label("Caller ID", exact=False).fill("+37167000001")
     editor.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text("Extension 150 saved")
@@ -133,7 +134,6 @@ def test_extension_edit_password_reset_and_delete(
     expect(page.get_by_role("status").filter(has_text="Password of 150 changed")).to_be_visible()
     page.get_by_role("button", name="Copy SIP settings").first.click()
     expect(page.get_by_test_id("sip-settings")).to_contain_text(f"Password: {password}")
-    screenshot(page, "extension-edit")
     # A phone registers with the new password.
     with Baresip(
         ui_server.root, name="carol", user="150", registrar=ui_server.sip, password=password
