@@ -6,11 +6,12 @@ import copy
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from flowpbx.store.db import Store
-from flowpbx.store.records import NumberRec, TrunkRec
-from flowpbx.store.repos import upsert_number, upsert_trunk
+from flowpbx.store.records import NumberRec, ScheduleRec, TrunkRec
+from flowpbx.store.repos import upsert_number, upsert_schedule, upsert_trunk
 from tests.api.conftest import bearer
 
 DID = "+37167000001"
@@ -186,6 +187,72 @@ async def test_simulate_returns_the_trace(
     assert r.status_code == 422 and r.json()["error"]["details"][0]["path"].startswith(
         "body.answers"
     )
+
+
+async def test_simulate_reads_a_time_without_offset_in_the_company_zone(
+    store: Store, client: httpx.AsyncClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _company(store)
+    h = bearer(token)
+    async with store.transaction() as s:
+        hours = {"wed": [["09:00", "18:00"]]}
+        await upsert_schedule(
+            s, ScheduleRec(name="riga", timezone="Europe/Riga", hours=hours, holidays=[])
+        )
+    doc = menu_flow("Zones")
+    doc["nodes"]["start"]["next"]["next"] = "open"
+    doc["nodes"]["start"]["params"]["numbers"] = []
+    doc["nodes"]["open"] = {
+        "type": "time_routing",
+        "params": {"schedule": "riga"},
+        "next": {"true": "alice", "false": "bye"},
+    }
+    assert (await client.post("/api/v1/flows", json=doc, headers=h)).status_code == 201
+
+    async def path_at(at: str) -> tuple[list[str], str]:
+        r = await client.post("/api/v1/flows/Zones/simulate", json={"at": at}, headers=h)
+        assert r.status_code == 200, r.text
+        return r.json()["path"], r.json()["timezone"]
+
+    # The company's zone defaults to FLOWPBX_TIMEZONE, then follows Settings.
+    monkeypatch.setenv("FLOWPBX_TIMEZONE", "Asia/Tokyo")
+    assert (await client.get("/api/v1/settings", headers=h)).json()["timezone"] == "Asia/Tokyo"
+    # Wednesday 16:30 in Tokyo is 09:30 in Riga: open; 16:30 UTC would be 18:30 there.
+    assert await path_at("2026-12-02T16:30:00") == (["start", "open", "alice"], "Asia/Tokyo")
+    assert (await path_at("2026-12-02T16:30:00Z"))[0] == ["start", "open", "bye"]
+    r = await client.put("/api/v1/settings", json={"timezone": "UTC"}, headers=h)
+    assert r.status_code == 200
+    assert await path_at("2026-12-02T16:30:00") == (["start", "open", "bye"], "UTC")
+
+
+async def test_rename_keeps_revisions_and_the_numbers(
+    store: Store, client: httpx.AsyncClient, token: str
+) -> None:
+    await _company(store)
+    h = bearer(token)
+    assert (await client.post("/api/v1/flows", json=menu_flow(), headers=h)).status_code == 201
+    assert (await client.post("/api/v1/flows/Main line/publish", headers=h)).status_code == 200
+    other = menu_flow("Other")
+    other["nodes"]["start"]["params"]["numbers"] = []
+    assert (await client.post("/api/v1/flows", json=other, headers=h)).status_code == 201
+
+    r = await client.post("/api/v1/flows/Main line/rename", json={"name": "Sales"}, headers=h)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["name"] == "Sales" and got["draft"]["name"] == "Sales"
+    assert got["published_revision"] == 1 and not got["draft_changed"]
+    assert (await client.get("/api/v1/flows/Main line", headers=h)).status_code == 404
+    revisions = (await client.get("/api/v1/flows/Sales/revisions", headers=h)).json()
+    assert [rev["number"] for rev in revisions] == [1]
+    numbers = (await client.get("/api/v1/numbers", headers=h)).json()
+    assert numbers[0]["flow"] == "Sales"
+    # a taken name, a bad name, an unknown flow
+    r = await client.post("/api/v1/flows/Sales/rename", json={"name": "Other"}, headers=h)
+    assert r.status_code == 409
+    r = await client.post("/api/v1/flows/Sales/rename", json={"name": "a/b"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.name"
+    r = await client.post("/api/v1/flows/Nope/rename", json={"name": "X"}, headers=h)
+    assert r.status_code == 404
 
 
 async def test_export_import_round_trip(

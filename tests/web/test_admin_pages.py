@@ -283,7 +283,10 @@ def test_settings_page_labels_and_save(logged_in: Page) -> None:
         # A value the API refuses: its message where the form is, nothing saved.
         retention.fill("0")
         page.get_by_role("button", name="Save").click()
-        expect(page.get_by_role("alert")).to_contain_text("history_retention_days")
+        expect(page.get_by_role("alert")).to_have_text(
+            "Not saved: correct the fields marked below."
+        )
+        expect(page.locator("#s-history_retention_days-problem")).to_have_text("Enter 1 or more")
         assert page.request.get("/api/v1/settings").json()["history_retention_days"] == 400
     finally:
         r = page.request.put(

@@ -164,7 +164,7 @@ def test_voicemail_inbox_plays_a_message_in_the_browser(
     )
     page = logged_in
     page.get_by_role("link", name="Voicemail").click()
-    expect(page.get_by_label("Mailbox")).to_have_value("100")
+    expect(page.get_by_label("Mailbox", exact=True)).to_have_value("100")
     row = page.locator("tbody tr").filter(has_text="Carol")
     expect(row).to_contain_text("+37129999999")
     expect(row).to_contain_text("no")

@@ -28,6 +28,13 @@ class CallOut(BaseModel):
     flow: str | None = None
     started_at: str | None = None
     answered_by: str | None = None
+    activity: str | None = Field(
+        default=None,
+        description="what the call does now: flow, ringing, talking, voicemail or queue",
+    )
+    activity_target: str | None = Field(
+        default=None, description="who rings or talks, the mailbox, or the queue"
+    )
 
 
 class SpyIn(BaseModel):

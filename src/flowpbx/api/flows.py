@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowpbx.api.deps import IntId, LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
+from flowpbx.api.settings import load_settings
 from flowpbx.flow.model import FlowError, ScheduleSpec, flow_json_schema
 from flowpbx.flow.schedule import Schedule
 from flowpbx.flow.simulator import simulate
@@ -141,7 +143,10 @@ class SimulateIn(BaseModel):
     )
     caller: str = Field(default="+10000000000", min_length=1, max_length=64)
     did: str | None = Field(default=None, max_length=64)
-    at: dt.datetime | None = None
+    at: dt.datetime | None = Field(
+        default=None,
+        description="when the call comes in; without an offset, in the company's time zone",
+    )
     keys: str = Field(default="", max_length=200, pattern=r"^[0-9*#_h]*$")
     http_replies: dict[str, str | int | None] = Field(default_factory=dict)
     answers: dict[str, Literal["answered", "no_answer", "busy", "offline", "failed"]] = Field(
@@ -163,6 +168,7 @@ class SimulateOut(BaseModel):
     outcome: str
     reason: str
     answered_by: str | None
+    timezone: str | None = Field(default=None, description="the zone a time without offset is in")
     path: list[str]
     trace: list[TraceEntryOut]
     variables: dict[str, Any]
@@ -206,12 +212,17 @@ def check(document: dict[str, Any], view: DirectoryView) -> ValidationOut:
     return ValidationOut(ok=not errors, errors=errors, warnings=warnings)
 
 
+def _unnamed(doc: dict[str, Any]) -> dict[str, Any]:
+    """A document without its name (a renamed flow's revisions keep their old one)."""
+    return {k: v for k, v in doc.items() if k != "name"}
+
+
 async def _flow_out(s: AsyncSession, row: m.Flow) -> FlowOut:
     rev = await repos.published_revision(s, row)
     return FlowOut(
         name=row.name,
         published_revision=rev.number if rev else None,
-        draft_changed=rev is None or rev.document != row.draft,
+        draft_changed=rev is None or _unnamed(rev.document) != _unnamed(row.draft),
         numbers=repos.flow_dids(row.draft),
         updated_at=row.updated_at,
         draft=row.draft,
@@ -304,6 +315,30 @@ async def delete_flow(name: str, store: StoreDep, live: LiveDep, _user: UserDep)
     if was_published:
         await reload_live(live)
     return Response(status_code=204)
+
+
+class RenameIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Sales"}]})
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\x00-\x1f]+$")
+
+
+@router.post("/{name}/rename", response_model=FlowOut, responses={404: {}, 409: {}, 422: {}})
+async def rename_flow(
+    name: str, body: RenameIn, store: StoreDep, live: LiveDep, _user: UserDep
+) -> FlowOut:
+    """Give the flow a new name; its revisions and published state stay with it."""
+    async with store.transaction() as s:
+        row = await _row(s, name)
+        if body.name != name and await repos.get_flow_row(s, body.name) is not None:
+            raise ApiError(409, "flow-exists", f"flow {body.name!r} already exists")
+        row.name = body.name
+        row.draft = {**row.draft, "name": body.name}
+        published = row.published_revision_id is not None
+        await s.flush()
+        out = await _flow_out(s, row)
+    if published:
+        await reload_live(live)
+    return out
 
 
 @router.post("/{name}/validate", response_model=ValidationOut, responses={404: {}})
@@ -427,12 +462,19 @@ async def simulate_call(
         durations = {a.name: a.duration_s for a in await repos.list_audio_rows(s)}
     dids = repos.flow_dids(document)
     did = body.did or (dids[0] if dids else "")
+    zone = (await load_settings(store)).timezone
+    at = body.at or dt.datetime.now(dt.UTC)
+    if at.tzinfo is None:  # the wall time the admin typed, in the company's zone
+        try:
+            at = at.replace(tzinfo=ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            at = at.replace(tzinfo=dt.UTC)
     try:
         run = await simulate(
             document,
             caller=body.caller,
             did=did,
-            at=body.at or dt.datetime.now(dt.UTC),
+            at=at,
             keys=body.keys,
             http_replies=body.http_replies,
             answers=body.answers,
@@ -455,6 +497,7 @@ async def simulate_call(
         outcome=data["outcome"],
         reason=data["reason"],
         answered_by=data["answered_by"],
+        timezone=zone,
         path=run.path,
         trace=[TraceEntryOut(**t) for t in data["trace"]],
         variables=_jsonable(data["variables"]),

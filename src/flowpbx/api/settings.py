@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,8 +46,20 @@ class SettingsIn(BaseModel):
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
 
 
+def _env_timezone() -> str:
+    """FLOWPBX_TIMEZONE (the zone voicemail envelopes speak in), or UTC."""
+    name = os.environ.get("FLOWPBX_TIMEZONE", "").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
 async def load_settings(store: Store) -> SettingsOut:
-    values: dict[str, Any] = {}
+    """The stored settings over their defaults; the company's time zone defaults to
+    FLOWPBX_TIMEZONE until one is saved here."""
+    values: dict[str, Any] = {"timezone": _env_timezone()}
     for key in SettingsOut.model_fields:
         value = await store.get_setting(key)
         if value is not None:
@@ -66,8 +80,6 @@ async def put_settings(
     body: SettingsIn, store: StoreDep, live: LiveDep, _user: UserDep
 ) -> SettingsOut:
     if body.timezone is not None:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         from flowpbx.api.errors import ApiError
 
         try:

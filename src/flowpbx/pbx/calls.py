@@ -130,6 +130,9 @@ class LiveCall:
         self.transferred_to: str | None = None
         self.flow_name: str | None = None
         self.revision: int | None = None
+        # What the call is doing now, for the active-calls page: (kind, target), kind one
+        # of flow, ringing, talking, voicemail, queue.
+        self.activity: tuple[str, str | None] = ("flow", None)
 
     # -- CallSession ---------------------------------------------------------------------
 
@@ -170,6 +173,7 @@ class LiveCall:
         self, audio: str, *, repeat: int = 1, barge_in: bool = False, early: bool = False
     ) -> None:
         self._check()
+        self._back_in_flow()
         if not self.leg.answered:
             if early:
                 self.leg.early_media()
@@ -183,6 +187,11 @@ class LiveCall:
             await self._race(player.done, digits=barge_in)
         finally:
             self.rt.clock.stop_player(player)
+
+    def _back_in_flow(self) -> None:
+        """A prompt or key wait after ringing someone: the call is back in its flow."""
+        if self.activity[0] in ("ringing", "talking"):
+            self.activity = ("flow", None)
 
     async def play_file(self, path: Path, *, barge_in: bool = True) -> None:
         """Play a WAV that is not library audio (a voicemail message)."""
@@ -200,6 +209,7 @@ class LiveCall:
 
     async def get_digit(self, timeout_s: float) -> str | None:
         self._check()
+        self._back_in_flow()
         if not self._digits:
             loop = asyncio.get_running_loop()
             sleeper = loop.create_future()
@@ -235,6 +245,7 @@ class LiveCall:
 
     async def dial_extension(self, extension: str, *, ring_timeout_s: float) -> DialResult:
         self._check()
+        self.activity = ("ringing", extension)
         rt = self.rt
         ext = rt.config.extensions.get(extension)
         if ext is None:
@@ -261,6 +272,7 @@ class LiveCall:
         """Call an external number through the trunk (`call_phone`, and extensions calling
         out). `caller_id` is the number presented; `anonymous` hides it (SPEC §4 `h`)."""
         self._check()
+        self.activity = ("ringing", number)
         trunk = self.rt.config.outbound_trunk(self._did)
         if trunk is None:
             return DialResult(outcome="failed", detail="no trunk to call out on")
@@ -307,6 +319,7 @@ class LiveCall:
     async def run_queue(self, name: str, params: QueueParams) -> QueueResult:
         """The `queue` element on a live call (pbx/queues.py does the work)."""
         self._check()
+        self.activity = ("queue", name)
         spec = QueueSpec(
             name=name,
             members=tuple((m.extension, m.penalty) for m in params.member_list()),
@@ -578,6 +591,7 @@ class LiveCall:
         if not self.leg.answered:
             await self.answer()
         self.answered_by = self.answered_by or extension
+        self.activity = ("talking", extension)
         self.rt.events.emit("call.answered", call_id=self.call_id, answered_by=extension)
         media = self.rt.calls.bridges.open_call(  # relay fast path; mixes when a spy joins
             self.rt.clock,

@@ -164,6 +164,8 @@ class PbxService:
                 "flow": call.flow_name,
                 "started_at": call.started_at.isoformat(),
                 "answered_by": call.answered_by,
+                "activity": call.activity[0],
+                "activity_target": call.activity[1],
             }
             for call in self.runtime.calls.active.values()
         ]

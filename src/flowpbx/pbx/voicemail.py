@@ -60,6 +60,7 @@ async def leave_message(
     email_to: tuple[str, ...] = (),
 ) -> VoicemailLeft:
     rt = call.rt
+    call.activity = ("voicemail", mailbox)
     await call.answer()
     if await _mailbox_full(rt, mailbox):
         await call.play("mailbox-full")
@@ -205,6 +206,7 @@ async def listen_messages(call: LiveCall, *, mailbox: str, pin: str | None) -> s
     with its envelope, "received <day> at <time>" in the company's time zone
     (FLOWPBX_TIMEZONE). Returns how it ended."""
     rt = call.rt
+    call.activity = ("voicemail", mailbox)
     tz = ZoneInfo(rt.settings.timezone)
     await call.answer()
     call.flush_digits()

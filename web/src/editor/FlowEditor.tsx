@@ -13,6 +13,7 @@ import {
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, errorText, get, post, put } from "../lib/api";
+import { sentence } from "../lib/messages";
 import { T } from "../lib/text";
 import { ELEMENTS, ELEMENT_BY_TYPE } from "./elements";
 import { ElementNode, Icon } from "./ElementNode";
@@ -26,6 +27,7 @@ import {
   connect,
   disconnect,
   flowToCanvas,
+  freeSpot,
   litEdgesOf,
   moveNode,
   newNodeId,
@@ -102,8 +104,15 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
   const [hist, setHist] = useState<H.History<FlowDoc> | null>(null);
   const [savedDoc, setSavedDoc] = useState<FlowDoc | null>(null);
   const [loadError, setLoadError] = useState("");
-  const [status, setStatus] = useState("");
-  const [error, setError] = useState("");
+  // One banner at a time: a success replaces an earlier error and the other way round.
+  const [banner, setBanner] = useState<{ ok: boolean; text: string } | null>(null);
+  const status = banner?.ok ? banner.text : "";
+  const error = banner && !banner.ok ? banner.text : "";
+  const setStatus = useCallback((text: string) => setBanner(text ? { ok: true, text } : null), []);
+  const setError = useCallback(
+    (text: string) => setBanner((b) => (text ? { ok: false, text } : b?.ok ? b : null)),
+    [],
+  );
   const [selected, setSelected] = useState<string | null>(null);
   const [serverProblems, setServerProblems] = useState<Problem[] | null>(null);
   const [library, setLibrary] = useState<Library>(EMPTY_LIBRARY);
@@ -141,8 +150,11 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
   }, [name]);
 
   const edit = useCallback(
-    (fn: (d: FlowDoc) => FlowDoc, undoable = true) =>
-      setHist((h) => (h ? (undoable ? H.commit(h, fn(h.present)) : H.replace(h, fn(h.present))) : h)),
+    (fn: (d: FlowDoc) => FlowDoc, undoable = true) => {
+      setHist((h) => (h ? (undoable ? H.commit(h, fn(h.present)) : H.replace(h, fn(h.present))) : h));
+      // "Draft saved" / "Published" no longer describe what is on the canvas
+      if (undoable) setBanner((b) => (b?.ok ? null : b));
+    },
     [],
   );
 
@@ -237,11 +249,11 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
 
   const placeElement = useCallback(
     (type: string, at?: { x: number; y: number }) => {
-      const pos =
-        at ??
-        rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
       const current = docRef.current;
       if (!current) return;
+      const pos =
+        at ??
+        freeSpot(current, rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 }));
       const id = newNodeId(current, type);
       edit((d) => addNode(d, type, pos, id)[0]);
       setSelected(id);
@@ -336,6 +348,31 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
     }
   };
 
+  // Unsaved changes: the browser asks before the page is left or reloaded, and a click on
+  // a link of the page (the sidebar) asks first too.
+  const dirtyNow = !!doc && savedDoc !== doc && !readOnly;
+  useEffect(() => {
+    if (!dirtyNow) return;
+    const onUnload = (e: BeforeUnloadEvent) => {
+      e.preventDefault();
+      e.returnValue = "";
+    };
+    const onClick = (e: MouseEvent) => {
+      const a = (e.target as HTMLElement | null)?.closest?.("a[href^='#']");
+      if (!a || a.closest(".react-flow")) return;
+      if (!window.confirm(T.editor.leaveUnsaved)) {
+        e.preventDefault();
+        e.stopPropagation();
+      }
+    };
+    window.addEventListener("beforeunload", onUnload);
+    document.addEventListener("click", onClick, true);
+    return () => {
+      window.removeEventListener("beforeunload", onUnload);
+      document.removeEventListener("click", onClick, true);
+    };
+  }, [dirtyNow]);
+
   // Keyboard shortcuts: Ctrl+Z undo, Ctrl+Shift+Z / Ctrl+Y redo, Ctrl+S save.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -378,7 +415,10 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
   return (
     <div className="editor">
       <div className="toolbar" role="toolbar" aria-label={T.editor.toolbar}>
-        <button onClick={onBack} aria-label={T.editor.back}>
+        <button
+          onClick={() => (!dirtyNow || window.confirm(T.editor.leaveUnsaved)) && onBack()}
+          aria-label={T.editor.back}
+        >
           ←
         </button>
         <h1>{name}</h1>
@@ -594,7 +634,10 @@ function Editor({ name, readOnly, onBack }: { name: string; readOnly: boolean; o
               library={library}
               serverProblems={(serverProblems ?? [])
                 .filter((p) => p.node === selected && p.field?.startsWith("params."))
-                .map((p) => ({ field: (p.field as string).slice(7).split(".")[0], message: p.message }))}
+                .map((p) => ({
+                  field: (p.field as string).slice(7).split(".")[0],
+                  message: sentence(p.message, (p.field as string).slice(7)),
+                }))}
               onChange={(params) => edit((d) => setParams(d, selected, params))}
               onPlayAudio={(n) => playAudio(n)}
               onUploadAudio={async (file) => {

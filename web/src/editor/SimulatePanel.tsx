@@ -1,6 +1,6 @@
 // Simulate a call through the flow being edited: the path lights up step by step.
-import { useState } from "react";
-import { errorText, post } from "../lib/api";
+import { useEffect, useState } from "react";
+import { errorText, get, post } from "../lib/api";
 import { T } from "../lib/text";
 import type { FlowDoc, TraceEntry } from "./types";
 
@@ -8,6 +8,7 @@ export interface SimResult {
   outcome: string;
   reason: string;
   answered_by: string | null;
+  timezone?: string | null;
   path?: string[];
   trace: TraceEntry[];
 }
@@ -26,10 +27,49 @@ export function parsePairs(text: string, numbers = false): Record<string, string
   return out;
 }
 
-function nowLocal(): string {
-  const d = new Date();
-  d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
-  return d.toISOString().slice(0, 16);
+/** Now as "YYYY-MM-DDTHH:MM" on the wall clock of `zone`. */
+export function nowIn(zone: string, d = new Date()): string {
+  try {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat("en-GB", {
+        timeZone: zone,
+        year: "numeric",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23",
+      })
+        .formatToParts(d)
+        .map((p) => [p.type, p.value]),
+    );
+    return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+  } catch {
+    return d.toISOString().slice(0, 16);
+  }
+}
+
+/** How the simulated call ended, as a sentence; `problem` only for endings that are faults. */
+export function describeOutcome(r: SimResult): { text: string; problem: boolean } {
+  const end = [...r.trace].reverse().find((e) => e.type === "end");
+  const unconnected = end?.output != null && /is not connected$/.test(r.reason);
+  const at = end?.node ? ` after ${end.node}` : "";
+  switch (r.outcome) {
+    case "answered":
+      return {
+        text: r.answered_by ? T.sim.answeredBy(r.answered_by) : T.sim.answered,
+        problem: false,
+      };
+    case "hangup":
+      if (unconnected) return { text: T.sim.endsAfter(end?.node ?? "", end?.output ?? ""), problem: false };
+      return { text: T.sim.hungUp + at, problem: false };
+    case "caller_hangup":
+      return { text: T.sim.callerHungUp + at, problem: false };
+    case "step_limit":
+      return { text: T.sim.loops(r.reason), problem: true };
+    default:
+      return { text: `${r.outcome}${r.reason ? ` — ${r.reason}` : ""}`, problem: true };
+  }
 }
 
 export function SimulatePanel(props: {
@@ -43,7 +83,22 @@ export function SimulatePanel(props: {
   const [did, setDid] = useState(
     ((firstNumbers?.params.numbers as string[] | undefined) ?? [])[0] ?? "",
   );
-  const [at, setAt] = useState(nowLocal());
+  const [zone, setZone] = useState<string | null>(null);
+  const [at, setAt] = useState("");
+  useEffect(() => {
+    let alive = true;
+    get<{ timezone?: string }>("/settings")
+      .then((s) => s.timezone || "UTC")
+      .catch(() => "UTC")
+      .then((z) => {
+        if (!alive) return;
+        setZone(z);
+        setAt((a) => a || nowIn(z));
+      });
+    return () => {
+      alive = false;
+    };
+  }, []);
   const [keys, setKeys] = useState("");
   const [http, setHttp] = useState("");
   const [answers, setAnswers] = useState("");
@@ -61,7 +116,8 @@ export function SimulatePanel(props: {
       const r = await post<SimResult>(`/flows/${encodeURIComponent(props.flowName)}/simulate`, {
         caller,
         did: did || undefined,
-        at: at ? new Date(at).toISOString() : undefined,
+        // the wall time typed, without an offset: the server reads it in the company's zone
+        at: at ? `${at}:00` : undefined,
         keys,
         http_replies: parsePairs(http, true),
         answers: parsePairs(answers),
@@ -106,7 +162,7 @@ export function SimulatePanel(props: {
           <input name="did" value={did} onChange={(e) => setDid(e.target.value)} />
         </label>
         <label>
-          {T.sim.at}
+          {zone ? T.sim.atIn(zone) : T.sim.at}
           <input name="at" type="datetime-local" value={at} onChange={(e) => setAt(e.target.value)} />
         </label>
         <label>
@@ -137,10 +193,16 @@ export function SimulatePanel(props: {
       )}
       {result && (
         <div className="sim-result">
-          <p>
+          <p
+            className={describeOutcome(result).problem ? "error" : "ok"}
+            role={describeOutcome(result).problem ? "alert" : "status"}
+            data-testid="sim-summary"
+          >
             {T.sim.outcome}: <strong data-testid="sim-outcome">{result.outcome}</strong>
-            {result.reason ? ` — ${result.reason}` : ""}
+            {" — "}
+            {describeOutcome(result).text}
           </p>
+          {result.timezone && <p className="muted">{T.sim.timesIn(result.timezone)}</p>}
           <h3>{T.sim.trace}</h3>
           <ol className="trace" data-testid="sim-trace">
             {result.trace.slice(0, shown).map((e, i) => (

@@ -281,3 +281,23 @@ export function diffFlows(a: FlowDoc, b: FlowDoc): FlowDiff {
   }
   return { added, removed, changed, entry: a.entry !== b.entry ? [a.entry, b.entry] : null };
 }
+
+/** The first spot near `at` where a new element overlaps no other (elements are about
+ * 220 x 120): so elements added one after another from the keyboard do not pile up. */
+export function freeSpot(doc: FlowDoc, at: Point): Point {
+  const taken = Object.keys(doc.nodes)
+    .map((id) => doc.layout[id] as Point | undefined)
+    .filter((p): p is Point => !!p && typeof p.x === "number" && typeof p.y === "number");
+  const clear = (p: Point) => taken.every((q) => Math.abs(q.x - p.x) >= 240 || Math.abs(q.y - p.y) >= 140);
+  for (let ring = 0; ring < 12; ring++) {
+    for (let row = 0; row <= ring; row++) {
+      for (const p of [
+        { x: at.x + ring * 260, y: at.y + row * 160 },
+        { x: at.x + row * 260, y: at.y + ring * 160 },
+      ]) {
+        if (clear(p)) return p;
+      }
+    }
+  }
+  return { x: at.x + taken.length * 30, y: at.y + taken.length * 30 };
+}

@@ -5,6 +5,7 @@ import type { ErrorObject } from "ajv";
 import rawSchema from "../generated/flow-schema.json";
 import * as COMPILED from "../generated/flow-validators.js";
 import type { ParamsValidator } from "../generated/flow-validators.js";
+import { patternSentence, sentence } from "../lib/messages";
 import { T } from "../lib/text";
 import type { FlowNode } from "./types";
 
@@ -186,7 +187,10 @@ function describe(e: ErrorObject): FieldProblem {
     const extra = (e.params as { additionalProperty: string }).additionalProperty;
     return { field: extra, message: T.editor.unknownSetting };
   }
-  return { field: path, message: e.message ?? T.editor.invalidValue };
+  if (e.keyword === "pattern") {
+    return { field: path, message: patternSentence((e.params as { pattern: string }).pattern) };
+  }
+  return { field: path, message: e.message ? sentence(e.message, path) : T.editor.invalidValue };
 }
 
 /** Settings problems of one element, judged by the schema (the server has the last word). */

@@ -3,6 +3,8 @@
 // every write echoes the flowpbx_csrf cookie in X-CSRF-Token. So any tab of the same
 // browser is signed in the same way, and logging out in one ends the session in all.
 
+import { fieldProblems, readableError } from "./messages";
+
 const CSRF_COOKIE = "flowpbx_csrf";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -97,7 +99,13 @@ export const put = <T,>(path: string, body?: unknown) => api<T>("PUT", path, bod
 export const del = <T,>(path: string) => api<T>("DELETE", path);
 
 export function errorText(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
+  // validation errors become sentences; others (409 "... already exists") are sentences already
+  if (err instanceof ApiError) return err.status === 422 ? readableError(err.message, err.details) : err.message;
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** Field → sentence for an API validation error (empty for other errors). */
+export function fieldErrors(err: unknown): Record<string, string> {
+  return err instanceof ApiError && err.status === 422 ? fieldProblems(err.details) : {};
 }

@@ -1,7 +1,8 @@
 // Dashboard, office-hours schedules and settings.
 import { useCallback, useEffect, useState } from "react";
 import { formatIntervals, parseIntervals } from "../editor/SchemaForm";
-import { errorText, post, put } from "../lib/api";
+import { ApiError, errorText, fieldErrors, post, put } from "../lib/api";
+import { sentence } from "../lib/messages";
 import { useLiveEvents } from "../lib/events";
 import { T } from "../lib/text";
 import { useApi, usePoll } from "../lib/useApi";
@@ -58,6 +59,7 @@ interface Schedule {
 }
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const HOURS_TEXT = /^\d{2}:\d{2}\s*-\s*\d{2}:\d{2}(\s*,\s*\d{2}:\d{2}\s*-\s*\d{2}:\d{2})*$/;
 
 export function formatHolidays(h: Schedule["holidays"]): string {
   return h
@@ -86,6 +88,8 @@ function ScheduleEditor(props: { schedule: Schedule; readOnly: boolean; onSaved:
   const [holidays, setHolidays] = useState(formatHolidays(s.holidays));
   const [msg, setMsg] = useState("");
   const [err, setErr] = useState("");
+  // Problems next to their field: "hours.mon" → "Enter a time like 09:00".
+  const [fieldErr, setFieldErr] = useState<Record<string, string>>({});
   return (
     <form
       className="card schedule"
@@ -94,6 +98,7 @@ function ScheduleEditor(props: { schedule: Schedule; readOnly: boolean; onSaved:
         e.preventDefault();
         setErr("");
         setMsg("");
+        setFieldErr({});
         const hours: Record<string, string[][]> = {};
         for (const d of DAYS) if (days[d].trim()) hours[d] = parseIntervals(days[d]);
         try {
@@ -105,26 +110,58 @@ function ScheduleEditor(props: { schedule: Schedule; readOnly: boolean; onSaved:
           setMsg(T.common.saved);
           props.onSaved();
         } catch (x) {
-          setErr(errorText(x));
+          const by: Record<string, string> = {};
+          if (x instanceof ApiError && Array.isArray(x.details)) {
+            for (const d of x.details as { path?: string; message?: string }[]) {
+              const parts = String(d.path ?? "").split(".").slice(1); // drop "body"
+              let key = parts[0] ?? "";
+              let text = sentence(String(d.message ?? ""), parts.join("."));
+              if (key === "hours") {
+                // the day the server names, else the first day that is not "HH:MM-HH:MM, ..."
+                const day = parts[1] ?? DAYS.find((x) => days[x].trim() && !HOURS_TEXT.test(days[x].trim()));
+                key = `hours.${day ?? "mon"}`;
+                if (parts.length > 3 || text === "This is required") text = T.schedules.enterRange;
+              }
+              if (!(key in by)) by[key] = text;
+            }
+          }
+          setFieldErr(by);
+          setErr(Object.keys(by).length ? T.common.fixFields : errorText(x));
         }
       }}
     >
       <h2>{s.name}</h2>
       <label htmlFor={`tz-${s.name}`}>{T.schedules.timezone}</label>
-      <input id={`tz-${s.name}`} value={tz} disabled={props.readOnly} onChange={(e) => setTz(e.target.value)} />
+      <input
+        id={`tz-${s.name}`}
+        value={tz}
+        disabled={props.readOnly}
+        aria-invalid={fieldErr.timezone ? true : undefined}
+        onChange={(e) => setTz(e.target.value)}
+      />
+      {fieldErr.timezone && <div className="problem">{fieldErr.timezone}</div>}
       <fieldset>
         <legend>{T.schedules.week}</legend>
         {DAYS.map((d) => (
-          <label key={d} className="day">
-            <span>{d}</span>
-            <input
-              aria-label={T.schedules.hoursOn(s.name, d)}
-              placeholder={T.schedules.closed}
-              value={days[d]}
-              disabled={props.readOnly}
-              onChange={(e) => setDays({ ...days, [d]: e.target.value })}
-            />
-          </label>
+          <div key={d}>
+            <label className="day">
+              <span>{d}</span>
+              <input
+                aria-label={T.schedules.hoursOn(s.name, d)}
+                aria-invalid={fieldErr[`hours.${d}`] ? true : undefined}
+                aria-describedby={fieldErr[`hours.${d}`] ? `hours-${s.name}-${d}-problem` : undefined}
+                placeholder={T.schedules.closed}
+                value={days[d]}
+                disabled={props.readOnly}
+                onChange={(e) => setDays({ ...days, [d]: e.target.value })}
+              />
+            </label>
+            {fieldErr[`hours.${d}`] && (
+              <div className="problem" id={`hours-${s.name}-${d}-problem`} data-testid={`problem-${d}`}>
+                {fieldErr[`hours.${d}`]}
+              </div>
+            )}
+          </div>
         ))}
       </fieldset>
       <label htmlFor={`hol-${s.name}`}>{T.schedules.holidays}</label>
@@ -136,6 +173,7 @@ function ScheduleEditor(props: { schedule: Schedule; readOnly: boolean; onSaved:
         placeholder={T.schedules.holidaysExample}
         onChange={(e) => setHolidays(e.target.value)}
       />
+      {fieldErr.holidays && <div className="problem">{fieldErr.holidays}</div>}
       {err && (
         <div className="error" role="alert">
           {err}
@@ -161,6 +199,7 @@ export function Schedules({ readOnly }: { readOnly: boolean }) {
             try {
               await post("/schedules", { name, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" });
               setName("");
+              setErr("");
               reload();
             } catch (x) {
               setErr(errorText(x));
@@ -191,6 +230,7 @@ export function Settings({ readOnly }: { readOnly: boolean }) {
   const [values, setValues] = useState<Record<string, unknown>>({});
   const [msg, setMsg] = useState("");
   const [err, setErr] = useState("");
+  const [fieldErr, setFieldErr] = useState<Record<string, string>>({});
   useEffect(() => {
     if (data) setValues(data);
   }, [data]);
@@ -206,11 +246,15 @@ export function Settings({ readOnly }: { readOnly: boolean }) {
         onSubmit={async (e) => {
           e.preventDefault();
           setErr("");
+          setFieldErr({});
           try {
             setValues(await put<Record<string, unknown>>("/settings", values));
             setMsg(T.common.saved);
           } catch (x) {
-            setErr(errorText(x));
+            setMsg("");
+            const by = fieldErrors(x);
+            setFieldErr(by);
+            setErr(Object.keys(by).length ? T.common.fixFields : errorText(x));
           }
         }}
       >
@@ -225,8 +269,15 @@ export function Settings({ readOnly }: { readOnly: boolean }) {
                 type={typeof v === "number" ? "number" : "text"}
                 value={String(v ?? "")}
                 disabled={readOnly}
+                aria-invalid={fieldErr[k] ? true : undefined}
+                aria-describedby={fieldErr[k] ? `s-${k}-problem` : undefined}
                 onChange={(e) => setValues({ ...values, [k]: typeof v === "number" ? Number(e.target.value) : e.target.value })}
               />
+            )}
+            {fieldErr[k] && (
+              <div className="problem" id={`s-${k}-problem`}>
+                {fieldErr[k]}
+              </div>
             )}
           </div>
         ))}

@@ -1,5 +1,5 @@
 import { useCallback, useState } from "react";
-import { errorText, get, post } from "../lib/api";
+import { del, errorText, fieldErrors, get, post, put } from "../lib/api";
 import { useLiveEvents } from "../lib/events";
 import { T } from "../lib/text";
 import { useApi, usePoll } from "../lib/useApi";
@@ -8,6 +8,12 @@ import { Page, Table } from "./common";
 interface Extension {
   number: string;
   name: string;
+  supervisor: boolean;
+  outbound: boolean;
+  caller_id: string | null;
+  mailbox: string | null;
+  allowed_cidrs: string[];
+  call_waiting: boolean;
   registered: boolean;
   registrations: { contact: string; source: string; user_agent: string | null }[];
 }
@@ -51,10 +57,142 @@ async function copyText(text: string): Promise<boolean> {
   }
 }
 
-function randomPassword(): string {
-  const bytes = new Uint8Array(12);
+export function randomPassword(): string {
+  const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => "abcdefghjkmnpqrstuvwxyz23456789"[b % 31]).join("");
+}
+
+/** The settings of one extension (PUT replaces them all: the form sends every field). */
+function bodyOf(x: Extension, password?: string): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    name: x.name,
+    supervisor: x.supervisor,
+    outbound: x.outbound,
+    caller_id: x.caller_id || null,
+    mailbox: x.mailbox || null,
+    allowed_cidrs: x.allowed_cidrs ?? [],
+    call_waiting: x.call_waiting,
+  };
+  if (password !== undefined) body.password = password;
+  return body;
+}
+
+function Problem(props: { id: string; text?: string }) {
+  return props.text ? (
+    <div className="problem" id={props.id}>
+      {props.text}
+    </div>
+  ) : null;
+}
+
+function ExtensionEditor(props: {
+  ext: Extension;
+  mailboxes: string[];
+  onSaved: (text: string, password?: string) => void;
+  onCancel: () => void;
+}) {
+  const [x, setX] = useState<Extension>(props.ext);
+  const [password, setPassword] = useState("");
+  const [problems, setProblems] = useState<Record<string, string>>({});
+  const [error, setError] = useState("");
+  const n = props.ext.number;
+  const send = async (withPassword: boolean) => {
+    setProblems({});
+    setError("");
+    try {
+      await put(`/extensions/${encodeURIComponent(n)}`, bodyOf(x, withPassword ? password : undefined));
+      if (withPassword) props.onSaved(T.extensions.passwordSet(n), password);
+      else props.onSaved(T.extensions.saved(n));
+    } catch (e) {
+      const by = fieldErrors(e);
+      setProblems(by);
+      setError(Object.keys(by).length ? T.common.fixFields : errorText(e));
+    }
+  };
+  const p = (f: string) => (problems[f] ? { "aria-invalid": true, "aria-describedby": `ext-${f}-problem` } : {});
+  return (
+    <section className="card ext-editor" aria-label={T.extensions.editOf(n)}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void send(false);
+        }}
+      >
+        <h2>{T.extensions.editOf(n)}</h2>
+        <div className="field">
+          <label htmlFor="ext-edit-name">{T.extensions.name}</label>
+          <input id="ext-edit-name" value={x.name} required onChange={(e) => setX({ ...x, name: e.target.value })} {...p("name")} />
+          <Problem id="ext-name-problem" text={problems.name} />
+        </div>
+        <div className="field">
+          <label htmlFor="ext-edit-cid">{T.extensions.callerId}</label>
+          <input id="ext-edit-cid" value={x.caller_id ?? ""} onChange={(e) => setX({ ...x, caller_id: e.target.value })} {...p("caller_id")} />
+          <Problem id="ext-caller_id-problem" text={problems.caller_id} />
+        </div>
+        <div className="field">
+          <label htmlFor="ext-edit-mailbox">{T.extensions.mailbox}</label>
+          <select id="ext-edit-mailbox" value={x.mailbox ?? ""} onChange={(e) => setX({ ...x, mailbox: e.target.value || null })} {...p("mailbox")}>
+            <option value="">{T.extensions.noMailbox}</option>
+            {[...new Set([...props.mailboxes, ...(x.mailbox ? [x.mailbox] : [])])].map((m) => (
+              <option key={m} value={m}>
+                {m}
+              </option>
+            ))}
+          </select>
+          <Problem id="ext-mailbox-problem" text={problems.mailbox} />
+        </div>
+        {(
+          [
+            ["supervisor", T.extensions.supervisor],
+            ["outbound", T.extensions.outbound],
+            ["call_waiting", T.extensions.callWaiting],
+          ] as const
+        ).map(([k, label]) => (
+          <label key={k} className="check">
+            <input type="checkbox" checked={x[k]} onChange={(e) => setX({ ...x, [k]: e.target.checked })} /> {label}
+          </label>
+        ))}
+        {error && (
+          <div className="error" role="alert">
+            {error}
+          </div>
+        )}
+        <div className="row-actions">
+          <button className="primary" type="submit">
+            {T.common.save}
+          </button>
+          <button type="button" onClick={props.onCancel}>
+            {T.common.cancel}
+          </button>
+        </div>
+      </form>
+      <form
+        className="inline"
+        aria-label={T.extensions.resetPassword}
+        onSubmit={(e) => {
+          e.preventDefault();
+          void send(true);
+        }}
+      >
+        <h3>{T.extensions.resetPassword}</h3>
+        <label htmlFor="ext-new-password">{T.extensions.newPassword}</label>
+        <input
+          id="ext-new-password"
+          value={password}
+          required
+          autoComplete="new-password"
+          onChange={(e) => setPassword(e.target.value)}
+          {...p("password")}
+        />
+        <button type="button" onClick={() => setPassword(randomPassword())}>
+          {T.extensions.generate}
+        </button>
+        <button type="submit">{T.extensions.setPassword}</button>
+        <Problem id="ext-password-problem" text={problems.password} />
+      </form>
+    </section>
+  );
 }
 
 export function Extensions({ readOnly }: { readOnly: boolean }) {
@@ -67,9 +205,25 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
   );
   const [number, setNumber] = useState("");
   const [name, setName] = useState("");
-  const [created, setCreated] = useState<{ number: string; name: string; password: string } | null>(null);
+  const [created, setCreated] = useState<{ number: string; name: string; password: string; reset?: boolean } | null>(
+    null,
+  );
   const [createError, setCreateError] = useState("");
   const [sip, setSip] = useState<{ text: string; copied: boolean } | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [notice, setNotice] = useState<{ ok: boolean; text: string } | null>(null);
+  const boxes = useApi<{ number: string }[]>(readOnly ? null : "/mailboxes");
+  const remove = async (x: Extension) => {
+    if (!window.confirm(T.extensions.confirmDelete(x.number))) return;
+    try {
+      await del(`/extensions/${encodeURIComponent(x.number)}`);
+      setNotice({ ok: true, text: T.extensions.deleted(x.number) });
+      if (editing === x.number) setEditing(null);
+      reload();
+    } catch (e) {
+      setNotice({ ok: false, text: errorText(e) }); // in use: the API says by what
+    }
+  };
   const copySip = async (x: { number: string; name: string }) => {
     let server: SipServer = { host: null, port: null, transports: ["udp"], realm: "" };
     try {
@@ -88,10 +242,20 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
           className="inline"
           onSubmit={async (e) => {
             e.preventDefault();
-            const password = randomPassword();
             try {
-              await post("/extensions", { number, name, password });
+              // flowpbx generates the password when none is sent and returns it once; an
+              // API that still wants one gets one made here
+              let password = "";
+              try {
+                const made = await post<{ generated_password?: string | null }>("/extensions", { number, name });
+                password = made.generated_password ?? "";
+              } catch (first) {
+                if (!("password" in fieldErrors(first))) throw first;
+                password = randomPassword();
+                await post("/extensions", { number, name, password });
+              }
               setCreated({ number, name, password });
+              setNotice(null);
               setNumber("");
               setName("");
               setSip(null);
@@ -111,7 +275,7 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
       )}
       {created && (
         <div className="banner ok" role="status">
-          {T.extensions.created(created.number)}{" "}
+          {created.reset ? T.extensions.passwordSet(created.number) : T.extensions.created(created.number)}{" "}
           <button onClick={() => void copySip(created)}>
             {T.extensions.copySip}
           </button>
@@ -130,6 +294,32 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
         <div className="error" role="alert">
           {createError}
         </div>
+      )}
+      {notice && (
+        <div className={notice.ok ? "banner ok" : "error"} role={notice.ok ? "status" : "alert"}>
+          {notice.text}
+        </div>
+      )}
+      {editing && data?.find((x) => x.number === editing) && (
+        <ExtensionEditor
+          key={editing}
+          ext={data.find((x) => x.number === editing) as Extension}
+          mailboxes={(boxes.data ?? []).map((b) => b.number)}
+          onCancel={() => setEditing(null)}
+          onSaved={(text, password) => {
+            const x = data.find((e) => e.number === editing) as Extension;
+            if (password) {
+              setCreated({ number: x.number, name: x.name, password, reset: true });
+              setNotice(null);
+            } else {
+              setCreated(null);
+              setNotice({ ok: true, text });
+            }
+            setCreateError("");
+            setEditing(null);
+            reload();
+          }}
+        />
       )}
       <Table
         label={T.extensions.title}
@@ -155,9 +345,21 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
           {
             title: "",
             render: (x) => (
-              <button onClick={() => void copySip(x)} aria-label={T.extensions.copySipFor(x.number)}>
-                {T.extensions.copySip}
-              </button>
+              <span className="row-actions">
+                <button onClick={() => void copySip(x)} aria-label={T.extensions.copySipFor(x.number)}>
+                  {T.extensions.copySip}
+                </button>
+                {!readOnly && (
+                  <>
+                    <button aria-label={T.extensions.editOf(x.number)} onClick={() => (setNotice(null), setEditing(x.number))}>
+                      {T.extensions.edit}
+                    </button>
+                    <button className="danger" aria-label={T.extensions.deleteOf(x.number)} onClick={() => void remove(x)}>
+                      {T.common.delete}
+                    </button>
+                  </>
+                )}
+              </span>
             ),
           },
         ]}

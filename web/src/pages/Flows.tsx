@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { errorText, post } from "../lib/api";
+import { del, errorText, fieldErrors, get, post } from "../lib/api";
 import { T } from "../lib/text";
 import { useApi } from "../lib/useApi";
 import { Page, Table, when } from "./common";
@@ -12,10 +12,58 @@ interface FlowSummary {
   updated_at: string;
 }
 
+type Action = { kind: "rename" | "duplicate"; flow: string; value: string } | null;
+
 export function Flows(props: { readOnly: boolean; onOpen: (name: string) => void }) {
-  const { data, error } = useApi<FlowSummary[]>("/flows");
+  const { data, error, reload } = useApi<FlowSummary[]>("/flows");
   const [name, setName] = useState("");
-  const [createError, setCreateError] = useState("");
+  // one banner at a time: a later success replaces an earlier error
+  const [notice, setNotice] = useState<{ ok: boolean; text: string } | null>(null);
+  const [action, setAction] = useState<Action>(null);
+  const [actionError, setActionError] = useState("");
+
+  const runAction = async () => {
+    if (!action) return;
+    const to = action.value.trim();
+    try {
+      if (action.kind === "rename") {
+        await post(`/flows/${encodeURIComponent(action.flow)}/rename`, { name: to });
+        setNotice({ ok: true, text: T.flows.renamed(action.flow, to) });
+      } else {
+        const f = await get<{ draft: Record<string, unknown> }>(`/flows/${encodeURIComponent(action.flow)}`);
+        const doc: Record<string, unknown> = { ...f.draft, name: to };
+        // a copy answers no numbers until its "My numbers" element is given some
+        const nodes = (doc.nodes ?? {}) as Record<string, { type: string; params?: Record<string, unknown> }>;
+        doc.nodes = Object.fromEntries(
+          Object.entries(nodes).map(([id, n]) =>
+            n.type === "numbers" ? [id, { ...n, params: { ...(n.params ?? {}), numbers: [] } }] : [id, n],
+          ),
+        );
+        await post("/flows", doc);
+        setNotice({ ok: true, text: T.flows.duplicated(action.flow, to) });
+      }
+      setAction(null);
+      setActionError("");
+      reload();
+    } catch (e) {
+      setActionError(fieldErrors(e).name ?? errorText(e));
+    }
+  };
+
+  const remove = async (f: FlowSummary) => {
+    const question = f.published_revision
+      ? T.flows.confirmDeletePublished(f.name, f.numbers ?? [])
+      : T.flows.confirmDelete(f.name);
+    if (!window.confirm(question)) return;
+    try {
+      await del(`/flows/${encodeURIComponent(f.name)}`);
+      setNotice({ ok: true, text: T.flows.deleted(f.name) });
+      reload();
+    } catch (e) {
+      setNotice({ ok: false, text: errorText(e) });
+    }
+  };
+
   return (
     <Page
       title={T.flows.title}
@@ -25,12 +73,12 @@ export function Flows(props: { readOnly: boolean; onOpen: (name: string) => void
             className="inline"
             onSubmit={async (e) => {
               e.preventDefault();
-              setCreateError("");
+              setNotice(null);
               try {
                 await post("/flows", { name, entry: "start", nodes: {}, layout: {} });
                 props.onOpen(name);
               } catch (err) {
-                setCreateError(errorText(err));
+                setNotice({ ok: false, text: errorText(err) });
               }
             }}
           >
@@ -43,10 +91,44 @@ export function Flows(props: { readOnly: boolean; onOpen: (name: string) => void
         )
       }
     >
-      {createError && (
-        <div className="error" role="alert">
-          {createError}
+      {notice && (
+        <div className={notice.ok ? "banner ok" : "error"} role={notice.ok ? "status" : "alert"}>
+          {notice.text}
         </div>
+      )}
+      {action && (
+        <form
+          className="card inline"
+          aria-label={action.kind === "rename" ? T.flows.renameOf(action.flow) : T.flows.duplicateOf(action.flow)}
+          onSubmit={(e) => {
+            e.preventDefault();
+            void runAction();
+          }}
+        >
+          <label htmlFor="flow-action-name">
+            {action.kind === "rename" ? T.flows.newNameFor(action.flow) : T.flows.copyName}
+          </label>
+          <input
+            id="flow-action-name"
+            value={action.value}
+            autoFocus
+            required
+            aria-invalid={actionError ? true : undefined}
+            aria-describedby={actionError ? "flow-action-problem" : undefined}
+            onChange={(e) => setAction({ ...action, value: e.target.value })}
+          />
+          <button className="primary" type="submit">
+            {action.kind === "rename" ? T.flows.rename : T.flows.duplicate}
+          </button>
+          <button type="button" onClick={() => (setAction(null), setActionError(""))}>
+            {T.common.cancel}
+          </button>
+          {actionError && (
+            <div className="problem" id="flow-action-problem">
+              {actionError}
+            </div>
+          )}
+        </form>
       )}
       <Table
         label={T.flows.title}
@@ -71,6 +153,31 @@ export function Flows(props: { readOnly: boolean; onOpen: (name: string) => void
                 : T.flows.draft,
           },
           { title: T.col.updated, render: (f) => when(f.updated_at) },
+          {
+            title: "",
+            render: (f) =>
+              !props.readOnly && (
+                <span className="row-actions">
+                  <button
+                    title={T.flows.renameOf(f.name)}
+                    onClick={() => (setActionError(""), setAction({ kind: "rename", flow: f.name, value: f.name }))}
+                  >
+                    {T.flows.rename}
+                  </button>
+                  <button
+                    title={T.flows.duplicateOf(f.name)}
+                    onClick={() => (
+                      setActionError(""), setAction({ kind: "duplicate", flow: f.name, value: T.flows.copyOf(f.name) })
+                    )}
+                  >
+                    {T.flows.duplicate}
+                  </button>
+                  <button className="danger" title={T.flows.deleteOf(f.name)} onClick={() => void remove(f)}>
+                    {T.common.delete}
+                  </button>
+                </span>
+              ),
+          },
         ]}
       />
     </Page>

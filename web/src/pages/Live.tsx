@@ -66,6 +66,27 @@ interface ActiveCall {
   flow: string | null;
   started_at: string;
   answered_by: string | null;
+  activity?: string | null;
+  activity_target?: string | null;
+}
+
+/** What a live call is doing now, as words ("In voicemail (box 100)", "Ringing 101"). */
+export function activityText(c: ActiveCall): string {
+  const t = c.activity_target ?? "";
+  switch (c.activity) {
+    case "ringing":
+      return T.calls.activity.ringing(t);
+    case "talking":
+      return T.calls.activity.talking(t || c.answered_by || "");
+    case "voicemail":
+      return T.calls.activity.voicemail(t);
+    case "queue":
+      return T.calls.activity.queue(t);
+    case "flow":
+      return c.answered_by ? T.calls.activity.talking(c.answered_by) : T.calls.activity.flow;
+    default:
+      return c.answered_by ? T.calls.activity.talking(c.answered_by) : T.calls.activity.flow;
+  }
 }
 
 export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
@@ -77,14 +98,14 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
     }, [reload]),
   );
   const [supervisor, setSupervisor] = useState("");
-  const [msg, setMsg] = useState("");
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
   const act = async (fn: () => Promise<unknown>, done: string) => {
     try {
       await fn();
-      setMsg(done);
+      setMsg({ ok: true, text: done });
       reload();
     } catch (e) {
-      setMsg(errorText(e));
+      setMsg({ ok: false, text: errorText(e) });
     }
   };
   return (
@@ -92,10 +113,22 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
       {!readOnly && (
         <div className="inline">
           <label htmlFor="supervisor">{T.calls.supervisor}</label>
-          <input id="supervisor" value={supervisor} onChange={(e) => setSupervisor(e.target.value)} />
+          <input
+            id="supervisor"
+            value={supervisor}
+            aria-describedby="supervisor-hint"
+            onChange={(e) => setSupervisor(e.target.value)}
+          />
+          <span id="supervisor-hint" className="muted">
+            {supervisor ? T.calls.supervisorSet(supervisor) : T.calls.supervisorHint}
+          </span>
         </div>
       )}
-      {msg && <div className="banner" role="status">{msg}</div>}
+      {msg && (
+        <div className={msg.ok ? "banner ok" : "banner error"} role={msg.ok ? "status" : "alert"}>
+          {msg.text}
+        </div>
+      )}
       <Table
         label={T.calls.title}
         rows={data}
@@ -106,7 +139,7 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
           { title: T.col.caller, render: (c) => `${c.caller_name ?? ""} ${c.caller}`.trim() },
           { title: T.col.to, render: (c) => c.did ?? "" },
           { title: T.col.flow, render: (c) => c.flow ?? "" },
-          { title: T.col.answered_by, render: (c) => c.answered_by ?? T.calls.ringing },
+          { title: T.col.now, render: (c) => <span data-testid={`activity-${c.id}`}>{activityText(c)}</span> },
           {
             title: "",
             render: (c) =>
@@ -116,6 +149,8 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
                     <button
                       key={mode}
                       disabled={!supervisor}
+                      title={supervisor ? undefined : T.calls.supervisorHint}
+                      aria-describedby="supervisor-hint"
                       onClick={() =>
                         act(() => post(`/calls/${encodeURIComponent(c.id)}/spy`, { supervisor, mode }), T.calls.spying(T.calls.modes[mode], supervisor))
                       }

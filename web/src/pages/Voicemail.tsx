@@ -3,13 +3,8 @@ import { del, errorText, post } from "../lib/api";
 import { T } from "../lib/text";
 import { useApi } from "../lib/useApi";
 import { Page, Table, when } from "./common";
+import { Mailboxes, type MailboxRow } from "./Mailboxes";
 
-interface Mailbox {
-  number: string;
-  name: string;
-  messages?: number;
-  unheard?: number;
-}
 interface Message {
   id: number;
   caller: string;
@@ -20,7 +15,7 @@ interface Message {
 }
 
 export function Voicemail({ readOnly }: { readOnly: boolean }) {
-  const boxes = useApi<Mailbox[]>("/mailboxes");
+  const boxes = useApi<MailboxRow[]>("/mailboxes");
   const [box, setBox] = useState<string>("");
   const current = box || boxes.data?.[0]?.number || "";
   const msgs = useApi<Message[]>(current ? `/mailboxes/${encodeURIComponent(current)}/messages` : null);
@@ -88,6 +83,7 @@ export function Voicemail({ readOnly }: { readOnly: boolean }) {
                     onClick={async () => {
                       try {
                         await del(`/mailboxes/${encodeURIComponent(current)}/messages/${m.id}`);
+                        setErr("");
                         msgs.reload();
                       } catch (e) {
                         setErr(errorText(e));
@@ -102,6 +98,7 @@ export function Voicemail({ readOnly }: { readOnly: boolean }) {
           },
         ]}
       />
+      <Mailboxes rows={boxes.data} error={boxes.error} readOnly={readOnly} reload={boxes.reload} />
     </Page>
   );
 }
