@@ -91,6 +91,22 @@ def test_limiter_window_slides() -> None:
     assert lim.retry_after("a", "1.2.3.4", now=61.5) is None
 
 
+def test_an_attempt_counted_in_advance_is_no_failure_once_it_succeeds() -> None:
+    """Login counts each attempt before the slow password check (attempts sent at once see
+    each other); a right password takes its own count back, so logging in often never
+    locks anyone out."""
+    lim = LoginLimiter(max_failures=3, window_s=60)
+    in_flight = [lim.failed("a", "1.2.3.4", now=float(t)) for t in range(3)]
+    assert lim.retry_after("a", "1.2.3.4", now=3.0) is not None  # a fourth one waits
+    for attempt in in_flight:
+        lim.succeeded("a", "1.2.3.4", attempt)
+    assert lim.retry_after("a", "1.2.3.4", now=3.0) is None
+    assert lim.retry_after("b", "1.2.3.4", now=3.0) is None  # the source's count too
+    for t in range(10):
+        lim.succeeded("a", "1.2.3.4", lim.failed("a", "1.2.3.4", now=4.0 + t))
+    assert lim.retry_after("a", "1.2.3.4", now=20.0) is None
+
+
 def test_limiter_never_locks_the_user_out_of_a_fresh_source() -> None:
     lim = LoginLimiter(max_failures=3, window_s=60)
     for i in range(3):  # three attackers, one guess each: the name is now under attack

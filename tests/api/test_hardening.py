@@ -159,3 +159,41 @@ async def test_logout_closes_the_sessions_websockets(
         for ws in (mine, theirs):
             with contextlib.suppress(ConnectionClosed):
                 await ws.close()
+
+
+async def test_a_revoked_session_loses_its_websocket_while_events_keep_coming(
+    store: Store, client: httpx.AsyncClient, app: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token is checked again every RECHECK_S seconds even when events never pause:
+    a busy PBX must not keep feeding a session that expired or was revoked elsewhere."""
+    import flowpbx.api.events as events_module
+
+    monkeypatch.setattr(events_module, "RECHECK_S", 0.3)
+    await store.create_user("admin", "admin-pass", "admin")
+    login = {"username": "admin", "password": "admin-pass"}
+    token = (await client.post("/api/v1/auth/login", json=login)).json()["token"]
+    client.cookies.clear()
+    ws_url = str(client.base_url).replace("http://", "ws://") + "/api/v1/events"
+    bus = app.state.events  # type: ignore[attr-defined]
+    ws = await websockets.connect(f"{ws_url}?token={token}")
+    stop = asyncio.Event()
+
+    async def busy() -> None:  # an event more often than RECHECK_S, all the time
+        while not stop.is_set():
+            bus.publish({"type": "call.started", "call_id": "x"})
+            await asyncio.sleep(0.05)
+
+    feeder = asyncio.create_task(busy())
+    try:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "hello"
+        await store.revoke_token(token)  # the session ends without a logout on this server
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(20):
+                while True:
+                    await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    finally:
+        stop.set()
+        await feeder
+        with contextlib.suppress(ConnectionClosed):
+            await ws.close()

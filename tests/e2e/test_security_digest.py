@@ -409,6 +409,56 @@ def test_packed_guesses_ban_the_source_at_once(e2e: Harness) -> None:
     assert "Traceback" not in server.stderr_path.read_text(errors="replace")
 
 
+def test_a_phone_answering_each_of_two_algorithm_challenges_registers(e2e: Harness) -> None:
+    """With SHA-256 and MD5 both offered, a phone may answer each challenge with its own
+    Authorization (RFC 3261 §22.3: one per WWW-Authenticate): that is one credential per
+    algorithm, not packed guesses — it registers, and repeating it never bans the phone."""
+    provider = _provider_socket()
+    e2e.stack.callback(provider.close)
+    server = e2e.server(
+        _config(provider.getsockname()[1]),
+        extra_env={"FLOWPBX_SIP_AUTH_ALGORITHMS": "SHA-256,MD5", "FLOWPBX_SIP_BAN_THRESHOLD": "3"},
+    )
+    host, port = server.sip
+    reg_uri = f"sip:{host}:{port}"
+    phone = Phone(server.sip, ip="127.0.0.7")
+    e2e.stack.callback(phone.close)
+    call_id = secrets.token_hex(8)
+    for attempt in range(3):  # over the ban threshold if each counted as a failure
+        cseq = 1 + 2 * attempt
+        phone.send(
+            phone.request("REGISTER", reg_uri, user="101", to="101", cseq=cseq, call_id=call_id)
+        )
+        status, headers = phone.final(cseq, "REGISTER")
+        assert status == 401
+        challenges = [v for k, v in headers if k.lower() == "www-authenticate"]
+        assert len(challenges) == 2 and "algorithm=SHA-256" in challenges[0], challenges
+        answers = [
+            (
+                "Authorization",
+                build_authorization(
+                    ch, method="REGISTER", uri=reg_uri, username="101", password=PASSWORDS["101"]
+                ),
+            )
+            for ch in challenges
+        ]
+        phone.send(
+            phone.request(
+                "REGISTER",
+                reg_uri,
+                user="101",
+                to="101",
+                cseq=cseq + 1,
+                call_id=call_id,
+                auth=answers,
+            )
+        )
+        assert phone.final(cseq + 1, "REGISTER")[0] == 200, server.logs()
+    rows = server.wait_rows("SELECT source FROM registrations WHERE extension='101'")
+    assert rows[0]["source"].startswith("127.0.0.7:"), rows
+    assert "banned" not in server.stderr_path.read_text(errors="replace")
+
+
 def test_sniffed_register_adds_no_contact(e2e: Harness) -> None:
     server, reg_uri = _registrar(e2e)
     phone = Phone(server.sip)

@@ -14,6 +14,7 @@ One server serves the whole module; each test uses its own users or sources.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -347,3 +348,24 @@ def test_failed_logins_do_not_lock_the_admin_out_of_a_fresh_source(pbx: FlowpbxS
         r = login(admin, TARGET)
         assert r.status_code == 200, r.text
         assert admin.get("/api/v1/auth/me").json() == {"username": "admin", "role": "admin"}
+
+
+def test_concurrent_wrong_logins_get_no_more_guesses_than_sequential_ones(
+    pbx: FlowpbxServer,
+) -> None:
+    """Thirty wrong logins sent at once from one source: the password check is slow (argon2
+    in a worker thread), so all thirty used to pass the limiter before the first failure was
+    counted. Only `max_failures` (10) may be tried; the rest are 429."""
+
+    async def burst() -> list[int]:
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.9")
+        async with httpx.AsyncClient(base_url=pbx.http, transport=transport, timeout=60) as c:
+            body = {"username": "ghost", "password": "not-it"}
+            answers = await asyncio.gather(
+                *(c.post("/api/v1/auth/login", json=body) for _ in range(30))
+            )
+        return [r.status_code for r in answers]
+
+    codes = asyncio.run(burst())
+    assert sorted(set(codes)) == [401, 429], codes
+    assert codes.count(401) <= 10, codes

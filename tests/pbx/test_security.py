@@ -466,6 +466,35 @@ def test_packed_guesses_are_refused_and_each_one_counts() -> None:
     assert only_foreign[1] == 407  # a challenge for our realm
 
 
+def test_one_credential_per_challenged_algorithm_is_a_phone_not_packed_guesses() -> None:
+    """RFC 3261 §22.3: a phone may answer each of our challenges (SHA-256 and MD5) with its
+    own credentials: accepted; wrong ones still count one failure each."""
+    auth, g = _authenticator()  # ban threshold 3
+    auth = Authenticator("flowpbx", auth._extensions, ("SHA-256", "MD5"))
+    auth.guard = g
+    ruri = "sip:102@flowpbx"
+
+    def creds(password: str) -> list[str]:  # answers to a fresh 407's two challenges
+        challenges = [v for _, v in auth.challenge_headers("Proxy-Authenticate", 1.0)]
+        assert len(challenges) == 2
+        return [
+            build_authorization(
+                ch, method="INVITE", uri=ruri, username="101", password=password, nc=1
+            )
+            for ch in challenges
+        ]
+
+    for _ in range(3):  # the ban threshold, were they counted as failures
+        got = auth.check(_invite(ruri, creds("right-101")), proxy=True, now=2.0, source="a")
+        assert got[:2] == ("101", 200)
+    assert not g.is_banned("a", 2.0)
+    wrong = auth.check(_invite(ruri, creds("guess")), proxy=True, now=2.0, source="b")
+    assert wrong == (None, 403, [])
+    assert not g.is_banned("b", 2.0)  # two failures so far
+    assert auth.check(_invite(ruri, creds("guess")), proxy=True, now=2.0, source="b")[1] == 403
+    assert g.is_banned("b", 2.0)
+
+
 def test_only_enabled_algorithms_are_accepted() -> None:
     exts = {
         "101": ExtensionRec(

@@ -115,3 +115,41 @@ async def test_which_connections_are_stale() -> None:
     finally:
         ep.close()
         await ep.wait_closed()
+
+
+async def test_an_ipv6_source_is_capped_by_its_64_prefix() -> None:
+    """One subscriber holds a whole IPv6 /64: a connection from each of its addresses is
+    still one source (else the cap is no cap over IPv6). IPv4-mapped addresses count as
+    their IPv4 address, each its own source."""
+    ep = await _endpoint(tcp_max_per_source=2)
+    tcp = ep.tcp
+    assert tcp is not None
+    try:
+        conns = []
+        for i in range(1, 5):  # four addresses of 2001:db8:1:2::/64
+            conn = StreamConnection(tcp, inbound=True)
+            conn.addr = (f"2001:db8:1:2::{i}", 5060)
+            tcp.adopt(conn)
+            conns.append(conn)
+        other = StreamConnection(tcp, inbound=True)
+        other.addr = ("2001:db8:1:3::1", 5060)  # another subscriber's /64
+        tcp.adopt(other)
+        for ip in ("::ffff:192.0.2.1", "::ffff:192.0.2.2", "::ffff:192.0.2.3"):
+            mapped = StreamConnection(tcp, inbound=True)
+            mapped.addr = (ip, 5060)
+            tcp.adopt(mapped)
+        assert tcp.refused_per_source == 2
+        assert sorted(a[0] for a in tcp.connections) == [
+            "2001:db8:1:2::1",
+            "2001:db8:1:2::2",
+            "2001:db8:1:3::1",
+            "::ffff:192.0.2.1",
+            "::ffff:192.0.2.2",
+            "::ffff:192.0.2.3",
+        ]
+        for conn in list(tcp.connections.values()):
+            tcp.forget(conn)
+        assert tcp._per_source == {}  # every slot given back
+    finally:
+        ep.close()
+        await ep.wait_closed()

@@ -11,6 +11,7 @@ proxy on this machine, uvicorn takes the proxy's X-Forwarded-For: FORWARDED_ALLO
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import math
@@ -99,7 +100,10 @@ class LoginLimiter:
         )
         return wait if wait > 0 else None
 
-    def failed(self, username: str, source: str, now: float | None = None) -> None:
+    def failed(self, username: str, source: str, now: float | None = None) -> float:
+        """Count one failure; returns its time (for `succeeded`, when it was counted in
+        advance: login counts each attempt before the slow password check, so attempts
+        sent at once cannot all pass `retry_after` before the first failure is counted)."""
         now = time.monotonic() if now is None else now
         if len(self._failures) > self.max_keys:  # bounded memory under a spray of names
             for key in list(self._failures):
@@ -109,9 +113,21 @@ class LoginLimiter:
         for key in self._keys(username, source):
             self._recent(key, now)
             self._failures.setdefault(key, deque()).append(now)
+        return now
 
-    def succeeded(self, username: str, source: str) -> None:
-        self._failures.pop(self._keys(username, source)[1], None)
+    def succeeded(self, username: str, source: str, attempt: float | None = None) -> None:
+        """Forget this source's failures for this name, and the attempt counted in advance
+        at time `attempt` (it was no failure)."""
+        src, pair, user = self._keys(username, source)
+        self._failures.pop(pair, None)
+        if attempt is not None:
+            for key in (src, user):
+                q = self._failures.get(key)
+                if q is not None:
+                    with contextlib.suppress(ValueError):
+                        q.remove(attempt)
+                    if not q:
+                        del self._failures[key]
 
 
 def check_password(username: str, password: str, *, path: str = "body.password") -> None:
@@ -165,11 +181,11 @@ async def login(body: LoginIn, response: Response, request: Request, store: Stor
             details={"retry_after_s": math.ceil(wait)},
             headers={"Retry-After": str(math.ceil(wait))},
         )
+    attempt = limiter.failed(body.username, client)  # counted before the slow check
     user = await store.authenticate(body.username, body.password)
     if user is None:
-        limiter.failed(body.username, client)
         raise ApiError(401, "bad-credentials", "wrong user name or password")
-    limiter.succeeded(body.username, client)
+    limiter.succeeded(body.username, client, attempt)
     token = await store.issue_token(user.id)
     async with store.transaction() as s:  # idle and absolute expiry (store/sessions.py)
         lifetime = await start_session(s, token, dt.datetime.now(dt.UTC))

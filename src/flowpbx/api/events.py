@@ -113,19 +113,25 @@ async def events(websocket: WebSocket) -> None:
         await websocket.send_json({"type": "hello", "user": user.username})
         receiver = asyncio.create_task(_drain(websocket))
         logout = asyncio.create_task(ended.wait())
+        loop = asyncio.get_running_loop()
+        recheck_at = loop.time() + RECHECK_S  # events flowing all the time do not delay it
         try:
             while not receiver.done():
                 getter = asyncio.create_task(q.get())
                 done, _ = await asyncio.wait(
                     {getter, receiver, logout},
-                    timeout=RECHECK_S,
+                    timeout=max(0.0, recheck_at - loop.time()),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if getter in done:
                     await websocket.send_json(getter.result())
-                    continue
-                getter.cancel()
-                if logout in done or (not done and await store.user_for_token(token) is None):
+                else:
+                    getter.cancel()
+                expired = False
+                if logout not in done and loop.time() >= recheck_at:
+                    recheck_at = loop.time() + RECHECK_S
+                    expired = await store.user_for_token(token) is None
+                if logout in done or expired:
                     await websocket.close(code=CLOSE_UNAUTHORIZED, reason="session ended")
                     break
         finally:

@@ -124,29 +124,51 @@ class Authenticator:
         values = [v for v in values if v.lstrip()[:7].lower() == "digest " and self._ours(v)]
         if not values:
             return None, status, self.challenge_headers(challenge_header, now)
-        if len(values) > 1:  # one credential per realm per request: each one is a guess
+        if len(values) > 1 and not self._one_per_algorithm(values):
+            # one credential per realm per request: each one is a guess
             self._failed(source, now, len(values))
             return None, 403, []
-        result = self.server.verify(
-            values[0],
-            method=request.method,
-            now=now,
-            ha1_lookup=self._ha1,
-            body=request.body,
-            uri=request.uri,
-        )
-        if result.ok and result.username is not None:
-            if self._source_allowed(result.username, source):
-                if self.guard is not None and source is not None:
-                    self.guard.record_success(source, now)
-                return result.username, 200, []
-            # outside the extension's allow-list: a failure like a bad password
-        elif result.stale:
-            if result.reason == "replayed" and self.guard is not None:
-                self.guard.replays += 1
+        stale = False
+        failures = 0
+        for value in values:  # several: one per algorithm we challenged with (RFC 3261 §22.3)
+            result = self.server.verify(
+                value,
+                method=request.method,
+                now=now,
+                ha1_lookup=self._ha1,
+                body=request.body,
+                uri=request.uri,
+            )
+            if result.ok and result.username is not None:
+                if self._source_allowed(result.username, source):
+                    if self.guard is not None and source is not None:
+                        self.guard.record_success(source, now)
+                    return result.username, 200, []
+                failures += 1  # outside the extension's allow-list: like a bad password
+            elif result.stale:
+                if result.reason == "replayed" and self.guard is not None:
+                    self.guard.replays += 1
+                stale = True
+            else:
+                failures += 1
+        if stale and not failures:
             return None, status, self.challenge_headers(challenge_header, now, stale=True)
-        self._failed(source, now)
+        self._failed(source, now, failures)
         return None, 403, []
+
+    def _one_per_algorithm(self, values: list[str]) -> bool:
+        """Several credentials for our realm are a phone answering each of our challenges
+        (one per enabled algorithm) when no two name the same algorithm."""
+        if len(values) > len(self.server.algorithms):
+            return False
+        seen: set[str] = set()
+        for value in values:
+            params = parse_credentials(value)
+            alg = (params.get("algorithm") or "MD5").upper() if params is not None else ""
+            if not alg or alg in seen:
+                return False
+            seen.add(alg)
+        return True
 
 
 class Registrar:
