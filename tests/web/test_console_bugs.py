@@ -106,7 +106,11 @@ def test_active_call_in_voicemail_says_so_and_supervisor_actions_say_why(
     page.get_by_role("link", name="Active calls").click()
     expect(page.get_by_role("heading", name="Active calls")).to_be_visible()
     with Baresip(
-        ui_server.root, name="alice-vm", user="101", registrar=ui_server.sip, password="s3cret-101-web"
+        ui_server.root,
+        name="alice-vm",
+        user="101",
+        registrar=ui_server.sip,
+        password="s3cret-101-web",
     ) as alice:
         alice.wait_registered()
         alice.dial(f"sip:*97@127.0.0.1:{ui_server.sip_port}")  # her mailbox, asking the PIN

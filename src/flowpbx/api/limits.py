@@ -8,9 +8,9 @@ or stored. This happens before authentication: the login body is capped at a few
 an anonymous client cannot make the server parse megabytes of JSON.
 
 A client still sending must read the answer rather than a reset connection: after a 413
-for a declared length the body is read and dropped before the connection is closed; after
-a 413 for a streamed body the connection stays open and the HTTP server drops the rest of
-the body as it arrives (nothing is buffered), so the client reads the 413 while it sends.
+the rest of the body is read and dropped (nothing is buffered) before the connection is
+closed, up to `DRAIN_MAX` bytes past the cap; a client sending more than that is cut off
+(closing a socket with unread data resets it, and the client may then miss the 413).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 AUDIO_UPLOAD_CAP = 20 * 1024 * 1024 + 256 * 1024  # the file plus multipart framing
 DEFAULT_CAP = 6 * 1024 * 1024
 AUTH_CAP = 16 * 1024  # a user name and a password
+DRAIN_MAX = 64 * 1024 * 1024  # bytes read and dropped after a 413 so the client reads it
 
 
 def cap_for(path: str) -> int:
@@ -55,12 +56,14 @@ def _too_large(cap: int, *, close: bool) -> tuple[Message, Message]:
     return start, {"type": "http.response.body", "body": body}
 
 
-async def _drain(receive: Receive) -> None:
-    """Read and drop the rest of a body, keeping nothing."""
-    while True:
+async def _drain(receive: Receive, limit: int = DRAIN_MAX) -> None:
+    """Read and drop the rest of a body, keeping nothing, up to `limit` bytes."""
+    dropped = 0
+    while dropped <= limit:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body"):
             return
+        dropped += len(message.get("body", b""))
 
 
 class BodySizeLimit:
@@ -86,16 +89,18 @@ class BodySizeLimit:
                 break
 
         received = 0
+        body_done = False  # the client sent its last body chunk
         refused = False  # the body passed the cap: the handler sees a disconnect
         answered = False  # ...and the 413 went out (the handler had not answered yet)
         started = False
 
         async def counted_receive() -> Message:
-            nonlocal received, refused, answered
+            nonlocal received, refused, answered, body_done
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
+                body_done = not message.get("more_body")
                 received += len(message.get("body", b""))
                 if received > cap:
                     refused = True
@@ -114,4 +119,10 @@ class BodySizeLimit:
                 started = True
             await send(message)
 
-        await self.app(scope, counted_receive, guarded_send)
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not answered:
+                raise  # the handler's own failure; after our 413 it only saw the disconnect
+        if refused and not body_done:  # let the client finish sending and read the 413
+            await _drain(receive)
