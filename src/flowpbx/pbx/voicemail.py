@@ -113,13 +113,13 @@ async def leave_message(
         name = " ".join((call.caller_name or "").split())  # no CR/LF into the Subject
         who = f"{name} <{call.caller}>" if name else call.caller
         try:
-            await rt.store.enqueue_email(
+            await rt.services.outbox.enqueue(  # stored, and the sender woken at once
                 recipients,
                 f"New voicemail from {who}",
                 f"{who} left a {result.duration_s:.0f} s message in mailbox {mailbox} "
                 f"at {dt.datetime.now(ZoneInfo(rt.settings.timezone)):%Y-%m-%d %H:%M %Z} "
                 f"(number called: {call.did}).",
-                attachments=[(path.name, path)],
+                attachments=[(path.name, str(path))],
             )
         except Exception:
             log.exception("could not queue the voicemail email for mailbox %s", mailbox)

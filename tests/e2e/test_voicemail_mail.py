@@ -1,0 +1,105 @@
+"""Voicemail-to-email on live calls (issue 18): the mail leaves as soon as the message is
+kept — enqueueing wakes the outbox's sender — so it does not wait for the next poll.
+
+The outbox polls only every 60 s here (FLOWPBX_SMTP_POLL_S), so a mail that reaches the
+aiosmtpd server well within that time was sent because the voicemail woke the sender."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.e2e.conftest import Harness
+from tests.e2e.peers import SmtpInbox, company, flow, provider_call, tone_audio
+from tests.e2e.server import FlowpbxServer
+from tests.netutil import free_tcp_port, free_udp_port
+
+pytestmark = pytest.mark.e2e
+
+DID = "+37167000111"
+POLL_S = 60.0
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, SmtpInbox]]:
+    port = free_tcp_port()
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()
+
+
+def _server(e2e: Harness, smtp_port: int, trunk_port: int, **env: str) -> FlowpbxServer:
+    server = FlowpbxServer(
+        e2e.tmp_path,
+        None,
+        extra_env={
+            "FLOWPBX_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}?timeout=5",
+            "FLOWPBX_SMTP_POLL_S": str(POLL_S),
+            **env,
+        },
+    )
+    leave = {
+        "main": {
+            "type": "voicemail",
+            "params": {
+                "mode": "leave",
+                "mailbox": "100",
+                "greeting": "hello-tone",
+                "max_length_s": 3,
+                "beep": False,
+                "email_to": ["boss@example.com"],
+            },
+        }
+    }
+    company(
+        server,
+        trunk_ports=[trunk_port],
+        audio=[tone_audio(server, "hello-tone", 700.0, 0.5)],
+        flows=[flow("Leave", [DID], leave)],
+        mailboxes=[{"number": "100", "name": "Main"}],
+    )
+    e2e.adopt(server)
+    return server
+
+
+def _leave_message(e2e: Harness, server: FlowpbxServer, trunk_port: int) -> None:
+    provider = e2e.adopt_sipp(
+        provider_call(
+            e2e.tmp_path,
+            pbx=server.sip,
+            trunk_port=trunk_port,
+            did=DID,
+            dtmf_at_ms=300,
+            hangup_expected=True,
+        )
+    )
+    provider.start().check(timeout=40)
+    server.wait_rows("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["100"])
+
+
+def _wait_mail(inbox: SmtpInbox, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not inbox.messages and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_voicemail_mail_leaves_without_waiting_for_the_poll(
+    e2e: Harness, smtp: tuple[int, SmtpInbox]
+) -> None:
+    smtp_port, inbox = smtp
+    trunk_port = free_udp_port()
+    server = _server(e2e, smtp_port, trunk_port)
+    server.start()
+    _leave_message(e2e, server, trunk_port)
+    _wait_mail(inbox, POLL_S / 3)  # only the wake-up can deliver it this soon
+    assert len(inbox.messages) == 1, server.logs()
+    (mail,) = inbox.messages
+    assert str(mail["Subject"]).startswith("New voicemail from")
+    assert "boss@example.com" in str(mail["To"])
