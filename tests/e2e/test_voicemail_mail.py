@@ -1,13 +1,19 @@
-"""Voicemail-to-email on live calls (issue 18): the mail leaves as soon as the message is
-kept — enqueueing wakes the outbox's sender — so it does not wait for the next poll.
+"""Voicemail-to-email on live calls (issue 18), with a real aiosmtpd server.
 
-The outbox polls only every 60 s here (FLOWPBX_SMTP_POLL_S), so a mail that reaches the
-aiosmtpd server well within that time was sent because the voicemail woke the sender."""
+- The mail leaves as soon as the message is kept — enqueueing wakes the outbox's sender —
+  so it does not wait for the next poll: the outbox polls only every 60 s here
+  (FLOWPBX_SMTP_POLL_S), so a mail arriving well within that was sent by the wake-up.
+- The sender address is the saved `smtp_from` setting; FLOWPBX_SMTP_FROM is only what the
+  setting shows (and the mail uses) until one is saved.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -23,10 +29,42 @@ DID = "+37167000111"
 POLL_S = 60.0
 
 
+class _Inbox(SmtpInbox):
+    """Also keeps each message's envelope sender (MAIL FROM)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mail_from: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.mail_from.append(str(envelope.mail_from))
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _api(server: FlowpbxServer, method: str, path: str, body: Any = None, token: str = "") -> Any:
+    request = urllib.request.Request(
+        server.http + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+        method=method,
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _admin_token(server: FlowpbxServer) -> str:
+    server.cli("user", "create", "admin", "--password", "mail-admin-pw-18", "--role", "admin")
+    login = {"username": "admin", "password": "mail-admin-pw-18"}
+    return str(_api(server, "POST", "/api/v1/auth/login", login)["token"])
+
+
 @pytest.fixture
-def smtp() -> Iterator[tuple[int, SmtpInbox]]:
+def smtp() -> Iterator[tuple[int, _Inbox]]:
     port = free_tcp_port()
-    inbox = SmtpInbox()
+    inbox = _Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -91,7 +129,7 @@ def _wait_mail(inbox: SmtpInbox, within_s: float) -> None:
 
 
 def test_voicemail_mail_leaves_without_waiting_for_the_poll(
-    e2e: Harness, smtp: tuple[int, SmtpInbox]
+    e2e: Harness, smtp: tuple[int, _Inbox]
 ) -> None:
     smtp_port, inbox = smtp
     trunk_port = free_udp_port()
@@ -103,3 +141,21 @@ def test_voicemail_mail_leaves_without_waiting_for_the_poll(
     (mail,) = inbox.messages
     assert str(mail["Subject"]).startswith("New voicemail from")
     assert "boss@example.com" in str(mail["To"])
+
+
+def test_mail_sender_is_the_saved_smtp_from_setting(e2e: Harness, smtp: tuple[int, _Inbox]) -> None:
+    smtp_port, inbox = smtp
+    trunk_port = free_udp_port()
+    server = _server(e2e, smtp_port, trunk_port, FLOWPBX_SMTP_FROM="initial@example.com")
+    server.start()
+    token = _admin_token(server)
+    assert _api(server, "GET", "/api/v1/settings", token=token)["smtp_from"] == (
+        "initial@example.com"
+    )
+    saved = _api(server, "PUT", "/api/v1/settings", {"smtp_from": "office@example.com"}, token)
+    assert saved["smtp_from"] == "office@example.com"
+    _leave_message(e2e, server, trunk_port)
+    _wait_mail(inbox, POLL_S / 3)
+    assert len(inbox.messages) == 1, server.logs()
+    assert str(inbox.messages[0]["From"]) == "office@example.com"
+    assert inbox.mail_from == ["office@example.com"]
