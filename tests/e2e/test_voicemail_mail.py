@@ -5,15 +5,19 @@
   (FLOWPBX_SMTP_POLL_S), so a mail arriving well within that was sent by the wake-up.
 - The sender address is the saved `smtp_from` setting; FLOWPBX_SMTP_FROM is only what the
   setting shows (and the mail uses) until one is saved.
+- The saved company time zone reaches live calls: an email element's {date} {time} and the
+  voicemail mail's "at ..." are in it, not in FLOWPBX_TIMEZONE.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -73,7 +77,9 @@ def smtp() -> Iterator[tuple[int, _Inbox]]:
         controller.stop()
 
 
-def _server(e2e: Harness, smtp_port: int, trunk_port: int, **env: str) -> FlowpbxServer:
+def _server(
+    e2e: Harness, smtp_port: int, trunk_port: int, *, stamp: bool = False, **env: str
+) -> FlowpbxServer:
     server = FlowpbxServer(
         e2e.tmp_path,
         None,
@@ -96,6 +102,18 @@ def _server(e2e: Harness, smtp_port: int, trunk_port: int, **env: str) -> Flowpb
             },
         }
     }
+    if stamp:  # an email element with the call's date and time first
+        leave["stamp"] = leave.pop("main")
+        leave["main"] = {
+            "type": "email",
+            "params": {
+                "to": ["stamp@example.com"],
+                "subject": "Stamp",
+                "body": "{date} {time}",
+                "when": "now",
+            },
+            "next": {"next": "stamp"},
+        }
     company(
         server,
         trunk_ports=[trunk_port],
@@ -122,9 +140,9 @@ def _leave_message(e2e: Harness, server: FlowpbxServer, trunk_port: int) -> None
     server.wait_rows("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["100"])
 
 
-def _wait_mail(inbox: SmtpInbox, within_s: float) -> None:
+def _wait_mail(inbox: SmtpInbox, within_s: float, count: int = 1) -> None:
     deadline = time.monotonic() + within_s
-    while not inbox.messages and time.monotonic() < deadline:
+    while len(inbox.messages) < count and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
@@ -159,3 +177,27 @@ def test_mail_sender_is_the_saved_smtp_from_setting(e2e: Harness, smtp: tuple[in
     assert len(inbox.messages) == 1, server.logs()
     assert str(inbox.messages[0]["From"]) == "office@example.com"
     assert inbox.mail_from == ["office@example.com"]
+
+
+def test_saved_time_zone_reaches_live_calls(e2e: Harness, smtp: tuple[int, _Inbox]) -> None:
+    smtp_port, inbox = smtp
+    trunk_port = free_udp_port()
+    zone = "Pacific/Kiritimati"  # UTC+14 all year: never the same wall clock as UTC
+    server = _server(e2e, smtp_port, trunk_port, stamp=True, FLOWPBX_TIMEZONE="UTC")
+    server.start()
+    token = _admin_token(server)
+    assert _api(server, "PUT", "/api/v1/settings", {"timezone": zone}, token)["timezone"] == zone
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    _leave_message(e2e, server, trunk_port)
+    _wait_mail(inbox, POLL_S / 3, count=2)
+    after = dt.datetime.now(dt.UTC)
+    by_subject = {str(m["Subject"]): m for m in inbox.messages}
+    assert "Stamp" in by_subject, (list(by_subject), server.logs())
+    body = by_subject["Stamp"].get_content().strip()
+    local = dt.datetime.fromisoformat(body.replace(" ", "T")).replace(tzinfo=ZoneInfo(zone))
+    assert before <= local.astimezone(dt.UTC) <= after, (body, before, after)
+    assert len(by_subject) == 2, (list(by_subject), server.logs())
+    voicemail = next(m for s, m in by_subject.items() if s.startswith("New voicemail"))
+    text = voicemail.get_body(("plain",))
+    assert text is not None
+    assert "+14 (number called" in text.get_content(), text.get_content()
