@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -235,3 +236,36 @@ def test_broken_document_shape() -> None:
     assert ("name", "bad_setting") in got
     assert ("entry", "missing_setting") in got
     assert ("nodes", "no_nodes") in got
+
+
+def test_listen_voicemail_needs_a_pin_unless_explicitly_not_required() -> None:
+    def with_vm(**params: object) -> dict[str, object]:
+        doc = menu_flow()
+        doc["nodes"]["menu"]["next"]["2"] = "vm"
+        doc["nodes"]["vm"] = {
+            "type": "voicemail",
+            "params": {"mode": "listen", "mailbox": "100", **params},
+        }
+        return doc
+
+    assert ("vm", "params.pin", "pin_missing") in codes(with_vm())
+    assert ("vm", "params.pin", "pin_missing") in codes(with_vm(pin=""))
+    assert ("vm", "params.pin", "pin_missing") in codes(with_vm(pin_required=True))
+    for ok in ({"pin": "4321"}, {"pin_required": False}):
+        assert not [c for c in codes(with_vm(**ok)) if c[0] == "vm"], ok
+    leave = with_vm()
+    leave["nodes"]["vm"]["params"]["mode"] = "leave"  # type: ignore[index]
+    assert not [c for c in codes(leave) if c[0] == "vm"]
+
+
+def test_listen_voicemail_may_rely_on_the_mailbox_pin() -> None:
+    @dataclass
+    class PinnedDirectory(FakeDirectory):
+        def mailbox_has_pin(self, number: str) -> bool:
+            return number == "100"
+
+    doc = menu_flow()
+    doc["nodes"]["menu"]["next"]["2"] = "vm"
+    doc["nodes"]["vm"] = {"type": "voicemail", "params": {"mode": "listen", "mailbox": "100"}}
+    assert ("vm", "params.pin", "pin_missing") in codes(doc)
+    assert not [c for c in codes(doc, PinnedDirectory()) if c[0] == "vm"]

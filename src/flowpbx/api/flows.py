@@ -184,10 +184,12 @@ async def directory_view(s: AsyncSession, store: Store, flow_name: str | None) -
         if pub.flow_name != flow_name:
             for did in repos.flow_dids(pub.document):
                 claimed.setdefault(did, pub.flow_name)
+    boxes = await repos.list_mailboxes(s)
     return DirectoryView(
         extensions=frozenset(e.number for e in await repos.list_extensions(s)),
         audio=frozenset(set(builtin_audio()) | {a.name for a in await repos.list_audio_rows(s)}),
-        mailboxes=frozenset(mb.number for mb in await repos.list_mailboxes(s)),
+        mailboxes=frozenset(mb.number for mb in boxes),
+        mailbox_pins=frozenset(mb.number for mb in boxes if mb.pin),
         schedules=frozenset(sc.name for sc in await repos.list_schedules(s)),
         numbers=frozenset(n.number for n in await repos.list_numbers(s)),
         flow_dids=claimed,

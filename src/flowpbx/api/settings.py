@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.live_actions import reload_live
+from flowpbx.services.errors import MailConfigError
+from flowpbx.services.mail import SmtpConfig
 from flowpbx.store.db import Store
 
 
@@ -56,10 +59,24 @@ def _env_timezone() -> str:
     return name
 
 
+def _initial_smtp_from() -> str:
+    """The mail sender's address until one is saved here: the ``from`` of FLOWPBX_SMTP_URL,
+    else FLOWPBX_SMTP_FROM, else flowpbx@<this host> (what the mail sender uses)."""
+    url = os.environ.get("FLOWPBX_SMTP_URL", "").strip()
+    if url:
+        try:
+            return SmtpConfig.from_url(url).sender
+        except MailConfigError:
+            pass
+    name = os.environ.get("FLOWPBX_SMTP_FROM", "").strip()
+    return name or f"flowpbx@{socket.gethostname() or 'localhost'}"
+
+
 async def load_settings(store: Store) -> SettingsOut:
     """The stored settings over their defaults; the company's time zone defaults to
-    FLOWPBX_TIMEZONE until one is saved here."""
-    values: dict[str, Any] = {"timezone": _env_timezone()}
+    FLOWPBX_TIMEZONE and the mail sender to FLOWPBX_SMTP_FROM until one is saved here (the
+    saved value then wins)."""
+    values: dict[str, Any] = {"timezone": _env_timezone(), "smtp_from": _initial_smtp_from()}
     for key in SettingsOut.model_fields:
         value = await store.get_setting(key)
         if value is not None:

@@ -177,6 +177,9 @@ class VoicemailParams(BaseModel):
     beep: bool = True
     email_to: list[EmailAddress] = Field(default_factory=list)
     pin: str | None = None
+    # `listen` without a PIN (this `pin` or the mailbox's) is a validation error unless
+    # this is explicitly false: an open mailbox is a choice, not an oversight
+    pin_required: bool = True
 
 
 class PlayParams(BaseModel):

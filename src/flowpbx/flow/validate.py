@@ -16,6 +16,9 @@ errors
     unreachable         no path from the entry leads to the node
     audio_missing, extension_missing, mailbox_missing, schedule_missing
                         the directory has no such audio / extension / mailbox / schedule
+    pin_missing         a ``listen`` voicemail without a ``pin`` (its own or the mailbox's)
+                        and without an explicit ``pin_required: false``: any caller could
+                        hear the mailbox
     number_claimed      a number of this flow already leads into another flow
     loop_without_wait   a loop the call can go round without ever waiting for the caller:
                         through outputs taken at once (`model.quiet_outputs`: a time
@@ -63,7 +66,10 @@ _KNOWN = frozenset(PLACEHOLDERS)
 
 
 class Directory(Protocol):
-    """What validation needs to know about the company (implemented over `store/`)."""
+    """What validation needs to know about the company (implemented over `store/`).
+
+    A directory may also offer ``mailbox_has_pin(number) -> bool``; without it no mailbox
+    counts as having a PIN of its own (a ``listen`` node then needs its own ``pin``)."""
 
     def audio_exists(self, name: str) -> bool: ...
 
@@ -189,6 +195,17 @@ def _directory_problems(
                 field="params.mailbox",
                 code="mailbox_missing",
                 message=f"{node_id}: mailbox {node.params.mailbox!r} does not exist",
+            )
+        vm = node.params
+        has_pin = getattr(directory, "mailbox_has_pin", None)  # optional in a Directory
+        box_pin = bool(has_pin(vm.mailbox)) if callable(has_pin) else False
+        if vm.mode == "listen" and not vm.pin and not box_pin and vm.pin_required:
+            yield Problem(
+                node=node_id,
+                field="params.pin",
+                code="pin_missing",
+                message=f"{node_id}: listening without a PIN lets any caller hear mailbox "
+                f"{vm.mailbox!r}; set a pin (or pin_required: false)",
             )
     elif isinstance(node, CallSipNode):
         yield from extension("params.extension", node.params.extension)

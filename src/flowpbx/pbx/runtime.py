@@ -239,6 +239,9 @@ class Runtime:
         self.calls = CallManager(self)
         self.queues = QueueManager(self)
         self.services = services_for(settings, store)
+        # the company's IANA zone for {date}/{time} and voicemail envelopes: the saved
+        # `timezone` setting once the service applies it, FLOWPBX_TIMEZONE until then
+        self.timezone: str = settings.timezone
         self.flow_services = self._flow_services()
         self.events = EventHub()
         self.history = HistoryWriter(store)
@@ -302,8 +305,16 @@ class Runtime:
             return await past_calls(store, caller, since)
 
         return dataclasses.replace(
-            self.services.flow_services(self.config), call_history=call_history
+            self.services.flow_services(self.config),
+            call_history=call_history,
+            timezone=self.timezone,
         )
+
+    def set_timezone(self, name: str) -> None:
+        """Take the company's time zone (an IANA name already checked) for new calls."""
+        if name != self.timezone:
+            self.timezone = name
+            self.flow_services = self._flow_services()
 
     async def resolve_trunks(self, config: RuntimeConfig) -> None:
         """Resolve a configuration's trunk host names off the loop, before `reload`."""

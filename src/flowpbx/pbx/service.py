@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowpbx.pbx.runtime import Runtime
 from flowpbx.settings import Settings
 
 if TYPE_CHECKING:
     from flowpbx.store.db import Store
+
+log = logging.getLogger("flowpbx.pbx")
 
 
 class PbxService:
@@ -54,6 +58,16 @@ class PbxService:
         says so, services/http.py)."""
         allowed = await self.store.get_setting("allow_private_webhooks", False)
         self.runtime.services.http.set_allow_private(allowed is True)
+        zone = await self.store.get_setting("timezone")
+        if isinstance(zone, str) and zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning(
+                    "saved time zone %r is unknown; keeping %s", zone, self.runtime.timezone
+                )
+            else:
+                self.runtime.set_timezone(zone)
 
     def trunk_states(self) -> list[dict[str, Any]]:
         """Outbound registration of each trunk with ``register: true`` (pbx/trunks.py):

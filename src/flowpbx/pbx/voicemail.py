@@ -113,13 +113,13 @@ async def leave_message(
         name = " ".join((call.caller_name or "").split())  # no CR/LF into the Subject
         who = f"{name} <{call.caller}>" if name else call.caller
         try:
-            await rt.store.enqueue_email(
+            await rt.services.outbox.enqueue(  # stored, and the sender woken at once
                 recipients,
                 f"New voicemail from {who}",
                 f"{who} left a {result.duration_s:.0f} s message in mailbox {mailbox} "
-                f"at {dt.datetime.now(ZoneInfo(rt.settings.timezone)):%Y-%m-%d %H:%M %Z} "
+                f"at {dt.datetime.now(ZoneInfo(rt.timezone)):%Y-%m-%d %H:%M %Z} "
                 f"(number called: {call.did}).",
-                attachments=[(path.name, path)],
+                attachments=[(path.name, str(path))],
             )
         except Exception:
             log.exception("could not queue the voicemail email for mailbox %s", mailbox)
@@ -204,10 +204,10 @@ async def listen_messages(call: LiveCall, *, mailbox: str, pin: str | None) -> s
     """The mailbox menu (SPEC §3 voicemail, listen mode): PIN, counts, then keys 1 play,
     5 repeat, 4 previous, 6 next, 7 delete, 9 save, * help, # done. Each message starts
     with its envelope, "received <day> at <time>" in the company's time zone
-    (FLOWPBX_TIMEZONE). Returns how it ended."""
+    (the saved `timezone` setting, else FLOWPBX_TIMEZONE). Returns how it ended."""
     rt = call.rt
     call.activity = ("voicemail", mailbox)
-    tz = ZoneInfo(rt.settings.timezone)
+    tz = ZoneInfo(rt.timezone)
     await call.answer()
     call.flush_digits()
     if pin:

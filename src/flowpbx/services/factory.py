@@ -5,7 +5,8 @@ cache, the email outbox and its worker. A configuration reload only builds a new
 `FlowServices` around the same pieces (`Services.flow_services(config_view)`).
 
 Environment (besides FLOWPBX_SMTP_URL in `Settings`): FLOWPBX_HTTP_ALLOW_PRIVATE=1 lets
-webhooks and lookups reach private/loopback addresses; FLOWPBX_SMTP_FROM is the sender;
+webhooks and lookups reach private/loopback addresses; FLOWPBX_SMTP_FROM is the sender
+until an `smtp_from` setting is saved (the saved setting wins);
 FLOWPBX_SMTP_RETRY_S (30) and FLOWPBX_SMTP_RETRY_MAX_S (3600) bound the retry backoff and
 FLOWPBX_SMTP_POLL_S (30) is how often the outbox looks for due mail.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flowpbx.flow.context import FlowServices
@@ -44,6 +46,19 @@ def _seconds(name: str, given: float | None, default: float) -> float:
     return value
 
 
+def _saved_from(store: object) -> Callable[[], Awaitable[str | None]] | None:
+    """The saved `smtp_from` setting (Settings page), when the store keeps settings."""
+    get_setting = getattr(store, "get_setting", None)
+    if not callable(get_setting):
+        return None
+
+    async def saved() -> str | None:
+        value = await get_setting("smtp_from")
+        return value if isinstance(value, str) else None
+
+    return saved
+
+
 class Services:
     def __init__(
         self,
@@ -56,7 +71,11 @@ class Services:
         poll_s: float | None = None,
     ) -> None:
         # everything that can fail on bad settings first, before anything is opened
-        sender = SmtpSender(SmtpConfig.from_url(settings.smtp_url)) if settings.smtp_url else None
+        sender = (
+            SmtpSender(SmtpConfig.from_url(settings.smtp_url), saved_from=_saved_from(store))
+            if settings.smtp_url
+            else None
+        )
         retry_base = _seconds("FLOWPBX_SMTP_RETRY_S", retry_base_s, 30.0)
         retry_max = _seconds("FLOWPBX_SMTP_RETRY_MAX_S", retry_max_s, 3600.0)
         poll = _seconds("FLOWPBX_SMTP_POLL_S", poll_s, 30.0)

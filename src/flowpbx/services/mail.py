@@ -17,8 +17,9 @@ per backoff step, not one per queued message.
 
 `FLOWPBX_SMTP_URL` is ``smtp://[user:password@]host[:port][?starttls=auto|yes|no&from=ADDR]``
 (port 25) or ``smtps://…`` (TLS from the first byte, port 465); ``verify=no`` skips the
-certificate check (a self-signed office server). The sender address is the ``from``
-parameter, else FLOWPBX_SMTP_FROM, else ``flowpbx@<this host>``.
+certificate check (a self-signed office server). The sender address is the saved
+``smtp_from`` setting (Settings page, read for each message); until one is saved, the
+``from`` parameter, else FLOWPBX_SMTP_FROM, else ``flowpbx@<this host>``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import logging
 import mimetypes
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -174,10 +175,24 @@ def build_mime(
 
 
 class SmtpSender:
-    """Hands one message to the configured SMTP server."""
+    """Hands one message to the configured SMTP server. `saved_from` (when given) returns the
+    saved sender address, which wins over the configured one."""
 
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(
+        self,
+        config: SmtpConfig,
+        *,
+        saved_from: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         self.config = config
+        self.saved_from = saved_from
+
+    async def sender_address(self) -> str:
+        if self.saved_from is not None:
+            saved = await self.saved_from()
+            if isinstance(saved, str) and header_safe(saved).strip():
+                return header_safe(saved).strip()
+        return self.config.sender
 
     async def send(
         self,
@@ -189,9 +204,13 @@ class SmtpSender:
         if not to:
             raise MailSendError("no recipients", permanent=True)
         cfg = self.config
+        try:
+            from_addr = await self.sender_address()
+        except Exception as exc:  # the settings could not be read: retry later
+            raise MailSendError(f"sender address unavailable: {exc}") from exc
         msg = await asyncio.to_thread(
             build_mime,
-            sender=cfg.sender,
+            sender=from_addr,
             to=to,
             subject=subject,
             body=body,
@@ -200,7 +219,7 @@ class SmtpSender:
         try:
             await aiosmtplib.send(
                 msg,
-                sender=cfg.sender,
+                sender=from_addr,
                 recipients=list(to),
                 hostname=cfg.host,
                 port=cfg.port,

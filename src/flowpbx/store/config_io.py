@@ -381,6 +381,7 @@ class DirectoryView:
     schedules: frozenset[str]
     numbers: frozenset[str]
     flow_dids: dict[str, str] = field(default_factory=dict)  # DID -> flow claiming it
+    mailbox_pins: frozenset[str] = frozenset()  # mailboxes that have a PIN of their own
 
     def audio_exists(self, name: str) -> bool:
         return name in self.audio
@@ -393,6 +394,9 @@ class DirectoryView:
 
     def schedule_exists(self, name: str) -> bool:
         return name in self.schedules
+
+    def mailbox_has_pin(self, number: str) -> bool:
+        return number in self.mailbox_pins
 
     def number_owner(self, did: str) -> str | None:
         return self.flow_dids.get(did)
@@ -482,7 +486,8 @@ async def import_document(store: Store, data: Mapping[str, Any], *, base: Path) 
         db_ext = {e.number for e in await repos.list_extensions(s)}
         db_trunks = {t.name for t in await repos.list_trunks(s)}
         db_numbers = {n.number: n for n in await repos.list_numbers(s)}
-        db_mailboxes = {mb.number for mb in await repos.list_mailboxes(s)}
+        db_mailbox_rows = await repos.list_mailboxes(s)
+        db_mailboxes = {mb.number for mb in db_mailbox_rows}
         db_schedules = {sc.name: sc for sc in await repos.list_schedules(s)}
         db_audio = {row.name for row in await repos.list_audio_rows(s)}
         db_published = await repos.list_published(s)
@@ -493,6 +498,9 @@ async def import_document(store: Store, data: Mapping[str, Any], *, base: Path) 
         if n.trunk not in trunks:
             problems.append(f"numbers[{i}].trunk: no trunk named {n.trunk!r}")
     mailboxes = db_mailboxes | {mb.number for mb in parsed.mailboxes}
+    imported_boxes = {mb.number: mb for mb in parsed.mailboxes}
+    pinned = {mb.number for mb in db_mailbox_rows if mb.pin and mb.number not in imported_boxes}
+    pinned |= {number for number, mb in imported_boxes.items() if mb.pin}
     for i, e in enumerate(parsed.extensions):
         if e.mailbox is not None and e.mailbox not in mailboxes:
             problems.append(f"extensions[{i}].mailbox: no mailbox {e.mailbox!r}")
@@ -520,6 +528,7 @@ async def import_document(store: Store, data: Mapping[str, Any], *, base: Path) 
             extensions=frozenset(db_ext | {e.number for e in parsed.extensions}),
             audio=frozenset(audio_names),
             mailboxes=frozenset(mailboxes),
+            mailbox_pins=frozenset(pinned),
             schedules=frozenset(schedules),
             numbers=frozenset(numbers),
             flow_dids=claimed,
