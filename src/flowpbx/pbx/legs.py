@@ -510,6 +510,15 @@ class UasLeg(Leg):
             self._reply(487)
             self._finish("caller cancelled")
 
+    def _finish(self, reason: str) -> None:
+        super()._finish(reason)
+        # The INVITE server transaction stays for up to 64*T1 after the final response;
+        # nothing it reports then concerns an ended leg (a late CANCEL gets its 200 from the
+        # transaction alone). Let go of the leg so it is not a reference cycle with it (the
+        # layer does the same on the ACK of a 2xx).
+        if self.txn.user_data is self:
+            self.txn.user_data = None
+
 
 class UacLeg(Leg):
     """A leg we call out on (an extension's registered contact)."""
@@ -549,7 +558,11 @@ class UacLeg(Leg):
         self._cancel_wanted = False
         self._cancel_sent = False
         self._provisional_seen = False
-        self._invite_txn: ClientTransaction | None = None
+        # The INVITE's transaction by its key (branch, method), not the object: the
+        # transaction points at this leg (its user_data) for up to 64*T1, and a leg pointing
+        # back would make every finished call a reference cycle, freed only by a full
+        # collector pass (thousands of legs, their media and messages, waiting for it).
+        self._invite_key: tuple[str, str] | None = None
         quoted = display_name(from_name)  # escaped; CR/LF and the like never reach the wire
         display = f"{quoted} " if quoted else ""
         self.invite = Request(
@@ -575,9 +588,9 @@ class UacLeg(Leg):
 
     def start(self) -> None:
         self.rt.sip.add_via(self.invite)
-        self._invite_txn = self.rt.sip.send_request(
+        self._invite_key = self.rt.sip.send_request(
             self.invite, self.peer_addr, self, transport=self.transport
-        )
+        ).key
 
     def cancel(self) -> None:
         """Stop ringing: CANCEL once any provisional (even 100) came back (RFC 3261 §9.1),
@@ -604,7 +617,7 @@ class UacLeg(Leg):
             self.send_bye(reason)
 
     def on_response(self, response: Response, txn: ClientTransaction) -> None:
-        if txn is not self._invite_txn:
+        if txn.key != self._invite_key:
             super().on_response(response, txn)  # re-INVITE; CANCEL/BYE/INFO need nothing
             return
         status = response.status
@@ -740,7 +753,7 @@ class UacLeg(Leg):
         self.rt.sip.send_stateless(ack, self.peer_addr, transport=self.transport)
 
     def on_timeout(self, txn: ClientTransaction) -> None:
-        if txn is self._invite_txn and not self.outcome.done():
+        if txn.key == self._invite_key and not self.outcome.done():
             self.outcome.set_result(408)
             self._finish("no response")
 
