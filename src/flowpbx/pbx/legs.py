@@ -19,6 +19,7 @@ import asyncio
 import enum
 import logging
 import random
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,11 @@ if TYPE_CHECKING:
     from flowpbx.pbx.runtime import Runtime
 
 log = logging.getLogger("flowpbx.legs")
+
+# Every leg not yet freed (/metrics: mem_legs_alive). Back to its idle size once calls are
+# over and their transactions expired; a leg kept by a reference cycle counts until a full
+# collector pass, so this shows cycles too. One add per leg, nothing per packet.
+LIVE_LEGS: weakref.WeakSet[Leg] = weakref.WeakSet()
 
 Addr = tuple[str, int]
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, PRACK, REFER, NOTIFY, SUBSCRIBE"
@@ -85,6 +91,7 @@ def parse_dtmf_relay(body: bytes) -> str | None:
 
 class Leg:
     def __init__(self, rt: Runtime, rtp: RtpEndpoint, peer_addr: Addr) -> None:
+        LIVE_LEGS.add(self)
         self.rt = rt
         self.rtp = rtp
         self.peer_addr = peer_addr  # where this dialog's requests go (the flow we talk on)

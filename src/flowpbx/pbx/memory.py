@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowpbx.pbx.legs import LIVE_LEGS
+
 if TYPE_CHECKING:
     from flowpbx.pbx.runtime import Runtime
 
@@ -48,6 +50,9 @@ def process_figures() -> dict[str, int]:
         out["process_open_fds"] = len(os.listdir("/proc/self/fd"))
     with contextlib.suppress(RuntimeError):
         out["asyncio_tasks"] = len(asyncio.all_tasks())
+        scheduled = getattr(asyncio.get_running_loop(), "_scheduled", None)  # not on uvloop
+        if isinstance(scheduled, list):
+            out["asyncio_timers"] = len(scheduled)
     return out
 
 
@@ -68,6 +73,7 @@ def memory_metrics(rt: Runtime) -> dict[str, int]:
         for table, n in layer.table_sizes().items():
             txn[table] += n
     out.update({f"mem_sip_txn_{table}": n for table, n in txn.items()})
+    out["mem_legs_alive"] = len(LIVE_LEGS)
     sizes: dict[str, int | None] = {
         "mem_dialogs": _size(rt, "_dialogs"),
         "mem_calls": _size(rt.calls, "active"),
@@ -99,6 +105,28 @@ def memory_metrics(rt: Runtime) -> dict[str, int]:
         "mem_sip_tcp_pending": _size(rt.sip.tcp, "_pending") if rt.sip.tcp else 0,
     }
     out.update({k: v for k, v in sizes.items() if v is not None})
+    out.update(_module_caches())
+    return out
+
+
+def _module_caches() -> dict[str, int]:
+    """The process-wide bounded caches (parsed URIs, name-addrs and Vias; allow-list
+    networks): their current sizes."""
+    import importlib
+
+    out: dict[str, int] = {}
+    for metric, module, attr in (
+        ("mem_parse_cache_uris", "flowpbx.sip.uri", "_parsed_uris"),
+        ("mem_parse_cache_name_addrs", "flowpbx.sip.headers", "_parsed_name_addrs"),
+        ("mem_parse_cache_vias", "flowpbx.sip.headers", "_parsed_vias"),
+        ("mem_allow_list_networks_cache", "flowpbx.pbx.security", "_networks"),
+    ):
+        obj = getattr(importlib.import_module(module), attr, None)
+        info = getattr(obj, "cache_info", None)
+        if callable(info):
+            out[metric] = int(info().currsize)
+        elif isinstance(obj, Sized):
+            out[metric] = len(obj)
     return out
 
 
@@ -205,13 +233,15 @@ def _collect_garbage() -> dict[str, Any]:
     kinds: Counter[str] = Counter(type(o).__qualname__ for o in found)
     ids = {id(o) for o in found}
     cycles: dict[str, list[str]] = {}
+    obj: object = None
     for obj in found:
         kind = type(obj)
         label = kind.__qualname__
         if not kind.__module__.startswith("flowpbx") or label in cycles or len(cycles) >= 8:
             continue
         cycles[label] = _cycle_through(obj, ids)
-    del found
+    del found, obj
+    gc.collect()  # kept alive above, they are garbage again: free them now
     return {"garbage": dict(kinds.most_common(60)), "garbage_cycles": cycles}
 
 
