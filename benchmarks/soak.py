@@ -61,7 +61,7 @@ MEMBERS = [str(n) for n in range(200, 216)]  # 16 agents, all answering at one S
 
 
 def password(ext: str) -> str:
-    return f"soak-{ext}-pw"
+    return f"soak-{ext}-password"
 
 
 def config(trunk_port: int) -> dict[str, Any]:
