@@ -15,6 +15,15 @@ after it ended (SIP transactions expired); active calls and RTP ports in use at 
 (from /metrics). The run passes with 0 failed calls on both sides and no growth of
 descriptors.
 
+The live tables of /metrics (``flowpbx_mem_*``: transactions, dialogs, calls, tasks, bounded
+caches; pbx/memory.py) are read with an admin token at the start of the load and after it.
+``--tracemalloc SECONDS`` runs flowpbx with ``FLOWPBX_TRACEMALLOC_DUMP`` (a heap snapshot
+every SECONDS, ``--frames`` deep) and prints the top-10 growth by allocation site between
+the first snapshot of the load and the last one before the server is stopped (after the
+calls and their SIP transactions ended), and the object types that grew most. tracemalloc
+slows the server: its figures find causes, the RSS figures of record come from runs without
+it.
+
 Prints a markdown block for benchmarks/RESULTS.md ("## Soak"); JSON in benchmarks/results/.
 """
 
@@ -52,7 +61,7 @@ MEMBERS = [str(n) for n in range(200, 216)]  # 16 agents, all answering at one S
 
 
 def password(ext: str) -> str:
-    return f"soak-{ext}-pass"
+    return f"soak-{ext}-password"
 
 
 def config(trunk_port: int) -> dict[str, Any]:
@@ -135,11 +144,27 @@ def fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
-def metrics(server: BenchServer) -> dict[str, float]:
-    """Numeric lines of /metrics (Prometheus text), when it is reachable without a token."""
+def admin_token(server: BenchServer) -> str:
+    """An admin's API token (user created with the command line), for /metrics."""
+    password = "soak-admin-pw"
+    server.cli("user", "create", "soak-admin", "--password", password, "--role", "admin")
+    request = urllib.request.Request(
+        server.http + "/api/v1/auth/login",
+        data=json.dumps({"username": "soak-admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return str(json.loads(r.read())["token"])
+
+
+def metrics(server: BenchServer, token: str = "") -> dict[str, float]:
+    """Numeric lines of /metrics (Prometheus text)."""
     out: dict[str, float] = {}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(server.http + "/metrics", timeout=5) as r:
+        request = urllib.request.Request(server.http + "/metrics", headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as r:
             text = r.read().decode()
     except OSError:
         return out
@@ -153,10 +178,64 @@ def metrics(server: BenchServer) -> dict[str, float]:
     return out
 
 
+def tables(live: dict[str, float]) -> dict[str, float]:
+    """The process figures and live-table sizes of /metrics (pbx/memory.py)."""
+    keep = ("flowpbx_mem_", "flowpbx_process_", "flowpbx_asyncio_")
+    return {k.removeprefix("flowpbx_"): v for k, v in live.items() if k.startswith(keep)}
+
+
+def heap_growth(dump_dir: Path, since: float, until: float, top: int = 10) -> dict[str, Any]:
+    """Top growth by allocation site between the first snapshot written after ``since`` and
+    the last one written before ``until`` (file times), and the object types that grew."""
+    import tracemalloc
+
+    snaps = sorted(dump_dir.glob("snapshot-*.pickle"))
+    first = next((p for p in snaps if p.stat().st_mtime >= since), None)
+    last = next((p for p in reversed(snaps) if p.stat().st_mtime <= until), None)
+    if first is None or last is None or first == last:
+        return {"error": f"no two snapshots in the window ({len(snaps)} written)"}
+    old = tracemalloc.Snapshot.load(str(first))
+    new = tracemalloc.Snapshot.load(str(last))
+    frames = max(len(t.traceback) for t in new.traces) if new.traces else 1
+    sites = []
+    for stat in new.compare_to(old, "traceback" if frames > 1 else "lineno")[:top]:
+        where = [f"{f.filename.split('site-packages/')[-1].split('/src/')[-1]}:{f.lineno}"
+                 for f in stat.traceback]  # fmt: skip
+        sites.append({"size_diff_kib": round(stat.size_diff / 1024, 1),
+                      "count_diff": stat.count_diff, "where": where})  # fmt: skip
+
+    def objects(path: Path) -> dict[str, Any]:
+        name = path.name.replace("snapshot-", "objects-").replace(".pickle", ".json")
+        data: dict[str, Any] = json.loads((dump_dir / name).read_text())
+        return data
+
+    o_old, o_new = objects(first), objects(last)
+    grew = {
+        t: n - o_old["objects"].get(t, 0)
+        for t, n in o_new["objects"].items()
+        if n - o_old["objects"].get(t, 0) > 0
+    }
+    return {
+        "directory": str(dump_dir),
+        "from": first.name,
+        "to": last.name,
+        "seconds_apart": round(last.stat().st_mtime - first.stat().st_mtime),
+        "traced_kib": [round(o_old["traced_bytes"] / 1024), round(o_new["traced_bytes"] / 1024)],
+        "top_sites": sites,
+        "object_types_grown": dict(sorted(grew.items(), key=lambda kv: -kv[1])[:15]),
+        "cyclic_garbage_last": dict(list(o_new.get("garbage", {}).items())[:15]),
+        "garbage_cycles_last": o_new.get("garbage_cycles", {}),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--rate", type=float, default=3.0, help="new calls per second")
+    ap.add_argument("--tracemalloc", type=float, default=0.0, metavar="SECONDS",
+                    help="heap snapshots every SECONDS inside flowpbx (diagnostics)")  # fmt: skip
+    ap.add_argument("--frames", type=int, default=1, help="stack depth traced with --tracemalloc")
+    ap.add_argument("--idle", type=float, default=40.0, help="seconds waited after the load")
     args = ap.parse_args()
     seconds = int(args.minutes * 60)
     warmup_s = 20
@@ -166,11 +245,17 @@ def main() -> int:
         work = Path(tmp)
         trunk_port, uas_port = free_udp_port(), free_udp_port()
         server = BenchServer(work, config(trunk_port))
+        # outside the run's temporary directory: kept for a closer look afterwards
+        dump_dir = Path(tempfile.mkdtemp(prefix="flowpbx-soak-tracemalloc-"))
+        if args.tracemalloc:
+            spec = f"{dump_dir}:{args.tracemalloc:g}:{args.frames}"
+            server.env["FLOWPBX_TRACEMALLOC_DUMP"] = spec
         make_tone_wav(server.config_file("menu.wav"), 600.0, 1.0)
         server.start()
         samples: list[dict[str, Any]] = []
         try:
             pid = server.pid
+            token = admin_token(server)
             for ext in MEMBERS:
                 register(server, ext, uas_port, work)
             uas = sipp(
@@ -181,6 +266,7 @@ def main() -> int:
                 timeout_s=seconds + warmup_s + 120,
             )
             time.sleep(0.5)
+            tables_before = tables(metrics(server, token))
             provider = sipp(
                 BENCH_DIR / "sipp" / "soak_provider.xml",
                 work / "provider",
@@ -194,17 +280,20 @@ def main() -> int:
             base_fds = fds(pid)
             base = {"t_s": 0, "rss_kib": rss_kb(pid), "fds": base_fds}
             samples.append(base)
+            load_start_wall = time.time()
+            tables_start = tables(metrics(server, token))
             while provider.poll() is None:
                 time.sleep(1)
                 t = time.monotonic() - t0 - warmup_s
                 if t >= len(samples) * 30:
                     samples.append({"t_s": round(t), "rss_kib": rss_kb(pid), "fds": fds(pid)})
             load_end = time.monotonic() - t0
-            time.sleep(40)
+            time.sleep(args.idle)
             after_fds = fds(pid)
-            after = {"t_s": "40 s after", "rss_kib": rss_kb(pid), "fds": after_fds}
+            after = {"t_s": f"{args.idle:g} s after", "rss_kib": rss_kb(pid), "fds": after_fds}
             samples.append(after)
-            live = metrics(server)
+            live = metrics(server, token)
+            stop_wall = time.time()
             stop_process(uas)
             p = sipp_stats(work / "provider" / "stat.csv")
             u = sipp_stats(work / "uas" / "stat.csv")
@@ -212,6 +301,7 @@ def main() -> int:
             history = outcomes(server.db_path)
         finally:
             server.stop()
+        heap = heap_growth(dump_dir, load_start_wall, stop_wall) if args.tracemalloc else {}
 
     figures = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -222,6 +312,10 @@ def main() -> int:
         "uas": {k: u.get(k) for k in ("SuccessfulCall", "FailedCall", "Retransmissions")},
         "samples": samples,
         "metrics_after": {k: v for k, v in live.items() if "call" in k or "rtp" in k},
+        "tables_before_load": tables_before,
+        "tables_after_warmup": tables_start,
+        "tables_after": tables(live),
+        "tracemalloc": heap,
         "history_outcomes": history,
         "tracebacks_in_log": log.count("Traceback"),
     }

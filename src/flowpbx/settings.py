@@ -72,6 +72,16 @@ def _realtime_priority(text: str) -> int:
     return value
 
 
+def _tracemalloc_dump(text: str) -> str:
+    from flowpbx.pbx.memory import parse_dump_spec
+
+    try:
+        parse_dump_spec(text)
+    except ValueError as e:
+        raise SettingsError(f"FLOWPBX_TRACEMALLOC_DUMP={text!r}: {e}") from None
+    return text.strip()
+
+
 def _algorithms(text: str) -> tuple[str, ...]:
     names = tuple(a.strip().upper() for a in text.split(",") if a.strip())
     bad = [a for a in names if a not in ("MD5", "SHA-256")]
@@ -153,6 +163,8 @@ class Settings:
     voicemail_pin_max_failures: int = 5
     voicemail_pin_window_s: float = 900.0
     voicemail_pin_lockout_s: float = 900.0
+    # Soak diagnostic: tracemalloc snapshots "DIR:SECONDS[:FRAMES]" (pbx/memory.py); "" = off.
+    tracemalloc_dump: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -181,6 +193,7 @@ class Settings:
             rtp_strict=_flag("FLOWPBX_RTP_STRICT", os.environ.get("FLOWPBX_RTP_STRICT", "1")),
             rtp_probation=_rtp_probation(os.environ.get("FLOWPBX_RTP_PROBATION", "3")),
             realtime_priority=_realtime_priority(os.environ.get("FLOWPBX_REALTIME_PRIORITY", "0")),
+            tracemalloc_dump=_tracemalloc_dump(os.environ.get("FLOWPBX_TRACEMALLOC_DUMP", "")),
             **_security_from_env(),
             **_limits_from_env(),
         )

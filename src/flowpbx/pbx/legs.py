@@ -19,6 +19,7 @@ import asyncio
 import enum
 import logging
 import random
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,11 @@ if TYPE_CHECKING:
     from flowpbx.pbx.runtime import Runtime
 
 log = logging.getLogger("flowpbx.legs")
+
+# Every leg not yet freed (/metrics: mem_legs_alive). Back to its idle size once calls are
+# over and their transactions expired; a leg kept by a reference cycle counts until a full
+# collector pass, so this shows cycles too. One add per leg, nothing per packet.
+LIVE_LEGS: weakref.WeakSet[Leg] = weakref.WeakSet()
 
 Addr = tuple[str, int]
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, PRACK, REFER, NOTIFY, SUBSCRIBE"
@@ -85,6 +91,7 @@ def parse_dtmf_relay(body: bytes) -> str | None:
 
 class Leg:
     def __init__(self, rt: Runtime, rtp: RtpEndpoint, peer_addr: Addr) -> None:
+        LIVE_LEGS.add(self)
         self.rt = rt
         self.rtp = rtp
         self.peer_addr = peer_addr  # where this dialog's requests go (the flow we talk on)
@@ -511,6 +518,15 @@ class UasLeg(Leg):
             self._reply(487)
             self._finish("caller cancelled")
 
+    def _finish(self, reason: str) -> None:
+        super()._finish(reason)
+        # The INVITE server transaction stays for up to 64*T1 after the final response;
+        # nothing it reports then concerns an ended leg (a late CANCEL gets its 200 from the
+        # transaction alone). Let go of the leg so it is not a reference cycle with it (the
+        # layer does the same on the ACK of a 2xx).
+        if self.txn.user_data is self:
+            self.txn.user_data = None
+
 
 class UacLeg(Leg):
     """A leg we call out on (an extension's registered contact)."""
@@ -550,7 +566,11 @@ class UacLeg(Leg):
         self._cancel_wanted = False
         self._cancel_sent = False
         self._provisional_seen = False
-        self._invite_txn: ClientTransaction | None = None
+        # The INVITE's transaction by its key (branch, method), not the object: the
+        # transaction points at this leg (its user_data) for up to 64*T1, and a leg pointing
+        # back would make every finished call a reference cycle, freed only by a full
+        # collector pass (thousands of legs, their media and messages, waiting for it).
+        self._invite_key: tuple[str, str] | None = None
         quoted = display_name(from_name)  # escaped; CR/LF and the like never reach the wire
         display = f"{quoted} " if quoted else ""
         self.invite = Request(
@@ -576,9 +596,9 @@ class UacLeg(Leg):
 
     def start(self) -> None:
         self.rt.sip.add_via(self.invite)
-        self._invite_txn = self.rt.sip.send_request(
+        self._invite_key = self.rt.sip.send_request(
             self.invite, self.peer_addr, self, transport=self.transport
-        )
+        ).key
 
     def cancel(self) -> None:
         """Stop ringing: CANCEL once any provisional (even 100) came back (RFC 3261 §9.1),
@@ -605,7 +625,7 @@ class UacLeg(Leg):
             self.send_bye(reason)
 
     def on_response(self, response: Response, txn: ClientTransaction) -> None:
-        if txn is not self._invite_txn:
+        if txn.key != self._invite_key:
             super().on_response(response, txn)  # re-INVITE; CANCEL/BYE/INFO need nothing
             return
         status = response.status
@@ -741,7 +761,7 @@ class UacLeg(Leg):
         self.rt.sip.send_stateless(ack, self.peer_addr, transport=self.transport)
 
     def on_timeout(self, txn: ClientTransaction) -> None:
-        if txn is self._invite_txn and not self.outcome.done():
+        if txn.key == self._invite_key and not self.outcome.done():
             self.outcome.set_result(408)
             self._finish("no response")
 

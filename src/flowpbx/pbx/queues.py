@@ -80,7 +80,6 @@ class LiveQueue:
     members: dict[str, MemberRecord] = field(default_factory=dict)
     answered: int = 0
     abandoned: int = 0
-    waits: list[float] = field(default_factory=list)
     loaded: bool = False  # today's member statistics read back from the store
 
 
@@ -262,7 +261,6 @@ class QueueManager:
                     hold = None
                 q.waiting.remove(call)
                 q.answered += 1
-                q.waits.append(wait_s)
                 member = winner.label
                 rec = q.members.setdefault(member, MemberRecord())
                 today = dt.date.today()

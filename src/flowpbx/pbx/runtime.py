@@ -28,6 +28,7 @@ from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.history import HistoryWriter, past_calls
 from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
 from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
+from flowpbx.pbx.memory import TracemallocDumper, parse_dump_spec
 from flowpbx.pbx.mwi import MwiService
 from flowpbx.pbx.queues import QueueManager
 from flowpbx.pbx.registrar import Authenticator, Registrar
@@ -251,8 +252,13 @@ class Runtime:
         self.busy: dict[str, int] = {}
         self.ringing: dict[str, int] = {}
         self.dropped = 0
+        self.memory_dump: TracemallocDumper | None = None  # soak diagnostic (pbx/memory.py)
 
     async def start(self) -> None:
+        spec = parse_dump_spec(self.settings.tracemalloc_dump)
+        if spec is not None:
+            self.memory_dump = TracemallocDumper(spec)
+            self.memory_dump.start()
         await self.sip.start()
         self.contact = f"<sip:flowpbx@{self.sip.host}:{self.sip.port}>"
         self.trunks.sync(self.config.raw.trunks, self.config.trunk_addr)
@@ -276,6 +282,9 @@ class Runtime:
         await self.registrar.drain()
         await self.history.close()
         await self.services.close()
+        if self.memory_dump is not None:
+            self.memory_dump.close()
+            self.memory_dump = None
 
     async def _count_mailboxes(self) -> None:
         """Message counts of every mailbox an extension owns (for MWI)."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flowpbx.pbx.memory import memory_metrics
 from flowpbx.pbx.runtime import Runtime
 from flowpbx.settings import Settings
 
@@ -134,6 +135,7 @@ class PbxService:
             "sip_datagrams_out": rt.sip.datagrams_out,
             "registered_extensions": sum(1 for b in rt.registrar.all_bindings().values() if b),
             **rt.guard.counters(),
+            **memory_metrics(rt),  # process figures and table sizes (pbx/memory.py)
         }
 
     def bans(self) -> list[dict[str, Any]]:
