@@ -4,7 +4,7 @@
 descriptors and asyncio tasks, and the size of every table the live PBX keeps — SIP
 transactions and their timer heap, dialogs, calls and their tasks, bridges, busy/ringing
 counts, registrations, MWI subscriptions, queues, media watches, and every bounded cache
-(digest replay keys, per-source rate-limit records, bans, the trusted-address cache, voicemail
+(digest nonce counts, per-source rate-limit records, bans, the trusted-address cache, voicemail
 PIN failures and lockouts, lookups). A count that grows with the number of calls taken shows
 there before memory does.
 
@@ -95,11 +95,10 @@ def memory_metrics(rt: Runtime) -> dict[str, int]:
         "mem_guard_sources": _size(rt.guard, "_sources"),
         "mem_guard_bans": _size(rt.guard, "_bans"),
         "mem_guard_trusted_cache": _size(rt.guard, "_trusted_cache"),
-        "mem_guard_replay_keys": _size(rt.guard, "_credentials"),
-        "mem_guard_active_calls": _size(rt.guard, "_calls", "_active"),
+        "mem_guard_active_calls": _size(rt.guard, "calls", "_active"),
         "mem_pin_failures": _size(rt.calls, "pin_lockout", "_failures"),
         "mem_pin_lockouts": _size(rt.calls, "pin_lockout", "_locked_until"),
-        "mem_auth_nonces": _size(rt.auth, "_nonces"),
+        "mem_auth_nonces": _size(rt.auth, "server", "counts"),
         "mem_sip_tcp_targets": _size(rt.sip, "_tcp_targets"),
         "mem_sip_tcp_connections": _size(rt.sip.tcp, "_conns") if rt.sip.tcp else 0,
         "mem_sip_tcp_pending": _size(rt.sip.tcp, "_pending") if rt.sip.tcp else 0,
