@@ -109,3 +109,88 @@ def test_trunks_are_created_edited_and_deleted_in_the_browser(logged_in: Page) -
     expect(trunks.get_by_test_id("row-trunk-backup")).to_have_count(0)
     assert asked == ["Delete trunk backup?"]
     assert page.request.get("/api/v1/trunks/backup", headers=bearer(token)).status == 404
+
+
+def test_numbers_are_created_moved_and_deleted_in_the_browser(logged_in: Page) -> None:
+    page = logged_in
+    token = api_token(page)
+    spare = {"name": "spare", "host": "127.0.0.1", "port": 5071}
+    assert page.request.post("/api/v1/trunks", data=spare, headers=bearer(token)).status == 201
+    flow = {
+        "name": "Number line",
+        "entry": "start",
+        "nodes": {
+            "start": {
+                "type": "numbers",
+                "params": {"numbers": ["+37167000002"]},
+                "next": {"next": "bye"},
+            },
+            "bye": {"type": "hangup", "params": {}, "next": {}},
+        },
+    }
+    try:
+        page.reload()
+        page.get_by_role("link", name="Numbers & trunks").click()
+        numbers = page.get_by_role("region", name="My numbers")
+        numbers.get_by_role("button", name="Add number").click()
+        form = page.get_by_role("form", name="Add number")
+        form.get_by_label("Number", exact=True).fill("67-000")
+        form.get_by_label("Caller-ID position").fill("0")
+        form.get_by_role("button", name="Add number").click()
+        expect(form.locator("#num-new-number-problem")).to_have_text(
+            "Enter a phone number like +37167000001"
+        )
+        expect(form.locator("#num-new-position-problem")).to_have_text("Enter 1 or more")
+        screenshot(page, "number-form")
+        form.get_by_label("Number", exact=True).fill("+37167000002")
+        form.get_by_label("Caller-ID position").fill("1")
+        form.get_by_role("button", name="Add number").click()
+        expect(numbers.get_by_role("status")).to_have_text("Number +37167000002 added")
+        new = numbers.get_by_test_id("row-number-+37167000002")
+        expect(new).to_contain_text("c1")
+        expect(new).to_contain_text("provider")
+        expect(new).to_contain_text("no published flow")
+        expect(numbers.get_by_test_id("row-number-+37167000001")).to_contain_text("c2")
+
+        # Edit: another trunk, the last caller-ID position.
+        new.get_by_role("button", name="Edit number +37167000002").click()
+        edit = page.get_by_role("form", name="Edit number +37167000002")
+        edit.get_by_label("Trunk").select_option("spare")
+        edit.get_by_label("Caller-ID position").fill("2")
+        edit.get_by_role("button", name="Save").click()
+        expect(numbers.get_by_role("status")).to_have_text("Number +37167000002 saved")
+        expect(new).to_contain_text("c2")
+        expect(new).to_contain_text("spare")
+        got = page.request.get("/api/v1/numbers", headers=bearer(token)).json()
+        assert [(n["number"], n["trunk"], n["position"]) for n in got] == [
+            ("+37167000001", "provider", 1),
+            ("+37167000002", "spare", 2),
+        ]
+
+        # A published flow that the number leads into: shown, and the number cannot go.
+        r = page.request.post("/api/v1/flows/import", data=flow, headers=bearer(token))
+        assert r.ok, r.text()
+        page.reload()
+        expect(new).to_contain_text("Number line")
+        page.once("dialog", lambda d: d.accept())
+        numbers.get_by_role("button", name="Delete number +37167000002").click()
+        expect(numbers.get_by_role("alert")).to_have_text(
+            "number +37167000002 leads into the published flow 'Number line'"
+        )
+        expect(new).to_be_visible()
+
+        assert page.request.delete("/api/v1/flows/Number%20line", headers=bearer(token)).ok
+        page.reload()
+        expect(new).to_contain_text("no published flow")
+        asked: list[str] = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+        numbers.get_by_role("button", name="Delete number +37167000002").click()
+        expect(numbers.get_by_role("status")).to_have_text("Number +37167000002 deleted")
+        expect(new).to_have_count(0)
+        assert asked == ["Delete number +37167000002?"]
+        got = page.request.get("/api/v1/numbers", headers=bearer(token)).json()
+        assert [n["number"] for n in got] == ["+37167000001"]
+    finally:
+        page.request.delete("/api/v1/flows/Number%20line", headers=bearer(token))
+        page.request.delete("/api/v1/numbers/%2B37167000002", headers=bearer(token))
+        page.request.delete("/api/v1/trunks/spare", headers=bearer(token))

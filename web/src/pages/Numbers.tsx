@@ -206,7 +206,8 @@ function NumberForm(props: {
   const n = props.row;
   const L = T.numbers;
   const [number, setNumber] = useState(n?.number ?? "");
-  const [trunk, setTrunk] = useState(n?.trunk ?? props.trunks[0] ?? "");
+  const [picked, setTrunk] = useState(n?.trunk ?? "");
+  const trunk = picked || props.trunks[0] || ""; // the first trunk until one is picked (the list may load later)
   const [position, setPosition] = useState(n ? String(n.position) : "");
   const { problems, error, submit } = useSubmit(props.onDone);
   const id = (f: string) => `${n ? `num-${n.number}` : "num-new"}-${f}`;
