@@ -443,6 +443,13 @@ export const T = {
       session_idle_minutes: "Sign out after this many idle minutes",
       session_max_hours: "Sign out this many hours after signing in",
     } as Record<string, string>,
+    mail: "Email (SMTP)",
+    mailNote:
+      "flowpbx sends email through the SMTP server set with FLOWPBX_SMTP_URL on the server, from the sender address above.",
+    testTo: "Send a test mail to",
+    testSend: "Send test mail",
+    testSending: "Sending…",
+    testSent: (to: string, server: string, sender: string) => `Test mail to ${to} handed to ${server} (from ${sender})`,
   },
   // Table column titles.
   col: {
