@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import api_token, screenshot
+from tests.web.conftest import api_token, login, screenshot
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -194,3 +194,16 @@ def test_numbers_are_created_moved_and_deleted_in_the_browser(logged_in: Page) -
         page.request.delete("/api/v1/flows/Number%20line", headers=bearer(token))
         page.request.delete("/api/v1/numbers/%2B37167000002", headers=bearer(token))
         page.request.delete("/api/v1/trunks/spare", headers=bearer(token))
+
+
+def test_viewers_see_numbers_and_trunks_without_edit_controls(page: Page) -> None:
+    login(page, "watcher", "pw-viewer-1")
+    page.get_by_role("link", name="Numbers & trunks").click()
+    expect(page.get_by_test_id("row-trunk-provider")).to_contain_text("not registering")
+    expect(page.get_by_test_id("row-number-+37167000001")).to_contain_text("provider")
+    expect(page.get_by_role("button", name="Add trunk")).to_have_count(0)
+    expect(page.get_by_role("button", name="Add number")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete trunk provider")).to_have_count(0)
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_label("Time zone")).to_be_disabled()
+    expect(page.get_by_role("form", name="Email (SMTP)")).to_have_count(0)
