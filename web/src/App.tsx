@@ -8,7 +8,8 @@ import { AudioLibrary } from "./pages/Audio";
 import { Extensions } from "./pages/Extensions";
 import { Flows } from "./pages/Flows";
 import { History } from "./pages/History";
-import { ActiveCalls, NumbersTrunks, Queues } from "./pages/Live";
+import { ActiveCalls, Queues } from "./pages/Live";
+import { NumbersTrunks } from "./pages/Numbers";
 import { Users } from "./pages/Users";
 import { Login, type User } from "./pages/Login";
 import { Voicemail } from "./pages/Voicemail";
@@ -64,7 +65,7 @@ export function App() {
     const name = decodeURIComponent(flowMatch[1]);
     page = <FlowEditor key={name} name={name} readOnly={readOnly} onBack={() => go("/flows")} />;
   } else if (route === "/extensions") page = <Extensions readOnly={readOnly} />;
-  else if (route === "/numbers") page = <NumbersTrunks />;
+  else if (route === "/numbers") page = <NumbersTrunks readOnly={readOnly} />;
   else if (route === "/audio") page = <AudioLibrary readOnly={readOnly} />;
   else if (route === "/voicemail") page = <Voicemail readOnly={readOnly} />;
   else if (route === "/calls") page = <ActiveCalls readOnly={readOnly} />;

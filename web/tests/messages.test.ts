@@ -9,6 +9,9 @@ describe("validator messages as sentences", () => {
     expect(patternSentence("^[0-9]{2,6}$")).toBe("Use 2 to 6 digits");
     expect(patternSentence("^([01]\\d|2[0-3]):[0-5]\\d$")).toBe("Enter a time like 09:00");
     expect(patternSentence("^https?://")).toMatch(/^Enter a web address/);
+    expect(patternSentence("^[1-9][0-9]{0,3}$")).toBe("Use 1 to 4 digits, not starting with 0");
+    expect(patternSentence("^[0-9]{1,6}(\\.[0-9]{1,3})?(:[1-9][0-9]{0,5})?$")).toMatch(/^Enter calls per second like 5/);
+    expect(patternSentence("^[0-9]{1,4}$")).toBe("Use 1 to 4 digits");
     expect(sentence("must match pattern \"^\\d{2,6}$\"")).toBe("Use 2 to 6 digits");
     expect(sentence("String should match pattern '^[^/\\x00-\\x1f]+$'")).toBe(
       "Do not use / or control characters",

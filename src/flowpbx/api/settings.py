@@ -8,12 +8,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flowpbx.api.deps import LiveDep, StoreDep, UserDep
+from flowpbx.api.deps import AdminDep, LiveDep, StoreDep, UserDep
+from flowpbx.api.errors import ApiError
 from flowpbx.api.live_actions import reload_live
-from flowpbx.services.errors import MailConfigError
-from flowpbx.services.mail import SmtpConfig
+from flowpbx.services.errors import MailConfigError, MailSendError
+from flowpbx.services.mail import SmtpConfig, SmtpSender
 from flowpbx.store.db import Store
 
 
@@ -97,8 +98,6 @@ async def put_settings(
     body: SettingsIn, store: StoreDep, live: LiveDep, _user: UserDep
 ) -> SettingsOut:
     if body.timezone is not None:
-        from flowpbx.api.errors import ApiError
-
         try:
             ZoneInfo(body.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -113,3 +112,70 @@ async def put_settings(
             await store.set_setting(key, value)
     await reload_live(live)
     return await load_settings(store)
+
+
+class TestMailIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"to": "anna@example.com"}]},
+    )
+    to: str = Field(min_length=3, max_length=254)
+
+    @field_validator("to")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        local, at, domain = v.partition("@")
+        if not at or not local or "." not in domain or any(c.isspace() or c in '<>,;"' for c in v):
+            raise ValueError(f"{v!r} is not an email address")
+        return v
+
+
+class TestMailOut(BaseModel):
+    to: str
+    sender: str = Field(description="the From address the mail left with")
+    server: str = Field(description="host:port of the SMTP server that took it")
+
+
+TEST_MAIL_SUBJECT = "flowpbx test mail"
+
+
+@router.post("/test-mail", response_model=TestMailOut, responses={409: {}, 422: {}, 502: {}})
+async def send_test_mail(body: TestMailIn, store: StoreDep, user: AdminDep) -> TestMailOut:
+    """Send one mail through the configured SMTP server (FLOWPBX_SMTP_URL) at once, past the
+    outbox: 200 when the server took it, 409 when none is configured, 502 with the server's
+    answer (or the connection error) when it did not."""
+    url = os.environ.get("FLOWPBX_SMTP_URL", "").strip()
+    if not url:
+        raise ApiError(
+            409,
+            "smtp-not-configured",
+            "No SMTP server is configured: set FLOWPBX_SMTP_URL (smtp://host:port) and restart",
+        )
+    try:
+        config = SmtpConfig.from_url(url)
+    except MailConfigError as exc:  # the message may quote the URL: never its password
+        raise ApiError(
+            409, "smtp-misconfigured", str(exc).replace(url, "<FLOWPBX_SMTP_URL>")
+        ) from exc
+
+    async def saved_from() -> str | None:
+        return (await load_settings(store)).smtp_from
+
+    sender = SmtpSender(config, saved_from=saved_from)
+    server = f"{config.host}:{config.port}"
+    try:
+        await sender.send(
+            [body.to],
+            TEST_MAIL_SUBJECT,
+            f"This is a test mail from flowpbx, sent by {user.username} from the Settings "
+            "page. Email from flowpbx (voicemail, flow notifications) reaches this address.",
+        )
+    except MailSendError as exc:
+        text = str(exc)
+        if config.password:
+            text = text.replace(config.password, "***")
+        raise ApiError(
+            502, "smtp-failed", f"The SMTP server {server} did not take the mail: {text}"
+        ) from exc
+    return TestMailOut(to=body.to, sender=await sender.sender_address(), server=server)

@@ -10,6 +10,8 @@ export function patternSentence(pattern: string): string {
   m = /^\^(?:\\d|\[0-9\])\{(\d+)\}\$$/.exec(p);
   if (m) return `Use exactly ${m[1]} digits`;
   if (/\[01\]\\d|\\d\{2\}:|\\d:\[0-5\]/.test(p) || p.includes(":[0-5]")) return "Enter a time like 09:00";
+  if (p === "^[1-9][0-9]{0,3}$") return "Use 1 to 4 digits, not starting with 0";
+  if (p.startsWith("^[0-9]{1,6}(\\.[0-9]{1,3})?(:")) return "Enter calls per second like 5 or 2.5, optionally with a burst like 5:10";
   if (p.startsWith("^\\+?[0-9]{2,")) return "Enter a phone number like +37167000001";
   if (p.startsWith("^\\+?[0-9]*")) return "Use digits only, optionally starting with +";
   if (p === "^[0-9]*$" || p === "^\\d*$") return "Use digits only";

@@ -289,6 +289,64 @@ export function Settings({ readOnly }: { readOnly: boolean }) {
         {msg && <div role="status">{msg}</div>}
         {!readOnly && <button className="primary">{T.common.save}</button>}
       </form>
+      {!readOnly && <TestMail />}
     </Page>
+  );
+}
+
+/** Email (SMTP): one test mail through the configured server; its answer (or why not) shown. */
+function TestMail() {
+  const [to, setTo] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState("");
+  const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
+  return (
+    <form
+      className="card settings-form"
+      aria-label={T.settings.mail}
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setProblem("");
+        setResult(null);
+        setBusy(true);
+        try {
+          const r = await post<{ to: string; server: string; sender: string }>("/settings/test-mail", { to });
+          setResult({ ok: true, text: T.settings.testSent(r.to, r.server, r.sender) });
+        } catch (x) {
+          const by = fieldErrors(x);
+          if (by.to) setProblem(by.to);
+          else setResult({ ok: false, text: errorText(x) });
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <h2>{T.settings.mail}</h2>
+      <p className="muted">{T.settings.mailNote}</p>
+      <div className={`field${problem ? " has-problem" : ""}`}>
+        <label htmlFor="test-mail-to">{T.settings.testTo}</label>
+        <input
+          id="test-mail-to"
+          type="text"
+          value={to}
+          aria-invalid={problem ? true : undefined}
+          aria-describedby={problem ? "test-mail-to-problem" : undefined}
+          onChange={(e) => setTo(e.target.value)}
+        />
+        {problem && (
+          <div className="problem" id="test-mail-to-problem">
+            {problem}
+          </div>
+        )}
+      </div>
+      {result && (
+        <div className={result.ok ? "banner ok" : "error"} role={result.ok ? "status" : "alert"}>
+          {result.text}
+        </div>
+      )}
+      <button className="primary" disabled={busy}>
+        {busy ? T.settings.testSending : T.settings.testSend}
+      </button>
+    </form>
   );
 }

@@ -1,62 +1,10 @@
-// Live pages: numbers & trunks (registration state), active calls, queues.
+// Live pages: active calls, queues.
 import { useCallback, useState } from "react";
 import { del, errorText, post } from "../lib/api";
 import { useLiveEvents } from "../lib/events";
 import { T } from "../lib/text";
 import { useApi, usePoll } from "../lib/useApi";
 import { Page, Table, when } from "./common";
-
-interface NumberRow {
-  number: string;
-  trunk: string;
-  position: number;
-  flow: string | null;
-}
-interface Trunk {
-  name: string;
-  host: string;
-  port: number;
-  transport: string;
-  register: boolean;
-  registration: { state?: string } | null;
-}
-
-export function NumbersTrunks() {
-  const nums = useApi<NumberRow[]>("/numbers");
-  const trunks = useApi<Trunk[]>("/trunks");
-  return (
-    <Page title={T.numbers.title}>
-      <h2>{T.numbers.numbers}</h2>
-      <Table
-        label={T.numbers.numbers}
-        rows={nums.data}
-        error={nums.error}
-        rowKey={(n) => n.number}
-        columns={[
-          { title: T.col.position, render: (n) => `c${n.position}` },
-          { title: T.col.number, render: (n) => n.number },
-          { title: T.col.trunk, render: (n) => n.trunk },
-          { title: T.col.flow, render: (n) => n.flow ?? "—" },
-        ]}
-      />
-      <h2>{T.numbers.trunks}</h2>
-      <Table
-        label={T.numbers.trunks}
-        rows={trunks.data}
-        error={trunks.error}
-        rowKey={(t) => t.name}
-        columns={[
-          { title: T.col.name, render: (t) => t.name },
-          { title: T.col.address, render: (t) => `${t.host}:${t.port} ${t.transport}` },
-          {
-            title: T.col.registration,
-            render: (t) => (t.register ? (t.registration?.state ?? T.numbers.unknown) : T.numbers.notRegistering),
-          },
-        ]}
-      />
-    </Page>
-  );
-}
 
 interface ActiveCall {
   id: string;

@@ -20,7 +20,7 @@ const emails = (text: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
-function Field(props: {
+export function Field(props: {
   id: string;
   label: string;
   value: string;

@@ -1,0 +1,116 @@
+"""POST /api/v1/settings/test-mail: one mail through the configured SMTP server, answered
+with what the server said (a real aiosmtpd server on a free port)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.api.conftest import bearer
+from tests.e2e.peers import SmtpInbox
+from tests.netutil import free_tcp_port
+
+
+class _Refusing(SmtpInbox):
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        return "550 5.1.1 no such mailbox here"
+
+
+@pytest.fixture
+def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpInbox]:
+    port = free_tcp_port()
+    box = SmtpInbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{port}?timeout=5")
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+async def test_admin_sends_a_test_mail_that_arrives(
+    client: httpx.AsyncClient, token: str, inbox: SmtpInbox
+) -> None:
+    r = await client.put(
+        "/api/v1/settings", json={"smtp_from": "pbx@example.com"}, headers=bearer(token)
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
+    )
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["to"] == "anna@example.com"
+    assert answer["sender"] == "pbx@example.com"
+    assert answer["server"].startswith("127.0.0.1:")
+    assert len(inbox.messages) == 1
+    msg = inbox.messages[0]
+    assert msg["Subject"] == "flowpbx test mail"
+    assert msg["To"] == "anna@example.com"
+    assert msg["From"] == "pbx@example.com"
+    assert "sent by admin" in msg.get_content()
+
+
+async def test_test_mail_is_for_admins_and_checks_the_address(
+    client: httpx.AsyncClient, token: str, viewer_token: str, inbox: SmtpInbox
+) -> None:
+    r = await client.post(
+        "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(viewer_token)
+    )
+    assert r.status_code == 403
+    for bad in ("anna", "a@b", "x <a@example.com>", "a@example.com\r\nBcc: b@example.com"):
+        r = await client.post("/api/v1/settings/test-mail", json={"to": bad}, headers=bearer(token))
+        assert r.status_code == 422, (bad, r.text)
+        assert "body.to" in r.text
+    assert inbox.messages == []
+
+
+async def test_test_mail_without_smtp_server_says_so(
+    client: httpx.AsyncClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLOWPBX_SMTP_URL", raising=False)
+    r = await client.post(
+        "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
+    )
+    assert r.status_code == 409
+    assert "FLOWPBX_SMTP_URL" in r.json()["error"]["message"]
+    monkeypatch.setenv("FLOWPBX_SMTP_URL", "http://user:hunter2-secret@mail.example.com")
+    r = await client.post(
+        "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
+    )
+    assert r.status_code == 409
+    assert "hunter2-secret" not in r.text
+
+
+async def test_refusal_and_unreachable_server_answer_502_with_the_reason(
+    client: httpx.AsyncClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_tcp_port()
+    controller = Controller(_Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{port}?timeout=5")
+        r = await client.post(
+            "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
+        )
+    finally:
+        controller.stop()
+    assert r.status_code == 502, r.text
+    message = r.json()["error"]["message"]
+    assert message.startswith(f"The SMTP server 127.0.0.1:{port} did not take the mail")
+    assert "no such mailbox here" in message
+
+    closed = free_tcp_port()
+    monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{closed}?timeout=5")
+    r = await client.post(
+        "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
+    )
+    assert r.status_code == 502, r.text
+    assert f"127.0.0.1:{closed}" in r.json()["error"]["message"]
