@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from flowpbx.pbx.security import source_key
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import (
     Request,
@@ -128,20 +128,6 @@ class FailureLog:
                 now - seen[0],
             )
             seen[0], seen[1] = now, 0
-
-
-def _source_key(ip: str) -> str:
-    """The source a connection counts against: an IPv6 address by its /64 (one subscriber
-    holds a whole /64), an IPv4-mapped one as its IPv4 address."""
-    if ":" not in ip:
-        return ip
-    try:
-        address = ipaddress.IPv6Address(ip.split("%", 1)[0])
-    except ValueError:
-        return ip
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 # -- UDP ---------------------------------------------------------------------------------------
@@ -311,7 +297,7 @@ class StreamTransport:
             log.warning("too many SIP %s connections: refusing %s", self.name, conn.addr)
             conn.close()
             return
-        ip = _source_key(conn.addr[0])
+        ip = source_key(conn.addr[0])
         if conn.inbound and self.max_per_source > 0 and not self._known(conn.addr):
             n = self._per_source.get(ip, 0)
             if n >= self.max_per_source:
@@ -335,7 +321,7 @@ class StreamTransport:
     def _uncount(self, conn: StreamConnection) -> None:
         if conn.counted:
             conn.counted = False
-            ip = _source_key(conn.addr[0])
+            ip = source_key(conn.addr[0])
             n = self._per_source.get(ip, 0) - 1
             if n > 0:
                 self._per_source[ip] = n
