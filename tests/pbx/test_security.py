@@ -14,6 +14,7 @@ from flowpbx.pbx.security import (
     dial_allowed,
     request_method,
     source_in_networks,
+    source_key,
 )
 from flowpbx.settings import Settings, SettingsError
 from flowpbx.sip.auth import build_authorization, ha1
@@ -526,3 +527,73 @@ def test_only_enabled_algorithms_are_accepted() -> None:
             own, method="INVITE", uri=ruri, username="101", password="right-101"
         )
         assert auth.check(_invite(ruri, [right]), proxy=True, now=2.0, source="x")[1] == 200
+
+
+def test_source_key_groups_ipv6_by_its_64_and_maps_ipv4() -> None:
+    assert source_key("192.0.2.10") == "192.0.2.10"
+    assert source_key("2001:db8:1:2::10") == "2001:db8:1:2::/64"
+    assert source_key("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+    assert source_key("[2001:db8:1:2::10]") == "2001:db8:1:2::/64"
+    assert source_key("::ffff:192.0.2.10") == "192.0.2.10"
+    assert source_key("not-an-address:x") == "not-an-address:x"
+
+
+def test_ipv6_sources_are_rate_limited_and_banned_by_their_64() -> None:
+    """An attacker holding a /64 rotates the low 64 bits for every request: the rate limit
+    and the ban still count them as one source; another /64 is not affected."""
+    g = guard(rate_register=Rate.parse("1:3"), ban_threshold=3)
+    taken = [g.admit((f"2001:db8:1:2::{i:x}", 5060), REGISTER, 0.0) for i in range(1, 11)]
+    assert taken == [True] * 3 + [False] * 7
+    assert g.admit(("2001:db8:1:3::1", 5060), REGISTER, 0.0)  # the next /64
+    assert g.counters()["sip_tracked_sources"] == 2
+    # Failures from three addresses of one /64 ban the whole /64.
+    assert [g.record_failure(f"2001:db8:9:9::{i}", 1.0) for i in (1, 2, 3)] == [
+        False,
+        False,
+        True,
+    ]
+    assert g.is_banned("2001:db8:9:9:abcd::77", 2.0)
+    assert not g.admit(("2001:db8:9:9::1234", 5060), INVITE, 2.0)
+    assert not g.is_banned("2001:db8:9:a::1", 2.0)
+    [entry] = g.bans(2.0)
+    assert entry.ip == "2001:db8:9:9::3"  # the listing names an address (the API lifts by it)
+    assert g.lift_ban("2001:db8:9:9::5")  # any address of the /64 lifts it
+    assert g.admit(("2001:db8:9:9::1234", 5060), INVITE, 3.0)
+
+
+def test_ipv4_mapped_sources_count_as_their_ipv4_address() -> None:
+    g = guard(rate_register=Rate.parse("1:2"), ban_threshold=1)
+    assert g.admit(("::ffff:192.0.2.10", 5060), REGISTER, 0.0)
+    assert g.admit(A, REGISTER, 0.0)
+    assert not g.admit(("::ffff:192.0.2.10", 5060), REGISTER, 0.0)
+    assert g.record_failure("::ffff:192.0.2.20", 1.0)
+    assert g.is_banned(B[0], 1.0)
+    g.record_success("::ffff:192.0.2.30", 1.0)
+    assert g.is_known(("192.0.2.30", 5060))
+    assert g.is_known(("2001:db8::1", 5060)) is False
+
+
+def test_ipv6_known_source_covers_its_64() -> None:
+    g = guard(options_policy="known")
+    g.record_success("2001:db8:5:6::10", 0.0)
+    assert g.is_known(("2001:db8:5:6::11", 5060))
+    assert not g.is_known(("2001:db8:5:7::10", 5060))
+
+
+def test_a_flood_of_spoofed_sources_does_not_make_a_registered_phone_unknown() -> None:
+    """20k spoofed UDP sources (each one REGISTER, never authenticating) fill the per-source
+    LRU many times over; the phone that authenticated stays known (its TCP connection is not
+    closed as an unknown one, OPTIONS from it keep their answer)."""
+    g = guard(max_sources=1000, options_policy="known")
+    g.record_success(A[0], 0.0)
+    for i in range(20_000):
+        g.admit((f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", 5060), REGISTER, 1.0)
+        g.record_failure(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", 1.0)
+    assert g.counters()["sip_tracked_sources"] == 1000
+    assert g.is_known(A)
+    assert g.admit(A, OPTIONS, 2.0)
+    # The authenticated table is bounded too, among authenticated sources only.
+    for i in range(1500):
+        g.record_success(f"172.16.{i // 256}.{i % 256}", 3.0)
+    assert g.counters()["sip_known_sources"] == 1000
+    assert not g.is_known(A) and g.is_known(("172.16.5.219", 5060))

@@ -253,3 +253,27 @@ async def test_unknown_transport_refused(transport: str) -> None:
     finally:
         ep.close()
         await ep.wait_closed()
+
+
+async def test_addresses_asked_for_over_tcp_are_remembered_within_a_bound() -> None:
+    """Requests sent over TCP to many addresses (nothing listens there: the connections are
+    refused) do not make the endpoint keep every address: the least recently used ones are
+    forgotten (a request to them without a transport goes over UDP again), the recent ones
+    still go over TCP."""
+    ep, _ = await _endpoint(max_tcp_targets=20)
+    try:
+        targets = [("127.0.0.1", 1 + i) for i in range(60)]
+        for target in targets:
+            ep.send_request(_request(ep, target), target, None, transport="tcp")
+        assert [ep.transport_for(t) for t in targets[-20:]] == ["tcp"] * 20
+        assert [ep.transport_for(t) for t in targets[:40]] == ["udp"] * 40
+        # A target in use is refreshed: it stays while newer ones push older ones out.
+        extra = [("127.0.0.2", 1 + i) for i in range(19)]
+        for target in extra:
+            assert ep.transport_for(targets[-1]) == "tcp"
+            ep.send_request(_request(ep, target), target, None, transport="tcp")
+        assert ep.transport_for(targets[-1]) == "tcp"
+        assert ep.transport_for(targets[-2]) == "udp"
+    finally:
+        ep.close()
+        await ep.wait_closed()

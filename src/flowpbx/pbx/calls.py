@@ -432,28 +432,52 @@ class LiveCall:
         final statuses of the others). A digit of `stop_digits` from the caller stops it."""
         rt = self.rt
         legs: list[UacLeg] = []
-        for target in targets:
-            try:
-                rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
-            except NoRtpPort:
-                break
-            leg = UacLeg(
-                rt,
-                rtp,
-                target_uri=target.uri,
-                addr=target.addr,
-                from_uri=target.from_uri or f"sip:{self._caller or 'anonymous'}@{rt.domain}",
-                from_name=target.from_name if target.from_uri else self._caller_name,
-                to_uri=target.to_uri,
-                label=target.label,
-                auth=target.auth,
-                headers=target.headers,
-                transport=target.transport,
-            )
-            legs.append(leg)
-            self.callees.append(leg)
-            _count(rt.ringing, target.label, +1)
-            leg.start()
+        try:
+            for target in targets:
+                try:
+                    rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
+                except NoRtpPort:
+                    break
+                # The port goes back to the pool on every way out but a leg that rings.
+                leg: UacLeg | None = None
+                started = False
+                try:
+                    leg = UacLeg(
+                        rt,
+                        rtp,
+                        target_uri=target.uri,
+                        addr=target.addr,
+                        from_uri=target.from_uri
+                        or f"sip:{self._caller or 'anonymous'}@{rt.domain}",
+                        from_name=target.from_name if target.from_uri else self._caller_name,
+                        to_uri=target.to_uri,
+                        label=target.label,
+                        auth=target.auth,
+                        headers=target.headers,
+                        transport=target.transport,
+                    )
+                    leg.start()
+                    started = True
+                except Exception as exc:  # this target cannot ring; the others still do
+                    rt.sip.failures.report(
+                        f"ringing {target.label[:60]!r}", exc, asyncio.get_running_loop().time()
+                    )
+                finally:
+                    if not started:
+                        if leg is not None:
+                            leg.hangup("setup failed")  # ends it and closes its RTP
+                        else:
+                            rtp.close()
+                if leg is None or not started:
+                    continue
+                legs.append(leg)
+                self.callees.append(leg)
+                _count(rt.ringing, target.label, +1)
+        except BaseException:  # cancelled while opening a port: stop those already ringing
+            for leg in legs:
+                _count(rt.ringing, leg.label, -1)
+                leg.hangup("ring stopped")
+            raise
         if not legs:
             return None, [503]
         player: Player | None = None

@@ -253,8 +253,7 @@ class Leg:
             except SdpError as exc:
                 sip.send_response(txn, make_response(request, 488, str(exc)[:60] or None))
                 return
-            self.rtp.relatch()
-            self.rtp.set_remote(params)
+            self._take_remote(params)
             self._set_held(not params.sends)
         if body:
             headers.append(("Content-Type", "application/sdp"))
@@ -270,6 +269,15 @@ class Leg:
         if request.method == "INVITE":
             self._reinvite_in = txn
         sip.send_response(txn, make_response(request, 200, body=body, headers=headers))
+
+    def _take_remote(self, params: MediaParams) -> None:
+        """Apply a new offer's (or answer's) media. The source is learned again only when
+        the SDP moves the stream to another address:port; a session refresh or a hold naming
+        the same one keeps the latch (a phone behind NAT goes through no probation again)."""
+        old = self.rtp.params
+        if old is None or old.address != params.address or old.port != params.port:
+            self.rtp.relatch()
+        self.rtp.set_remote(params)
 
     def _set_held(self, held: bool) -> None:
         if held != self.held:
@@ -417,8 +425,7 @@ class Leg:
                     params = parse_answer(request.body)
                 except SdpError:
                     return
-                self.rtp.relatch()
-                self.rtp.set_remote(params)
+                self._take_remote(params)
                 self._set_held(not params.sends)
 
     def on_ack_timeout(self) -> None:

@@ -22,10 +22,16 @@
 * ``dial_allowed(number)`` — outbound dial restrictions: allowed prefixes (empty = any) and
   blocked (premium-rate) prefixes, the latter winning.
 
+A *source* is an IPv4 address, or an IPv6 address's /64 (one subscriber holds a whole /64
+and can send from any address in it; an IPv4-mapped IPv6 address is its IPv4 address):
+`source_key`. Rates, failures, bans and the known flag all count per source.
+
 Trusted networks (``sip_trusted_networks``, CIDR) and trunk addresses are never banned or
 rate limited. Memory is bounded: per-source state lives in an LRU of at most
 ``max_sources`` entries; an evicted source only loses its failure count and buckets, never an
-active ban (bans live in their own bounded map and expire).
+active ban (bans live in their own bounded map and expire) nor its known flag (sources that
+authenticated live in their own LRU of ``max_sources`` entries, which only another
+authentication can push one out of — a flood of spoofed UDP sources cannot).
 """
 
 from __future__ import annotations
@@ -129,8 +135,26 @@ class _Bucket:
 class _Source:
     failures: deque[float] = field(default_factory=deque)
     buckets: dict[str, _Bucket] = field(default_factory=dict)
-    known: bool = False
     dropped: int = 0
+
+
+def source_key(ip: str) -> str:
+    """The source an address counts as (module docstring): an IPv4 address itself, an
+    IPv6 address its /64, an IPv4-mapped IPv6 address its IPv4 address."""
+    if ":" not in ip:
+        return ip
+    return _ipv6_source_key(ip)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ipv6_source_key(ip: str) -> str:
+    try:
+        address = ipaddress.IPv6Address(ip.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return ip
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,7 +234,8 @@ class AccessGuard:
             if n.strip()
         ]
         self._sources: OrderedDict[str, _Source] = OrderedDict()
-        self._bans: dict[str, Ban] = {}
+        self._known: OrderedDict[str, None] = OrderedDict()  # sources that authenticated
+        self._bans: dict[str, Ban] = {}  # by source key
         self._trusted_cache: dict[str, bool] = {}
         self.calls = CallLimiter()
         self.replays = 0
@@ -221,14 +246,14 @@ class AccessGuard:
 
     # -- sources -------------------------------------------------------------------------
 
-    def _source(self, ip: str) -> _Source:
-        src = self._sources.get(ip)
+    def _source(self, key: str) -> _Source:
+        src = self._sources.get(key)
         if src is None:
-            src = self._sources[ip] = _Source()
+            src = self._sources[key] = _Source()
             if len(self._sources) > self.config.max_sources:
                 self._sources.popitem(last=False)
         else:
-            self._sources.move_to_end(ip)
+            self._sources.move_to_end(key)
         return src
 
     def trusted(self, ip: str) -> bool:
@@ -251,8 +276,7 @@ class AccessGuard:
         """A trunk, a trusted network, or an address that has authenticated."""
         if self.trusted(addr[0]) or self.is_trunk(addr):
             return True
-        src = self._sources.get(addr[0])
-        return src is not None and src.known
+        return source_key(addr[0]) in self._known
 
     # -- the gate ------------------------------------------------------------------------
 
@@ -276,7 +300,7 @@ class AccessGuard:
         rate: Rate = getattr(self.config, f"rate_{kind}")
         if rate.per_s <= 0:
             return True
-        src = self._source(ip)
+        src = self._source(source_key(ip))
         bucket = src.buckets.get(kind)
         if bucket is None:
             bucket = src.buckets[kind] = _Bucket(tokens=rate.burst, at=now)
@@ -294,7 +318,7 @@ class AccessGuard:
         cfg = self.config
         if cfg.ban_threshold <= 0 or self.trusted(ip):
             return False
-        src = self._source(ip)
+        src = self._source(source_key(ip))
         failures = src.failures
         failures.append(now)
         cutoff = now - cfg.ban_window_s
@@ -310,36 +334,48 @@ class AccessGuard:
         return False
 
     def record_success(self, ip: str, now: float) -> None:
-        self._source(ip).known = True
+        """``ip`` authenticated: its source is known (`is_known`) until as many other
+        sources have authenticated after it as the table holds."""
+        key = source_key(ip)
+        known = self._known
+        if key in known:
+            known.move_to_end(key)
+            return
+        known[key] = None
+        if len(known) > self.config.max_sources:
+            known.popitem(last=False)
 
     # -- bans ----------------------------------------------------------------------------
 
     def ban(self, ip: str, now: float, *, reason: str, duration_s: float | None = None) -> Ban:
+        """Ban ``ip``'s source (an IPv6 address: its whole /64); the entry names ``ip``."""
         duration = self.config.ban_duration_s if duration_s is None else duration_s
-        if ip not in self._bans and len(self._bans) >= self.config.max_bans:
+        key = source_key(ip)
+        if key not in self._bans and len(self._bans) >= self.config.max_bans:
             self._expire(now)
             if len(self._bans) >= self.config.max_bans:  # drop the ban ending first
-                oldest = min(self._bans.values(), key=lambda b: b.until)
-                del self._bans[oldest.ip]
+                oldest = min(self._bans, key=lambda k: self._bans[k].until)
+                del self._bans[oldest]
         failures = self.config.ban_threshold
         entry = Ban(ip=ip, reason=reason, since=now, until=now + duration, failures=failures)
-        self._bans[ip] = entry
+        self._bans[key] = entry
         self.bans_total += 1
         log.warning("SIP source %s banned for %g s: %s", ip, duration, reason)
         return entry
 
     def is_banned(self, ip: str, now: float) -> bool:
-        entry = self._bans.get(ip)
+        key = source_key(ip)
+        entry = self._bans.get(key)
         if entry is None:
             return False
         if entry.until <= now:
-            del self._bans[ip]
+            del self._bans[key]
             return False
         return True
 
     def _expire(self, now: float) -> None:
-        for ip in [ip for ip, b in self._bans.items() if b.until <= now]:
-            del self._bans[ip]
+        for key in [key for key, b in self._bans.items() if b.until <= now]:
+            del self._bans[key]
 
     def bans(self, now: float) -> list[Ban]:
         """Active bans, soonest to end first."""
@@ -347,11 +383,13 @@ class AccessGuard:
         return sorted(self._bans.values(), key=lambda b: b.until)
 
     def lift_ban(self, ip: str) -> bool:
-        """Lift a ban (and forget the address's failures); False if it was not banned."""
-        src = self._sources.get(ip)
+        """Lift a ban (and forget the source's failures); False if it was not banned.
+        Any address of a banned IPv6 /64 lifts the ban on the /64."""
+        key = source_key(ip)
+        src = self._sources.get(key)
         if src is not None:
             src.failures.clear()
-        if self._bans.pop(ip, None) is None:
+        if self._bans.pop(key, None) is None:
             return False
         log.warning("SIP source %s: ban lifted", ip)
         return True
@@ -386,6 +424,7 @@ class AccessGuard:
             "sip_bans_total": self.bans_total,
             "sip_bans_active": len(self._bans),
             "sip_tracked_sources": len(self._sources),
+            "sip_known_sources": len(self._known),
             "sip_auth_replays": self.replays,
         }
 
@@ -446,4 +485,5 @@ __all__ = [
     "dial_allowed",
     "request_method",
     "source_in_networks",
+    "source_key",
 ]

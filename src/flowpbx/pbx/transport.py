@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import logging
 import ssl
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from flowpbx.pbx.security import source_key
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import (
     Request,
@@ -72,6 +73,7 @@ MAX_MESSAGE = 65535  # bytes of one framed message on a stream
 MAX_CONNECTIONS = 4096
 MAX_PER_SOURCE = 16  # connections accepted from one source (IP address; IPv6: its /64)
 MAX_PENDING = 64  # messages queued per address while its connection is being opened
+MAX_TCP_TARGETS = 4096  # addresses remembered as asked for over TCP (least recently used go)
 
 
 class Transport(Protocol):
@@ -128,20 +130,6 @@ class FailureLog:
                 now - seen[0],
             )
             seen[0], seen[1] = now, 0
-
-
-def _source_key(ip: str) -> str:
-    """The source a connection counts against: an IPv6 address by its /64 (one subscriber
-    holds a whole /64), an IPv4-mapped one as its IPv4 address."""
-    if ":" not in ip:
-        return ip
-    try:
-        address = ipaddress.IPv6Address(ip.split("%", 1)[0])
-    except ValueError:
-        return ip
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 # -- UDP ---------------------------------------------------------------------------------------
@@ -311,7 +299,7 @@ class StreamTransport:
             log.warning("too many SIP %s connections: refusing %s", self.name, conn.addr)
             conn.close()
             return
-        ip = _source_key(conn.addr[0])
+        ip = source_key(conn.addr[0])
         if conn.inbound and self.max_per_source > 0 and not self._known(conn.addr):
             n = self._per_source.get(ip, 0)
             if n >= self.max_per_source:
@@ -335,7 +323,7 @@ class StreamTransport:
     def _uncount(self, conn: StreamConnection) -> None:
         if conn.counted:
             conn.counted = False
-            ip = _source_key(conn.addr[0])
+            ip = source_key(conn.addr[0])
             n = self._per_source.get(ip, 0) - 1
             if n > 0:
                 self._per_source[ip] = n
@@ -445,6 +433,7 @@ class SipEndpoint:
         tcp_first_message_timeout: float = 5.0,
         tcp_unknown_idle_timeout: float = 60.0,
         tcp_max_per_source: int = MAX_PER_SOURCE,
+        max_tcp_targets: int = MAX_TCP_TARGETS,
     ) -> None:
         self.host = host
         self.port = port
@@ -465,7 +454,10 @@ class SipEndpoint:
             )
             self.transports["tcp"] = self.tcp
             self.layers["tcp"] = TransactionLayer(reliable=True, transport="tcp")
-        self._tcp_targets: set[Addr] = set()  # addresses asked for over TCP explicitly
+        # Addresses asked for over TCP explicitly (later requests to them without a transport
+        # go over TCP too): an LRU, so that every address ever dialled is not kept forever.
+        self._tcp_targets: OrderedDict[Addr, None] = OrderedDict()
+        self._max_tcp_targets = max(1, max_tcp_targets)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._pumping = False
@@ -551,6 +543,7 @@ class SipEndpoint:
                 raise ValueError(f"transport {transport!r} is not enabled")
             return transport
         if addr in self._tcp_targets:
+            self._tcp_targets.move_to_end(addr)
             return "tcp"
         for name, t in self.transports.items():
             if t.reliable and t.has_connection(addr):
@@ -578,7 +571,11 @@ class SipEndpoint:
     ) -> ClientTransaction:
         name = self.transport_for(addr, transport)
         if transport is not None and name != "udp":
-            self._tcp_targets.add(addr)
+            targets = self._tcp_targets
+            targets[addr] = None
+            targets.move_to_end(addr)
+            if len(targets) > self._max_tcp_targets:
+                targets.popitem(last=False)
         self._for_transport(request, name, via=True)
         txn = self.layers[name].send_request(request, addr, self._loop.time())
         txn.user_data = handler
