@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -118,7 +119,9 @@ class GuardConfig:
 
 
 @dataclass(slots=True)
-class _Bucket:
+class TokenBucket:
+    """One token bucket of a `Rate` (per-source limits here, per-trunk limits in trunks.py)."""
+
     tokens: float
     at: float
 
@@ -130,11 +133,17 @@ class _Bucket:
             return True
         return False
 
+    def wait_s(self, rate: Rate) -> int:
+        """Whole seconds until the next token (at least 1)."""
+        if rate.per_s <= 0:
+            return 1
+        return max(1, min(3600, math.ceil((1.0 - self.tokens) / rate.per_s)))
+
 
 @dataclass(slots=True)
 class _Source:
     failures: deque[float] = field(default_factory=deque)
-    buckets: dict[str, _Bucket] = field(default_factory=dict)
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
     dropped: int = 0
 
 
@@ -303,7 +312,7 @@ class AccessGuard:
         src = self._source(source_key(ip))
         bucket = src.buckets.get(kind)
         if bucket is None:
-            bucket = src.buckets[kind] = _Bucket(tokens=rate.burst, at=now)
+            bucket = src.buckets[kind] = TokenBucket(tokens=rate.burst, at=now)
         if bucket.take(rate, now):
             return True
         src.dropped += 1

@@ -30,7 +30,6 @@ import dataclasses
 import enum
 import ipaddress
 import logging
-import math
 import random
 import socket
 from collections import OrderedDict
@@ -38,7 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from flowpbx.pbx.security import Rate, dial_allowed
+from flowpbx.pbx.security import Rate, TokenBucket, dial_allowed
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
@@ -359,26 +358,6 @@ class TrunkManager:
 # -- what one trunk may send: INVITE rate, history rows for unknown numbers ----------------------
 
 
-@dataclasses.dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    at: float
-
-    def take(self, rate: Rate, now: float) -> bool:
-        self.tokens = min(rate.burst, self.tokens + (now - self.at) * rate.per_s)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-    def wait_s(self, rate: Rate) -> int:
-        """Whole seconds until the next token (at least 1)."""
-        if rate.per_s <= 0:
-            return 1
-        return max(1, min(3600, math.ceil((1.0 - self.tokens) / rate.per_s)))
-
-
 class TrunkLimits:
     """Per-trunk limits on what arrives from a trunk's address (which anyone can spoof over
     UDP): new INVITEs per second (token bucket ``invite_rate``; retransmissions never reach
@@ -393,8 +372,8 @@ class TrunkLimits:
         self.rejected_rate = rejected_rate
         self.max_calls = max_calls
         self._parsed: dict[str, Rate] = {}
-        self._invites: dict[str, _Bucket] = {}
-        self._rejected: dict[str, _Bucket] = {}
+        self._invites: dict[str, TokenBucket] = {}
+        self._rejected: dict[str, TokenBucket] = {}
         self._skipped: dict[str, int] = {}
         self.invites_refused = 0
         self.rejected_not_recorded = 0
@@ -434,7 +413,7 @@ class TrunkLimits:
             return None
         bucket = self._invites.get(trunk.name)
         if bucket is None:
-            bucket = self._invites[trunk.name] = _Bucket(tokens=rate.burst, at=now)
+            bucket = self._invites[trunk.name] = TokenBucket(tokens=rate.burst, at=now)
         if bucket.take(rate, now):
             return None
         self.invites_refused += 1
@@ -447,7 +426,7 @@ class TrunkLimits:
         if rate.per_s > 0:
             bucket = self._rejected.get(trunk)
             if bucket is None:
-                bucket = self._rejected[trunk] = _Bucket(tokens=rate.burst, at=now)
+                bucket = self._rejected[trunk] = TokenBucket(tokens=rate.burst, at=now)
             if not bucket.take(rate, now):
                 skipped = self._skipped.get(trunk, 0)
                 if skipped == 0:
