@@ -72,9 +72,33 @@ def _realtime_priority(text: str) -> int:
     return value
 
 
-def _tracemalloc_dump(text: str) -> str:
-    from flowpbx.pbx.memory import parse_dump_spec
+@dataclass(frozen=True, slots=True)
+class DumpSpec:
+    directory: Path
+    interval_s: float
+    frames: int = 1
 
+
+def parse_dump_spec(text: str) -> DumpSpec | None:
+    """``DIR:SECONDS[:FRAMES]`` (FLOWPBX_TRACEMALLOC_DUMP); "" is off. ValueError if bad."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = text.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].replace(".", "", 1).isdigit() and parts[2].isdigit():
+        directory, interval, frames = parts[0], float(parts[1]), int(parts[2])
+    else:
+        directory, _, tail = text.rpartition(":")
+        try:
+            interval, frames = float(tail), 1
+        except ValueError:
+            raise ValueError("expected DIR:SECONDS[:FRAMES]") from None
+    if not directory or not 1.0 <= interval <= 86400.0 or not 1 <= frames <= 64:
+        raise ValueError("expected DIR:SECONDS[:FRAMES], SECONDS 1-86400, FRAMES 1-64")
+    return DumpSpec(Path(directory), interval, frames)
+
+
+def _tracemalloc_dump(text: str) -> str:
     try:
         parse_dump_spec(text)
     except ValueError as e:

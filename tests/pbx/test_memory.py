@@ -12,14 +12,12 @@ from pathlib import Path
 import pytest
 
 from flowpbx.pbx.memory import (
-    DumpSpec,
     TracemallocDumper,
     _collect_garbage,
     _cycle_through,
-    parse_dump_spec,
     process_figures,
 )
-from flowpbx.settings import Settings, SettingsError
+from flowpbx.settings import DumpSpec, Settings, SettingsError, parse_dump_spec
 
 
 def test_dump_spec_forms() -> None:

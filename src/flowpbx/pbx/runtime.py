@@ -28,7 +28,7 @@ from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.history import HistoryWriter, past_calls
 from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
 from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
-from flowpbx.pbx.memory import TracemallocDumper, parse_dump_spec
+from flowpbx.pbx.memory import TracemallocDumper
 from flowpbx.pbx.mwi import MwiService
 from flowpbx.pbx.queues import QueueManager
 from flowpbx.pbx.registrar import Authenticator, Registrar
@@ -37,7 +37,7 @@ from flowpbx.pbx.transport import SipEndpoint
 from flowpbx.pbx.trunks import HostResolver, TrunkManager
 from flowpbx.pbx.voicemail import own_mailbox
 from flowpbx.services.factory import services_for
-from flowpbx.settings import Settings
+from flowpbx.settings import Settings, parse_dump_spec
 from flowpbx.sip.dialog import Dialog
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import (

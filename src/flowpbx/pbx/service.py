@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flowpbx.pbx.memory import memory_metrics
+from flowpbx.pbx.live_tables import memory_metrics
 from flowpbx.pbx.runtime import Runtime
 from flowpbx.settings import Settings
 
