@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,7 +13,7 @@ from flowpbx.api.deps import AdminDep, LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError
 from flowpbx.api.live_actions import reload_live
 from flowpbx.services.errors import MailConfigError, MailSendError
-from flowpbx.services.mail import SmtpConfig, SmtpSender
+from flowpbx.services.mail import SmtpConfig, SmtpSender, default_sender
 from flowpbx.store.db import Store
 
 
@@ -69,8 +68,7 @@ def _initial_smtp_from() -> str:
             return SmtpConfig.from_url(url).sender
         except MailConfigError:
             pass
-    name = os.environ.get("FLOWPBX_SMTP_FROM", "").strip()
-    return name or f"flowpbx@{socket.gethostname() or 'localhost'}"
+    return default_sender()
 
 
 async def load_settings(store: Store) -> SettingsOut:

@@ -68,6 +68,14 @@ def _utcnow() -> dt.datetime:
 # ---------------------------------------------------------------------------------- settings
 
 
+def default_sender() -> str:
+    """The sender when neither the SMTP URL nor the saved setting names one:
+    FLOWPBX_SMTP_FROM, else flowpbx@<this host>."""
+    return os.environ.get("FLOWPBX_SMTP_FROM", "").strip() or (
+        f"flowpbx@{socket.gethostname() or 'localhost'}"
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmtpConfig:
     host: str
@@ -111,12 +119,7 @@ class SmtpConfig:
             timeout_s = float(query.get("timeout", "30"))
         except ValueError as exc:
             raise MailConfigError("FLOWPBX_SMTP_URL: timeout must be seconds") from exc
-        from_addr = (
-            query.get("from")
-            or sender
-            or os.environ.get("FLOWPBX_SMTP_FROM")
-            or f"flowpbx@{socket.gethostname() or 'localhost'}"
-        )
+        from_addr = query.get("from") or sender or default_sender()
         return cls(
             host=parts.hostname,
             port=port or (465 if use_tls else 25),
