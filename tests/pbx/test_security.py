@@ -188,10 +188,11 @@ def test_dial_restrictions(
 
 
 def test_default_dial_restrictions_block_premium_ranges() -> None:
-    g = guard()
-    assert g.dial_allowed("+37167000001")
-    assert not g.dial_allowed("+1 900 555 0100")
-    assert not g.dial_allowed("+88213000000")
+    c = guard().config
+    allowed, blocked = c.dial_allowed_prefixes, c.dial_blocked_prefixes
+    assert dial_allowed("+37167000001", allowed, blocked)
+    assert not dial_allowed("+1 900 555 0100", allowed, blocked)
+    assert not dial_allowed("+88213000000", allowed, blocked)
 
 
 def test_settings_from_env_configure_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:

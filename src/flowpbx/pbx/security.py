@@ -19,8 +19,9 @@
 * ``calls`` — a `CallLimiter`: concurrent calls per extension and per trunk.
 * ``source_in_networks(ip, cidrs)`` — per-extension allow-lists (``allowed_cidrs``): the
   registrar refuses right credentials from elsewhere with the answer of a wrong password.
-* ``dial_allowed(number)`` — outbound dial restrictions: allowed prefixes (empty = any) and
-  blocked (premium-rate) prefixes, the latter winning.
+* ``config.dial_allowed_prefixes`` / ``dial_blocked_prefixes`` — outbound dial restrictions
+  (blocked, premium-rate prefixes win), checked by the module's ``dial_allowed`` on every
+  reading of the number sent to a trunk (pbx/trunks.py ``outbound_allowed``).
 
 A *source* is an IPv4 address, or an IPv6 address's /64 (one subscriber holds a whole /64
 and can send from any address in it; an IPv4-mapped IPv6 address is its IPv4 address):
@@ -418,12 +419,6 @@ class AccessGuard:
             self.calls.release(f"ext:{extension}")
         elif trunk is not None:
             self.calls.release(f"trunk:{trunk}")
-
-    def dial_allowed(self, number: str) -> bool:
-        """May an outbound call go to ``number`` (E.164-ish text, ``+`` optional)?"""
-        return dial_allowed(
-            number, self.config.dial_allowed_prefixes, self.config.dial_blocked_prefixes
-        )
 
     def counters(self) -> dict[str, int]:
         return {
