@@ -19,7 +19,6 @@ from flowpbx.api import (
     flows,
     health,
     history,
-    http_test,
     mailboxes,
     numbers,
     outbox,
@@ -31,6 +30,7 @@ from flowpbx.api import (
     tokens,
     trunks,
     users,
+    webhook_probe,
 )
 from flowpbx.api.audit import AuditTrail
 from flowpbx.api.auth import LoginLimiter
@@ -48,7 +48,7 @@ ROUTERS = (
     tokens.router,
     users.router,
     flows.schema_router,
-    http_test.router,
+    webhook_probe.router,
     flows.router,
     config.router,
     extensions.router,

@@ -85,8 +85,3 @@ async def import_(request: Request, store: StoreDep, live: LiveDep, _admin: Admi
     return ImportOut(
         changed=result.changed, published=result.published, new_revisions=result.new_revisions
     )
-
-
-def _problem(text: str) -> dict[str, str]:
-    path, _, message = text.partition(": ")
-    return {"path": path, "message": message or text}

@@ -521,10 +521,6 @@ class SipEndpoint:
     # -- outbound ----------------------------------------------------------------------------
 
     @property
-    def via_sent_by(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
     def contact_uri(self) -> str:
         """The bare URI the runtime puts in Contact (rewritten per transport on the way out)."""
         return f"<sip:flowpbx@{self.host}:{self.port}>"

@@ -358,10 +358,6 @@ class _Accessors:
         return cast(list[NameAddr], value)
 
     @property
-    def contact_wildcard(self) -> bool:
-        return "*" in self.headers.get_all("Contact")
-
-    @property
     def record_routes(self) -> list[NameAddr]:
         h = self.headers
         return h.memo("rr", lambda: [NameAddr.parse(v) for v in h.get_all("Record-Route")])

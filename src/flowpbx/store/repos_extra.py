@@ -361,10 +361,6 @@ async def list_api_tokens(s: AsyncSession, user_id: int) -> list[ApiTokenRec]:
     ]
 
 
-async def name_token(s: AsyncSession, token_id: int, name: str) -> None:
-    await s.execute(update(m.AuthToken).where(m.AuthToken.id == token_id).values(name=name))
-
-
 async def revoke_api_token(s: AsyncSession, user_id: int, token_id: int) -> None:
     result = await s.execute(
         delete(m.AuthToken).where(

@@ -1,4 +1,4 @@
-"""POST /api/v1/flows/test-request: the editor's "test request" button (admin only).
+"""The webhook probe: POST /api/v1/flows/test-request, the editor's "test request" button.
 
 The body carries one `http_notify` or `caller_lookup` element as the editor holds it
 (``{"type", "params", "next"}``) and optional sample call facts (caller, number dialled,
