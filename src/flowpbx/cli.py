@@ -142,7 +142,7 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise CliError("--password is required when not run from a terminal")
         password = getpass.getpass(f"password for {args.name}: ")
-    from flowpbx.store.users import password_problem
+    from flowpbx.store.repos.users import password_problem
 
     problem = password_problem(args.name, password)
     if problem is not None:
@@ -274,7 +274,10 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from flowpbx.flow.model import FlowError, ScheduleSpec
     from flowpbx.flow.schedule import Schedule
     from flowpbx.flow.simulator import describe, simulate_call
-    from flowpbx.store import repos
+    from flowpbx.store.repos import audio as audio_repo
+    from flowpbx.store.repos import extensions as extensions_repo
+    from flowpbx.store.repos import flows as flows_repo
+    from flowpbx.store.repos import schedules as schedules_repo
 
     try:
         at = dt.datetime.fromisoformat(args.at) if args.at else dt.datetime.now(dt.UTC)
@@ -295,29 +298,29 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         store = await _open_store(settings)
         try:
             async with store.transaction() as s:
-                row = await repos.get_flow_row(s, args.flow)
+                row = await flows_repo.get_flow_row(s, args.flow)
                 if row is None:
                     raise CliError(f"no flow named {args.flow!r}")
-                rev = None if args.draft else await repos.published_revision(s, row)
+                rev = None if args.draft else await flows_repo.published_revision(s, row)
                 if rev is None and not args.draft:
                     raise CliError(f"flow {args.flow!r} has no published revision (try --draft)")
                 document = row.draft if rev is None else rev.document
                 label = "draft" if rev is None else f"revision {rev.number}"
                 schedules = {}
-                for sc in await repos.list_schedules(s):
+                for sc in await schedules_repo.list_schedules(s):
                     spec = {"timezone": sc.timezone, "hours": sc.hours, "holidays": sc.holidays}
                     try:
                         schedules[sc.name] = Schedule.from_spec(ScheduleSpec.model_validate(spec))
                     except ValueError:
                         continue
-                extensions = [e.number for e in await repos.list_extensions(s)]
-                durations = {a.name: a.duration_s for a in await repos.list_audio_rows(s)}
+                extensions = [e.number for e in await extensions_repo.list_extensions(s)]
+                durations = {a.name: a.duration_s for a in await audio_repo.list_audio_rows(s)}
             return document, label, schedules, extensions, durations
         finally:
             await store.close()
 
     document, label, schedules, extensions, durations = _run(load)
-    dids = repos.flow_dids(document)
+    dids = flows_repo.flow_dids(document)
     did = args.did or (dids[0] if dids else "")
     try:
         sim = _run(

@@ -14,7 +14,8 @@ import soundfile as sf
 
 from flowpbx.store.db import Store
 from flowpbx.store.records import NumberRec, TrunkRec
-from flowpbx.store.repos import upsert_number, upsert_trunk
+from flowpbx.store.repos.numbers import upsert_number
+from flowpbx.store.repos.trunks import upsert_trunk
 from tests.api.conftest import bearer
 
 

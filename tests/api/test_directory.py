@@ -10,7 +10,7 @@ import soundfile as sf
 import yaml
 
 from flowpbx.store.db import Store
-from flowpbx.store.repos import compute_ha1
+from flowpbx.store.repos.extensions import compute_ha1
 from tests.api.conftest import bearer
 
 T0 = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)

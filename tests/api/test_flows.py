@@ -11,7 +11,9 @@ import yaml
 
 from flowpbx.store.db import Store
 from flowpbx.store.records import NumberRec, ScheduleRec, TrunkRec
-from flowpbx.store.repos import upsert_number, upsert_schedule, upsert_trunk
+from flowpbx.store.repos.numbers import upsert_number
+from flowpbx.store.repos.schedules import upsert_schedule
+from flowpbx.store.repos.trunks import upsert_trunk
 from tests.api.conftest import bearer
 
 DID = "+37167000001"

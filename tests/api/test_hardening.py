@@ -18,7 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from flowpbx.api.limits import AUTH_CAP, DEFAULT_CAP
 from flowpbx.store.db import Store
 from flowpbx.store.records import MailboxRec, TrunkRec
-from flowpbx.store.repos import upsert_mailbox, upsert_trunk
+from flowpbx.store.repos.trunks import upsert_trunk
+from flowpbx.store.repos.voicemail import upsert_mailbox
 from tests.api.conftest import bearer
 from tests.services.hostile_audio import flac_claiming, flac_silence
 

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from flowpbx.store import models as m
 from flowpbx.store.db import Store
-from flowpbx.store.repos import _token_digest
+from flowpbx.store.repos.users import token_digest
 from tests.api.conftest import bearer
 
 
@@ -102,13 +102,13 @@ async def test_sessions_end_when_idle_or_too_old_and_api_tokens_do_not(
         # unused for 31 minutes (its idle deadline passed a minute ago)
         await s.execute(
             update(m.AuthToken)
-            .where(m.AuthToken.token_sha256 == _token_digest(idle))
+            .where(m.AuthToken.token_sha256 == token_digest(idle))
             .values(expires_at=now - dt.timedelta(minutes=1))
         )
         # in use all along, but logged in 10 h 1 min ago
         await s.execute(
             update(m.AuthToken)
-            .where(m.AuthToken.token_sha256 == _token_digest(old))
+            .where(m.AuthToken.token_sha256 == token_digest(old))
             .values(
                 created_at=now - dt.timedelta(hours=10, minutes=1),
                 expires_at=now + dt.timedelta(minutes=29),
@@ -117,7 +117,7 @@ async def test_sessions_end_when_idle_or_too_old_and_api_tokens_do_not(
         # API tokens are not sessions: their age does not matter
         await s.execute(
             update(m.AuthToken)
-            .where(m.AuthToken.token_sha256 == _token_digest(api_token))
+            .where(m.AuthToken.token_sha256 == token_digest(api_token))
             .values(created_at=now - dt.timedelta(days=400))
         )
     assert (await client.get("/api/v1/auth/me", headers=bearer(idle))).status_code == 401
@@ -132,7 +132,7 @@ async def test_sessions_end_when_idle_or_too_old_and_api_tokens_do_not(
     async with store.transaction() as s:
         await s.execute(
             update(m.AuthToken)
-            .where(m.AuthToken.token_sha256 == _token_digest(fresh))
+            .where(m.AuthToken.token_sha256 == token_digest(fresh))
             .values(expires_at=now + dt.timedelta(minutes=3))
         )
     assert (await client.get("/api/v1/auth/me", headers=bearer(fresh))).status_code == 200
@@ -140,7 +140,7 @@ async def test_sessions_end_when_idle_or_too_old_and_api_tokens_do_not(
         row = (
             await s.execute(
                 m.AuthToken.__table__.select().where(
-                    m.AuthToken.token_sha256 == _token_digest(fresh)
+                    m.AuthToken.token_sha256 == token_digest(fresh)
                 )
             )
         ).first()

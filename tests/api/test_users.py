@@ -9,10 +9,10 @@ import asyncio
 import httpx
 import pytest
 
-from flowpbx.store import users as user_repo
 from flowpbx.store.db import Store
 from flowpbx.store.errors import ConflictError
 from flowpbx.store.records import UserRec
+from flowpbx.store.repos import users as users_repo
 from tests.api.conftest import bearer
 
 
@@ -159,9 +159,9 @@ async def test_last_admin_rule_holds_whoever_asks(store: Store) -> None:
     viewer = await store.create_user("guest", "guest-password", "viewer")
     async with store.transaction() as s:
         with pytest.raises(ConflictError, match="last admin"):
-            await user_repo.delete_user(s, "boss", acting=viewer)
+            await users_repo.delete_user(s, "boss", acting=viewer)
     async with store.sessions() as s:
-        assert [u.username for u in await user_repo.list_users(s)] == ["boss", "guest"]
+        assert [u.username for u in await users_repo.list_users(s)] == ["boss", "guest"]
     assert only.role == "admin"
 
 
@@ -213,7 +213,7 @@ async def test_two_admins_deleting_each_other_at_once_leave_one(store: Store) ->
     async def delete(username: str, acting: UserRec) -> str:
         try:
             async with store.transaction() as s:
-                await user_repo.delete_user(s, username, acting=acting)
+                await users_repo.delete_user(s, username, acting=acting)
         except ConflictError:
             return "refused"
         return "deleted"
@@ -221,5 +221,5 @@ async def test_two_admins_deleting_each_other_at_once_leave_one(store: Store) ->
     results = await asyncio.gather(delete("admin-b", a), delete("admin-a", b))
     assert sorted(results) == ["deleted", "refused"], results
     async with store.sessions() as s:
-        left = await user_repo.list_users(s)
+        left = await users_repo.list_users(s)
     assert len(left) == 1 and left[0].role == "admin"

@@ -170,8 +170,8 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     verification is the real code path); production keeps the library defaults."""
     from argon2 import PasswordHasher
 
-    from flowpbx.store import repos
+    from flowpbx.store.repos import users as users_repo
 
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(repos, "_hasher", cheap)
-    monkeypatch.setattr(repos, "_DUMMY_HASH", cheap.hash("flowpbx-dummy-password"))
+    monkeypatch.setattr(users_repo, "_hasher", cheap)
+    monkeypatch.setattr(users_repo, "_DUMMY_HASH", cheap.hash("flowpbx-dummy-password"))

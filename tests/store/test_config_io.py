@@ -14,7 +14,7 @@ from flowpbx.store import models as m
 from flowpbx.store.config_io import dump_config, export_config, import_config
 from flowpbx.store.db import Store
 from flowpbx.store.errors import ConfigError
-from flowpbx.store.repos import compute_ha1
+from flowpbx.store.repos.extensions import compute_ha1
 
 FLOW: dict[str, Any] = {
     "name": "Main line",

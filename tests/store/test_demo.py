@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from flowpbx.store import models as m
 from flowpbx.store.db import Store
 from flowpbx.store.demo import DEMO_FLOW_NAME, load_demo, published_demo_credentials
-from flowpbx.store.repos import compute_ha1
+from flowpbx.store.repos.extensions import compute_ha1
 
 
 async def _counts(store: Store) -> dict[str, int]:

@@ -6,10 +6,14 @@ import hashlib
 
 import pytest
 
-from flowpbx.store import repos
 from flowpbx.store.db import Store
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import CallRecord, NumberRec, RegistrationRec, TrunkRec
+from flowpbx.store.repos import extensions as extensions_repo
+from flowpbx.store.repos import flows as flows_repo
+from flowpbx.store.repos import numbers as numbers_repo
+from flowpbx.store.repos import settings as settings_repo
+from flowpbx.store.repos import trunks as trunks_repo
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -17,7 +21,7 @@ T0 = dt.datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
 async def _directory(store: Store) -> None:
     async with store.transaction() as s:
-        await repos.upsert_extension(
+        await extensions_repo.upsert_extension(
             s,
             number="101",
             name="Alice",
@@ -26,11 +30,15 @@ async def _directory(store: Store) -> None:
             outbound=True,
             caller_id="+3711",
         )
-        await repos.upsert_trunk(
+        await trunks_repo.upsert_trunk(
             s, TrunkRec(name="prov", host="10.0.0.1", port=5070, username="acme", password="pw")
         )
-        await repos.upsert_number(s, NumberRec(number="+37167000002", trunk="prov", position=2))
-        await repos.upsert_number(s, NumberRec(number="+37167000001", trunk="prov", position=1))
+        await numbers_repo.upsert_number(
+            s, NumberRec(number="+37167000002", trunk="prov", position=2)
+        )
+        await numbers_repo.upsert_number(
+            s, NumberRec(number="+37167000001", trunk="prov", position=1)
+        )
 
 
 async def test_extension_password_is_stored_only_as_ha1(store: Store) -> None:
@@ -66,8 +74,8 @@ async def test_runtime_config_round_trip(store: Store) -> None:
             "entry": "s",
             "nodes": {"s": {"type": "numbers", "params": {"numbers": ["+37167000001"]}}},
         }
-        await repos.save_draft(s, "Main", doc)
-        assert await repos.publish_flow(s, "Main", author="t") == 1
+        await flows_repo.save_draft(s, "Main", doc)
+        assert await flows_repo.publish_flow(s, "Main", author="t") == 1
     cfg = await store.load_runtime_config()
     assert set(cfg.extensions) == {"101"}
     assert cfg.trunks == [
@@ -92,21 +100,21 @@ async def test_draft_is_not_live_until_published(store: Store) -> None:
     }
     doc2 = {**doc1, "layout": {"s": {"x": 1, "y": 2}}}
     async with store.transaction() as s:
-        await repos.save_draft(s, "F", doc1)
-        assert await repos.publish_flow(s, "F", author="a") == 1
-        assert await repos.publish_flow(s, "F", author="a") == 1  # unchanged: no revision
-        await repos.save_draft(s, "F", doc2)
+        await flows_repo.save_draft(s, "F", doc1)
+        assert await flows_repo.publish_flow(s, "F", author="a") == 1
+        assert await flows_repo.publish_flow(s, "F", author="a") == 1  # unchanged: no revision
+        await flows_repo.save_draft(s, "F", doc2)
     cfg = await store.load_runtime_config()
     assert cfg.flows_by_did["+37167000001"].document == doc1
     async with store.transaction() as s:
-        assert await repos.publish_flow(s, "F", author="b", message="layout") == 2
-        revs = await repos.list_revisions(s, "F")
+        assert await flows_repo.publish_flow(s, "F", author="b", message="layout") == 2
+        revs = await flows_repo.list_revisions(s, "F")
     assert [(r.number, r.author, r.document) for r in revs] == [(1, "a", doc1), (2, "b", doc2)]
     cfg = await store.load_runtime_config()
     assert cfg.flows_by_did["+37167000001"].revision == 2
     async with store.transaction() as s:
         with pytest.raises(NotFoundError):
-            await repos.publish_flow(s, "nope", author="a")
+            await flows_repo.publish_flow(s, "nope", author="a")
 
 
 async def test_registrations_upsert_expire_and_delete(store: Store) -> None:
@@ -215,8 +223,8 @@ async def test_users_and_tokens(store: Store) -> None:
 
 async def test_settings_key_value(store: Store) -> None:
     async with store.transaction() as s:
-        assert await repos.get_setting(s, "x", 5) == 5
-        await repos.set_setting(s, "x", {"a": [1, 2]})
-        await repos.set_setting(s, "x", {"a": [3]})
+        assert await settings_repo.get_setting(s, "x", 5) == 5
+        await settings_repo.set_setting(s, "x", {"a": [1, 2]})
+        await settings_repo.set_setting(s, "x", {"a": [3]})
     async with store.sessions() as s:
-        assert await repos.get_setting(s, "x") == {"a": [3]}
+        assert await settings_repo.get_setting(s, "x") == {"a": [3]}

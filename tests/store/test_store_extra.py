@@ -6,11 +6,17 @@ import datetime as dt
 
 import pytest
 
-from flowpbx.store import repos_extra
 from flowpbx.store.db import Store
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import MailboxRec, NumberRec, QueueRec, TrunkRec
-from flowpbx.store.repos import upsert_mailbox, upsert_number, upsert_trunk
+from flowpbx.store.repos import numbers as numbers_repo
+from flowpbx.store.repos import queues as queues_repo
+from flowpbx.store.repos import trunks as trunks_repo
+from flowpbx.store.repos import users as users_repo
+from flowpbx.store.repos import voicemail as voicemail_repo
+from flowpbx.store.repos.numbers import upsert_number
+from flowpbx.store.repos.trunks import upsert_trunk
+from flowpbx.store.repos.voicemail import upsert_mailbox
 
 T0 = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
 
@@ -77,7 +83,7 @@ async def test_voicemail_messages(store: Store) -> None:
     assert msgs[1].duration_s == 3.5 and msgs[1].received_at == T0 and not msgs[1].heard
     assert (await store.mark_heard(m1)).heard
     async with store.sessions() as s:
-        assert await repos_extra.mailbox_counts(s) == {"100": (2, 1)}
+        assert await voicemail_repo.mailbox_counts(s) == {"100": (2, 1)}
     await store.delete_voicemail(m1)
     assert not (store.data_dir / "vm1.wav").exists()
     assert await store.get_voicemail(m1) is None
@@ -88,10 +94,10 @@ async def test_voicemail_messages(store: Store) -> None:
 async def test_queue_config_and_member_statistics(store: Store) -> None:
     async with store.transaction() as s:
         rec = QueueRec(name="sales", members=[{"extension": "101", "penalty": 0}])
-        assert await repos_extra.upsert_queue(s, rec)
-        assert not await repos_extra.upsert_queue(s, rec)
+        assert await queues_repo.upsert_queue(s, rec)
+        assert not await queues_repo.upsert_queue(s, rec)
     async with store.sessions() as s:
-        assert await repos_extra.get_queue(s, "sales") == rec
+        assert await queues_repo.get_queue(s, "sales") == rec
     for i, (member, result, wait) in enumerate(
         [
             ("101", "answered", 5.0),
@@ -116,7 +122,7 @@ async def test_queue_config_and_member_statistics(store: Store) -> None:
     assert stats["102"]["answered"] == 1
     assert await store.queue_member_stats("sales", T0 + dt.timedelta(minutes=3)) == {}
     async with store.sessions() as s:
-        q = await repos_extra.queue_stats(s, "sales", T0)
+        q = await queues_repo.queue_stats(s, "sales", T0)
     assert q["calls"] == 4 and q["by_result"] == {"answered": 3, "timeout": 1}
     assert q["max_wait_s"] == 120.0 and q["mean_wait_s"] == pytest.approx(35.25)
 
@@ -124,12 +130,12 @@ async def test_queue_config_and_member_statistics(store: Store) -> None:
 async def test_api_tokens_named_listed_revoked(store: Store) -> None:
     user = await store.create_user("ann", "ann-password", "admin")
     async with store.transaction() as s:
-        rec, token = await repos_extra.issue_api_token(s, user.id, "backup script", T0)
+        rec, token = await users_repo.issue_api_token(s, user.id, "backup script", T0)
     assert (await store.user_for_token(token)) == user
     async with store.sessions() as s:
-        assert [t.name for t in await repos_extra.list_api_tokens(s, user.id)] == ["backup script"]
+        assert [t.name for t in await users_repo.list_api_tokens(s, user.id)] == ["backup script"]
     async with store.transaction() as s:
-        await repos_extra.revoke_api_token(s, user.id, rec.id)
+        await users_repo.revoke_api_token(s, user.id, rec.id)
     assert await store.user_for_token(token) is None
 
 
@@ -140,13 +146,13 @@ async def test_trunk_in_use_and_number_order(store: Store) -> None:
             await upsert_number(s, NumberRec(number=n, trunk="p", position=i))
     with pytest.raises(ConflictError, match=r"\+3711"):
         async with store.transaction() as s:
-            await repos_extra.delete_trunk(s, "p")
+            await trunks_repo.delete_trunk(s, "p")
     async with store.transaction() as s:
-        await repos_extra.move_number(s, "+3713", 1)
+        await numbers_repo.move_number(s, "+3713", 1)
     cfg = await store.load_runtime_config()
     assert cfg.caller_id_list == ["+3713", "+3711", "+3712"]
     async with store.transaction() as s:
-        await repos_extra.delete_number(s, "+3711")
+        await numbers_repo.delete_number(s, "+3711")
     cfg = await store.load_runtime_config()
     assert sorted((n.position, n.number) for n in cfg.numbers.values()) == [
         (1, "+3713"),

@@ -35,8 +35,9 @@ from flowpbx.services.audio import (
     convert_upload,
 )
 from flowpbx.store import models as m
-from flowpbx.store import repos, repos_extra
 from flowpbx.store.db import Store, builtin_audio
+from flowpbx.store.repos import audio as audio_repo
+from flowpbx.store.repos import flows as flows_repo
 
 router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
 
@@ -76,8 +77,8 @@ def audio_users(published: list[Any]) -> dict[str, list[str]]:
 
 async def _all(store: Store) -> list[AudioOut]:
     async with store.sessions() as s:
-        rows = {r.name: r for r in await repos.list_audio_rows(s)}
-        users = audio_users(await repos.list_published(s))
+        rows = {r.name: r for r in await audio_repo.list_audio_rows(s)}
+        users = audio_users(await flows_repo.list_published(s))
     out: dict[str, AudioOut] = {}
     for name in builtin_audio():
         out[name] = AudioOut(
@@ -128,7 +129,7 @@ async def upload_audio(
     if name in builtin_audio():
         raise ApiError(409, "audio-builtin", f"{name!r} is a built-in sample")
     async with store.sessions() as s:
-        if any(r.name == name for r in await repos.list_audio_rows(s)):
+        if any(r.name == name for r in await audio_repo.list_audio_rows(s)):
             raise ApiError(409, "audio-exists", f"audio {name!r} already exists")
     audio_dir = store.data_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -186,7 +187,7 @@ async def upload_audio(
                 [{"path": "body.file", "message": "no samples"}],
             )
         async with store.transaction() as s:
-            await repos.upsert_audio(
+            await audio_repo.upsert_audio(
                 s,
                 name=name,
                 file=final.relative_to(store.data_dir).as_posix(),
@@ -214,9 +215,9 @@ async def get_audio(name: str, store: StoreDep, _user: UserDep) -> AudioOut:
 async def audio_file(name: str, store: StoreDep, _user: UserDep) -> FileResponse:
     builtins = builtin_audio()
     async with store.sessions() as s:
-        row = next((r for r in await repos.list_audio_rows(s) if r.name == name), None)
+        row = next((r for r in await audio_repo.list_audio_rows(s) if r.name == name), None)
     if row is not None and not (row.builtin and name in builtins):
-        path = repos.audio_path(row, store.data_dir)
+        path = audio_repo.audio_path(row, store.data_dir)
     elif name in builtins:
         path = builtins[name]
     else:
@@ -239,10 +240,10 @@ async def delete_audio(name: str, store: StoreDep, live: LiveDep, _user: UserDep
         )
     async with store.transaction() as s:
         row: m.Audio | None = next(
-            (r for r in await repos.list_audio_rows(s) if r.name == name), None
+            (r for r in await audio_repo.list_audio_rows(s) if r.name == name), None
         )
-        path = repos.audio_path(row, store.data_dir) if row is not None else None
-        await repos_extra.delete_audio_row(s, name)
+        path = audio_repo.audio_path(row, store.data_dir) if row is not None else None
+        await audio_repo.delete_audio_row(s, name)
     if path is not None and path.is_relative_to(store.data_dir):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

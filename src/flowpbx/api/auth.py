@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 
 from flowpbx.api.deps import CSRF_COOKIE, SESSION_COOKIE, StoreDep, UserDep, request_token
 from flowpbx.api.errors import ApiError
+from flowpbx.store.repos.users import password_problem
 from flowpbx.store.sessions import start_session
-from flowpbx.store.users import password_problem
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -132,7 +132,7 @@ class LoginLimiter:
 
 def check_password(username: str, password: str, *, path: str = "body.password") -> None:
     """Raise a 422 ``weak-password`` naming ``path`` when ``password`` breaks the policy
-    (store/users.py: `password_problem`)."""
+    (store/repos/users.py: `password_problem`)."""
     problem = password_problem(username, password)
     if problem is not None:
         raise ApiError(

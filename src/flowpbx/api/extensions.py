@@ -18,12 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store import repos
 from flowpbx.store.config_io import ExtensionIn, cidr_list, generate_sip_password, sip_password
 from flowpbx.store.config_io import _e164 as e164
 from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
 from flowpbx.store.records import ExtensionRec, RegistrationRec
+from flowpbx.store.repos import extensions as extensions_repo
+from flowpbx.store.repos import voicemail as voicemail_repo
 
 router = APIRouter(prefix="/api/v1/extensions", tags=["extensions"])
 
@@ -153,7 +154,7 @@ async def _check_mailbox(store: Store, mailbox: str | None) -> None:
     if mailbox is None:
         return
     async with store.sessions() as s:
-        if mailbox not in {mb.number for mb in await repos.list_mailboxes(s)}:
+        if mailbox not in {mb.number for mb in await voicemail_repo.list_mailboxes(s)}:
             raise ApiError(
                 422,
                 "invalid-request",
@@ -213,7 +214,7 @@ async def update_extension(
 async def delete_extension(number: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
     try:
         async with store.transaction() as s:
-            await repos.delete_extension(s, number)
+            await extensions_repo.delete_extension(s, number)
     except NotFoundError as exc:
         raise not_found("extension", number) from exc
     await reload_live(live)

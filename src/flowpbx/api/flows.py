@@ -27,10 +27,15 @@ from flowpbx.flow.schedule import Schedule
 from flowpbx.flow.simulator import simulate
 from flowpbx.flow.validate import validate_flow
 from flowpbx.store import models as m
-from flowpbx.store import repos, repos_extra
 from flowpbx.store.config_io import DirectoryView, import_document
 from flowpbx.store.db import Store, builtin_audio
 from flowpbx.store.errors import ConfigError
+from flowpbx.store.repos import audio as audio_repo
+from flowpbx.store.repos import extensions as extensions_repo
+from flowpbx.store.repos import flows as flows_repo
+from flowpbx.store.repos import numbers as numbers_repo
+from flowpbx.store.repos import schedules as schedules_repo
+from flowpbx.store.repos import voicemail as voicemail_repo
 
 router = APIRouter(prefix="/api/v1/flows", tags=["flows"])
 schema_router = APIRouter(prefix="/api/v1", tags=["flows"])
@@ -180,18 +185,20 @@ class SimulateOut(BaseModel):
 async def directory_view(s: AsyncSession, store: Store, flow_name: str | None) -> DirectoryView:
     """The company as validation sees it; DIDs claimed by *other* published flows."""
     claimed: dict[str, str] = {}
-    for pub in await repos.list_published(s):
+    for pub in await flows_repo.list_published(s):
         if pub.flow_name != flow_name:
-            for did in repos.flow_dids(pub.document):
+            for did in flows_repo.flow_dids(pub.document):
                 claimed.setdefault(did, pub.flow_name)
-    boxes = await repos.list_mailboxes(s)
+    boxes = await voicemail_repo.list_mailboxes(s)
     return DirectoryView(
-        extensions=frozenset(e.number for e in await repos.list_extensions(s)),
-        audio=frozenset(set(builtin_audio()) | {a.name for a in await repos.list_audio_rows(s)}),
+        extensions=frozenset(e.number for e in await extensions_repo.list_extensions(s)),
+        audio=frozenset(
+            set(builtin_audio()) | {a.name for a in await audio_repo.list_audio_rows(s)}
+        ),
         mailboxes=frozenset(mb.number for mb in boxes),
         mailbox_pins=frozenset(mb.number for mb in boxes if mb.pin),
-        schedules=frozenset(sc.name for sc in await repos.list_schedules(s)),
-        numbers=frozenset(n.number for n in await repos.list_numbers(s)),
+        schedules=frozenset(sc.name for sc in await schedules_repo.list_schedules(s)),
+        numbers=frozenset(n.number for n in await numbers_repo.list_numbers(s)),
         flow_dids=claimed,
     )
 
@@ -200,7 +207,7 @@ def check(document: dict[str, Any], view: DirectoryView) -> ValidationOut:
     report = validate_flow(document, view).to_dict()
     errors = [ProblemOut(**p) for p in report["errors"]]
     if not errors:
-        for did in repos.flow_dids(document):
+        for did in flows_repo.flow_dids(document):
             if did not in view.numbers:
                 errors.append(
                     ProblemOut(
@@ -220,12 +227,12 @@ def _unnamed(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _flow_out(s: AsyncSession, row: m.Flow) -> FlowOut:
-    rev = await repos.published_revision(s, row)
+    rev = await flows_repo.published_revision(s, row)
     return FlowOut(
         name=row.name,
         published_revision=rev.number if rev else None,
         draft_changed=rev is None or _unnamed(rev.document) != _unnamed(row.draft),
-        numbers=repos.flow_dids(row.draft),
+        numbers=flows_repo.flow_dids(row.draft),
         updated_at=row.updated_at,
         draft=row.draft,
         published=rev.document if rev else None,
@@ -233,7 +240,7 @@ async def _flow_out(s: AsyncSession, row: m.Flow) -> FlowOut:
 
 
 async def _row(s: AsyncSession, name: str) -> m.Flow:
-    row = await repos.get_flow_row(s, name)
+    row = await flows_repo.get_flow_row(s, name)
     if row is None:
         raise not_found("flow", name)
     return row
@@ -245,7 +252,7 @@ async def _row(s: AsyncSession, name: str) -> m.Flow:
 @router.get("", response_model=list[FlowSummary])
 async def list_flows(store: StoreDep, _user: UserDep) -> list[FlowSummary]:
     async with store.sessions() as s:
-        out = [await _flow_out(s, row) for row in await repos.list_flow_rows(s)]
+        out = [await _flow_out(s, row) for row in await flows_repo.list_flow_rows(s)]
     return [FlowSummary(**o.model_dump(exclude={"draft", "published"})) for o in out]
 
 
@@ -258,9 +265,9 @@ async def flow_schema(_user: UserDep) -> dict[str, Any]:
 @router.post("", response_model=FlowOut, status_code=201, responses={409: {}})
 async def create_flow(doc: FlowDocIn, store: StoreDep, _user: UserDep) -> FlowOut:
     async with store.transaction() as s:
-        if await repos.get_flow_row(s, doc.name) is not None:
+        if await flows_repo.get_flow_row(s, doc.name) is not None:
             raise ApiError(409, "flow-exists", f"flow {doc.name!r} already exists")
-        await repos.save_draft(s, doc.name, doc.document())
+        await flows_repo.save_draft(s, doc.name, doc.document())
         return await _flow_out(s, await _row(s, doc.name))
 
 
@@ -304,7 +311,7 @@ async def save_flow(name: str, doc: FlowDocIn, store: StoreDep, _user: UserDep) 
         )
     async with store.transaction() as s:
         await _row(s, name)
-        await repos.save_draft(s, name, doc.document())
+        await flows_repo.save_draft(s, name, doc.document())
         return await _flow_out(s, await _row(s, name))
 
 
@@ -313,7 +320,7 @@ async def delete_flow(name: str, store: StoreDep, live: LiveDep, _user: UserDep)
     async with store.transaction() as s:
         row = await _row(s, name)
         was_published = row.published_revision_id is not None
-        await repos_extra.delete_flow(s, name)
+        await flows_repo.delete_flow(s, name)
     if was_published:
         await reload_live(live)
     return Response(status_code=204)
@@ -331,7 +338,7 @@ async def rename_flow(
     """Give the flow a new name; its revisions and published state stay with it."""
     async with store.transaction() as s:
         row = await _row(s, name)
-        if body.name != name and await repos.get_flow_row(s, body.name) is not None:
+        if body.name != name and await flows_repo.get_flow_row(s, body.name) is not None:
             raise ApiError(409, "flow-exists", f"flow {body.name!r} already exists")
         row.name = body.name
         row.draft = {**row.draft, "name": body.name}
@@ -376,7 +383,7 @@ async def publish(
                 f"flow {name!r} has {len(result.errors)} problem(s); nothing was published",
                 details=[e.model_dump() for e in result.errors],
             )
-        number = await repos.publish_flow(
+        number = await flows_repo.publish_flow(
             s, name, author=user.username, message=body.message if body else ""
         )
     await reload_live(live)
@@ -387,7 +394,7 @@ async def publish(
 async def revisions(name: str, store: StoreDep, _user: UserDep) -> list[RevisionOut]:
     async with store.sessions() as s:
         row = await _row(s, name)
-        revs = await repos.list_revisions(s, name)
+        revs = await flows_repo.list_revisions(s, name)
     return [
         RevisionOut(
             number=r.number,
@@ -404,7 +411,7 @@ async def revisions(name: str, store: StoreDep, _user: UserDep) -> list[Revision
 async def revision(name: str, number: IntId, store: StoreDep, _user: UserDep) -> RevisionDetail:
     async with store.sessions() as s:
         row = await _row(s, name)
-        rev = await repos_extra.get_revision(s, row.id, number)
+        rev = await flows_repo.get_revision(s, row.id, number)
         if rev is None:
             raise not_found("revision", f"{name} #{number}")
         return RevisionDetail(
@@ -424,7 +431,7 @@ async def rollback(
     """Publish an older revision's document again (as a new revision); the draft becomes it."""
     async with store.transaction() as s:
         row = await _row(s, name)
-        rev = await repos_extra.get_revision(s, row.id, body.revision)
+        rev = await flows_repo.get_revision(s, row.id, body.revision)
         if rev is None:
             raise not_found("revision", f"{name} #{body.revision}")
         result = check(rev.document, await directory_view(s, store, name))
@@ -435,8 +442,8 @@ async def rollback(
                 f"revision {body.revision} no longer validates against the directory",
                 details=[e.model_dump() for e in result.errors],
             )
-        await repos.save_draft(s, name, rev.document)
-        number = await repos.publish_flow(
+        await flows_repo.save_draft(s, name, rev.document)
+        number = await flows_repo.publish_flow(
             s, name, author=user.username, message=f"rollback to revision {body.revision}"
         )
     await reload_live(live)
@@ -452,7 +459,7 @@ async def simulate_call(
         row = await _row(s, name)
         document = body.document.document() if body.document is not None else row.draft
         schedules: dict[str, Schedule] = {}
-        for sc in await repos.list_schedules(s):
+        for sc in await schedules_repo.list_schedules(s):
             try:
                 spec = ScheduleSpec.model_validate(
                     {"timezone": sc.timezone, "hours": sc.hours, "holidays": sc.holidays}
@@ -460,9 +467,9 @@ async def simulate_call(
                 schedules[sc.name] = Schedule.from_spec(spec)
             except ValueError:
                 continue
-        extensions = [e.number for e in await repos.list_extensions(s)]
-        durations = {a.name: a.duration_s for a in await repos.list_audio_rows(s)}
-    dids = repos.flow_dids(document)
+        extensions = [e.number for e in await extensions_repo.list_extensions(s)]
+        durations = {a.name: a.duration_s for a in await audio_repo.list_audio_rows(s)}
+    dids = flows_repo.flow_dids(document)
     did = body.did or (dids[0] if dids else "")
     zone = (await load_settings(store)).timezone
     at = body.at or dt.datetime.now(dt.UTC)

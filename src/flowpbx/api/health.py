@@ -12,7 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.store import models as m
-from flowpbx.store import repos_extra
+from flowpbx.store.repos import history as history_repo
+from flowpbx.store.repos import voicemail as voicemail_repo
 
 router = APIRouter(tags=["health"])
 
@@ -71,7 +72,7 @@ async def metrics(request: Request, store: StoreDep, live: LiveDep, _user: UserD
     """Prometheus text format: calls, registrations, queue waits, outbox, live counters."""
     out = _Exposition()
     async with store.sessions() as s:
-        outcomes = await repos_extra.outcome_counts(s)
+        outcomes = await history_repo.outcome_counts(s)
         outbox_rows = await s.execute(
             select(m.EmailOutbox.status, func.count(m.EmailOutbox.id)).group_by(
                 m.EmailOutbox.status
@@ -83,7 +84,7 @@ async def metrics(request: Request, store: StoreDep, live: LiveDep, _user: UserD
                 select(func.count(m.QueueCall.id), func.coalesce(func.sum(m.QueueCall.wait_s), 0))
             )
         ).one()
-        unheard = await repos_extra.mailbox_counts(s)
+        unheard = await voicemail_repo.mailbox_counts(s)
     out.metric(
         "flowpbx_calls_total",
         "counter",

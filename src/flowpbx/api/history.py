@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from flowpbx.api.deps import IntId, StoreDep, UserDep
 from flowpbx.api.errors import not_found
 from flowpbx.api.files import wav_response
-from flowpbx.store import repos_extra
 from flowpbx.store.records import CallRecord
+from flowpbx.store.repos import history as history_repo
 
 router = APIRouter(prefix="/api/v1/history", tags=["history"])
 csv_router = APIRouter(prefix="/api/v1", tags=["history"])
@@ -103,7 +103,7 @@ async def list_history(
 ) -> list[CallOut]:
     rows = await store.list_call_history(limit=limit, offset=offset, **f.model_dump())
     async with store.sessions() as s:
-        total = await repos_extra.count_call_history(s, **f.model_dump())
+        total = await history_repo.count_call_history(s, **f.model_dump())
     response.headers["X-Total-Count"] = str(total)
     return [call_out(r) for r in rows]
 
@@ -166,7 +166,7 @@ async def get_trace(call_pk: IntId, store: StoreDep, _user: UserDep) -> list[dic
 )
 async def get_recording(call_pk: IntId, store: StoreDep, _user: UserDep) -> FileResponse:
     async with store.sessions() as s:
-        rel = await repos_extra.call_recording(s, call_pk)
+        rel = await history_repo.call_recording(s, call_pk)
     if not rel:
         raise not_found("recording", str(call_pk))
     return wav_response(

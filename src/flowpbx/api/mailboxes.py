@@ -13,11 +13,11 @@ from flowpbx.api.deps import IntId, LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.files import wav_response
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store import repos, repos_extra
 from flowpbx.store.config_io import MailboxIn
 from flowpbx.store.db import Store
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import MailboxRec, VoicemailRec
+from flowpbx.store.repos import voicemail as voicemail_repo
 
 router = APIRouter(prefix="/api/v1/mailboxes", tags=["mailboxes"])
 
@@ -79,7 +79,7 @@ def _msg_out(m: VoicemailRec) -> MessageOut:
 
 async def _all(store: Store) -> list[MailboxOut]:
     async with store.sessions() as s:
-        counts = await repos_extra.mailbox_counts(s)
+        counts = await voicemail_repo.mailbox_counts(s)
         return [
             MailboxOut(
                 number=mb.number,
@@ -89,7 +89,7 @@ async def _all(store: Store) -> list[MailboxOut]:
                 messages=counts.get(mb.number, (0, 0))[0],
                 unheard=counts.get(mb.number, (0, 0))[1],
             )
-            for mb in await repos.list_mailboxes(s)
+            for mb in await voicemail_repo.list_mailboxes(s)
         ]
 
 
@@ -102,7 +102,7 @@ async def _one(store: Store, number: str) -> MailboxOut:
 
 async def _pin_of(store: Store, number: str) -> str | None:
     async with store.sessions() as s:
-        for mb in await repos.list_mailboxes(s):
+        for mb in await voicemail_repo.list_mailboxes(s):
             if mb.number == number:
                 return mb.pin
     return None
@@ -118,9 +118,9 @@ async def create_mailbox(
     body: MailboxIn, store: StoreDep, live: LiveDep, _user: UserDep
 ) -> MailboxOut:
     async with store.transaction() as s:
-        if any(mb.number == body.number for mb in await repos.list_mailboxes(s)):
+        if any(mb.number == body.number for mb in await voicemail_repo.list_mailboxes(s)):
             raise ApiError(409, "mailbox-exists", f"mailbox {body.number} already exists")
-        await repos.upsert_mailbox(
+        await voicemail_repo.upsert_mailbox(
             s, MailboxRec(number=body.number, name=body.name, pin=body.pin, email=tuple(body.email))
         )
     await reload_live(live)
@@ -139,7 +139,7 @@ async def update_mailbox(
     await _one(store, number)
     pin = body.pin if "pin" in body.model_fields_set else await _pin_of(store, number)
     async with store.transaction() as s:
-        await repos.upsert_mailbox(
+        await voicemail_repo.upsert_mailbox(
             s, MailboxRec(number=number, name=body.name, pin=pin, email=tuple(body.email))
         )
     await reload_live(live)
@@ -151,7 +151,7 @@ async def delete_mailbox(number: str, store: StoreDep, live: LiveDep, _user: Use
     messages = await store.list_voicemail(number)
     try:
         async with store.transaction() as s:
-            await repos_extra.delete_mailbox(s, number)
+            await voicemail_repo.delete_mailbox(s, number)
     except NotFoundError as exc:
         raise not_found("mailbox", number) from exc
     except ConflictError as exc:

@@ -8,11 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store import repos, repos_extra
 from flowpbx.store.config_io import _e164 as e164
 from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
 from flowpbx.store.records import NumberRec
+from flowpbx.store.repos import flows as flows_repo
+from flowpbx.store.repos import numbers as numbers_repo
+from flowpbx.store.repos import trunks as trunks_repo
 
 router = APIRouter(prefix="/api/v1/numbers", tags=["numbers"])
 
@@ -49,14 +51,14 @@ class NumberUpdate(BaseModel):
 async def _all(store: Store) -> list[NumberOut]:
     async with store.sessions() as s:
         owners: dict[str, str] = {}
-        for pub in await repos.list_published(s):
-            for did in repos.flow_dids(pub.document):
+        for pub in await flows_repo.list_published(s):
+            for did in flows_repo.flow_dids(pub.document):
                 owners.setdefault(did, pub.flow_name)
         return [
             NumberOut(
                 number=n.number, trunk=n.trunk, position=n.position, flow=owners.get(n.number)
             )
-            for n in await repos.list_numbers(s)
+            for n in await numbers_repo.list_numbers(s)
         ]
 
 
@@ -69,7 +71,7 @@ async def _one(store: Store, number: str) -> NumberOut:
 
 async def _check_trunk(store: Store, trunk: str) -> None:
     async with store.sessions() as s:
-        if trunk not in {t.name for t in await repos.list_trunks(s)}:
+        if trunk not in {t.name for t in await trunks_repo.list_trunks(s)}:
             raise ApiError(
                 422,
                 "invalid-request",
@@ -89,16 +91,16 @@ async def create_number(
 ) -> NumberOut:
     await _check_trunk(store, body.trunk)
     async with store.transaction() as s:
-        existing = await repos.list_numbers(s)
+        existing = await numbers_repo.list_numbers(s)
         if any(n.number == body.number for n in existing):
             raise ApiError(409, "number-exists", f"number {body.number} already exists")
         last = max((n.position for n in existing), default=0)
-        await repos.upsert_number(
+        await numbers_repo.upsert_number(
             s, NumberRec(number=body.number, trunk=body.trunk, position=last + 1)
         )
         await s.flush()
         if body.position is not None:
-            await repos_extra.move_number(s, body.number, body.position)
+            await numbers_repo.move_number(s, body.number, body.position)
     await reload_live(live)
     return await _one(store, body.number)
 
@@ -115,12 +117,12 @@ async def update_number(
     current = await _one(store, number)
     await _check_trunk(store, body.trunk)
     async with store.transaction() as s:
-        await repos.upsert_number(
+        await numbers_repo.upsert_number(
             s, NumberRec(number=number, trunk=body.trunk, position=current.position)
         )
         await s.flush()
         if body.position is not None:
-            await repos_extra.move_number(s, number, body.position)
+            await numbers_repo.move_number(s, number, body.position)
     await reload_live(live)
     return await _one(store, number)
 
@@ -137,7 +139,7 @@ async def delete_number(number: str, store: StoreDep, live: LiveDep, _user: User
         )
     try:
         async with store.transaction() as s:
-            await repos_extra.delete_number(s, number)
+            await numbers_repo.delete_number(s, number)
     except NotFoundError as exc:
         raise not_found("number", number) from exc
     await reload_live(live)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from flowpbx.api.deps import StoreDep, UserDep
-from flowpbx.store import repos_extra
+from flowpbx.store.repos import outbox as outbox_repo
 
 router = APIRouter(prefix="/api/v1/outbox", tags=["outbox"])
 
@@ -36,7 +36,7 @@ async def list_outbox(
 ) -> list[EmailOut]:
     """Newest first."""
     async with store.sessions() as s:
-        rows = await repos_extra.list_emails(s, status=status, limit=limit)
+        rows = await outbox_repo.list_emails(s, status=status, limit=limit)
     return [
         EmailOut(
             id=e.id,

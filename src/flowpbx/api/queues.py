@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store import repos, repos_extra
 from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
 from flowpbx.store.records import QueueRec
+from flowpbx.store.repos import flows as flows_repo
+from flowpbx.store.repos import queues as queues_repo
 
 router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
 
@@ -99,8 +100,8 @@ async def _all(store: Store, live: LiveDep) -> list[QueueOut]:
     today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     live_state = _live(live)
     async with store.sessions() as s:
-        stored = {q.name: q for q in await repos_extra.list_queues(s)}
-        from_flows = _flow_queues(await repos.list_published(s))
+        stored = {q.name: q for q in await queues_repo.list_queues(s)}
+        from_flows = _flow_queues(await flows_repo.list_published(s))
         out: list[QueueOut] = []
         for name in sorted(set(stored) | set(from_flows) | set(live_state)):
             flows, params = from_flows.get(name, ([], {}))
@@ -126,10 +127,10 @@ async def _all(store: Store, live: LiveDep) -> list[QueueOut]:
                     members=members,
                     settings=settings,
                     live=live_state.get(name),
-                    stats=await repos_extra.queue_stats(s, name, today),
+                    stats=await queues_repo.queue_stats(s, name, today),
                     member_stats={
                         k: {**v, "last_call_at": v["last_call_at"].isoformat()}
-                        for k, v in (await repos_extra.queue_member_stats(s, name, today)).items()
+                        for k, v in (await queues_repo.queue_member_stats(s, name, today)).items()
                     },
                 )
             )
@@ -155,7 +156,7 @@ async def put_queue(
 ) -> QueueOut:
     """Store (create or replace) a queue's configuration."""
     async with store.transaction() as s:
-        await repos_extra.upsert_queue(
+        await queues_repo.upsert_queue(
             s,
             QueueRec(
                 name=name,
@@ -172,7 +173,7 @@ async def put_queue(
 async def delete_queue(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
     try:
         async with store.transaction() as s:
-            await repos_extra.delete_queue(s, name)
+            await queues_repo.delete_queue(s, name)
     except NotFoundError as exc:
         raise not_found("queue", name) from exc
     await reload_live(live)

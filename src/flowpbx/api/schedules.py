@@ -11,10 +11,11 @@ from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
 from flowpbx.flow.model import ScheduleSpec
-from flowpbx.store import repos, repos_extra
 from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
 from flowpbx.store.records import ScheduleRec
+from flowpbx.store.repos import flows as flows_repo
+from flowpbx.store.repos import schedules as schedules_repo
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
 
@@ -68,7 +69,7 @@ def _out(sc: ScheduleRec) -> ScheduleOut:
 
 async def _get(store: Store, name: str) -> ScheduleRec:
     async with store.sessions() as s:
-        for sc in await repos.list_schedules(s):
+        for sc in await schedules_repo.list_schedules(s):
             if sc.name == name:
                 return sc
     raise not_found("schedule", name)
@@ -77,7 +78,7 @@ async def _get(store: Store, name: str) -> ScheduleRec:
 @router.get("", response_model=list[ScheduleOut])
 async def list_schedules(store: StoreDep, _user: UserDep) -> list[ScheduleOut]:
     async with store.sessions() as s:
-        return [_out(sc) for sc in await repos.list_schedules(s)]
+        return [_out(sc) for sc in await schedules_repo.list_schedules(s)]
 
 
 @router.post("", response_model=ScheduleOut, status_code=201, responses={409: {}})
@@ -86,9 +87,9 @@ async def create_schedule(
 ) -> ScheduleOut:
     _check(body)
     async with store.transaction() as s:
-        if any(sc.name == body.name for sc in await repos.list_schedules(s)):
+        if any(sc.name == body.name for sc in await schedules_repo.list_schedules(s)):
             raise ApiError(409, "schedule-exists", f"schedule {body.name!r} already exists")
-        await repos.upsert_schedule(
+        await schedules_repo.upsert_schedule(
             s,
             ScheduleRec(
                 name=body.name, timezone=body.timezone, hours=body.hours, holidays=body.holidays
@@ -110,7 +111,7 @@ async def update_schedule(
     await _get(store, name)
     _check(body)
     async with store.transaction() as s:
-        await repos.upsert_schedule(
+        await schedules_repo.upsert_schedule(
             s,
             ScheduleRec(
                 name=name, timezone=body.timezone, hours=body.hours, holidays=body.holidays
@@ -140,7 +141,7 @@ def schedule_users(published: list[Any], name: str) -> list[str]:
 @router.delete("/{name}", status_code=204, responses={404: {}, 409: {}})
 async def delete_schedule(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
     async with store.sessions() as s:
-        users = schedule_users(await repos.list_published(s), name)
+        users = schedule_users(await flows_repo.list_published(s), name)
     if users:
         raise ApiError(
             409,
@@ -150,7 +151,7 @@ async def delete_schedule(name: str, store: StoreDep, live: LiveDep, _user: User
         )
     try:
         async with store.transaction() as s:
-            await repos_extra.delete_schedule(s, name)
+            await schedules_repo.delete_schedule(s, name)
     except NotFoundError as exc:
         raise not_found("schedule", name) from exc
     await reload_live(live)

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowpbx.api.deps import StoreDep, UserDep
 from flowpbx.api.errors import not_found
-from flowpbx.store import repos_extra
 from flowpbx.store.errors import NotFoundError
+from flowpbx.store.repos import users as users_repo
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["auth"])
 
@@ -37,14 +37,14 @@ async def list_tokens(store: StoreDep, user: UserDep) -> list[TokenOut]:
     async with store.sessions() as s:
         return [
             TokenOut(id=t.id, name=t.name, created_at=t.created_at)
-            for t in await repos_extra.list_api_tokens(s, user.id)
+            for t in await users_repo.list_api_tokens(s, user.id)
         ]
 
 
 @router.post("", response_model=NewTokenOut, status_code=201)
 async def create_token(body: TokenIn, store: StoreDep, user: UserDep) -> NewTokenOut:
     async with store.transaction() as s:
-        rec, token = await repos_extra.issue_api_token(
+        rec, token = await users_repo.issue_api_token(
             s, user.id, body.name, dt.datetime.now(dt.UTC)
         )
     return NewTokenOut(id=rec.id, name=rec.name, created_at=rec.created_at, token=token)
@@ -56,7 +56,7 @@ async def revoke_token(
 ) -> Response:
     try:
         async with store.transaction() as s:
-            await repos_extra.revoke_api_token(s, user.id, token_id)
+            await users_repo.revoke_api_token(s, user.id, token_id)
     except NotFoundError as exc:
         raise not_found("token", str(token_id)) from exc
     return Response(status_code=204)

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store import repos, repos_extra
 from flowpbx.store.config_io import INVITE_RATE_PATTERN, TrunkIn
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import TrunkRec
+from flowpbx.store.repos import trunks as trunks_repo
 
 router = APIRouter(prefix="/api/v1/trunks", tags=["trunks"])
 
@@ -86,7 +86,7 @@ def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
 
 async def _get(store: StoreDep, name: str) -> TrunkRec:
     async with store.sessions() as s:
-        for t in await repos.list_trunks(s):
+        for t in await trunks_repo.list_trunks(s):
             if t.name == name:
                 return t
     raise not_found("trunk", name)
@@ -96,15 +96,15 @@ async def _get(store: StoreDep, name: str) -> TrunkRec:
 async def list_trunks(store: StoreDep, live: LiveDep, _user: UserDep) -> list[TrunkOut]:
     state = _live_state(live)
     async with store.sessions() as s:
-        return [_out(t, state) for t in await repos.list_trunks(s)]
+        return [_out(t, state) for t in await trunks_repo.list_trunks(s)]
 
 
 @router.post("", response_model=TrunkOut, status_code=201, responses={409: {}})
 async def create_trunk(body: TrunkIn, store: StoreDep, live: LiveDep, _user: UserDep) -> TrunkOut:
     async with store.transaction() as s:
-        if any(t.name == body.name for t in await repos.list_trunks(s)):
+        if any(t.name == body.name for t in await trunks_repo.list_trunks(s)):
             raise ApiError(409, "trunk-exists", f"trunk {body.name!r} already exists")
-        await repos.upsert_trunk(s, body.record())
+        await trunks_repo.upsert_trunk(s, body.record())
     await reload_live(live)
     return _out(await _get(store, body.name), _live_state(live))
 
@@ -124,7 +124,7 @@ async def update_trunk(
         fields["password"] = old.password  # write-only: omitted keeps the old one
     fields["register"] = fields.pop("register_")
     async with store.transaction() as s:
-        await repos.upsert_trunk(s, TrunkRec(name=name, **fields))
+        await trunks_repo.upsert_trunk(s, TrunkRec(name=name, **fields))
     await reload_live(live)
     return _out(await _get(store, name), _live_state(live))
 
@@ -133,7 +133,7 @@ async def update_trunk(
 async def delete_trunk(name: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
     try:
         async with store.transaction() as s:
-            await repos_extra.delete_trunk(s, name)
+            await trunks_repo.delete_trunk(s, name)
     except NotFoundError as exc:
         raise not_found("trunk", name) from exc
     except ConflictError as exc:

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowpbx.api.auth import check_password
 from flowpbx.api.deps import AdminDep, StoreDep, request_token
 from flowpbx.api.errors import ApiError, not_found
-from flowpbx.store import users as user_repo
 from flowpbx.store.errors import ConflictError, NotFoundError
-from flowpbx.store.users import MIN_PASSWORD_LENGTH
+from flowpbx.store.repos import users as users_repo
+from flowpbx.store.repos.users import MIN_PASSWORD_LENGTH
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -56,7 +56,7 @@ class PasswordIn(BaseModel):
     password: Password
 
 
-def _out(u: user_repo.UserInfo) -> UserOut:
+def _out(u: users_repo.UserInfo) -> UserOut:
     return UserOut.model_validate(
         {"username": u.username, "role": u.role, "created_at": u.created_at}
     )
@@ -65,7 +65,7 @@ def _out(u: user_repo.UserInfo) -> UserOut:
 @router.get("", response_model=list[UserOut])
 async def list_users(store: StoreDep, _admin: AdminDep) -> list[UserOut]:
     async with store.sessions() as s:
-        return [_out(u) for u in await user_repo.list_users(s)]
+        return [_out(u) for u in await users_repo.list_users(s)]
 
 
 @router.post("", response_model=UserOut, status_code=201, responses={409: {}})
@@ -73,7 +73,7 @@ async def create_user(body: UserIn, store: StoreDep, _admin: AdminDep) -> UserOu
     check_password(body.username, body.password)  # api/auth.py: the password policy
     try:
         async with store.transaction() as s:
-            created = await user_repo.add_user(s, body.username, body.password, body.role)
+            created = await users_repo.add_user(s, body.username, body.password, body.role)
     except ConflictError as exc:
         raise ApiError(
             409,
@@ -90,7 +90,7 @@ async def delete_user(username: Username, store: StoreDep, admin: AdminDep) -> R
         raise ApiError(409, "user-is-you", "you cannot delete the user you are signed in as")
     try:
         async with store.transaction() as s:
-            await user_repo.delete_user(s, username, acting=admin)
+            await users_repo.delete_user(s, username, acting=admin)
     except NotFoundError as exc:
         raise not_found("user", username) from exc
     except ConflictError as exc:
@@ -106,7 +106,7 @@ async def reset_password(
     keep = request_token(request) if username == admin.username else None
     try:
         async with store.transaction() as s:
-            await user_repo.reset_password(s, username, body.password, keep_session=keep)
+            await users_repo.reset_password(s, username, body.password, keep_session=keep)
     except NotFoundError as exc:
         raise not_found("user", username) from exc
     return Response(status_code=204)

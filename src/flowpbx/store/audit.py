@@ -6,8 +6,8 @@ the signed-in user), every change through the command line by `cli.py` (actor ``
 credential has its value replaced by ``"***"``, at any depth, and long values are cut, so
 what lands here is safe to show to every admin.
 
-Like `repos.py`, the functions taking a session never commit; `record_change` opens its own
-transaction on a `Store` for callers that have none.
+Like the repositories (`store/repos/`), the functions taking a session never commit;
+`record_change` opens its own transaction on a `Store` for callers that have none.
 """
 
 from __future__ import annotations

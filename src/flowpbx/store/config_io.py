@@ -33,10 +33,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from flowpbx.flow.model import ScheduleSpec
 from flowpbx.flow.validate import validate_flow
 from flowpbx.media.audiofile import AudioFileError, convert_to_media_format
-from flowpbx.store import repos
 from flowpbx.store.db import Store, builtin_audio
 from flowpbx.store.errors import ConfigError
 from flowpbx.store.records import MailboxRec, NumberRec, ScheduleRec, TrunkRec
+from flowpbx.store.repos import audio as audio_repo
+from flowpbx.store.repos import extensions as extensions_repo
+from flowpbx.store.repos import flows as flows_repo
+from flowpbx.store.repos import numbers as numbers_repo
+from flowpbx.store.repos import schedules as schedules_repo
+from flowpbx.store.repos import trunks as trunks_repo
+from flowpbx.store.repos import voicemail as voicemail_repo
 
 EXPORT_NOTE = (
     "SIP passwords are stored only as digest hashes (HA1) and cannot be exported; "
@@ -407,7 +413,7 @@ def check_flow(document: dict[str, Any], directory: DirectoryView) -> list[str]:
     report = validate_flow(document, directory)
     problems = [p.message for p in report.errors]
     if not report.errors:
-        for did in repos.flow_dids(document):
+        for did in flows_repo.flow_dids(document):
             if did not in directory.numbers:
                 problems.append(f"numbers: {did} is not one of My numbers")
     return list(dict.fromkeys(problems))
@@ -483,14 +489,14 @@ async def import_config(store: Store, path: Path | str) -> ImportResult:
 async def import_document(store: Store, data: Mapping[str, Any], *, base: Path) -> ImportResult:
     parsed, problems = parse_document(data)
     async with store.sessions() as s:
-        db_ext = {e.number for e in await repos.list_extensions(s)}
-        db_trunks = {t.name for t in await repos.list_trunks(s)}
-        db_numbers = {n.number: n for n in await repos.list_numbers(s)}
-        db_mailbox_rows = await repos.list_mailboxes(s)
+        db_ext = {e.number for e in await extensions_repo.list_extensions(s)}
+        db_trunks = {t.name for t in await trunks_repo.list_trunks(s)}
+        db_numbers = {n.number: n for n in await numbers_repo.list_numbers(s)}
+        db_mailbox_rows = await voicemail_repo.list_mailboxes(s)
         db_mailboxes = {mb.number for mb in db_mailbox_rows}
-        db_schedules = {sc.name: sc for sc in await repos.list_schedules(s)}
-        db_audio = {row.name for row in await repos.list_audio_rows(s)}
-        db_published = await repos.list_published(s)
+        db_schedules = {sc.name: sc for sc in await schedules_repo.list_schedules(s)}
+        db_audio = {row.name for row in await audio_repo.list_audio_rows(s)}
+        db_published = await flows_repo.list_published(s)
 
     # cross references
     trunks = db_trunks | {t.name for t in parsed.trunks}
@@ -515,10 +521,10 @@ async def import_document(store: Store, data: Mapping[str, Any], *, base: Path) 
     claimed: dict[str, str] = {}
     for pub in db_published:
         if pub.flow_name not in imported_names:
-            for did in repos.flow_dids(pub.document):
+            for did in flows_repo.flow_dids(pub.document):
                 claimed.setdefault(did, pub.flow_name)
     for doc in parsed.flows:
-        for did in repos.flow_dids(doc):
+        for did in flows_repo.flow_dids(doc):
             claimed.setdefault(did, doc["name"])
     schedules = set(db_schedules) | {sc.name for sc in parsed.schedules}
     audio_names = set(builtin_audio()) | db_audio | {a.name for a in parsed.audio}
@@ -565,7 +571,7 @@ async def _apply(
     new_revisions: list[str] = []
     async with store.transaction() as s:
         for e in parsed.extensions:
-            changed["extensions"] += await repos.upsert_extension(
+            changed["extensions"] += await extensions_repo.upsert_extension(
                 s,
                 number=e.number,
                 name=e.name,
@@ -579,7 +585,7 @@ async def _apply(
                 call_waiting=e.call_waiting,
             )
         for t in parsed.trunks:
-            changed["trunks"] += await repos.upsert_trunk(s, t.record())
+            changed["trunks"] += await trunks_repo.upsert_trunk(s, t.record())
         # document order is the caller-ID list; numbers not in the document keep their
         # relative order after the imported ones
         order = [n.number for n in parsed.numbers]
@@ -590,27 +596,27 @@ async def _apply(
             for pos, num in enumerate(order + [n.number for n in rest], start=1):
                 trunk = trunk_of.get(num) or db_numbers[num].trunk
                 rec = NumberRec(number=num, trunk=trunk, position=pos)
-                changed["numbers"] += await repos.upsert_number(s, rec)
+                changed["numbers"] += await numbers_repo.upsert_number(s, rec)
         for mb in parsed.mailboxes:
             rec_mb = MailboxRec(number=mb.number, name=mb.name, pin=mb.pin, email=tuple(mb.email))
-            changed["mailboxes"] += await repos.upsert_mailbox(s, rec_mb)
+            changed["mailboxes"] += await voicemail_repo.upsert_mailbox(s, rec_mb)
         for sc in parsed.schedules:
             rec_sc = ScheduleRec(
                 name=sc.name, timezone=sc.timezone, hours=sc.hours, holidays=sc.holidays
             )
-            changed["schedules"] += await repos.upsert_schedule(s, rec_sc)
+            changed["schedules"] += await schedules_repo.upsert_schedule(s, rec_sc)
         for plan in plans:
             rel = plan.final.relative_to(store.data_dir).as_posix()
-            changed["audio"] += await repos.upsert_audio(
+            changed["audio"] += await audio_repo.upsert_audio(
                 s, name=plan.name, file=rel, duration_s=round(plan.duration_s, 3)
             )
         for doc in parsed.flows:
             name = doc["name"]
-            changed["flows"] += await repos.save_draft(s, name, doc)
-            before = await repos.get_flow_row(s, name)
+            changed["flows"] += await flows_repo.save_draft(s, name, doc)
+            before = await flows_repo.get_flow_row(s, name)
             prev = before.published_revision_id if before else None
-            published[name] = await repos.publish_flow(s, name, author=IMPORT_AUTHOR)
-            after = await repos.get_flow_row(s, name)
+            published[name] = await flows_repo.publish_flow(s, name, author=IMPORT_AUTHOR)
+            after = await flows_repo.get_flow_row(s, name)
             if after is not None and after.published_revision_id != prev:
                 new_revisions.append(name)
     return ImportResult(changed=changed, published=published, new_revisions=new_revisions)
@@ -622,16 +628,16 @@ async def _apply(
 async def export_config(store: Store) -> dict[str, Any]:
     """The whole configuration as a document `import_config` accepts (no SIP passwords)."""
     async with store.sessions() as s:
-        extensions = await repos.list_extensions(s)
-        trunks = await repos.list_trunks(s)
-        numbers = await repos.list_numbers(s)
-        mailboxes = await repos.list_mailboxes(s)
-        schedules = await repos.list_schedules(s)
-        audio_rows = await repos.list_audio_rows(s)
-        flow_rows = await repos.list_flow_rows(s)
+        extensions = await extensions_repo.list_extensions(s)
+        trunks = await trunks_repo.list_trunks(s)
+        numbers = await numbers_repo.list_numbers(s)
+        mailboxes = await voicemail_repo.list_mailboxes(s)
+        schedules = await schedules_repo.list_schedules(s)
+        audio_rows = await audio_repo.list_audio_rows(s)
+        flow_rows = await flows_repo.list_flow_rows(s)
         flows: list[dict[str, Any]] = []
         for row in flow_rows:
-            rev = await repos.published_revision(s, row)
+            rev = await flows_repo.published_revision(s, row)
             flows.append(rev.document if rev is not None else row.draft)
     doc: dict[str, Any] = {"comment": EXPORT_NOTE}
     doc["extensions"] = [
@@ -679,7 +685,7 @@ async def export_config(store: Store) -> dict[str, Any]:
         for sc in schedules
     ]
     doc["audio"] = [
-        {"name": a.name, "file": str(repos.audio_path(a, store.data_dir))}
+        {"name": a.name, "file": str(audio_repo.audio_path(a, store.data_dir))}
         for a in audio_rows
         if not a.builtin
     ]

@@ -17,21 +17,19 @@ import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from flowpbx.media.audiofile import BUILTIN_SAMPLES, builtin_sample_path
-from flowpbx.store import models as m
-from flowpbx.store import repos, repos_extra
 from flowpbx.store.errors import SchemaError
 from flowpbx.store.records import (
     CallRecord,
@@ -43,6 +41,19 @@ from flowpbx.store.records import (
     UserRec,
     VoicemailRec,
 )
+from flowpbx.store.repos import audio as audio_repo
+from flowpbx.store.repos import extensions as extensions_repo
+from flowpbx.store.repos import flows as flows_repo
+from flowpbx.store.repos import history as history_repo
+from flowpbx.store.repos import numbers as numbers_repo
+from flowpbx.store.repos import outbox as outbox_repo
+from flowpbx.store.repos import queues as queues_repo
+from flowpbx.store.repos import registrations as registrations_repo
+from flowpbx.store.repos import schedules as schedules_repo
+from flowpbx.store.repos import settings as settings_repo
+from flowpbx.store.repos import trunks as trunks_repo
+from flowpbx.store.repos import users as users_repo
+from flowpbx.store.repos import voicemail as voicemail_repo
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -188,22 +199,22 @@ class Store:
 
     async def load_runtime_config(self) -> RuntimeConfig:
         async with self.sessions() as s:
-            extensions = await repos.list_extensions(s)
-            trunks = await repos.list_trunks(s)
-            numbers = await repos.list_numbers(s)
-            mailboxes = await repos.list_mailboxes(s)
-            schedules = await repos.list_schedules(s)
-            published = await repos.list_published(s)
-            audio_rows = await repos.list_audio_rows(s)
+            extensions = await extensions_repo.list_extensions(s)
+            trunks = await trunks_repo.list_trunks(s)
+            numbers = await numbers_repo.list_numbers(s)
+            mailboxes = await voicemail_repo.list_mailboxes(s)
+            schedules = await schedules_repo.list_schedules(s)
+            published = await flows_repo.list_published(s)
+            audio_rows = await audio_repo.list_audio_rows(s)
         flows_by_did: dict[str, PublishedFlow] = {}
         for flow in published:
-            for did in repos.flow_dids(flow.document):
+            for did in flows_repo.flow_dids(flow.document):
                 flows_by_did.setdefault(did, flow)
         audio = builtin_audio()
         for row in audio_rows:
             if row.builtin and row.name in audio:
                 continue
-            audio[row.name] = repos.audio_path(row, self.data_dir)
+            audio[row.name] = audio_repo.audio_path(row, self.data_dir)
         return RuntimeConfig(
             extensions={e.number: e for e in extensions},
             trunks=trunks,
@@ -221,7 +232,7 @@ class Store:
         """Several rows in one transaction (the runtime batches them: one commit, not one
         per call, keeps history writes far below the call rate's cost)."""
         async with self.transaction() as s:
-            pks = await _add_call_history_rows(s, records)
+            pks = await history_repo.add_call_history_many(s, records)
         for rec, pk in zip(records, pks, strict=True):
             self.emit(
                 {
@@ -240,7 +251,7 @@ class Store:
     async def close_interrupted_calls(self) -> int:
         """At start-up: calls a crash cut (rows still in progress) end as `interrupted`."""
         async with self.transaction() as s:
-            return await repos.close_interrupted_calls(s, dt.datetime.now(dt.UTC))
+            return await history_repo.close_interrupted_calls(s, dt.datetime.now(dt.UTC))
 
     async def list_call_history(
         self,
@@ -254,7 +265,7 @@ class Store:
         outcome: str | None = None,
     ) -> list[CallRecord]:
         async with self.sessions() as s:
-            return await repos.list_call_history(
+            return await history_repo.list_call_history(
                 s,
                 limit=limit,
                 offset=offset,
@@ -267,11 +278,11 @@ class Store:
 
     async def get_call_history(self, call_pk: int) -> CallRecord | None:
         async with self.sessions() as s:
-            return await repos.get_call_history(s, call_pk)
+            return await history_repo.get_call_history(s, call_pk)
 
     async def save_registration(self, reg: RegistrationRec) -> None:
         async with self.transaction() as s:
-            await repos.save_registration(s, reg)
+            await registrations_repo.save_registration(s, reg)
         self.emit(
             {
                 "type": "registration",
@@ -284,7 +295,7 @@ class Store:
 
     async def delete_registration(self, extension: str, contact: str) -> None:
         async with self.transaction() as s:
-            await repos.delete_registration(s, extension, contact)
+            await registrations_repo.delete_registration(s, extension, contact)
         self.emit(
             {
                 "type": "registration",
@@ -299,21 +310,21 @@ class Store:
     ) -> list[RegistrationRec]:
         """Unexpired bindings (all, or those of one extension)."""
         async with self.sessions() as s:
-            return await repos.load_registrations(s, now or _utcnow(), extension)
+            return await registrations_repo.load_registrations(s, now or _utcnow(), extension)
 
     async def purge_registrations(self, now: dt.datetime | None = None) -> None:
         async with self.transaction() as s:
-            await repos.purge_registrations(s, now or _utcnow())
+            await registrations_repo.purge_registrations(s, now or _utcnow())
 
     # ----------------------------------------------------------------- directory
 
     async def list_extensions(self) -> list[ExtensionRec]:
         async with self.sessions() as s:
-            return await repos.list_extensions(s)
+            return await extensions_repo.list_extensions(s)
 
     async def get_extension(self, number: str) -> ExtensionRec | None:
         async with self.sessions() as s:
-            return await repos.get_extension(s, number)
+            return await extensions_repo.get_extension(s, number)
 
     async def upsert_extension(
         self,
@@ -329,7 +340,7 @@ class Store:
         call_waiting: bool = True,
     ) -> bool:
         async with self.transaction() as s:
-            return await repos.upsert_extension(
+            return await extensions_repo.upsert_extension(
                 s,
                 number=number,
                 name=name,
@@ -349,23 +360,23 @@ class Store:
         self, username: str, password: str, role: str, *, replace: bool = False
     ) -> UserRec:
         async with self.transaction() as s:
-            return await repos.create_user(s, username, password, role, replace=replace)
+            return await users_repo.create_user(s, username, password, role, replace=replace)
 
     async def authenticate(self, username: str, password: str) -> UserRec | None:
         async with self.sessions() as s:
-            return await repos.authenticate(s, username, password)
+            return await users_repo.authenticate(s, username, password)
 
     async def issue_token(self, user_id: int, *, kind: str = "session") -> str:
         async with self.transaction() as s:
-            return await repos.issue_token(s, user_id, _utcnow(), kind=kind)
+            return await users_repo.issue_token(s, user_id, _utcnow(), kind=kind)
 
     async def user_for_token(self, token: str) -> UserRec | None:
         async with self.sessions() as s:
-            return await repos.user_for_token(s, token, _utcnow())
+            return await users_repo.user_for_token(s, token, _utcnow())
 
     async def revoke_token(self, token: str) -> None:
         async with self.transaction() as s:
-            await repos.revoke_token(s, token)
+            await users_repo.revoke_token(s, token)
 
     # ----------------------------------------------------------------- email outbox
 
@@ -381,7 +392,7 @@ class Store:
         if not recipients:
             raise ValueError("an email needs at least one recipient")
         async with self.transaction() as s:
-            return await repos_extra.enqueue_email(
+            return await outbox_repo.enqueue_email(
                 s,
                 to=recipients,
                 subject=subject,
@@ -393,20 +404,20 @@ class Store:
     async def due_emails(self, now: dt.datetime | None = None, limit: int = 20) -> list[EmailRec]:
         """Pending emails whose next attempt is due at `now`, oldest first."""
         async with self.sessions() as s:
-            return await repos_extra.due_emails(s, now or _utcnow(), limit)
+            return await outbox_repo.due_emails(s, now or _utcnow(), limit)
 
     async def get_email(self, email_id: int) -> EmailRec | None:
         async with self.sessions() as s:
-            return await repos_extra.get_email(s, email_id)
+            return await outbox_repo.get_email(s, email_id)
 
     async def mark_sent(self, email_id: int) -> None:
         async with self.transaction() as s:
-            await repos_extra.mark_sent(s, email_id, _utcnow())
+            await outbox_repo.mark_sent(s, email_id, _utcnow())
 
     async def mark_failed(self, email_id: int, error: str, retry_at: dt.datetime | None) -> None:
         """Record a failed attempt: retried at `retry_at`, or given up when it is None."""
         async with self.transaction() as s:
-            await repos_extra.mark_failed(s, email_id, error, retry_at)
+            await outbox_repo.mark_failed(s, email_id, error, retry_at)
 
     # ----------------------------------------------------------------- voicemail
 
@@ -423,7 +434,7 @@ class Store:
     ) -> int:
         """Record a message already written (atomically) at data_dir/`file`; returns its id."""
         async with self.transaction() as s:
-            mid = await repos_extra.add_voicemail(
+            mid = await voicemail_repo.add_voicemail(
                 s,
                 mailbox=mailbox,
                 file=file,
@@ -438,20 +449,20 @@ class Store:
 
     async def list_voicemail(self, mailbox: str) -> list[VoicemailRec]:
         async with self.sessions() as s:
-            return await repos_extra.list_voicemail(s, mailbox)
+            return await voicemail_repo.list_voicemail(s, mailbox)
 
     async def get_voicemail(self, message_id: int) -> VoicemailRec | None:
         async with self.sessions() as s:
-            return await repos_extra.get_voicemail(s, message_id)
+            return await voicemail_repo.get_voicemail(s, message_id)
 
     async def mark_heard(self, message_id: int, heard: bool = True) -> VoicemailRec:
         async with self.transaction() as s:
-            return await repos_extra.mark_heard(s, message_id, heard)
+            return await voicemail_repo.mark_heard(s, message_id, heard)
 
     async def delete_voicemail(self, message_id: int) -> None:
         """Delete the row and its file."""
         async with self.transaction() as s:
-            rec = await repos_extra.delete_voicemail(s, message_id)
+            rec = await voicemail_repo.delete_voicemail(s, message_id)
         (self.data_dir / rec.file).unlink(missing_ok=True)
 
     # ----------------------------------------------------------------- queues
@@ -470,7 +481,7 @@ class Store:
     ) -> None:
         """One caller left a queue (answered, timeout, full, empty, exit or hangup)."""
         async with self.transaction() as s:
-            await repos_extra.record_queue_call(
+            await queues_repo.record_queue_call(
                 s,
                 queue=queue,
                 call_id=call_id,
@@ -491,104 +502,26 @@ class Store:
     ) -> dict[str, dict[str, Any]]:
         """extension -> {answered, talk_s, last_call_at} since `since` (all queues if None)."""
         async with self.sessions() as s:
-            return await repos_extra.queue_member_stats(s, queue, since)
+            return await queues_repo.queue_member_stats(s, queue, since)
 
     # ----------------------------------------------------------------- recordings
 
     async def set_call_recording(self, call_id: str, file: str) -> None:
         """Attach a recording (relative to data_dir) to the history row(s) of `call_id`."""
         async with self.transaction() as s:
-            await repos_extra.set_call_recording(s, call_id, file)
+            await history_repo.set_call_recording(s, call_id, file)
 
     # ----------------------------------------------------------------- settings
 
     async def get_setting(self, key: str, default: Any = None) -> Any:
         async with self.sessions() as s:
-            return await repos.get_setting(s, key, default)
+            return await settings_repo.get_setting(s, key, default)
 
     async def set_setting(self, key: str, value: Any) -> None:
         async with self.transaction() as s:
-            await repos.set_setting(s, key, value)
+            await settings_repo.set_setting(s, key, value)
 
 
 def builtin_audio() -> dict[str, Path]:
     """name -> absolute path of every built-in sample that ships with the package."""
     return {name: Path(builtin_sample_path(name)).resolve() for name in BUILTIN_SAMPLES}
-
-
-# -- call history in bulk ---------------------------------------------------------------------
-
-_FINAL_FIELDS = (  # what a call's final row puts into its in-progress row (repos.add_call_history)
-    "answered_at",
-    "ended_at",
-    "caller",
-    "caller_name",
-    "did",
-    "flow",
-    "revision",
-    "answered_by",
-    "outcome",
-)
-
-
-def _history_values(rec: CallRecord) -> dict[str, Any]:
-    values = {name: getattr(rec, name) for name in _FINAL_FIELDS}
-    values["trace"] = list(rec.trace)
-    return values
-
-
-async def _add_call_history_rows(s: AsyncSession, records: Sequence[CallRecord]) -> list[int]:
-    """`repos.add_call_history` for many rows with three statements instead of two per row:
-    one SELECT of the in-progress rows the final rows replace, one multi-row INSERT (with
-    RETURNING, in order) and one executemany UPDATE. A call whose in-progress and final rows
-    are both in the batch is written once, as its final row (both get that row's id)."""
-    table = cast(Table, m.CallHistory.__table__)
-    finals = {rec.call_id for rec in records if rec.outcome != repos.IN_PROGRESS}
-    open_rows: dict[str, int] = {}
-    ids = sorted(finals)
-    for start in range(0, len(ids), 500):
-        result = await s.execute(
-            select(table.c.id, table.c.call_id)
-            .where(table.c.call_id.in_(ids[start : start + 500]))
-            .where(table.c.outcome == repos.IN_PROGRESS)
-            .order_by(table.c.id)
-        )
-        for pk, call_id in result:
-            open_rows.setdefault(call_id, pk)
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    # Per record: ("insert", index into inserts) or ("row", primary key).
-    where: list[tuple[str, int]] = []
-    pending: dict[str, int] = {}  # call_id -> index of its in-progress insert in this batch
-    for rec in records:
-        values = _history_values(rec)
-        if rec.outcome != repos.IN_PROGRESS:
-            index = pending.pop(rec.call_id, None)
-            if index is not None:
-                inserts[index].update(values)
-                where.append(("insert", index))
-                continue
-            pk = open_rows.pop(rec.call_id, None)
-            if pk is not None:
-                updates.append({"b_id": pk, **values})
-                where.append(("row", pk))
-                continue
-        values.update(call_id=rec.call_id, started_at=rec.started_at)
-        if rec.outcome == repos.IN_PROGRESS:
-            pending[rec.call_id] = len(inserts)
-        where.append(("insert", len(inserts)))
-        inserts.append(values)
-    new_ids: list[int] = []
-    if inserts:
-        result = await s.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), inserts
-        )
-        new_ids = [row[0] for row in result]
-    if updates:
-        await s.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values({name: bindparam(name) for name in (*_FINAL_FIELDS, "trace")}),
-            updates,
-        )
-    return [new_ids[i] if kind == "insert" else i for kind, i in where]

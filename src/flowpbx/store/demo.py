@@ -17,7 +17,7 @@ from typing import Any
 
 from flowpbx.store.config_io import ImportResult, import_document
 from flowpbx.store.db import Store
-from flowpbx.store.repos import compute_ha1
+from flowpbx.store.repos.extensions import compute_ha1
 
 DEMO_ADMIN = ("admin", "demo-admin")
 DEMO_PHONES = (("101", "Alice"), ("102", "Bob"), ("103", "Carol"))

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowpbx.store import models as m
 from flowpbx.store.records import UserRec
-from flowpbx.store.repos import _token_digest, _user_rec
+from flowpbx.store.repos.users import token_digest, user_rec
 
 __all__ = [
     "DEFAULT_IDLE_MINUTES",
@@ -53,9 +53,7 @@ async def start_session(s: AsyncSession, token: str, now: dt.datetime) -> dt.tim
     """Set a freshly issued session's deadlines; returns its absolute lifetime (for the
     cookie's Max-Age)."""
     idle, most = await session_limits(s)
-    row = await s.scalar(
-        select(m.AuthToken).where(m.AuthToken.token_sha256 == _token_digest(token))
-    )
+    row = await s.scalar(select(m.AuthToken).where(m.AuthToken.token_sha256 == token_digest(token)))
     if row is not None and row.kind == "session":
         row.created_at = now
         row.expires_at = now + min(idle, most)
@@ -69,7 +67,7 @@ async def touch_session(s: AsyncSession, token: str, now: dt.datetime) -> UserRe
         await s.execute(
             select(m.User, m.AuthToken)
             .join(m.AuthToken, m.AuthToken.user_id == m.User.id)
-            .where(m.AuthToken.token_sha256 == _token_digest(token))
+            .where(m.AuthToken.token_sha256 == token_digest(token))
         )
     ).first()
     if found is None:
@@ -78,7 +76,7 @@ async def touch_session(s: AsyncSession, token: str, now: dt.datetime) -> UserRe
     if row.kind != "session":
         if row.expires_at is not None and _aware(row.expires_at) <= now:
             return None
-        return _user_rec(user)
+        return user_rec(user)
     idle, most = await session_limits(s)
     hard = _aware(row.created_at) + most
     deadline = min(_aware(row.expires_at), hard) if row.expires_at is not None else hard
@@ -88,4 +86,4 @@ async def touch_session(s: AsyncSession, token: str, now: dt.datetime) -> UserRe
     moved = min(now + idle, hard)
     if row.expires_at is None or abs(moved - _aware(row.expires_at)) > SLACK:
         row.expires_at = moved
-    return _user_rec(user)
+    return user_rec(user)
