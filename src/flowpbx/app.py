@@ -35,7 +35,7 @@ async def run(settings: Settings) -> None:
     store = Store(settings.effective_database_url, settings.data_dir, sip_realm=settings.sip_realm)
     pbx = PbxService(settings, store)
     await pbx.start()
-    api = create_api(store, pbx)
+    api = create_api(store, pbx, settings=settings)
     host, port = settings.http_listen
     server = uvicorn.Server(
         uvicorn.Config(

@@ -12,14 +12,13 @@ import argparse
 import asyncio
 import getpass
 import ipaddress
-import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from flowpbx.settings import Settings, SettingsError
+from flowpbx.settings import Settings, SettingsError, debug_from_env
 
 T = TypeVar("T")
 
@@ -453,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if os.environ.get("FLOWPBX_DEBUG"):
+        if debug_from_env():
             traceback.print_exc()
         print(f"{prog}: error: {_describe(exc)}", file=sys.stderr)
         return 1

@@ -187,6 +187,19 @@ class Settings:
     voicemail_pin_max_failures: int = 5
     voicemail_pin_window_s: float = 900.0
     voicemail_pin_lockout_s: float = 900.0
+    # Outgoing mail (services/mail.py): the sender when neither FLOWPBX_SMTP_URL's ``from``
+    # nor the Settings page names one (FLOWPBX_SMTP_FROM; "" = flowpbx@<this host>); seconds
+    # to the first retry, the longest retry interval, and between outbox polls
+    # (FLOWPBX_SMTP_RETRY_S, FLOWPBX_SMTP_RETRY_MAX_S, FLOWPBX_SMTP_POLL_S).
+    smtp_from: str = ""
+    smtp_retry_s: float = 30.0
+    smtp_retry_max_s: float = 3600.0
+    smtp_poll_s: float = 30.0
+    # Webhooks and caller lookups may reach private addresses (FLOWPBX_HTTP_ALLOW_PRIVATE=1;
+    # the installation setting ``allow_private_webhooks`` does the same from the Settings page).
+    http_allow_private: bool = False
+    # The built web UI (FLOWPBX_WEB_DIR); None: the repository's web/dist.
+    web_dir: Path | None = None
     # Soak diagnostic: tracemalloc snapshots "DIR:SECONDS[:FRAMES]" (pbx/memory.py); "" = off.
     tracemalloc_dump: str = ""
 
@@ -218,9 +231,36 @@ class Settings:
             rtp_probation=_rtp_probation(os.environ.get("FLOWPBX_RTP_PROBATION", "3")),
             realtime_priority=_realtime_priority(os.environ.get("FLOWPBX_REALTIME_PRIORITY", "0")),
             tracemalloc_dump=_tracemalloc_dump(os.environ.get("FLOWPBX_TRACEMALLOC_DUMP", "")),
+            smtp_from=os.environ.get("FLOWPBX_SMTP_FROM", "").strip(),
+            smtp_retry_s=_seconds("FLOWPBX_SMTP_RETRY_S", 30.0),
+            smtp_retry_max_s=_seconds("FLOWPBX_SMTP_RETRY_MAX_S", 3600.0),
+            smtp_poll_s=_seconds("FLOWPBX_SMTP_POLL_S", 30.0),
+            http_allow_private=os.environ.get("FLOWPBX_HTTP_ALLOW_PRIVATE", "").strip().lower()
+            in ("1", "true", "yes", "on"),
+            web_dir=Path(web).resolve() if (web := os.environ.get("FLOWPBX_WEB_DIR")) else None,
             **_security_from_env(),
             **_limits_from_env(),
         )
+
+
+def debug_from_env() -> bool:
+    """FLOWPBX_DEBUG set: the command line prints the traceback of an error (read apart
+    from `Settings.from_env`, since a bad setting is one of the errors it explains)."""
+    return bool(os.environ.get("FLOWPBX_DEBUG"))
+
+
+def _seconds(name: str, default: float) -> float:
+    """The environment variable `name` as seconds > 0, or `default` when unset or empty."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise SettingsError(f"{name}={text!r}: expected a number of seconds > 0")
+    return value
 
 
 def _security_from_env() -> dict[str, Any]:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -9,6 +11,7 @@ from fastapi import FastAPI
 
 from flowpbx.api import create_api
 from flowpbx.api.events import EventBus
+from flowpbx.settings import Settings
 from flowpbx.store.db import Store
 from tests.api.server import serve_in_loop
 from tests.store.dbfixtures import (
@@ -32,7 +35,14 @@ async def store(migrated_db_url: str, tmp_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def app(store: Store) -> FastAPI:
-    return create_api(store, None, event_bus=EventBus())
+    """The API without a PBX, with the default process settings (whatever FLOWPBX_* the test
+    run has); `with_settings` changes them."""
+    return create_api(store, None, settings=Settings(), event_bus=EventBus())
+
+
+def with_settings(app: FastAPI, **changes: Any) -> None:
+    """Change the process settings the API reads (what FLOWPBX_* sets at start)."""
+    app.state.settings = dataclasses.replace(app.state.settings, **changes)
 
 
 @pytest.fixture

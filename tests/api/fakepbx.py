@@ -1,11 +1,14 @@
 """`FakePbx`: a small stand-in for the PBX *service interface* (`api.live.LiveService`).
 
-It answers like `PbxService` does (plus the optional actions) and records what the API
-asked of it. It replaces our own interface, not a network peer.
+It answers every operation of the protocol like `PbxService` does and records what the API
+asked of it. It replaces our own interface, not a network peer. Its event hub is not
+running (`subscribe` raises RuntimeError, as PbxService does before `start()`), so the API
+announces the store's writes on the websocket; tests/api/test_live.py's `HubPbx` has one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 CALL = {
@@ -25,6 +28,10 @@ class FakePbx:
         self.actions: list[tuple[Any, ...]] = []
         self.reloads = 0
         self.banned = ["203.0.113.9"]
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        return "0.0.0.0", 5060
 
     def registrations(self, extension: str) -> list[dict[str, Any]]:
         if extension == "101":
@@ -57,8 +64,14 @@ class FakePbx:
             return True
         return False
 
-    def queues(self) -> dict[str, dict[str, Any]]:
-        return {"sales": {"waiting": 2, "members": {"101": "in_call"}}}
+    def queues(self) -> list[dict[str, Any]]:
+        return [{"name": "sales", "waiting": 2, "members": {"101": "in_call"}}]
 
-    def metrics(self) -> dict[str, float]:
+    def trunk_registrations(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def counters(self) -> dict[str, float]:
         return {"sip_errors_total": 3, "media_lost_packets_total": 7}
+
+    def subscribe(self, subscriber: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        raise RuntimeError("the PBX is not running")

@@ -6,15 +6,15 @@ import copy
 from typing import Any
 
 import httpx
-import pytest
 import yaml
+from fastapi import FastAPI
 
 from flowpbx.store.db import Store
 from flowpbx.store.records import NumberRec, ScheduleRec, TrunkRec
 from flowpbx.store.repos.numbers import upsert_number
 from flowpbx.store.repos.schedules import upsert_schedule
 from flowpbx.store.repos.trunks import upsert_trunk
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, with_settings
 
 DID = "+37167000001"
 DID2 = "+37167000002"
@@ -192,7 +192,7 @@ async def test_simulate_returns_the_trace(
 
 
 async def test_simulate_reads_a_time_without_offset_in_the_company_zone(
-    store: Store, client: httpx.AsyncClient, token: str, monkeypatch: pytest.MonkeyPatch
+    store: Store, app: FastAPI, client: httpx.AsyncClient, token: str
 ) -> None:
     await _company(store)
     h = bearer(token)
@@ -217,7 +217,7 @@ async def test_simulate_reads_a_time_without_offset_in_the_company_zone(
         return r.json()["path"], r.json()["timezone"]
 
     # The company's zone defaults to FLOWPBX_TIMEZONE, then follows Settings.
-    monkeypatch.setenv("FLOWPBX_TIMEZONE", "Asia/Tokyo")
+    with_settings(app, timezone="Asia/Tokyo")
     assert (await client.get("/api/v1/settings", headers=h)).json()["timezone"] == "Asia/Tokyo"
     # Wednesday 16:30 in Tokyo is 09:30 in Riga: open; 16:30 UTC would be 18:30 there.
     assert await path_at("2026-12-02T16:30:00") == (["start", "open", "alice"], "Asia/Tokyo")

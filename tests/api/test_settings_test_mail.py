@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
 
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, with_settings
 from tests.e2e.peers import SmtpInbox
 from tests.netutil import free_tcp_port
 
@@ -23,12 +24,12 @@ class _Refusing(SmtpInbox):
 
 
 @pytest.fixture
-def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpInbox]:
+def inbox(app: FastAPI) -> Iterator[SmtpInbox]:
     port = free_tcp_port()
     box = SmtpInbox()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
-    monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{port}?timeout=5")
+    with_settings(app, smtp_url=f"smtp://127.0.0.1:{port}?timeout=5")
     try:
         yield box
     finally:
@@ -73,15 +74,15 @@ async def test_test_mail_is_for_admins_and_checks_the_address(
 
 
 async def test_test_mail_without_smtp_server_says_so(
-    client: httpx.AsyncClient, token: str, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, client: httpx.AsyncClient, token: str
 ) -> None:
-    monkeypatch.delenv("FLOWPBX_SMTP_URL", raising=False)
+    with_settings(app, smtp_url="")
     r = await client.post(
         "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
     )
     assert r.status_code == 409
     assert "FLOWPBX_SMTP_URL" in r.json()["error"]["message"]
-    monkeypatch.setenv("FLOWPBX_SMTP_URL", "http://user:hunter2-secret@mail.example.com")
+    with_settings(app, smtp_url="http://user:hunter2-secret@mail.example.com")
     r = await client.post(
         "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
     )
@@ -90,13 +91,13 @@ async def test_test_mail_without_smtp_server_says_so(
 
 
 async def test_refusal_and_unreachable_server_answer_502_with_the_reason(
-    client: httpx.AsyncClient, token: str, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, client: httpx.AsyncClient, token: str
 ) -> None:
     port = free_tcp_port()
     controller = Controller(_Refusing(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{port}?timeout=5")
+        with_settings(app, smtp_url=f"smtp://127.0.0.1:{port}?timeout=5")
         r = await client.post(
             "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
         )
@@ -108,7 +109,7 @@ async def test_refusal_and_unreachable_server_answer_502_with_the_reason(
     assert "no such mailbox here" in message
 
     closed = free_tcp_port()
-    monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{closed}?timeout=5")
+    with_settings(app, smtp_url=f"smtp://127.0.0.1:{closed}?timeout=5")
     r = await client.post(
         "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
     )

@@ -8,8 +8,9 @@ import json
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, with_settings
 from tests.services.conftest import WebPeer, web
 
 __all__ = ["web"]  # the fixture, used by name
@@ -18,8 +19,8 @@ URL = "/api/v1/flows/test-request"
 
 
 @pytest.fixture
-def allow_private(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLOWPBX_HTTP_ALLOW_PRIVATE", "1")
+def allow_private(app: FastAPI) -> None:
+    with_settings(app, http_allow_private=True)  # FLOWPBX_HTTP_ALLOW_PRIVATE=1
 
 
 def notify(url: str, **params: object) -> dict[str, object]:
@@ -90,9 +91,8 @@ async def test_errors_and_server_trouble_take_default(
 
 
 async def test_private_address_refused_without_the_setting(
-    client: httpx.AsyncClient, token: str, web: WebPeer, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, token: str, web: WebPeer
 ) -> None:
-    monkeypatch.delenv("FLOWPBX_HTTP_ALLOW_PRIVATE", raising=False)
     r = await client.post(URL, json={"node": notify(web.url("/reply/1"))}, headers=bearer(token))
     assert r.status_code == 200, r.text
     out = r.json()
@@ -113,10 +113,9 @@ async def test_private_address_refused_without_the_setting(
 
 
 async def test_names_and_spellings_of_loopback_are_refused_too(
-    client: httpx.AsyncClient, token: str, web: WebPeer, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, token: str, web: WebPeer
 ) -> None:
     """The check is on the addresses a host resolves to, not on how the URL spells it."""
-    monkeypatch.delenv("FLOWPBX_HTTP_ALLOW_PRIVATE", raising=False)
     h = bearer(token)
     for host in ("localhost", "[::ffff:127.0.0.1]", "2130706433", "127.1", "0.0.0.0"):
         url = f"http://{host}:{web.port}/reply/1"

@@ -21,6 +21,7 @@ from flowpbx.services.errors import (
     HttpTimeout,
 )
 from flowpbx.services.http import HttpSettings, WebClient, is_public_address
+from flowpbx.settings import Settings
 from tests.flow.helpers import CALLER, DID, MONDAY_10
 from tests.netutil import free_tcp_port, release_port
 from tests.services.conftest import WebPeer
@@ -186,11 +187,11 @@ def test_is_public_address(address: str, public: bool) -> None:
 
 def test_allow_private_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWPBX_HTTP_ALLOW_PRIVATE", "1")
-    assert HttpSettings.from_env().allow_private is True
+    assert Settings.from_env().http_allow_private is True
     monkeypatch.setenv("FLOWPBX_HTTP_ALLOW_PRIVATE", "0")
-    assert HttpSettings.from_env().allow_private is False
+    assert Settings.from_env().http_allow_private is False
     monkeypatch.delenv("FLOWPBX_HTTP_ALLOW_PRIVATE")
-    assert HttpSettings.from_env().allow_private is False
+    assert Settings.from_env().http_allow_private is False
 
 
 async def test_one_pool_serves_concurrent_requests(client: WebClient, web: WebPeer) -> None:

@@ -19,6 +19,7 @@ import soundfile as sf
 from flowpbx.flow.context import EmailMessage
 from flowpbx.services.errors import MailConfigError, MailSendError
 from flowpbx.services.mail import Outbox, SmtpConfig, SmtpSender, build_mime
+from flowpbx.settings import Settings
 from tests.services.conftest import SmtpServer
 
 T0 = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
@@ -115,8 +116,14 @@ def test_smtp_url_credentials_and_tls() -> None:
 
 def test_smtp_sender_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWPBX_SMTP_FROM", "office@example.org")
-    assert SmtpConfig.from_url("smtp://mx").sender == "office@example.org"
+    configured = Settings.from_env().smtp_from
+    assert configured == "office@example.org"
+    assert SmtpConfig.from_url("smtp://mx", sender=configured).sender == "office@example.org"
+    assert SmtpConfig.from_url("smtp://mx?from=a@example.com", sender=configured).sender == (
+        "a@example.com"
+    )
     monkeypatch.delenv("FLOWPBX_SMTP_FROM")
+    assert Settings.from_env().smtp_from == ""
     assert SmtpConfig.from_url("smtp://mx").sender.startswith("flowpbx@")
 
 

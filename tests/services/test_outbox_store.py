@@ -157,7 +157,8 @@ async def test_build_flow_services_wiring(store: Store, web: WebPeer) -> None:
 async def test_retry_timing_from_environment(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWPBX_SMTP_RETRY_S", "0.5")
     monkeypatch.setenv("FLOWPBX_SMTP_RETRY_MAX_S", "4")
-    services = Services(Settings(smtp_url="smtp://127.0.0.1:9"), store)
+    monkeypatch.setenv("FLOWPBX_SMTP_URL", "smtp://127.0.0.1:9")
+    services = Services(Settings.from_env(), store)
     try:
         assert services.outbox is not None
         assert [services.outbox.backoff_s(n) for n in (1, 2, 5)] == [0.5, 1.0, 4.0]
@@ -165,4 +166,4 @@ async def test_retry_timing_from_environment(store: Store, monkeypatch: pytest.M
         await services.close()
     monkeypatch.setenv("FLOWPBX_SMTP_RETRY_S", "soon")
     with pytest.raises(SettingsError, match="FLOWPBX_SMTP_RETRY_S"):
-        Services(Settings(), store)
+        Settings.from_env()

@@ -40,6 +40,7 @@ from flowpbx.api.limits import BodySizeLimit
 from flowpbx.api.live import LiveService
 from flowpbx.api.openapi_doc import COMMON_ERRORS, document_errors
 from flowpbx.api.webui import mount_web_ui
+from flowpbx.settings import Settings
 from flowpbx.store.db import Store
 
 ROUTERS = (
@@ -71,8 +72,14 @@ ROUTERS = (
 
 
 def create_api(
-    store: Store, live: LiveService | None, *, event_bus: events.EventBus | None = None
+    store: Store,
+    live: LiveService | None,
+    *,
+    settings: Settings | None = None,
+    event_bus: events.EventBus | None = None,
 ) -> FastAPI:
+    """`settings`: the process's (`flowpbx serve` passes its own); None reads the
+    environment now (`Settings.from_env`)."""
     app = FastAPI(
         title="flowpbx",
         version="0.1.0",
@@ -86,6 +93,7 @@ def create_api(
         redoc_url=None,
     )
     app.state.store = store
+    app.state.settings = settings if settings is not None else Settings.from_env()
     app.state.live = live
     app.state.events = event_bus if event_bus is not None else events.BUS
     _wire_events(store, live, app.state.events)
@@ -98,21 +106,22 @@ def create_api(
     for router in ROUTERS:
         app.include_router(router, responses=COMMON_ERRORS)
     document_errors(app)
-    mount_web_ui(app)  # last: the UI's catch-all must not shadow API routes
+    # last: the UI's catch-all must not shadow API routes
+    mount_web_ui(app, app.state.settings.web_dir)
     return app
 
 
 def _wire_events(store: Store, live: LiveService | None, bus: events.EventBus) -> None:
-    """Live events reach the websocket from the PBX's own event hub when it offers
-    `subscribe(callback)`; otherwise (an API without a PBX in this process) from the store
-    writes that matter to the UI — registrations, finished calls, voicemail, queue exits."""
-    subscribe = getattr(live, "subscribe", None) if live is not None else None
-    if callable(subscribe):
-        try:
-            subscribe(bus.publish)
-        except RuntimeError:  # the PBX is not running (yet): announce the store's writes
-            store.event_sink = bus.publish
-        else:
-            store.event_sink = None
-    else:
+    """Live events reach the websocket from the PBX's own event hub (`subscribe`);
+    otherwise (an API without a PBX in this process, or a PBX not running yet) from the
+    store writes that matter to the UI — registrations, finished calls, voicemail, queue
+    exits."""
+    if live is None:
         store.event_sink = bus.publish
+        return
+    try:
+        live.subscribe(bus.publish)
+    except RuntimeError:  # the PBX is not running (yet): announce the store's writes
+        store.event_sink = bus.publish
+    else:
+        store.event_sink = None

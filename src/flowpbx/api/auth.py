@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from flowpbx.api.deps import CSRF_COOKIE, SESSION_COOKIE, StoreDep, UserDep, request_token
 from flowpbx.api.errors import ApiError
+from flowpbx.store.repos import users as users_repo
 from flowpbx.store.repos.users import password_problem
 from flowpbx.store.sessions import start_session
 
@@ -182,13 +183,15 @@ async def login(body: LoginIn, response: Response, request: Request, store: Stor
             headers={"Retry-After": str(math.ceil(wait))},
         )
     attempt = limiter.failed(body.username, client)  # counted before the slow check
-    user = await store.authenticate(body.username, body.password)
+    async with store.sessions() as s:
+        user = await users_repo.authenticate(s, body.username, body.password)
     if user is None:
         raise ApiError(401, "bad-credentials", "wrong user name or password")
     limiter.succeeded(body.username, client, attempt)
-    token = await store.issue_token(user.id)
+    now = dt.datetime.now(dt.UTC)
     async with store.transaction() as s:  # idle and absolute expiry (store/sessions.py)
-        lifetime = await start_session(s, token, dt.datetime.now(dt.UTC))
+        token = await users_repo.issue_token(s, user.id, now)
+        lifetime = await start_session(s, token, now)
     csrf = secrets.token_urlsafe(24)
     secure = request.url.scheme == "https"
     max_age = int(lifetime.total_seconds())
@@ -221,7 +224,8 @@ async def logout(request: Request, response: Response, store: StoreDep, _user: U
     websockets, and clear both cookies."""
     token = request_token(request)
     if token:
-        await store.revoke_token(token)
+        async with store.transaction() as s:
+            await users_repo.revoke_token(s, token)
         request.app.state.event_sockets.end(token)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

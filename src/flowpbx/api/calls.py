@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
-from flowpbx.api.live_actions import optional_action, require_live
+from flowpbx.api.live_actions import require_live
+from flowpbx.store.repos import extensions as extensions_repo
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 
@@ -78,13 +79,13 @@ async def get_call(call_id: str, live: LiveDep, _user: UserDep) -> CallOut:
 
 
 @router.delete(
-    "/{call_id}", status_code=202, response_model=ActionOut, responses={404: {}, 501: {}, 503: {}}
+    "/{call_id}", status_code=202, response_model=ActionOut, responses={404: {}, 503: {}}
 )
 async def hangup(call_id: str, live: LiveDep, _user: UserDep) -> ActionOut:
     """Hang the call up (both parties)."""
-    fn = optional_action(live, "hangup_call")
+    svc = require_live(live)
     _find(live, call_id)
-    ok = await fn(call_id)
+    ok = await svc.hangup_call(call_id)
     if ok is False:
         raise not_found("call", call_id)
     return ActionOut(id=call_id, action="hangup", ok=True)
@@ -94,14 +95,15 @@ async def hangup(call_id: str, live: LiveDep, _user: UserDep) -> ActionOut:
     "/{call_id}/spy",
     status_code=202,
     response_model=ActionOut,
-    responses={403: {}, 404: {}, 409: {}, 501: {}, 503: {}},
+    responses={403: {}, 404: {}, 409: {}, 503: {}},
 )
 async def spy(
     call_id: str, body: SpyIn, store: StoreDep, live: LiveDep, _user: UserDep
 ) -> ActionOut:
     """Call the supervisor's phone and, when answered, join the call in `mode` (SPEC §4)."""
-    fn = optional_action(live, "spy")
-    ext = await store.get_extension(body.supervisor)
+    svc = require_live(live)
+    async with store.sessions() as s:
+        ext = await extensions_repo.get_extension(s, body.supervisor)
     if ext is None:
         raise not_found("extension", body.supervisor)
     if not ext.supervisor:
@@ -110,7 +112,7 @@ async def spy(
         )
     _find(live, call_id)
     try:
-        await fn(call_id, body.supervisor, body.mode)
+        await svc.spy(call_id, body.supervisor, body.mode)
     except LookupError as exc:  # not a bridged call, or the supervisor has no phone online
         raise ApiError(
             409, "spy-not-possible", str(exc) or "this call cannot be spied on now"

@@ -19,6 +19,7 @@ from fastapi import Depends, Path, Request
 
 from flowpbx.api.errors import ApiError
 from flowpbx.api.live import LiveService
+from flowpbx.settings import Settings
 from flowpbx.store.db import Store
 from flowpbx.store.records import UserRec
 from flowpbx.store.sessions import touch_session
@@ -32,6 +33,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+def get_process_settings(request: Request) -> Settings:
+    """The process's `Settings` (FLOWPBX_* environment, read once by `Settings.from_env`)."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_live(request: Request) -> LiveService | None:
@@ -94,6 +101,7 @@ async def admin_user(user: Annotated[UserRec, Depends(current_user)]) -> UserRec
 
 StoreDep = Annotated[Store, Depends(get_store)]
 LiveDep = Annotated[LiveService | None, Depends(get_live)]
+SettingsDep = Annotated[Settings, Depends(get_process_settings)]
 UserDep = Annotated[UserRec, Depends(current_user)]
 AdminDep = Annotated[UserRec, Depends(admin_user)]
 IntId = Annotated[int, Path(ge=1, le=2_147_483_647)]  # fits every database's integer

@@ -21,6 +21,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from flowpbx.api.deps import SESSION_COOKIE
+from flowpbx.store.db import Store
+from flowpbx.store.records import UserRec
+from flowpbx.store.repos import users as users_repo
 
 QUEUE_SIZE = 1000
 RECHECK_S = 60.0
@@ -94,13 +97,18 @@ def publish(event: dict[str, Any]) -> None:
 router = APIRouter(tags=["events"])
 
 
+async def _user_for(store: Store, token: str) -> UserRec | None:
+    async with store.sessions() as s:
+        return await users_repo.user_for_token(s, token, dt.datetime.now(dt.UTC))
+
+
 @router.websocket("/api/v1/events")
 async def events(websocket: WebSocket) -> None:
     """Live events as JSON text messages; auth by the session cookie (the web UI) or, for
     API clients, `?token=`. Closed with code 4401 when the session ends."""
     store = websocket.app.state.store
     token = websocket.query_params.get("token") or websocket.cookies.get(SESSION_COOKIE)
-    user = await store.user_for_token(token) if token else None
+    user = await _user_for(store, token) if token else None
     if user is None or token is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
         return
@@ -130,7 +138,7 @@ async def events(websocket: WebSocket) -> None:
                 expired = False
                 if logout not in done and loop.time() >= recheck_at:
                     recheck_at = loop.time() + RECHECK_S
-                    expired = await store.user_for_token(token) is None
+                    expired = await _user_for(store, token) is None
                 if logout in done or expired:
                     await websocket.close(code=CLOSE_UNAUTHORIZED, reason="session ended")
                     break

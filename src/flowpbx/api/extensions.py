@@ -24,6 +24,7 @@ from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
 from flowpbx.store.records import ExtensionRec, RegistrationRec
 from flowpbx.store.repos import extensions as extensions_repo
+from flowpbx.store.repos import registrations as registrations_repo
 from flowpbx.store.repos import voicemail as voicemail_repo
 
 router = APIRouter(prefix="/api/v1/extensions", tags=["extensions"])
@@ -129,7 +130,9 @@ async def registrations_of(
             return out
         except RuntimeError:  # the PBX is stopping; fall back to the persisted bindings
             pass
-    for reg in await store.load_registrations(now=now):
+    async with store.sessions() as s:
+        stored = await registrations_repo.load_registrations(s, now)
+    for reg in stored:
         if reg.extension in out:
             out[reg.extension].append(_reg_out(reg, now))
     return out
@@ -163,9 +166,21 @@ async def _check_mailbox(store: Store, mailbox: str | None) -> None:
             )
 
 
+async def _extension(store: Store, number: str) -> ExtensionRec | None:
+    async with store.sessions() as s:
+        return await extensions_repo.get_extension(s, number)
+
+
+async def _save(store: Store, values: dict[str, Any]) -> None:
+    """Create or update one extension; its HA1 is computed for the installation's realm."""
+    async with store.transaction() as s:
+        await extensions_repo.upsert_extension(s, realm=store.sip_realm, **values)
+
+
 @router.get("", response_model=list[ExtensionOut])
 async def list_extensions(store: StoreDep, live: LiveDep, _user: UserDep) -> list[ExtensionOut]:
-    exts = await store.list_extensions()
+    async with store.sessions() as s:
+        exts = await extensions_repo.list_extensions(s)
     regs = await registrations_of(store, live, [e.number for e in exts])
     return [_ext_out(e, regs[e.number]) for e in exts]
 
@@ -174,14 +189,14 @@ async def list_extensions(store: StoreDep, live: LiveDep, _user: UserDep) -> lis
 async def create_extension(
     body: ExtensionCreate, store: StoreDep, live: LiveDep, _user: UserDep
 ) -> ExtensionCreated:
-    if await store.get_extension(body.number) is not None:
+    if await _extension(store, body.number) is not None:
         raise ApiError(409, "extension-exists", f"extension {body.number} already exists")
     await _check_mailbox(store, body.mailbox)
     values = body.model_dump()
     generated = None
     if values.get("password") is None:
         generated = values["password"] = generate_sip_password()
-    await store.upsert_extension(**values)
+    await _save(store, values)
     await reload_live(live)
     out = await get_extension(body.number, store, live, _user)
     return ExtensionCreated(**out.model_dump(), generated_password=generated)
@@ -191,7 +206,7 @@ async def create_extension(
 async def get_extension(
     number: str, store: StoreDep, live: LiveDep, _user: UserDep
 ) -> ExtensionOut:
-    ext = await store.get_extension(number)
+    ext = await _extension(store, number)
     if ext is None:
         raise not_found("extension", number)
     regs = await registrations_of(store, live, [number])
@@ -202,10 +217,10 @@ async def get_extension(
 async def update_extension(
     number: str, body: ExtensionUpdate, store: StoreDep, live: LiveDep, _user: UserDep
 ) -> ExtensionOut:
-    if await store.get_extension(number) is None:
+    if await _extension(store, number) is None:
         raise not_found("extension", number)
     await _check_mailbox(store, body.mailbox)
-    await store.upsert_extension(number=number, **body.model_dump())
+    await _save(store, {"number": number, **body.model_dump()})
     await reload_live(live)
     return await get_extension(number, store, live, _user)
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flowpbx.api.deps import IntId, LiveDep, StoreDep, UserDep
+from flowpbx.api.deps import IntId, LiveDep, SettingsDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
 from flowpbx.api.settings import load_settings
@@ -452,7 +452,7 @@ async def rollback(
 
 @router.post("/{name}/simulate", response_model=SimulateOut, responses={404: {}, 422: {}})
 async def simulate_call(
-    name: str, body: SimulateIn, store: StoreDep, _user: UserDep
+    name: str, body: SimulateIn, store: StoreDep, config: SettingsDep, _user: UserDep
 ) -> SimulateOut:
     """Dry-run the draft (or `document`) for one scripted call; returns the trace."""
     async with store.sessions() as s:
@@ -471,7 +471,7 @@ async def simulate_call(
         durations = {a.name: a.duration_s for a in await audio_repo.list_audio_rows(s)}
     dids = flows_repo.flow_dids(document)
     did = body.did or (dids[0] if dids else "")
-    zone = (await load_settings(store)).timezone
+    zone = (await load_settings(store, config)).timezone
     at = body.at or dt.datetime.now(dt.UTC)
     if at.tzinfo is None:  # the wall time the admin typed, in the company's zone
         try:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
-from flowpbx.store import models as m
 from flowpbx.store.repos import history as history_repo
+from flowpbx.store.repos import outbox as outbox_repo
+from flowpbx.store.repos import queues as queues_repo
+from flowpbx.store.repos import registrations as registrations_repo
 from flowpbx.store.repos import voicemail as voicemail_repo
 
 router = APIRouter(tags=["health"])
@@ -73,18 +76,10 @@ async def metrics(request: Request, store: StoreDep, live: LiveDep, _user: UserD
     out = _Exposition()
     async with store.sessions() as s:
         outcomes = await history_repo.outcome_counts(s)
-        outbox_rows = await s.execute(
-            select(m.EmailOutbox.status, func.count(m.EmailOutbox.id)).group_by(
-                m.EmailOutbox.status
-            )
-        )
-        outbox = {str(k): int(v) for k, v in outbox_rows.all()}
-        waits = (
-            await s.execute(
-                select(func.count(m.QueueCall.id), func.coalesce(func.sum(m.QueueCall.wait_s), 0))
-            )
-        ).one()
+        outbox = await outbox_repo.status_counts(s)
+        waits = await queues_repo.wait_totals(s)
         unheard = await voicemail_repo.mailbox_counts(s)
+        regs = await registrations_repo.load_registrations(s, dt.datetime.now(dt.UTC))
     out.metric(
         "flowpbx_calls_total",
         "counter",
@@ -110,7 +105,6 @@ async def metrics(request: Request, store: StoreDep, live: LiveDep, _user: UserD
         "Unheard voicemail messages",
         [({}, float(sum(u for _, u in unheard.values())))],
     )
-    regs = await store.load_registrations()
     out.metric(
         "flowpbx_registrations", "gauge", "Registered phone bindings", [({}, float(len(regs)))]
     )
@@ -127,14 +121,10 @@ async def metrics(request: Request, store: StoreDep, live: LiveDep, _user: UserD
             active = 0
         out.metric("flowpbx_active_calls", "gauge", "Calls in progress", [({}, float(active))])
         extra: dict[str, Any] = {}
-        for method in ("counters", "metrics"):  # PbxService.counters(); any metrics()
-            fn = getattr(live, method, None)
-            try:
-                got = fn() if callable(fn) else None
-            except RuntimeError:  # the PBX is stopping
-                got = None
-            if isinstance(got, dict):
-                extra.update(got)
+        try:
+            extra.update(live.counters())
+        except RuntimeError:  # the PBX is stopping
+            pass
         extra.pop("active_calls", None)  # exported above as a gauge
         if extra:
             for key, value in sorted(extra.items()):

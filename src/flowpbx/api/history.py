@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from flowpbx.api.deps import IntId, StoreDep, UserDep
 from flowpbx.api.errors import not_found
 from flowpbx.api.files import wav_response
+from flowpbx.store.db import Store
 from flowpbx.store.records import CallRecord
 from flowpbx.store.repos import history as history_repo
 
@@ -101,8 +102,8 @@ async def list_history(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[CallOut]:
-    rows = await store.list_call_history(limit=limit, offset=offset, **f.model_dump())
     async with store.sessions() as s:
+        rows = await history_repo.list_call_history(s, limit=limit, offset=offset, **f.model_dump())
         total = await history_repo.count_call_history(s, **f.model_dump())
     response.headers["X-Total-Count"] = str(total)
     return [call_out(r) for r in rows]
@@ -131,10 +132,11 @@ def _csv(rows: list[CallOut]) -> str:
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def history_csv(store: StoreDep, _user: UserDep, f: FiltersDep) -> Response:
-    rows = [
-        call_out(r)
-        for r in await store.list_call_history(limit=CSV_MAX_ROWS, offset=0, **f.model_dump())
-    ]
+    async with store.sessions() as s:
+        records = await history_repo.list_call_history(
+            s, limit=CSV_MAX_ROWS, offset=0, **f.model_dump()
+        )
+    rows = [call_out(r) for r in records]
     text = await asyncio.to_thread(_csv, rows)
     return Response(
         text,
@@ -143,20 +145,22 @@ async def history_csv(store: StoreDep, _user: UserDep, f: FiltersDep) -> Respons
     )
 
 
-@router.get("/{call_pk}", response_model=CallOut, responses={404: {}})
-async def get_history(call_pk: IntId, store: StoreDep, _user: UserDep) -> CallOut:
-    rec = await store.get_call_history(call_pk)
+async def _record(store: Store, call_pk: int) -> CallRecord:
+    async with store.sessions() as s:
+        rec = await history_repo.get_call_history(s, call_pk)
     if rec is None:
         raise not_found("call", str(call_pk))
-    return call_out(rec)
+    return rec
+
+
+@router.get("/{call_pk}", response_model=CallOut, responses={404: {}})
+async def get_history(call_pk: IntId, store: StoreDep, _user: UserDep) -> CallOut:
+    return call_out(await _record(store, call_pk))
 
 
 @router.get("/{call_pk}/trace", response_model=list[dict[str, Any]], responses={404: {}})
 async def get_trace(call_pk: IntId, store: StoreDep, _user: UserDep) -> list[dict[str, Any]]:
-    rec = await store.get_call_history(call_pk)
-    if rec is None:
-        raise not_found("call", str(call_pk))
-    return rec.trace
+    return (await _record(store, call_pk)).trace
 
 
 @router.get(

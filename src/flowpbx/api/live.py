@@ -1,35 +1,67 @@
 """What the API may ask of the running PBX (implemented by `flowpbx.pbx.service.PbxService`).
 
-The API never imports `sip/` or `media/`; live state reaches it only through this protocol.
-`create_api(store, None)` runs the API without a PBX (tests, tools): live-only endpoints
-then answer 503 `pbx-unavailable`.
-
-Besides the methods below, the API uses these when the service has them (looked up with
-`getattr`; without them the matching endpoint answers 501 `not-implemented`, or leaves the
-live part out):
-
-- ``async hangup_call(call_id: str) -> bool``   DELETE /api/v1/calls/{id}
-- ``async spy(call_id: str, supervisor: str, mode: str) -> None``   POST …/spy
-  (mode ``listen`` | ``whisper`` | ``barge``; the supervisor's phone is called)
-- ``queues() -> dict[str, dict] | list[dict]``   live queue state (callers waiting, members)
-- ``trunk_registrations() -> dict[str, dict]``   per trunk name
-- ``counters()`` / ``metrics() -> dict[str, float]``   exported on /metrics as flowpbx_<name>
-- ``subscribe(callback) -> unsubscribe``   live events; `create_api` feeds them to the
-  websocket bus (without it, the store's own writes are announced instead)
+The API never imports `sip/` or `media/`; live state reaches it only through this protocol,
+and every operation it uses is declared here. `create_api(store, None)` runs the API
+without a PBX (tests, tools): live-only endpoints then answer 503 `pbx-unavailable`. A
+method raising RuntimeError means the PBX is not running (yet, or any more).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+
+EventCallback = Callable[[dict[str, Any]], None]
 
 
 class LiveService(Protocol):
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        """The address SIP listens on (host, port); GET /api/v1/sip-server."""
+        ...
+
+    async def reload(self) -> None:
+        """Take configuration changes live after the API wrote them."""
+        ...
+
     def registrations(self, extension: str) -> list[dict[str, Any]]:
         """Current bindings of one extension: contact, source, expires (s), user_agent."""
         ...
 
-    def active_calls(self) -> list[dict[str, Any]]: ...
+    def active_calls(self) -> list[dict[str, Any]]:
+        """Calls in progress: id, caller, caller_name, did, flow, started_at, answered_by."""
+        ...
 
-    async def reload(self) -> None:
-        """Take configuration changes live after the API wrote them."""
+    async def hangup_call(self, call_id: str) -> bool:
+        """Hang up an active call (DELETE /api/v1/calls/{id}); False if there is none."""
+        ...
+
+    async def spy(self, call_id: str, supervisor: str, mode: str) -> None:
+        """Call the supervisor's phone; answered, it joins the call in `mode` (listen,
+        whisper, barge). LookupError: not a bridged call, or no phone online."""
+        ...
+
+    def queues(self) -> list[dict[str, Any]]:
+        """Live queue state, one entry per queue (``name``, callers waiting, members)."""
+        ...
+
+    def trunk_registrations(self) -> dict[str, dict[str, Any]]:
+        """Outbound registration state per trunk name."""
+        ...
+
+    def bans(self) -> list[dict[str, Any]]:
+        """SIP source addresses banned now: ip, reason, remaining_s."""
+        ...
+
+    def lift_ban(self, ip: str) -> bool:
+        """Lift the ban on one address; False if it was not banned."""
+        ...
+
+    def counters(self) -> Mapping[str, float]:
+        """Counters and gauges since start, exported on /metrics as flowpbx_<name>."""
+        ...
+
+    def subscribe(self, subscriber: EventCallback) -> Callable[[], None]:
+        """Receive live events (registration, call.*); returns the unsubscribe function.
+        `create_api` feeds them to the websocket bus."""
         ...

@@ -148,9 +148,9 @@ async def update_mailbox(
 
 @router.delete("/{number}", status_code=204, responses={404: {}, 409: {}})
 async def delete_mailbox(number: str, store: StoreDep, live: LiveDep, _user: UserDep) -> Response:
-    messages = await store.list_voicemail(number)
     try:
         async with store.transaction() as s:
+            messages = await voicemail_repo.list_voicemail(s, number)
             await voicemail_repo.delete_mailbox(s, number)
     except NotFoundError as exc:
         raise not_found("mailbox", number) from exc
@@ -167,7 +167,8 @@ async def delete_mailbox(number: str, store: StoreDep, live: LiveDep, _user: Use
 
 async def _message(store: Store, number: str, message_id: int) -> VoicemailRec:
     await _one(store, number)
-    msg = await store.get_voicemail(message_id)
+    async with store.sessions() as s:
+        msg = await voicemail_repo.get_voicemail(s, message_id)
     if msg is None or msg.mailbox != number:
         raise not_found("message", str(message_id))
     return msg
@@ -176,7 +177,8 @@ async def _message(store: Store, number: str, message_id: int) -> VoicemailRec:
 @router.get("/{number}/messages", response_model=list[MessageOut], responses={404: {}})
 async def list_messages(number: str, store: StoreDep, _user: UserDep) -> list[MessageOut]:
     await _one(store, number)
-    return [_msg_out(m) for m in await store.list_voicemail(number)]
+    async with store.sessions() as s:
+        return [_msg_out(m) for m in await voicemail_repo.list_voicemail(s, number)]
 
 
 @router.get("/{number}/messages/{message_id}", response_model=MessageOut, responses={404: {}})
@@ -211,7 +213,9 @@ async def mark_heard(
     body: Annotated[HeardIn | None, Body()] = None,
 ) -> MessageOut:
     await _message(store, number, message_id)
-    return _msg_out(await store.mark_heard(message_id, body.heard if body else True))
+    async with store.transaction() as s:
+        msg = await voicemail_repo.mark_heard(s, message_id, body.heard if body else True)
+    return _msg_out(msg)
 
 
 @router.delete("/{number}/messages/{message_id}", status_code=204, responses={404: {}})
@@ -219,5 +223,7 @@ async def delete_message(
     number: str, message_id: IntId, store: StoreDep, _user: UserDep
 ) -> Response:
     await _message(store, number, message_id)
-    await store.delete_voicemail(message_id)
+    async with store.transaction() as s:
+        msg = await voicemail_repo.delete_voicemail(s, message_id)
+    (store.data_dir / msg.file).unlink(missing_ok=True)
     return Response(status_code=204)

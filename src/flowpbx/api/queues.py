@@ -82,18 +82,13 @@ def _flow_queues(published: list[Any]) -> dict[str, tuple[list[str], dict[str, A
 
 
 def _live(live: LiveDep) -> dict[str, dict[str, Any]]:
-    fn = getattr(live, "queues", None) if live is not None else None
-    if not callable(fn):
+    if live is None:
         return {}
     try:
-        state = fn()
-    except RuntimeError:
+        state = live.queues()
+    except RuntimeError:  # the PBX is not running
         return {}
-    if isinstance(state, dict):
-        return {str(k): dict(v) for k, v in state.items()}
-    if isinstance(state, list):
-        return {str(q.get("name")): dict(q) for q in state if isinstance(q, dict)}
-    return {}
+    return {str(q.get("name")): dict(q) for q in state}
 
 
 async def _all(store: Store, live: LiveDep) -> list[QueueOut]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from flowpbx.api.deps import AdminDep, LiveDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
-from flowpbx.api.live_actions import optional_action
+from flowpbx.api.live_actions import require_live
 
 router = APIRouter(prefix="/api/v1/security", tags=["security"])
 
@@ -21,13 +21,12 @@ class BanOut(BaseModel):
     remaining_s: float
 
 
-@router.get("/bans", response_model=list[BanOut], responses={501: {}, 503: {}})
+@router.get("/bans", response_model=list[BanOut], responses={503: {}})
 async def list_bans(live: LiveDep, _user: UserDep) -> list[BanOut]:
-    bans = optional_action(live, "bans")
-    return [BanOut(**b) for b in bans()]
+    return [BanOut(**b) for b in require_live(live).bans()]
 
 
-@router.delete("/bans/{ip}", status_code=204, responses={404: {}, 422: {}, 501: {}, 503: {}})
+@router.delete("/bans/{ip}", status_code=204, responses={404: {}, 422: {}, 503: {}})
 async def lift_ban(ip: str, live: LiveDep, _admin: AdminDep) -> None:
     """Lift the ban on one address at once (a phone locked out by mistyped passwords)."""
     try:
@@ -36,6 +35,5 @@ async def lift_ban(ip: str, live: LiveDep, _admin: AdminDep) -> None:
         raise ApiError(
             422, "invalid-ip", f"{ip!r} is not an IP address", details={"path": ["ip"]}
         ) from None
-    lift = optional_action(live, "lift_ban")
-    if not lift(ip):
+    if not require_live(live).lift_ban(ip):
         raise not_found("ban", ip)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flowpbx.api.deps import AdminDep, LiveDep, StoreDep, UserDep
+from flowpbx.api.deps import AdminDep, LiveDep, SettingsDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError
 from flowpbx.api.live_actions import reload_live
 from flowpbx.services.errors import MailConfigError, MailSendError
 from flowpbx.services.mail import SmtpConfig, SmtpSender, default_sender
+from flowpbx.settings import Settings
 from flowpbx.store.db import Store
+from flowpbx.store.repos import settings as settings_repo
 
 
 class SettingsOut(BaseModel):
@@ -49,37 +50,31 @@ class SettingsIn(BaseModel):
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
 
 
-def _env_timezone() -> str:
-    """FLOWPBX_TIMEZONE (the zone voicemail envelopes speak in), or UTC."""
-    name = os.environ.get("FLOWPBX_TIMEZONE", "").strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "UTC"
-    return name
-
-
-def _initial_smtp_from() -> str:
+def _initial_smtp_from(settings: Settings) -> str:
     """The mail sender's address until one is saved here: the ``from`` of FLOWPBX_SMTP_URL,
     else FLOWPBX_SMTP_FROM, else flowpbx@<this host> (what the mail sender uses)."""
-    url = os.environ.get("FLOWPBX_SMTP_URL", "").strip()
+    url = settings.smtp_url.strip()
     if url:
         try:
-            return SmtpConfig.from_url(url).sender
+            return SmtpConfig.from_url(url, sender=settings.smtp_from or None).sender
         except MailConfigError:
             pass
-    return default_sender()
+    return default_sender(settings.smtp_from)
 
 
-async def load_settings(store: Store) -> SettingsOut:
+async def load_settings(store: Store, settings: Settings) -> SettingsOut:
     """The stored settings over their defaults; the company's time zone defaults to
     FLOWPBX_TIMEZONE and the mail sender to FLOWPBX_SMTP_FROM until one is saved here (the
     saved value then wins)."""
-    values: dict[str, Any] = {"timezone": _env_timezone(), "smtp_from": _initial_smtp_from()}
-    for key in SettingsOut.model_fields:
-        value = await store.get_setting(key)
-        if value is not None:
-            values[key] = value
+    values: dict[str, Any] = {
+        "timezone": settings.timezone,
+        "smtp_from": _initial_smtp_from(settings),
+    }
+    async with store.sessions() as s:
+        for key in SettingsOut.model_fields:
+            value = await settings_repo.get_setting(s, key)
+            if value is not None:
+                values[key] = value
     try:
         return SettingsOut(**values)
     except ValueError:  # a stored value no longer fits: fall back to defaults for safety
@@ -87,13 +82,13 @@ async def load_settings(store: Store) -> SettingsOut:
 
 
 @router.get("", response_model=SettingsOut)
-async def get_settings(store: StoreDep, _user: UserDep) -> SettingsOut:
-    return await load_settings(store)
+async def get_settings(store: StoreDep, config: SettingsDep, _user: UserDep) -> SettingsOut:
+    return await load_settings(store, config)
 
 
 @router.put("", response_model=SettingsOut)
 async def put_settings(
-    body: SettingsIn, store: StoreDep, live: LiveDep, _user: UserDep
+    body: SettingsIn, store: StoreDep, config: SettingsDep, live: LiveDep, _user: UserDep
 ) -> SettingsOut:
     if body.timezone is not None:
         try:
@@ -105,11 +100,12 @@ async def put_settings(
                 f"body.timezone: unknown time zone {body.timezone!r}",
                 [{"path": "body.timezone", "message": "unknown time zone"}],
             ) from exc
-    for key, value in body.model_dump(exclude_unset=True).items():
-        if value is not None:
-            await store.set_setting(key, value)
+    async with store.transaction() as s:
+        for key, value in body.model_dump(exclude_unset=True).items():
+            if value is not None:
+                await settings_repo.set_setting(s, key, value)
     await reload_live(live)
-    return await load_settings(store)
+    return await load_settings(store, config)
 
 
 class TestMailIn(BaseModel):
@@ -139,11 +135,13 @@ TEST_MAIL_SUBJECT = "flowpbx test mail"
 
 
 @router.post("/test-mail", response_model=TestMailOut, responses={409: {}, 422: {}, 502: {}})
-async def send_test_mail(body: TestMailIn, store: StoreDep, user: AdminDep) -> TestMailOut:
+async def send_test_mail(
+    body: TestMailIn, store: StoreDep, config: SettingsDep, user: AdminDep
+) -> TestMailOut:
     """Send one mail through the configured SMTP server (FLOWPBX_SMTP_URL) at once, past the
     outbox: 200 when the server took it, 409 when none is configured, 502 with the server's
     answer (or the connection error) when it did not."""
-    url = os.environ.get("FLOWPBX_SMTP_URL", "").strip()
+    url = config.smtp_url.strip()
     if not url:
         raise ApiError(
             409,
@@ -151,17 +149,17 @@ async def send_test_mail(body: TestMailIn, store: StoreDep, user: AdminDep) -> T
             "No SMTP server is configured: set FLOWPBX_SMTP_URL (smtp://host:port) and restart",
         )
     try:
-        config = SmtpConfig.from_url(url)
+        smtp = SmtpConfig.from_url(url, sender=config.smtp_from or None)
     except MailConfigError as exc:  # the message may quote the URL: never its password
         raise ApiError(
             409, "smtp-misconfigured", str(exc).replace(url, "<FLOWPBX_SMTP_URL>")
         ) from exc
 
     async def saved_from() -> str | None:
-        return (await load_settings(store)).smtp_from
+        return (await load_settings(store, config)).smtp_from
 
-    sender = SmtpSender(config, saved_from=saved_from)
-    server = f"{config.host}:{config.port}"
+    sender = SmtpSender(smtp, saved_from=saved_from)
+    server = f"{smtp.host}:{smtp.port}"
     try:
         await sender.send(
             [body.to],
@@ -171,8 +169,8 @@ async def send_test_mail(body: TestMailIn, store: StoreDep, user: AdminDep) -> T
         )
     except MailSendError as exc:
         text = str(exc)
-        if config.password:
-            text = text.replace(config.password, "***")
+        if smtp.password:
+            text = text.replace(smtp.password, "***")
         raise ApiError(
             502, "smtp-failed", f"The SMTP server {server} did not take the mail: {text}"
         ) from exc

@@ -30,13 +30,13 @@ class SipServerOut(BaseModel):
 async def sip_server(store: StoreDep, live: LiveDep, _user: UserDep) -> SipServerOut:
     host: str | None = None
     port: int | None = None
-    address = None
+    address: tuple[str, int] | None = None
     if live is not None:
         try:
-            address = getattr(live, "sip_address", None)
+            address = live.sip_address
         except RuntimeError:  # the PBX is not running (yet)
             address = None
-    if isinstance(address, tuple) and len(address) == 2:
+    if address is not None:
         host, port = str(address[0]), int(address[1])
         if host in ("0.0.0.0", "::", ""):
             host = None

@@ -53,14 +53,12 @@ class TrunkUpdate(BaseModel):
 
 
 def _live_state(live: LiveDep) -> dict[str, dict[str, Any]]:
-    fn = getattr(live, "trunk_registrations", None) if live is not None else None
-    if not callable(fn):
+    if live is None:
         return {}
     try:
-        state = fn()
-    except RuntimeError:
+        return dict(live.trunk_registrations())
+    except RuntimeError:  # the PBX is not running
         return {}
-    return dict(state) if isinstance(state, dict) else {}
 
 
 def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:

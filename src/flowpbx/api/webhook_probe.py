@@ -5,10 +5,10 @@ The body carries one `http_notify` or `caller_lookup` element as the editor hold
 caller name, keys pressed). The element's own code runs once, as on a call — its URL and
 body templates filled from the sample facts — with the PBX's real HTTP client
 (`services.http.WebClient`: total timeout, no redirects, private addresses refused unless
-FLOWPBX_HTTP_ALLOW_PRIVATE=1 or the installation setting ``allow_private_webhooks`` is on,
-exactly as for calls). The answer says what was sent, the reply's status, how long
-it took, an excerpt of its body, and the output the element would take (for a lookup: the
-name it found). Nothing is cached and nothing is written.
+Settings.http_allow_private (FLOWPBX_HTTP_ALLOW_PRIVATE=1) or the installation setting
+``allow_private_webhooks`` is on, exactly as for calls). The answer says what was sent, the
+reply's status, how long it took, an excerpt of its body, and the output the element would
+take (for a lookup: the name it found). Nothing is cached and nothing is written.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from flowpbx.api.deps import AdminDep, StoreDep
+from flowpbx.api.deps import AdminDep, SettingsDep, StoreDep
 from flowpbx.api.errors import ApiError
 from flowpbx.flow.context import FlowContext, FlowServices, HttpClient, HttpReply, HttpRequest
 from flowpbx.flow.elements import ELEMENTS
@@ -29,6 +29,7 @@ from flowpbx.flow.model import NODE_CLASSES, Flow
 from flowpbx.flow.simulator import SimulatedSession
 from flowpbx.services.http import HttpSettings, WebClient
 from flowpbx.store.db import Store
+from flowpbx.store.repos import settings as settings_repo
 
 router = APIRouter(prefix="/api/v1/flows", tags=["flows"])
 
@@ -103,7 +104,8 @@ def _node(raw: NodeIn) -> Any:
 
 
 async def _timezone(store: Store) -> str:
-    name = await store.get_setting("timezone")
+    async with store.sessions() as s:
+        name = await settings_repo.get_setting(s, "timezone")
     if isinstance(name, str) and name:
         try:
             ZoneInfo(name)
@@ -118,7 +120,9 @@ async def _timezone(store: Store) -> str:
     response_model=TestRequestOut,
     responses={422: {"description": "the element's settings are not valid"}},
 )
-async def test_request(body: TestRequestIn, store: StoreDep, _admin: AdminDep) -> TestRequestOut:
+async def test_request(
+    body: TestRequestIn, store: StoreDep, config: SettingsDep, _admin: AdminDep
+) -> TestRequestOut:
     node = _node(body.node)
     flow = Flow.model_construct(name=body.flow, entry=NODE_ID, nodes={NODE_ID: node}, layout={})
     session = SimulatedSession(
@@ -128,8 +132,10 @@ async def test_request(body: TestRequestIn, store: StoreDep, _admin: AdminDep) -
         caller_name=body.caller_name,
         call_id="test-request",
     )
-    client = WebClient(HttpSettings.from_env())
-    client.set_allow_private(await store.get_setting("allow_private_webhooks", False) is True)
+    client = WebClient(HttpSettings(allow_private=config.http_allow_private))
+    async with store.sessions() as s:
+        allowed = await settings_repo.get_setting(s, "allow_private_webhooks", False)
+    client.set_allow_private(allowed is True)
     recorder = _Recorder(client)
     services = FlowServices(http=recorder, timezone=await _timezone(store), live=False)
     ctx = FlowContext(flow, session, services)

@@ -2,13 +2,12 @@
 
 The UI is a single-page app: a path that is not a file of the build (``/``, ``/flows``)
 answers index.html, so a reload anywhere works. Paths under ``/api/`` never fall back: an
-unknown API path stays a JSON 404. The build directory is ``FLOWPBX_WEB_DIR`` or the
-repository's ``web/dist``; without a build, ``/`` says how to make one.
+unknown API path stays a JSON 404. The build directory is ``Settings.web_dir``
+(FLOWPBX_WEB_DIR) or the repository's ``web/dist``; without a build, ``/`` says how to make one.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -23,14 +22,9 @@ _NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <a href="/docs">/docs</a>.</p></body></html>"""
 
 
-def web_dir() -> Path:
-    env = os.environ.get("FLOWPBX_WEB_DIR")
-    return Path(env).resolve() if env else DEFAULT_WEB_DIR
-
-
 def mount_web_ui(app: FastAPI, root: Path | None = None) -> None:
     """Add the catch-all GET route that serves the UI; call it after every API router."""
-    dist = (root or web_dir()).resolve()
+    dist = (root or DEFAULT_WEB_DIR).resolve()
 
     @app.get("/{path:path}", include_in_schema=False)
     async def web_ui(path: str) -> Response:

@@ -55,8 +55,8 @@ class PbxService:
 
     async def _apply_settings(self) -> None:
         """Installation settings the running PBX follows: webhooks and lookups may reach
-        private addresses only when ``allow_private_webhooks`` is on (or the environment
-        says so, services/http.py)."""
+        private addresses only when ``allow_private_webhooks`` is on (or
+        Settings.http_allow_private, FLOWPBX_HTTP_ALLOW_PRIVATE, says so)."""
         allowed = await self.store.get_setting("allow_private_webhooks", False)
         self.runtime.services.http.set_allow_private(allowed is True)
         zone = await self.store.get_setting("timezone")

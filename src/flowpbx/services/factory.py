@@ -4,17 +4,16 @@
 cache, the email outbox and its worker. A configuration reload only builds a new
 `FlowServices` around the same pieces (`Services.flow_services(config_view)`).
 
-Environment (besides FLOWPBX_SMTP_URL in `Settings`): FLOWPBX_HTTP_ALLOW_PRIVATE=1 lets
-webhooks and lookups reach private/loopback addresses; FLOWPBX_SMTP_FROM is the sender
-until an `smtp_from` setting is saved (the saved setting wins);
-FLOWPBX_SMTP_RETRY_S (30) and FLOWPBX_SMTP_RETRY_MAX_S (3600) bound the retry backoff and
-FLOWPBX_SMTP_POLL_S (30) is how often the outbox looks for due mail.
+From `Settings`: smtp_url (FLOWPBX_SMTP_URL); http_allow_private (FLOWPBX_HTTP_ALLOW_PRIVATE=1)
+lets webhooks and lookups reach private/loopback addresses; smtp_from (FLOWPBX_SMTP_FROM) is
+the sender until an `smtp_from` setting is saved (the saved setting wins); smtp_retry_s (30)
+and smtp_retry_max_s (3600) bound the retry backoff and smtp_poll_s (30) is how often the
+outbox looks for due mail.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,27 +22,11 @@ from flowpbx.flow.context import FlowServices
 from flowpbx.services.http import HttpSettings, WebClient
 from flowpbx.services.lookup import CallerLookup
 from flowpbx.services.mail import Outbox, OutboxStore, SmtpConfig, SmtpSender
-from flowpbx.settings import Settings, SettingsError
+from flowpbx.settings import Settings
 
 __all__ = ["Services", "build_flow_services", "services_for"]
 
 log = logging.getLogger("flowpbx.services")
-
-
-def _seconds(name: str, given: float | None, default: float) -> float:
-    """`given`, else the environment variable `name`, else `default` (seconds > 0)."""
-    if given is not None:
-        return given
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise SettingsError(f"{name}={text!r}: expected a number of seconds > 0")
-    return value
 
 
 def _saved_from(store: object) -> Callable[[], Awaitable[str | None]] | None:
@@ -72,14 +55,17 @@ class Services:
     ) -> None:
         # everything that can fail on bad settings first, before anything is opened
         sender = (
-            SmtpSender(SmtpConfig.from_url(settings.smtp_url), saved_from=_saved_from(store))
+            SmtpSender(
+                SmtpConfig.from_url(settings.smtp_url, sender=settings.smtp_from or None),
+                saved_from=_saved_from(store),
+            )
             if settings.smtp_url
             else None
         )
-        retry_base = _seconds("FLOWPBX_SMTP_RETRY_S", retry_base_s, 30.0)
-        retry_max = _seconds("FLOWPBX_SMTP_RETRY_MAX_S", retry_max_s, 3600.0)
-        poll = _seconds("FLOWPBX_SMTP_POLL_S", poll_s, 30.0)
-        http = http_settings or HttpSettings.from_env()
+        retry_base = settings.smtp_retry_s if retry_base_s is None else retry_base_s
+        retry_max = settings.smtp_retry_max_s if retry_max_s is None else retry_max_s
+        poll = settings.smtp_poll_s if poll_s is None else poll_s
+        http = http_settings or HttpSettings(allow_private=settings.http_allow_private)
         self.settings = settings
         self.store = store
         self.outbox = Outbox(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import re
 import socket
 import typing
@@ -48,7 +47,6 @@ log = logging.getLogger("flowpbx.services.http")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-_TRUE = {"1", "true", "yes", "on"}
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 §5.1 field-name
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5: no CR, LF, NUL
 
@@ -67,17 +65,12 @@ def _headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpSettings:
-    allow_private: bool = False  # FLOWPBX_HTTP_ALLOW_PRIVATE
+    allow_private: bool = False  # Settings.http_allow_private (FLOWPBX_HTTP_ALLOW_PRIVATE)
     max_connections: int = 50
     max_keepalive: int = 10
     keepalive_s: float = 30.0
     max_reply_bytes: int = 64 * 1024  # longer replies are cut here (a name, a digit, JSON)
     user_agent: str = "flowpbx/0.1"
-
-    @classmethod
-    def from_env(cls) -> HttpSettings:
-        flag = os.environ.get("FLOWPBX_HTTP_ALLOW_PRIVATE", "").strip().lower()
-        return cls(allow_private=flag in _TRUE)
 
 
 # IPv6 ranges that carry an IPv4 address or reach a site's own network. Gateways translate

@@ -31,7 +31,6 @@ import email.message
 import email.utils
 import logging
 import mimetypes
-import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -68,12 +67,10 @@ def _utcnow() -> dt.datetime:
 # ---------------------------------------------------------------------------------- settings
 
 
-def default_sender() -> str:
-    """The sender when neither the SMTP URL nor the saved setting names one:
-    FLOWPBX_SMTP_FROM, else flowpbx@<this host>."""
-    return os.environ.get("FLOWPBX_SMTP_FROM", "").strip() or (
-        f"flowpbx@{socket.gethostname() or 'localhost'}"
-    )
+def default_sender(configured: str = "") -> str:
+    """The sender when neither the SMTP URL nor the saved setting names one: `configured`
+    (Settings.smtp_from, FLOWPBX_SMTP_FROM), else flowpbx@<this host>."""
+    return configured.strip() or f"flowpbx@{socket.gethostname() or 'localhost'}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,10 +1,13 @@
 """Database access: engines, migrations, and `Store`, the one object the rest of flowpbx uses.
 
 `app.py` builds one `Store(url, data_dir)` and hands it to `pbx/` (runtime configuration,
-registrations, call history) and `api/`. Every `Store` method is one short transaction on
-the async engine (aiosqlite for SQLite, asyncpg for PostgreSQL), so nothing blocks the
-event loop. Schema changes only ever come from the Alembic migrations shipped in
-`flowpbx/store/migrations` (`upgrade(url)`, `flowpbx db upgrade`).
+registrations, call history) and `api/`. `api/` opens `sessions()` / `transaction()` and
+calls the repositories of `store/repos/` itself; the methods below are the port of the
+runtime (pbx/, services/, the command line), adding the live events and files that go with
+its writes. Every `Store` method is one short transaction on the async engine (aiosqlite
+for SQLite, asyncpg for PostgreSQL), so nothing blocks the event loop. Schema changes only
+ever come from the Alembic migrations shipped in `flowpbx/store/migrations` (`upgrade(url)`,
+`flowpbx db upgrade`).
 
 Errors: see `flowpbx.store.errors` (StoreError → SchemaError, NotFoundError, ...).
 """

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowpbx.store import models as m
@@ -76,6 +76,12 @@ async def list_emails(s: AsyncSession, *, status: str | None, limit: int) -> lis
         stmt = stmt.where(m.EmailOutbox.status == status)
     rows = await s.scalars(stmt.order_by(m.EmailOutbox.id.desc()).limit(limit))
     return [_email_rec(r) for r in rows]
+
+
+async def status_counts(s: AsyncSession) -> dict[str, int]:
+    """status -> how many emails of the outbox have it."""
+    stmt = select(m.EmailOutbox.status, func.count(m.EmailOutbox.id)).group_by(m.EmailOutbox.status)
+    return {str(k): int(v) for k, v in (await s.execute(stmt)).all()}
 
 
 async def mark_sent(s: AsyncSession, email_id: int, now: dt.datetime) -> None:

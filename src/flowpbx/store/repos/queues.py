@@ -123,6 +123,16 @@ async def queue_member_stats(
     return out
 
 
+async def wait_totals(s: AsyncSession) -> tuple[int, float]:
+    """(callers who left any queue, their summed wait in seconds), all time."""
+    n, wait = (
+        await s.execute(
+            select(func.count(m.QueueCall.id), func.coalesce(func.sum(m.QueueCall.wait_s), 0))
+        )
+    ).one()
+    return int(n), float(wait)
+
+
 async def queue_stats(s: AsyncSession, queue: str, since: dt.datetime) -> dict[str, Any]:
     """Counts by result and the mean / max wait of one queue since `since`."""
     stmt = (
