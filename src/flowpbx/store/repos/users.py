@@ -25,10 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowpbx.store import models as m
 from flowpbx.store.errors import ConflictError, NotFoundError
-from flowpbx.store.records import (
-    ApiTokenRec,
-    UserRec,
-)
+from flowpbx.store.records import ApiTokenRec, UserRec
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",

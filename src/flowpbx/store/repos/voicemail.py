@@ -10,10 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowpbx.store import models as m
 from flowpbx.store.errors import ConflictError, NotFoundError
-from flowpbx.store.records import (
-    MailboxRec,
-    VoicemailRec,
-)
+from flowpbx.store.records import MailboxRec, VoicemailRec
 from flowpbx.store.repos.rows import delete_by, update_row
 
 
