@@ -327,6 +327,7 @@ class Store:
         mailbox: str | None = None,
         allowed_cidrs: tuple[str, ...] | list[str] = (),
         call_waiting: bool = True,
+        media_encryption: str = "none",
     ) -> bool:
         async with self.transaction() as s:
             return await repos.upsert_extension(
@@ -341,6 +342,7 @@ class Store:
                 mailbox=mailbox,
                 allowed_cidrs=allowed_cidrs,
                 call_waiting=call_waiting,
+                media_encryption=media_encryption,
             )
 
     # ----------------------------------------------------------------- users

@@ -78,6 +78,7 @@ def _ext_rec(row: m.Extension) -> ExtensionRec:
         mailbox=row.mailbox,
         allowed_cidrs=tuple(row.allowed_cidrs or ()),
         call_waiting=row.call_waiting,
+        media_encryption=row.media_encryption or "none",
     )
 
 
@@ -104,6 +105,7 @@ async def upsert_extension(
     mailbox: str | None = None,
     allowed_cidrs: tuple[str, ...] | list[str] = (),
     call_waiting: bool = True,
+    media_encryption: str = "none",
 ) -> bool:
     """Create or update extension `number`; returns True if anything changed.
 
@@ -119,6 +121,7 @@ async def upsert_extension(
         "mailbox": mailbox,
         "allowed_cidrs": list(allowed_cidrs),
         "call_waiting": call_waiting,
+        "media_encryption": media_encryption,
     }
     if password is not None:
         values["ha1_md5"], values["ha1_sha256"] = compute_ha1(number, realm, password)
@@ -154,6 +157,7 @@ def _trunk_rec(r: m.Trunk) -> TrunkRec:
         national_prefix=r.national_prefix,
         max_calls=r.max_calls,
         invite_rate=r.invite_rate,
+        media_encryption=r.media_encryption or "none",
     )
 
 
@@ -177,6 +181,7 @@ async def upsert_trunk(s: AsyncSession, rec: TrunkRec) -> bool:
         "national_prefix": rec.national_prefix,
         "max_calls": rec.max_calls,
         "invite_rate": rec.invite_rate,
+        "media_encryption": rec.media_encryption,
     }
     if row is None:
         s.add(m.Trunk(name=rec.name, **values))
