@@ -89,6 +89,13 @@ class SrtpContext:
         self.packets_in = 0
         self.packets_out = 0
 
+    def set_rx(self, suite: str, key: bytes) -> None:
+        """The peer's new key (a re-offer that re-keyed): a fresh receiving session."""
+        self.rx_suite = suite
+        self._rx = Session(
+            Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=_PROFILES[suite])
+        )
+
     def protect(self, packet: bytes | bytearray) -> bytes | None:
         """RTP -> SRTP (None if libsrtp refuses, e.g. a packet too long)."""
         try:

@@ -42,6 +42,7 @@ from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, ringback_frames
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
+from flowpbx.pbx.srtp_policy import MediaCrypto, leg_crypto
 from flowpbx.pbx.transfer import Conversation
 from flowpbx.pbx.trunks import (
     TrunkLimits,
@@ -81,6 +82,7 @@ class RingTarget:
     from_name: str | None = None  # default: the caller's name
     headers: tuple[tuple[str, str], ...] = ()  # P-Asserted-Identity, Privacy (trunks)
     transport: str | None = None
+    media_encryption: str = "none"  # SRTP towards this target (pbx/srtp_policy.py)
 
 
 def _failure_outcome(statuses: list[int]) -> DialOutcome:
@@ -302,6 +304,7 @@ class LiveCall:
             headers=identity.headers,
             auth=(trunk.username, trunk.password) if trunk.username and trunk.password else None,
             transport=trunk.transport if trunk.transport != "udp" else None,
+            media_encryption=trunk.media_encryption,
         )
         winner, statuses = await self.ring([target], ring_timeout_s)
         if winner is None:
@@ -408,12 +411,15 @@ class LiveCall:
 
     def extension_targets(self, extension: str) -> list[RingTarget]:
         rt = self.rt
+        ext = rt.config.extensions.get(extension)
         return [
             RingTarget(
                 uri=b.contact,
                 addr=b.source,
                 to_uri=f"sip:{extension}@{rt.domain}",
                 label=extension,
+                transport=getattr(b, "transport", None),
+                media_encryption=ext.media_encryption if ext is not None else "none",
             )
             for b in rt.registrar.bindings(extension)
         ]
@@ -434,6 +440,10 @@ class LiveCall:
         legs: list[UacLeg] = []
         try:
             for target in targets:
+                crypto = leg_crypto(rt, target.media_encryption, target.transport)
+                if not crypto.can_call():
+                    log.info("not calling %s: SRTP required, signalling not TLS", target.label)
+                    continue
                 try:
                     rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
                 except NoRtpPort:
@@ -455,6 +465,7 @@ class LiveCall:
                         auth=target.auth,
                         headers=target.headers,
                         transport=target.transport,
+                        crypto=crypto,
                     )
                     leg.start()
                     started = True
@@ -808,9 +819,11 @@ class CallManager:
         leg: UasLeg | None = None
         status = 500
         try:
-            answer_sdp, params = make_uas_answer(rt, request, rtp)
+            crypto = self._caller_crypto(txn, request, addr)
+            answer_sdp, params = make_uas_answer(rt, request, rtp, crypto)
             rtp.set_remote(params)
             leg = UasLeg(rt, rtp, txn, request, addr, answer_sdp)
+            leg.crypto = crypto
             return leg
         except SdpError as exc:
             status = exc.status_hint or 488
@@ -824,6 +837,17 @@ class CallManager:
         except Exception as exc:  # the transaction is gone; its guard timer ends it
             log.debug("could not answer a failed INVITE: %s", exc)
         return None
+
+    def _caller_crypto(self, txn: ServerTransaction, request: Request, addr: Addr) -> MediaCrypto:
+        """The caller's SRTP setting: its trunk's, else the calling extension's."""
+        rt = self.rt
+        trunk = rt.config.trunk_for(addr)
+        if trunk is not None:
+            mode = trunk.media_encryption
+        else:
+            ext = rt.config.extensions.get(request.from_.uri.user or "")
+            mode = ext.media_encryption if ext is not None else "none"
+        return leg_crypto(rt, mode, txn.transport)
 
     async def _inbound(
         self,
