@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -189,6 +192,33 @@ def test_srtp_phone_calls_a_plain_provider(e2e: Harness) -> None:
     assert _has_tone(heard_by_alice, 1500, 2.5), describe(heard_by_alice)
     assert _has_tone(heard_by_provider, 700, 2.5), describe(heard_by_provider)
     assert sorted(_legs_srtp(server)) == [False, True]
+
+
+def test_pjsua2_srtp_call_holds_and_resumes(e2e: Harness) -> None:
+    """pjsua2 with mandatory SRTP calls an SRTP baresip, holds and resumes (re-INVITEs with
+    a=crypto answered with the same key); the callee hears the caller's tone throughout."""
+    server = _server(e2e)
+    bob = e2e.baresip(name="h102", user="102", password=PW["102"], registrar=server.sip,
+                      tone_hz=1100, mediaenc="srtp-mand")  # fmt: skip
+    bob.wait_registered(10)
+    host, port = server.sip
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.pjsua_peer", "--registrar", f"{host}:{port}",
+         "--user", "101", "--password", PW["101"], "--call", "102", "--transport", "udp",
+         "--srtp", "--tone-hz", "600", "--hold-s", "1.5"],
+        capture_output=True, text=True, timeout=90, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    steps = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    detail = f"{steps}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, detail
+    for step in ("registered", "held", "resumed", "hung_up"):
+        assert step in [s["step"] for s in steps], detail
+    bob.wait_event("CALL_ESTABLISHED", timeout=5)
+    bob.wait_event("CALL_CLOSED", timeout=10)
+    _, heard_by_bob = bob.received_wav()
+    assert _has_tone(heard_by_bob, 600, 0.8), describe(heard_by_bob)
+    assert _legs_srtp(server) == [True, True]
+    assert _metrics(server)["srtp_auth_failures"] == 0
 
 
 # ------------------------------------------------------------------ bad input
