@@ -803,8 +803,15 @@ class CallManager:
             task.add_done_callback(lambda _: on_done())
 
     async def _open_leg(
-        self, txn: ServerTransaction, request: Request, addr: Addr
+        self,
+        txn: ServerTransaction,
+        request: Request,
+        addr: Addr,
+        *,
+        caller_ext: str | None = None,
     ) -> UasLeg | None:
+        """The caller's leg, its offer answered (SRTP per the setting of `caller_ext`, the
+        extension that authenticated, or of the trunk the INVITE came from)."""
         rt = self.rt
         if not request.contacts or request.from_.tag is None:
             # a dialog needs the caller's tag and a remote target (RFC 3261 §8.1.1.3, §8.1.1.8)
@@ -819,7 +826,7 @@ class CallManager:
         leg: UasLeg | None = None
         status = 500
         try:
-            crypto = self._caller_crypto(txn, request, addr)
+            crypto = self._caller_crypto(txn, addr, caller_ext)
             answer_sdp, params = make_uas_answer(rt, request, rtp, crypto)
             rtp.set_remote(params)
             leg = UasLeg(rt, rtp, txn, request, addr, answer_sdp)
@@ -838,15 +845,19 @@ class CallManager:
             log.debug("could not answer a failed INVITE: %s", exc)
         return None
 
-    def _caller_crypto(self, txn: ServerTransaction, request: Request, addr: Addr) -> MediaCrypto:
-        """The caller's SRTP setting: its trunk's, else the calling extension's."""
+    def _caller_crypto(
+        self, txn: ServerTransaction, addr: Addr, caller_ext: str | None
+    ) -> MediaCrypto:
+        """The caller's SRTP setting: the authenticated extension's, else its trunk's."""
         rt = self.rt
-        trunk = rt.config.trunk_for(addr)
-        if trunk is not None:
+        ext = rt.config.extensions.get(caller_ext) if caller_ext else None
+        trunk = rt.config.trunk_for(addr) if ext is None else None
+        if ext is not None:
+            mode = ext.media_encryption
+        elif trunk is not None:
             mode = trunk.media_encryption
         else:
-            ext = rt.config.extensions.get(request.from_.uri.user or "")
-            mode = ext.media_encryption if ext is not None else "none"
+            mode = "none"
         return leg_crypto(rt, mode, txn.transport)
 
     async def _inbound(
@@ -860,7 +871,7 @@ class CallManager:
         published: Any,
         caller_ext: str | None = None,
     ) -> None:
-        leg = await self._open_leg(txn, request, addr)
+        leg = await self._open_leg(txn, request, addr, caller_ext=caller_ext)
         if leg is None:
             return
         call = LiveCall(
@@ -906,7 +917,7 @@ class CallManager:
         """A call an extension places without a flow (another extension, an external
         number, its mailbox): one trace entry of `kind`; `action` returns (outcome, output)
         and adds its facts. The extension counts as busy meanwhile."""
-        leg = await self._open_leg(txn, request, addr)
+        leg = await self._open_leg(txn, request, addr, caller_ext=caller_ext)
         if leg is None:
             return
         call = LiveCall(

@@ -30,7 +30,14 @@ from flowpbx.sip.sdes import (
 )
 from flowpbx.sip.sdp import MediaParams, SdpError
 
-__all__ = ["MODES", "MediaCrypto", "SrtpRefused", "leg_crypto", "secure_signalling"]
+__all__ = [
+    "MODES",
+    "MediaCrypto",
+    "SrtpRefused",
+    "extension_crypto",
+    "leg_crypto",
+    "secure_signalling",
+]
 
 MODES = ("none", "optional", "required")
 
@@ -157,3 +164,11 @@ def leg_crypto(rt: object, mode: str, transport: str | None) -> MediaCrypto:
     allow = bool(getattr(settings, "srtp_allow_insecure_signalling", False))
     secure = secure_signalling(transport, allow_insecure=allow)
     return MediaCrypto(mode if mode in MODES else "none", secure=secure)
+
+
+def extension_crypto(rt: object, extension: str, binding: object) -> MediaCrypto:
+    """The SDES state for a leg calling `extension` at one of its registrations."""
+    config = getattr(rt, "config", None)
+    ext = getattr(config, "extensions", {}).get(extension)
+    mode = getattr(ext, "media_encryption", "none")
+    return leg_crypto(rt, mode, getattr(binding, "transport", None))
