@@ -330,3 +330,31 @@ def test_bad_srtp_packets_are_dropped_counted_and_not_heard(e2e: Harness) -> Non
     assert after["srtp_auth_failures"] - before >= 2 * bad_sent
     assert after["srtp_replays"] >= bad_sent
     assert server.health() == 200
+
+
+def test_srtp_offer_over_udp_refused_without_the_test_setting(e2e: Harness) -> None:
+    """Keys only over TLS: without FLOWPBX_SRTP_ALLOW_INSECURE_SIGNALLING an SRTP offer on
+    UDP gets 488, and a `required` extension is not called over UDP at all."""
+    server = FlowpbxServer(e2e.tmp_path, None)
+    server.config = _config(server)
+    e2e.adopt(server)
+    server.start()
+    bob = e2e.baresip(name="u102", user="102", password=PW["102"], registrar=server.sip,
+                      tone_hz=1100, mediaenc="srtp-mand")  # fmt: skip
+    bob.wait_registered(10)
+    srtp_phone = SrtpRawUa(server.sip, user="103")  # 103 is `none`: RTP/SAVP refused too
+    secure_phone = SrtpRawUa(server.sip, user="101")  # 101 is `required`
+    plain_phone = RawUa(server.sip, user="103")
+    try:
+        assert _invite_status(srtp_phone, DID) == 488
+        assert _invite_status(secure_phone, DID) == 488
+        # a plain call to `required` 102 registered over UDP: 102 is never offered keys
+        result = plain_phone.invite("102", password=PW["103"])
+        assert not isinstance(result, Dialog), "a required extension was called over UDP"
+        assert result.status >= 400
+    finally:
+        for ua in (srtp_phone, secure_phone, plain_phone):
+            ua.close()
+    with pytest.raises(TimeoutError):
+        bob.wait_event("CALL_INCOMING", timeout=1)
+    assert server.health() == 200

@@ -6,6 +6,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowpbx.pbx.srtp_policy import MediaCrypto, SrtpRefused, secure_signalling
 from flowpbx.sip.sdes import CryptoAttribute, crypto_values, offer_attributes, secure_body
@@ -137,3 +139,29 @@ def test_reoffer_keeps_our_key_and_takes_a_new_peer_key() -> None:
 def test_bad_mode_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         MediaCrypto("sometimes", secure=True)
+
+
+_LINE = st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=90)
+
+
+@given(
+    st.sampled_from(("none", "optional", "required")),
+    st.booleans(),
+    st.sampled_from(("RTP/AVP", "RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP")),
+    st.lists(_LINE, max_size=4),
+)
+def test_any_offer_is_answered_or_refused_never_crashes(
+    mode: str, secure: bool, proto: str, lines: list[str]
+) -> None:
+    offer = plain_offer().replace(b"RTP/AVP", proto.encode()) + b"".join(
+        f"a=crypto:{v}\r\n".encode() for v in lines
+    )
+    crypto = MediaCrypto(mode, secure=secure)
+    try:
+        answer, _, changed = crypto.answer(offer, make(offer))
+    except SdpError as exc:
+        assert exc.status_hint in (400, 488)
+        return
+    _, values = crypto_values(answer)
+    assert changed == bool(values) == (crypto.context is not None)
+    assert secure or not values  # never a key in an answer over insecure signalling
