@@ -42,7 +42,7 @@ async def test_media_encryption_round_trip(store: Store, tmp_path: Path) -> None
 @pytest.mark.parametrize("where", ["ext", "trunk"])
 async def test_bad_media_encryption_refused(store: Store, tmp_path: Path, where: str) -> None:
     path = tmp_path / "c.yaml"
-    bad = {"media_encryption": "sometimes"}
+    bad: dict[str, object] = {"media_encryption": "sometimes"}
     path.write_text(
         yaml.safe_dump(_doc(bad if where == "ext" else {}, bad if where == "trunk" else {}))
     )
