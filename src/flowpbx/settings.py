@@ -139,6 +139,10 @@ class Settings:
     # SDP nor SIP name, e.g. behind a proxy that does not rewrite SDP). FLOWPBX_RTP_PROBATION.
     rtp_strict: bool = True
     rtp_probation: int = 3
+    # SRTP keys (SDES, a=crypto) travel in SDP, so they are only exchanged over SIP over
+    # TLS; FLOWPBX_SRTP_ALLOW_INSECURE_SIGNALLING=1 allows them over UDP/TCP too — for tests
+    # only: anyone who sees the signalling can decrypt the call.
+    srtp_allow_insecure_signalling: bool = False
     # Real-time round-robin scheduling for the whole process (0 = the normal time-sharing
     # scheduler): media is relayed on the event loop, and a loop that waits behind other
     # programs' work delays every packet of every call (see pbx/runtime.apply_realtime).
@@ -229,6 +233,10 @@ class Settings:
             rtp_timeout_s=_rtp_timeout(os.environ.get("FLOWPBX_RTP_TIMEOUT_S", "60")),
             rtp_strict=_flag("FLOWPBX_RTP_STRICT", os.environ.get("FLOWPBX_RTP_STRICT", "1")),
             rtp_probation=_rtp_probation(os.environ.get("FLOWPBX_RTP_PROBATION", "3")),
+            srtp_allow_insecure_signalling=_flag(
+                "FLOWPBX_SRTP_ALLOW_INSECURE_SIGNALLING",
+                os.environ.get("FLOWPBX_SRTP_ALLOW_INSECURE_SIGNALLING", "0"),
+            ),
             realtime_priority=_realtime_priority(os.environ.get("FLOWPBX_REALTIME_PRIORITY", "0")),
             tracemalloc_dump=_tracemalloc_dump(os.environ.get("FLOWPBX_TRACEMALLOC_DUMP", "")),
             smtp_from=os.environ.get("FLOWPBX_SMTP_FROM", "").strip(),

@@ -107,6 +107,7 @@ class Baresip:
         answermode: str = "auto",
         regint: int = 600,
         quit_after_s: int = 300,
+        mediaenc: str | None = None,
     ) -> None:
         self.dir = Path(workdir) / f"baresip-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +120,7 @@ class Baresip:
         self.answermode = answermode
         self.regint = regint if registrar else 0
         self.quit_after_s = quit_after_s
+        self.mediaenc = mediaenc  # "srtp-mand", "srtp": SDES-SRTP (its srtp module)
         self.snd_path = Path(tempfile.mkdtemp(prefix="bsrec-"))
         atexit.register(shutil.rmtree, self.snd_path, True)
         with contextlib.suppress(OSError):
@@ -157,7 +159,7 @@ module\t\t\taufile.so
 module\t\t\taubridge.so
 module\t\t\tsndfile.so
 module\t\t\tctrl_tcp.so
-module_tmp\t\taccount.so
+{"module" + chr(9) * 3 + "srtp.so" + chr(10) if self.mediaenc else ""}module_tmp\t\taccount.so
 module_app\t\tmenu.so
 ctrl_tcp_listen\t\t127.0.0.1:{self.ctrl_port}
 snd_path\t\t{self.snd_path}
@@ -173,6 +175,8 @@ snd_path\t\t{self.snd_path}
             account = f"<sip:{self.user}@127.0.0.1:{self.sip_port}>"
             params = ["regint=0"]
         params += [f"answermode={self.answermode}", "audio_codecs=PCMU"]
+        if self.mediaenc:
+            params.append(f"mediaenc={self.mediaenc}")
         (self.dir / "accounts").write_text(account + ";" + ";".join(params) + "\n")
         (self.dir / "contacts").write_text("")
 

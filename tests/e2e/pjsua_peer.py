@@ -6,7 +6,8 @@ target, holds the call (re-INVITE a=sendonly), resumes it (re-INVITE a=sendrecv)
 unregisters and prints one JSON object per line for every step (``{"step": "registered",
 "code": 200}``, ``{"step": "media", "status": "local_hold"}``...). Exit code 0 when every step
 happened, 1 otherwise (the JSON lines say which did not). No audio device (null device);
-``--tone-hz F`` sends a steady tone of F Hz on every call instead of silence.
+``--tone-hz F`` sends a steady tone of F Hz on every call instead of silence; ``--srtp``
+makes SDES-SRTP mandatory (RTP/SAVP with a=crypto).
 
 Transfer button (REFER, RFC 3515/3891): ``--answer --transfer blind --xfer-to 103`` answers
 one call, talks ``--talk-s``, then ``call.xfer()`` to 103; ``--transfer attended`` holds the
@@ -212,6 +213,7 @@ def main() -> int:
     ap.add_argument("--consult-early", action="store_true", help="transfer while it rings")
     ap.add_argument("--talk-s", type=float, default=2.0)
     ap.add_argument("--expect-status", type=int, default=200)
+    ap.add_argument("--srtp", action="store_true", help="SDES-SRTP mandatory (RTP/SAVP)")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -253,6 +255,9 @@ def main() -> int:
     acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.user, 0, args.password))
     acfg.natConfig.sdpNatRewriteUse = 0
     acfg.natConfig.contactRewriteUse = 0
+    if args.srtp:  # keys in SDP over this transport: the PBX under test must allow it
+        acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
+        acfg.mediaConfig.srtpSecureSignaling = 0
     acc = Account(Tone(args.tone_hz) if args.tone_hz else None)
     acc.create(acfg)
     ok = pump(lambda: acc.reg_code is not None, "registration")

@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store.config_io import ExtensionIn, cidr_list, generate_sip_password, sip_password
+from flowpbx.store.config_io import (
+    ExtensionIn,
+    MediaEncryption,
+    cidr_list,
+    generate_sip_password,
+    sip_password,
+)
 from flowpbx.store.config_io import _e164 as e164
 from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
@@ -48,6 +54,7 @@ class ExtensionOut(BaseModel):
     mailbox: str | None
     allowed_cidrs: list[str] = []
     call_waiting: bool = True
+    media_encryption: str = "none"
     registered: bool
     registrations: list[RegistrationOut]
 
@@ -78,6 +85,7 @@ class ExtensionUpdate(BaseModel):
     mailbox: str | None = None
     allowed_cidrs: list[str] = Field(default_factory=list, max_length=50)
     call_waiting: bool = True
+    media_encryption: MediaEncryption = "none"
 
     @field_validator("caller_id")
     @classmethod
@@ -148,6 +156,7 @@ def _ext_out(ext: ExtensionRec, regs: list[RegistrationOut]) -> ExtensionOut:
         mailbox=ext.mailbox,
         allowed_cidrs=list(ext.allowed_cidrs),
         call_waiting=ext.call_waiting,
+        media_encryption=ext.media_encryption,
         registered=bool(regs),
         registrations=regs,
     )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store.config_io import INVITE_RATE_PATTERN, TrunkIn
+from flowpbx.store.config_io import INVITE_RATE_PATTERN, MediaEncryption, TrunkIn
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import TrunkRec
 from flowpbx.store.repos import trunks as trunks_repo
@@ -33,6 +33,7 @@ class TrunkOut(BaseModel):
     national_prefix: str | None = None
     max_calls: int | None = None
     invite_rate: str | None = None
+    media_encryption: str = "none"
     registration: dict[str, Any] | None
 
 
@@ -50,6 +51,7 @@ class TrunkUpdate(BaseModel):
     national_prefix: str | None = Field(default=None, pattern=r"^[0-9]{1,4}$")
     max_calls: int | None = Field(default=None, ge=0, le=100_000)
     invite_rate: str | None = Field(default=None, pattern=INVITE_RATE_PATTERN)
+    media_encryption: MediaEncryption = "none"
 
 
 def _live_state(live: LiveDep) -> dict[str, dict[str, Any]]:
@@ -77,6 +79,7 @@ def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
             "national_prefix": t.national_prefix,
             "max_calls": t.max_calls,
             "invite_rate": t.invite_rate,
+            "media_encryption": t.media_encryption,
             "registration": state.get(t.name) if t.register else None,
         }
     )

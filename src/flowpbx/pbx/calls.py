@@ -42,6 +42,7 @@ from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
 from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, ringback_frames
 from flowpbx.pbx.queues import QueueSpec
 from flowpbx.pbx.spy import parse_spy_code, run_spy
+from flowpbx.pbx.srtp_policy import MediaCrypto, leg_crypto
 from flowpbx.pbx.transfer import Conversation
 from flowpbx.pbx.trunks import (
     TrunkLimits,
@@ -81,6 +82,7 @@ class RingTarget:
     from_name: str | None = None  # default: the caller's name
     headers: tuple[tuple[str, str], ...] = ()  # P-Asserted-Identity, Privacy (trunks)
     transport: str | None = None
+    media_encryption: str = "none"  # SRTP towards this target (pbx/srtp_policy.py)
 
 
 def _failure_outcome(statuses: list[int]) -> DialOutcome:
@@ -302,6 +304,7 @@ class LiveCall:
             headers=identity.headers,
             auth=(trunk.username, trunk.password) if trunk.username and trunk.password else None,
             transport=trunk.transport if trunk.transport != "udp" else None,
+            media_encryption=trunk.media_encryption,
         )
         winner, statuses = await self.ring([target], ring_timeout_s)
         if winner is None:
@@ -408,12 +411,15 @@ class LiveCall:
 
     def extension_targets(self, extension: str) -> list[RingTarget]:
         rt = self.rt
+        ext = rt.config.extensions.get(extension)
         return [
             RingTarget(
                 uri=b.contact,
                 addr=b.source,
                 to_uri=f"sip:{extension}@{rt.domain}",
                 label=extension,
+                transport=getattr(b, "transport", None),
+                media_encryption=ext.media_encryption if ext is not None else "none",
             )
             for b in rt.registrar.bindings(extension)
         ]
@@ -434,6 +440,10 @@ class LiveCall:
         legs: list[UacLeg] = []
         try:
             for target in targets:
+                crypto = leg_crypto(rt, target.media_encryption, target.transport)
+                if not crypto.can_call():
+                    log.info("not calling %s: SRTP required, signalling not TLS", target.label)
+                    continue
                 try:
                     rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
                 except NoRtpPort:
@@ -455,6 +465,7 @@ class LiveCall:
                         auth=target.auth,
                         headers=target.headers,
                         transport=target.transport,
+                        crypto=crypto,
                     )
                     leg.start()
                     started = True
@@ -792,8 +803,15 @@ class CallManager:
             task.add_done_callback(lambda _: on_done())
 
     async def _open_leg(
-        self, txn: ServerTransaction, request: Request, addr: Addr
+        self,
+        txn: ServerTransaction,
+        request: Request,
+        addr: Addr,
+        *,
+        caller_ext: str | None = None,
     ) -> UasLeg | None:
+        """The caller's leg, its offer answered (SRTP per the setting of `caller_ext`, the
+        extension that authenticated, or of the trunk the INVITE came from)."""
         rt = self.rt
         if not request.contacts or request.from_.tag is None:
             # a dialog needs the caller's tag and a remote target (RFC 3261 §8.1.1.3, §8.1.1.8)
@@ -808,9 +826,11 @@ class CallManager:
         leg: UasLeg | None = None
         status = 500
         try:
-            answer_sdp, params = make_uas_answer(rt, request, rtp)
+            crypto = self._caller_crypto(txn, addr, caller_ext)
+            answer_sdp, params = make_uas_answer(rt, request, rtp, crypto)
             rtp.set_remote(params)
             leg = UasLeg(rt, rtp, txn, request, addr, answer_sdp)
+            leg.crypto = crypto
             return leg
         except SdpError as exc:
             status = exc.status_hint or 488
@@ -825,6 +845,21 @@ class CallManager:
             log.debug("could not answer a failed INVITE: %s", exc)
         return None
 
+    def _caller_crypto(
+        self, txn: ServerTransaction, addr: Addr, caller_ext: str | None
+    ) -> MediaCrypto:
+        """The caller's SRTP setting: the authenticated extension's, else its trunk's."""
+        rt = self.rt
+        ext = rt.config.extensions.get(caller_ext) if caller_ext else None
+        trunk = rt.config.trunk_for(addr) if ext is None else None
+        if ext is not None:
+            mode = ext.media_encryption
+        elif trunk is not None:
+            mode = trunk.media_encryption
+        else:
+            mode = "none"
+        return leg_crypto(rt, mode, txn.transport)
+
     async def _inbound(
         self,
         txn: ServerTransaction,
@@ -836,7 +871,7 @@ class CallManager:
         published: Any,
         caller_ext: str | None = None,
     ) -> None:
-        leg = await self._open_leg(txn, request, addr)
+        leg = await self._open_leg(txn, request, addr, caller_ext=caller_ext)
         if leg is None:
             return
         call = LiveCall(
@@ -882,7 +917,7 @@ class CallManager:
         """A call an extension places without a flow (another extension, an external
         number, its mailbox): one trace entry of `kind`; `action` returns (outcome, output)
         and adds its facts. The extension counts as busy meanwhile."""
-        leg = await self._open_leg(txn, request, addr)
+        leg = await self._open_leg(txn, request, addr, caller_ext=caller_ext)
         if leg is None:
             return
         call = LiveCall(

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flowpbx.pbx.media import RtpEndpoint
+from flowpbx.pbx.srtp_policy import MediaCrypto
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.dialog import Dialog, DialogState
 from flowpbx.sip.errors import SipParseError
@@ -124,6 +125,8 @@ class Leg:
         self._offer_in_2xx = False  # an offerless re-INVITE: the answer comes in the ACK
         self._session: TimerDecision | None = None  # RFC 4028 session timer, when asked
         self._session_handle: asyncio.TimerHandle | None = None
+        # SRTP (pbx/srtp_policy.py): the extension's or trunk's media_encryption; None: plain.
+        self.crypto: MediaCrypto | None = None
 
     def _to(self, new: LegState) -> bool:
         if new not in _TRANSITIONS[self.state]:
@@ -243,13 +246,7 @@ class Leg:
                 self._offer_in_2xx = True
         else:
             try:
-                body, params = answer_offer(
-                    request.body,
-                    address=self.rt.media_ip,
-                    port=self.rtp.port,
-                    session_id=self._session_id,
-                    version=self._next_version(),
-                )
+                body, params = self._answer(request.body)
             except SdpError as exc:
                 sip.send_response(txn, make_response(request, 488, str(exc)[:60] or None))
                 return
@@ -269,6 +266,41 @@ class Leg:
         if request.method == "INVITE":
             self._reinvite_in = txn
         sip.send_response(txn, make_response(request, 200, body=body, headers=headers))
+
+    def _answer(self, offer: bytes) -> tuple[bytes, MediaParams]:
+        """Our answer to a re-offer, SRTP per the leg's setting (pbx/srtp_policy.py)."""
+        version = self._next_version()
+
+        def make(srtp: bool) -> tuple[bytes, MediaParams]:
+            return answer_offer(
+                offer,
+                address=self.rt.media_ip,
+                port=self.rtp.port,
+                session_id=self._session_id,
+                version=version,
+                srtp=srtp,
+            )
+
+        if self.crypto is None:
+            return make(False)
+        body, params, changed = self.crypto.answer(offer, make)
+        self._attach_srtp(changed)
+        return body, params
+
+    def _secure_offer(self, body: bytes) -> bytes:
+        return body if self.crypto is None else self.crypto.offer(body)
+
+    def _read_answer(self, body: bytes) -> MediaParams:
+        """Media of the answer to our offer, with its crypto (raises SdpError)."""
+        params = parse_answer(body, srtp=self.crypto is not None)
+        if self.crypto is not None:
+            self._attach_srtp(self.crypto.take_answer(body))
+        return params
+
+    def _attach_srtp(self, changed: bool) -> None:
+        crypto = self.crypto
+        if changed and crypto is not None and crypto.context is not None:
+            self.rtp.use_srtp(crypto.context)
 
     def _take_remote(self, params: MediaParams) -> None:
         """Apply a new offer's (or answer's) media. The source is learned again only when
@@ -325,12 +357,14 @@ class Leg:
         self._reinvite_direction = direction
         if self.state is not LegState.CONFIRMED or self._reinvite_out is not None:
             return None
-        body = build_offer(
-            address=self.rt.media_ip,
-            port=self.rtp.port,
-            session_id=self._session_id,
-            version=self._next_version(),
-            direction=direction,
+        body = self._secure_offer(
+            build_offer(
+                address=self.rt.media_ip,
+                port=self.rtp.port,
+                session_id=self._session_id,
+                version=self._next_version(),
+                direction=direction,
+            )
         )
         txn = self._send_in_dialog("INVITE", body=body, content_type="application/sdp")
         self._reinvite_out = txn
@@ -349,7 +383,7 @@ class Leg:
                 self.rt.sip.add_via(ack)
                 self.rt.sip.send_stateless(ack, self.peer_addr, transport=self.transport)
             try:
-                params = parse_answer(response.body)
+                params = self._read_answer(response.body)
             except SdpError:
                 return
             self.rtp.set_remote(params)
@@ -409,11 +443,13 @@ class Leg:
         return self._sdp_version
 
     def _local_offer(self) -> bytes:
-        return build_offer(
-            address=self.rt.media_ip,
-            port=self.rtp.port,
-            session_id=self._session_id,
-            version=self._sdp_version,
+        return self._secure_offer(
+            build_offer(
+                address=self.rt.media_ip,
+                port=self.rtp.port,
+                session_id=self._session_id,
+                version=self._sdp_version,
+            )
         )
 
     def on_ack(self, request: Request) -> None:
@@ -422,7 +458,7 @@ class Leg:
             self._offer_in_2xx = False
             if request.body:
                 try:
-                    params = parse_answer(request.body)
+                    params = self._read_answer(request.body)
                 except SdpError:
                     return
                 self._take_remote(params)
@@ -553,12 +589,14 @@ class UacLeg(Leg):
         headers: list[tuple[str, str]] | tuple[tuple[str, str], ...] = (),
         transport: str | None = None,
         prack: bool = False,
+        crypto: MediaCrypto | None = None,
     ) -> None:
         """``auth`` answers a trunk's 401/407 challenge (RFC 3261 §22.2); ``headers`` are
         added to the INVITE (P-Asserted-Identity, Privacy: see pbx/trunks.py); ``transport``
         forces one ("tcp" for a TCP trunk); ``prack`` offers 100rel (RFC 3262) so a provider
         may send reliable 183s with early media."""
         super().__init__(rt, rtp, addr)
+        self.crypto = crypto  # before the offer below is written
         self.label = label
         self.transport = transport
         self.auth = auth
@@ -678,7 +716,7 @@ class UacLeg(Leg):
             self.send_bye("answered too late")
             return
         try:
-            params: MediaParams = parse_answer(response.body)
+            params: MediaParams = self._read_answer(response.body)
         except SdpError:
             self.state = LegState.CONFIRMED
             self.send_bye("bad SDP answer")
@@ -734,7 +772,7 @@ class UacLeg(Leg):
         """18x: early media when it carries SDP; PRACK when it is reliable (RFC 3262 §4)."""
         if response.body and not self.early_media:
             try:
-                params = parse_answer(response.body)
+                params = self._read_answer(response.body)
             except SdpError:
                 params = None
             if params is not None:
@@ -785,8 +823,21 @@ def _headers(items: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
 __all__ = ["ALLOW", "Leg", "LegState", "UacLeg", "UasLeg", "parse_dtmf_relay"]
 
 
-def make_uas_answer(rt: Runtime, request: Request, rtp: RtpEndpoint) -> tuple[bytes, MediaParams]:
-    """Answer an INVITE's SDP offer with our RTP port (raises SdpError -> 488)."""
-    return answer_offer(
-        request.body, address=rt.media_ip, port=rtp.port, session_id=random.randrange(1, 2**31)
-    )
+def make_uas_answer(
+    rt: Runtime, request: Request, rtp: RtpEndpoint, crypto: MediaCrypto | None = None
+) -> tuple[bytes, MediaParams]:
+    """Answer an INVITE's SDP offer with our RTP port (raises SdpError -> 488); with
+    ``crypto``, SRTP as the caller's setting says (the endpoint gets the agreed keys)."""
+    session_id = random.randrange(1, 2**31)
+
+    def make(srtp: bool) -> tuple[bytes, MediaParams]:
+        return answer_offer(
+            request.body, address=rt.media_ip, port=rtp.port, session_id=session_id, srtp=srtp
+        )
+
+    if crypto is None:
+        return make(False)
+    body, params, _ = crypto.answer(request.body, make)
+    if crypto.context is not None:
+        rtp.use_srtp(crypto.context)
+    return body, params

@@ -48,6 +48,7 @@ from flowpbx.media.dtmf import GoertzelDetector, Rfc4733Receiver
 from flowpbx.media.g711 import get_codec
 from flowpbx.media.jitter import JitterBuffer
 from flowpbx.media.rtp import RtpHeader, RtpReceiveStats, RtpSender, parse_rtp
+from flowpbx.media.srtp import SrtpContext, SrtpSocket, srtp_recv, srtp_recvfrom, srtp_send
 from flowpbx.media.tones import tone
 from flowpbx.pbx.rtcp import RtcpChannel
 from flowpbx.sip.sdp import MediaParams
@@ -208,7 +209,7 @@ class RtpEndpoint:
     def __init__(self, pool: RtpPortPool, port: int) -> None:
         self.pool = pool
         self.port = port
-        self.transport: RtpSocket | None = None
+        self.transport: RtpSocket | SrtpSocket | None = None
         self.sock: socket.socket | None = None
         self.remote: Addr | None = None
         self.latched = False
@@ -228,6 +229,7 @@ class RtpEndpoint:
         self.rtcp: RtcpChannel | None = None
         self._rtcp_stats: dict[str, object] = {}  # the channel's last figures once closed
         self.inband: GoertzelDetector | None = None  # set when the SDP had no telephone-event
+        self.srtp: SrtpContext | None = None  # SRTP keys in use (`use_srtp`)
         self._dtmf = Rfc4733Receiver()
         self._loop = asyncio.get_running_loop()
         self.packets_in = 0
@@ -303,6 +305,20 @@ class RtpEndpoint:
                 self.inband = GoertzelDetector()
         else:
             self.inband = None
+
+    def use_srtp(self, context: SrtpContext) -> None:
+        """Encrypt and authenticate this leg's RTP and RTCP from now on (RFC 3711): every
+        datagram read is unprotected before anything looks at it (one failing authentication
+        is dropped and counted, as if it never came), every packet sent is protected. The
+        per-packet path itself is unchanged: the socket calls it uses are wrapped."""
+        self.srtp = context
+        sock = self.sock
+        if sock is None:
+            return
+        self.transport = SrtpSocket(sock, context)
+        self._recvfrom = srtp_recvfrom(sock.recvfrom, context)
+        self._recv = srtp_recv(sock.recv, context)
+        self._send = srtp_send(sock.send, context)
 
     def _attach(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -404,7 +420,10 @@ class RtpEndpoint:
             "lost": rx.lost if rx.ssrc is not None else 0,
             "jitter_ms": rx.jitter / 8.0 if rx.ssrc is not None else 0.0,
             "ssrc_changes": rx.ssrc_changes,
+            "srtp": self.srtp is not None,
         }
+        if self.srtp is not None:
+            stats.update(self.srtp.stats())
         if self.rtcp is not None:
             stats.update(self.rtcp.stats())
         else:

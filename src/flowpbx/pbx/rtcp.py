@@ -151,7 +151,14 @@ class RtcpChannel(asyncio.DatagramProtocol):
         dest = self.destination()
         if self.transport is None or dest is None:
             return
-        self.transport.sendto(self.build_report(), dest)
+        packet = self.build_report()
+        srtp = self.endpoint.srtp
+        if srtp is not None:  # SRTCP (RFC 3711 §3.4)
+            protected = srtp.protect_rtcp(packet)
+            if protected is None:
+                return
+            packet = protected
+        self.transport.sendto(packet, dest)
         self.reports_out += 1
 
     def relatch(self) -> None:
@@ -162,6 +169,12 @@ class RtcpChannel(asyncio.DatagramProtocol):
     # -- receive -------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        srtp = self.endpoint.srtp
+        if srtp is not None:  # SRTCP: a packet failing authentication is dropped, counted
+            plain = srtp.unprotect_rtcp(data)
+            if plain is None:
+                return
+            data = plain
         remote = self.remote
         if self.latched and remote is not None:
             if addr[1] != remote[1] or addr[0] != remote[0]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flowpbx.media.srtp import counters as srtp_counters
 from flowpbx.pbx.live_tables import memory_metrics
 from flowpbx.pbx.runtime import Runtime
 from flowpbx.settings import Settings
@@ -131,6 +132,7 @@ class PbxService:
             "active_calls": len(rt.calls.active),
             "rtp_ports_in_use": rt.rtp_pool.in_use,
             **rt.rtp_pool.counters(),
+            **srtp_counters(),  # SRTP/SRTCP packets dropped: bad tag, replay (media/srtp.py)
             "sip_datagrams_in": rt.sip.datagrams_in,
             "sip_datagrams_out": rt.sip.datagrams_out,
             "registered_extensions": sum(1 for b in rt.registrar.all_bindings().values() if b),

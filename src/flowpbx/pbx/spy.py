@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from flowpbx.media.mixer import SpyMode
 from flowpbx.pbx.legs import UacLeg, UasLeg
 from flowpbx.pbx.media import NoRtpPort, RtpEndpoint
+from flowpbx.pbx.srtp_policy import extension_crypto
 from flowpbx.sip.message import Request, make_response
 from flowpbx.store.records import CallRecord
 
@@ -99,7 +100,7 @@ async def _spy(
             manager, request.call_id, supervisor, started, None, f"spy_refused_{status}", facts
         )
         return
-    leg = await manager._open_leg(txn, request, addr)
+    leg = await manager._open_leg(txn, request, addr, caller_ext=supervisor)
     if leg is None:
         return
     entry = manager.bridges.find(target)
@@ -195,6 +196,9 @@ async def _ring_and_join(
     legs: list[UacLeg] = []
     try:
         for binding in bindings:
+            crypto = extension_crypto(rt, supervisor, binding)
+            if not crypto.can_call():
+                continue  # SRTP required, keys may not go over this signalling
             try:
                 rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
             except NoRtpPort:
@@ -208,6 +212,7 @@ async def _ring_and_join(
                 from_name=f"Spy {mode.name.lower()}",
                 to_uri=f"sip:{supervisor}@{rt.domain}",
                 label=supervisor,
+                crypto=crypto,
             )
             legs.append(leg)
             leg.start()

@@ -63,6 +63,7 @@ from flowpbx.pbx.bridge import Bridge, CallBridge
 from flowpbx.pbx.events import count
 from flowpbx.pbx.legs import UacLeg, UasLeg
 from flowpbx.pbx.media import NoRtpPort, RtpEndpoint, ringback_pcm
+from flowpbx.pbx.srtp_policy import extension_crypto
 
 if TYPE_CHECKING:
     from flowpbx.pbx.calls import LiveCall
@@ -437,6 +438,9 @@ class Conversation:
         target: UacLeg | None = None
         try:
             for binding in bindings:
+                crypto = extension_crypto(rt, number, binding)
+                if not crypto.can_call():
+                    continue  # SRTP required, keys may not go over this signalling
                 try:
                     rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
                 except NoRtpPort:
@@ -450,6 +454,7 @@ class Conversation:
                     from_name=None,
                     to_uri=f"sip:{number}@{rt.domain}",
                     label=number,
+                    crypto=crypto,
                 )
                 legs.append(leg)
                 leg.start()

@@ -45,6 +45,8 @@ _MIRROR = {
 _STATIC_PT = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000), 18: ("G729", 8000)}
 _CODEC_PT = {"PCMU": 0, "PCMA": 8}
 _RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")
+# With SRTP (sip/sdes.py) allowed, the secure profiles are usable too (RFC 3711 §12).
+_SRTP_PROTOS = (*_RTP_PROTOS, "RTP/SAVP", "RTP/SAVPF")
 _MAX_SDP = 65535
 
 
@@ -354,10 +356,13 @@ def _parse(body: bytes) -> SessionDescription:
     return SessionDescription.parse(body)
 
 
-def _audio_candidates(sdp: SessionDescription) -> list[tuple[int, MediaDescription, str]]:
+def _audio_candidates(
+    sdp: SessionDescription, srtp: bool = False
+) -> list[tuple[int, MediaDescription, str]]:
     out: list[tuple[int, MediaDescription, str]] = []
+    protos = _SRTP_PROTOS if srtp else _RTP_PROTOS
     for index, m in enumerate(sdp.media):
-        if m.media != "audio" or m.port == 0 or m.proto.upper() not in _RTP_PROTOS:
+        if m.media != "audio" or m.port == 0 or m.proto.upper() not in protos:
             continue
         address = m.connection or sdp.connection
         if address is None:
@@ -373,13 +378,13 @@ def _dtmf_pt(formats: list[AudioFormat]) -> int | None:
     return None
 
 
-def parse_offer(body: bytes) -> AudioOffer:
+def parse_offer(body: bytes, *, srtp: bool = False) -> AudioOffer:
     """Read a remote offer: the first audio stream with a non-zero port over RTP/AVP(F).
 
     Raises ``SdpError(400)`` for malformed SDP, ``SdpError(488)`` when there is no such stream.
     """
     sdp = _parse(body)
-    candidates = _audio_candidates(sdp)
+    candidates = _audio_candidates(sdp, srtp)
     if not candidates:
         raise SdpError("no usable audio stream offered", 488)
     index, m, address = candidates[0]
@@ -465,17 +470,20 @@ def answer_offer(
     version: int = 1,
     supported: tuple[str, ...] = ("PCMU", "PCMA"),
     ptime: int = 20,
+    srtp: bool = False,
 ) -> tuple[bytes, MediaParams]:
     """Answer a remote offer (RFC 3264 §6): accept the first usable audio stream with the
     first offered codec we support (the offerer's preference), keep telephone-event with the
     offerer's payload type, mirror the direction; every other m= line is rejected with port 0.
+
+    ``srtp``: RTP/SAVP(F) streams are usable too (the caller adds the crypto, sip/sdes.py).
 
     Raises ``SdpError(488)`` when no audio stream has a codec in ``supported``.
     """
     sdp = _parse(offer)
     wanted = {c.upper() for c in supported}
     chosen: tuple[int, MediaDescription, str, AudioFormat, list[AudioFormat]] | None = None
-    for index, m, remote_address in _audio_candidates(sdp):
+    for index, m, remote_address in _audio_candidates(sdp, srtp):
         formats = m.formats_detail()
         for f in formats:
             if f.encoding in wanted and f.clock_rate == 8000 and f.channels == 1:
@@ -536,14 +544,16 @@ def answer_offer(
     return answer.to_bytes(), params
 
 
-def parse_answer(answer: bytes, *, supported: tuple[str, ...] = ("PCMU", "PCMA")) -> MediaParams:
+def parse_answer(
+    answer: bytes, *, supported: tuple[str, ...] = ("PCMU", "PCMA"), srtp: bool = False
+) -> MediaParams:
     """Read the answer to one of our offers (RFC 3264 §7).
 
     Raises ``SdpError(488)`` if the audio stream was rejected (port 0) or the answer holds no
     codec we support.
     """
     sdp = _parse(answer)
-    candidates = _audio_candidates(sdp)
+    candidates = _audio_candidates(sdp, srtp)
     if not candidates:
         raise SdpError("the answer rejected the audio stream", 488)
     wanted = {c.upper() for c in supported}

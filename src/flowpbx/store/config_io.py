@@ -53,6 +53,8 @@ IMPORT_AUTHOR = "import"
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 # A trunk's INVITE rate, "RATE:BURST" like FLOWPBX_SIP_RATE_TRUNK_INVITE ("0" = no limit).
+# SRTP per extension and trunk (pbx/srtp_policy.py): off, answered when offered, or insisted on.
+MediaEncryption = Literal["none", "optional", "required"]
 INVITE_RATE_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,3})?(:[1-9][0-9]{0,5})?$"
 
 
@@ -116,6 +118,7 @@ class ExtensionIn(BaseModel):
     mailbox: str | None = None
     allowed_cidrs: list[str] = Field(default_factory=list, max_length=50)
     call_waiting: bool = True
+    media_encryption: MediaEncryption = "none"
 
     @field_validator("number", mode="before")
     @classmethod
@@ -161,6 +164,7 @@ class TrunkIn(BaseModel):
     national_prefix: str | None = Field(default=None, pattern=r"^[0-9]{1,4}$")
     max_calls: int | None = Field(default=None, ge=0, le=100_000)
     invite_rate: str | None = Field(default=None, pattern=INVITE_RATE_PATTERN)
+    media_encryption: MediaEncryption = "none"
 
     def record(self) -> TrunkRec:
         return TrunkRec(
@@ -177,6 +181,7 @@ class TrunkIn(BaseModel):
             national_prefix=self.national_prefix,
             max_calls=self.max_calls,
             invite_rate=self.invite_rate,
+            media_encryption=self.media_encryption,
         )
 
 
@@ -583,6 +588,7 @@ async def _apply(
                 mailbox=e.mailbox,
                 allowed_cidrs=e.allowed_cidrs,
                 call_waiting=e.call_waiting,
+                media_encryption=e.media_encryption,
             )
         for t in parsed.trunks:
             changed["trunks"] += await trunks_repo.upsert_trunk(s, t.record())
@@ -651,6 +657,7 @@ async def export_config(store: Store) -> dict[str, Any]:
                 "mailbox": e.mailbox,
                 "allowed_cidrs": list(e.allowed_cidrs) or None,
                 "call_waiting": None if e.call_waiting else False,
+                "media_encryption": None if e.media_encryption == "none" else e.media_encryption,
             }
         )
         for e in extensions
@@ -671,6 +678,7 @@ async def export_config(store: Store) -> dict[str, Any]:
                 "national_prefix": t.national_prefix,
                 "max_calls": t.max_calls,
                 "invite_rate": t.invite_rate,
+                "media_encryption": None if t.media_encryption == "none" else t.media_encryption,
             }
         )
         for t in trunks

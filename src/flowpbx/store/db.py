@@ -341,6 +341,7 @@ class Store:
         mailbox: str | None = None,
         allowed_cidrs: tuple[str, ...] | list[str] = (),
         call_waiting: bool = True,
+        media_encryption: str = "none",
     ) -> bool:
         async with self.transaction() as s:
             return await extensions_repo.upsert_extension(
@@ -355,6 +356,7 @@ class Store:
                 mailbox=mailbox,
                 allowed_cidrs=allowed_cidrs,
                 call_waiting=call_waiting,
+                media_encryption=media_encryption,
             )
 
     # ----------------------------------------------------------------- users

@@ -81,6 +81,8 @@ class Extension(Base):
     allowed_cidrs: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Off: a second call to an extension already on a call gets busy instead of ringing.
     call_waiting: Mapped[bool] = mapped_column(Boolean, default=True)
+    # SRTP with SDES keys (RFC 3711, RFC 4568): "none", "optional" or "required".
+    media_encryption: Mapped[str] = mapped_column(String(8), default="none")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -125,6 +127,7 @@ class Trunk(Base):
     # the process-wide default.
     max_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
     invite_rate: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    media_encryption: Mapped[str] = mapped_column(String(8), default="none")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

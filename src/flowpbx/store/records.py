@@ -29,6 +29,8 @@ class ExtensionRec:
     allowed_cidrs: tuple[str, ...] = ()
     # False: a new call to this extension while it is on a call gets busy (no second ring).
     call_waiting: bool = True
+    # SRTP towards this phone (pbx/srtp_policy.py): "none" | "optional" | "required".
+    media_encryption: str = "none"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +55,7 @@ class TrunkRec:
     # default (FLOWPBX_SIP_MAX_CALLS_PER_TRUNK, FLOWPBX_SIP_RATE_TRUNK_INVITE).
     max_calls: int | None = None
     invite_rate: str | None = None
+    media_encryption: str = "none"  # SRTP towards this provider, as for extensions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,6 +35,7 @@ def _ext_rec(row: m.Extension) -> ExtensionRec:
         mailbox=row.mailbox,
         allowed_cidrs=tuple(row.allowed_cidrs or ()),
         call_waiting=row.call_waiting,
+        media_encryption=row.media_encryption or "none",
     )
 
 
@@ -61,6 +62,7 @@ async def upsert_extension(
     mailbox: str | None = None,
     allowed_cidrs: tuple[str, ...] | list[str] = (),
     call_waiting: bool = True,
+    media_encryption: str = "none",
 ) -> bool:
     """Create or update extension `number`; returns True if anything changed.
 
@@ -76,6 +78,7 @@ async def upsert_extension(
         "mailbox": mailbox,
         "allowed_cidrs": list(allowed_cidrs),
         "call_waiting": call_waiting,
+        "media_encryption": media_encryption,
     }
     if password is not None:
         values["ha1_md5"], values["ha1_sha256"] = compute_ha1(number, realm, password)

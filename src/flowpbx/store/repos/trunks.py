@@ -26,6 +26,7 @@ def _trunk_rec(r: m.Trunk) -> TrunkRec:
         national_prefix=r.national_prefix,
         max_calls=r.max_calls,
         invite_rate=r.invite_rate,
+        media_encryption=r.media_encryption or "none",
     )
 
 
@@ -49,6 +50,7 @@ async def upsert_trunk(s: AsyncSession, rec: TrunkRec) -> bool:
         "national_prefix": rec.national_prefix,
         "max_calls": rec.max_calls,
         "invite_rate": rec.invite_rate,
+        "media_encryption": rec.media_encryption,
     }
     if row is None:
         s.add(m.Trunk(name=rec.name, **values))
