@@ -774,7 +774,7 @@ class UacLeg(Leg):
 
 
 def _headers(items: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
-    from flowpbx.sip.message import Headers
+    from flowpbx.sip.headers import Headers
 
     headers = Headers()
     for name, value in items:

@@ -15,14 +15,8 @@ from typing import TYPE_CHECKING
 
 from flowpbx.sip.dialog import Dialog
 from flowpbx.sip.errors import LocalSipError, SipParseError
-from flowpbx.sip.message import (
-    Headers,
-    Request,
-    Response,
-    make_response,
-    new_call_id,
-    new_tag,
-)
+from flowpbx.sip.headers import Headers
+from flowpbx.sip.message import Request, Response, make_response, new_call_id, new_tag
 from flowpbx.sip.mwi import CONTENT_TYPE, EVENT, MessageSummary, notify_headers
 from flowpbx.sip.numeric import parse_delta
 from flowpbx.sip.transaction import ClientTransaction, ServerTransaction

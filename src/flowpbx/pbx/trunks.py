@@ -40,7 +40,8 @@ from urllib.parse import unquote
 from flowpbx.pbx.security import Rate, TokenBucket, dial_allowed
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
+from flowpbx.sip.headers import Headers
+from flowpbx.sip.message import Request, Response, new_call_id, new_tag
 from flowpbx.sip.numeric import is_digits, parse_delta
 from flowpbx.sip.transaction import ClientTransaction
 from flowpbx.sip.uri import SipUri
