@@ -7,8 +7,10 @@ import asyncio
 import pytest
 
 from flowpbx.media.mixer import SpyMode
-from flowpbx.pbx.bridge import BridgeRegistry
-from flowpbx.pbx.media import MediaClock, RtpEndpoint, RtpPortPool
+from flowpbx.pbx.rtp.bridge import BridgeRegistry
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.spy import parse_spy_code
 from tests.netutil import free_port_block
 

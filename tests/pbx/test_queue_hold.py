@@ -9,8 +9,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from flowpbx.pbx.media import AudioLibrary, MediaClock
 from flowpbx.pbx.queues import HoldAudio, LiveQueue
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.library import AudioLibrary
 from tests.audio_analysis import make_tone_wav
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from flowpbx.pbx.calls import LiveCall, RingTarget
-from flowpbx.pbx.media import RtpPortPool
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.transport import SipEndpoint
 from tests.netutil import free_port_block
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flowpbx.pbx import say
-from flowpbx.pbx.media import SYSTEM_PROMPTS
+from flowpbx.pbx.rtp.library import SYSTEM_PROMPTS
 from flowpbx.settings import Settings, SettingsError
 
 RIGA = ZoneInfo("Europe/Riga")  # UTC+2 in winter, UTC+3 in summer

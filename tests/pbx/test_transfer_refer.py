@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from flowpbx.pbx.bridge import BridgeRegistry
 from flowpbx.pbx.legs import LegState, UacLeg, UasLeg
+from flowpbx.pbx.rtp.bridge import BridgeRegistry
 from flowpbx.pbx.transfer import TARGET_RING_S, Conversation, target_ring_s
 from flowpbx.sip.refer import Replaces, parse_refer_to
 

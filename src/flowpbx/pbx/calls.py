@@ -35,12 +35,14 @@ from flowpbx.flow.session import (
     VoicemailResult,
 )
 from flowpbx.media.audiofile import load_audio
-from flowpbx.pbx.bridge import BridgeRegistry
 from flowpbx.pbx.early_media import EarlyMedia
 from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
-from flowpbx.pbx.media import NoRtpPort, Player, RtpEndpoint, encode_frames, ringback_frames
 from flowpbx.pbx.queues import QueueSpec
+from flowpbx.pbx.rtp.bridge import BridgeRegistry
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.player import Player, encode_frames, ringback_frames
+from flowpbx.pbx.rtp.ports import NoRtpPort
 from flowpbx.pbx.spy import parse_spy_code, run_spy
 from flowpbx.pbx.transfer import Conversation
 from flowpbx.pbx.trunks import (

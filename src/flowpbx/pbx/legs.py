@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flowpbx.pbx.media import RtpEndpoint
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.dialog import Dialog, DialogState
 from flowpbx.sip.errors import SipParseError

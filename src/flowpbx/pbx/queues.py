@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from flowpbx.flow.queue_policy import MemberState, MemberStats, Strategy, pick_members
 from flowpbx.flow.session import CallEnded
 from flowpbx.pbx.events import count
-from flowpbx.pbx.media import Player
+from flowpbx.pbx.rtp.player import Player
 
 if TYPE_CHECKING:
     from flowpbx.pbx.calls import LiveCall

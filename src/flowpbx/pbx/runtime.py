@@ -27,11 +27,13 @@ from flowpbx.pbx.calls import CallManager
 from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.history import HistoryWriter, past_calls
 from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
-from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
 from flowpbx.pbx.memory import TracemallocDumper
 from flowpbx.pbx.mwi import MwiService
 from flowpbx.pbx.queues import QueueManager
 from flowpbx.pbx.registrar import Authenticator, Registrar
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.library import AudioLibrary
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.security import AccessGuard, GuardConfig
 from flowpbx.pbx.transport import SipEndpoint
 from flowpbx.pbx.trunks import HostResolver, TrunkManager

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 from flowpbx.media.mixer import SpyMode
 from flowpbx.pbx.legs import UacLeg, UasLeg
-from flowpbx.pbx.media import NoRtpPort, RtpEndpoint
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import NoRtpPort
 from flowpbx.sip.message import Request, make_response
 from flowpbx.store.records import CallRecord
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.bridge import CallBridge
     from flowpbx.pbx.calls import CallManager
+    from flowpbx.pbx.rtp.bridge import CallBridge
     from flowpbx.sip.transaction import ServerTransaction
 
 __all__ = ["SpyMode", "join", "parse_spy_code", "run_spy", "spy_on_call"]

@@ -59,10 +59,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from flowpbx.media.audiofile import frames_of
-from flowpbx.pbx.bridge import Bridge, CallBridge
 from flowpbx.pbx.events import count
 from flowpbx.pbx.legs import UacLeg, UasLeg
-from flowpbx.pbx.media import NoRtpPort, RtpEndpoint, ringback_pcm
+from flowpbx.pbx.rtp.bridge import Bridge, CallBridge
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.player import ringback_pcm
+from flowpbx.pbx.rtp.ports import NoRtpPort
 
 if TYPE_CHECKING:
     from flowpbx.pbx.calls import LiveCall
