@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flowpbx.pbx.calls import LiveCall, RingTarget
+from flowpbx.pbx.calls import LiveCall
 from flowpbx.pbx.rtp.ports import RtpPortPool
+from flowpbx.pbx.targets import RingTarget
 from flowpbx.pbx.transport import SipEndpoint
 from tests.netutil import free_port_block
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowpbx.pbx.voicemail import PinLockout
+from flowpbx.pbx.security import PinLockout
 
 
 def _lockout() -> PinLockout:

@@ -22,7 +22,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpbx.flow.dialstring import DialStringError, parse_dialstring
 from flowpbx.flow.interpreter import run_flow
@@ -35,15 +35,18 @@ from flowpbx.flow.session import (
     VoicemailResult,
 )
 from flowpbx.media.audiofile import load_audio
+from flowpbx.pbx.call_host import CallHost
 from flowpbx.pbx.early_media import EarlyMedia
 from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.legs import UacLeg, UasLeg, make_uas_answer
-from flowpbx.pbx.queues import QueueSpec
+from flowpbx.pbx.queues import QueueManager, QueueSpec
 from flowpbx.pbx.rtp.bridge import BridgeRegistry
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.rtp.player import Player, encode_frames, ringback_frames
 from flowpbx.pbx.rtp.ports import NoRtpPort
+from flowpbx.pbx.security import PinLockout
 from flowpbx.pbx.spy import parse_spy_code, run_spy
+from flowpbx.pbx.targets import RingTarget
 from flowpbx.pbx.transfer import Conversation
 from flowpbx.pbx.trunks import (
     TrunkLimits,
@@ -52,14 +55,13 @@ from flowpbx.pbx.trunks import (
     outbound_allowed,
 )
 from flowpbx.pbx.trunks import normalize_number as normalize_number
-from flowpbx.pbx.voicemail import PinLockout, leave_message, listen_messages, own_mailbox
+from flowpbx.pbx.voicemail import leave_message, listen_messages, own_mailbox
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, make_response
 from flowpbx.sip.sdp import SdpError
 from flowpbx.store.records import CallRecord
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.runtime import Runtime
     from flowpbx.sip.transaction import ServerTransaction
 
 log = logging.getLogger("flowpbx.calls")
@@ -68,21 +70,6 @@ Addr = tuple[str, int]
 BUSY_STATUSES = frozenset({486, 600, 603})
 NO_ANSWER_STATUSES = frozenset({408, 480, 487})
 DIAL_BLOCKED = "blocked by outbound dial restrictions"
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class RingTarget:
-    """One phone to ring: where the INVITE goes and how it is addressed."""
-
-    uri: str  # Request-URI
-    addr: Addr  # where to send it (the registration's source, or the trunk)
-    to_uri: str
-    label: str  # extension or number, for busy/ringing state and history
-    from_uri: str | None = None  # default: the caller's number at our domain
-    auth: tuple[str, str] | None = None  # credentials for a trunk's 401/407 challenge
-    from_name: str | None = None  # default: the caller's name
-    headers: tuple[tuple[str, str], ...] = ()  # P-Asserted-Identity, Privacy (trunks)
-    transport: str | None = None
 
 
 def _failure_outcome(statuses: list[int]) -> DialOutcome:
@@ -95,12 +82,22 @@ def _statuses(statuses: list[int]) -> str:
     return ",".join(map(str, statuses))
 
 
+class CallRuntime(CallHost, Protocol):
+    """The runtime as the call manager and its calls see it: a `CallHost` whose call
+    registry is this module's `CallManager`, with the queues."""
+
+    @property
+    def calls(self) -> CallManager: ...
+    @property
+    def queues(self) -> QueueManager: ...
+
+
 class LiveCall:
     """One caller leg and everything the flow does with it."""
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: CallRuntime,
         leg: UasLeg,
         *,
         caller: str,
@@ -664,7 +661,7 @@ def _resolve(fut: asyncio.Future[None]) -> None:
 class CallManager:
     """Turns new INVITEs into calls and keeps the set of active ones."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: CallRuntime) -> None:
         self.rt = rt
         self.active: dict[str, LiveCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -21,8 +21,9 @@ import logging
 import random
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from flowpbx.pbx.ports import SipSender
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.dialog import Dialog, DialogState
@@ -41,9 +42,6 @@ from flowpbx.sip.refer import (
 from flowpbx.sip.sdp import MediaParams, SdpError, answer_offer, build_offer, parse_answer
 from flowpbx.sip.session_timer import TimerDecision, expiry_after, negotiate_uas, refresh_after
 from flowpbx.sip.transaction import ClientTransaction, ServerTransaction
-
-if TYPE_CHECKING:
-    from flowpbx.pbx.runtime import Runtime
 
 log = logging.getLogger("flowpbx.legs")
 
@@ -89,8 +87,24 @@ def parse_dtmf_relay(body: bytes) -> str | None:
     return None
 
 
+class LegHost(Protocol):
+    """What a leg needs of the runtime: SIP sending, our Contact, User-Agent and media
+    address, and the table that routes in-dialog requests to their leg."""
+
+    @property
+    def sip(self) -> SipSender: ...
+    @property
+    def contact(self) -> str: ...
+    @property
+    def user_agent(self) -> str: ...
+    @property
+    def media_ip(self) -> str: ...
+    def remember_dialog(self, dialog: Dialog, leg: Leg) -> None: ...
+    def forget_dialog(self, dialog: Dialog) -> None: ...
+
+
 class Leg:
-    def __init__(self, rt: Runtime, rtp: RtpEndpoint, peer_addr: Addr) -> None:
+    def __init__(self, rt: LegHost, rtp: RtpEndpoint, peer_addr: Addr) -> None:
         LIVE_LEGS.add(self)
         self.rt = rt
         self.rtp = rtp
@@ -446,7 +460,7 @@ class UasLeg(Leg):
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: LegHost,
         rtp: RtpEndpoint,
         txn: ServerTransaction,
         request: Request,
@@ -540,7 +554,7 @@ class UacLeg(Leg):
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: LegHost,
         rtp: RtpEndpoint,
         *,
         target_uri: str,
@@ -785,7 +799,7 @@ def _headers(items: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
 __all__ = ["ALLOW", "Leg", "LegState", "UacLeg", "UasLeg", "parse_dtmf_relay"]
 
 
-def make_uas_answer(rt: Runtime, request: Request, rtp: RtpEndpoint) -> tuple[bytes, MediaParams]:
+def make_uas_answer(rt: LegHost, request: Request, rtp: RtpEndpoint) -> tuple[bytes, MediaParams]:
     """Answer an INVITE's SDP offer with our RTP port (raises SdpError -> 488)."""
     return answer_offer(
         request.body, address=rt.media_ip, port=rtp.port, session_id=random.randrange(1, 2**31)

@@ -34,9 +34,10 @@ import random
 import socket
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
+from flowpbx.pbx.ports import SipHost
 from flowpbx.pbx.security import Rate, TokenBucket, dial_allowed
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
@@ -46,9 +47,6 @@ from flowpbx.sip.numeric import is_digits, parse_delta
 from flowpbx.sip.transaction import ClientTransaction
 from flowpbx.sip.uri import SipUri
 from flowpbx.store.records import TrunkRec
-
-if TYPE_CHECKING:
-    from flowpbx.pbx.runtime import Runtime
 
 log = logging.getLogger("flowpbx.trunks")
 
@@ -117,7 +115,7 @@ class TrunkRegistration:
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: SipHost,
         trunk: TrunkRec,
         addr: Addr,
         *,
@@ -319,7 +317,7 @@ class TrunkRegistration:
 class TrunkManager:
     """One `TrunkRegistration` per trunk with ``register: true``."""
 
-    def __init__(self, rt: Runtime, **registration_options: Any) -> None:
+    def __init__(self, rt: SipHost, **registration_options: Any) -> None:
         self.rt = rt
         self._options = registration_options
         self._regs: dict[str, TrunkRegistration] = {}
