@@ -18,7 +18,7 @@ from flowpbx.media.g711 import get_codec
 from flowpbx.media.mixer import SpyMode
 from flowpbx.media.rtp import RtpSender, parse_rtp
 from flowpbx.media.tones import dtmf_tone, tone
-from flowpbx.pbx.recorder import record
+from flowpbx.pbx.features.recorder import record
 from flowpbx.pbx.rtp.bridge import Bridge, BridgeRegistry
 from flowpbx.pbx.rtp.clock import MediaClock
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint

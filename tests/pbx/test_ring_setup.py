@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flowpbx.pbx.calls import LiveCall
+from flowpbx.pbx.call.live import LiveCall
+from flowpbx.pbx.call.targets import RingTarget
 from flowpbx.pbx.rtp.ports import RtpPortPool
-from flowpbx.pbx.targets import RingTarget
 from flowpbx.pbx.transport import SipEndpoint
 from tests.netutil import free_port_block
 

@@ -1,7 +1,7 @@
 """The media of a `*2` transfer on a real bridge (UDP phones, the shared media clock): a
 party joining a bridge that is already mixing — the transfer target, while the transferee
 hears hold audio — is heard by whom it should be, and the bridge relays again once the
-transfer is done (pbx/rtp/bridge.py, as pbx/transfer.py drives it)."""
+transfer is done (pbx/rtp/bridge.py, as pbx/features/transfer.py drives it)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Wrong voicemail PINs across calls (pbx/voicemail.py `PinLockout`)."""
+"""Wrong voicemail PINs across calls (pbx/security.py `PinLockout`)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import socket
 
 from flowpbx.flow.model import ScheduleSpec
 from flowpbx.flow.schedule import Schedule
-from flowpbx.pbx.trunks import HostResolver
+from flowpbx.pbx.features.trunks import HostResolver
 from flowpbx.store.records import RuntimeConfig, TrunkRec
 
 log = logging.getLogger("flowpbx.pbx")

@@ -1,10 +1,11 @@
 """Narrow ports of the runtime: what a piece of pbx/ needs of the rest, as `Protocol`s.
 
 `Runtime` (pbx/runtime.py) is the one composition root: it builds every piece and hands each
-the ports it uses. No module below it imports it; each states what it needs here (or, when
-the port names the module's own types, beside them: `legs.LegHost`, `mwi.MwiHost`,
-`registrar.RegistrarHost`, `queues.QueueHost`). The same ports are what a scale-out
-implementation (live state shared between nodes) implements.
+the ports it uses. No module below it imports it; each states what it needs here, or beside
+its own types when the port names them: `call/legs.py` LegHost, `registrar.py`
+RegistrarHost, `features/mwi.py` MwiHost, `call/host.py` CallHost (calls and features), and
+the features' views of a call (QueueCall, TransferCall, VoicemailCall, SpyHost). The same
+ports are what a scale-out implementation (live state shared between nodes) implements.
 
     SipSender          send requests (as a transaction user), responses, stateless messages
     SipHost            a SipSender and the User-Agent we present (trunk registrations)
@@ -89,5 +90,5 @@ def transaction_user(txn: ClientTransaction) -> TransactionUser | None:
 
 def invite_server_user(txn: ServerTransaction) -> InviteServerUser | None:
     """The owner of an INVITE server transaction: the caller's leg sets itself as its
-    `user_data` (pbx/legs.py `UasLeg`) and lets go when it ends."""
+    `user_data` (pbx/call/legs.py `UasLeg`) and lets go when it ends."""
     return cast("InviteServerUser | None", txn.user_data)

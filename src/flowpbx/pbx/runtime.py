@@ -15,27 +15,27 @@ import datetime as dt
 import gc
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flowpbx.flow.context import FlowServices, PastCall
 from flowpbx.media.audiofile import discard_partial_writes
-from flowpbx.pbx.calls import CallManager
+from flowpbx.pbx.call.legs import ALLOW, Leg, UacLeg
+from flowpbx.pbx.call.manager import CallManager
 from flowpbx.pbx.config_view import ConfigView
 from flowpbx.pbx.events import EventHub
+from flowpbx.pbx.features.mwi import MwiService
+from flowpbx.pbx.features.queues import QueueManager
+from flowpbx.pbx.features.trunks import HostResolver, TrunkManager
+from flowpbx.pbx.features.voicemail import own_mailbox
 from flowpbx.pbx.history import HistoryWriter, past_calls
-from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
 from flowpbx.pbx.memory import TracemallocDumper
-from flowpbx.pbx.mwi import MwiService
 from flowpbx.pbx.ports import invite_server_user, transaction_user
-from flowpbx.pbx.queues import QueueManager
 from flowpbx.pbx.registrar import Authenticator, Registrar
 from flowpbx.pbx.rtp.clock import MediaClock
 from flowpbx.pbx.rtp.library import AudioLibrary
 from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.security import AccessGuard, GuardConfig
 from flowpbx.pbx.transport import SipEndpoint
-from flowpbx.pbx.trunks import HostResolver, TrunkManager
-from flowpbx.pbx.voicemail import own_mailbox
 from flowpbx.services.factory import services_for
 from flowpbx.settings import Settings, parse_dump_spec
 from flowpbx.sip.dialog import Dialog
@@ -43,6 +43,7 @@ from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import (
     DEFAULT_ACCEPT,
     Request,
+    Response,
     diagnose_request,
     make_response,
     unsupported_extensions,
@@ -55,8 +56,10 @@ from flowpbx.sip.transaction import (
     AckTimeout,
     CancelReceived,
     ClientTransaction,
+    Event,
     RequestReceived,
     ResponseReceived,
+    ServerTransaction,
     TransactionTimeout,
 )
 from flowpbx.store.records import RuntimeConfig
@@ -134,7 +137,7 @@ class Runtime:
         self.settings = settings
         self.store = store
         self.loop = asyncio.get_running_loop()
-        self.resolver = HostResolver()  # trunk host names, off the loop (pbx/trunks.py)
+        self.resolver = HostResolver()  # trunk host names, off the loop (pbx/features/trunks.py)
         self.config = ConfigView(config, self.resolver)
         self.media_ip = settings.effective_media_ip
         host, port = settings.sip_listen
@@ -164,8 +167,8 @@ class Runtime:
         )
         self.sip.guard = self.auth.guard = self.guard
         self.registrar = Registrar(self, self.auth)
-        self.trunks = TrunkManager(self)  # outbound registrations (pbx/trunks.py)
-        self.mwi = MwiService(self)  # message-summary subscriptions and NOTIFYs (pbx/mwi.py)
+        self.trunks = TrunkManager(self)  # outbound registrations (pbx/features/trunks.py)
+        self.mwi = MwiService(self)  # message-summary subscriptions, NOTIFYs (features/mwi.py)
         self.mailbox_counts: dict[str, tuple[int, int]] = {}  # mailbox -> (new, old)
         self.mwi.summary_for = self._mailbox_summary
         self.calls = CallManager(self)
@@ -274,7 +277,7 @@ class Runtime:
     def forget_dialog(self, dialog: Dialog) -> None:
         self._dialogs.pop((dialog.call_id, dialog.local_tag), None)
 
-    def _leg_for(self, message: Any, *, local_is_to: bool) -> Leg | None:
+    def _leg_for(self, message: Request | Response, *, local_is_to: bool) -> Leg | None:
         try:
             tag = message.to.tag if local_is_to else message.from_.tag
             return self._dialogs.get((message.call_id, tag or ""))
@@ -291,7 +294,7 @@ class Runtime:
             return None
         return leg
 
-    def _invite_refused(self, txn: Any, request: Request) -> bool:
+    def _invite_refused(self, txn: ServerTransaction, request: Request) -> bool:
         """Checks on a new INVITE before any call logic: Max-Forwards 0 (we would forward it,
         RFC 3261 §16.3: 483), a session interval below our Min-SE (RFC 4028 §8.1: 422), a
         Replaces naming no dialog of ours (RFC 3891 §3: 481)."""
@@ -321,7 +324,7 @@ class Runtime:
 
     # -- the dispatcher -------------------------------------------------------------------------
 
-    def dispatch(self, event: Any) -> None:
+    def dispatch(self, event: Event) -> None:
         if isinstance(event, RequestReceived):
             self._on_request(event)
         elif isinstance(event, ResponseReceived):

@@ -21,7 +21,7 @@
   registrar refuses right credentials from elsewhere with the answer of a wrong password.
 * ``config.dial_allowed_prefixes`` / ``dial_blocked_prefixes`` — outbound dial restrictions
   (blocked, premium-rate prefixes win), checked by the module's ``dial_allowed`` on every
-  reading of the number sent to a trunk (pbx/trunks.py ``outbound_allowed``).
+  reading of the number sent to a trunk (pbx/features/trunks.py ``outbound_allowed``).
 
 A *source* is an IPv4 address, or an IPv6 address's /64 (one subscriber holds a whole /64
 and can send from any address in it; an IPv4-mapped IPv6 address is its IPv4 address):

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from flowpbx.flow.queue_policy import MemberState, MemberStats, Strategy, pick_members
 from flowpbx.flow.session import CallEnded
-from flowpbx.pbx.call_host import CallHost
+from flowpbx.pbx.call.host import CallHost
 from flowpbx.pbx.events import count
 from flowpbx.pbx.rtp.player import Player
 
 if TYPE_CHECKING:
     from flowpbx.flow.session import DialResult
-    from flowpbx.pbx.legs import UacLeg, UasLeg
-    from flowpbx.pbx.targets import RingTarget
+    from flowpbx.pbx.call.legs import UacLeg, UasLeg
+    from flowpbx.pbx.call.targets import RingTarget
 
 log = logging.getLogger("flowpbx.queues")
 
@@ -42,7 +42,7 @@ QueueOutcome = Literal["answered", "timeout", "full", "empty", "exit"]
 
 
 class QueueCall(Protocol):
-    """What a queue does with a waiting caller's call (pbx/calls.py `LiveCall`)."""
+    """What a queue does with a waiting caller's call (pbx/call/live.py `LiveCall`)."""
 
     queue_joined_at: float
 

@@ -62,7 +62,7 @@ class LegState(enum.Enum):
     ENDED = "ended"
 
 
-# The only transitions a leg may make (anything else is a bug, logged and ignored).
+# The only transitions a leg may make (anything else is a bug: `Leg._to` logs and refuses it).
 _TRANSITIONS: dict[LegState, frozenset[LegState]] = {
     LegState.CALLING: frozenset(
         {LegState.EARLY, LegState.CONFIRMED, LegState.ENDING, LegState.ENDED}
@@ -127,7 +127,7 @@ class Leg:
         # REFER (RFC 3515): the call logic decides; True or 202 = accepted, False = 603,
         # another status (403, 603) = refused with it.
         self.on_refer: Callable[[Leg, ReferTo, Request], bool | int] | None = None
-        # The pbx.transfer.Conversation this leg talks in (REFER with Replaces finds the
+        # The pbx.features.transfer.Conversation this leg talks in (REFER with Replaces finds the
         # replaced dialog's conversation through it).
         self.conversation: object | None = None
         self.refer_progress: Callable[[int], None] | None = None  # NOTIFY sipfrag we received
@@ -140,7 +140,11 @@ class Leg:
         self._session_handle: asyncio.TimerHandle | None = None
 
     def _to(self, new: LegState) -> bool:
+        """Move to `new` if the table allows it; staying put is no move. An illegal
+        transition is a bug: logged and refused (False)."""
         if new not in _TRANSITIONS[self.state]:
+            if new is not self.state:
+                log.warning("leg %s: illegal transition %s -> %s refused", self, self.state, new)
             return new is self.state
         self.state = new
         return True
@@ -476,7 +480,7 @@ class UasLeg(Leg):
         self.transport = txn.transport  # answer and call back on the transport it came on
         self.dialog = Dialog.as_uas(request, local_tag=self.local_tag)
         rt.remember_dialog(self.dialog, self)
-        self.state = LegState.EARLY
+        self._to(LegState.EARLY)
         self._early_media = False
         try:
             self._session = negotiate_uas(request)  # RFC 4028, when the caller asks
@@ -569,9 +573,9 @@ class UacLeg(Leg):
         prack: bool = False,
     ) -> None:
         """``auth`` answers a trunk's 401/407 challenge (RFC 3261 §22.2); ``headers`` are
-        added to the INVITE (P-Asserted-Identity, Privacy: see pbx/trunks.py); ``transport``
-        forces one ("tcp" for a TCP trunk); ``prack`` offers 100rel (RFC 3262) so a provider
-        may send reliable 183s with early media."""
+        added to the INVITE (P-Asserted-Identity, Privacy: see pbx/features/trunks.py);
+        ``transport`` forces one ("tcp" for a TCP trunk); ``prack`` offers 100rel (RFC 3262)
+        so a provider may send reliable 183s with early media."""
         super().__init__(rt, rtp, addr)
         self.label = label
         self.transport = transport
@@ -688,14 +692,12 @@ class UacLeg(Leg):
             return  # a retransmitted 2xx: the ACK above was all it needed
         if self.state in (LegState.ENDING, LegState.ENDED) or self._cancel_wanted:
             # Answered after we gave up (CANCEL crossed the 200): hang it up at once.
-            self.state = LegState.CONFIRMED
-            self.send_bye("answered too late")
+            self._bye_unwanted_2xx("answered too late")
             return
         try:
             params: MediaParams = parse_answer(response.body)
         except SdpError:
-            self.state = LegState.CONFIRMED
-            self.send_bye("bad SDP answer")
+            self._bye_unwanted_2xx("bad SDP answer")
             if not self.outcome.done():
                 self.outcome.set_result(488)
             return
@@ -704,6 +706,13 @@ class UacLeg(Leg):
         self.answered_at = asyncio.get_running_loop().time()
         if not self.outcome.done():
             self.outcome.set_result(response.status)
+
+    def _bye_unwanted_2xx(self, reason: str) -> None:
+        """A 2xx we will not take (it crossed our CANCEL, or its SDP is unusable): the far
+        end's dialog exists all the same, so it gets a BYE (RFC 3261 §15) whatever state
+        this leg is in, and the leg ends."""
+        self._send_in_dialog("BYE")
+        self._finish(reason)
 
     def _retry_with_auth(self, response: Response) -> bool:
         """Answer a 401/407 to our INVITE with credentials (RFC 3261 §22.2): the same INVITE

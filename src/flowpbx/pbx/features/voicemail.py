@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from flowpbx.pbx import say
-from flowpbx.pbx.call_host import CallHost
-from flowpbx.pbx.recorder import record
+from flowpbx.pbx.call.host import CallHost
+from flowpbx.pbx.features import say
+from flowpbx.pbx.features.recorder import record
 from flowpbx.pbx.security import PinLockout
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.legs import UasLeg
+    from flowpbx.pbx.call.legs import UasLeg
 
 log = logging.getLogger("flowpbx.voicemail")
 
@@ -42,7 +42,7 @@ _SAFE = re.compile(r"[^0-9A-Za-z_.-]")
 
 
 class VoicemailCall(Protocol):
-    """What voicemail does with a call (pbx/calls.py `LiveCall`)."""
+    """What voicemail does with a call (pbx/call/live.py `LiveCall`)."""
 
     activity: tuple[str, str | None]
     voicemail_left: bool

@@ -54,20 +54,18 @@ import logging
 import os
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from flowpbx.media.audiofile import frames_of
+from flowpbx.pbx.call.host import CallHost
+from flowpbx.pbx.call.legs import UacLeg, UasLeg
 from flowpbx.pbx.events import count
-from flowpbx.pbx.legs import UacLeg, UasLeg
 from flowpbx.pbx.rtp.bridge import Bridge, CallBridge
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.rtp.player import ringback_pcm
 from flowpbx.pbx.rtp.ports import NoRtpPort
-
-if TYPE_CHECKING:
-    from flowpbx.pbx.calls import LiveCall
 
 log = logging.getLogger("flowpbx.transfer")
 
@@ -130,12 +128,35 @@ def _cycle(pcm: np.ndarray) -> Any:
     return itertools.cycle(list(frames_of(pcm)))
 
 
+class TransferCall(Protocol):
+    """What the talk phase and its transfers do with the call (pbx/call/live.py `LiveCall`)."""
+
+    transferred_to: str | None
+
+    @property
+    def rt(self) -> CallHost: ...
+    @property
+    def leg(self) -> UasLeg: ...
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def caller(self) -> str: ...
+    @property
+    def caller_ext(self) -> str | None: ...
+    @property
+    def did(self) -> str: ...
+    @property
+    def callees(self) -> list[UacLeg]: ...
+    @property
+    def transfers(self) -> list[dict[str, Any]]: ...
+
+
 class Conversation:
     """The talk phase of a call between party "caller" and party "callee"."""
 
     def __init__(
         self,
-        call: LiveCall,
+        call: TransferCall,
         bridge: Bridge,
         caller: Party,
         callee: Party,

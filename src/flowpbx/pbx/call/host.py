@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpbx.flow.context import FlowServices
+from flowpbx.pbx.call.legs import Leg, LegHost, UasLeg
 from flowpbx.pbx.config_view import ConfigView
 from flowpbx.pbx.events import EventHub
+from flowpbx.pbx.features.mwi import MwiService
+from flowpbx.pbx.features.trunks import HostResolver
 from flowpbx.pbx.history import HistoryWriter
-from flowpbx.pbx.legs import Leg, LegHost
-from flowpbx.pbx.mwi import MwiService
 from flowpbx.pbx.registrar import Authenticator, Registrar
 from flowpbx.pbx.rtp.bridge import BridgeRegistry
 from flowpbx.pbx.rtp.clock import MediaClock
@@ -24,7 +25,6 @@ from flowpbx.pbx.rtp.library import AudioLibrary
 from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.security import AccessGuard, PinLockout
 from flowpbx.pbx.transport import SipEndpoint
-from flowpbx.pbx.trunks import HostResolver
 from flowpbx.settings import Settings
 from flowpbx.sip.refer import Replaces
 
@@ -34,14 +34,20 @@ if TYPE_CHECKING:
 
 
 class ActiveCall(Protocol):
-    """What a feature reads of another active call."""
+    """What a feature reads of another active call (pbx/call/live.py `LiveCall`)."""
 
     @property
     def did(self) -> str: ...
+    @property
+    def leg(self) -> UasLeg: ...
+    @property
+    def caller_ext(self) -> str | None: ...
+    @property
+    def transfers(self) -> list[dict[str, Any]]: ...
 
 
 class CallRegistry(Protocol):
-    """The active calls (pbx/calls.py `CallManager`), as features see them."""
+    """The active calls (pbx/call/manager.py `CallManager`), as features see them."""
 
     @property
     def active(self) -> Mapping[str, ActiveCall]: ...
