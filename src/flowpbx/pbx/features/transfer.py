@@ -247,7 +247,7 @@ class Conversation:
             return None
         return call.did if call.did in self.rt.config.extensions else None
 
-    def key_of(self, leg: Any) -> str | None:
+    def key_of(self, leg: object) -> str | None:
         return next((k for k, p in self.parties.items() if p is leg), None)
 
     def _detach(self, key: str) -> None:

@@ -39,6 +39,7 @@ from urllib.parse import unquote
 
 from flowpbx.pbx.ports import SipHost
 from flowpbx.pbx.security import Rate, TokenBucket, dial_allowed
+from flowpbx.settings import Settings
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.headers import Headers
@@ -322,7 +323,7 @@ class TrunkManager:
         self._options = registration_options
         self._regs: dict[str, TrunkRegistration] = {}
 
-    def sync(self, trunks: list[TrunkRec], resolve: Any) -> None:
+    def sync(self, trunks: list[TrunkRec], resolve: Callable[[TrunkRec], Addr | None]) -> None:
         """Start, restart (settings changed) or stop registrations to match ``trunks``;
         ``resolve(trunk)`` gives the address to send to, or None."""
         wanted = {t.name: t for t in trunks if t.register}
@@ -378,7 +379,7 @@ class TrunkLimits:
         self.rejected_not_recorded = 0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> TrunkLimits:
+    def from_settings(cls, settings: Settings) -> TrunkLimits:
         return cls(
             invite_rate=Rate.parse(settings.sip_rate_trunk_invite),
             rejected_rate=Rate.parse(settings.sip_rate_rejected_history),
