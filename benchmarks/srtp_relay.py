@@ -1,7 +1,7 @@
 """SRTP relay cost: CPU per relayed packet and per call of flowpbx's RTP relay, plain RTP
 beside SRTP↔RTP (an SRTP phone and a plain trunk) and SRTP↔SRTP (two SRTP phones).
 
-What runs: N calls of two real `RtpEndpoint`s each (pbx/media.py, the product's own relay
+What runs: N calls of two real `RtpEndpoint`s each (pbx/rtp/endpoint.py, the product's own relay
 path on uvloop, sockets on loopback), paired as a relay bridge does it (`peer`), the SRTP
 legs with `use_srtp` and libsrtp contexts as a call sets them up. A generator process
 (another core when there is one) sends both legs of every call a 20 ms G.711 stream —
@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from flowpbx.media.srtp import SrtpContext  # noqa: E402
 from flowpbx.media.srtp import counters as srtp_counters  # noqa: E402
-from flowpbx.pbx.media import RtpEndpoint, RtpPortPool  # noqa: E402
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint  # noqa: E402
+from flowpbx.pbx.rtp.ports import RtpPortPool  # noqa: E402
 from flowpbx.sip.sdp import MediaParams  # noqa: E402
 
 SUITE = "AES_CM_128_HMAC_SHA1_80"

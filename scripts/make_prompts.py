@@ -2,7 +2,7 @@
 """Generate flowpbx's system prompts (voicemail menus, numbers, dates, confirmations) into
 src/flowpbx/media/prompts/ with espeak-ng + sox, like scripts/make_samples.py does for the
 built-in library samples. They are not library audio a flow picks; the runtime uses them
-(pbx/say.py puts numbers, dates and times together from the word prompts).
+(pbx/features/say.py puts numbers, dates and times together from the word prompts).
 
 Only missing files are written unless --force is given, so adding a prompt leaves the
 committed ones byte for byte. Word prompts (numbers, days, months) are trimmed of
@@ -34,7 +34,7 @@ WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august"]
 MONTHS += ["september", "october", "november", "december"]
 
-# Single words put together by pbx/say.py: trimmed (see the module docstring).
+# Single words put together by pbx/features/say.py: trimmed (see the module docstring).
 WORDS: dict[str, str] = {
     **{f"number-{10 + i}": word for i, word in enumerate(TEENS)},
     **{f"number-{n}": word for n, word in TENS.items()},

@@ -133,7 +133,7 @@ class Settings:
     # A bridged call whose phone sends no RTP for this long is hung up (a phone that lost
     # power or network never sends BYE). FLOWPBX_RTP_TIMEOUT_S.
     rtp_timeout_s: float = 60.0
-    # Strict RTP source learning (pbx/media.py): a leg latches only on to the address its SDP
+    # Strict RTP source learning (pbx/rtp/endpoint.py): a leg latches only on to the address its SDP
     # names, or (NAT) its SDP's or signalling's IP after `rtp_probation` in-sequence packets.
     # FLOWPBX_RTP_STRICT=0: any address may latch after probation (media from hosts neither
     # SDP nor SIP name, e.g. behind a proxy that does not rewrite SDP). FLOWPBX_RTP_PROBATION.

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from flowpbx.pbx.media import SYSTEM_PROMPTS
+from flowpbx.pbx.rtp.library import SYSTEM_PROMPTS
 from tests.audio_analysis import (
     make_rtp_pcap,
     make_tone_wav,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowpbx.pbx.media import SYSTEM_PROMPTS
+from flowpbx.pbx.rtp.library import SYSTEM_PROMPTS
 from tests.audio_analysis import describe, load_wav
 from tests.e2e.conftest import Harness
 from tests.e2e.queue_support import (

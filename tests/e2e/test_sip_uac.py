@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from flowpbx.pbx.legs import Leg, UacLeg
-from flowpbx.pbx.media import RtpEndpoint, RtpPortPool
+from flowpbx.pbx.call.legs import Leg, UacLeg
+from flowpbx.pbx.features.trunks import caller_identity
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.runtime import Runtime
 from flowpbx.pbx.transport import SipEndpoint
-from flowpbx.pbx.trunks import caller_identity
 from flowpbx.sip.dialog import Dialog
 from flowpbx.store.records import TrunkRec
 from tests.e2e.conftest import Harness

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowpbx.pbx.trunks import inbound_numbers, to_e164
+from flowpbx.pbx.features.trunks import inbound_numbers, to_e164
 from flowpbx.sip.uri import SipUri
 from flowpbx.store.records import TrunkRec
 

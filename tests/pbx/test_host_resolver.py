@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from flowpbx.pbx.trunks import HostResolver
+from flowpbx.pbx.features.trunks import HostResolver
 
 
 class FakeDns:

@@ -18,9 +18,11 @@ from flowpbx.media.g711 import get_codec
 from flowpbx.media.mixer import SpyMode
 from flowpbx.media.rtp import RtpSender, parse_rtp
 from flowpbx.media.tones import dtmf_tone, tone
-from flowpbx.pbx.bridge import Bridge, BridgeRegistry
-from flowpbx.pbx.media import MediaClock, RtpEndpoint, RtpPortPool
-from flowpbx.pbx.recorder import record
+from flowpbx.pbx.features.recorder import record
+from flowpbx.pbx.rtp.bridge import Bridge, BridgeRegistry
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.sip.sdp import MediaParams
 from tests.netutil import free_port_block
 

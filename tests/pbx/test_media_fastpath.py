@@ -21,8 +21,10 @@ import pytest
 import uvloop
 
 from flowpbx.media.rtp import RtpSender, build_rtp, parse_rtp
-from flowpbx.pbx.bridge import Bridge
-from flowpbx.pbx.media import RTP_SOCKET_BUFFER, MediaClock, RtpEndpoint, RtpPortPool
+from flowpbx.pbx.rtp.bridge import Bridge
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import RTP_SOCKET_BUFFER, RtpPortPool
 from flowpbx.sip.sdp import MediaParams
 from tests.netutil import free_port_block
 

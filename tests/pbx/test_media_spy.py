@@ -7,9 +7,11 @@ import asyncio
 import pytest
 
 from flowpbx.media.mixer import SpyMode
-from flowpbx.pbx.bridge import BridgeRegistry
-from flowpbx.pbx.media import MediaClock, RtpEndpoint, RtpPortPool
-from flowpbx.pbx.spy import parse_spy_code
+from flowpbx.pbx.features.spy import parse_spy_code
+from flowpbx.pbx.rtp.bridge import BridgeRegistry
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from tests.netutil import free_port_block
 
 

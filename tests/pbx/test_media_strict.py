@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from flowpbx.media.rtp import RtpSender, build_rtcp_rr, build_rtp
-from flowpbx.pbx.media import RtpEndpoint, RtpPortPool
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.settings import Settings, SettingsError
 from flowpbx.sip.sdp import MediaParams
 from tests.netutil import free_port_block

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from flowpbx.pbx.features.trunks import outbound_allowed, outbound_readings
 from flowpbx.pbx.security import DEFAULT_BLOCKED_PREFIXES
-from flowpbx.pbx.trunks import outbound_allowed, outbound_readings
 from flowpbx.store.records import TrunkRec
 
 NANP = TrunkRec(name="us", host="192.0.2.1", country_code="1", national_prefix="1")

@@ -1,4 +1,4 @@
-"""What a waiting queue caller hears (pbx/queues.py `HoldAudio`), on the real media clock:
+"""What a waiting queue caller hears (pbx/features/queues.py `HoldAudio`), on the real media clock:
 the position announcement at once, hold audio for `announce_position_s`, the announcement
 again with the current position, and silence the moment the caller is taken out."""
 
@@ -9,8 +9,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from flowpbx.pbx.media import AudioLibrary, MediaClock
-from flowpbx.pbx.queues import HoldAudio, LiveQueue
+from flowpbx.pbx.features.queues import HoldAudio, LiveQueue
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.library import AudioLibrary
 from tests.audio_analysis import make_tone_wav
 
 

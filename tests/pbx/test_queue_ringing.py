@@ -1,4 +1,4 @@
-"""The queue line's bookkeeping (pbx/queues.py `QueueManager.run`) with stand-in calls:
+"""The queue line's bookkeeping (pbx/features/queues.py `QueueManager.run`) with stand-in calls:
 a member picked for one caller is not picked for the caller behind while the first ring is
 still being set up (ringing a phone opens media first, an await), and a caller always
 leaves the line, even when its hold audio cannot start."""
@@ -13,7 +13,7 @@ import pytest
 
 from flowpbx.flow.session import CallEnded
 from flowpbx.pbx.events import count
-from flowpbx.pbx.queues import QueueManager, QueueSpec
+from flowpbx.pbx.features.queues import QueueManager, QueueSpec
 
 SPEC = QueueSpec(
     name="sales",

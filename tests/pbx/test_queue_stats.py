@@ -1,4 +1,4 @@
-"""Queue member statistics read back from the store (pbx/queues.py `_load_stats`), on
+"""Queue member statistics read back from the store (pbx/features/queues.py `_load_stats`), on
 SQLite and PostgreSQL: after a restart `fewest_calls` counts today's answered calls and
 `least_recent` orders by when each member's last call ENDED (joined + wait + talk), not
 when it began."""
@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from flowpbx.flow.queue_policy import pick_members
-from flowpbx.pbx.queues import QueueManager, QueueSpec
+from flowpbx.pbx.features.queues import QueueManager, QueueSpec
 from flowpbx.store.db import Store
 from tests.store.dbfixtures import db_url, migrated_db_url, migrated_templates
 

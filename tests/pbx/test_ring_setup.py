@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flowpbx.pbx.calls import LiveCall, RingTarget
-from flowpbx.pbx.media import RtpPortPool
+from flowpbx.pbx.call.live import LiveCall
+from flowpbx.pbx.call.targets import RingTarget
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.transport import SipEndpoint
+from flowpbx.settings import Settings
 from tests.netutil import free_port_block
 
 
@@ -26,6 +28,7 @@ async def test_a_target_that_cannot_ring_gives_its_rtp_port_back() -> None:
         contact=sip.contact_uri,
         user_agent="flowpbx-test",
         ringing={},
+        settings=Settings(),
     )
     call = SimpleNamespace(rt=rt, _caller="201", _caller_name=None, callees=[])
     target = RingTarget(

@@ -1,4 +1,4 @@
-"""What flowpbx says as prompt lists (pbx/say.py): counts, and the voicemail envelope
+"""What flowpbx says as prompt lists (pbx/features/say.py): counts, and the voicemail envelope
 "received <day> at <time>" in the company's time zone."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flowpbx.pbx import say
-from flowpbx.pbx.media import SYSTEM_PROMPTS
+from flowpbx.pbx.features import say
+from flowpbx.pbx.rtp.library import SYSTEM_PROMPTS
 from flowpbx.settings import Settings, SettingsError
 
 RIGA = ZoneInfo("Europe/Riga")  # UTC+2 in winter, UTC+3 in summer

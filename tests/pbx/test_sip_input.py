@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from flowpbx.pbx.features.mwi import MAX_SUBSCRIPTION_S, MwiService
+from flowpbx.pbx.features.trunks import _bound_expiry, to_e164
 from flowpbx.pbx.history import _storable
-from flowpbx.pbx.mwi import MAX_SUBSCRIPTION_S, MwiService
 from flowpbx.pbx.security import AccessGuard, GuardConfig, Rate, request_method
 from flowpbx.pbx.transport import SipEndpoint
-from flowpbx.pbx.trunks import _bound_expiry, to_e164
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import Request, Response, parse_message
 from flowpbx.sip.transaction import RequestReceived

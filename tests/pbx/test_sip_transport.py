@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from flowpbx.pbx.transport import SipEndpoint
-from flowpbx.sip.message import Headers, Request, make_response, parse_message
+from flowpbx.sip.headers import Headers
+from flowpbx.sip.message import Request, make_response, parse_message
 from flowpbx.sip.transaction import RequestReceived, ResponseReceived
 
 

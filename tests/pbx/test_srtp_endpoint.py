@@ -1,5 +1,5 @@
-"""An SRTP leg's `RtpEndpoint` over real UDP sockets on loopback (pbx/media.py use_srtp,
-pbx/rtcp.py): SRTP from the phone is relayed as plain RTP to a plain leg and back,
+"""An SRTP leg's `RtpEndpoint` over real UDP sockets on loopback (pbx/rtp/endpoint.py use_srtp,
+pbx/rtp/rtcp.py): SRTP from the phone is relayed as plain RTP to a plain leg and back,
 two SRTP legs relay through decrypt + re-encrypt, packets failing authentication (forged,
 replayed, plain) are dropped and counted without reaching the other leg, and RTCP goes as
 SRTCP both ways. The relay also runs on uvloop, as `flowpbx serve` does."""
@@ -16,7 +16,8 @@ import uvloop
 from flowpbx.media import srtp as srtp_mod
 from flowpbx.media.rtp import build_rtcp_rr
 from flowpbx.media.srtp import SrtpContext
-from flowpbx.pbx.media import RtpEndpoint, RtpPortPool
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.sip.sdp import MediaParams
 from tests.netutil import free_port_block
 

@@ -1,7 +1,7 @@
 """The media of a `*2` transfer on a real bridge (UDP phones, the shared media clock): a
 party joining a bridge that is already mixing — the transfer target, while the transferee
 hears hold audio — is heard by whom it should be, and the bridge relays again once the
-transfer is done (pbx/bridge.py, as pbx/transfer.py drives it)."""
+transfer is done (pbx/rtp/bridge.py, as pbx/features/transfer.py drives it)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import asyncio
 import itertools
 
 from flowpbx.media.tones import tone
-from flowpbx.pbx.bridge import Bridge
+from flowpbx.pbx.rtp.bridge import Bridge
 from tests.pbx.test_media_bridge import TONES, Rig, heard, rig, talk
 
 __all__ = ["rig"]  # the fixture, shared with test_media_bridge.py

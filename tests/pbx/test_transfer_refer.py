@@ -1,4 +1,4 @@
-"""Who may transfer by REFER, and with which answer (pbx/transfer.py `Conversation`): the
+"""Who may transfer by REFER, and with which answer (pbx/features/transfer.py `Conversation`): the
 decision table in isolation, on stand-in legs (the e2e tests in tests/e2e/test_transfer*.py
 run the same code with real phones)."""
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from flowpbx.pbx.bridge import BridgeRegistry
-from flowpbx.pbx.legs import LegState, UacLeg, UasLeg
-from flowpbx.pbx.transfer import TARGET_RING_S, Conversation, target_ring_s
+from flowpbx.pbx.call.legs import LegState, UacLeg, UasLeg
+from flowpbx.pbx.features.transfer import TARGET_RING_S, Conversation, target_ring_s
+from flowpbx.pbx.rtp.bridge import BridgeRegistry
 from flowpbx.sip.refer import Replaces, parse_refer_to
 
 EXTENSIONS = {"101": object(), "102": object(), "103": object()}

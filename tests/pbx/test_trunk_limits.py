@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from flowpbx.pbx.features.trunks import TrunkLimits
 from flowpbx.pbx.security import GuardConfig, Rate
-from flowpbx.pbx.trunks import TrunkLimits
 from flowpbx.settings import Settings, SettingsError
 from flowpbx.store.records import TrunkRec
 

@@ -1,12 +1,12 @@
-"""Pure pieces of pbx/trunks.py: refresh and back-off timing, the granted expiry, and the
+"""Pure pieces of pbx/features/trunks.py: refresh and back-off timing, the granted expiry, and the
 identity (From / P-Asserted-Identity / Privacy) of calls out through a trunk."""
 
 from __future__ import annotations
 
 import pytest
 
-from flowpbx.pbx.mwi import build_mwi_notify
-from flowpbx.pbx.trunks import _bound_expiry, backoff_delay, caller_identity, refresh_delay
+from flowpbx.pbx.features.mwi import build_mwi_notify
+from flowpbx.pbx.features.trunks import _bound_expiry, backoff_delay, caller_identity, refresh_delay
 from flowpbx.sip.message import Response, parse_message
 from flowpbx.sip.mwi import MessageSummary, parse_summary
 from flowpbx.store.records import TrunkRec

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flowpbx.pbx.calls import normalize_number
-from flowpbx.pbx.legs import parse_dtmf_relay
-from flowpbx.pbx.runtime import ConfigView
+from flowpbx.pbx.call.legs import parse_dtmf_relay
+from flowpbx.pbx.config_view import ConfigView
+from flowpbx.pbx.features.trunks import normalize_number
 from flowpbx.store.records import RuntimeConfig, TrunkRec
 
 

@@ -1,8 +1,8 @@
-"""Wrong voicemail PINs across calls (pbx/voicemail.py `PinLockout`)."""
+"""Wrong voicemail PINs across calls (pbx/security.py `PinLockout`)."""
 
 from __future__ import annotations
 
-from flowpbx.pbx.voicemail import PinLockout
+from flowpbx.pbx.security import PinLockout
 
 
 def _lockout() -> PinLockout:

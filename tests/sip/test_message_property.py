@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.message import Headers, Request, Response, parse_message
+from flowpbx.sip.headers import Headers
+from flowpbx.sip.message import Request, Response, parse_message
 
 _TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
 tokens = st.text(alphabet=_TOKEN_CHARS, min_size=1, max_size=12)

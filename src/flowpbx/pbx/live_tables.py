@@ -11,13 +11,37 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sized
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from flowpbx.pbx.legs import LIVE_LEGS
+from flowpbx.pbx.call.legs import LIVE_LEGS
+from flowpbx.pbx.features.queues import QueueManager
 from flowpbx.pbx.memory import process_figures
+from flowpbx.pbx.transport import SipEndpoint
 
-if TYPE_CHECKING:
-    from flowpbx.pbx.runtime import Runtime
+
+class LiveTables(Protocol):
+    """The runtime's pieces whose tables are counted (read by attribute path)."""
+
+    @property
+    def sip(self) -> SipEndpoint: ...
+    @property
+    def queues(self) -> QueueManager: ...
+    @property
+    def calls(self) -> object: ...
+    @property
+    def registrar(self) -> object: ...
+    @property
+    def mwi(self) -> object: ...
+    @property
+    def trunks(self) -> object: ...
+    @property
+    def clock(self) -> object: ...
+    @property
+    def events(self) -> object: ...
+    @property
+    def guard(self) -> object: ...
+    @property
+    def auth(self) -> object: ...
 
 
 def _size(obj: object, *path: str) -> int | None:
@@ -29,7 +53,7 @@ def _size(obj: object, *path: str) -> int | None:
     return len(obj) if isinstance(obj, Sized) else None
 
 
-def memory_metrics(rt: Runtime) -> dict[str, int]:
+def memory_metrics(rt: LiveTables) -> dict[str, int]:
     """Process figures and the size of each live table and bounded cache (see module doc)."""
     out = process_figures()
     txn: Counter[str] = Counter()

@@ -20,8 +20,10 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from flowpbx.pbx.events import EventHub
+from flowpbx.pbx.ports import SipSender
 from flowpbx.pbx.security import source_in_networks
 from flowpbx.sip.auth import DigestServer, parse_credentials
 from flowpbx.sip.errors import SipParseError
@@ -32,9 +34,10 @@ from flowpbx.store.errors import DatabaseUnavailable
 from flowpbx.store.records import ExtensionRec, RegistrationRec
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.runtime import Runtime
     from flowpbx.pbx.security import AccessGuard
+    from flowpbx.settings import Settings
     from flowpbx.sip.transaction import ServerTransaction
+    from flowpbx.store.db import Store
 
 log = logging.getLogger("flowpbx.registrar")
 
@@ -53,6 +56,7 @@ class Binding:
     user_agent: str
     call_id: str
     cseq: int
+    transport: str = "udp"  # the REGISTER's; over TLS, requests to the phone stay on TLS
 
 
 class Authenticator:
@@ -171,8 +175,24 @@ class Authenticator:
         return True
 
 
+class RegistrarHost(Protocol):
+    """What the registrar needs of the runtime: SIP sending, the store (registrations
+    survive a restart), settings, events for the console, the loop's clock."""
+
+    @property
+    def sip(self) -> SipSender: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def events(self) -> EventHub: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+
 class Registrar:
-    def __init__(self, rt: Runtime, auth: Authenticator) -> None:
+    def __init__(self, rt: RegistrarHost, auth: Authenticator) -> None:
         self.rt = rt
         self.auth = auth
         self._bindings: dict[str, list[Binding]] = {}

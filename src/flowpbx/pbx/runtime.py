@@ -13,29 +13,29 @@ import asyncio
 import dataclasses
 import datetime as dt
 import gc
-import ipaddress
 import logging
 import os
-import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flowpbx.flow.context import FlowServices, PastCall
-from flowpbx.flow.model import ScheduleSpec
-from flowpbx.flow.schedule import Schedule
 from flowpbx.media.audiofile import discard_partial_writes
-from flowpbx.pbx.calls import CallManager
+from flowpbx.pbx.call.legs import ALLOW, Leg, UacLeg
+from flowpbx.pbx.call.manager import CallManager
+from flowpbx.pbx.config_view import ConfigView
 from flowpbx.pbx.events import EventHub
+from flowpbx.pbx.features.mwi import MwiService
+from flowpbx.pbx.features.queues import QueueManager
+from flowpbx.pbx.features.trunks import HostResolver, TrunkManager
+from flowpbx.pbx.features.voicemail import own_mailbox
 from flowpbx.pbx.history import HistoryWriter, past_calls
-from flowpbx.pbx.legs import ALLOW, Leg, UacLeg
-from flowpbx.pbx.media import AudioLibrary, MediaClock, RtpPortPool
 from flowpbx.pbx.memory import TracemallocDumper
-from flowpbx.pbx.mwi import MwiService
-from flowpbx.pbx.queues import QueueManager
+from flowpbx.pbx.ports import invite_server_user, transaction_user
 from flowpbx.pbx.registrar import Authenticator, Registrar
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.library import AudioLibrary
+from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.security import AccessGuard, GuardConfig
 from flowpbx.pbx.transport import SipEndpoint
-from flowpbx.pbx.trunks import HostResolver, TrunkManager
-from flowpbx.pbx.voicemail import own_mailbox
 from flowpbx.services.factory import services_for
 from flowpbx.settings import Settings, parse_dump_spec
 from flowpbx.sip.dialog import Dialog
@@ -43,6 +43,7 @@ from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import (
     DEFAULT_ACCEPT,
     Request,
+    Response,
     diagnose_request,
     make_response,
     unsupported_extensions,
@@ -54,11 +55,14 @@ from flowpbx.sip.transaction import (
     AckReceived,
     AckTimeout,
     CancelReceived,
+    ClientTransaction,
+    Event,
     RequestReceived,
     ResponseReceived,
+    ServerTransaction,
     TransactionTimeout,
 )
-from flowpbx.store.records import RuntimeConfig, TrunkRec
+from flowpbx.store.records import RuntimeConfig
 
 if TYPE_CHECKING:
     from flowpbx.store.db import Store
@@ -79,76 +83,6 @@ USER_AGENT = "flowpbx/0.1"
 GC_THRESHOLDS = (10_000, 5, 20)
 _ACCEPT = DEFAULT_ACCEPT | {"application/dtmf-relay", "application/dtmf"}
 _KNOWN_METHODS = frozenset(ALLOW.split(", "))
-
-
-class ConfigView:
-    """The runtime's read-only view of the configuration, with lookups the call path needs.
-    Trunk host names come from `resolver`'s cache when it has them (`Runtime.reload` is
-    given a configuration whose names were resolved off the loop first)."""
-
-    def __init__(self, config: RuntimeConfig, resolver: HostResolver | None = None) -> None:
-        self.raw = config
-        self._schedules: dict[str, Schedule | None] = {}
-        self.extensions = config.extensions
-        self.flows_by_did = config.flows_by_did
-        self.numbers = config.numbers
-        self._trunks: dict[Addr, TrunkRec] = {}
-        self._resolver = resolver
-        for trunk in config.trunks:
-            for ip in self._ips(trunk.host):
-                self._trunks.setdefault((ip, trunk.port), trunk)
-
-    def _ips(self, host: str) -> list[str]:
-        hit = self._resolver.cached(host) if self._resolver is not None else None
-        return list(hit) if hit is not None else _resolve(host)
-
-    def schedule(self, name: str) -> Schedule | None:
-        """A named office-hours schedule, compiled once per configuration."""
-        if name not in self._schedules:
-            rec = self.raw.schedules.get(name)
-            compiled = None
-            if rec is not None:
-                try:
-                    spec = ScheduleSpec.model_validate(
-                        {"timezone": rec.timezone, "hours": rec.hours, "holidays": rec.holidays}
-                    )
-                    compiled = Schedule.from_spec(spec)
-                except ValueError:
-                    log.warning("schedule %s is invalid", name)
-            self._schedules[name] = compiled
-        return self._schedules[name]
-
-    def outbound_trunk(self, did: str | None) -> TrunkRec | None:
-        """The trunk to call out on: the one the call's own number arrives on, else the
-        trunk of the first of My numbers, else the first trunk."""
-        by_name = {t.name: t for t in self.raw.trunks}
-        for number in ([did] if did else []) + self.raw.caller_id_list:
-            rec = self.numbers.get(number)
-            if rec is not None and rec.trunk in by_name:
-                return by_name[rec.trunk]
-        return self.raw.trunks[0] if self.raw.trunks else None
-
-    def trunk_addr(self, trunk: TrunkRec) -> Addr | None:
-        ips = self._ips(trunk.host)
-        return (ips[0], trunk.port) if ips else None
-
-    def trunk_for(self, addr: Addr) -> TrunkRec | None:
-        """The trunk a request came from, by its source address and port — never by what the
-        request claims. A phone on the provider's host but another port is not the trunk."""
-        return self._trunks.get(addr)
-
-
-def _resolve(host: str) -> list[str]:
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-    except OSError:
-        log.warning("trunk host %s does not resolve", host)
-        return []
-    return sorted({str(info[4][0]) for info in infos})
 
 
 def tune_collector() -> None:
@@ -203,7 +137,7 @@ class Runtime:
         self.settings = settings
         self.store = store
         self.loop = asyncio.get_running_loop()
-        self.resolver = HostResolver()  # trunk host names, off the loop (pbx/trunks.py)
+        self.resolver = HostResolver()  # trunk host names, off the loop (pbx/features/trunks.py)
         self.config = ConfigView(config, self.resolver)
         self.media_ip = settings.effective_media_ip
         host, port = settings.sip_listen
@@ -233,8 +167,8 @@ class Runtime:
         )
         self.sip.guard = self.auth.guard = self.guard
         self.registrar = Registrar(self, self.auth)
-        self.trunks = TrunkManager(self)  # outbound registrations (pbx/trunks.py)
-        self.mwi = MwiService(self)  # message-summary subscriptions and NOTIFYs (pbx/mwi.py)
+        self.trunks = TrunkManager(self)  # outbound registrations (pbx/features/trunks.py)
+        self.mwi = MwiService(self)  # message-summary subscriptions, NOTIFYs (features/mwi.py)
         self.mailbox_counts: dict[str, tuple[int, int]] = {}  # mailbox -> (new, old)
         self.mwi.summary_for = self._mailbox_summary
         self.calls = CallManager(self)
@@ -343,7 +277,7 @@ class Runtime:
     def forget_dialog(self, dialog: Dialog) -> None:
         self._dialogs.pop((dialog.call_id, dialog.local_tag), None)
 
-    def _leg_for(self, message: Any, *, local_is_to: bool) -> Leg | None:
+    def _leg_for(self, message: Request | Response, *, local_is_to: bool) -> Leg | None:
         try:
             tag = message.to.tag if local_is_to else message.from_.tag
             return self._dialogs.get((message.call_id, tag or ""))
@@ -360,7 +294,7 @@ class Runtime:
             return None
         return leg
 
-    def _invite_refused(self, txn: Any, request: Request) -> bool:
+    def _invite_refused(self, txn: ServerTransaction, request: Request) -> bool:
         """Checks on a new INVITE before any call logic: Max-Forwards 0 (we would forward it,
         RFC 3261 §16.3: 483), a session interval below our Min-SE (RFC 4028 §8.1: 422), a
         Replaces naming no dialog of ours (RFC 3891 §3: 481)."""
@@ -390,14 +324,14 @@ class Runtime:
 
     # -- the dispatcher -------------------------------------------------------------------------
 
-    def dispatch(self, event: Any) -> None:
+    def dispatch(self, event: Event) -> None:
         if isinstance(event, RequestReceived):
             self._on_request(event)
         elif isinstance(event, ResponseReceived):
             client = event.transaction
-            handler: Any = client.user_data if client is not None else None
-            if client is not None and handler is not None:
-                handler.on_response(event.response, client)
+            user = transaction_user(client) if client is not None else None
+            if client is not None and user is not None:
+                user.on_response(event.response, client)
             elif 200 <= event.response.status < 300:
                 leg = self._leg_for(event.response, local_is_to=False)
                 if isinstance(leg, UacLeg):
@@ -408,29 +342,28 @@ class Runtime:
                 leg.on_ack(event.request)
         elif isinstance(event, CancelReceived):
             invite = event.invite_transaction
-            owner: Any = invite.user_data if invite is not None else None
             if invite is None:
                 # RFC 3261 §9.2: no matching INVITE transaction.
                 self.sip.send_response(event.cancel_transaction, make_response(event.request, 481))
                 return
+            owner = invite_server_user(invite)
             # RFC 3261 §9.2: the 200 to CANCEL carries the To tag of the INVITE's responses.
+            to_tag = (owner.local_tag if owner is not None else None) or invite.local_tag
             self.sip.send_response(
-                event.cancel_transaction,
-                make_response(
-                    event.request, 200, to_tag=getattr(owner, "local_tag", None) or invite.local_tag
-                ),
+                event.cancel_transaction, make_response(event.request, 200, to_tag=to_tag)
             )
             if owner is not None:
                 owner.on_cancel()
         elif isinstance(event, TransactionTimeout):
             timed_out = event.transaction
-            handler = getattr(timed_out, "user_data", None)
-            if handler is not None and hasattr(handler, "on_timeout"):
-                handler.on_timeout(timed_out)
+            if isinstance(timed_out, ClientTransaction):
+                user = transaction_user(timed_out)
+                if user is not None:
+                    user.on_timeout(timed_out)
         elif isinstance(event, AckTimeout):
-            handler = getattr(event.transaction, "user_data", None)
-            if handler is not None and hasattr(handler, "on_ack_timeout"):
-                handler.on_ack_timeout()
+            owner = invite_server_user(event.transaction)
+            if owner is not None:
+                owner.on_ack_timeout()
         else:
             self.dropped += 1
 
@@ -501,4 +434,4 @@ class Runtime:
             self.sip.send_response(txn, make_response(request, 501, headers=[("Allow", ALLOW)]))
 
 
-__all__ = ["ConfigView", "Request", "Runtime"]
+__all__ = ["Runtime"]

@@ -21,7 +21,7 @@
   registrar refuses right credentials from elsewhere with the answer of a wrong password.
 * ``config.dial_allowed_prefixes`` / ``dial_blocked_prefixes`` — outbound dial restrictions
   (blocked, premium-rate prefixes win), checked by the module's ``dial_allowed`` on every
-  reading of the number sent to a trunk (pbx/trunks.py ``outbound_allowed``).
+  reading of the number sent to a trunk (pbx/features/trunks.py ``outbound_allowed``).
 
 A *source* is an IPv4 address, or an IPv6 address's /64 (one subscriber holds a whole /64
 and can send from any address in it; an IPv4-mapped IPv6 address is its IPv4 address):
@@ -491,3 +491,40 @@ __all__ = [
     "source_in_networks",
     "source_key",
 ]
+
+
+class PinLockout:
+    """Wrong voicemail PINs per (mailbox, who), across calls: `max_failures` within
+    `window_s` lock that PIN entry for `lockout_s`. `who` is the extension the caller
+    authenticated as, or "" for every outside caller. Memory: one bounded entry per
+    mailbox and caller kind."""
+
+    def __init__(self, *, max_failures: int, window_s: float, lockout_s: float) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.lockout_s = lockout_s
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._locked_until: dict[tuple[str, str], float] = {}
+
+    def locked(self, mailbox: str, who: str, now: float) -> bool:
+        until = self._locked_until.get((mailbox, who))
+        if until is None:
+            return False
+        if now < until:
+            return True
+        del self._locked_until[(mailbox, who)]
+        return False
+
+    def failure(self, mailbox: str, who: str, now: float) -> bool:
+        """Count a wrong PIN; True when the mailbox is now locked for `who`."""
+        key = (mailbox, who)
+        times = self._failures.setdefault(key, deque(maxlen=self.max_failures))
+        times.append(now)
+        if len(times) >= self.max_failures and now - times[0] <= self.window_s:
+            self._failures.pop(key, None)
+            self._locked_until[key] = now + self.lockout_s
+            return True
+        return False
+
+    def success(self, mailbox: str, who: str) -> None:
+        self._failures.pop((mailbox, who), None)

@@ -72,7 +72,7 @@ class PbxService:
                 self.runtime.set_timezone(zone)
 
     def trunk_states(self) -> list[dict[str, Any]]:
-        """Outbound registration of each trunk with ``register: true`` (pbx/trunks.py):
+        """Outbound registration of each trunk with ``register: true`` (pbx/features/trunks.py):
         name, state (registering/registered/failed), last_status, expires_in_s,
         next_attempt_in_s, failures."""
         import dataclasses
@@ -167,8 +167,8 @@ class PbxService:
 
     async def spy(self, call_id: str, supervisor: str, mode: str) -> None:
         """Ring the supervisor's phone; when answered it joins `call_id` in `mode`
-        (listen/whisper/barge) — pbx/spy.py. LookupError: not a bridged call / no phone."""
-        from flowpbx.pbx.spy import SpyMode, spy_on_call
+        (listen/whisper/barge) — pbx/features/spy.py. LookupError: not a bridged call / no phone."""
+        from flowpbx.pbx.features.spy import SpyMode, spy_on_call
 
         await spy_on_call(self.runtime.calls, call_id, supervisor, SpyMode[mode.upper()])
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flowpbx.media.srtp import SrtpContext
+from flowpbx.settings import Settings
 from flowpbx.sip.sdes import (
     SECURE_PROTOS,
     CryptoAttribute,
@@ -29,6 +30,7 @@ from flowpbx.sip.sdes import (
     secure_body,
 )
 from flowpbx.sip.sdp import MediaParams, SdpError
+from flowpbx.store.records import ExtensionRec
 
 __all__ = [
     "MODES",
@@ -158,17 +160,16 @@ class MediaCrypto:
         return True
 
 
-def leg_crypto(rt: object, mode: str, transport: str | None) -> MediaCrypto:
+def leg_crypto(settings: Settings, mode: str, transport: str | None) -> MediaCrypto:
     """A leg's SDES state for its extension's or trunk's ``mode`` and its signalling."""
-    settings = getattr(rt, "settings", None)
-    allow = bool(getattr(settings, "srtp_allow_insecure_signalling", False))
+    allow = settings.srtp_allow_insecure_signalling
     secure = secure_signalling(transport, allow_insecure=allow)
     return MediaCrypto(mode if mode in MODES else "none", secure=secure)
 
 
-def extension_crypto(rt: object, extension: str, binding: object) -> MediaCrypto:
-    """The SDES state for a leg calling `extension` at one of its registrations."""
-    config = getattr(rt, "config", None)
-    ext = getattr(config, "extensions", {}).get(extension)
-    mode = getattr(ext, "media_encryption", "none")
-    return leg_crypto(rt, mode, getattr(binding, "transport", None))
+def extension_crypto(
+    settings: Settings, ext: ExtensionRec | None, transport: str | None
+) -> MediaCrypto:
+    """The SDES state for a leg calling extension `ext` at a registration over `transport`."""
+    mode = ext.media_encryption if ext is not None else "none"
+    return leg_crypto(settings, mode, transport)

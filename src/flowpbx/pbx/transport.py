@@ -44,6 +44,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from flowpbx.pbx.ports import TransactionUser
 from flowpbx.pbx.security import source_key
 from flowpbx.sip.errors import SipParseError
 from flowpbx.sip.message import (
@@ -563,7 +564,12 @@ class SipEndpoint:
             headers.set("Contact", f"<sip:flowpbx@{self.host}:{self.port};transport={name}>")
 
     def send_request(
-        self, request: Request, addr: Addr, handler: Any, *, transport: str | None = None
+        self,
+        request: Request,
+        addr: Addr,
+        handler: TransactionUser | None,
+        *,
+        transport: str | None = None,
     ) -> ClientTransaction:
         name = self.transport_for(addr, transport)
         if transport is not None and name != "udp":

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from flowpbx.sip.errors import LocalSipError
-from flowpbx.sip.headers import NameAddr
-from flowpbx.sip.message import Headers, Request, Response
+from flowpbx.sip.headers import Headers, NameAddr
+from flowpbx.sip.message import Request, Response
 from flowpbx.sip.uri import SipUri
 
 __all__ = [

@@ -4,20 +4,16 @@
      +-- SipParseError       the peer sent something we cannot accept (remote protocol error);
      |                       ``status_hint`` is the status a UAS should answer (400, 416, 420,
      |                       505, ...) or None when the message must be dropped silently
-     |                       (e.g. any broken response, RFC 3261 §18.1.2); ``request`` holds
-     |                       the identifiable part of a broken request so that
-     |                       ``make_response(err.request, err.status_hint)`` can answer it
+     |                       (e.g. any broken response, RFC 3261 §18.1.2)
+     |   +-- message.RequestParseError
+     |                       a broken request; ``request`` holds its identifiable part so
+     |                       that ``make_response(err.request, err.status_hint)`` can answer it
      +-- LocalSipError       we (or our caller) tried to build something invalid
 
 SDP and digest errors live beside their modules (``sdp.SdpError`` derives from SipError).
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from flowpbx.sip.message import Request
 
 __all__ = ["LocalSipError", "SipError", "SipParseError"]
 
@@ -30,14 +26,10 @@ class SipParseError(SipError):
     """A remote protocol error: the bytes or a header value from the peer are unacceptable."""
 
     status_hint: int | None
-    request: Request | None
 
-    def __init__(
-        self, message: str, status_hint: int | None = 400, request: Request | None = None
-    ) -> None:
+    def __init__(self, message: str, status_hint: int | None = 400) -> None:
         super().__init__(message)
         self.status_hint = status_hint
-        self.request = request
 
     @property
     def reason(self) -> str:

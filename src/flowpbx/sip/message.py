@@ -9,8 +9,9 @@ Validation happens in two steps:
 
 * ``parse_message`` refuses what cannot be framed or tokenised: a bad start line, a bad
   header line, a bad Content-Length, a version other than SIP/2.0 (505). It raises
-  ``SipParseError``; for requests the error carries the identifiable part of the request
-  (``err.request``) so the caller can answer ``make_response(err.request, err.status_hint)``;
+  ``SipParseError``; for requests it is a ``RequestParseError`` carrying the identifiable
+  part of the request (``err.request``) so the caller can answer
+  ``make_response(err.request, err.status_hint)``;
   for responses ``status_hint`` is None (drop, RFC 3261 §18.1.2).
 * ``check_request`` / ``check_response`` validate the headers every transaction and dialog
   relies on (Via, From, To, Call-ID, CSeq, Max-Forwards, Contact) and the UAS rules of
@@ -25,12 +26,12 @@ malformed. Exceptions: see ``flowpbx.sip.errors``.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import cast
 
 from flowpbx.sip.errors import LocalSipError, SipParseError
-from flowpbx.sip.headers import CSeq, NameAddr, Via, is_token, split_commas
+from flowpbx.sip.headers import HEADER_NAMES, CSeq, Headers, NameAddr, Via, is_token
 from flowpbx.sip.numeric import is_digits, parse_delta, parse_uint
 from flowpbx.sip.uri import SipUri
 
@@ -38,8 +39,8 @@ __all__ = [
     "DEFAULT_ACCEPT",
     "DEFAULT_SUPPORTED",
     "REASON_PHRASES",
-    "Headers",
     "Request",
+    "RequestParseError",
     "Response",
     "check_request",
     "check_response",
@@ -53,237 +54,20 @@ __all__ = [
     "unsupported_extensions",
 ]
 
-_T = TypeVar("_T")
-
-# -- header names ----------------------------------------------------------------------------
-
-_CANONICAL_TEXT = """
-    Accept Accept-Contact Accept-Encoding Accept-Language Alert-Info Allow Allow-Events
-    Authentication-Info Authorization Call-ID Call-Info Contact Content-Disposition
-    Content-Encoding Content-Language Content-Length Content-Type CSeq Date Diversion
-    Error-Info Event Expires From Identity Identity-Info In-Reply-To Max-Forwards MIME-Version
-    Min-Expires Min-SE Organization P-Asserted-Identity P-Preferred-Identity Path Priority
-    Privacy Proxy-Authenticate Proxy-Authorization Proxy-Require RAck Reason Record-Route
-    Refer-Sub Refer-To Referred-By Reject-Contact Remote-Party-ID Replaces Reply-To
-    Request-Disposition Require Retry-After Route RSeq Server Service-Route Session-Expires
-    Subject Subscription-State Supported Timestamp To Unsupported User-Agent Via Warning
-    WWW-Authenticate
-"""
-_CANONICAL_NAMES = _CANONICAL_TEXT.split()
-
-# RFC 3261 §7.3.3 and later RFCs (3265/6665 o u, 3515 r, 3892 b, 4028 x, 3841 a j d, 8224 y).
-_COMPACT_TEXT = """
-    i=call-id m=contact e=content-encoding l=content-length c=content-type f=from s=subject
-    k=supported t=to v=via o=event u=allow-events r=refer-to b=referred-by x=session-expires
-    a=accept-contact j=reject-contact d=request-disposition y=identity n=identity-info
-"""
-_COMPACT = dict(pair.split("=") for pair in _COMPACT_TEXT.split())
-
-#: lower-case name or compact letter -> (key, canonical name)
-_NAMES: dict[str, tuple[str, str]] = {n.lower(): (n.lower(), n) for n in _CANONICAL_NAMES}
-_NAMES.update({letter: _NAMES[key] for letter, key in _COMPACT.items()})
-
-# Headers whose values are comma-separated lists (RFC 3261 §7.3.1); get_all splits them.
-_LIST_TEXT = """
-    via route record-route contact allow supported require proxy-require unsupported accept
-    accept-encoding accept-language accept-contact reject-contact allow-events
-    content-encoding content-language in-reply-to alert-info call-info error-info warning
-    path service-route p-asserted-identity p-preferred-identity privacy reason diversion
-    request-disposition
-"""
-_LIST_HEADERS = frozenset(_LIST_TEXT.split())
+# -- messages --------------------------------------------------------------------------------
 
 
-#: exact spelling -> key, for the names the code itself asks for (no lower() per lookup)
-_KEYS: dict[str, str] = {n: k for n, (k, _) in _NAMES.items()}
-_KEYS.update({cname: key for key, cname in _NAMES.values()})
+class RequestParseError(SipParseError):
+    """A broken request: ``request`` is its identifiable part (None when it has none).
 
-
-def _key_and_name(name: str) -> tuple[str, str]:
-    lname = name.lower()
-    known = _NAMES.get(lname)
-    if known is not None:
-        return known
-    return lname, name
-
-
-def _key(name: str) -> str:
-    key = _KEYS.get(name)
-    if key is not None:
-        return key
-    lname = name.lower()
-    known = _NAMES.get(lname)
-    return known[0] if known is not None else lname
-
-
-def _check_value(name: str, value: str) -> None:
-    if "\n" in value or "\r" in value:
-        raise LocalSipError(f"CR/LF in the value of header {name!r}")
-
-
-class Headers:
-    """Ordered, case-insensitive SIP header multimap (RFC 3261 §7.3).
-
-    Compact forms are normalised to canonical names (``v`` -> ``Via``); unknown names keep the
-    spelling they arrived with. Values are raw strings. List headers (Via, Route, Contact,
-    Allow, Supported, Require, ...) are split on commas by ``get``/``get_all``; ``raw_all``
-    returns the header lines unsplit.
+    ``make_response(err.request, err.status_hint)`` answers it when ``request`` is set.
     """
 
-    __slots__ = ("_cache", "_items")
+    request: Request | None
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str, str]] = []
-        self._cache: dict[str, object] = {}
-        for name, value in items:
-            self.add(name, value)
-
-    @classmethod
-    def _from_parsed(cls, items: list[tuple[str, str, str]]) -> Headers:
-        h = cls.__new__(cls)
-        h._items = items
-        h._cache = {}
-        return h
-
-    def _changed(self) -> None:
-        if self._cache:
-            self._cache = {}
-
-    def memo(self, key: str, compute: Callable[[], _T]) -> _T:
-        """Cache a value derived from these headers until the next change."""
-        try:
-            return cast(_T, self._cache[key])
-        except KeyError:
-            value = compute()
-            self._cache[key] = value
-            return value
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def get(self, name: str) -> str | None:
-        """The first value (for list headers: the first comma-separated element)."""
-        key = _key(name)
-        for k, _, v in self._items:
-            if k == key:
-                if key in _LIST_HEADERS and "," in v:
-                    return split_commas(v)[0]
-                return v
-        return None
-
-    def get_all(self, name: str) -> list[str]:
-        """Every value, in order; list headers are split on commas outside quotes and <>."""
-        key = _key(name)
-        if key in _LIST_HEADERS:
-            out: list[str] = []
-            for k, _, v in self._items:
-                if k == key:
-                    if "," in v:
-                        out.extend(split_commas(v))
-                    else:
-                        out.append(v)
-            return out
-        return [v for k, _, v in self._items if k == key]
-
-    def raw_all(self, name: str) -> list[str]:
-        """Every header line's value for ``name``, unsplit."""
-        key = _key(name)
-        return [v for k, _, v in self._items if k == key]
-
-    def count(self, name: str) -> int:
-        """How many header lines carry ``name``."""
-        key = _key(name)
-        return sum(1 for k, _, _ in self._items if k == key)
-
-    def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        key = _key(name)
-        return any(k == key for k, _, _ in self._items)
-
-    def items(self) -> list[tuple[str, str]]:
-        return [(n, v) for _, n, v in self._items]
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return ((n, v) for _, n, v in self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"Headers({self.items()!r})"
-
-    def copy(self) -> Headers:
-        return Headers._from_parsed(list(self._items))
-
-    # -- writing -----------------------------------------------------------------------------
-
-    def add(self, name: str, value: str) -> None:
-        """Append a header line."""
-        _check_value(name, value)
-        key, cname = _key_and_name(name)
-        self._items.append((key, cname, value))
-        self._changed()
-
-    def prepend(self, name: str, value: str) -> None:
-        """Insert before the first header of that name, or at the top (Via, Record-Route)."""
-        _check_value(name, value)
-        key, cname = _key_and_name(name)
-        for i, (k, _, _) in enumerate(self._items):
-            if k == key:
-                self._items.insert(i, (key, cname, value))
-                break
-        else:
-            self._items.insert(0, (key, cname, value))
-        self._changed()
-
-    def set(self, name: str, value: str) -> None:
-        """Replace every header of that name with one (kept at the first one's position)."""
-        _check_value(name, value)
-        key, cname = _key_and_name(name)
-        out: list[tuple[str, str, str]] = []
-        placed = False
-        for item in self._items:
-            if item[0] == key:
-                if not placed:
-                    out.append((key, cname, value))
-                    placed = True
-            else:
-                out.append(item)
-        if not placed:
-            out.append((key, cname, value))
-        self._items = out
-        self._changed()
-
-    def remove(self, name: str) -> None:
-        """Remove every header of that name."""
-        key = _key(name)
-        self._items = [item for item in self._items if item[0] != key]
-        self._changed()
-
-    def remove_first(self, name: str) -> str | None:
-        """Remove the first value of a header (the top Via of a response, RFC 3261 §18.1.2).
-
-        For a line holding several comma-separated values only the first value is removed.
-        """
-        key = _key(name)
-        for i, (k, n, v) in enumerate(self._items):
-            if k == key:
-                if key in _LIST_HEADERS and "," in v:
-                    first, *rest = split_commas(v)
-                    self._items[i] = (k, n, ", ".join(rest))
-                else:
-                    del self._items[i]
-                self._changed()
-                return v if key not in _LIST_HEADERS or "," not in v else first
-        return None
-
-    def _write(self, out: list[str], skip_key: str) -> None:
-        for k, n, v in self._items:
-            if k != skip_key:
-                out.append(f"{n}: {v}\r\n")
-
-
-# -- messages --------------------------------------------------------------------------------
+    def __init__(self, message: str, status_hint: int | None, request: Request | None) -> None:
+        super().__init__(message, status_hint)
+        self.request = request
 
 
 def _need(headers: Headers, name: str) -> str:
@@ -510,7 +294,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
             break
         name = line[:colon].rstrip(" \t")
         lname = name.lower()
-        known = _NAMES.get(lname)
+        known = HEADER_NAMES.get(lname)
         if known is None:
             if not is_token(name):
                 header_error = f"bad header name {name[:40]!r}"
@@ -551,14 +335,13 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
                 line_error = f"bad version {version[:20]!r}"
     request = Request(method, uri, headers, b"", version)
     if header_error is not None:
-        raise SipParseError(header_error, 400, _identifiable(request))
+        raise RequestParseError(header_error, 400, _identifiable(request))
     if line_error is not None:
-        raise SipParseError(line_error, status, _identifiable(request))
+        raise RequestParseError(line_error, status, _identifiable(request))
     try:
         request.body = _frame_body(headers, data, body_start, stream)
     except SipParseError as err:
-        err.request = _identifiable(request)
-        raise
+        raise RequestParseError(err.reason, err.status_hint, _identifiable(request)) from err
     return request
 
 

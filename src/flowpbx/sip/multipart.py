@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.headers import unquote_string
-from flowpbx.sip.message import Headers
+from flowpbx.sip.headers import Headers, unquote_string
 
 __all__ = ["BodyPart", "body_parts", "find_sdp"]
 

@@ -52,9 +52,10 @@ import heapq
 from dataclasses import dataclass
 
 from flowpbx.sip.errors import LocalSipError, SipError, SipParseError
+from flowpbx.sip.headers import Headers
 from flowpbx.sip.message import (
-    Headers,
     Request,
+    RequestParseError,
     Response,
     check_response,
     make_response,
@@ -507,7 +508,8 @@ class TransactionLayer:
                 # Content-Length mandatory (RFC 3261 §18.3).
                 message: Request | Response = parse_message(data, stream=self.reliable)
             except SipParseError as exc:
-                self._parse_failed(exc, exc.request, addr)
+                request = exc.request if isinstance(exc, RequestParseError) else None
+                self._parse_failed(exc, request, addr)
                 return
             raw = data
         else:

@@ -23,20 +23,50 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from flowpbx.flow.queue_policy import MemberState, MemberStats, Strategy, pick_members
 from flowpbx.flow.session import CallEnded
+from flowpbx.pbx.call.host import CallHost
 from flowpbx.pbx.events import count
-from flowpbx.pbx.media import Player
+from flowpbx.pbx.rtp.player import Player
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.calls import LiveCall
-    from flowpbx.pbx.runtime import Runtime
+    from flowpbx.flow.session import DialResult
+    from flowpbx.pbx.call.legs import UacLeg, UasLeg
+    from flowpbx.pbx.call.targets import RingTarget
 
 log = logging.getLogger("flowpbx.queues")
 
 QueueOutcome = Literal["answered", "timeout", "full", "empty", "exit"]
+
+
+class QueueCall(Protocol):
+    """What a queue does with a waiting caller's call (pbx/call/live.py `LiveCall`)."""
+
+    queue_joined_at: float
+
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def caller(self) -> str: ...
+    @property
+    def leg(self) -> UasLeg: ...
+    async def answer(self) -> None: ...
+    async def wait(self, seconds: float, *, stop_digits: str = "") -> None: ...
+    def take_digit(self, keys: str) -> bool: ...
+    def extension_targets(self, extension: str) -> list[RingTarget]: ...
+    async def ring(
+        self,
+        targets: list[RingTarget],
+        ring_timeout_s: float,
+        *,
+        ringback: bool = True,
+        stop_digits: str = "",
+    ) -> tuple[UacLeg | None, list[int]]: ...
+    async def bridge(
+        self, callee: UacLeg, extension: str, *, internal: bool = True
+    ) -> DialResult: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,8 +104,8 @@ class MemberRecord:
 @dataclass(slots=True)
 class LiveQueue:
     name: str
-    waiting: list[LiveCall] = field(default_factory=list)
-    ringing_for: set[LiveCall] = field(default_factory=set)  # callers whose members ring now
+    waiting: list[QueueCall] = field(default_factory=list)
+    ringing_for: set[QueueCall] = field(default_factory=set)  # callers whose members ring now
     last_rung: str | None = None
     members: dict[str, MemberRecord] = field(default_factory=dict)
     answered: int = 0
@@ -84,7 +114,7 @@ class LiveQueue:
 
 
 class QueueManager:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: CallHost) -> None:
         self.rt = rt
         self.queues: dict[str, LiveQueue] = {}
 
@@ -147,7 +177,7 @@ class QueueManager:
         return out
 
     @staticmethod
-    def _may_ring(q: LiveQueue, call: LiveCall) -> bool:
+    def _may_ring(q: LiveQueue, call: QueueCall) -> bool:
         """The caller at the head of the line rings members; the next one too once every
         caller ahead already has members ringing (free members left over are not kept
         idle), so callers are served in order and several at once."""
@@ -179,7 +209,7 @@ class QueueManager:
             if isinstance(last, dt.datetime) and rec.last_call_end is None:
                 rec.last_call_end = last.timestamp()
 
-    async def run(self, call: LiveCall, spec: QueueSpec) -> QueueResult:
+    async def run(self, call: QueueCall, spec: QueueSpec) -> QueueResult:
         rt = self.rt
         loop = rt.loop
         q = self.queue(spec.name)
@@ -294,7 +324,7 @@ class HoldAudio:
     def __init__(
         self,
         manager: QueueManager,
-        call: LiveCall,
+        call: QueueCall,
         q: LiveQueue,
         frames: list[bytes],
         announce_s: float,

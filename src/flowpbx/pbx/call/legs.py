@@ -21,9 +21,10 @@ import logging
 import random
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from flowpbx.pbx.media import RtpEndpoint
+from flowpbx.pbx.ports import SipSender
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.srtp_policy import MediaCrypto
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.dialog import Dialog, DialogState
@@ -42,9 +43,6 @@ from flowpbx.sip.refer import (
 from flowpbx.sip.sdp import MediaParams, SdpError, answer_offer, build_offer, parse_answer
 from flowpbx.sip.session_timer import TimerDecision, expiry_after, negotiate_uas, refresh_after
 from flowpbx.sip.transaction import ClientTransaction, ServerTransaction
-
-if TYPE_CHECKING:
-    from flowpbx.pbx.runtime import Runtime
 
 log = logging.getLogger("flowpbx.legs")
 
@@ -65,7 +63,7 @@ class LegState(enum.Enum):
     ENDED = "ended"
 
 
-# The only transitions a leg may make (anything else is a bug, logged and ignored).
+# The only transitions a leg may make (anything else is a bug: `Leg._to` logs and refuses it).
 _TRANSITIONS: dict[LegState, frozenset[LegState]] = {
     LegState.CALLING: frozenset(
         {LegState.EARLY, LegState.CONFIRMED, LegState.ENDING, LegState.ENDED}
@@ -90,8 +88,24 @@ def parse_dtmf_relay(body: bytes) -> str | None:
     return None
 
 
+class LegHost(Protocol):
+    """What a leg needs of the runtime: SIP sending, our Contact, User-Agent and media
+    address, and the table that routes in-dialog requests to their leg."""
+
+    @property
+    def sip(self) -> SipSender: ...
+    @property
+    def contact(self) -> str: ...
+    @property
+    def user_agent(self) -> str: ...
+    @property
+    def media_ip(self) -> str: ...
+    def remember_dialog(self, dialog: Dialog, leg: Leg) -> None: ...
+    def forget_dialog(self, dialog: Dialog) -> None: ...
+
+
 class Leg:
-    def __init__(self, rt: Runtime, rtp: RtpEndpoint, peer_addr: Addr) -> None:
+    def __init__(self, rt: LegHost, rtp: RtpEndpoint, peer_addr: Addr) -> None:
         LIVE_LEGS.add(self)
         self.rt = rt
         self.rtp = rtp
@@ -114,7 +128,7 @@ class Leg:
         # REFER (RFC 3515): the call logic decides; True or 202 = accepted, False = 603,
         # another status (403, 603) = refused with it.
         self.on_refer: Callable[[Leg, ReferTo, Request], bool | int] | None = None
-        # The pbx.transfer.Conversation this leg talks in (REFER with Replaces finds the
+        # The pbx.features.transfer.Conversation this leg talks in (REFER with Replaces finds the
         # replaced dialog's conversation through it).
         self.conversation: object | None = None
         self.refer_progress: Callable[[int], None] | None = None  # NOTIFY sipfrag we received
@@ -129,7 +143,11 @@ class Leg:
         self.crypto: MediaCrypto | None = None
 
     def _to(self, new: LegState) -> bool:
+        """Move to `new` if the table allows it; staying put is no move. An illegal
+        transition is a bug: logged and refused (False)."""
         if new not in _TRANSITIONS[self.state]:
+            if new is not self.state:
+                log.warning("leg %s: illegal transition %s -> %s refused", self, self.state, new)
             return new is self.state
         self.state = new
         return True
@@ -482,7 +500,7 @@ class UasLeg(Leg):
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: LegHost,
         rtp: RtpEndpoint,
         txn: ServerTransaction,
         request: Request,
@@ -498,7 +516,7 @@ class UasLeg(Leg):
         self.transport = txn.transport  # answer and call back on the transport it came on
         self.dialog = Dialog.as_uas(request, local_tag=self.local_tag)
         rt.remember_dialog(self.dialog, self)
-        self.state = LegState.EARLY
+        self._to(LegState.EARLY)
         self._early_media = False
         try:
             self._session = negotiate_uas(request)  # RFC 4028, when the caller asks
@@ -576,7 +594,7 @@ class UacLeg(Leg):
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: LegHost,
         rtp: RtpEndpoint,
         *,
         target_uri: str,
@@ -592,9 +610,9 @@ class UacLeg(Leg):
         crypto: MediaCrypto | None = None,
     ) -> None:
         """``auth`` answers a trunk's 401/407 challenge (RFC 3261 §22.2); ``headers`` are
-        added to the INVITE (P-Asserted-Identity, Privacy: see pbx/trunks.py); ``transport``
-        forces one ("tcp" for a TCP trunk); ``prack`` offers 100rel (RFC 3262) so a provider
-        may send reliable 183s with early media."""
+        added to the INVITE (P-Asserted-Identity, Privacy: see pbx/features/trunks.py);
+        ``transport`` forces one ("tcp" for a TCP trunk); ``prack`` offers 100rel (RFC 3262)
+        so a provider may send reliable 183s with early media."""
         super().__init__(rt, rtp, addr)
         self.crypto = crypto  # before the offer below is written
         self.label = label
@@ -712,14 +730,12 @@ class UacLeg(Leg):
             return  # a retransmitted 2xx: the ACK above was all it needed
         if self.state in (LegState.ENDING, LegState.ENDED) or self._cancel_wanted:
             # Answered after we gave up (CANCEL crossed the 200): hang it up at once.
-            self.state = LegState.CONFIRMED
-            self.send_bye("answered too late")
+            self._bye_unwanted_2xx("answered too late")
             return
         try:
             params: MediaParams = self._read_answer(response.body)
         except SdpError:
-            self.state = LegState.CONFIRMED
-            self.send_bye("bad SDP answer")
+            self._bye_unwanted_2xx("bad SDP answer")
             if not self.outcome.done():
                 self.outcome.set_result(488)
             return
@@ -728,6 +744,13 @@ class UacLeg(Leg):
         self.answered_at = asyncio.get_running_loop().time()
         if not self.outcome.done():
             self.outcome.set_result(response.status)
+
+    def _bye_unwanted_2xx(self, reason: str) -> None:
+        """A 2xx we will not take (it crossed our CANCEL, or its SDP is unusable): the far
+        end's dialog exists all the same, so it gets a BYE (RFC 3261 §15) whatever state
+        this leg is in, and the leg ends."""
+        self._send_in_dialog("BYE")
+        self._finish(reason)
 
     def _retry_with_auth(self, response: Response) -> bool:
         """Answer a 401/407 to our INVITE with credentials (RFC 3261 §22.2): the same INVITE
@@ -812,7 +835,7 @@ class UacLeg(Leg):
 
 
 def _headers(items: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
-    from flowpbx.sip.message import Headers
+    from flowpbx.sip.headers import Headers
 
     headers = Headers()
     for name, value in items:
@@ -824,7 +847,7 @@ __all__ = ["ALLOW", "Leg", "LegState", "UacLeg", "UasLeg", "parse_dtmf_relay"]
 
 
 def make_uas_answer(
-    rt: Runtime, request: Request, rtp: RtpEndpoint, crypto: MediaCrypto | None = None
+    rt: LegHost, request: Request, rtp: RtpEndpoint, crypto: MediaCrypto | None = None
 ) -> tuple[bytes, MediaParams]:
     """Answer an INVITE's SDP offer with our RTP port (raises SdpError -> 488); with
     ``crypto``, SRTP as the caller's setting says (the endpoint gets the agreed keys)."""

@@ -30,8 +30,9 @@ import numpy.typing as npt
 
 from flowpbx.media.audiofile import write_wav_atomic
 from flowpbx.media.mixer import FRAME
-from flowpbx.pbx.bridge import Bridge
-from flowpbx.pbx.media import MediaClock, RtpEndpoint
+from flowpbx.pbx.rtp.bridge import Bridge
+from flowpbx.pbx.rtp.clock import MediaClock
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 
 Frame = npt.NDArray[np.int16]
 StopReason = Literal["silence", "max_length", "digit", "stopped", "hangup"]

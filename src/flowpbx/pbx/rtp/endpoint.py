@@ -1,4 +1,4 @@
-"""RTP runtime: port pool, one UDP endpoint per call leg, the shared 20 ms media clock, players.
+"""The RTP endpoint of one call leg: its UDP socket, source learning, relay and DTMF.
 
 The per-packet path is `RtpEndpoint._received`: for the plain 12-octet header of
 nearly every packet, sequence, timestamp and SSRC come straight from the datagram with one
@@ -7,7 +7,7 @@ packets with CSRCs, an extension or padding, and telephone-events, take the gene
 (`parse_rtp`). Either way a packet becomes a DTMF event, a relay to the bridged peer
 (payload forwarded with this leg's SSRC/seq/timestamp, no decoding when both legs use the
 same codec — ARCHITECTURE.md's fast path), a store into the leg's jitter buffer when a
-mixing bridge (pbx/bridge.py) consumes its audio, or nothing. RTP sockets get 1 MiB buffers
+mixing bridge (pbx/rtp/bridge.py) consumes its audio, or nothing. RTP sockets get 1 MiB buffers
 (capped by the system's maximum), so a pause of the loop does not overflow them.
 Legs whose SDP had no telephone-event run the in-band (Goertzel) detector on their decoded
 audio, feeding the same `on_digit` callback.
@@ -19,12 +19,8 @@ from the IP its SIP signalling came from (or the SDP's IP) on another port once
 other datagram is ignored and counted (`/metrics`). Once latched the socket is connected,
 so the kernel drops everyone else; only a new offer (`relatch`) learns again. Ports are
 handed out at random within FLOWPBX_RTP_PORTS, so the next call's port cannot be guessed.
-
-Everything a caller hears from flowpbx itself (prompts, ringback, hold audio) is a `Player`
-ticking on the one `MediaClock`, whose deadlines are an absolute schedule
-(start + n x 20 ms), so drift never accumulates. Mixing bridges tick on the same clock, and
-the clock checks every watched endpoint once a second for an RTP timeout (no packet for
-N seconds -> a callback, so the call can be hung up) — no per-packet clock reads.
+Ports come from the pool (pbx/rtp/ports.py); what a caller hears from flowpbx itself is a
+`Player` (pbx/rtp/player.py) on the media clock (pbx/rtp/clock.py).
 """
 
 from __future__ import annotations
@@ -34,43 +30,24 @@ import ctypes
 import ctypes.util
 import ipaddress
 import logging
-import secrets
 import socket
 import struct
 from collections.abc import Callable
-from pathlib import Path
-from typing import Protocol, TypeVar
 
-import numpy as np
-
-from flowpbx.media.audiofile import builtin_sample_path, load_audio
 from flowpbx.media.dtmf import GoertzelDetector, Rfc4733Receiver
 from flowpbx.media.g711 import get_codec
 from flowpbx.media.jitter import JitterBuffer
 from flowpbx.media.rtp import RtpHeader, RtpReceiveStats, RtpSender, parse_rtp
 from flowpbx.media.srtp import SrtpContext, SrtpSocket, srtp_recv, srtp_recvfrom, srtp_send
-from flowpbx.media.tones import tone
-from flowpbx.pbx.rtcp import RtcpChannel
+from flowpbx.pbx.rtp.ports import RtpPortPool
+from flowpbx.pbx.rtp.rtcp import RtcpChannel
 from flowpbx.sip.sdp import MediaParams
 
 log = logging.getLogger("flowpbx.media")
 
 Addr = tuple[str, int]
-PTIME = 0.020
-SYSTEM_PROMPTS = Path(__file__).resolve().parent.parent / "media" / "prompts"
-FRAME = 160
 _SEQ_TS_SSRC = struct.Struct("!HII")  # RFC 3550 §5.1: sequence, timestamp, SSRC at octet 2
-# Strict source learning: consecutive in-sequence packets of one SSRC from one source a leg
-# must see before it latches on to an address its SDP does not name (FLOWPBX_RTP_PROBATION).
-RTP_PROBATION = 3
 _MAX_CANDIDATES = 8  # sources on probation at once per leg; more: start afresh
-
-
-RTP_TIMEOUT_S = 60.0  # no packet for this long on an answered, bridged leg: hang up
-# Socket buffers of RTP sockets: at 50 packets/s a default buffer holds seconds of one
-# stream, but on loopback and busy hosts packets arrive in bursts after any pause of the
-# loop; 1 MiB (capped by net.core.rmem_max / wmem_max) rides out a long one.
-RTP_SOCKET_BUFFER = 1 << 20
 RTP_MAX_DATAGRAM = 4096  # audio RTP is far smaller; a longer datagram is cut, as UDP does
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _AF_UNSPEC_ADDR = ctypes.create_string_buffer(16)  # struct sockaddr, sa_family AF_UNSPEC (0)
@@ -104,73 +81,6 @@ def disconnect_udp(sock: socket.socket) -> None:
     if _libc.connect(sock.fileno(), _AF_UNSPEC_ADDR, ctypes.sizeof(_AF_UNSPEC_ADDR)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"disconnect: {err}")
-
-
-class NoRtpPort(RuntimeError):
-    """Every RTP port of FLOWPBX_RTP_PORTS is in use."""
-
-
-class RtpPortPool:
-    """Even RTP ports of the configured range (the odd one above is left for RTCP), handed
-    out at random: a stranger cannot tell which port the next call gets.
-
-    It also holds what every leg's source learning shares: `strict` (only the SDP's and the
-    signalling's addresses may latch; off, any address may after probation), `probation`
-    (packets) and the counts of ignored datagrams, for /metrics."""
-
-    def __init__(
-        self, low: int, high: int, *, strict: bool = True, probation: int = RTP_PROBATION
-    ) -> None:
-        first = low + (low % 2)
-        self._free: list[int] = list(range(first, high, 2))
-        self._used: set[int] = set()
-        self.strict = strict
-        self.probation = max(1, probation)
-        self.rtp_ignored = 0  # datagrams dropped by legs not yet latched
-        self.rtcp_ignored = 0  # RTCP datagrams from anyone but the learned RTCP source
-
-    def bind(self, host: str) -> socket.socket:
-        free = self._free
-        taken: list[int] = []  # ports someone else holds: back into the pool afterwards
-        try:
-            while free:
-                i = secrets.randbelow(len(free))
-                port = free[i]
-                free[i] = free[-1]
-                free.pop()
-                sock = socket.socket(
-                    socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
-                )
-                try:
-                    sock.bind((host, port))
-                except OSError:
-                    sock.close()
-                    taken.append(port)
-                    continue
-                sock.setblocking(False)
-                for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                    try:
-                        sock.setsockopt(socket.SOL_SOCKET, option, RTP_SOCKET_BUFFER)
-                    except OSError:
-                        pass  # the system's default stays
-                self._used.add(port)
-                return sock
-        finally:
-            free.extend(taken)
-        raise NoRtpPort("no free RTP port")
-
-    def release(self, port: int) -> None:
-        if port in self._used:
-            self._used.discard(port)
-            self._free.append(port)
-
-    @property
-    def in_use(self) -> int:
-        return len(self._used)
-
-    def counters(self) -> dict[str, int]:
-        """For /metrics: datagrams ignored by source learning since start."""
-        return {"rtp_packets_ignored": self.rtp_ignored, "rtcp_packets_ignored": self.rtcp_ignored}
 
 
 class RtpSocket:
@@ -221,7 +131,7 @@ class RtpEndpoint:
         self.peer: RtpEndpoint | None = None
         self.on_digit: Callable[[str], None] | None = None
         self.jitter: JitterBuffer | None = None  # set while a mixing bridge consumes our audio
-        self.bridge: object | None = None  # the pbx.bridge.Bridge this leg is in, if any
+        self.bridge: object | None = None  # the pbx.rtp.bridge.Bridge this leg is in, if any
         # RFC 4733 events received are forwarded to the relay peer as they are (re-stamped,
         # payload type mapped); a feature that must hide its digits turns this off.
         self.dtmf_passthrough = True
@@ -594,232 +504,3 @@ class RtpEndpoint:
             return
         transport.sendto(self.sender.relay(header, data, payload_type=self.dtmf_pt), self.remote)
         self.packets_out += 1
-
-
-class Player:
-    """Sends pre-encoded 20 ms frames to one endpoint, one per clock tick."""
-
-    __slots__ = ("_frames", "_index", "_loops", "done", "endpoint", "first")
-
-    def __init__(self, endpoint: RtpEndpoint, frames: list[bytes], loops: int) -> None:
-        self.endpoint = endpoint
-        self._frames = frames
-        self._index = 0
-        self._loops = loops  # 0 = forever
-        self.first = True
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def tick(self) -> bool:
-        """Send the next frame; False when finished."""
-        if self.endpoint.closed or not self._frames:
-            return False
-        self.endpoint.send_payload(self._frames[self._index], self.first)
-        self.first = False
-        self._index += 1
-        if self._index == len(self._frames):
-            self._index = 0
-            if self._loops:
-                self._loops -= 1
-                if self._loops == 0:
-                    return False
-        return True
-
-
-class Ticker(Protocol):
-    """What runs on the media clock: a `Player`, a mixing `Bridge` (pbx/bridge.py)."""
-
-    done: asyncio.Future[None]
-
-    def tick(self) -> bool:
-        """Do this 20 ms tick's work; False when finished."""
-        ...
-
-
-T = TypeVar("T", bound=Ticker)
-
-
-class _RtpWatch:
-    __slots__ = ("endpoint", "idle_s", "last_count", "on_timeout", "timeout_s")
-
-    def __init__(
-        self, endpoint: RtpEndpoint, timeout_s: float, on_timeout: Callable[[], None]
-    ) -> None:
-        self.endpoint = endpoint
-        self.timeout_s = timeout_s
-        self.on_timeout = on_timeout
-        self.last_count = endpoint.packets_in
-        self.idle_s = 0.0
-
-
-class MediaClock:
-    """The one 20 ms clock every player and mixing bridge runs on, on an absolute schedule."""
-
-    WATCH_INTERVAL = 1.0
-
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._players: list[Ticker] = []
-        self._handle: asyncio.TimerHandle | None = None
-        self._next = 0.0
-        self.late_ticks = 0
-        self._watches: dict[RtpEndpoint, _RtpWatch] = {}
-        self._watch_handle: asyncio.TimerHandle | None = None
-
-    def start_player(self, player: T) -> T:
-        self._players.append(player)
-        if self._handle is None:
-            self._next = self._loop.time()
-            self._tick()
-        return player
-
-    def stop_player(self, player: Ticker) -> None:
-        if player in self._players:
-            self._players.remove(player)
-        if not player.done.done():
-            player.done.set_result(None)
-
-    # -- RTP timeout -------------------------------------------------------------------------
-
-    def watch_rtp(
-        self, endpoint: RtpEndpoint, timeout_s: float, on_timeout: Callable[[], None]
-    ) -> None:
-        """Call `on_timeout` once when `endpoint` receives no packet for `timeout_s` seconds
-        (checked once a second by comparing packet counters, nothing per packet)."""
-        self._watches[endpoint] = _RtpWatch(endpoint, timeout_s, on_timeout)
-        if self._watch_handle is None:
-            self._watch_handle = self._loop.call_later(self.WATCH_INTERVAL, self._check_watches)
-
-    def unwatch_rtp(self, endpoint: RtpEndpoint) -> None:
-        self._watches.pop(endpoint, None)
-
-    def _check_watches(self) -> None:
-        self._watch_handle = None
-        fired: list[_RtpWatch] = []
-        for endpoint, watch in list(self._watches.items()):
-            if endpoint.closed:
-                del self._watches[endpoint]
-                continue
-            count = endpoint.packets_in
-            params = endpoint.params
-            on_hold = params is not None and params.direction in ("sendonly", "inactive")
-            if count != watch.last_count or on_hold:  # on hold the far end may stay silent
-                watch.last_count = count
-                watch.idle_s = 0.0
-                continue
-            watch.idle_s += self.WATCH_INTERVAL
-            if watch.idle_s >= watch.timeout_s:
-                del self._watches[endpoint]
-                fired.append(watch)
-        for watch in fired:
-            try:
-                watch.on_timeout()
-            except Exception:
-                log.exception("RTP timeout callback failed")
-        if self._watches:
-            self._watch_handle = self._loop.call_later(self.WATCH_INTERVAL, self._check_watches)
-
-    def _tick(self) -> None:
-        self._handle = None
-        # A copy: a ticker may start or stop tickers (a bridge's source ends) while ticking.
-        finished = [p for p in list(self._players) if not p.tick()]
-        for player in finished:
-            self.stop_player(player)
-        if not self._players:
-            return
-        now = self._loop.time()
-        self._next += PTIME
-        if now - self._next > 5 * PTIME:  # the loop stalled: restart the schedule, do not burst
-            self.late_ticks += 1
-            self._next = now + PTIME
-        self._handle = self._loop.call_at(self._next, self._tick)
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if self._watch_handle is not None:
-            self._watch_handle.cancel()
-            self._watch_handle = None
-        self._watches.clear()
-        for player in list(self._players):
-            self.stop_player(player)
-
-
-class AudioLibrary:
-    """Audio names of the library -> 8 kHz samples, and their encoded 20 ms frames per codec."""
-
-    def __init__(self, paths: dict[str, Path]) -> None:
-        self._paths = dict(paths)
-        self._pcm: dict[str, np.ndarray] = {}
-        self._frames: dict[tuple[str, str], list[bytes]] = {}
-
-    def update(self, paths: dict[str, Path]) -> None:
-        self._paths = dict(paths)
-        self._pcm.clear()
-        self._frames.clear()
-
-    def path(self, name: str) -> Path | None:
-        """The company's library first, then the built-in samples, then system prompts
-        (voicemail menus, numbers: scripts/make_prompts.py)."""
-        path = self._paths.get(name)
-        if path is None:
-            try:
-                path = builtin_sample_path(name)
-            except (KeyError, ValueError, FileNotFoundError):
-                path = SYSTEM_PROMPTS / f"{name}.wav"
-                if "/" in name or not path.exists():
-                    return None
-        return path if path.exists() else None
-
-    async def pcm(self, name: str) -> np.ndarray:
-        """The 8 kHz samples of library audio `name` (loaded once, in a worker thread)."""
-        pcm = self._pcm.get(name)
-        if pcm is None:
-            path = self.path(name)
-            if path is None:
-                raise KeyError(f"audio {name!r} is not in the library")
-            loaded: np.ndarray = await asyncio.to_thread(load_audio, path)
-            self._pcm[name] = pcm = loaded
-        return pcm
-
-    async def frames(self, name: str, codec_name: str) -> list[bytes]:
-        key = (name, codec_name)
-        cached = self._frames.get(key)
-        if cached is not None:
-            return cached
-        pcm = await self.pcm(name)
-        frames = encode_frames(pcm, codec_name)
-        self._frames[key] = frames
-        return frames
-
-    def duration_s(self, name: str) -> float | None:
-        pcm = self._pcm.get(name)
-        return None if pcm is None else len(pcm) / 8000.0
-
-
-def encode_frames(pcm: np.ndarray, codec_name: str) -> list[bytes]:
-    codec = get_codec(codec_name)
-    n = -(-len(pcm) // FRAME) * FRAME
-    padded = np.zeros(n, dtype=np.int16)
-    padded[: len(pcm)] = pcm
-    encoded = codec.encode(padded)
-    return [encoded[i : i + FRAME] for i in range(0, len(encoded), FRAME)]
-
-
-_RINGBACK: dict[str, list[bytes]] = {}
-
-
-def ringback_pcm() -> np.ndarray:
-    """One cadence of ringback as samples (425 Hz, 1 s on, 4 s off)."""
-    on = tone([425.0], 1.0, amplitude=0.25)
-    return np.concatenate([on, np.zeros(32000, dtype=np.int16)])
-
-
-def ringback_frames(codec_name: str) -> list[bytes]:
-    """One cadence of ringback (425 Hz, 1 s on, 4 s off — the European tone)."""
-    frames = _RINGBACK.get(codec_name)
-    if frames is None:
-        on = tone([425.0], 1.0, amplitude=0.25)
-        pcm = np.concatenate([on, np.zeros(32000, dtype=np.int16)])
-        frames = _RINGBACK[codec_name] = encode_frames(pcm, codec_name)
-    return frames

@@ -54,19 +54,19 @@ import logging
 import os
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from flowpbx.media.audiofile import frames_of
-from flowpbx.pbx.bridge import Bridge, CallBridge
+from flowpbx.pbx.call.host import CallHost
+from flowpbx.pbx.call.legs import UacLeg, UasLeg
 from flowpbx.pbx.events import count
-from flowpbx.pbx.legs import UacLeg, UasLeg
-from flowpbx.pbx.media import NoRtpPort, RtpEndpoint, ringback_pcm
+from flowpbx.pbx.rtp.bridge import Bridge, CallBridge
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.player import ringback_pcm
+from flowpbx.pbx.rtp.ports import NoRtpPort
 from flowpbx.pbx.srtp_policy import extension_crypto
-
-if TYPE_CHECKING:
-    from flowpbx.pbx.calls import LiveCall
 
 log = logging.getLogger("flowpbx.transfer")
 
@@ -129,12 +129,35 @@ def _cycle(pcm: np.ndarray) -> Any:
     return itertools.cycle(list(frames_of(pcm)))
 
 
+class TransferCall(Protocol):
+    """What the talk phase and its transfers do with the call (pbx/call/live.py `LiveCall`)."""
+
+    transferred_to: str | None
+
+    @property
+    def rt(self) -> CallHost: ...
+    @property
+    def leg(self) -> UasLeg: ...
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def caller(self) -> str: ...
+    @property
+    def caller_ext(self) -> str | None: ...
+    @property
+    def did(self) -> str: ...
+    @property
+    def callees(self) -> list[UacLeg]: ...
+    @property
+    def transfers(self) -> list[dict[str, Any]]: ...
+
+
 class Conversation:
     """The talk phase of a call between party "caller" and party "callee"."""
 
     def __init__(
         self,
-        call: LiveCall,
+        call: TransferCall,
         bridge: Bridge,
         caller: Party,
         callee: Party,
@@ -225,7 +248,7 @@ class Conversation:
             return None
         return call.did if call.did in self.rt.config.extensions else None
 
-    def key_of(self, leg: Any) -> str | None:
+    def key_of(self, leg: object) -> str | None:
         return next((k for k, p in self.parties.items() if p is leg), None)
 
     def _detach(self, key: str) -> None:
@@ -438,7 +461,9 @@ class Conversation:
         target: UacLeg | None = None
         try:
             for binding in bindings:
-                crypto = extension_crypto(rt, number, binding)
+                crypto = extension_crypto(
+                    rt.settings, rt.config.extensions.get(number), binding.transport
+                )
                 if not crypto.can_call():
                     continue  # SRTP required, keys may not go over this signalling
                 try:
@@ -454,6 +479,7 @@ class Conversation:
                     from_name=None,
                     to_uri=f"sip:{number}@{rt.domain}",
                     label=number,
+                    transport="tls" if binding.transport == "tls" else None,
                     crypto=crypto,
                 )
                 legs.append(leg)

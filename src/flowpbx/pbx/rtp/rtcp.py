@@ -24,10 +24,12 @@ import random
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flowpbx.media.rtp import (
     ReportBlock,
+    RtpReceiveStats,
+    RtpSender,
     build_rtcp_rr,
     build_rtcp_sdes_cname,
     build_rtcp_sr,
@@ -36,19 +38,45 @@ from flowpbx.media.rtp import (
     parse_rtcp,
     report_block,
 )
-
-if TYPE_CHECKING:
-    from flowpbx.pbx.media import RtpEndpoint
+from flowpbx.media.srtp import SrtpContext
+from flowpbx.pbx.rtp.ports import RtpPortPool
 
 RTCP_INTERVAL = 5.0
 _SENDER_SSRC = struct.Struct("!I")  # RFC 3550 §6.4: an SR's or RR's sender SSRC at octet 4
 CNAME = f"flowpbx@{socket.gethostname()}"
 
 
+class RtpStream(Protocol):
+    """What RTCP reads of the RTP endpoint it reports on (pbx/rtp/endpoint.py)."""
+
+    @property
+    def pool(self) -> RtpPortPool: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def remote(self) -> tuple[str, int] | None: ...
+    @property
+    def latched(self) -> bool: ...
+    @property
+    def packets_out(self) -> int: ...
+    @property
+    def srtp(self) -> SrtpContext | None: ...
+    @property
+    def rx_stats(self) -> RtpReceiveStats: ...
+    @property
+    def sender(self) -> RtpSender: ...
+    @property
+    def sdp_hosts(self) -> frozenset[str]: ...
+    @property
+    def sdp_port(self) -> int | None: ...
+
+
 class RtcpChannel(asyncio.DatagramProtocol):
     """The RTCP socket and report state of one `RtpEndpoint`."""
 
-    def __init__(self, endpoint: RtpEndpoint, interval: float = RTCP_INTERVAL) -> None:
+    def __init__(self, endpoint: RtpStream, interval: float = RTCP_INTERVAL) -> None:
         self.endpoint = endpoint
         self.interval = interval
         self.transport: asyncio.DatagramTransport | None = None
@@ -65,7 +93,7 @@ class RtcpChannel(asyncio.DatagramProtocol):
         self._handle: asyncio.TimerHandle | None = None
 
     @classmethod
-    async def open(cls, endpoint: RtpEndpoint, host: str) -> RtcpChannel | None:
+    async def open(cls, endpoint: RtpStream, host: str) -> RtcpChannel | None:
         """Bind RTP port + 1 on `host`; None when that port is taken (RTCP is optional)."""
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:

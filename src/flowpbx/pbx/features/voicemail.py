@@ -23,21 +23,52 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from flowpbx.pbx import say
-from flowpbx.pbx.recorder import record
+from flowpbx.pbx.call.host import CallHost
+from flowpbx.pbx.features import say
+from flowpbx.pbx.features.recorder import record
+from flowpbx.pbx.security import PinLockout
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.calls import LiveCall
+    from flowpbx.pbx.call.legs import UasLeg
 
 log = logging.getLogger("flowpbx.voicemail")
 
 _SAFE = re.compile(r"[^0-9A-Za-z_.-]")
+
+
+class VoicemailCall(Protocol):
+    """What voicemail does with a call (pbx/call/live.py `LiveCall`)."""
+
+    activity: tuple[str, str | None]
+    voicemail_left: bool
+
+    @property
+    def rt(self) -> CallHost: ...
+    @property
+    def leg(self) -> UasLeg: ...
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def caller(self) -> str: ...
+    @property
+    def caller_name(self) -> str | None: ...
+    @property
+    def caller_ext(self) -> str | None: ...
+    @property
+    def did(self) -> str: ...
+    def now(self) -> dt.datetime: ...
+    async def answer(self) -> None: ...
+    async def play(
+        self, audio: str, *, repeat: int = 1, barge_in: bool = False, early: bool = False
+    ) -> None: ...
+    async def play_file(self, path: Path, *, barge_in: bool = True) -> None: ...
+    async def get_digit(self, timeout_s: float) -> str | None: ...
+    def flush_digits(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,7 +80,7 @@ class VoicemailLeft:
 
 
 async def leave_message(
-    call: LiveCall,
+    call: VoicemailCall,
     *,
     mailbox: str,
     greeting: str,
@@ -138,59 +169,22 @@ PIN_TRIES = 3
 KEY_TIMEOUT_S = 8.0
 
 
-async def _mailbox_full(rt: Any, mailbox: str) -> bool:
+async def _mailbox_full(rt: CallHost, mailbox: str) -> bool:
     limit: int = rt.settings.voicemail_max_messages
     return len(await rt.store.list_voicemail(mailbox)) >= limit
 
 
-class PinLockout:
-    """Wrong voicemail PINs per (mailbox, who), across calls: `max_failures` within
-    `window_s` lock that PIN entry for `lockout_s`. `who` is the extension the caller
-    authenticated as, or "" for every outside caller. Memory: one bounded entry per
-    mailbox and caller kind."""
-
-    def __init__(self, *, max_failures: int, window_s: float, lockout_s: float) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.lockout_s = lockout_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._locked_until: dict[tuple[str, str], float] = {}
-
-    def locked(self, mailbox: str, who: str, now: float) -> bool:
-        until = self._locked_until.get((mailbox, who))
-        if until is None:
-            return False
-        if now < until:
-            return True
-        del self._locked_until[(mailbox, who)]
-        return False
-
-    def failure(self, mailbox: str, who: str, now: float) -> bool:
-        """Count a wrong PIN; True when the mailbox is now locked for `who`."""
-        key = (mailbox, who)
-        times = self._failures.setdefault(key, deque(maxlen=self.max_failures))
-        times.append(now)
-        if len(times) >= self.max_failures and now - times[0] <= self.window_s:
-            self._failures.pop(key, None)
-            self._locked_until[key] = now + self.lockout_s
-            return True
-        return False
-
-    def success(self, mailbox: str, who: str) -> None:
-        self._failures.pop((mailbox, who), None)
-
-
-async def _say(call: LiveCall, prompts: list[str]) -> None:
+async def _say(call: VoicemailCall, prompts: list[str]) -> None:
     """Play prompts one after another; a key the caller presses skips the rest."""
     for name in prompts:
         await call.play(name, barge_in=True)
 
 
-async def _say_number(call: LiveCall, n: int) -> None:
+async def _say_number(call: VoicemailCall, n: int) -> None:
     await _say(call, say.number(n))
 
 
-async def _collect(call: LiveCall, *, end: str = "#", timeout_s: float = 6.0) -> str:
+async def _collect(call: VoicemailCall, *, end: str = "#", timeout_s: float = 6.0) -> str:
     digits = ""
     while len(digits) < 16:
         digit = await call.get_digit(timeout_s)
@@ -200,7 +194,7 @@ async def _collect(call: LiveCall, *, end: str = "#", timeout_s: float = 6.0) ->
     return digits
 
 
-async def listen_messages(call: LiveCall, *, mailbox: str, pin: str | None) -> str:
+async def listen_messages(call: VoicemailCall, *, mailbox: str, pin: str | None) -> str:
     """The mailbox menu (SPEC §3 voicemail, listen mode): PIN, counts, then keys 1 play,
     5 repeat, 4 previous, 6 next, 7 delete, 9 save, * help, # done. Each message starts
     with its envelope, "received <day> at <time>" in the company's time zone
@@ -302,7 +296,7 @@ async def listen_messages(call: LiveCall, *, mailbox: str, pin: str | None) -> s
             await refresh_mwi(rt, mailbox)
 
 
-async def refresh_mwi(rt: Any, mailbox: str) -> None:
+async def refresh_mwi(rt: CallHost, mailbox: str) -> None:
     """Recount a mailbox and tell its owners' phones (RFC 3842 message-summary)."""
     records = await rt.store.list_voicemail(mailbox)
     new = sum(1 for m in records if not m.heard)
@@ -314,13 +308,13 @@ async def refresh_mwi(rt: Any, mailbox: str) -> None:
             log.exception("could not send MWI to %s", ext)
 
 
-def mailbox_owners(rt: Any, mailbox: str) -> list[str]:
+def mailbox_owners(rt: CallHost, mailbox: str) -> list[str]:
     """Extensions whose mailbox this is (their `mailbox` setting, else the same number)."""
     return [
         number for number, ext in rt.config.extensions.items() if (ext.mailbox or number) == mailbox
     ]
 
 
-def own_mailbox(rt: Any, extension: str) -> str:
+def own_mailbox(rt: CallHost, extension: str) -> str:
     ext = rt.config.extensions.get(extension)
     return (ext.mailbox if ext is not None and ext.mailbox else None) or extension

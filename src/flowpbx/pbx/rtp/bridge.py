@@ -35,7 +35,8 @@ import numpy.typing as npt
 
 from flowpbx.media.jitter import Concealer, JitterBuffer
 from flowpbx.media.mixer import FRAME, Mixer, SpyMode, apply_spy_mode
-from flowpbx.pbx.media import RTP_TIMEOUT_S, MediaClock, RtpEndpoint
+from flowpbx.pbx.rtp.clock import RTP_TIMEOUT_S, MediaClock
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 
 log = logging.getLogger("flowpbx.bridge")
 
@@ -45,7 +46,7 @@ JITTER_PREFETCH = 2
 
 
 class HangableLeg(Protocol):
-    """A call leg as far as the RTP timeout is concerned (pbx.legs.Leg)."""
+    """A call leg as far as the RTP timeout is concerned (pbx.call.legs.Leg)."""
 
     rtp: RtpEndpoint
 

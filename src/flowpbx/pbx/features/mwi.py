@@ -11,26 +11,37 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from flowpbx.pbx.ports import SipSender
+from flowpbx.pbx.registrar import Authenticator, Registrar
 from flowpbx.sip.dialog import Dialog
 from flowpbx.sip.errors import LocalSipError, SipParseError
-from flowpbx.sip.message import (
-    Headers,
-    Request,
-    Response,
-    make_response,
-    new_call_id,
-    new_tag,
-)
+from flowpbx.sip.headers import Headers
+from flowpbx.sip.message import Request, Response, make_response, new_call_id, new_tag
 from flowpbx.sip.mwi import CONTENT_TYPE, EVENT, MessageSummary, notify_headers
 from flowpbx.sip.numeric import parse_delta
 from flowpbx.sip.transaction import ClientTransaction, ServerTransaction
 
-if TYPE_CHECKING:
-    from flowpbx.pbx.runtime import Runtime
-
 Addr = tuple[str, int]
+
+
+class MwiHost(Protocol):
+    """What MWI needs of the runtime: SIP sending, our Contact and domain, the registrar's
+    bindings (where an extension's phones are) and its digest checks, the loop's clock."""
+
+    @property
+    def sip(self) -> SipSender: ...
+    @property
+    def contact(self) -> str: ...
+    @property
+    def domain(self) -> str: ...
+    @property
+    def registrar(self) -> Registrar: ...
+    @property
+    def auth(self) -> Authenticator: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
 
 
 def build_mwi_notify(
@@ -51,7 +62,7 @@ def build_mwi_notify(
 
 
 def send_mwi(
-    rt: Runtime, *, target_uri: str, addr: Addr, summary: MessageSummary
+    rt: MwiHost, *, target_uri: str, addr: Addr, summary: MessageSummary
 ) -> ClientTransaction:
     """Send one message-summary NOTIFY to ``addr`` (a phone's registration source)."""
     account = summary.account or f"sip:{target_uri.split(':', 1)[-1].split('@', 1)[0]}@{rt.domain}"
@@ -73,7 +84,7 @@ def send_mwi(
     return rt.sip.send_request(request, addr, None)
 
 
-def notify_extension(rt: Runtime, extension: str, summary: MessageSummary) -> int:
+def notify_extension(rt: MwiHost, extension: str, summary: MessageSummary) -> int:
     """NOTIFY every registered phone of ``extension``; returns how many were sent."""
     sent = 0
     for binding in rt.registrar.bindings(extension):
@@ -111,7 +122,7 @@ class MwiService:
     default (no messages) with the real mailbox state.
     """
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: MwiHost) -> None:
         self.rt = rt
         self.summary_for: Callable[[str], MessageSummary] = lambda ext: MessageSummary(new=0)
         self._subs: dict[tuple[str, str], MwiSubscription] = {}

@@ -34,20 +34,20 @@ import random
 import socket
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
+from flowpbx.pbx.ports import SipHost
 from flowpbx.pbx.security import Rate, TokenBucket, dial_allowed
+from flowpbx.settings import Settings
 from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.message import Headers, Request, Response, new_call_id, new_tag
+from flowpbx.sip.headers import Headers
+from flowpbx.sip.message import Request, Response, new_call_id, new_tag
 from flowpbx.sip.numeric import is_digits, parse_delta
 from flowpbx.sip.transaction import ClientTransaction
 from flowpbx.sip.uri import SipUri
 from flowpbx.store.records import TrunkRec
-
-if TYPE_CHECKING:
-    from flowpbx.pbx.runtime import Runtime
 
 log = logging.getLogger("flowpbx.trunks")
 
@@ -116,7 +116,7 @@ class TrunkRegistration:
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: SipHost,
         trunk: TrunkRec,
         addr: Addr,
         *,
@@ -318,12 +318,12 @@ class TrunkRegistration:
 class TrunkManager:
     """One `TrunkRegistration` per trunk with ``register: true``."""
 
-    def __init__(self, rt: Runtime, **registration_options: Any) -> None:
+    def __init__(self, rt: SipHost, **registration_options: Any) -> None:
         self.rt = rt
         self._options = registration_options
         self._regs: dict[str, TrunkRegistration] = {}
 
-    def sync(self, trunks: list[TrunkRec], resolve: Any) -> None:
+    def sync(self, trunks: list[TrunkRec], resolve: Callable[[TrunkRec], Addr | None]) -> None:
         """Start, restart (settings changed) or stop registrations to match ``trunks``;
         ``resolve(trunk)`` gives the address to send to, or None."""
         wanted = {t.name: t for t in trunks if t.register}
@@ -379,7 +379,7 @@ class TrunkLimits:
         self.rejected_not_recorded = 0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> TrunkLimits:
+    def from_settings(cls, settings: Settings) -> TrunkLimits:
         return cls(
             invite_rate=Rate.parse(settings.sip_rate_trunk_invite),
             rejected_rate=Rate.parse(settings.sip_rate_rejected_history),

@@ -16,8 +16,9 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.legs import UacLeg, UasLeg
-    from flowpbx.pbx.media import MediaClock, Player
+    from flowpbx.pbx.call.legs import UacLeg, UasLeg
+    from flowpbx.pbx.rtp.clock import MediaClock
+    from flowpbx.pbx.rtp.player import Player
 
 
 class EarlyMedia:

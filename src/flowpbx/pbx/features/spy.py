@@ -17,7 +17,7 @@ Refusals: 403 for an extension without the `supervisor` flag, 404 for an unknown
 
 A call is found under NNN only when NNN's own leg is in it: a leg flowpbx rang for NNN, or
 one that authenticated as NNN. A provider's caller whose number shows as NNN is not NNN
-(pbx/calls.py `LiveCall.caller_ext`).
+(pbx/call/live.py `LiveCall.caller_ext`).
 """
 
 from __future__ import annotations
@@ -26,18 +26,20 @@ import asyncio
 import datetime as dt
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpbx.media.mixer import SpyMode
-from flowpbx.pbx.legs import UacLeg, UasLeg
-from flowpbx.pbx.media import NoRtpPort, RtpEndpoint
+from flowpbx.pbx.call.host import ActiveCall, CallHost
+from flowpbx.pbx.call.legs import UacLeg, UasLeg
+from flowpbx.pbx.rtp.endpoint import RtpEndpoint
+from flowpbx.pbx.rtp.ports import NoRtpPort
 from flowpbx.pbx.srtp_policy import extension_crypto
 from flowpbx.sip.message import Request, make_response
 from flowpbx.store.records import CallRecord
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.bridge import CallBridge
-    from flowpbx.pbx.calls import CallManager
+    from flowpbx.pbx.rtp.bridge import BridgeRegistry, CallBridge
     from flowpbx.sip.transaction import ServerTransaction
 
 __all__ = ["SpyMode", "join", "parse_spy_code", "run_spy", "spy_on_call"]
@@ -46,6 +48,22 @@ log = logging.getLogger("flowpbx.spy")
 
 Addr = tuple[str, int]
 _CODE = re.compile(r"^([456])(?:#|%23)(\d+)$", re.IGNORECASE)
+
+
+class SpyHost(Protocol):
+    """What spying needs of the call manager (pbx/call/manager.py `CallManager`): the active calls
+    and who is bridged, a leg for the supervisor's INVITE, a task that outlives the request."""
+
+    @property
+    def rt(self) -> CallHost: ...
+    @property
+    def active(self) -> Mapping[str, ActiveCall]: ...
+    @property
+    def bridges(self) -> BridgeRegistry: ...
+    def spawn(self, coro: Awaitable[None], on_done: Callable[[], None] | None = None) -> None: ...
+    async def open_leg(
+        self, txn: ServerTransaction, request: Request, addr: Addr, *, caller_ext: str | None = None
+    ) -> UasLeg | None: ...
 
 
 def parse_spy_code(dialled: str) -> tuple[SpyMode, str] | None:
@@ -59,7 +77,7 @@ def parse_spy_code(dialled: str) -> tuple[SpyMode, str] | None:
 
 
 async def run_spy(
-    manager: CallManager,
+    manager: SpyHost,
     txn: ServerTransaction,
     request: Request,
     addr: Addr,
@@ -75,7 +93,7 @@ async def run_spy(
 
 
 async def _spy(
-    manager: CallManager,
+    manager: SpyHost,
     txn: ServerTransaction,
     request: Request,
     addr: Addr,
@@ -100,7 +118,7 @@ async def _spy(
             manager, request.call_id, supervisor, started, None, f"spy_refused_{status}", facts
         )
         return
-    leg = await manager._open_leg(txn, request, addr, caller_ext=supervisor)
+    leg = await manager.open_leg(txn, request, addr, caller_ext=supervisor)
     if leg is None:
         return
     entry = manager.bridges.find(target)
@@ -118,7 +136,7 @@ async def _spy(
 
 
 async def join(
-    manager: CallManager,
+    manager: SpyHost,
     leg: UasLeg | UacLeg,
     entry: CallBridge,
     mode: SpyMode,
@@ -160,7 +178,7 @@ async def join(
 
 
 async def spy_on_call(
-    manager: CallManager, call_id: str, supervisor: str, mode: SpyMode, *, ring_s: float = 30.0
+    manager: SpyHost, call_id: str, supervisor: str, mode: SpyMode, *, ring_s: float = 30.0
 ) -> None:
     """The UI's spy buttons: ring the supervisor's phone(s); the first to answer joins the
     active call `call_id` in `mode`. Raises LookupError when the call is not bridged or the
@@ -177,11 +195,11 @@ async def spy_on_call(
     bindings = rt.registrar.bindings(supervisor)
     if not bindings:
         raise LookupError(f"extension {supervisor} has no registered phone")
-    manager._spawn(_ring_and_join(manager, call_id, supervisor, mode, entry, bindings, ring_s))
+    manager.spawn(_ring_and_join(manager, call_id, supervisor, mode, entry, bindings, ring_s))
 
 
 async def _ring_and_join(
-    manager: CallManager,
+    manager: SpyHost,
     call_id: str,
     supervisor: str,
     mode: SpyMode,
@@ -196,7 +214,9 @@ async def _ring_and_join(
     legs: list[UacLeg] = []
     try:
         for binding in bindings:
-            crypto = extension_crypto(rt, supervisor, binding)
+            crypto = extension_crypto(
+                rt.settings, rt.config.extensions.get(supervisor), binding.transport
+            )
             if not crypto.can_call():
                 continue  # SRTP required, keys may not go over this signalling
             try:
@@ -212,6 +232,7 @@ async def _ring_and_join(
                 from_name=f"Spy {mode.name.lower()}",
                 to_uri=f"sip:{supervisor}@{rt.domain}",
                 label=supervisor,
+                transport="tls" if binding.transport == "tls" else None,
                 crypto=crypto,
             )
             legs.append(leg)
@@ -251,7 +272,7 @@ async def _ring_and_join(
 
 
 async def _history(
-    manager: CallManager,
+    manager: SpyHost,
     call_id: str,
     supervisor: str,
     started: dt.datetime,
