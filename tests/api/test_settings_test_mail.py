@@ -8,11 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.api.conftest import bearer
-from tests.e2e.peers import SmtpInbox
 from tests.netutil import free_tcp_port
+from tests.smtp_sink import SmtpInbox, running_smtp
 
 
 class _Refusing(SmtpInbox):
@@ -24,15 +23,10 @@ class _Refusing(SmtpInbox):
 
 @pytest.fixture
 def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpInbox]:
-    port = free_tcp_port()
     box = SmtpInbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{port}?timeout=5")
-    try:
+    with running_smtp(box) as port:
+        monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{port}?timeout=5")
         yield box
-    finally:
-        controller.stop()
 
 
 async def test_admin_sends_a_test_mail_that_arrives(
@@ -92,16 +86,11 @@ async def test_test_mail_without_smtp_server_says_so(
 async def test_refusal_and_unreachable_server_answer_502_with_the_reason(
     client: httpx.AsyncClient, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = free_tcp_port()
-    controller = Controller(_Refusing(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp(_Refusing()) as port:
         monkeypatch.setenv("FLOWPBX_SMTP_URL", f"smtp://127.0.0.1:{port}?timeout=5")
         r = await client.post(
             "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
         )
-    finally:
-        controller.stop()
     assert r.status_code == 502, r.text
     message = r.json()["error"]["message"]
     assert message.startswith(f"The SMTP server 127.0.0.1:{port} did not take the mail")
