@@ -7,7 +7,7 @@ DATA   ?= data
 SIP_LISTEN  ?= 127.0.0.1:5060
 HTTP_LISTEN ?= 127.0.0.1:8000
 
-.PHONY: install sysdeps run test lint typecheck clean web bench
+.PHONY: install sysdeps run test lint typecheck clean web bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ typecheck: install
 
 test: install sysdeps lint typecheck web
 	$(BIN)/pytest -q -n 3 --dist loadfile
+
+# The Chromium tests save their screenshots in build/screenshots/ (git-ignored); this runs them
+# and refreshes the ones the README shows in docs/screenshots/.
+screenshots: install sysdeps web
+	rm -rf build/screenshots
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/web
+	mkdir -p docs/screenshots
+	cp build/screenshots/*.png docs/screenshots/
 
 # On demand only, never part of `make test`: call setups/s and media capacity beside the
 # references (benchmarks/RESULTS.md). Sippy B2BUA lives in its own venv outside the tree.

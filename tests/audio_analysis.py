@@ -11,7 +11,11 @@ Pieces:
   20 ms apart) for SIPp's ``play_pcap_audio``.
 - Analysis: ``rms``, ``dominant_frequency`` (Hann-windowed FFT with parabolic peak
   interpolation), ``tone_segments`` (dominant tone per 100 ms window) and ``tone_runs`` /
-  ``tone_order`` to prove WHICH prompt was heard and in what order.
+  ``tone_order`` to prove WHICH prompt was heard and in what order; ``has_tone`` and
+  ``tone_seconds``, the checks the e2e tests assert with.
+- Finding a known recording (a system prompt, say) in what a peer heard: ``find_audio`` (the
+  best match), ``find_audio_all`` (every match above a threshold), ``similarity`` (near a
+  given offset); ``system_prompt`` loads flowpbx's own prompts.
 
 Errors: ValueError for malformed input (bad RTP header, unsupported WAV).
 """
@@ -28,9 +32,13 @@ import numpy as np
 import numpy.typing as npt
 import soundfile
 
+import flowpbx.media
+
 Int16Array = npt.NDArray[np.int16]
 
 RATE = 8000
+# flowpbx's system prompts (8 kHz WAVs shipped with the media package)
+SYSTEM_PROMPTS = Path(flowpbx.media.__file__).resolve().parent / "prompts"
 PT_PCMU = 0
 PT_PCMA = 8
 
@@ -404,3 +412,108 @@ def describe(samples: npt.ArrayLike, rate: int = RATE) -> str:
     runs = tone_runs(tone_segments(x, rate))
     text = ", ".join(f"{r.freq:.0f}Hz@{r.start:.1f}s+{r.duration:.1f}s" for r in runs)
     return f"{x.size / rate:.2f}s rms={rms(x):.0f} runs=[{text}]"
+
+
+def has_tone(
+    samples: npt.ArrayLike, freq: float, min_seconds: float, tolerance_hz: float = 15
+) -> bool:
+    """Whether *samples* (8 kHz) hold a run of the dominant tone *freq* (± *tolerance_hz*)
+    at least *min_seconds* long."""
+    runs = tone_runs(tone_segments(samples), tolerance_hz=tolerance_hz)
+    return any(abs(r.freq - freq) <= tolerance_hz and r.duration >= min_seconds for r in runs)
+
+
+def tones_present(
+    samples: npt.ArrayLike, candidates: dict[str, float], width_hz: float = 20.0
+) -> set[str]:
+    """Which *candidates* (name: frequency) hold more than 5 % of the power of *samples*
+    (8 kHz, Hann-windowed FFT, ± *width_hz* around each)."""
+    x = np.asarray(samples).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / RATE)
+    total = float(spectrum.sum())
+    return {
+        name
+        for name, f in candidates.items()
+        if float(spectrum[(freqs > f - width_hz) & (freqs < f + width_hz)].sum()) > 0.05 * total
+    }
+
+
+def tone_seconds(samples: npt.ArrayLike, freq: float, tolerance_hz: float = 15) -> float:
+    """Total seconds in which *freq* (± *tolerance_hz*) is the dominant tone."""
+    runs = tone_runs(tone_segments(samples), tolerance_hz=tolerance_hz)
+    return sum(r.duration for r in runs if abs(r.freq - freq) <= tolerance_hz)
+
+
+# ------------------------------------------------------------- finding a known recording
+
+
+def system_prompt(name: str) -> Int16Array:
+    """The samples of flowpbx's system prompt *name* (src/flowpbx/media/prompts, 8 kHz)."""
+    samples, rate = soundfile.read(SYSTEM_PROMPTS / f"{name}.wav", dtype="int16")
+    assert rate == RATE, rate
+    return np.asarray(samples, dtype=np.int16)
+
+
+def _ncc(signal: npt.ArrayLike, template: npt.ArrayLike, floor: float) -> npt.NDArray[np.float64]:
+    """Normalised cross-correlation of *template* at every offset of *signal* (FFT), each
+    window's variance (times the template's length) raised to at least *floor*. Empty when
+    the template is longer than the signal or empty."""
+    x = np.asarray(signal).astype(np.float64)
+    t = np.asarray(template).astype(np.float64)
+    t = t - float(np.mean(t)) if t.size else t
+    m = len(t)
+    if len(x) < m or m == 0:
+        return np.zeros(0)
+    size = 1 << int(np.ceil(np.log2(len(x) + m)))
+    corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(t, size)), size)
+    corr = corr[: len(x) - m + 1]
+    sq = np.concatenate([[0.0], np.cumsum(x * x)])
+    s1 = np.concatenate([[0.0], np.cumsum(x)])
+    var = (sq[m:] - sq[:-m]) - (s1[m:] - s1[:-m]) ** 2 / m
+    norm = np.linalg.norm(t)
+    if norm == 0:
+        return np.zeros(0)
+    return np.asarray(corr / (norm * np.sqrt(np.maximum(var, floor))), dtype=np.float64)
+
+
+def find_audio(heard: Int16Array, needle: Int16Array, start: int = 0) -> tuple[float, int]:
+    """Where *needle* (e.g. a prompt) best matches *heard[start:]*: (normalised
+    cross-correlation, sample index in *heard*). A prompt that was played scores near 1.0
+    even through G.711; a different word around 0.4. Windows quieter than speech do not
+    match."""
+    ncc = _ncc(heard[start:], needle, floor=len(needle) * 200.0**2)
+    if ncc.size == 0:
+        return 0.0, start
+    best = int(np.argmax(ncc))
+    return float(ncc[best]), start + best
+
+
+def find_audio_all(signal: Int16Array, template: Int16Array, threshold: float = 0.6) -> list[int]:
+    """Sample offsets where *template* occurs in *signal*: peaks of the normalised
+    cross-correlation above *threshold* (1.0 = identical shape), at least a template's
+    length apart. G.711 coding keeps a spoken prompt well above 0.9."""
+    ncc = _ncc(signal, template, floor=1e-9)
+    m = len(template)
+    found: list[int] = []
+    for i in np.argsort(ncc)[::-1]:
+        if ncc[i] < threshold:
+            break
+        if all(abs(int(i) - j) >= m for j in found):
+            found.append(int(i))
+    return sorted(found)
+
+
+def similarity(signal: Int16Array, template: Int16Array, at: int, slack: int = 320) -> float:
+    """Best normalised correlation of *template* with *signal* near offset *at*."""
+    lo = max(0, at - slack)
+    piece = signal[lo : at + len(template) + slack].astype(np.float64)
+    t = template.astype(np.float64) - template.mean()
+    best = 0.0
+    for k in range(0, max(1, len(piece) - len(t) + 1), 4):
+        w = piece[k : k + len(t)]
+        w = w - w.mean()
+        denom = np.linalg.norm(w) * np.linalg.norm(t)
+        if denom > 0:
+            best = max(best, float(np.dot(w, t) / denom))
+    return best

@@ -8,12 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from tests.api.conftest import bearer, with_settings
-from tests.e2e.peers import SmtpInbox
 from tests.netutil import free_tcp_port
+from tests.smtp_sink import SmtpInbox, running_smtp
 
 
 class _Refusing(SmtpInbox):
@@ -25,15 +24,10 @@ class _Refusing(SmtpInbox):
 
 @pytest.fixture
 def inbox(app: FastAPI) -> Iterator[SmtpInbox]:
-    port = free_tcp_port()
     box = SmtpInbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    with_settings(app, smtp_url=f"smtp://127.0.0.1:{port}?timeout=5")
-    try:
+    with running_smtp(box) as port:
+        with_settings(app, smtp_url=f"smtp://127.0.0.1:{port}?timeout=5")
         yield box
-    finally:
-        controller.stop()
 
 
 async def test_admin_sends_a_test_mail_that_arrives(
@@ -93,16 +87,11 @@ async def test_test_mail_without_smtp_server_says_so(
 async def test_refusal_and_unreachable_server_answer_502_with_the_reason(
     app: FastAPI, client: httpx.AsyncClient, token: str
 ) -> None:
-    port = free_tcp_port()
-    controller = Controller(_Refusing(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp(_Refusing()) as port:
         with_settings(app, smtp_url=f"smtp://127.0.0.1:{port}?timeout=5")
         r = await client.post(
             "/api/v1/settings/test-mail", json={"to": "anna@example.com"}, headers=bearer(token)
         )
-    finally:
-        controller.stop()
     assert r.status_code == 502, r.text
     message = r.json()["error"]["message"]
     assert message.startswith(f"The SMTP server 127.0.0.1:{port} did not take the mail")

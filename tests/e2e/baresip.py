@@ -20,11 +20,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
-import os
 import queue
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -32,10 +30,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from tests.audio_analysis import Int16Array, load_wav, make_tone_wav
+from tests.e2e.procs import Managed, stop_group
 from tests.netutil import free_port_block, free_tcp_port, wait_for_tcp
 
 MODULE_PATH = "/usr/lib/baresip/modules"
@@ -91,7 +89,7 @@ class _Reader:
                 self.cond.notify_all()
 
 
-class Baresip:
+class Baresip(Managed):
     """One baresip user agent with one account, auto-answering, sending a pure tone."""
 
     def __init__(
@@ -321,26 +319,8 @@ snd_path\t\t{self.snd_path}
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=3)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
+                stop_group(proc, grace=3)
         if self.sock is not None:
             with contextlib.suppress(OSError):
                 self.sock.close()
             self.sock = None
-
-    def __enter__(self) -> Baresip:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -10,18 +10,17 @@ Errors: CaptureError (a RuntimeError) when dumpcap does not start or dies.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
 from tests.audio_analysis import Int16Array, RtpPacket, parse_rtp, rtp_audio
+from tests.e2e.procs import Managed, stop_group
 from tests.pcap import read_udp_payloads
 
 DUMPCAP = "dumpcap"
@@ -41,7 +40,7 @@ class CaptureError(RuntimeError):
     """dumpcap could not be started or stopped cleanly."""
 
 
-class Capture:
+class Capture(Managed):
     """Capture UDP datagrams sent to *ports* on 127.0.0.1 into *pcap_path*."""
 
     def __init__(self, pcap_path: str | Path, ports: Sequence[int], start_timeout: float = 10.0):
@@ -88,29 +87,13 @@ class Capture:
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             time.sleep(0.1)  # let in-flight datagrams land in the file
-            os.kill(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            stop_group(proc, first=signal.SIGINT, grace=5)
         if self.path.exists() and self.path.stat().st_size >= 24:
             self.datagrams = [
                 UdpDatagram(time=t, src=src, dst=dst, payload=payload)
                 for t, src, dst, payload in read_udp_payloads(self.path)
             ]
         return self.datagrams
-
-    def __enter__(self) -> Capture:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------- views of the result
     def rtp(self, dst_port: int | None = None, src_port: int | None = None) -> list[RtpPacket]:

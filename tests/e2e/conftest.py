@@ -1,7 +1,8 @@
 """Fixtures for end-to-end tests against real peers (SIPp, baresip, dumpcap, flowpbx).
 
-- ``e2e``: a ``Harness`` that creates peers (``sipp``, ``baresip``, ``capture``, ``server``)
-  in the test's tmp_path, stops every one of them at teardown, and prints their logs when
+- ``e2e``: a ``Harness`` that creates peers (``sipp``, ``baresip``, ``capture``, ``server``,
+  and the ready-made SIPp agents of peers.py: ``provider``, ``uas``, ``register``) in the
+  test's tmp_path, stops every one of them at teardown, and prints their logs when
   the test failed (pytest shows them under "Captured stdout teardown").
 - ``flowpbx_server``: factory ``flowpbx_server(config=..., demo=False)`` -> a started
   ``FlowpbxServer`` (the same as ``e2e.server``).
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e import peers
 from tests.e2e.baresip import Baresip
 from tests.e2e.capture import Capture
 from tests.e2e.server import FlowpbxServer
@@ -82,6 +84,19 @@ class Harness:
 
     def adopt_sipp(self, sipp: Sipp) -> Sipp:
         return self.adopt(sipp)  # type: ignore[no-any-return]
+
+    def provider(self, pbx: tuple[str, int], trunk_port: int, **kwargs: Any) -> Sipp:
+        """An unstarted provider call (peers.provider_call) to *pbx* from *trunk_port*."""
+        sipp = peers.provider_call(self.tmp_path, pbx=pbx, trunk_port=trunk_port, **kwargs)
+        return self.adopt_sipp(sipp)
+
+    def uas(self, **kwargs: Any) -> Sipp:
+        """An unstarted answering extension (peers.uas_extension)."""
+        return self.adopt_sipp(peers.uas_extension(self.tmp_path, **kwargs))
+
+    def register(self, registrar: tuple[str, int], **kwargs: Any) -> Sipp:
+        """An unstarted SIPp REGISTER (peers.register) at *registrar*."""
+        return self.adopt_sipp(peers.register(self.tmp_path, registrar=registrar, **kwargs))
 
     def baresip(self, **kwargs: Any) -> Baresip:
         """A started Baresip; stopped at teardown."""

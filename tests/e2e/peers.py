@@ -9,26 +9,16 @@ generated once per machine into a cache directory (atomic rename, safe in parall
 
 from __future__ import annotations
 
-import email
-import email.message
-import email.policy
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-import soundfile as sf
-
-from flowpbx.pbx.rtp.library import SYSTEM_PROMPTS
 from tests.audio_analysis import (
     make_rtp_pcap,
     make_tone_wav,
     parse_rtp,
-    tone_runs,
-    tone_segments,
 )
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp, dtmf_pcap
@@ -251,8 +241,7 @@ def tone_audio(
     return {"name": name, "file": relative}
 
 
-def company(
-    server: FlowpbxServer,
+def company_config(
     *,
     trunk_ports: Sequence[int],
     flows: Sequence[dict[str, Any]],
@@ -260,17 +249,17 @@ def company(
     audio: Sequence[dict[str, str]] = (),
     trunk_options: dict[str, Any] | None = None,
     **extra: Any,
-) -> FlowpbxServer:
-    """Set *server*'s configuration: one trunk per port on 127.0.0.1 (named "provider",
-    "provider2", ...; *trunk_options* added to each), every DID of *flows* on the first
-    trunk, the given extensions, audio and flows, plus any *extra* sections."""
+) -> dict[str, Any]:
+    """A configuration: one trunk per port on 127.0.0.1 (named "provider", "provider2",
+    ...; *trunk_options* added to each), every DID of *flows* on the first trunk, the given
+    extensions, audio and flows, plus any *extra* sections."""
     trunks = [
         {"name": "provider" if i == 0 else f"provider{i + 1}", "host": "127.0.0.1", "port": port}
         | (trunk_options or {})
         for i, port in enumerate(trunk_ports)
     ]
     dids = [d for f in flows for d in f["nodes"]["start"]["params"]["numbers"]]
-    server.config = {
+    return {
         "extensions": list(extensions),
         "trunks": trunks,
         "numbers": [{"number": d, "trunk": trunks[0]["name"]} for d in dids],
@@ -278,15 +267,12 @@ def company(
         "flows": list(flows),
         **extra,
     }
+
+
+def company(server: FlowpbxServer, **kwargs: Any) -> FlowpbxServer:
+    """Set *server*'s configuration to ``company_config(**kwargs)``."""
+    server.config = company_config(**kwargs)
     return server
-
-
-def has_tone(
-    samples: npt.ArrayLike, freq: float, min_seconds: float, tolerance_hz: float = 15
-) -> bool:
-    """Whether *samples* (8 kHz) hold a run of *freq* at least *min_seconds* long."""
-    runs = tone_runs(tone_segments(samples), tolerance_hz=tolerance_hz)
-    return any(abs(r.freq - freq) <= tolerance_hz and r.duration >= min_seconds for r in runs)
 
 
 def trace_output(row: dict[str, Any], node: str) -> Any:
@@ -318,51 +304,3 @@ def provider_did_call(
         keys={"ruri": ruri, "to_uri": to_uri or ruri, "caller": caller},
         name=name,
     )
-
-
-# -- finding a known recording in what a peer heard ---------------------------------------------
-
-
-def system_prompt(name: str) -> npt.NDArray[np.int16]:
-    """The samples of flowpbx's system prompt *name* (src/flowpbx/media/prompts, 8 kHz)."""
-    samples, rate = sf.read(SYSTEM_PROMPTS / f"{name}.wav", dtype="int16")
-    assert rate == 8000, rate
-    return np.asarray(samples, dtype=np.int16)
-
-
-def find_audio(
-    heard: npt.NDArray[np.int16], needle: npt.NDArray[np.int16], start: int = 0
-) -> tuple[float, int]:
-    """Where *needle* (e.g. a prompt) best matches *heard[start:]*: (normalised
-    cross-correlation, sample index in *heard*). A prompt that was played scores near 1.0
-    even through G.711; a different word around 0.4. Windows quieter than speech do not
-    match."""
-    h = heard[start:].astype(np.float64)
-    n = needle.astype(np.float64) - float(np.mean(needle))
-    size_n, size_h = len(n), len(h)
-    if size_h < size_n or size_n == 0:
-        return 0.0, start
-    size = 1 << int(np.ceil(np.log2(size_h + size_n)))
-    corr = np.fft.irfft(np.fft.rfft(h, size) * np.conj(np.fft.rfft(n, size)), size)
-    corr = corr[: size_h - size_n + 1]
-    sq = np.concatenate([[0.0], np.cumsum(h * h)])
-    s1 = np.concatenate([[0.0], np.cumsum(h)])
-    energy = (sq[size_n:] - sq[:-size_n]) - (s1[size_n:] - s1[:-size_n]) ** 2 / size_n
-    floor = size_n * 200.0**2
-    ncc = corr / (np.linalg.norm(n) * np.sqrt(np.maximum(energy, floor)))
-    best = int(np.argmax(ncc))
-    return float(ncc[best]), start + best
-
-
-class SmtpInbox:
-    """An aiosmtpd handler keeping every message it receives, parsed:
-    ``Controller(SmtpInbox(), hostname="127.0.0.1", port=...)``."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(msg, email.message.EmailMessage)
-        self.messages.append(msg)
-        return "250 OK"

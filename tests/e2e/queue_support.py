@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from flowpbx.store.db import Store
-from tests.audio_analysis import make_tone_wav, tone_runs, tone_segments
+from tests.audio_analysis import make_tone_wav
+from tests.e2e import apiclient
 from tests.e2e.baresip import Baresip
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import provider_call
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp
 from tests.netutil import free_udp_port
@@ -41,18 +37,6 @@ OUTPUT_HZ = {
     "exit": 2100.0,
     "answered": 2300.0,
 }
-
-
-def has_tone(samples: np.ndarray, freq: float, min_seconds: float) -> bool:
-    """A run of the dominant tone `freq` (±15 Hz) lasting at least `min_seconds`."""
-    runs = tone_runs(tone_segments(samples), tolerance_hz=15)
-    return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
-
-
-def tone_seconds(samples: np.ndarray, freq: float) -> float:
-    """Total seconds in which `freq` (±15 Hz) is the dominant tone."""
-    runs = tone_runs(tone_segments(samples), tolerance_hz=15)
-    return sum(r.duration for r in runs if abs(r.freq - freq) <= 15)
 
 
 @dataclass
@@ -141,18 +125,26 @@ def caller(
     trunk: int = 0,
 ) -> Sipp:
     """An unstarted SIPp provider call to `did` from trunk `trunk` (0 or 1)."""
-    return e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=company.server.sip,
-            trunk_port=company.trunk_ports[trunk],
-            did=did,
-            digit=digit,
-            dtmf_at_ms=dtmf_at_ms,
-            talk_ms=talk_ms,
-            hangup_expected=hangup_expected,
-            name=name,
-        )
+    return e2e.provider(
+        company.server.sip,
+        company.trunk_ports[trunk],
+        did=did,
+        digit=digit,
+        dtmf_at_ms=dtmf_at_ms,
+        talk_ms=talk_ms,
+        hangup_expected=hangup_expected,
+        name=name,
+    )
+
+
+def queue_rows(server: FlowpbxServer, queue: str, count: int) -> list[dict[str, Any]]:
+    """The queue's `queue_calls` rows written by this test's calls (not the seeded ones),
+    oldest first, once there are `count`."""
+    return server.wait_rows(
+        "SELECT * FROM queue_calls WHERE queue = ? AND call_id NOT LIKE 'seed-%' ORDER BY id",
+        [queue],
+        count=count,
+        timeout=15,
     )
 
 
@@ -199,30 +191,18 @@ def seed_queue_calls(server: FlowpbxServer, queue: str, rows: list[tuple[str, fl
 
 def admin_token(server: FlowpbxServer) -> str:
     """An admin's API token (the user is created with the command line)."""
-    password = "queue-admin-pw"
-    server.cli("user", "create", "queue-admin", "--password", password, "--role", "admin")
-    body = json.dumps({"username": "queue-admin", "password": password}).encode()
-    request = urllib.request.Request(
-        server.http + "/api/v1/auth/login",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return str(json.loads(r.read())["token"])
+    return apiclient.admin_token(server, "queue-admin", "queue-admin-pw")
 
 
 def wait_waiting(
     server: FlowpbxServer, token: str, queue: str, count: int, timeout: float = 20.0
 ) -> list[dict[str, Any]]:
     """Poll GET /api/v1/queues/QUEUE until `count` callers wait in its line; those callers."""
-    url = server.http + "/api/v1/queues/" + urllib.parse.quote(queue, safe="")
+    path = "/api/v1/queues/" + urllib.parse.quote(queue, safe="")
     deadline = time.monotonic() + timeout
     waiting: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=10) as r:
-            live = json.loads(r.read()).get("live") or {}
+        live = apiclient.api(server, "GET", path, token=token).get("live") or {}
         waiting = list(live.get("waiting") or [])
         if len(waiting) == count:
             return waiting
@@ -238,49 +218,3 @@ def established(phone: Baresip) -> int:
 def incoming(phone: Baresip) -> int:
     """How many calls rang on this phone so far."""
     return sum(1 for e in phone.events() if e.get("type") == "CALL_INCOMING")
-
-
-def audio_path(server: FlowpbxServer, relative: str) -> Path:
-    return server.config_dir / relative
-
-
-def find_audio(signal: np.ndarray, template: np.ndarray, threshold: float = 0.6) -> list[int]:
-    """Sample offsets where `template` occurs in `signal`: peaks of the normalised
-    cross-correlation above `threshold` (1.0 = identical shape), at least a template's
-    length apart. G.711 coding keeps a spoken prompt well above 0.9."""
-    x = signal.astype(np.float64)
-    t = template.astype(np.float64)
-    t -= t.mean()
-    m = len(t)
-    if len(x) < m or not np.any(t):
-        return []
-    n = 1 << int(np.ceil(np.log2(len(x) + m)))
-    corr = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(t, n)), n)[: len(x) - m + 1]
-    sq = np.concatenate(([0.0], np.cumsum(x * x)))
-    energy = sq[m:] - sq[:-m]
-    sums = np.concatenate(([0.0], np.cumsum(x)))
-    window_sum = sums[m:] - sums[:-m]
-    var = np.maximum(energy - window_sum**2 / m, 1e-9)
-    ncc = corr / (np.sqrt(var) * np.linalg.norm(t))
-    found: list[int] = []
-    for i in np.argsort(ncc)[::-1]:
-        if ncc[i] < threshold:
-            break
-        if all(abs(int(i) - j) >= m for j in found):
-            found.append(int(i))
-    return sorted(found)
-
-
-def similarity(signal: np.ndarray, template: np.ndarray, at: int, slack: int = 320) -> float:
-    """Best normalised correlation of `template` with `signal` near offset `at`."""
-    lo = max(0, at - slack)
-    piece = signal[lo : at + len(template) + slack].astype(np.float64)
-    t = template.astype(np.float64) - template.mean()
-    best = 0.0
-    for k in range(0, max(1, len(piece) - len(t) + 1), 4):
-        w = piece[k : k + len(t)]
-        w = w - w.mean()
-        denom = np.linalg.norm(w) * np.linalg.norm(t)
-        if denom > 0:
-            best = max(best, float(np.dot(w, t) / denom))
-    return best

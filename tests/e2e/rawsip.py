@@ -4,6 +4,11 @@ provider's leg) and exact sight of what flowpbx sends (the INVITE a phone receiv
 byte). Not a phone: just enough of RFC 3261 for one dialog at a time, digest answers from
 flowpbx's own client code (no crypto here), and RFC 4733 digits.
 
+Below it, single hand-made requests for the flood and policy tests: ``request`` (any
+method, with an SDP ``sdp()``), ``parse_reply`` / ``final_reply`` / ``ack_for``,
+``extension_invite`` (INVITE answering the 407 as an extension) and ``FakeProvider`` (a
+UDP socket standing for the provider, recording what reaches it).
+
     trunk = RawUa(server.sip, port=trunk_port)           # its port is the trunk's
     phone = RawUa(server.sip); phone.register("102", "pw")
     call = trunk.invite("+37167000001", from_user="101")  # -> Dialog (answered) or raises
@@ -15,10 +20,12 @@ from __future__ import annotations
 
 import itertools
 import random
+import secrets
 import socket
 import struct
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from flowpbx.sip.auth import build_authorization
@@ -100,6 +107,38 @@ def _sdp_addr(body: str) -> Addr | None:
     return (ip, port) if ip and port else None
 
 
+def read_message(sock: socket.socket, timeout: float) -> Msg:
+    """The next SIP message arriving on UDP *sock* within *timeout* (else TimeoutError)."""
+    sock.settimeout(timeout)
+    data, source = sock.recvfrom(65535)
+    return Msg.parse(data, source)
+
+
+def response(
+    req: Msg,
+    status: int = 200,
+    reason: str = "OK",
+    *,
+    to_tag: str | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+    body: str = "",
+) -> str:
+    """The response to *req* (RFC 3261 §8.2.6: its Vias, From, To with *to_tag* added
+    unless it has one, Call-ID, CSeq), with *extra* headers and an SDP *body*."""
+    to = req["to"]
+    if to_tag and "tag=" not in to:
+        to = f"{to};tag={to_tag}"
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"Via: {v}" for v in req.get_all("via")]
+    lines += [f"From: {req['from']}", f"To: {to}", f"Call-ID: {req['call-id']}"]
+    lines += [f"CSeq: {req['cseq']}"]
+    lines += [f"{n}: {v}" for n, v in extra]
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body.encode())}")
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
 class RawUa:
     """One UDP SIP socket (optionally on a given port) and one RTP socket."""
 
@@ -176,18 +215,7 @@ class RawUa:
         self, req: Msg, status: int, *, reason: str = "OK", to_tag: str | None = None,
         extra: list[tuple[str, str]] = (), body: str = "",  # type: ignore[assignment]
     ) -> None:  # fmt: skip
-        to = req["to"]
-        if to_tag and "tag=" not in to:
-            to = f"{to};tag={to_tag}"
-        lines = [f"SIP/2.0 {status} {reason}"]
-        lines += [f"Via: {v}" for v in req.get_all("via")]
-        lines += [f"From: {req['from']}", f"To: {to}", f"Call-ID: {req['call-id']}"]
-        lines += [f"CSeq: {req['cseq']}"]
-        lines += [f"{n}: {v}" for n, v in extra]
-        if body:
-            lines.append("Content-Type: application/sdp")
-        lines.append(f"Content-Length: {len(body.encode())}")
-        self.send("\r\n".join(lines) + "\r\n\r\n" + body, req.source)
+        self.send(response(req, status, reason, to_tag=to_tag, extra=extra, body=body), req.source)
 
     def sdp(self) -> str:
         return (
@@ -377,3 +405,177 @@ class RawUa:
         """Until one RTP packet arrives (flowpbx plays to us)."""
         self.rtp.settimeout(timeout)
         self.rtp.recvfrom(2048)
+
+
+# -- single requests over a plain socket ------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+def sdp(host: str = "127.0.0.1", port: int = 40000) -> str:
+    return (
+        "v=0\r\n"
+        f"o=- 1 1 IN IP4 {host}\r\n"
+        "s=-\r\n"
+        f"c=IN IP4 {host}\r\n"
+        "t=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0 101\r\n"
+        "a=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\n"
+        "a=sendrecv\r\n"
+    )
+
+
+def request(
+    method: str,
+    ruri: str,
+    *,
+    local: Addr,
+    from_user: str,
+    to_uri: str | None = None,
+    call_id: str | None = None,
+    cseq: int = 1,
+    branch: str | None = None,
+    tag: str = "attk",
+    extra: list[tuple[str, str]] | None = None,
+    body: str = "",
+    transport: str = "UDP",
+) -> bytes:
+    host, port = local
+    branch = branch or "z9hG4bK" + secrets.token_hex(6)
+    lines = [
+        f"{method} {ruri} SIP/2.0",
+        f"Via: SIP/2.0/{transport} {host}:{port};branch={branch};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:{from_user}@{host}>;tag={tag}",
+        f"To: <{to_uri or ruri}>",
+        f"Call-ID: {call_id or secrets.token_hex(8)}",
+        f"CSeq: {cseq} {method}",
+        f"Contact: <sip:{from_user}@{host}:{port}>",
+    ]
+    lines += [f"{k}: {v}" for k, v in extra or []]
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines += [f"Content-Length: {len(body.encode())}", "", ""]
+    return "\r\n".join(lines).encode() + body.encode()
+
+
+def parse_reply(data: bytes) -> Reply | None:
+    head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
+    first = head[0].split(" ", 2)
+    if len(first) < 2 or first[0] != "SIP/2.0" or not first[1].isdigit():
+        return None
+    headers = [
+        (k.strip(), v.strip()) for k, _, v in (h.partition(":") for h in head[1:]) if k.strip()
+    ]
+    return Reply(int(first[1]), first[2] if len(first) > 2 else "", headers)
+
+
+def final_reply(sock: socket.socket, cseq: int, timeout: float = 10.0) -> Reply:
+    """The first final response to CSeq ``cseq`` on a UDP socket."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        reply = parse_reply(sock.recv(65535))
+        if reply is None or reply.status < 200:
+            continue
+        if (reply.header("CSeq") or "").split()[0] == str(cseq):
+            return reply
+
+
+def ack_for(reply: Reply, invite: bytes, local: Addr) -> bytes:
+    """The ACK of a non-2xx final response (RFC 3261 §17.1.1.3: same branch, To with tag)."""
+    head = invite.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+    ruri = head[0].split(" ")[1]
+    keep = [h for h in head[1:] if h.split(":")[0].lower() in ("via", "from", "call-id")]
+    cseq = (reply.header("CSeq") or "1").split()[0]
+    lines = [f"ACK {ruri} SIP/2.0", *keep, "Max-Forwards: 70", f"To: {reply.header('To')}"]
+    lines += [f"CSeq: {cseq} ACK", "Content-Length: 0", "", ""]
+    return "\r\n".join(lines).encode()
+
+
+def extension_invite(
+    pbx: Addr, *, user: str, password: str, dialled: str, source: str = "127.0.0.1"
+) -> Reply:
+    """An extension calls ``dialled``: INVITE, answer the 407, the final answer (ACKed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        local = sock.getsockname()
+        call_id = secrets.token_hex(8)
+        ruri = f"sip:{dialled}@{pbx[0]}:{pbx[1]}"
+        first = request(
+            "INVITE", ruri, local=local, from_user=user, call_id=call_id, body=sdp(source)
+        )
+        sock.sendto(first, pbx)
+        challenge = final_reply(sock, 1)
+        sock.sendto(ack_for(challenge, first, local), pbx)
+        assert challenge.status == 407, challenge
+        cred = build_authorization(
+            challenge.header("Proxy-Authenticate") or "",
+            method="INVITE",
+            uri=ruri,
+            username=user,
+            password=password,
+        )
+        second = request(
+            "INVITE",
+            ruri,
+            local=local,
+            from_user=user,
+            call_id=call_id,
+            cseq=2,
+            extra=[("Proxy-Authorization", cred)],
+            body=sdp(source),
+        )
+        sock.sendto(second, pbx)
+        answer = final_reply(sock, 2, timeout=15.0)
+        if answer.status >= 300:
+            sock.sendto(ack_for(answer, second, local), pbx)
+        return answer
+
+
+class FakeProvider:
+    """A UDP socket standing for the provider, served by a thread: records every request's
+    method and Request-URI, and refuses INVITEs with 486 so nothing stays ringing."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.sock.settimeout(0.2)
+        self.requests: list[tuple[str, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            line = data.split(b"\r\n", 1)[0].decode(errors="replace").split(" ")
+            if len(line) < 3 or line[0] == "SIP/2.0":
+                continue
+            self.requests.append((line[0], line[1]))
+            if line[0] == "INVITE":
+                busy = response(Msg.parse(data, addr), 486, "Busy Here", to_tag="prov")
+                self.sock.sendto(busy.encode(), addr)
+
+    def wait_invite(self, timeout: float = 10.0) -> list[tuple[str, str]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not any(m == "INVITE" for m, _ in self.requests):
+            time.sleep(0.05)
+        return list(self.requests)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,11 +24,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
+from tests.e2e.procs import Managed, stop_group
 from tests.netutil import free_port_block, free_tcp_port, wait_for_udp_sip
 
 FLOWPBX = Path(sys.executable).parent / "flowpbx"
@@ -39,7 +38,7 @@ class ServerError(RuntimeError):
     """A flowpbx CLI step failed or the server did not become ready."""
 
 
-class FlowpbxServer:
+class FlowpbxServer(Managed):
     """One flowpbx instance in *tmp_path*, configured from *config* (SPEC §2.1 shape)."""
 
     def __init__(
@@ -170,29 +169,7 @@ class FlowpbxServer:
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after 5 s (idempotent); returns the exit code."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        return proc.returncode
-
-    def __enter__(self) -> FlowpbxServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return None if proc is None else stop_group(proc, grace=5)
 
     # ------------------------------------------------------------------ inspection
     def db_query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

@@ -15,15 +15,13 @@ Errors: AssertionError from ``check``; TimeoutError from ``wait`` (SIPp is kille
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
+from tests.e2e.procs import Managed, stop_group
 from tests.netutil import free_port_block, free_udp_port
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "sipp"
@@ -39,7 +37,7 @@ def dtmf_pcap(digit: str) -> Path:
     return path
 
 
-class Sipp:
+class Sipp(Managed):
     """One SIPp process running one scenario from tests/sipp/ (or an absolute path)."""
 
     def __init__(
@@ -238,29 +236,8 @@ class Sipp:
     def stop(self) -> None:
         """Kill SIPp if it still runs (idempotent)."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        self.returncode = proc.returncode
-
-    def __enter__(self) -> Sipp:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if proc is not None:
+            self.returncode = stop_group(proc, grace=3)
 
 
 def _udp_bound(port: int) -> bool:

@@ -8,17 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.audio_analysis import describe, tone_order
+from tests.audio_analysis import describe, has_tone, tone_order
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import (
-    company,
-    flow,
-    has_tone,
-    provider_call,
-    tone_audio,
-    tone_pcap,
-    trace_output,
-)
+from tests.e2e.peers import company, flow, tone_audio, tone_pcap, trace_output
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp
 from tests.netutil import free_udp_port
@@ -76,17 +68,13 @@ def test_announcement_before_the_answer_reaches_the_caller(e2e: Harness) -> None
             )
         ).start()
         mobile.wait_ready()
-        caller = e2e.adopt_sipp(
-            provider_call(
-                e2e.tmp_path,
-                pbx=server.sip,
-                trunk_port=in_port,
-                did=did,
-                dtmf_at_ms=300,
-                # answered at the bridge (direct) or before the greeting (greeted)
-                talk_ms=2500 if did == DID_DIRECT else 7000,
-                name=f"caller{did[-1]}",
-            )
+        caller = e2e.provider(
+            server.sip,
+            in_port,
+            did=did,
+            dtmf_at_ms=300,  # answered at the bridge (direct) or before the greeting (greeted)
+            talk_ms=2500 if did == DID_DIRECT else 7000,
+            name=f"caller{did[-1]}",
         )
         cap = e2e.capture(f"caller{did[-1]}", [caller.media_port])
         caller.start()

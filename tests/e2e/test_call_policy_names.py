@@ -9,15 +9,14 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from flowpbx.sip.headers import NameAddr
 from tests.e2e.conftest import Harness
+from tests.e2e.httppeer import QuietHandler, serving
 from tests.e2e.peers import company, flow
 from tests.e2e.rawsip import Dialog, Msg, RawUa
 from tests.e2e.server import FlowpbxServer
@@ -34,26 +33,12 @@ EVIL_NAME = "Jane\r\nX-Injected: yes\r\nContact: <sip:evil@198.51.100.1>"
 def crm() -> Iterator[int]:
     """An HTTP server whose every GET answers {"name": EVIL_NAME}; yields its port."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
-            body = json.dumps({"name": EVIL_NAME}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(json.dumps({"name": EVIL_NAME}).encode(), "application/json")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as port:
+        yield port
 
 
 def _server(e2e: Harness, trunk_port: int, nodes: dict[str, Any]) -> FlowpbxServer:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.audio_analysis import describe, tone_runs, tone_segments
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import PROVIDER_TONE_HZ, provider_call, register, uas_extension
+from tests.e2e.peers import PROVIDER_TONE_HZ, company_config, flow
 from tests.netutil import free_udp_port
 
 pytestmark = pytest.mark.e2e
@@ -20,25 +20,12 @@ UAS_HZ = 1300.0
 
 
 def config(trunk_port: int) -> dict[str, Any]:
-    return {
-        "extensions": [{"number": "101", "name": "Alice", "password": PASSWORD}],
-        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": trunk_port}],
-        "numbers": [{"number": DID, "trunk": "provider"}],
-        "flows": [
-            {
-                "name": "Fork",
-                "entry": "start",
-                "nodes": {
-                    "start": {
-                        "type": "numbers",
-                        "params": {"numbers": [DID]},
-                        "next": {"next": "ring"},
-                    },
-                    "ring": {"type": "call_sip", "params": {"extension": "101"}},
-                },
-            }
-        ],
-    }
+    ring = {"type": "call_sip", "params": {"extension": "101"}}
+    return company_config(
+        trunk_ports=[trunk_port],
+        extensions=[{"number": "101", "name": "Alice", "password": PASSWORD}],
+        flows=[flow("Fork", [DID], {"ring": ring}, first="ring")],
+    )
 
 
 def test_all_phones_ring_first_answer_wins_others_cancelled(e2e: Harness) -> None:
@@ -51,40 +38,18 @@ def test_all_phones_ring_first_answer_wins_others_cancelled(e2e: Harness) -> Non
     slow.wait_registered(10)
     # Phone 2: a SIPp UAS registered as 101 (same port for REGISTER and for answering).
     uas_port = free_udp_port()
-    reg = e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="101",
-            password=PASSWORD,
-            local_port=uas_port,
-            name="reg-uas",
-        )
+    reg = e2e.register(
+        server.sip, ext="101", password=PASSWORD, local_port=uas_port, name="reg-uas"
     )
     reg.start().check(timeout=15)
-    uas = e2e.adopt_sipp(
-        uas_extension(
-            e2e.tmp_path,
-            ext="101",
-            tone_hz=UAS_HZ,
-            local_port=uas_port,
-            answer_after_ms=1500,
-            name="uas101",
-        )
+    uas = e2e.uas(
+        ext="101", tone_hz=UAS_HZ, local_port=uas_port, answer_after_ms=1500, name="uas101"
     )
     uas.start()
     uas.wait_ready()
 
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=500,
-            talk_ms=3000,
-        )
+    provider = e2e.provider(
+        server.sip, trunk_port, did=DID, digit="5", dtmf_at_ms=500, talk_ms=3000
     )
     cap = e2e.capture("provider-heard", [provider.media_port])
     provider.start()

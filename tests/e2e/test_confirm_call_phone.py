@@ -12,20 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.audio_analysis import describe
+from tests.audio_analysis import describe, find_audio, has_tone, system_prompt
 from tests.e2e.conftest import Harness
 from tests.e2e.peers import (
     PROVIDER_TONE_HZ,
     company,
-    find_audio,
     flow,
-    has_tone,
-    provider_call,
     provider_media,
-    system_prompt,
     tone_audio,
     trace_output,
-    uas_extension,
 )
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp
@@ -55,11 +50,7 @@ def _mobile(e2e: Harness, port: int, digit: str, name: str) -> Sipp:
 
 
 def _caller(e2e: Harness, server: FlowpbxServer, port: int, name: str, **kw: Any) -> Sipp:
-    return e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path, pbx=server.sip, trunk_port=port, did=DID, dtmf_at_ms=300, name=name, **kw
-        )
-    )
+    return e2e.provider(server.sip, port, did=DID, dtmf_at_ms=300, name=name, **kw)
 
 
 def test_confirm_bridges_only_after_the_callee_presses_1(e2e: Harness) -> None:
@@ -127,9 +118,7 @@ def test_confirm_bridges_only_after_the_callee_presses_1(e2e: Harness) -> None:
         assert not has_tone(caller_audio, hz, 0.3), describe(caller_audio)
 
     # No key at all (the mobile's voicemail answered): no_answer after the wait.
-    silent = e2e.adopt_sipp(
-        uas_extension(e2e.tmp_path, ext=MOBILE, tone_hz=BEFORE_KEY_HZ, local_port=out_port)
-    ).start()
+    silent = e2e.uas(ext=MOBILE, tone_hz=BEFORE_KEY_HZ, local_port=out_port).start()
     silent.wait_ready()
     caller = _caller(e2e, server, in_port, "caller3", hangup_expected=True)
     heard_by_caller = e2e.capture("caller3", [caller.media_port])

@@ -6,15 +6,14 @@ caller back to the operator he last talked with."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import CALLER, company, flow, provider_call
+from tests.e2e.httppeer import QuietHandler, serving
+from tests.e2e.peers import CALLER, company, flow
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 
@@ -33,45 +32,25 @@ class _Crm:
         self.lookups: list[str] = []
         crm = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 crm.lookups.append(self.path)
                 body = json.dumps({"contact": {"name": "Jane Client"}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(body, "application/json")
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                crm.hooks.append(json.loads(self.rfile.read(length) or b"{}"))
-                body = crm.branch.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                crm.hooks.append(json.loads(self.body() or b"{}"))
+                self.reply(crm.branch.encode())
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.handler = Handler
+        self.port = 0
 
 
 @pytest.fixture
 def crm() -> Iterator[_Crm]:
     server = _Crm(branch="2")
-    try:
+    with serving(server.handler) as server.port:
         yield server
-    finally:
-        server.close()
 
 
 def _server(e2e: Harness, trunk_port: int, nodes: dict[str, Any]) -> FlowpbxServer:
@@ -121,16 +100,8 @@ def test_lookup_name_shows_on_the_phone_and_webhook_reply_picks_branch(
     bob = e2e.baresip(name="c102", user="102", password="pw-long-102-crm", registrar=server.sip)
     alice.wait_registered(10)
     bob.wait_registered(10)
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=300,
-            talk_ms=1500,
-        )
+    provider = e2e.provider(
+        server.sip, trunk_port, did=DID, digit="5", dtmf_at_ms=300, talk_ms=1500
     )
     provider.start()
     incoming = bob.wait_event("CALL_ESTABLISHED", timeout=15)  # the webhook answered "2"
@@ -168,17 +139,14 @@ def test_history_routing_returns_caller_to_last_operator(e2e: Harness) -> None:
     bob = e2e.baresip(name="h102", user="102", password="pw-long-102-crm", registrar=server.sip)
     bob.wait_registered(10)
     for attempt in range(2):
-        provider = e2e.adopt_sipp(
-            provider_call(
-                e2e.tmp_path,
-                pbx=server.sip,
-                trunk_port=trunk_port,
-                did=DID,
-                digit="5",
-                dtmf_at_ms=300,
-                talk_ms=1500,
-                name=f"call{attempt}",
-            )
+        provider = e2e.provider(
+            server.sip,
+            trunk_port,
+            did=DID,
+            digit="5",
+            dtmf_at_ms=300,
+            talk_ms=1500,
+            name=f"call{attempt}",
         )
         provider.start()
         provider.check(timeout=30)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.audio_analysis import describe
+from tests.audio_analysis import describe, has_tone
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import company, flow, has_tone, provider_did_call, tone_audio, trace_output
+from tests.e2e.peers import company, flow, provider_did_call, tone_audio, trace_output
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 

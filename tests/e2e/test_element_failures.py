@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import company, flow, provider_call, tone_audio, trace_output
+from tests.e2e.faults_support import call_once
+from tests.e2e.peers import company, flow, tone_audio, trace_output
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp
 from tests.netutil import free_tcp_port, free_udp_port
@@ -34,26 +35,6 @@ def _server(e2e: Harness, in_port: int, out_port: int, nodes: dict[str, Any]) ->
     )
     e2e.adopt(server)
     return server.start()
-
-
-def _call(e2e: Harness, server: FlowpbxServer, in_port: int, name: str) -> dict[str, Any]:
-    done = "SELECT * FROM call_history WHERE outcome != 'in_progress'"
-    before = len(server.db_query(done))
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=in_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=100,
-            hangup_expected=True,
-            name=name,
-        )
-    )
-    provider.start().check(timeout=30)  # flowpbx hangs up: the output is not connected
-    server.wait_rows(done, count=before + 1)  # this call's row is written at its end
-    return server.history()[-1]
 
 
 def test_provider_refusals_map_to_call_phone_outputs(e2e: Harness) -> None:
@@ -85,7 +66,7 @@ def test_provider_refusals_map_to_call_phone_outputs(e2e: Harness) -> None:
         )
         refuser.start()
         refuser.wait_ready()
-        row = _call(e2e, server, in_port, f"call{status}")
+        row = call_once(e2e, server, in_port, f"call{status}", did=DID)
         refuser.check(timeout=10)
         assert trace_output(row, "main") == output, (status, row["trace"])
         refuser.stop()
@@ -115,7 +96,7 @@ def test_unregistered_extension_is_offline_and_dead_webhook_takes_default(
             "bye": {"type": "play", "params": {"audio": "short"}},
         },
     )
-    row = _call(e2e, server, in_port, "offline")
+    row = call_once(e2e, server, in_port, "offline", did=DID)
     assert trace_output(row, "main") == "offline", row["trace"]
     assert trace_output(row, "hook") == "default", row["trace"]
     assert "bye" in [e.get("node") for e in row["trace"]], row["trace"]

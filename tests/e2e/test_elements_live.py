@@ -5,31 +5,27 @@ server, and call_phone calling out through the trunk to a SIPp provider."""
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import pytest
 import soundfile as sf
-from aiosmtpd.controller import Controller
 
 from tests.audio_analysis import (
     describe,
     dominant_frequency,
+    has_tone,
     tone_order,
 )
 from tests.e2e.conftest import Harness
 from tests.e2e.peers import (
     PROVIDER_TONE_HZ,
-    SmtpInbox,
     company,
     flow,
-    has_tone,
-    provider_call,
     tone_audio,
-    uas_extension,
 )
 from tests.e2e.server import FlowpbxServer
-from tests.netutil import free_tcp_port, free_udp_port
+from tests.netutil import free_udp_port
+from tests.smtp_sink import SmtpInbox, running_smtp
 
 pytestmark = pytest.mark.e2e
 
@@ -93,16 +89,8 @@ def test_queue_linear_rings_members_in_order_caller_hears_hold_audio(e2e: Harnes
     )
     first.wait_registered(10)
     second.wait_registered(10)
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=500,
-            talk_ms=6000,
-        )
+    provider = e2e.provider(
+        server.sip, trunk_port, did=DID, digit="5", dtmf_at_ms=500, talk_ms=6000
     )
     cap = e2e.capture("queue-caller", [provider.media_port])
     provider.start()
@@ -134,10 +122,7 @@ def test_queue_linear_rings_members_in_order_caller_hears_hold_audio(e2e: Harnes
 
 def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
     inbox = SmtpInbox()
-    smtp_port = free_tcp_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
+    with running_smtp(inbox) as smtp_port:
         trunk_port = free_udp_port()
         server = FlowpbxServer(
             e2e.tmp_path,
@@ -168,16 +153,8 @@ def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
         )
         e2e.adopt(server)
         server.start()
-        provider = e2e.adopt_sipp(
-            provider_call(
-                e2e.tmp_path,
-                pbx=server.sip,
-                trunk_port=trunk_port,
-                did=DID,
-                digit="5",
-                dtmf_at_ms=300,
-                hangup_expected=True,
-            )
+        provider = e2e.provider(
+            server.sip, trunk_port, did=DID, digit="5", dtmf_at_ms=300, hangup_expected=True
         )
         cap = e2e.capture("vm-caller", [provider.media_port])
         provider.start()
@@ -201,11 +178,9 @@ def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
         assert has_tone(samples, PROVIDER_TONE_HZ, 2.5), describe(samples)
         assert not list(wav.parent.glob("*.tmp*")), "no half-written files left"
 
-        deadline = time.monotonic() + 20
-        while not inbox.messages and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert inbox.messages, server.logs()
-        mail = inbox.messages[0]
+        messages = inbox.wait(1, timeout=20)
+        assert messages, server.logs()
+        mail = messages[0]
         assert "boss@example.com" in mail["To"] and "office@example.com" in mail["To"]
         attachments = [p for p in mail.iter_attachments()]
         assert attachments, mail
@@ -217,8 +192,6 @@ def test_voicemail_records_the_caller_and_emails_the_wav(e2e: Harness) -> None:
         (row,) = server.history()
         main = [e for e in row["trace"] if e.get("node") == "main"]
         assert main and main[0]["output"] == "recorded", row["trace"]
-    finally:
-        controller.stop()
 
 
 def test_call_phone_calls_out_through_the_trunk_and_bridges(e2e: Harness) -> None:
@@ -239,24 +212,10 @@ def test_call_phone_calls_out_through_the_trunk_and_bridges(e2e: Harness) -> Non
     )
     e2e.adopt(server)
     server.start()
-    mobile = e2e.adopt_sipp(
-        uas_extension(
-            e2e.tmp_path, ext="+37129999999", tone_hz=1300, local_port=out_port, name="mobile"
-        )
-    )
+    mobile = e2e.uas(ext="+37129999999", tone_hz=1300, local_port=out_port, name="mobile")
     mobile.start()
     mobile.wait_ready()
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=in_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=300,
-            talk_ms=3000,
-        )
-    )
+    provider = e2e.provider(server.sip, in_port, did=DID, digit="5", dtmf_at_ms=300, talk_ms=3000)
     cap = e2e.capture("out-caller", [provider.media_port])
     provider.start()
     provider.check(timeout=30)
@@ -296,16 +255,8 @@ def test_star97_plays_the_own_mailbox_and_marks_messages_heard(e2e: Harness) -> 
     )
     e2e.adopt(server)
     server.start()
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="5",
-            dtmf_at_ms=300,
-            hangup_expected=True,
-        )
+    provider = e2e.provider(
+        server.sip, trunk_port, did=DID, digit="5", dtmf_at_ms=300, hangup_expected=True
     )
     provider.start()
     provider.check(timeout=30)

@@ -8,25 +8,22 @@ with its WAV (the caller's tone) attached."""
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 import soundfile as sf
-from aiosmtpd.controller import Controller
 
+from tests.audio_analysis import has_tone
 from tests.e2e.conftest import Harness
 from tests.e2e.peers import (
     PROVIDER_TONE_HZ,
-    SmtpInbox,
     company,
     flow,
-    has_tone,
-    provider_call,
     tone_audio,
     trace_output,
 )
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_tcp_port, free_udp_port
+from tests.smtp_sink import SmtpInbox, running_smtp
 
 pytestmark = pytest.mark.e2e
 
@@ -93,16 +90,13 @@ def test_mail_written_while_smtp_is_down_arrives_when_it_comes_up(e2e: Harness) 
     e2e.adopt(server)
     server.start()
     for did in (DID_NOTIFY, DID_VOICEMAIL):
-        provider = e2e.adopt_sipp(
-            provider_call(
-                e2e.tmp_path,
-                pbx=server.sip,
-                trunk_port=trunk_port,
-                did=did,
-                dtmf_at_ms=300,
-                hangup_expected=True,
-                name=f"call{did[-1]}",
-            )
+        provider = e2e.provider(
+            server.sip,
+            trunk_port,
+            did=did,
+            dtmf_at_ms=300,
+            hangup_expected=True,
+            name=f"call{did[-1]}",
         )
         provider.start().check(timeout=40)
     rows = server.wait_rows(
@@ -120,16 +114,10 @@ def test_mail_written_while_smtp_is_down_arrives_when_it_comes_up(e2e: Harness) 
     assert all(r["last_error"] for r in failed), failed
 
     inbox = SmtpInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
-        deadline = time.monotonic() + 60
-        while len(inbox.messages) < 3 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        by_subject = {str(m["Subject"]): m for m in inbox.messages}
-        assert len(inbox.messages) == 3, (list(by_subject), server.logs())
-    finally:
-        controller.stop()
+    with running_smtp(inbox, smtp_port):
+        messages = inbox.wait(3, timeout=60)
+        by_subject = {str(m["Subject"]): m for m in messages}
+        assert len(messages) == 3, (list(by_subject), server.logs())
     caller = "+37129000001"
     assert "now@example.com" in by_subject[f"Call from {caller}"]["To"]
     assert "missed@example.com" in by_subject[f"Missed call from {caller}"]["To"]

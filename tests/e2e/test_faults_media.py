@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import provider_call, register, uas_extension
+from tests.e2e.peers import company_config, flow
 from tests.netutil import free_udp_port
 
 pytestmark = pytest.mark.e2e
@@ -22,65 +22,30 @@ PASSWORD = "vanish-pass-101"
 
 
 def config(trunk_port: int) -> dict[str, Any]:
-    return {
-        "extensions": [{"number": "101", "name": "Alice", "password": PASSWORD}],
-        "trunks": [
-            {
-                "name": "provider",
-                "host": "127.0.0.1",
-                "port": trunk_port,
-                "transport": "udp",
-                "register": False,
-            }
-        ],
-        "numbers": [{"number": DID, "trunk": "provider"}],
-        "flows": [
-            {
-                "name": "Direct",
-                "entry": "start",
-                "nodes": {
-                    "start": {
-                        "type": "numbers",
-                        "params": {"numbers": [DID]},
-                        "next": {"next": "alice"},
-                    },
-                    "alice": {
-                        "type": "call_sip",
-                        "params": {"extension": "101", "ring_timeout_s": 20},
-                        "next": {},
-                    },
-                },
-            }
-        ],
+    alice = {
+        "type": "call_sip",
+        "params": {"extension": "101", "ring_timeout_s": 20},
+        "next": {},
     }
+    return company_config(
+        trunk_ports=[trunk_port],
+        trunk_options={"transport": "udp", "register": False},
+        extensions=[{"number": "101", "name": "Alice", "password": PASSWORD}],
+        flows=[flow("Direct", [DID], {"alice": alice}, first="alice")],
+    )
 
 
 def test_vanished_phone_is_hung_up_by_the_rtp_timeout(e2e: Harness) -> None:
     trunk_port = free_udp_port()
     server = e2e.server(config(trunk_port), extra_env={"FLOWPBX_RTP_TIMEOUT_S": "3"})
-    phone = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="101", name="phone-101"))
-    e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="101",
-            password=PASSWORD,
-            local_port=phone.local_port,
-            name="register-101",
-        )
+    phone = e2e.uas(ext="101", name="phone-101")
+    e2e.register(
+        server.sip, ext="101", password=PASSWORD, local_port=phone.local_port, name="register-101"
     ).start().check(timeout=20)
     phone.start().wait_ready()
     # The provider talks for as long as it is let (60 s of tone) and expects the PBX's BYE.
-    caller = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            dtmf_at_ms=500,
-            hangup_expected=True,
-            name="provider",
-        )
+    caller = e2e.provider(
+        server.sip, trunk_port, did=DID, dtmf_at_ms=500, hangup_expected=True, name="provider"
     )
     caller.start()
     # bridged: the phone's 200 went out; now it vanishes without a word

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +22,7 @@ import pytest
 
 from tests.audio_analysis import make_tone_wav
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import provider_call, register
+from tests.e2e.procs import kill9
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 
@@ -114,21 +112,16 @@ def test_calls_complete_while_the_database_is_locked(e2e: Harness) -> None:
     locker = Locker(server.db_path)
     e2e.stack.callback(locker.stop)
     # A phone registers meanwhile: answered from memory, its binding written later.
-    e2e.adopt_sipp(
-        register(e2e.tmp_path, registrar=server.sip, ext="101", password=PASSWORD)
-    ).start().check(timeout=20)
+    e2e.register(server.sip, ext="101", password=PASSWORD).start().check(timeout=20)
     calls = 3
     for i in range(calls):  # one after the other from the trunk's port; the PBX hangs up
-        call = e2e.adopt_sipp(
-            provider_call(
-                e2e.tmp_path,
-                pbx=server.sip,
-                trunk_port=trunk_port,
-                did=DID,
-                dtmf_at_ms=200,
-                hangup_expected=True,
-                name=f"provider-{i}",
-            )
+        call = e2e.provider(
+            server.sip,
+            trunk_port,
+            did=DID,
+            dtmf_at_ms=200,
+            hangup_expected=True,
+            name=f"provider-{i}",
         )
         call.start().check(timeout=30)
     # Still locked: nothing could be written yet (readers see the last committed state).
@@ -154,14 +147,6 @@ def test_calls_complete_while_the_database_is_locked(e2e: Harness) -> None:
     assert "could not write" not in log and "Traceback" not in log, server.logs()
 
 
-def kill9(server: FlowpbxServer) -> None:
-    proc, server.proc = server.proc, None
-    assert proc is not None and proc.poll() is None
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
-
-
 def test_kill9_during_a_voicemail_recording_leaves_no_half_message(e2e: Harness) -> None:
     trunk_port = free_udp_port()
     server = FlowpbxServer(e2e.tmp_path, None)
@@ -182,16 +167,8 @@ def test_kill9_during_a_voicemail_recording_leaves_no_half_message(e2e: Harness)
     e2e.adopt(server)
     server.start()
     # The caller talks (a 600 Hz tone) for a minute into the recording.
-    call = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            dtmf_at_ms=60_000,
-            talk_ms=60_000,
-            name="provider",
-        )
+    call = e2e.provider(
+        server.sip, trunk_port, did=DID, dtmf_at_ms=60_000, talk_ms=60_000, name="provider"
     )
     call.start()
     (row,) = server.wait_rows("SELECT * FROM call_history WHERE outcome='in_progress'", timeout=20)

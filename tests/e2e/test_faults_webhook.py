@@ -8,49 +8,36 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.e2e.conftest import Harness
-from tests.e2e.faults_support import call_once, hook_server, output_of
+from tests.e2e.faults_support import call_once, hook_server
+from tests.e2e.httppeer import QuietHandler, serving
+from tests.e2e.peers import trace_output
 from tests.netutil import free_udp_port
 
 pytestmark = pytest.mark.e2e
 
 
-class _Hooks(BaseHTTPRequestHandler):
+class _Hooks(QuietHandler):
     seen: list[str] = []
     release = threading.Event()
 
-    def log_message(self, format: str, *args: object) -> None:  # quiet
-        pass
-
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+        self.body()
         type(self).seen.append(self.path)
         if self.path == "/slow":  # answers "1", but only after the element gave up
             type(self).release.wait(timeout=10)
-            self._reply(b"1", "text/plain")
+            self.reply(b"1", "text/plain")
         elif self.path == "/garbage":
-            self._reply(b"\x00\xff{not json]]\x07" * 50, "application/json")
+            self.reply(b"\x00\xff{not json]]\x07" * 50, "application/json")
         elif self.path == "/hangup":  # closes the connection without a word
             self.close_connection = True
             self.wfile.flush()
             self.connection.shutdown(2)
         else:
-            self._reply(b"1", "text/plain")
-
-    def _reply(self, body: bytes, ctype: str) -> None:
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass  # the client already left
+            self.reply(b"1", "text/plain")
 
 
 @pytest.fixture
@@ -59,16 +46,11 @@ def hooks() -> Iterator[tuple[str, type[_Hooks]]]:
         seen: list[str] = []
         release = threading.Event()
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
-    finally:
-        handler.release.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with serving(handler) as port:
+        try:
+            yield f"http://127.0.0.1:{port}", handler
+        finally:
+            handler.release.set()
 
 
 def test_slow_garbage_and_silent_webhooks_take_default_and_the_call_goes_on(
@@ -100,10 +82,10 @@ def test_slow_garbage_and_silent_webhooks_take_default_and_the_call_goes_on(
     row = call_once(e2e, server, in_port, "webhooks")  # the call ended while /slow still waits
     handler.release.set()
     trace = row["trace"]
-    assert output_of(row, "main") == "default", trace
-    assert output_of(row, "garbage") == "default", trace
-    assert output_of(row, "silent") == "default", trace
-    assert output_of(row, "fine") == "1", trace  # "1" leads to `wrong`, proving it was read
+    assert trace_output(row, "main") == "default", trace
+    assert trace_output(row, "garbage") == "default", trace
+    assert trace_output(row, "silent") == "default", trace
+    assert trace_output(row, "fine") == "1", trace  # "1" leads to `wrong`, proving it was read
     nodes = [e.get("node") for e in trace]
     assert "wrong" in nodes and "bye" not in nodes, trace
     assert handler.seen == ["/slow", "/garbage", "/hangup", "/fine"], handler.seen

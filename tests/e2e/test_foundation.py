@@ -10,13 +10,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 
-from tests.audio_analysis import describe, make_tone_wav, tone_order, tone_runs, tone_segments
+from tests.audio_analysis import (
+    describe,
+    has_tone,
+    make_tone_wav,
+    tone_order,
+)
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import PROVIDER_TONE_HZ, intruder_invite, provider_call, register
+from tests.e2e.peers import PROVIDER_TONE_HZ, intruder_invite
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 
@@ -28,11 +32,6 @@ PROMPT_PLAY_HZ = 400.0  # the play element's prompt
 PROMPT_MENU_HZ = 800.0  # the menu element's prompt
 PHONE_HZ = 1000.0  # what extension 101 (baresip) sends
 PROMPT_SECONDS = 1.5
-
-
-def _has_tone(samples: np.ndarray, freq: float, min_seconds: float) -> bool:
-    runs = tone_runs(tone_segments(samples), tolerance_hz=15)
-    return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
 
 
 def company_config(server: FlowpbxServer, trunk_port: int) -> dict[str, Any]:
@@ -125,24 +124,14 @@ def last_output(trace: list[dict[str, Any]], node: str) -> Any:
 def test_register_with_digest_auth_and_refuse_unauthenticated_invite(e2e: Harness) -> None:
     server, _trunk_port = start_company(e2e)
 
-    wrong = e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="101",
-            password="not-the-password",
-            expect_ok=False,
-        )
-    )
+    wrong = e2e.register(server.sip, ext="101", password="not-the-password", expect_ok=False)
     wrong.start().check(timeout=15)
     assert wrong.received_status_codes()[-1] in (401, 403), wrong.logs()
     assert server.db_query("SELECT * FROM registrations WHERE extension = ?", ["101"]) == [], (
         "a refused REGISTER must not create a binding"
     )
 
-    right = e2e.adopt_sipp(
-        register(e2e.tmp_path, registrar=server.sip, ext="101", password=EXT_PASSWORD, expires=600)
-    )
+    right = e2e.register(server.sip, ext="101", password=EXT_PASSWORD, expires=600)
     right.start().check(timeout=15)
     assert right.received_status_codes()[-1] == 200
     rows = server.wait_rows("SELECT * FROM registrations WHERE extension = ?", ["101"])
@@ -177,16 +166,8 @@ def test_provider_call_plays_menu_and_bridges_key_1_to_extension(e2e: Harness) -
     phone.wait_registered(10)
 
     dtmf_at_ms = int(2 * PROMPT_SECONDS * 1000 + 700)  # after both prompts have played
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="1",
-            dtmf_at_ms=dtmf_at_ms,
-            talk_ms=5000,
-        )
+    provider = e2e.provider(
+        server.sip, trunk_port, did=DID, digit="1", dtmf_at_ms=dtmf_at_ms, talk_ms=5000
     )
     cap = e2e.capture("provider-heard", [provider.media_port])
     provider.start()
@@ -202,14 +183,14 @@ def test_provider_call_plays_menu_and_bridges_key_1_to_extension(e2e: Harness) -
         PROMPT_MENU_HZ,
         PHONE_HZ,
     ], describe(heard) + "\n" + cap.summary()
-    assert _has_tone(heard, PROMPT_PLAY_HZ, 1.0), describe(heard)
-    assert _has_tone(heard, PROMPT_MENU_HZ, 1.0), describe(heard)
-    assert _has_tone(heard, PHONE_HZ, 3.0), describe(heard)
+    assert has_tone(heard, PROMPT_PLAY_HZ, 1.0), describe(heard)
+    assert has_tone(heard, PROMPT_MENU_HZ, 1.0), describe(heard)
+    assert has_tone(heard, PHONE_HZ, 3.0), describe(heard)
     assert len(cap.sources()) == 1, f"one RTP source expected: {cap.summary()}"
 
     # What extension 101 heard: the provider's tone, for most of the talk time.
     _, heard_by_phone = phone.received_wav()
-    assert _has_tone(heard_by_phone, PROVIDER_TONE_HZ, 3.0), describe(heard_by_phone)
+    assert has_tone(heard_by_phone, PROVIDER_TONE_HZ, 3.0), describe(heard_by_phone)
 
     (row,) = server.history()
     assert row["did"] == DID
@@ -236,16 +217,8 @@ def test_unconnected_menu_key_ends_the_call_politely(e2e: Harness) -> None:
     )
     phone.wait_registered(10)
     dtmf_at_ms = int(2 * PROMPT_SECONDS * 1000 + 700)
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            digit="2",
-            dtmf_at_ms=dtmf_at_ms,
-            hangup_expected=True,
-        )
+    provider = e2e.provider(
+        server.sip, trunk_port, did=DID, digit="2", dtmf_at_ms=dtmf_at_ms, hangup_expected=True
     )
     provider.start().check(timeout=40)  # flowpbx sent BYE, SIPp answered 200
     assert provider.received_requests() == ["BYE"], provider.logs()
@@ -289,8 +262,8 @@ def test_demo_company_extensions_call_each_other(e2e: Harness) -> None:
     alice.wait_event("CALL_CLOSED", 10)
     _, heard_by_alice = alice.received_wav()
     _, heard_by_bob = bob.received_wav()
-    assert _has_tone(heard_by_alice, 1100, 2.5), describe(heard_by_alice)
-    assert _has_tone(heard_by_bob, 700, 2.5), describe(heard_by_bob)
+    assert has_tone(heard_by_alice, 1100, 2.5), describe(heard_by_alice)
+    assert has_tone(heard_by_bob, 700, 2.5), describe(heard_by_bob)
 
 
 def test_server_fixture_writes_the_config_it_imports(tmp_path: Path) -> None:

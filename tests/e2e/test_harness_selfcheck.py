@@ -7,35 +7,26 @@ import itertools
 import socket
 import time
 
-import numpy as np
 import pytest
 
 from tests.audio_analysis import (
     describe,
     dominant_frequency,
+    has_tone,
     rtp_events,
     tone,
     tone_order,
-    tone_runs,
-    tone_segments,
     ulaw_encode,
 )
 from tests.e2e.conftest import Harness
 from tests.e2e.peers import (
     PROVIDER_TONE_HZ,
     intruder_invite,
-    provider_call,
-    register,
     uas_extension,
 )
 from tests.netutil import free_port_block, free_udp_port, wait_for_udp_sip
 
 pytestmark = pytest.mark.e2e
-
-
-def _has_tone(samples: np.ndarray, freq: float, min_seconds: float) -> bool:
-    runs = tone_runs(tone_segments(samples), tolerance_hz=15)
-    return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
 
 
 # ---------------------------------------------------------------- netutil + capture
@@ -86,14 +77,8 @@ def test_sipp_register_scenarios_against_sipp_registrar(
 ) -> None:
     registrar = e2e.sipp("registrar_uas.xml", variables={"user": "101", "pass": "right"})
     registrar.start().wait_ready()
-    phone = e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=("127.0.0.1", registrar.local_port),
-            ext="101",
-            password=password,
-            expect_ok=ok,
-        )
+    phone = e2e.register(
+        ("127.0.0.1", registrar.local_port), ext="101", password=password, expect_ok=ok
     )
     phone.start().check(timeout=15)
     assert phone.received_status_codes() == codes
@@ -108,14 +93,8 @@ def test_sipp_register_fails_when_registrar_accepts_a_wrong_password(e2e: Harnes
     """The wrong-password scenario must FAIL when the registrar says 200."""
     registrar = e2e.sipp("registrar_uas.xml", variables={"user": "101", "pass": "wrong"})
     registrar.start().wait_ready()
-    phone = e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=("127.0.0.1", registrar.local_port),
-            ext="101",
-            password="wrong",
-            expect_ok=False,
-        )
+    phone = e2e.register(
+        ("127.0.0.1", registrar.local_port), ext="101", password="wrong", expect_ok=False
     )
     assert phone.start().wait(timeout=15) != 0
     assert 200 in phone.received_status_codes()
@@ -124,16 +103,9 @@ def test_sipp_register_fails_when_registrar_accepts_a_wrong_password(e2e: Harnes
 def test_sipp_provider_call_to_sipp_uas_carries_tone_and_dtmf_from_one_port(
     e2e: Harness,
 ) -> None:
-    uas = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102", tone_hz=1200))
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=("127.0.0.1", uas.local_port),
-            trunk_port=free_udp_port(),
-            digit="1",
-            dtmf_at_ms=1500,
-            talk_ms=2000,
-        )
+    uas = e2e.uas(ext="102", tone_hz=1200)
+    provider = e2e.provider(
+        ("127.0.0.1", uas.local_port), free_udp_port(), digit="1", dtmf_at_ms=1500, talk_ms=2000
     )
     cap = e2e.capture("media", [uas.media_port, provider.media_port])
     uas.start().wait_ready()
@@ -153,12 +125,12 @@ def test_sipp_provider_call_to_sipp_uas_carries_tone_and_dtmf_from_one_port(
     event_time = next(p.time for p in to_uas if p.payload_type == 101)
     assert 1.3 < event_time - to_uas[0].time < 2.0
     heard_by_uas = cap.audio(dst_port=uas.media_port)
-    assert _has_tone(heard_by_uas, PROVIDER_TONE_HZ, 2.5), describe(heard_by_uas)
+    assert has_tone(heard_by_uas, PROVIDER_TONE_HZ, 2.5), describe(heard_by_uas)
 
     to_provider = cap.rtp(dst_port=provider.media_port)
     assert {p.src for p in to_provider} == {("127.0.0.1", uas.media_port)}
     heard_by_provider = cap.audio(dst_port=provider.media_port)
-    assert _has_tone(heard_by_provider, 1200, 3.0), describe(heard_by_provider)
+    assert has_tone(heard_by_provider, 1200, 3.0), describe(heard_by_provider)
     assert provider.received_status_codes()[-1] == 200
     assert uas.received_requests() == ["INVITE", "ACK", "BYE"]
 
@@ -169,15 +141,12 @@ def test_sipp_provider_hangup_variant_accepts_the_far_end_bye(e2e: Harness) -> N
             e2e.tmp_path, ext="102", tone_hz=1200, hangup_after_ms=1100
         )  # BYE lands in the pause after the key
     )
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=("127.0.0.1", uas.local_port),
-            trunk_port=free_udp_port(),
-            digit="2",
-            dtmf_at_ms=1000,
-            hangup_expected=True,
-        )
+    provider = e2e.provider(
+        ("127.0.0.1", uas.local_port),
+        free_udp_port(),
+        digit="2",
+        dtmf_at_ms=1000,
+        hangup_expected=True,
     )
     uas.start().wait_ready()
     provider.start().check(timeout=20)
@@ -186,15 +155,9 @@ def test_sipp_provider_hangup_variant_accepts_the_far_end_bye(e2e: Harness) -> N
 
 
 def test_sipp_provider_hangup_variant_fails_without_a_bye(e2e: Harness) -> None:
-    uas = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102"))
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=("127.0.0.1", uas.local_port),
-            trunk_port=free_udp_port(),
-            dtmf_at_ms=500,
-            hangup_expected=True,
-        )
+    uas = e2e.uas(ext="102")
+    provider = e2e.provider(
+        ("127.0.0.1", uas.local_port), free_udp_port(), dtmf_at_ms=500, hangup_expected=True
     )
     uas.start().wait_ready()
     assert provider.start().wait(timeout=40) != 0  # 20 s BYE timeout, then failure
@@ -212,7 +175,7 @@ def test_invite_noauth_scenario_accepts_a_challenge(e2e: Harness) -> None:
 
 
 def test_invite_noauth_scenario_fails_when_the_call_rings(e2e: Harness) -> None:
-    uas = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="101"))
+    uas = e2e.uas(ext="101")
     uas.start().wait_ready()
     intruder = e2e.adopt_sipp(
         intruder_invite(e2e.tmp_path, target=("127.0.0.1", uas.local_port), number="101")
@@ -234,8 +197,8 @@ def test_baresip_calls_baresip_and_each_hears_the_other(e2e: Harness) -> None:
     alice.wait_event("CALL_CLOSED", 10)
     _, heard_by_alice = alice.received_wav()
     _, heard_by_bob = bob.received_wav()
-    assert _has_tone(heard_by_alice, 1100, 2.0), describe(heard_by_alice)
-    assert _has_tone(heard_by_bob, 700, 2.0), describe(heard_by_bob)
+    assert has_tone(heard_by_alice, 1100, 2.0), describe(heard_by_alice)
+    assert has_tone(heard_by_bob, 700, 2.0), describe(heard_by_bob)
 
 
 def test_baresip_registers_with_digest_auth_at_sipp_registrar(e2e: Harness) -> None:
@@ -252,16 +215,13 @@ def test_baresip_registers_with_digest_auth_at_sipp_registrar(e2e: Harness) -> N
 
 def test_sipp_provider_calls_baresip_which_hears_the_tone_and_the_key(e2e: Harness) -> None:
     phone = e2e.baresip(name="p101", user="101", tone_hz=1000)
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=("127.0.0.1", phone.sip_port),
-            did="101",
-            trunk_port=free_udp_port(),
-            digit="1",
-            dtmf_at_ms=1000,
-            talk_ms=3000,
-        )
+    provider = e2e.provider(
+        ("127.0.0.1", phone.sip_port),
+        free_udp_port(),
+        did="101",
+        digit="1",
+        dtmf_at_ms=1000,
+        talk_ms=3000,
     )
     cap = e2e.capture("provider", [provider.media_port])
     provider.start()
@@ -272,14 +232,14 @@ def test_sipp_provider_calls_baresip_which_hears_the_tone_and_the_key(e2e: Harne
     phone.wait_event("CALL_CLOSED", 10)
     cap.stop()
     _, heard_by_phone = phone.received_wav()
-    assert _has_tone(heard_by_phone, PROVIDER_TONE_HZ, 2.5), describe(heard_by_phone)
+    assert has_tone(heard_by_phone, PROVIDER_TONE_HZ, 2.5), describe(heard_by_phone)
     heard_by_provider = cap.audio()
-    assert _has_tone(heard_by_provider, 1000, 3.0), describe(heard_by_provider)
+    assert has_tone(heard_by_provider, 1000, 3.0), describe(heard_by_provider)
     assert len(cap.sources()) == 1, cap.summary()
 
 
 def test_baresip_calls_sipp_uas_and_hears_its_tone(e2e: Harness) -> None:
-    uas = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102", tone_hz=1200))
+    uas = e2e.uas(ext="102", tone_hz=1200)
     uas.start().wait_ready()
     phone = e2e.baresip(name="p101", user="101", tone_hz=1000)
     cap = e2e.capture("uas", [uas.media_port])
@@ -291,5 +251,5 @@ def test_baresip_calls_sipp_uas_and_hears_its_tone(e2e: Harness) -> None:
     uas.check(timeout=5)
     cap.stop()
     _, heard_by_phone = phone.received_wav()
-    assert _has_tone(heard_by_phone, 1200, 2.0), describe(heard_by_phone)
+    assert has_tone(heard_by_phone, 1200, 2.0), describe(heard_by_phone)
     assert tone_order(cap.audio(), [1000, 1200]) == [1000]

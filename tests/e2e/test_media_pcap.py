@@ -12,6 +12,7 @@ import pytest
 
 from tests.audio_analysis import alaw_decode, make_tone_wav, parse_rtp
 from tests.e2e.conftest import Harness
+from tests.e2e.peers import company_config, flow
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import DTMF_PCAP_DIR, Sipp, dtmf_pcap
 from tests.netutil import free_udp_port
@@ -27,36 +28,13 @@ G711A = DTMF_PCAP_DIR / "g711a.pcap"
 
 def config(server: FlowpbxServer, trunk_port: int) -> dict[str, Any]:
     make_tone_wav(server.config_file("unused.wav"), 500, 0.2)
-    return {
-        "extensions": [{"number": "101", "name": "Alice", "password": PASSWORD}],
-        "trunks": [
-            {
-                "name": "provider",
-                "host": "127.0.0.1",
-                "port": trunk_port,
-                "transport": "udp",
-                "register": False,
-            }
-        ],
-        "numbers": [{"number": DID, "trunk": "provider"}],
-        "flows": [
-            {
-                "name": "Straight to 101",
-                "entry": "start",
-                "nodes": {
-                    "start": {
-                        "type": "numbers",
-                        "params": {"numbers": [DID]},
-                        "next": {"next": "ring"},
-                    },
-                    "ring": {
-                        "type": "call_sip",
-                        "params": {"extension": "101", "ring_timeout_s": 15},
-                    },
-                },
-            }
-        ],
-    }
+    ring = {"type": "call_sip", "params": {"extension": "101", "ring_timeout_s": 15}}
+    return company_config(
+        trunk_ports=[trunk_port],
+        trunk_options={"transport": "udp", "register": False},
+        extensions=[{"number": "101", "name": "Alice", "password": PASSWORD}],
+        flows=[flow("Straight to 101", [DID], {"ring": ring}, first="ring")],
+    )
 
 
 def source_speech() -> np.ndarray:

@@ -14,13 +14,12 @@ collector thresholds make rare) counts as alive, so the guard also catches cycle
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Callable
 
+from tests.e2e.apiclient import admin_token, metrics
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import company, flow, provider_media, register, tone_pcap
+from tests.e2e.peers import company, flow, provider_media, tone_pcap
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp
 from tests.netutil import free_udp_port
@@ -47,34 +46,6 @@ TABLES = (
     "rtp_ports_in_use",
     "asyncio_tasks",
 )
-
-
-def admin_token(server: FlowpbxServer) -> str:
-    password = "memory-admin-pw"
-    server.cli("user", "create", "memory-admin", "--password", password, "--role", "admin")
-    request = urllib.request.Request(
-        server.http + "/api/v1/auth/login",
-        data=json.dumps({"username": "memory-admin", "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return str(json.loads(r.read())["token"])
-
-
-def tables(server: FlowpbxServer, token: str) -> dict[str, float]:
-    """The live-table figures of /metrics (flowpbx_ prefix removed)."""
-    request = urllib.request.Request(
-        server.http + "/metrics", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        text = r.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if line.startswith("flowpbx_") and "{" not in name:
-            out[name.removeprefix("flowpbx_")] = float(value)
-    return out
 
 
 def test_queue_calls_leave_no_live_state_behind(e2e: Harness) -> None:
@@ -106,16 +77,9 @@ def test_queue_calls_leave_no_live_state_behind(e2e: Harness) -> None:
         ],
     )
     server.start()
-    token = admin_token(server)
-    e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            ext="102",
-            password=PASSWORD,
-            registrar=server.sip,
-            local_port=phone_port,
-            name="register-102",
-        )
+    token = admin_token(server, "memory-admin", "memory-admin-pw")
+    e2e.register(
+        server.sip, ext="102", password=PASSWORD, local_port=phone_port, name="register-102"
     ).start().check(timeout=20)
     phone = e2e.adopt_sipp(
         Sipp(
@@ -161,6 +125,15 @@ def test_queue_calls_leave_no_live_state_behind(e2e: Harness) -> None:
     after = wait_tables(server, token, back)
     grown = {k: (idle[k], after[k]) for k in TABLES if after[k] > idle[k]}
     assert not grown, f"live tables above their idle size (idle, after): {grown}"
+
+
+def tables(server: FlowpbxServer, token: str) -> dict[str, float]:
+    """The figures of /metrics with the flowpbx_ prefix removed."""
+    return {
+        name.removeprefix("flowpbx_"): value
+        for name, value in metrics(server, token).items()
+        if name.startswith("flowpbx_")
+    }
 
 
 def wait_tables(

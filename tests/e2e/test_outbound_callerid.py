@@ -11,7 +11,6 @@ import pytest
 
 from tests.e2e.baresip import Baresip
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import uas_extension
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 
@@ -49,9 +48,7 @@ def _invite_headers(messages: str) -> dict[str, str]:
 def _dial_out(
     e2e: Harness, server: FlowpbxServer, phone: Baresip, trunk_port: int, dialled: str, name: str
 ) -> dict[str, str]:
-    uas = e2e.adopt_sipp(
-        uas_extension(e2e.tmp_path, ext=TARGET, tone_hz=1300, local_port=trunk_port, name=name)
-    )
+    uas = e2e.uas(ext=TARGET, tone_hz=1300, local_port=trunk_port, name=name)
     uas.start()
     uas.wait_ready()
     phone.dial(f"sip:{dialled}@{server.sip[0]}:{server.sip[1]}")

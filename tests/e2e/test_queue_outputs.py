@@ -6,35 +6,27 @@ caller's capture tells which one the flow took; queue_calls and call history are
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
-from tests.audio_analysis import describe, tone_order
+from tests.audio_analysis import describe, has_tone, tone_order
 from tests.e2e.conftest import Harness
 from tests.e2e.queue_support import (
     HOLD_HZ,
     MEMBER_HZ,
     OUTPUT_HZ,
     caller,
-    has_tone,
     incoming,
     member,
+    queue_rows,
     queue_trace,
     start_company,
 )
-from tests.e2e.server import FlowpbxServer
 
 pytestmark = pytest.mark.e2e
 
 DID = "+37167000031"
 DID2 = "+37167000032"
-
-
-def _queue_rows(server: FlowpbxServer, queue: str, count: int) -> list[dict[str, Any]]:
-    return server.wait_rows(
-        "SELECT * FROM queue_calls WHERE queue = ? ORDER BY id", [queue], count=count
-    )
 
 
 def test_answered_after_the_member_hangs_up_history_has_wait_and_member(e2e: Harness) -> None:
@@ -78,7 +70,7 @@ def test_answered_after_the_member_hangs_up_history_has_wait_and_member(e2e: Har
     facts = entry["facts"]
     assert facts["answered_by"] == "101", facts
     assert facts["wait_s"] >= 3.0 and facts["talk_s"] >= 1.0, facts  # two rings + retry
-    (stat,) = _queue_rows(company.server, "ans", 1)
+    (stat,) = queue_rows(company.server, "ans", 1)
     assert stat["result"] == "answered" and stat["member"] == "101", stat
     assert abs(stat["wait_s"] - facts["wait_s"]) < 0.5 and stat["talk_s"] >= 1.0, (stat, facts)
 
@@ -122,7 +114,7 @@ def test_full_when_max_callers_wait_and_timeout_after_max_wait(e2e: Harness) -> 
 
     rows = company.server.history()
     assert sorted(queue_trace(r)["output"] for r in rows) == ["full", "timeout"], rows
-    stats = _queue_rows(company.server, "small", 2)
+    stats = queue_rows(company.server, "small", 2)
     assert [s["result"] for s in stats] == ["full", "timeout"], stats
     assert stats[0]["wait_s"] == 0.0 and stats[1]["wait_s"] >= 5.5, stats
 
@@ -165,9 +157,9 @@ def test_empty_without_registered_members_unless_join_empty(e2e: Harness) -> Non
 
     rows = company.server.history()
     assert [queue_trace(r)["output"] for r in rows[:2]] == ["empty", "timeout"], rows
-    (stat,) = _queue_rows(company.server, "nobody", 1)
+    (stat,) = queue_rows(company.server, "nobody", 1)
     assert stat["result"] == "empty", stat
-    waited = _queue_rows(company.server, "nobody-wait", 2)
+    waited = queue_rows(company.server, "nobody-wait", 2)
     assert [s["result"] for s in waited] == ["timeout", "hangup"], waited
     assert waited[0]["wait_s"] >= 2.5 and waited[1]["wait_s"] >= 1.5, waited
 
@@ -203,5 +195,5 @@ def test_exit_key_pressed_while_waiting_leaves_by_exit(e2e: Harness) -> None:
     entry = queue_trace(row)
     assert entry["output"] == "exit", row["trace"]
     assert entry["facts"]["wait_s"] >= 2.0, entry
-    (stat,) = _queue_rows(company.server, "leave", 1)
+    (stat,) = queue_rows(company.server, "leave", 1)
     assert stat["result"] == "exit" and stat["member"] is None, stat

@@ -8,8 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowpbx.pbx.rtp.library import SYSTEM_PROMPTS
-from tests.audio_analysis import describe, load_wav
+from tests.audio_analysis import (
+    describe,
+    find_audio_all,
+    has_tone,
+    similarity,
+    system_prompt,
+)
 from tests.e2e.conftest import Harness
 from tests.e2e.queue_support import (
     HOLD_HZ,
@@ -18,11 +23,8 @@ from tests.e2e.queue_support import (
     admin_token,
     caller,
     established,
-    find_audio,
-    has_tone,
     member,
     seed_queue_calls,
-    similarity,
     start_company,
     wait_waiting,
 )
@@ -34,19 +36,13 @@ DID2 = "+37167000042"
 FRAME = 160  # prompts are played in whole 20 ms frames
 
 
-def _prompt(name: str) -> np.ndarray:
-    rate, samples = load_wav(SYSTEM_PROMPTS / f"{name}.wav")
-    assert rate == 8000
-    return samples
-
-
 def _positions_heard(heard: np.ndarray) -> list[int]:
     """Each "you are caller number N" in the caller's audio, as N (one digit)."""
-    intro = _prompt("queue-position")
+    intro = system_prompt("queue-position")
     digit_at = -(-len(intro) // FRAME) * FRAME
-    digits = {d: _prompt(f"number-{d}") for d in range(10)}
+    digits = {d: system_prompt(f"number-{d}") for d in range(10)}
     out = []
-    for at in find_audio(heard, intro, threshold=0.8):
+    for at in find_audio_all(heard, intro, threshold=0.8):
         scores = {d: similarity(heard, t, at + digit_at) for d, t in digits.items()}
         best = max(scores, key=lambda d: scores[d])
         assert scores[best] > 0.8, scores
@@ -92,8 +88,8 @@ def test_callers_hear_their_position_periodically_between_hold_audio(e2e: Harnes
         assert has_tone(heard, HOLD_HZ, 2.5), describe(heard)  # hold audio in between
         assert has_tone(heard, OUTPUT_HZ["timeout"], 1.0), describe(heard)
     # the announcement is not the hold audio: it was found where the hold tone is absent
-    intro = _prompt("queue-position")
-    for at in find_audio(heard2, intro, threshold=0.8):
+    intro = system_prompt("queue-position")
+    for at in find_audio_all(heard2, intro, threshold=0.8):
         piece = heard2[at : at + len(intro)]
         spectrum = np.abs(np.fft.rfft(piece.astype(np.float64)))
         hold_bin = int(HOLD_HZ * len(piece) / 8000)

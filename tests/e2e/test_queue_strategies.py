@@ -5,11 +5,9 @@ that the caller heard that member (FFT of the caller's capture), and the call hi
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.audio_analysis import describe
+from tests.audio_analysis import describe, has_tone
 from tests.e2e.conftest import Harness
 from tests.e2e.queue_support import (
     HOLD_HZ,
@@ -17,28 +15,18 @@ from tests.e2e.queue_support import (
     OUTPUT_HZ,
     caller,
     established,
-    has_tone,
     incoming,
     member,
+    queue_rows,
     queue_trace,
     seed_queue_calls,
     start_company,
 )
-from tests.e2e.server import FlowpbxServer
 
 pytestmark = pytest.mark.e2e
 
 DID = "+37167000021"
 DID2 = "+37167000022"
-
-
-def _answered_rows(server: FlowpbxServer, queue: str, count: int) -> list[dict[str, Any]]:
-    return server.wait_rows(
-        "SELECT * FROM queue_calls WHERE queue = ? AND call_id NOT LIKE 'seed-%' ORDER BY id",
-        [queue],
-        count=count,
-        timeout=15,
-    )
 
 
 def test_ring_all_rings_every_free_member_first_answer_wins_others_cancelled(
@@ -87,7 +75,7 @@ def test_ring_all_rings_every_free_member_first_answer_wins_others_cancelled(
     (row,) = company.server.history()
     assert row["answered_by"] == "102"
     assert queue_trace(row)["output"] == "answered", row["trace"]
-    (stat,) = _answered_rows(company.server, "all", 1)
+    (stat,) = queue_rows(company.server, "all", 1)
     assert stat["member"] == "102" and stat["result"] == "answered", stat
 
 
@@ -146,7 +134,7 @@ def test_one_at_a_time_strategy_rings_the_member_the_history_picks(
     assert has_tone(heard, MEMBER_HZ[expected], 2.0), describe(heard)
     (row,) = company.server.history()
     assert row["answered_by"] == expected
-    (stat,) = _answered_rows(company.server, strategy, 1)
+    (stat,) = queue_rows(company.server, strategy, 1)
     assert stat["member"] == expected, stat
 
 
@@ -170,7 +158,7 @@ def test_round_robin_rotation_is_remembered_per_queue_across_callers_and_element
         call.start()
         call.check(timeout=40)
         cap.stop()
-        rows = _answered_rows(company.server, "rr", i + 1)
+        rows = queue_rows(company.server, "rr", i + 1)
         answered_by = str(rows[i]["member"])
         order.append(answered_by)
         heard = cap.audio()
@@ -200,7 +188,7 @@ def test_random_rings_only_free_registered_members(e2e: Harness) -> None:
         call.start()
         call.check(timeout=40)
         cap.stop()
-        rows = _answered_rows(company.server, "rnd", i + 1)
+        rows = queue_rows(company.server, "rnd", i + 1)
         ext = str(rows[i]["member"])
         answered.append(ext)
         assert has_tone(cap.audio(), MEMBER_HZ[ext], 1.0), describe(cap.audio())
@@ -250,7 +238,7 @@ def test_members_on_a_call_offline_or_in_wrapup_are_skipped(e2e: Harness) -> Non
     assert has_tone(heard, HOLD_HZ, 3.0), describe(heard)
     assert has_tone(heard, OUTPUT_HZ["timeout"], 1.0), describe(heard)
     assert established(phones["101"]) == 1 and established(phones["102"]) == 1
-    rows = _answered_rows(company.server, "skip", 3)
+    rows = queue_rows(company.server, "skip", 3)
     results = sorted((r["result"], r["member"] or "") for r in rows)
     assert results == [("answered", "101"), ("answered", "102"), ("timeout", "")], rows
 
@@ -283,7 +271,7 @@ def test_a_member_ringing_for_another_queue_is_skipped(e2e: Harness) -> None:
     assert has_tone(cap.audio(), MEMBER_HZ["102"], 1.0), describe(cap.audio())
     front.check(timeout=40)
     assert incoming(busy) == 1, busy.events()  # rung once, by `front` only
-    rows = _answered_rows(company.server, "back", 1)
+    rows = queue_rows(company.server, "back", 1)
     assert rows[0]["member"] == "102" and rows[0]["result"] == "answered", rows
 
 
@@ -321,5 +309,5 @@ def test_the_next_caller_rings_a_free_member_while_the_first_one_is_ringing(
     cap2.stop()
     assert has_tone(cap1.audio(), MEMBER_HZ["101"], 2.0), describe(cap1.audio())
     assert has_tone(cap2.audio(), MEMBER_HZ["102"], 2.0), describe(cap2.audio())
-    rows = _answered_rows(company.server, "busy-hour", 2)
+    rows = queue_rows(company.server, "busy-hour", 2)
     assert {r["member"] for r in rows} == {"101", "102"}, rows

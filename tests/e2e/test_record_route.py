@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.conftest import Harness
 from tests.e2e.peers import company, flow, tone_audio
+from tests.e2e.rawsip import read_message, response
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 
@@ -22,19 +23,6 @@ pytestmark = pytest.mark.e2e
 
 DID = "+37167000071"
 FAR_CONTACT = "sip:caller@192.0.2.55:5099"  # TEST-NET-1: the BYE must not go here
-
-
-def _read(sock: socket.socket, timeout: float) -> tuple[str, dict[str, list[str]], str]:
-    """The next SIP message on *sock*: start line, headers by lower-case name, raw text."""
-    sock.settimeout(timeout)
-    data, _ = sock.recvfrom(65535)
-    text = data.decode()
-    head = text.split("\r\n\r\n", 1)[0].split("\r\n")
-    headers: dict[str, list[str]] = {}
-    for line in head[1:]:
-        name, _, value = line.partition(":")
-        headers.setdefault(name.strip().lower(), []).append(value.strip())
-    return head[0], headers, text
 
 
 def test_record_route_copied_into_2xx_and_bye_follows_the_route_set(e2e: Harness) -> None:
@@ -78,16 +66,17 @@ def test_record_route_copied_into_2xx_and_bye_follows_the_route_set(e2e: Harness
         proxy.sendto(invite.encode(), (host, sip_port))
         deadline = time.monotonic() + 15
         while True:
-            start, headers, text = _read(proxy, max(0.1, deadline - time.monotonic()))
+            msg = read_message(proxy, max(0.1, deadline - time.monotonic()))
+            start, text = msg.start, msg.raw
             status = int(start.split()[1])
             if status >= 200:
                 break
-            if 100 < status < 200 and "tag=" in headers["to"][0]:
-                assert headers.get("record-route") == [near, far], text  # dialog-creating 1xx
+            if 100 < status < 200 and "tag=" in msg["to"]:
+                assert msg.get_all("record-route") == [near, far], text  # dialog-creating 1xx
         assert status == 200, text
-        assert headers.get("record-route") == [near, far], text
-        to = headers["to"][0]
-        contact = headers["contact"][0].strip("<>").split(">")[0]
+        assert msg.get_all("record-route") == [near, far], text
+        to = msg["to"]
+        contact = msg["contact"].strip("<>").split(">")[0]
         ack = (
             f"ACK {contact} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKrr2;rport\r\n"
@@ -100,25 +89,15 @@ def test_record_route_copied_into_2xx_and_bye_follows_the_route_set(e2e: Harness
         proxy.sendto(ack.encode(), (host, sip_port))
         # The play flow ends after its 0.6 s prompt: flowpbx hangs up.
         while True:
-            start, headers, text = _read(proxy, 15)
+            msg = read_message(proxy, 15)
+            start, text = msg.start, msg.raw
             if start.startswith("BYE "):
                 break
             assert start.startswith("SIP/2.0 200"), text  # at most a 200 retransmission
         assert start == f"BYE {FAR_CONTACT} SIP/2.0", text
-        assert headers.get("route") == [near, far], text
-        assert headers["call-id"] == ["rr-call-1@provider.example"], text
-        reply = "\r\n".join(
-            ["SIP/2.0 200 OK"]
-            + [f"Via: {v}" for v in headers["via"]]
-            + [
-                f"From: {headers['from'][0]}",
-                f"To: {headers['to'][0]}",
-                f"Call-ID: {headers['call-id'][0]}",
-                f"CSeq: {headers['cseq'][0]}",
-                "Content-Length: 0",
-            ]
-        )
-        proxy.sendto((reply + "\r\n\r\n").encode(), (host, sip_port))
+        assert msg.get_all("route") == [near, far], text
+        assert msg.get_all("call-id") == ["rr-call-1@provider.example"], text
+        proxy.sendto(response(msg).encode(), (host, sip_port))
         rows = server.wait_rows(
             "SELECT outcome FROM call_history WHERE call_id = ? AND outcome != 'in_progress'",
             ("rr-call-1@provider.example",),

@@ -10,7 +10,6 @@ import time
 import pytest
 
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import register, uas_extension
 from tests.e2e.test_security_scanners import attempt, options_answer
 
 pytestmark = pytest.mark.e2e
@@ -48,16 +47,13 @@ def test_allow_list_admits_its_network_and_refuses_elsewhere_like_a_wrong_passwo
     rows = server.wait_rows("SELECT source FROM registrations WHERE extension='101'")
     assert rows[0]["source"].startswith("127.0.0.2:"), rows
     # ... and calls 102 (a SIPp phone without an allow-list, on 127.0.0.1): the call completes.
-    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="102", name="callee-102"))
-    e2e.adopt_sipp(
-        register(
-            e2e.tmp_path,
-            registrar=server.sip,
-            ext="102",
-            password=PASSWORDS["102"],
-            local_port=callee.local_port,
-            name="register-102",
-        )
+    callee = e2e.uas(ext="102", name="callee-102")
+    e2e.register(
+        server.sip,
+        ext="102",
+        password=PASSWORDS["102"],
+        local_port=callee.local_port,
+        name="register-102",
     ).start().check(timeout=20)
     callee.start().wait_ready()
     caller = e2e.sipp(

@@ -18,16 +18,15 @@ Also: sixteen leading CRLFs do not let an OPTIONS past ``FLOWPBX_SIP_OPTIONS_POL
 
 from __future__ import annotations
 
-import json
 import secrets
 import socket
 import time
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.apiclient import admin_token, metrics, wait_metrics
 from tests.e2e.peers import company, flow, tone_audio
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
@@ -188,50 +187,6 @@ def _status(response: bytes | None) -> str:
     return "no final response" if response is None else response.split(b"\r\n", 1)[0].decode()
 
 
-def _token(server: FlowpbxServer) -> str:
-    server.cli("user", "create", "hostile-admin", "--password", ADMIN_PASSWORD, "--role", "admin")
-    body = json.dumps({"username": "hostile-admin", "password": ADMIN_PASSWORD}).encode()
-    req = urllib.request.Request(
-        server.http + "/api/v1/auth/login",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return str(json.loads(r.read())["token"])
-
-
-def _metrics(server: FlowpbxServer, token: str) -> dict[str, float]:
-    req = urllib.request.Request(
-        server.http + "/metrics", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        text = r.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, _, value = line.partition(" ")
-            out[name] = float(value)
-    return out
-
-
-def _wait_metrics(
-    server: FlowpbxServer,
-    token: str,
-    ok: Callable[[dict[str, float]], bool],
-    what: str,
-    timeout: float = 90.0,
-) -> dict[str, float]:
-    deadline = time.monotonic() + timeout
-    while True:
-        m = _metrics(server, token)
-        if ok(m):
-            return m
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: {m}\n{server.logs()}")
-        time.sleep(0.25)
-
-
 def test_hostile_numbers_get_a_4xx_and_leave_nothing_behind(tmp_path: Path) -> None:
     trunk_port = free_udp_port()
     server = FlowpbxServer(tmp_path, None, rtp_port_count=20)
@@ -243,8 +198,8 @@ def test_hostile_numbers_get_a_4xx_and_leave_nothing_behind(tmp_path: Path) -> N
         flows=[flow("Main", [DID], {"main": {"type": "play", "params": {"audio": "hello"}}})],
     )
     with server:
-        token = _token(server)
-        before = _metrics(server, token)
+        token = admin_token(server, "hostile-admin", ADMIN_PASSWORD)
+        before = metrics(server, token)
         assert before["flowpbx_rtp_ports_in_use"] == 0
 
         statuses: list[tuple[str, str, str]] = []
@@ -282,7 +237,7 @@ def test_hostile_numbers_get_a_4xx_and_leave_nothing_behind(tmp_path: Path) -> N
         # Everything answered and ACKed: no live transaction beyond those before the attack
         # (completed ones go with Timer I/J: at once over TCP, T4 over UDP) and every RTP
         # port back in the pool.
-        after = _wait_metrics(
+        after = wait_metrics(
             server,
             token,
             lambda m: (
@@ -308,13 +263,13 @@ def test_leading_crlfs_do_not_get_options_past_the_known_policy(tmp_path: Path) 
         },
     )
     with server:
-        token = _token(server)
-        hidden = _metrics(server, token)["flowpbx_sip_dropped_hidden"]
+        token = admin_token(server, "hostile-admin", ADMIN_PASSWORD)
+        hidden = metrics(server, token)["flowpbx_sip_dropped_hidden"]
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.3", 0))  # an unknown scanner
             data, _ = _request("OPTIONS", sock.getsockname(), server.sip, transport="UDP")
             sock.sendto(b"\r\n" * 16 + data, server.sip)
-            _wait_metrics(
+            wait_metrics(
                 server,
                 token,
                 lambda m: m["flowpbx_sip_dropped_hidden"] == hidden + 1,

@@ -21,9 +21,7 @@ import os
 import select
 import socket
 import stat
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from tests.audio_analysis import make_tone_wav
+from tests.e2e.httppeer import QuietHandler, serving
 from tests.e2e.server import FlowpbxServer
 from tests.services.hostile_audio import flac_claiming, flac_silence
 
@@ -214,18 +213,12 @@ def test_audio_that_decodes_to_gigabytes_is_refused_by_its_header(
 # ------------------------------------------------------------------ webhook targets
 
 
-class _Hook(BaseHTTPRequestHandler):
+class _Hook(QuietHandler):
     hits: list[str] = []
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         type(self).hits.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Length", "1")
-        self.end_headers()
-        self.wfile.write(b"1")
+        self.reply(b"1")
 
     do_POST = do_GET
 
@@ -235,15 +228,8 @@ def hook() -> Iterator[tuple[int, type[_Hook]]]:
     class handler(_Hook):
         hits: list[str] = []
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield httpd.server_address[1], handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with serving(handler) as port:
+        yield port, handler
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import Harness
-from tests.e2e.raw_sip import FakeProvider, extension_invite
+from tests.e2e.rawsip import FakeProvider, extension_invite
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 

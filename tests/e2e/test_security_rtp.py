@@ -13,12 +13,10 @@ scans: one packet per port per sweep, as a port scanner does) and one elsewhere,
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import struct
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,9 +24,11 @@ import numpy as np
 import pytest
 
 from flowpbx.media.rtp import build_rtcp_rr
-from tests.audio_analysis import parse_rtp, rms, rtp_audio, ulaw_encode
+from tests.audio_analysis import has_tone, parse_rtp, rms, rtp_audio, ulaw_encode
+from tests.e2e.apiclient import login, metrics
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import company, flow, has_tone, tone_audio, trace_output
+from tests.e2e.peers import company, flow, tone_audio, trace_output
+from tests.e2e.rawsip import read_message, response
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 
@@ -197,18 +197,6 @@ class Media(threading.Thread):
         return rtp_audio(packets)
 
 
-def _read_sip(sock: socket.socket, timeout: float) -> tuple[str, dict[str, list[str]], str]:
-    sock.settimeout(timeout)
-    data, _ = sock.recvfrom(65535)
-    text, _, body = data.decode().partition("\r\n\r\n")
-    head = text.split("\r\n")
-    headers: dict[str, list[str]] = {}
-    for line in head[1:]:
-        name, _, value = line.partition(":")
-        headers.setdefault(name.strip().lower(), []).append(value.strip())
-    return head[0], headers, body
-
-
 class Call:
     """The provider's side of one call: INVITE with SDP naming `sdp_host`:`sdp_port`, ACK
     the 200, answer flowpbx's BYE."""
@@ -243,12 +231,13 @@ class Call:
         self.sip.sendto(invite.encode(), self.server.sip)
         deadline = time.monotonic() + 15
         while True:
-            start, headers, body = _read_sip(self.sip, max(0.1, deadline - time.monotonic()))
+            msg = read_message(self.sip, max(0.1, deadline - time.monotonic()))
+            start, body = msg.start, msg.body
             if start.startswith("SIP/2.0 ") and int(start.split()[1]) >= 200:
                 break
         assert start.startswith("SIP/2.0 200"), (start, self.server.logs())
-        self._to = headers["to"][0]
-        contact = headers["contact"][0].strip("<>").split(">")[0]
+        self._to = msg["to"]
+        contact = msg["contact"].strip("<>").split(">")[0]
         ack = (
             f"ACK {contact} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{self.call_id}a;rport\r\n"
@@ -268,23 +257,12 @@ class Call:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                start, headers, _ = _read_sip(self.sip, max(0.1, deadline - time.monotonic()))
+                msg = read_message(self.sip, max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 raise AssertionError(f"no BYE from flowpbx\n{self.server.logs()}") from None
-            if start.startswith("BYE "):
+            if msg.start.startswith("BYE "):
                 break
-        reply = "\r\n".join(
-            ["SIP/2.0 200 OK"]
-            + [f"Via: {v}" for v in headers["via"]]
-            + [
-                f"From: {headers['from'][0]}",
-                f"To: {headers['to'][0]}",
-                f"Call-ID: {headers['call-id'][0]}",
-                f"CSeq: {headers['cseq'][0]}",
-                "Content-Length: 0",
-            ]
-        )
-        self.sip.sendto((reply + "\r\n\r\n").encode(), self.server.sip)
+        self.sip.sendto(response(msg).encode(), self.server.sip)
 
 
 def start_server(
@@ -301,28 +279,6 @@ def start_server(
     server.start()
     server.cli("user", "create", "admin", "--password", PASSWORD, "--role", "admin")
     return server
-
-
-def metrics(server: FlowpbxServer) -> dict[str, float]:
-    login = urllib.request.Request(
-        server.http + "/api/v1/auth/login",
-        data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(login, timeout=10) as r:
-        token = json.loads(r.read())["token"]
-    request = urllib.request.Request(
-        server.http + "/metrics", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        text = r.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, _, value = line.partition(" ")
-            values[name] = float(value)
-    return values
 
 
 # -- the attacks -----------------------------------------------------------------------------
@@ -367,7 +323,7 @@ def test_strangers_spraying_the_port_range_get_no_prompt_and_the_caller_hears_it
     assert rms(audio) > 1000
     (row,) = server.history()
     assert row["call_id"] == "bleed-prompt" and row["outcome"] != "in_progress"
-    counters = metrics(server)
+    counters = metrics(server, login(server, "admin", PASSWORD))
     assert counters["flowpbx_rtp_packets_ignored"] > 0, counters
     assert counters["flowpbx_rtcp_packets_ignored"] > 0, counters
 
@@ -451,6 +407,6 @@ def test_a_phone_behind_nat_latches_rtp_and_rtcp_while_strangers_spray(e2e: Harn
     assert has_tone(audio, 700.0, 8.5), server.logs()
     reports = [d for d in phone.rtcp_in if len(d) >= 8 and d[1] in (200, 201)]
     assert reports, server.logs()
-    counters = metrics(server)
+    counters = metrics(server, login(server, "admin", PASSWORD))
     assert counters["flowpbx_rtp_packets_ignored"] > 0, counters
     assert counters["flowpbx_rtcp_packets_ignored"] > 0, counters

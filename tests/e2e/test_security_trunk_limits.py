@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import Harness
 from tests.e2e.peers import company, flow, tone_audio
-from tests.e2e.raw_sip import Reply, parse_reply, request, sdp
+from tests.e2e.rawsip import Reply, parse_reply, request, sdp
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 

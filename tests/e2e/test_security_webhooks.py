@@ -6,36 +6,27 @@ and the server never sees a request — and reaches the server once an admin tur
 from __future__ import annotations
 
 import json
-import threading
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
+from tests.e2e.apiclient import admin_token, api
 from tests.e2e.conftest import Harness
-from tests.e2e.faults_support import call_once, hook_server, output_of
-from tests.e2e.server import FlowpbxServer
+from tests.e2e.faults_support import call_once, hook_server
+from tests.e2e.httppeer import QuietHandler, serving
+from tests.e2e.peers import trace_output
 from tests.netutil import free_udp_port
 
 pytestmark = pytest.mark.e2e
 
 
-class _Hook(BaseHTTPRequestHandler):
+class _Hook(QuietHandler):
     seen: list[str] = []
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.body()
         type(self).seen.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", "1")
-        self.end_headers()
-        self.wfile.write(b"1")
+        self.reply(b"1", "text/plain")
 
 
 @pytest.fixture
@@ -43,29 +34,8 @@ def hook() -> Iterator[tuple[str, type[_Hook]]]:
     class handler(_Hook):
         seen: list[str] = []
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/hook", handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
-
-
-def api(server: FlowpbxServer, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    request = urllib.request.Request(
-        server.http + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-        },
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return json.loads(r.read())
+    with serving(handler) as port:
+        yield f"http://127.0.0.1:{port}/hook", handler
 
 
 def test_private_webhook_targets_need_the_setting(
@@ -86,14 +56,11 @@ def test_private_webhook_targets_need_the_setting(
             "other": {"type": "play", "params": {"audio": "short"}},
         },
     )
-    server.cli("user", "create", "admin", "--password", "hooks-admin-pw", "--role", "admin")
-    token = api(
-        server, "POST", "/api/v1/auth/login", {"username": "admin", "password": "hooks-admin-pw"}
-    )["token"]
+    token = admin_token(server, "admin", "hooks-admin-pw")
     assert api(server, "GET", "/api/v1/settings", token=token)["allow_private_webhooks"] is False
 
     refused = call_once(e2e, server, in_port, "refused")
-    assert output_of(refused, "main") == "default", refused["trace"]
+    assert trace_output(refused, "main") == "default", refused["trace"]
     assert handler.seen == []  # refused before any connection was made
     assert "private address" in server.stderr_path.read_text(errors="replace") or any(
         "private" in json.dumps(e) for e in refused["trace"]
@@ -102,11 +69,11 @@ def test_private_webhook_targets_need_the_setting(
     out = api(server, "PUT", "/api/v1/settings", {"allow_private_webhooks": True}, token=token)
     assert out["allow_private_webhooks"] is True
     allowed = call_once(e2e, server, in_port, "allowed")
-    assert output_of(allowed, "main") == "1", allowed["trace"]
+    assert trace_output(allowed, "main") == "1", allowed["trace"]
     assert handler.seen == ["/hook"]
 
     # and off again: refused again, without a restart
     api(server, "PUT", "/api/v1/settings", {"allow_private_webhooks": False}, token=token)
     again = call_once(e2e, server, in_port, "refused-again")
-    assert output_of(again, "main") == "default", again["trace"]
+    assert trace_output(again, "main") == "default", again["trace"]
     assert handler.seen == ["/hook"]

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import register, uas_extension
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp
 
@@ -65,9 +64,7 @@ def _company(trunks: dict[str, tuple[int, str]] | None = None) -> dict[str, Any]
 
 
 def _register(e2e: Harness, server: FlowpbxServer, ext: str, **kw: Any) -> Sipp:
-    sipp = e2e.adopt_sipp(
-        register(e2e.tmp_path, registrar=server.sip, ext=ext, password=PASSWORDS[ext], **kw)
-    )
+    sipp = e2e.register(server.sip, ext=ext, password=PASSWORDS[ext], **kw)
     sipp.start().check(timeout=15)
     return sipp
 
@@ -118,7 +115,7 @@ def test_invite_answers_challenge_and_call_completes(
     e2e: Harness, shared_server: FlowpbxServer
 ) -> None:
     server = shared_server
-    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="103"))
+    callee = e2e.uas(ext="103")
     _register(e2e, server, "103", local_port=callee.local_port)
     callee.start().wait_ready()
     caller = _caller(e2e, server, "uac_invite_auth.xml", "103", talk_ms=300, ack_delay_ms=0)
@@ -148,7 +145,7 @@ def test_2xx_retransmitted_until_the_late_ack(e2e: Harness, shared_server: Flowp
     """SIPp holds its ACK back 1.7 s, as if the first was lost: flowpbx's INVITE server
     transaction retransmits the 200 (after T1 = 0.5 s and 2*T1 more, RFC 3261 §13.3.1.4)."""
     server = shared_server
-    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="105"))
+    callee = e2e.uas(ext="105")
     _register(e2e, server, "105", local_port=callee.local_port)
     callee.start().wait_ready()
     caller = _caller(e2e, server, "uac_invite_auth.xml", "105", talk_ms=300, ack_delay_ms=1700)
@@ -192,7 +189,7 @@ def test_reinvite_hold_and_resume_in_a_bridged_call(
     """The caller holds (a=sendonly) and resumes (a=sendrecv) with re-INVITEs: flowpbx answers
     recvonly, then sendrecv, and while held it sends the caller no RTP (RFC 3264 §8.4)."""
     server = shared_server
-    callee = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="106"))
+    callee = e2e.uas(ext="106")
     _register(e2e, server, "106", local_port=callee.local_port)
     callee.start().wait_ready()
     caller = _caller(e2e, server, "uac_hold.xml", "106", talk_ms=1000, ack_delay_ms=0, hold_ms=1200)

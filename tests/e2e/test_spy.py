@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.audio_analysis import describe, load_wav
+from tests.audio_analysis import describe, load_wav, tones_present
+from tests.e2e.apiclient import api_status
 from tests.e2e.baresip import Baresip
 from tests.e2e.conftest import Harness
 
@@ -35,14 +35,7 @@ def tones_in(samples: np.ndarray, start_s: float, end_s: float) -> set[str]:
     assert x.size >= 4000, f"window {start_s:.2f}-{end_s:.2f} s is outside the recording"
     if float(np.sqrt(np.mean(x**2))) < 100:
         return set()
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
-    freqs = np.fft.rfftfreq(x.size, 1 / 8000)
-    total = float(spectrum.sum())
-    return {
-        name
-        for name, f in NAMES.items()
-        if float(spectrum[(freqs > f - 20) & (freqs < f + 20)].sum()) > 0.05 * total
-    }
+    return tones_present(x, NAMES, width_hz=20)
 
 
 def window(t0: float, start: float, end: float) -> tuple[float, float]:
@@ -121,12 +114,12 @@ def test_listen_whisper_barge_switching_api_and_refusal(e2e: Harness) -> None:
 
     # Spy call 3: the UI's button (POST /api/v1/calls/{id}/spy, barge) rings the supervisor's
     # phone, which answers; then the client ends the call and flowpbx hangs the supervisor up.
-    _, login = _api(server, "POST", "/api/v1/auth/login", LOGIN)
+    _, login = api_status(server, "POST", "/api/v1/auth/login", LOGIN)
     token = login["token"]
-    _, calls = _api(server, "GET", "/api/v1/calls", token=token)
+    _, calls = api_status(server, "GET", "/api/v1/calls", token=token)
     (call,) = [c for c in calls if c["caller"] == "102"]
     body = {"supervisor": "103", "mode": "barge"}
-    status, _ = _api(server, "POST", f"/api/v1/calls/{call['id']}/spy", body, token=token)
+    status, _ = api_status(server, "POST", f"/api/v1/calls/{call['id']}/spy", body, token=token)
     assert status == 202
     sup.wait_event("CALL_ESTABLISHED", 15)
     t_sup3 = time.monotonic()
@@ -189,13 +182,3 @@ def test_listen_whisper_barge_switching_api_and_refusal(e2e: Harness) -> None:
 
 
 LOGIN = {"username": "admin", "password": "demo-admin"}
-
-
-def _api(server: Any, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(server.http + path, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, json.loads(r.read() or b"null")

@@ -24,12 +24,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from flowpbx.media.srtp import SrtpContext
 from flowpbx.sip.sdes import CryptoAttribute, crypto_values, new_key
-from tests.audio_analysis import describe, make_tone_wav, tone_runs, tone_segments, ulaw_encode
+from tests.audio_analysis import describe, has_tone, make_tone_wav, ulaw_encode
 from tests.audio_analysis import tone as make_tone
 from tests.e2e.conftest import Harness
 from tests.e2e.rawsip import Dialog, Msg, RawUa
@@ -43,11 +42,6 @@ OUT_NUMBER = "29000017"
 PROMPT_HZ = 400.0
 ENV = {"FLOWPBX_SRTP_ALLOW_INSECURE_SIGNALLING": "1"}
 SUITE = "AES_CM_128_HMAC_SHA1_80"
-
-
-def _has_tone(samples: np.ndarray, freq: float, min_seconds: float) -> bool:
-    runs = tone_runs(tone_segments(samples), tolerance_hz=15)
-    return any(abs(r.freq - freq) <= 15 and r.duration >= min_seconds for r in runs)
 
 
 def _config(server: FlowpbxServer, trunk_port: int = 9) -> dict[str, Any]:
@@ -141,8 +135,8 @@ def test_two_srtp_phones_call_each_other(e2e: Harness) -> None:
     alice.wait_event("CALL_CLOSED", 10)
     _, heard_by_alice = alice.received_wav()
     _, heard_by_bob = bob.received_wav()
-    assert _has_tone(heard_by_alice, 1100, 2.5), describe(heard_by_alice)
-    assert _has_tone(heard_by_bob, 700, 2.5), describe(heard_by_bob)
+    assert has_tone(heard_by_alice, 1100, 2.5), describe(heard_by_alice)
+    assert has_tone(heard_by_bob, 700, 2.5), describe(heard_by_bob)
     assert _legs_srtp(server) == [True, True]
     payloads = [d.payload for d in capture.stop()]
     assert len(payloads) > 100, "the capture saw no media"
@@ -168,9 +162,9 @@ def test_srtp_phone_calls_a_flow_with_a_plain_extension(e2e: Harness) -> None:
     alice.wait_event("CALL_CLOSED", 10)
     _, heard_by_alice = alice.received_wav()
     _, heard_by_carol = carol.received_wav()
-    assert _has_tone(heard_by_alice, PROMPT_HZ, 1.0), describe(heard_by_alice)
-    assert _has_tone(heard_by_alice, 1300, 2.5), describe(heard_by_alice)
-    assert _has_tone(heard_by_carol, 700, 2.5), describe(heard_by_carol)
+    assert has_tone(heard_by_alice, PROMPT_HZ, 1.0), describe(heard_by_alice)
+    assert has_tone(heard_by_alice, 1300, 2.5), describe(heard_by_alice)
+    assert has_tone(heard_by_carol, 700, 2.5), describe(heard_by_carol)
     assert sorted(_legs_srtp(server)) == [False, True]
 
 
@@ -189,8 +183,8 @@ def test_srtp_phone_calls_a_plain_provider(e2e: Harness) -> None:
     alice.wait_event("CALL_CLOSED", 10)
     _, heard_by_alice = alice.received_wav()
     _, heard_by_provider = provider.received_wav()
-    assert _has_tone(heard_by_alice, 1500, 2.5), describe(heard_by_alice)
-    assert _has_tone(heard_by_provider, 700, 2.5), describe(heard_by_provider)
+    assert has_tone(heard_by_alice, 1500, 2.5), describe(heard_by_alice)
+    assert has_tone(heard_by_provider, 700, 2.5), describe(heard_by_provider)
     assert sorted(_legs_srtp(server)) == [False, True]
 
 
@@ -216,7 +210,7 @@ def test_pjsua2_srtp_call_holds_and_resumes(e2e: Harness) -> None:
     bob.wait_event("CALL_ESTABLISHED", timeout=5)
     bob.wait_event("CALL_CLOSED", timeout=10)
     _, heard_by_bob = bob.received_wav()
-    assert _has_tone(heard_by_bob, 600, 0.8), describe(heard_by_bob)
+    assert has_tone(heard_by_bob, 600, 0.8), describe(heard_by_bob)
     assert _legs_srtp(server) == [True, True]
     assert _metrics(server)["srtp_auth_failures"] == 0
 
@@ -323,7 +317,7 @@ def test_bad_srtp_packets_are_dropped_counted_and_not_heard(e2e: Harness) -> Non
     finally:
         phone.close()
     _, heard = carol.received_wav()
-    assert _has_tone(heard, 900, 2.5), describe(heard)
+    assert has_tone(heard, 900, 2.5), describe(heard)
     runs = tone_runs(tone_segments(heard), tolerance_hz=30)
     assert not any(abs(r.freq - 3000) < 100 for r in runs), describe(heard)
     # each forged and each plain packet failed authentication; replays counted apart

@@ -19,15 +19,16 @@ from flowpbx.media.tones import dtmf_tone
 from tests.audio_analysis import (
     _udp_frame,
     describe,
+    has_tone,
     tone,
     tone_segments,
     ulaw_encode,
     write_pcap,
 )
+from tests.e2e import transfer_support as xfer
 from tests.e2e.conftest import Harness
 from tests.e2e.sipp import Sipp
-from tests.e2e.test_transfer import AGENT_HZ, _company, _has_tone, _provider, _registered
-from tests.e2e.test_transfer_paths import ERROR_HZ, _ends_with_agent, _hold_between_agent_runs
+from tests.e2e.transfer_support import AGENT_HZ, ERROR_HZ
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +94,7 @@ def _key_frames(samples: Any, key: str) -> int:
 def _call(e2e: Harness, tag: str, pressed: str) -> tuple[Any, Any]:
     """A provider call answered by in-band 101, who keys `pressed` (`_agent_audio`); the
     provider hangs up after some 13 s. The server and what the provider received."""
-    server, trunk_port = _company(e2e, tag, tones={"invalid-number": ERROR_HZ})
+    server, trunk_port = xfer.company(e2e, tag, tones={"invalid-number": ERROR_HZ})
     sent = _agent_audio(pressed)
     # The analysis sees every key in what 101 sends (6 frames of 20 ms each).
     assert all(_key_frames(sent, key) >= 5 for key in pressed), describe(sent)
@@ -101,7 +102,7 @@ def _call(e2e: Harness, tag: str, pressed: str) -> tuple[Any, Any]:
         Sipp(
             "uas_inband.xml",
             e2e.tmp_path,
-            local_port=_registered(e2e, server, "101", tag),
+            local_port=xfer.registered(e2e, server, "101", tag),
             service="101",
             variables={"answer_after_ms": 0},
             files={"inband.pcap": _pcap(e2e.tmp_path / "agent101-inband.pcap", sent)},
@@ -110,7 +111,7 @@ def _call(e2e: Harness, tag: str, pressed: str) -> tuple[Any, Any]:
     )
     agent.start()
     agent.wait_ready()
-    provider = _provider(e2e, server, trunk_port, talk_ms=13000)
+    provider = xfer.provider(e2e, server, trunk_port, talk_ms=13000)
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     provider.check(timeout=40)  # the provider hangs up after ~13 s of talk
@@ -126,13 +127,13 @@ def test_inband_star2_keys_are_not_heard_by_the_other_party(e2e: Harness) -> Non
     assert {key: _key_frames(heard, key) for key in "210"} == {"2": 0, "1": 0, "0": 0}
     assert _key_frames(heard, "*") * 20 < 100, _key_frames(heard, "*")
     # 101 before its keys, hold audio during the attempt, 101 again once it failed.
-    assert _has_tone(heard, AGENT_HZ, 1.0), describe(heard)
-    seconds, on_notes = _hold_between_agent_runs(heard)
+    assert has_tone(heard, AGENT_HZ, 1.0), describe(heard)
+    seconds, on_notes = xfer.hold_between_agent_runs(heard)
     assert seconds >= 3.0 and on_notes >= 0.5, (seconds, on_notes, describe(heard))
-    assert _ends_with_agent(heard), describe(heard)
+    assert xfer.ends_with_agent(heard), describe(heard)
 
     (row,) = server.history()
-    transfers = [e["facts"] for e in row["trace"] if e.get("type") == "transfer"]
+    transfers = xfer.transfers(row)
     assert [(t["to"], t["result"]) for t in transfers] == [("102", "unknown")], row["trace"]
 
 
@@ -149,6 +150,6 @@ def test_inband_lone_star_is_quiet_only_until_the_pause(e2e: Harness) -> None:
     # 101's tone resumes 0.3 s after its `*` but stays unheard for the pause: a gap of
     # well over a second (0.5 s of it is 101's own silence), then 101 to the end.
     assert segments[back].start - segments[first_off].start >= 2.0, describe(heard)
-    assert _ends_with_agent(heard), describe(heard)
+    assert xfer.ends_with_agent(heard), describe(heard)
     (row,) = server.history()
-    assert not [e for e in row["trace"] if e.get("type") == "transfer"], row["trace"]
+    assert not xfer.transfers(row), row["trace"]

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.audio_analysis import describe, tone_order
+from tests.audio_analysis import describe, has_tone, tone_order
+from tests.e2e import transfer_support as xfer
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import CALLER, PROVIDER_TONE_HZ, provider_call, tone_pcap, uas_extension
+from tests.e2e.peers import CALLER, PROVIDER_TONE_HZ, tone_pcap
 from tests.e2e.server import FlowpbxServer
 from tests.e2e.sipp import Sipp
-from tests.e2e.test_transfer import DID, TARGET_HZ, _company, _has_tone, _registered
+from tests.e2e.transfer_support import DID, TARGET_HZ
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +71,7 @@ def _setup(
 ) -> tuple[FlowpbxServer, Any, PjsuaPhone, Any]:
     """The company of test_transfer.py, 103 on baresip, 101 on pjsua2 (registered), and the
     provider's SIPp (not started yet)."""
-    server, trunk_port = _company(e2e, tag)
+    server, trunk_port = xfer.company(e2e, tag)
     target = e2e.baresip(
         name=f"t{tag}", user="103", password=f"pw-long-103-{tag}", registrar=server.sip,
         tone_hz=TARGET_HZ, answermode=answermode,
@@ -81,12 +82,9 @@ def _setup(
                    *phone_args)
     )  # fmt: skip
     server.wait_rows("SELECT 1 FROM registrations WHERE extension = '101'", timeout=20)
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path, pbx=server.sip, trunk_port=trunk_port, did=DID, digit="5",
-            dtmf_at_ms=200, hangup_expected=True,
-        )
-    )  # fmt: skip
+    provider = e2e.provider(
+        server.sip, trunk_port, did=DID, digit="5", dtmf_at_ms=200, hangup_expected=True
+    )
     return server, target, phone, provider
 
 
@@ -97,10 +95,6 @@ def _rows(server: FlowpbxServer, count: int) -> list[dict[str, Any]]:
     for row in rows:
         row["trace"] = json.loads(row["trace"])
     return rows
-
-
-def _transfers(row: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e["facts"] for e in row["trace"] if e.get("type") == "transfer"]
 
 
 def _transferred(e2e: Harness, tag: str, *phone_args: str) -> tuple[FlowpbxServer, Any, Any]:
@@ -135,10 +129,10 @@ def test_pjsua2_blind_transfer_button(e2e: Harness) -> None:
     assert tone_order(heard, [PHONE_HZ, TARGET_HZ], tolerance_hz=15) == [PHONE_HZ, TARGET_HZ], (
         describe(heard)
     )
-    assert _has_tone(heard, TARGET_HZ, 3.0), describe(heard)
-    assert _has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
+    assert has_tone(heard, TARGET_HZ, 3.0), describe(heard)
+    assert has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
     (row,) = _rows(server, 1)
-    (facts,) = _transfers(row)
+    (facts,) = xfer.transfers(row)
     assert facts["kind"] == "blind" and facts["to"] == "103", row["trace"]
     assert facts["result"] == "completed", row["trace"]
 
@@ -154,19 +148,19 @@ def test_pjsua2_attended_transfer_button_with_replaces(e2e: Harness, refer_on: s
     assert tone_order(heard, [PHONE_HZ, TARGET_HZ], tolerance_hz=15) == [PHONE_HZ, TARGET_HZ], (
         describe(heard)
     )
-    assert _has_tone(heard, TARGET_HZ, 3.0), describe(heard)
+    assert has_tone(heard, TARGET_HZ, 3.0), describe(heard)
     # 103 heard 101 in the consultation, then the provider.
     order = tone_order(heard_by_target, [PHONE_HZ, PROVIDER_TONE_HZ], tolerance_hz=15)
     assert order == [PHONE_HZ, PROVIDER_TONE_HZ], describe(heard_by_target)
-    assert _has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
+    assert has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
     rows = _rows(server, 2)
     provider_row = next(r for r in rows if r["did"] == DID)
     internal_row = next(r for r in rows if r["did"] == "103")
-    (facts,) = _transfers(provider_row)
+    (facts,) = xfer.transfers(provider_row)
     assert facts["method"] == "refer" and facts["kind"] == "attended", provider_row["trace"]
     assert facts["to"] == "103" and facts["result"] == "completed", provider_row["trace"]
     assert facts["by"] == "101", provider_row["trace"]
-    (facts,) = _transfers(internal_row)  # 101's consultation call shows it too
+    (facts,) = xfer.transfers(internal_row)  # 101's consultation call shows it too
     assert facts["method"] == "refer" and facts["result"] == "completed", internal_row["trace"]
 
 
@@ -198,13 +192,13 @@ def test_pjsua2_semi_attended_transfer_while_the_target_rings(e2e: Harness) -> N
     assert tone_order(heard, [PHONE_HZ, TARGET_HZ], tolerance_hz=15) == [PHONE_HZ, TARGET_HZ], (
         describe(heard)
     )
-    assert _has_tone(heard, TARGET_HZ, 3.0), describe(heard)
+    assert has_tone(heard, TARGET_HZ, 3.0), describe(heard)
     _, heard_by_target = target.received_wav()
-    assert _has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
+    assert has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
     rows = _rows(server, 2)
-    (facts,) = _transfers(next(r for r in rows if r["did"] == DID))
+    (facts,) = xfer.transfers(next(r for r in rows if r["did"] == DID))
     assert (facts["kind"], facts["to"], facts["result"]) == ("semi-attended", "103", "completed")
-    (facts,) = _transfers(next(r for r in rows if r["did"] == "103"))
+    (facts,) = xfer.transfers(next(r for r in rows if r["did"] == "103"))
     assert facts["result"] == "replaced", facts
 
 
@@ -221,15 +215,15 @@ def test_pjsua2_blind_transfer_to_a_non_extension_is_declined(e2e: Harness) -> N
     assert "calls_kept" in names, detail  # nothing was released by the refused REFER
     provider.check(timeout=30)  # 101 hung up: the provider's call ends
     (row,) = _rows(server, 1)
-    assert not _transfers(row), row["trace"]
+    assert not xfer.transfers(row), row["trace"]
 
 
 def test_refer_from_the_provider_leg_is_forbidden(e2e: Harness) -> None:
     """Only an extension's own dialog may transfer: a REFER from the trunk's side of a
     bridged call gets 403 and the call goes on until the provider hangs up."""
-    server, trunk_port = _company(e2e, "trunkrefer")
-    agent_port = _registered(e2e, server, "101", "trunkrefer")
-    agent = e2e.adopt_sipp(uas_extension(e2e.tmp_path, ext="101", local_port=agent_port))
+    server, trunk_port = xfer.company(e2e, "trunkrefer")
+    agent_port = xfer.registered(e2e, server, "101", "trunkrefer")
+    agent = e2e.uas(ext="101", local_port=agent_port)
     agent.start()
     agent.wait_ready()
     host, port = server.sip
@@ -248,14 +242,14 @@ def test_refer_from_the_provider_leg_is_forbidden(e2e: Harness) -> None:
     provider.start().check(timeout=30)  # 403 to the REFER, then its own BYE
     (row,) = _rows(server, 1)
     assert row["answered_by"] == "101", row
-    assert not _transfers(row), row["trace"]
+    assert not xfer.transfers(row), row["trace"]
 
 
 def test_refer_replaces_naming_no_dialog_notifies_481(e2e: Harness) -> None:
     """101's transfer button names a dialog flowpbx does not have: 202, NOTIFY 100, NOTIFY
     481 (RFC 5589), and 101 keeps talking to the provider."""
-    server, trunk_port = _company(e2e, "norepl")
-    agent_port = _registered(e2e, server, "101", "norepl")
+    server, trunk_port = xfer.company(e2e, "norepl")
+    agent_port = xfer.registered(e2e, server, "101", "norepl")
     host, port = server.sip
     bogus = "nosuch%40elsewhere%3Bto-tag%3Dabc%3Bfrom-tag%3Ddef"
     agent = e2e.adopt_sipp(
@@ -275,17 +269,16 @@ def test_refer_replaces_naming_no_dialog_notifies_481(e2e: Harness) -> None:
     )
     agent.start()
     agent.wait_ready()
-    provider = e2e.adopt_sipp(
-        provider_call(e2e.tmp_path, pbx=server.sip, trunk_port=trunk_port, did=DID, digit="5",
-                      dtmf_at_ms=200, hangup_expected=True)
-    )  # fmt: skip
+    provider = e2e.provider(
+        server.sip, trunk_port, did=DID, digit="5", dtmf_at_ms=200, hangup_expected=True
+    )
     cap = e2e.capture("caller", [provider.media_port])
     provider.start()
     agent.check(timeout=30)  # 202, NOTIFY 100, NOTIFY 481, then 101 talks on and hangs up
     provider.check(timeout=30)
     cap.stop()
     heard = cap.audio()
-    assert _has_tone(heard, PHONE_HZ, 2.5), describe(heard)  # after the REFER as well
+    assert has_tone(heard, PHONE_HZ, 2.5), describe(heard)  # after the REFER as well
     (row,) = _rows(server, 1)
-    (facts,) = _transfers(row)
+    (facts,) = xfer.transfers(row)
     assert facts["result"] == "no such dialog" and facts["method"] == "refer", row["trace"]

@@ -13,17 +13,9 @@ import sqlite3
 
 import pytest
 
-from tests.audio_analysis import describe, tone_runs, tone_segments
+from tests.audio_analysis import describe, find_audio, system_prompt, tone_runs, tone_segments
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import (
-    PROVIDER_TONE_HZ,
-    company,
-    find_audio,
-    flow,
-    provider_call,
-    system_prompt,
-    tone_audio,
-)
+from tests.e2e.peers import PROVIDER_TONE_HZ, company, flow, tone_audio
 from tests.e2e.server import FlowpbxServer
 from tests.netutil import free_udp_port
 
@@ -73,16 +65,7 @@ def test_listen_says_received_weekday_date_and_time_before_the_message(e2e: Harn
     )
     e2e.adopt(server)
     server.start()
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            dtmf_at_ms=300,
-            hangup_expected=True,
-        )
-    )
+    provider = e2e.provider(server.sip, trunk_port, did=DID, dtmf_at_ms=300, hangup_expected=True)
     provider.start().check(timeout=30)
     (msg,) = server.wait_rows("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["101"])
     stored = str(msg["received_at"])

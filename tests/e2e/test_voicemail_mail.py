@@ -12,20 +12,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 
+from tests.e2e.apiclient import admin_token, api
 from tests.e2e.conftest import Harness
-from tests.e2e.peers import SmtpInbox, company, flow, provider_call, tone_audio
+from tests.e2e.peers import company, flow, tone_audio
 from tests.e2e.server import FlowpbxServer
-from tests.netutil import free_tcp_port, free_udp_port
+from tests.netutil import free_udp_port
+from tests.smtp_sink import SmtpInbox, running_smtp
 
 pytestmark = pytest.mark.e2e
 
@@ -45,36 +44,11 @@ class _Inbox(SmtpInbox):
         return await super().handle_DATA(server, session, envelope)
 
 
-def _api(server: FlowpbxServer, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    request = urllib.request.Request(
-        server.http + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-        },
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def _admin_token(server: FlowpbxServer) -> str:
-    server.cli("user", "create", "admin", "--password", "mail-admin-pw-18", "--role", "admin")
-    login = {"username": "admin", "password": "mail-admin-pw-18"}
-    return str(_api(server, "POST", "/api/v1/auth/login", login)["token"])
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[int, _Inbox]]:
-    port = free_tcp_port()
     inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp(inbox) as port:
         yield port, inbox
-    finally:
-        controller.stop()
 
 
 def _server(
@@ -126,16 +100,7 @@ def _server(
 
 
 def _leave_message(e2e: Harness, server: FlowpbxServer, trunk_port: int) -> None:
-    provider = e2e.adopt_sipp(
-        provider_call(
-            e2e.tmp_path,
-            pbx=server.sip,
-            trunk_port=trunk_port,
-            did=DID,
-            dtmf_at_ms=300,
-            hangup_expected=True,
-        )
-    )
+    provider = e2e.provider(server.sip, trunk_port, did=DID, dtmf_at_ms=300, hangup_expected=True)
     provider.start().check(timeout=40)
     server.wait_rows("SELECT * FROM voicemail_messages WHERE mailbox = ?", ["100"])
 
@@ -166,11 +131,11 @@ def test_mail_sender_is_the_saved_smtp_from_setting(e2e: Harness, smtp: tuple[in
     trunk_port = free_udp_port()
     server = _server(e2e, smtp_port, trunk_port, FLOWPBX_SMTP_FROM="initial@example.com")
     server.start()
-    token = _admin_token(server)
-    assert _api(server, "GET", "/api/v1/settings", token=token)["smtp_from"] == (
+    token = admin_token(server, "admin", "mail-admin-pw-18")
+    assert api(server, "GET", "/api/v1/settings", token=token)["smtp_from"] == (
         "initial@example.com"
     )
-    saved = _api(server, "PUT", "/api/v1/settings", {"smtp_from": "office@example.com"}, token)
+    saved = api(server, "PUT", "/api/v1/settings", {"smtp_from": "office@example.com"}, token)
     assert saved["smtp_from"] == "office@example.com"
     _leave_message(e2e, server, trunk_port)
     _wait_mail(inbox, POLL_S / 3)
@@ -185,8 +150,8 @@ def test_saved_time_zone_reaches_live_calls(e2e: Harness, smtp: tuple[int, _Inbo
     zone = "Pacific/Kiritimati"  # UTC+14 all year: never the same wall clock as UTC
     server = _server(e2e, smtp_port, trunk_port, stamp=True, FLOWPBX_TIMEZONE="UTC")
     server.start()
-    token = _admin_token(server)
-    assert _api(server, "PUT", "/api/v1/settings", {"timezone": zone}, token)["timezone"] == zone
+    token = admin_token(server, "admin", "mail-admin-pw-18")
+    assert api(server, "PUT", "/api/v1/settings", {"timezone": zone}, token)["timezone"] == zone
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     _leave_message(e2e, server, trunk_port)
     _wait_mail(inbox, POLL_S / 3, count=2)

@@ -24,6 +24,7 @@ from flowpbx.pbx.rtp.clock import MediaClock
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.sip.sdp import MediaParams
+from tests.audio_analysis import tones_present
 from tests.netutil import free_port_block
 
 PCMU = get_codec("PCMU")
@@ -90,14 +91,7 @@ def heard(samples: np.ndarray, candidates: dict[str, float] = TONES) -> set[str]
     x = samples[1600:].astype(np.float64)
     if x.size < 1600 or not np.any(x):
         return set()
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
-    freqs = np.fft.rfftfreq(x.size, 1 / 8000)
-    total = float(spectrum.sum())
-    return {
-        name
-        for name, f in candidates.items()
-        if float(spectrum[(freqs > f - 15) & (freqs < f + 15)].sum()) > 0.05 * total
-    }
+    return tones_present(x, candidates, width_hz=15)
 
 
 class Rig:

@@ -70,6 +70,7 @@ class _Caller:
         self.queue_joined_at = 0.0
         self.leg = SimpleNamespace(rtp=SimpleNamespace(codec=SimpleNamespace(name="PCMU")))
         self.rung: list[str] = []
+        self.picked = asyncio.Event()  # set once the queue rings someone for this caller
         self.media_opened = asyncio.Event()  # released by the test
         self.ringing = asyncio.Event()
         self.hung_up = asyncio.Event()
@@ -90,6 +91,7 @@ class _Caller:
 
     async def ring(self, targets: list[Any], timeout: float, **_: Any) -> tuple[None, list[int]]:
         self.rung.extend(t.label for t in targets)
+        self.picked.set()
         await self.media_opened.wait()
         for t in targets:
             count(self.rt.ringing, t.label, +1)
@@ -107,11 +109,11 @@ async def test_a_member_picked_for_the_head_of_the_line_is_not_picked_again() ->
     manager = QueueManager(rt)  # type: ignore[arg-type]
     first, second = _Caller(rt, "first"), _Caller(rt, "second")
     t1 = asyncio.create_task(manager.run(first, SPEC))  # type: ignore[arg-type]
-    while not first.rung:  # linear: 101 is picked, its media still being opened
-        await asyncio.sleep(0.001)
+    # linear: 101 is picked, its media still being opened
+    await asyncio.wait_for(first.picked.wait(), 10)
     t2 = asyncio.create_task(manager.run(second, SPEC))  # type: ignore[arg-type]
-    while not second.rung:  # the first caller is ringing someone: the second rings too
-        await asyncio.sleep(0.001)
+    # the first caller is ringing someone: the second rings too
+    await asyncio.wait_for(second.picked.wait(), 10)
     first.media_opened.set()
     second.media_opened.set()
     await asyncio.wait_for(first.ringing.wait(), 10)

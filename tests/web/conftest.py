@@ -28,7 +28,8 @@ from tests.e2e.server import FlowpbxServer
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots land in the git-ignored build folder; `make screenshots` copies them to docs/.
+SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

@@ -8,25 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.peers import SmtpInbox
 from tests.e2e.server import FlowpbxServer
-from tests.netutil import free_tcp_port
+from tests.smtp_sink import SmtpInbox, running_smtp
 from tests.web.conftest import ADMIN, COMPANY, login, screenshot
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[int, SmtpInbox]]:
-    port = free_tcp_port()
     inbox = SmtpInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp(inbox) as port:
         yield port, inbox
-    finally:
-        controller.stop()
 
 
 def test_test_mail_without_smtp_server_says_how_to_set_one(logged_in: Page) -> None:
