@@ -26,6 +26,7 @@ export interface QueueRow {
 
 const STRATEGIES = ["ring_all", "fewest_calls", "least_recent", "round_robin", "linear", "random"];
 const NUMBERS = ["member_timeout_s", "retry_s", "wrapup_s", "max_wait_s", "max_callers", "announce_position_s"] as const;
+const DEFAULT_HOLD = "hold-music"; // the element's default (a built-in sample)
 const KEYS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"];
 
 const memberOf = (m: Member | string): Member =>
@@ -152,10 +153,10 @@ function QueueForm(props: { queue: QueueRow | null; onDone: (text: string) => vo
         <div className="field">
           <label htmlFor="q-hold_audio">{T.queues.hold_audio}</label>
           <select id="q-hold_audio" value={holdAudio} onChange={(e) => setHoldAudio(e.target.value)}>
-            <option value="">hold-music</option>
+            <option value="">{DEFAULT_HOLD}</option>
             {audio
               .map((a) => a.name)
-              .filter((n) => n !== "hold-music")
+              .filter((n) => n !== DEFAULT_HOLD)
               .map((n) => (
                 <option key={n} value={n}>
                   {n}
