@@ -245,13 +245,19 @@ def test_server_and_schema_errors_read_as_sentences(logged_in: Page) -> None:
     page.get_by_role("button", name="New flow").click()
     expect(page.get_by_role("alert")).to_have_text("Name: Do not use / or control characters")
     # An element's setting: the schema's pattern, as a sentence next to the field.
-    make_flow(page, "Sentences", RING, RING_LAYOUT)
+    dial_out = {
+        "start": RING["start"],
+        "ring": {"type": "call_phone", "params": {"number": "+37120000000"}, "next": {}},
+    }
+    make_flow(page, "Sentences", dial_out, RING_LAYOUT)
     try:
         open_flow(page, "Sentences")
         page.get_by_test_id("node-ring").locator(".el-head").click()
-        page.locator("#f-extension").fill("1")
+        page.locator("#f-number").fill("1")
         panel = page.get_by_role("complementary", name="Settings")
-        expect(panel.locator("#f-extension-problem")).to_have_text("Use 2 to 6 digits")
+        expect(panel.locator("#f-number-problem")).to_have_text(
+            "Enter a phone number like +37167000001"
+        )
         expect(page.get_by_test_id("problems")).not_to_contain_text("pattern")
         # A failing save, then a successful one: the error banner goes.
         page.route(
@@ -267,7 +273,7 @@ def test_server_and_schema_errors_read_as_sentences(logged_in: Page) -> None:
                 else route.fallback()
             ),
         )
-        page.locator("#f-extension").fill("102")
+        page.locator("#f-number").fill("+37120000001")
         page.get_by_role("button", name="Save draft").click()
         expect(page.get_by_role("alert").filter(has_text="try again")).to_be_visible()
         page.unroute("**/api/v1/flows/Sentences")

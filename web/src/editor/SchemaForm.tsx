@@ -11,6 +11,11 @@ export interface Library {
   mailboxes: string[];
   schedules: string[];
   numbers: string[];
+  queues?: string[];
+  /** "101" -> "Alice": names shown beside numbers in the pickers */
+  names?: { extension: Record<string, string>; mailbox: Record<string, string> };
+  /** true once the lists came from the server: picker fields then become choices */
+  loaded?: boolean;
 }
 
 export const EMPTY_LIBRARY: Library = {
@@ -19,6 +24,9 @@ export const EMPTY_LIBRARY: Library = {
   mailboxes: [],
   schedules: [],
   numbers: [],
+  queues: [],
+  names: { extension: {}, mailbox: {} },
+  loaded: false,
 };
 
 export interface SchemaFormProps {
@@ -67,8 +75,8 @@ export function coerce(field: FieldSpec, raw: string): unknown {
   }
 }
 
-function pickerOptions(name: string, lib: Library): string[] {
-  switch (PICKERS[name]) {
+function pickerOptions(picker: string | undefined, lib: Library): string[] {
+  switch (picker) {
     case "audio":
       return lib.audio;
     case "extension":
@@ -77,6 +85,8 @@ function pickerOptions(name: string, lib: Library): string[] {
       return lib.mailboxes;
     case "schedule":
       return lib.schedules;
+    case "queue":
+      return lib.queues ?? [];
     default:
       return [];
   }
@@ -220,25 +230,35 @@ export function SchemaForm(props: SchemaFormProps) {
             );
             break;
           default: {
-            const options = pickerOptions(f.name, library);
-            const isAudio = PICKERS[f.name] === "audio";
+            const picker = f.picker ?? PICKERS[f.name];
+            const options = pickerOptions(picker, library);
+            const isAudio = picker === "audio";
+            const current = (value as string | undefined) ?? "";
+            const names = picker === "extension" || picker === "mailbox" ? (library.names?.[picker] ?? {}) : {};
             input = (
               <span className="with-actions">
-                <input
-                  {...common}
-                  type="text"
-                  list={options.length ? `${id}-options` : undefined}
-                  placeholder={placeholder}
-                  pattern={f.pattern}
-                  value={(value as string | undefined) ?? ""}
-                  onChange={(e) => set(f.name, coerce(f, e.target.value))}
-                />
-                {options.length > 0 && (
-                  <datalist id={`${id}-options`}>
+                {picker && library.loaded ? (
+                  // a picker: what exists (the current value too, marked when it does not)
+                  <select {...common} value={current} onChange={(e) => set(f.name, e.target.value || undefined)}>
+                    <option value="">
+                      {f.default != null && f.default !== "" ? T.editor.byDefault(String(f.default)) : T.editor.pick}
+                    </option>
+                    {current && !options.includes(current) && <option value={current}>{T.editor.missing(current)}</option>}
                     {options.map((o) => (
-                      <option key={o} value={o} />
+                      <option key={o} value={o}>
+                        {names[o] ? `${o} ${names[o]}` : o}
+                      </option>
                     ))}
-                  </datalist>
+                  </select>
+                ) : (
+                  <input
+                    {...common}
+                    type="text"
+                    placeholder={placeholder}
+                    pattern={f.pattern}
+                    value={current}
+                    onChange={(e) => set(f.name, coerce(f, e.target.value))}
+                  />
                 )}
                 {isAudio && props.onPlayAudio && (
                   <button
@@ -283,6 +303,11 @@ export function SchemaForm(props: SchemaFormProps) {
               {f.required && <span aria-hidden="true"> *</span>}
             </label>
             {input}
+            {f.help && (
+              <div className="muted help" id={`${id}-help`}>
+                {f.help}
+              </div>
+            )}
             {problem && (
               <div className="problem" id={`${id}-problem`} role="alert">
                 {problem}

@@ -63,12 +63,13 @@ export async function loadLibrary(): Promise<Library> {
       return [];
     }
   };
-  const [audio, exts, boxes, scheds, nums] = await Promise.all([
+  const [audio, exts, boxes, scheds, nums, queues] = await Promise.all([
     safe<{ name: string }>("/audio"),
-    safe<{ number: string }>("/extensions"),
-    safe<{ number: string }>("/mailboxes"),
+    safe<{ number: string; name: string }>("/extensions"),
+    safe<{ number: string; name: string }>("/mailboxes"),
     safe<{ name: string }>("/schedules"),
     safe<{ number: string }>("/numbers"),
+    safe<{ name: string }>("/queues"),
   ]);
   return {
     audio: audio.map((a) => a.name),
@@ -76,5 +77,11 @@ export async function loadLibrary(): Promise<Library> {
     mailboxes: boxes.map((m) => m.number),
     schedules: scheds.map((s) => s.name),
     numbers: nums.map((n) => n.number),
+    queues: queues.map((q) => q.name),
+    names: {
+      extension: Object.fromEntries(exts.map((e) => [e.number, e.name])),
+      mailbox: Object.fromEntries(boxes.map((m) => [m.number, m.name])),
+    },
+    loaded: true,
   };
 }

@@ -70,6 +70,8 @@ export const T = {
       } will no longer reach it. Delete it and its revisions?`,
   },
   editor: {
+    pick: "— pick one —",
+    missing: (n: string) => `${n} (not found)`,
     palette: "Elements",
     paletteHint: "Drag an element onto the canvas",
     save: "Save draft",
