@@ -2,8 +2,11 @@
 // Library pickers (audio, extensions, mailboxes, schedules) are UI hints on string settings.
 import { useMemo, useState } from "react";
 import { T } from "../lib/text";
-import { PICKERS } from "./elements";
 import { fieldsFor, validateParams, type FieldProblem, type FieldSpec } from "./schema";
+import { MemberList, WeekHours } from "./FieldWidgets";
+import { PickerField } from "./PickerField";
+
+export { formatIntervals, parseIntervals } from "./FieldWidgets";
 
 export interface Library {
   audio: string[];
@@ -40,21 +43,6 @@ export interface SchemaFormProps {
   onUploadAudio?: (file: File) => Promise<string | null>;
 }
 
-const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-export function formatIntervals(v: unknown): string {
-  if (!Array.isArray(v)) return "";
-  return v.map((iv) => (Array.isArray(iv) ? `${iv[0]}-${iv[1]}` : "")).join(", ");
-}
-
-export function parseIntervals(text: string): string[][] {
-  return text
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((s) => s.split("-").map((p) => p.trim()));
-}
-
 /** The value a field's input produced, or undefined for "not set" (use the default). */
 export function coerce(field: FieldSpec, raw: string): unknown {
   if (raw.trim() === "") return undefined;
@@ -75,22 +63,6 @@ export function coerce(field: FieldSpec, raw: string): unknown {
   }
 }
 
-function pickerOptions(picker: string | undefined, lib: Library): string[] {
-  switch (picker) {
-    case "audio":
-      return lib.audio;
-    case "extension":
-      return lib.extensions;
-    case "mailbox":
-      return lib.mailboxes;
-    case "schedule":
-      return lib.schedules;
-    case "queue":
-      return lib.queues ?? [];
-    default:
-      return [];
-  }
-}
 
 export function SchemaForm(props: SchemaFormProps) {
   const { type, params, onChange, readOnly } = props;
@@ -104,7 +76,6 @@ export function SchemaForm(props: SchemaFormProps) {
   }, [type, params, props.serverProblems]);
   const [jsonDrafts, setJsonDrafts] = useState<Record<string, string>>({});
   const [jsonErrors, setJsonErrors] = useState<Record<string, string>>({});
-  const [uploading, setUploading] = useState(false);
 
   const set = (name: string, value: unknown) => {
     const next = { ...params };
@@ -229,72 +200,20 @@ export function SchemaForm(props: SchemaFormProps) {
               />
             );
             break;
-          default: {
-            const picker = f.picker ?? PICKERS[f.name];
-            const options = pickerOptions(picker, library);
-            const isAudio = picker === "audio";
-            const current = (value as string | undefined) ?? "";
-            const names = picker === "extension" || picker === "mailbox" ? (library.names?.[picker] ?? {}) : {};
+          default:
             input = (
-              <span className="with-actions">
-                {picker && library.loaded ? (
-                  // a picker: what exists (the current value too, marked when it does not)
-                  <select {...common} value={current} onChange={(e) => set(f.name, e.target.value || undefined)}>
-                    <option value="">
-                      {f.default != null && f.default !== "" ? T.editor.byDefault(String(f.default)) : T.editor.pick}
-                    </option>
-                    {current && !options.includes(current) && <option value={current}>{T.editor.missing(current)}</option>}
-                    {options.map((o) => (
-                      <option key={o} value={o}>
-                        {names[o] ? `${o} ${names[o]}` : o}
-                      </option>
-                    ))}
-                  </select>
-                ) : (
-                  <input
-                    {...common}
-                    type="text"
-                    placeholder={placeholder}
-                    pattern={f.pattern}
-                    value={current}
-                    onChange={(e) => set(f.name, coerce(f, e.target.value))}
-                  />
-                )}
-                {isAudio && props.onPlayAudio && (
-                  <button
-                    type="button"
-                    className="icon-btn"
-                    aria-label={T.editor.play(f.label)}
-                    disabled={!((value as string | undefined) ?? f.default)}
-                    onClick={() => props.onPlayAudio?.(String(value ?? f.default))}
-                  >
-                    ▶
-                  </button>
-                )}
-                {isAudio && props.onUploadAudio && !readOnly && (
-                  <label className="upload-btn">
-                    {uploading ? T.editor.uploading : T.editor.uploadAudio}
-                    <input
-                      type="file"
-                      accept="audio/*"
-                      aria-label={T.editor.uploadFor(f.label)}
-                      onChange={async (e) => {
-                        const file = e.target.files?.[0];
-                        if (!file) return;
-                        setUploading(true);
-                        try {
-                          const name = await props.onUploadAudio?.(file);
-                          if (name) set(f.name, name);
-                        } finally {
-                          setUploading(false);
-                        }
-                      }}
-                    />
-                  </label>
-                )}
-              </span>
+              <PickerField
+                common={common}
+                field={f}
+                value={value}
+                placeholder={placeholder}
+                library={library}
+                readOnly={readOnly}
+                onSet={(v) => set(f.name, v)}
+                onPlayAudio={props.onPlayAudio}
+                onUploadAudio={props.onUploadAudio}
+              />
             );
-          }
         }
         return (
           <div className={`field field-${f.kind}${problem ? " has-problem" : ""}`} key={f.name}>
@@ -316,100 +235,6 @@ export function SchemaForm(props: SchemaFormProps) {
           </div>
         );
       })}
-    </div>
-  );
-}
-
-type Member = string | { extension: string; penalty?: number };
-
-function MemberList(props: {
-  id: string;
-  value: Member[];
-  extensions: string[];
-  disabled?: boolean;
-  onChange: (v: Member[]) => void;
-}) {
-  const { value, onChange } = props;
-  const ext = (m: Member) => (typeof m === "string" ? m : m.extension);
-  const pen = (m: Member) => (typeof m === "string" ? 0 : (m.penalty ?? 0));
-  const update = (i: number, e: string, p: number) => {
-    const next = [...value];
-    next[i] = p ? { extension: e, penalty: p } : e;
-    onChange(next);
-  };
-  return (
-    <div className="member-list" id={props.id}>
-      {value.map((m, i) => (
-        <div className="member" key={i}>
-          <input
-            aria-label={T.editor.member(i + 1)}
-            list={`${props.id}-ext`}
-            value={ext(m)}
-            disabled={props.disabled}
-            onChange={(e) => update(i, e.target.value, pen(m))}
-          />
-          <input
-            aria-label={T.editor.penalty(i + 1)}
-            type="number"
-            min={0}
-            value={pen(m)}
-            disabled={props.disabled}
-            onChange={(e) => update(i, ext(m), Number(e.target.value) || 0)}
-          />
-          <button
-            type="button"
-            className="icon-btn"
-            aria-label={T.editor.removeMember(i + 1)}
-            disabled={props.disabled}
-            onClick={() => onChange(value.filter((_, j) => j !== i))}
-          >
-            ✕
-          </button>
-        </div>
-      ))}
-      <datalist id={`${props.id}-ext`}>
-        {props.extensions.map((e) => (
-          <option key={e} value={e} />
-        ))}
-      </datalist>
-      <button
-        type="button"
-        disabled={props.disabled}
-        onClick={() => onChange([...value, props.extensions.find((e) => !value.map(ext).includes(e)) ?? ""])}
-      >
-        {T.editor.addMember}
-      </button>
-    </div>
-  );
-}
-
-function WeekHours(props: {
-  id: string;
-  value: Record<string, string[][]> | null;
-  disabled?: boolean;
-  onChange: (v: Record<string, string[][]> | undefined) => void;
-}) {
-  const value = props.value ?? {};
-  const [drafts, setDrafts] = useState<Record<string, string>>({});
-  return (
-    <div className="week-hours" id={props.id}>
-      {DAYS.map((d) => (
-        <label key={d} className="day">
-          <span>{d}</span>
-          <input
-            aria-label={T.editor.hoursOn(d)}
-            placeholder={T.editor.closed}
-            disabled={props.disabled}
-            value={drafts[d] ?? formatIntervals(value[d])}
-            onChange={(e) => {
-              setDrafts({ ...drafts, [d]: e.target.value });
-              const next = { ...value, [d]: parseIntervals(e.target.value) };
-              if (!next[d].length) delete next[d];
-              props.onChange(Object.keys(next).length ? next : undefined);
-            }}
-          />
-        </label>
-      ))}
     </div>
   );
 }
