@@ -9,7 +9,7 @@ import urllib.parse
 
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import api_token
+from tests.web.conftest import api_token, screenshot
 
 
 def test_elements_are_set_up_with_pickers_and_read_as_labels(logged_in: Page) -> None:
@@ -45,6 +45,7 @@ def test_elements_are_set_up_with_pickers_and_read_as_labels(logged_in: Page) ->
         labels = panel.locator(".schema-form > .field > label")
         expect(labels.first).to_have_text("Mailbox *")
         panel.get_by_label("Mailbox").select_option(label="100 Main")
+        screenshot(page, "editor-pickers")
         greeting = panel.get_by_label("Greeting", exact=True)
         expect(greeting.locator("option")).to_contain_text(audio[:1])
 
