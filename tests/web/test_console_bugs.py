@@ -173,6 +173,19 @@ def test_browser_back_and_forward_ask_before_losing_unsaved_flow_edits(logged_in
         expect(page.get_by_role("heading", name="Extensions")).to_be_visible()
         assert asked == [leave, leave, leave]
         assert ring_timeout() == 35
+
+        # The editor's own "back to flows" button goes through the same question.
+        open_flow(page, "Back guard")
+        edit_ring_timeout("70")
+        answers.append(False)
+        page.get_by_role("button", name="Back to flows").click()
+        expect(page.locator("#f-ring_timeout_s")).to_have_value("70")
+        assert asked == [leave] * 4
+        answers.append(True)
+        page.get_by_role("button", name="Back to flows").click()
+        expect(page.get_by_role("heading", name="Call flows")).to_be_visible()
+        assert asked == [leave] * 5
+        assert ring_timeout() == 35
     finally:
         drop_flow(page, "Back guard")
 
