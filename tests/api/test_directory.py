@@ -298,6 +298,23 @@ async def test_queues_config_flow_queues_and_stats(
     assert q["member_stats"]["101"]["answered"] == 1 and q["live"] is None
     r = await client.put("/api/v1/queues/sales", json={"strategy": "fastest"}, headers=h)
     assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "body.strategy"
+    # the settings follow the queue element's rules, each bad one named
+    r = await client.put(
+        "/api/v1/queues/sales",
+        json={"settings": {"max_wait_s": -1, "ring_forever": True, "exit_key": "x"}},
+        headers=h,
+    )
+    assert r.status_code == 422, r.text
+    paths = {d["path"] for d in r.json()["error"]["details"]}
+    bad = ("max_wait_s", "ring_forever", "exit_key")
+    assert paths == {f"body.settings.{k}" for k in bad}
+    r = await client.put(
+        "/api/v1/queues/sales",
+        json={"settings": {"max_wait_s": 90, "join_empty": True, "exit_key": "#"}},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["settings"] == {"max_wait_s": 90, "join_empty": True, "exit_key": "#"}
     assert (await client.delete("/api/v1/queues/sales", headers=h)).status_code == 204
     assert (await client.get("/api/v1/queues/nope", headers=h)).status_code == 404
 

@@ -99,6 +99,97 @@ def test_saved_flow_leaves_without_asking_and_leaving_is_confirmed(logged_in: Pa
         drop_flow(page, "Leave me")
 
 
+def test_browser_back_and_forward_ask_before_losing_unsaved_flow_edits(logged_in: Page) -> None:
+    page = logged_in
+    make_flow(page, "Back guard", RING, RING_LAYOUT)
+    token = api_token(page)
+    flow_url = "/api/v1/flows/" + urllib.parse.quote("Back guard")
+    leave = "This flow has unsaved changes. Leave and lose them?"
+
+    def ring_timeout() -> Any:
+        r = page.request.get(flow_url, headers=bearer(token))
+        assert r.ok, r.text()
+        return r.json()["draft"]["nodes"]["ring"]["params"]["ring_timeout_s"]
+
+    # Every question is recorded and answered with the next planned answer.
+    asked: list[str] = []
+    answers: list[bool] = []
+
+    def answer(d: Dialog) -> None:
+        asked.append(d.message)
+        if answers.pop(0):
+            d.accept()
+        else:
+            d.dismiss()
+
+    page.on("dialog", answer)
+
+    def edit_ring_timeout(value: str) -> None:
+        page.get_by_test_id("node-ring").locator(".el-head").click()
+        page.locator("#f-ring_timeout_s").fill(value)
+        expect(page.get_by_text("unsaved changes")).to_be_visible()
+
+    try:
+        page.get_by_role("link", name="Extensions").click()
+        expect(page.get_by_role("heading", name="Extensions")).to_be_visible()
+        open_flow(page, "Back guard")
+        edit_ring_timeout("35")
+
+        # Back, then "stay": the editor, its address and the edit remain, nothing saved.
+        answers.append(False)
+        page.go_back()
+        expect(page.locator("#f-ring_timeout_s")).to_have_value("35")
+        assert asked == [leave]
+        expect(page.get_by_role("heading", name="Back guard")).to_be_visible()
+        assert "#/flows/Back%20guard" in page.url
+        assert ring_timeout() == 20
+
+        # Saved: Back leaves without a question, and the server has the edit.
+        page.get_by_role("button", name="Save draft").click()
+        expect(page.get_by_role("status")).to_have_text("Draft saved")
+        assert ring_timeout() == 35
+        page.go_back()
+        expect(page.get_by_role("heading", name="Extensions")).to_be_visible()
+        assert asked == [leave]
+
+        # Forward into the flow (clean: no question), on to a page, back to the flow, edit.
+        page.go_forward()
+        expect(page.get_by_role("heading", name="Back guard")).to_be_visible()
+        page.get_by_role("link", name="Extensions").click()
+        expect(page.get_by_role("heading", name="Extensions")).to_be_visible()
+        page.go_back()
+        expect(page.locator("#f-ring_timeout_s")).to_have_count(0)
+        edit_ring_timeout("60")
+        assert asked == [leave]
+
+        # Forward asks too: "stay" keeps the edit; "leave" drops it and shows the next page.
+        answers.append(False)
+        page.go_forward()
+        expect(page.locator("#f-ring_timeout_s")).to_have_value("60")
+        assert asked == [leave, leave]
+        expect(page.get_by_role("heading", name="Back guard")).to_be_visible()
+        answers.append(True)
+        page.go_forward()
+        expect(page.get_by_role("heading", name="Extensions")).to_be_visible()
+        assert asked == [leave, leave, leave]
+        assert ring_timeout() == 35
+
+        # The editor's own "back to flows" button goes through the same question.
+        open_flow(page, "Back guard")
+        edit_ring_timeout("70")
+        answers.append(False)
+        page.get_by_role("button", name="Back to flows").click()
+        expect(page.locator("#f-ring_timeout_s")).to_have_value("70")
+        assert asked == [leave] * 4
+        answers.append(True)
+        page.get_by_role("button", name="Back to flows").click()
+        expect(page.get_by_role("heading", name="Call flows")).to_be_visible()
+        assert asked == [leave] * 5
+        assert ring_timeout() == 35
+    finally:
+        drop_flow(page, "Back guard")
+
+
 def test_active_call_in_voicemail_says_so_and_supervisor_actions_say_why(
     logged_in: Page, ui_server: FlowpbxServer
 ) -> None:
@@ -167,13 +258,19 @@ def test_server_and_schema_errors_read_as_sentences(logged_in: Page) -> None:
     page.get_by_role("button", name="New flow").click()
     expect(page.get_by_role("alert")).to_have_text("Name: Do not use / or control characters")
     # An element's setting: the schema's pattern, as a sentence next to the field.
-    make_flow(page, "Sentences", RING, RING_LAYOUT)
+    dial_out = {
+        "start": RING["start"],
+        "ring": {"type": "call_phone", "params": {"number": "+37120000000"}, "next": {}},
+    }
+    make_flow(page, "Sentences", dial_out, RING_LAYOUT)
     try:
         open_flow(page, "Sentences")
         page.get_by_test_id("node-ring").locator(".el-head").click()
-        page.locator("#f-extension").fill("1")
+        page.locator("#f-number").fill("1")
         panel = page.get_by_role("complementary", name="Settings")
-        expect(panel.locator("#f-extension-problem")).to_have_text("Use 2 to 6 digits")
+        expect(panel.locator("#f-number-problem")).to_have_text(
+            "Enter a phone number like +37167000001"
+        )
         expect(page.get_by_test_id("problems")).not_to_contain_text("pattern")
         # A failing save, then a successful one: the error banner goes.
         page.route(
@@ -189,7 +286,7 @@ def test_server_and_schema_errors_read_as_sentences(logged_in: Page) -> None:
                 else route.fallback()
             ),
         )
-        page.locator("#f-extension").fill("102")
+        page.locator("#f-number").fill("+37120000001")
         page.get_by_role("button", name="Save draft").click()
         expect(page.get_by_role("alert").filter(has_text="try again")).to_be_visible()
         page.unroute("**/api/v1/flows/Sentences")

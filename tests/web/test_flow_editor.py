@@ -111,11 +111,10 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
     page.locator("#f-numbers").fill("+37167000001")
 
     drop(page, "hours")
-    page.locator("#f-schedule").fill("office")
+    page.locator("#f-schedule").select_option("office")  # a picker, not a name typed
 
     drop(page, "menu")
     expect(node(page, "menu")).to_contain_text("this setting is required")  # no prompt yet
-    page.locator("#f-prompt").fill("menu-press-1-2")
     page.locator("#f-timeout_s").fill("5")
     page.locator("#f-retries").fill("3")
     for key in ("1", "2"):  # menu keys appear as outputs as the author adds them
@@ -125,7 +124,7 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
 
     drop(page, "vm")
     page.locator("#f-mode").select_option("leave")
-    page.locator("#f-mailbox").fill("100")
+    page.locator("#f-mailbox").select_option("100")
     expect(node(page, "vm")).not_to_contain_class("invalid")
 
     drop(page, "sales")
@@ -150,9 +149,9 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
     page.keyboard.press("Control+Shift+z")
     expect(page.get_by_test_id("rf__edge-hook:default")).to_have_count(1)
 
-    # The server says the prompt is not in the audio library: on the node and in the list.
+    # The menu has no prompt yet (none in the library fits): on the node and in the list.
     page.get_by_role("button", name="Validate").click()
-    expect(problems(page)).to_contain_text("menu-press-1-2")
+    expect(problems(page)).to_contain_text("menu: prompt")
     expect(node(page, "menu")).to_contain_class("invalid")
     screenshot(page, "editor-validation")
 
@@ -164,7 +163,7 @@ def test_build_validate_publish_simulate_spec_flow(logged_in: Page, tmp_path: Pa
     expect(page.get_by_text("Uploading…")).to_have_count(0)
     expect(page.locator("#f-prompt")).to_have_value("menu-press-1-2")
     page.get_by_role("button", name="Validate").click()
-    expect(problems(page)).not_to_contain_text("menu-press-1-2")
+    expect(problems(page)).not_to_contain_text("menu: prompt")
     expect(node(page, "menu")).not_to_contain_class("invalid")
 
     # Publish with a message; the stored draft is the SPEC §3 example.

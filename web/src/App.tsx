@@ -1,24 +1,48 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { FlowEditor } from "./editor/FlowEditor";
 import { UNAUTHORIZED_EVENT, get, post } from "./lib/api";
 import { ErrorBoundary } from "./lib/ErrorBoundary";
+import { confirmLeaving } from "./lib/leaveGuard";
 import { T } from "./lib/text";
 import { Dashboard, Schedules, Settings } from "./pages/Admin";
 import { AudioLibrary } from "./pages/Audio";
 import { Extensions } from "./pages/Extensions";
 import { Flows } from "./pages/Flows";
 import { History } from "./pages/History";
-import { ActiveCalls, Queues } from "./pages/Live";
+import { ActiveCalls } from "./pages/Live";
 import { NumbersTrunks } from "./pages/Numbers";
+import { Queues } from "./pages/Queues";
 import { Users } from "./pages/Users";
 import { Login, type User } from "./pages/Login";
 import { Voicemail } from "./pages/Voicemail";
 
 // Routes live in the URL hash: #/flows, #/flows/Main%20line, #/extensions, ...
+// A page with unsaved work (the flow editor) is asked first, also on Back/Forward: when the
+// user stays, the browser returns to the page's entry. Each history entry carries its index
+// (history.state.idx), so a refused Back or Forward is undone by going the other way.
 function useHash(): [string, (h: string) => void] {
   const [hash, setHash] = useState(location.hash.slice(1) || "/flows");
+  const current = useRef(hash);
+  const index = useRef(0);
   useEffect(() => {
-    const on = () => setHash(location.hash.slice(1) || "/flows");
+    const st = history.state as { idx?: unknown } | null;
+    if (typeof st?.idx === "number") index.current = st.idx;
+    else history.replaceState({ idx: 0 }, "");
+    const on = () => {
+      const next = location.hash.slice(1) || "/flows";
+      if (next === current.current) return;
+      const target = (history.state as { idx?: unknown } | null)?.idx;
+      const traversal = typeof target === "number";
+      if (!confirmLeaving()) {
+        if (traversal) history.go(index.current - target);
+        else history.back(); // a new entry (a link): back to this page's entry
+        return;
+      }
+      if (traversal) index.current = target;
+      else history.replaceState({ idx: ++index.current }, "");
+      current.current = next;
+      setHash(next);
+    };
     window.addEventListener("hashchange", on);
     return () => window.removeEventListener("hashchange", on);
   }, []);
@@ -69,7 +93,7 @@ export function App() {
   else if (route === "/audio") page = <AudioLibrary readOnly={readOnly} />;
   else if (route === "/voicemail") page = <Voicemail readOnly={readOnly} />;
   else if (route === "/calls") page = <ActiveCalls readOnly={readOnly} />;
-  else if (route === "/queues") page = <Queues />;
+  else if (route === "/queues") page = <Queues readOnly={readOnly} />;
   else if (route === "/history") page = <History />;
   else if (route === "/users") page = <Users user={user} />;
   else if (route === "/dashboard") page = <Dashboard />;

@@ -79,11 +79,11 @@ describe("SchemaForm", () => {
     fireEvent.change(screen.getByLabelText(/^Audio/), { target: { value: "greeting" } });
     expect(last).toEqual({ audio: "greeting" });
     expect(screen.queryByRole("alert")).toBeNull();
-    fireEvent.change(screen.getByLabelText(/^Repeat/), { target: { value: "2" } });
+    fireEvent.change(screen.getByLabelText(/^Play times/), { target: { value: "2" } });
     expect(last).toEqual({ audio: "greeting", repeat: 2 });
-    fireEvent.click(screen.getByLabelText(/^Answer/));
+    fireEvent.click(screen.getByLabelText(/^Answer the call first/));
     expect(last.answer).toBe(false);
-    fireEvent.change(screen.getByLabelText(/^Repeat/), { target: { value: "0" } });
+    fireEvent.change(screen.getByLabelText(/^Play times/), { target: { value: "0" } });
     expect(screen.getByRole("alert").textContent).toBe("Enter 1 or more");
   });
 
@@ -94,13 +94,43 @@ describe("SchemaForm", () => {
         type="call_sip"
         params={params}
         onChange={(p) => (params = p)}
-        library={{ audio: [], extensions: ["101", "102"], mailboxes: [], schedules: [], numbers: [] }}
+        library={{
+          audio: [],
+          extensions: ["101", "102"],
+          mailboxes: [],
+          schedules: [],
+          numbers: [],
+          names: { extension: { "101": "Alice", "102": "Bob" }, mailbox: {} },
+          loaded: true,
+        }}
       />,
     );
-    const input = screen.getByLabelText(/^Extension/) as HTMLInputElement;
-    expect(input.value).toBe("101");
-    const options = document.querySelectorAll(`#${input.getAttribute("list")} option`);
-    expect([...options].map((o) => o.getAttribute("value"))).toEqual(["101", "102"]);
+    const select = screen.getByLabelText(/^Extension/) as HTMLSelectElement;
+    expect(select.tagName).toBe("SELECT");
+    expect(select.value).toBe("101");
+    expect([...select.options].map((o) => o.textContent)).toEqual(["— pick one —", "101 Alice", "102 Bob"]);
+    fireEvent.change(select, { target: { value: "102" } });
+    expect(params.extension).toBe("102");
+    // the schema's label and help line (flow/ui_hints.py), not the setting's name
+    expect(screen.getByLabelText(/^Ring for \(s\)/)).toBeTruthy();
+    expect(screen.getByText("Its registered phones ring")).toBeTruthy();
+  });
+
+  it("keeps a value that is not in the library, marked, and orders required fields first", () => {
+    render(
+      <SchemaForm
+        type="menu"
+        params={{ prompt: "gone-prompt" }}
+        onChange={() => undefined}
+        library={{ audio: ["menu-prompt"], extensions: [], mailboxes: [], schedules: [], numbers: [], loaded: true }}
+      />,
+    );
+    const select = screen.getByLabelText(/^Prompt/) as HTMLSelectElement;
+    expect(select.value).toBe("gone-prompt");
+    expect([...select.options].map((o) => o.textContent)).toContain("gone-prompt (not found)");
+    const labels = [...document.querySelectorAll(".schema-form > .field > label")].map((l) => l.textContent);
+    expect(labels[0]).toMatch(/^Prompt/);
+    expect(labels).toContain("Wrong key prompt");
   });
 
   it("edits queue members and the strategy", () => {

@@ -12,11 +12,12 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import not_found
 from flowpbx.api.live_actions import reload_live
+from flowpbx.flow.model import QueueParams
 from flowpbx.store.db import Store
 from flowpbx.store.errors import NotFoundError
 from flowpbx.store.records import QueueRec
@@ -32,6 +33,19 @@ class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     extension: str = Field(pattern=r"^[0-9]{2,6}$")
     penalty: int = Field(default=0, ge=0, le=100)
+
+
+# The queue element's settings (SPEC §3 `queue`) other than name, members and strategy,
+# with the element's own rules: a stored queue takes what the element would take.
+QueueSettings = create_model(
+    "QueueSettings",
+    __config__=ConfigDict(extra="forbid"),
+    **{  # type: ignore[call-overload]
+        k: (f.annotation, f)
+        for k, f in QueueParams.model_fields.items()
+        if k not in ("name", "members", "strategy")
+    },
+)
 
 
 class QueueIn(BaseModel):
@@ -50,6 +64,13 @@ class QueueIn(BaseModel):
     strategy: Strategy = "ring_all"
     members: list[MemberIn] = Field(default_factory=list, max_length=200)
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """Unknown keys and bad values answer 422 naming ``settings.<key>``."""
+        checked: dict[str, Any] = QueueSettings.model_validate(v).model_dump(exclude_unset=True)
+        return checked
 
 
 class QueueOut(BaseModel):

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from flowpbx.flow.ui_hints import annotate
+
 __all__ = [
     "ELEMENT_TYPES",
     "MENU_KEYS",
@@ -531,6 +533,7 @@ _NODE_ADAPTER: TypeAdapter[Node] = TypeAdapter(AnyNode)
 def flow_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of the flow document, for the web editor's forms."""
     schema = Flow.model_json_schema()
+    annotate(schema)  # labels, help, order and pickers for the editor (flow/ui_hints.py)
     schema["x-outputs"] = {t: list(o) for t, o in _FIXED_OUTPUTS.items()}
     schema["x-outputs"]["voicemail"] = {m: list(o) for m, o in _VOICEMAIL_OUTPUTS.items()}
     schema["x-menu-keys"] = sorted(MENU_KEYS)

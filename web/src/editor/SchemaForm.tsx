@@ -2,8 +2,11 @@
 // Library pickers (audio, extensions, mailboxes, schedules) are UI hints on string settings.
 import { useMemo, useState } from "react";
 import { T } from "../lib/text";
-import { PICKERS } from "./elements";
 import { fieldsFor, validateParams, type FieldProblem, type FieldSpec } from "./schema";
+import { MemberList, WeekHours } from "./FieldWidgets";
+import { PickerField } from "./PickerField";
+
+export { formatIntervals, parseIntervals } from "./FieldWidgets";
 
 export interface Library {
   audio: string[];
@@ -11,6 +14,11 @@ export interface Library {
   mailboxes: string[];
   schedules: string[];
   numbers: string[];
+  queues?: string[];
+  /** "101" -> "Alice": names shown beside numbers in the pickers */
+  names?: { extension: Record<string, string>; mailbox: Record<string, string> };
+  /** true once the lists came from the server: picker fields then become choices */
+  loaded?: boolean;
 }
 
 export const EMPTY_LIBRARY: Library = {
@@ -19,6 +27,9 @@ export const EMPTY_LIBRARY: Library = {
   mailboxes: [],
   schedules: [],
   numbers: [],
+  queues: [],
+  names: { extension: {}, mailbox: {} },
+  loaded: false,
 };
 
 export interface SchemaFormProps {
@@ -30,21 +41,6 @@ export interface SchemaFormProps {
   readOnly?: boolean;
   onPlayAudio?: (name: string) => void;
   onUploadAudio?: (file: File) => Promise<string | null>;
-}
-
-const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-export function formatIntervals(v: unknown): string {
-  if (!Array.isArray(v)) return "";
-  return v.map((iv) => (Array.isArray(iv) ? `${iv[0]}-${iv[1]}` : "")).join(", ");
-}
-
-export function parseIntervals(text: string): string[][] {
-  return text
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((s) => s.split("-").map((p) => p.trim()));
 }
 
 /** The value a field's input produced, or undefined for "not set" (use the default). */
@@ -67,20 +63,6 @@ export function coerce(field: FieldSpec, raw: string): unknown {
   }
 }
 
-function pickerOptions(name: string, lib: Library): string[] {
-  switch (PICKERS[name]) {
-    case "audio":
-      return lib.audio;
-    case "extension":
-      return lib.extensions;
-    case "mailbox":
-      return lib.mailboxes;
-    case "schedule":
-      return lib.schedules;
-    default:
-      return [];
-  }
-}
 
 export function SchemaForm(props: SchemaFormProps) {
   const { type, params, onChange, readOnly } = props;
@@ -94,7 +76,6 @@ export function SchemaForm(props: SchemaFormProps) {
   }, [type, params, props.serverProblems]);
   const [jsonDrafts, setJsonDrafts] = useState<Record<string, string>>({});
   const [jsonErrors, setJsonErrors] = useState<Record<string, string>>({});
-  const [uploading, setUploading] = useState(false);
 
   const set = (name: string, value: unknown) => {
     const next = { ...params };
@@ -219,62 +200,20 @@ export function SchemaForm(props: SchemaFormProps) {
               />
             );
             break;
-          default: {
-            const options = pickerOptions(f.name, library);
-            const isAudio = PICKERS[f.name] === "audio";
+          default:
             input = (
-              <span className="with-actions">
-                <input
-                  {...common}
-                  type="text"
-                  list={options.length ? `${id}-options` : undefined}
-                  placeholder={placeholder}
-                  pattern={f.pattern}
-                  value={(value as string | undefined) ?? ""}
-                  onChange={(e) => set(f.name, coerce(f, e.target.value))}
-                />
-                {options.length > 0 && (
-                  <datalist id={`${id}-options`}>
-                    {options.map((o) => (
-                      <option key={o} value={o} />
-                    ))}
-                  </datalist>
-                )}
-                {isAudio && props.onPlayAudio && (
-                  <button
-                    type="button"
-                    className="icon-btn"
-                    aria-label={T.editor.play(f.label)}
-                    disabled={!((value as string | undefined) ?? f.default)}
-                    onClick={() => props.onPlayAudio?.(String(value ?? f.default))}
-                  >
-                    ▶
-                  </button>
-                )}
-                {isAudio && props.onUploadAudio && !readOnly && (
-                  <label className="upload-btn">
-                    {uploading ? T.editor.uploading : T.editor.uploadAudio}
-                    <input
-                      type="file"
-                      accept="audio/*"
-                      aria-label={T.editor.uploadFor(f.label)}
-                      onChange={async (e) => {
-                        const file = e.target.files?.[0];
-                        if (!file) return;
-                        setUploading(true);
-                        try {
-                          const name = await props.onUploadAudio?.(file);
-                          if (name) set(f.name, name);
-                        } finally {
-                          setUploading(false);
-                        }
-                      }}
-                    />
-                  </label>
-                )}
-              </span>
+              <PickerField
+                common={common}
+                field={f}
+                value={value}
+                placeholder={placeholder}
+                library={library}
+                readOnly={readOnly}
+                onSet={(v) => set(f.name, v)}
+                onPlayAudio={props.onPlayAudio}
+                onUploadAudio={props.onUploadAudio}
+              />
             );
-          }
         }
         return (
           <div className={`field field-${f.kind}${problem ? " has-problem" : ""}`} key={f.name}>
@@ -283,6 +222,11 @@ export function SchemaForm(props: SchemaFormProps) {
               {f.required && <span aria-hidden="true"> *</span>}
             </label>
             {input}
+            {f.help && (
+              <div className="muted help" id={`${id}-help`}>
+                {f.help}
+              </div>
+            )}
             {problem && (
               <div className="problem" id={`${id}-problem`} role="alert">
                 {problem}
@@ -291,100 +235,6 @@ export function SchemaForm(props: SchemaFormProps) {
           </div>
         );
       })}
-    </div>
-  );
-}
-
-type Member = string | { extension: string; penalty?: number };
-
-function MemberList(props: {
-  id: string;
-  value: Member[];
-  extensions: string[];
-  disabled?: boolean;
-  onChange: (v: Member[]) => void;
-}) {
-  const { value, onChange } = props;
-  const ext = (m: Member) => (typeof m === "string" ? m : m.extension);
-  const pen = (m: Member) => (typeof m === "string" ? 0 : (m.penalty ?? 0));
-  const update = (i: number, e: string, p: number) => {
-    const next = [...value];
-    next[i] = p ? { extension: e, penalty: p } : e;
-    onChange(next);
-  };
-  return (
-    <div className="member-list" id={props.id}>
-      {value.map((m, i) => (
-        <div className="member" key={i}>
-          <input
-            aria-label={T.editor.member(i + 1)}
-            list={`${props.id}-ext`}
-            value={ext(m)}
-            disabled={props.disabled}
-            onChange={(e) => update(i, e.target.value, pen(m))}
-          />
-          <input
-            aria-label={T.editor.penalty(i + 1)}
-            type="number"
-            min={0}
-            value={pen(m)}
-            disabled={props.disabled}
-            onChange={(e) => update(i, ext(m), Number(e.target.value) || 0)}
-          />
-          <button
-            type="button"
-            className="icon-btn"
-            aria-label={T.editor.removeMember(i + 1)}
-            disabled={props.disabled}
-            onClick={() => onChange(value.filter((_, j) => j !== i))}
-          >
-            ✕
-          </button>
-        </div>
-      ))}
-      <datalist id={`${props.id}-ext`}>
-        {props.extensions.map((e) => (
-          <option key={e} value={e} />
-        ))}
-      </datalist>
-      <button
-        type="button"
-        disabled={props.disabled}
-        onClick={() => onChange([...value, props.extensions.find((e) => !value.map(ext).includes(e)) ?? ""])}
-      >
-        {T.editor.addMember}
-      </button>
-    </div>
-  );
-}
-
-function WeekHours(props: {
-  id: string;
-  value: Record<string, string[][]> | null;
-  disabled?: boolean;
-  onChange: (v: Record<string, string[][]> | undefined) => void;
-}) {
-  const value = props.value ?? {};
-  const [drafts, setDrafts] = useState<Record<string, string>>({});
-  return (
-    <div className="week-hours" id={props.id}>
-      {DAYS.map((d) => (
-        <label key={d} className="day">
-          <span>{d}</span>
-          <input
-            aria-label={T.editor.hoursOn(d)}
-            placeholder={T.editor.closed}
-            disabled={props.disabled}
-            value={drafts[d] ?? formatIntervals(value[d])}
-            onChange={(e) => {
-              setDrafts({ ...drafts, [d]: e.target.value });
-              const next = { ...value, [d]: parseIntervals(e.target.value) };
-              if (!next[d].length) delete next[d];
-              props.onChange(Object.keys(next).length ? next : undefined);
-            }}
-          />
-        </label>
-      ))}
     </div>
   );
 }

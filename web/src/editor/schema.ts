@@ -90,6 +90,7 @@ export interface FieldSpec {
   max?: number;
   pattern?: string;
   help?: string;
+  picker?: string; // x-picker: audio, extension, mailbox, schedule, queue
 }
 
 function prettify(title: string | undefined, name: string): string {
@@ -125,11 +126,20 @@ function fieldKind(s: JsonSchema): { kind: FieldKind; options: string[] } {
   }
 }
 
-/** The form fields of an element's settings, in schema order. */
+/** The form fields of an element's settings: required first, then in the schema's x-order. */
 export function fieldsFor(type: string): FieldSpec[] {
   const ps = paramsSchema(type);
   const required = new Set(ps.required ?? []);
-  return Object.entries(ps.properties ?? {}).map(([name, raw]) => {
+  const order = (name: string) => {
+    const o = (ps.properties?.[name] as JsonSchema | undefined)?.["x-order"];
+    return (required.has(name) ? 0 : 1000) + (typeof o === "number" ? o : 500);
+  };
+  const names = Object.keys(ps.properties ?? {});
+  const sorted = names
+    .map((name, i) => ({ name, i }))
+    .sort((a, b) => order(a.name) - order(b.name) || a.i - b.i)
+    .map(({ name }) => [name, (ps.properties ?? {})[name]] as const);
+  return sorted.map(([name, raw]) => {
     let s = resolve(raw);
     let nullable = false;
     if (s.anyOf) {
@@ -150,7 +160,8 @@ export function fieldsFor(type: string): FieldSpec[] {
       min: typeof min === "number" ? min : undefined,
       max: typeof s.maximum === "number" ? s.maximum : undefined,
       pattern: s.pattern,
-      help: s.description,
+      help: raw.description ?? s.description,
+      picker: typeof raw["x-picker"] === "string" ? raw["x-picker"] : undefined,
     };
   });
 }

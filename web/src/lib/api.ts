@@ -69,7 +69,7 @@ export async function api<T = unknown>(
 ): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json", ...authHeaders(method) };
   let payload: BodyInit | undefined;
-  if (body instanceof FormData) payload = body;
+  if (body instanceof FormData || body instanceof Blob) payload = body; // a Blob sends its type
   else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);

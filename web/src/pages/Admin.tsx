@@ -7,6 +7,7 @@ import { useLiveEvents } from "../lib/events";
 import { T } from "../lib/text";
 import { useApi, usePoll } from "../lib/useApi";
 import { Page } from "./common";
+import { ConfigFile } from "./ConfigFile";
 
 function Tile(props: { label: string; value: string | number; testId: string; href: string }) {
   return (
@@ -290,6 +291,7 @@ export function Settings({ readOnly }: { readOnly: boolean }) {
         {!readOnly && <button className="primary">{T.common.save}</button>}
       </form>
       {!readOnly && <TestMail />}
+      {!readOnly && <ConfigFile />}
     </Page>
   );
 }

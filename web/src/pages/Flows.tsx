@@ -3,6 +3,7 @@ import { del, errorText, fieldErrors, get, post } from "../lib/api";
 import { T } from "../lib/text";
 import { useApi } from "../lib/useApi";
 import { Page, Table, when } from "./common";
+import { exportFlow, ImportFlow } from "./ConfigFile";
 
 interface FlowSummary {
   name: string;
@@ -91,6 +92,12 @@ export function Flows(props: { readOnly: boolean; onOpen: (name: string) => void
         )
       }
     >
+      {!props.readOnly && (
+        <ImportFlow
+          onDone={(text) => (setNotice({ ok: true, text }), reload())}
+          onError={(text) => setNotice({ ok: false, text })}
+        />
+      )}
       {notice && (
         <div className={notice.ok ? "banner ok" : "error"} role={notice.ok ? "status" : "alert"}>
           {notice.text}
@@ -155,9 +162,16 @@ export function Flows(props: { readOnly: boolean; onOpen: (name: string) => void
           { title: T.col.updated, render: (f) => when(f.updated_at) },
           {
             title: "",
-            render: (f) =>
-              !props.readOnly && (
-                <span className="row-actions">
+            render: (f) => (
+              <span className="row-actions">
+                <button
+                  title={T.config.exportOf(f.name)}
+                  onClick={() => void exportFlow(f.name).catch((e) => setNotice({ ok: false, text: errorText(e) }))}
+                >
+                  {T.config.export}
+                </button>
+                {!props.readOnly && (
+                  <>
                   <button
                     title={T.flows.renameOf(f.name)}
                     onClick={() => (setActionError(""), setAction({ kind: "rename", flow: f.name, value: f.name }))}
@@ -175,8 +189,10 @@ export function Flows(props: { readOnly: boolean; onOpen: (name: string) => void
                   <button className="danger" title={T.flows.deleteOf(f.name)} onClick={() => void remove(f)}>
                     {T.common.delete}
                   </button>
-                </span>
-              ),
+                  </>
+                )}
+              </span>
+            ),
           },
         ]}
       />

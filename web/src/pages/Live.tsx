@@ -117,38 +117,3 @@ export function ActiveCalls({ readOnly }: { readOnly: boolean }) {
     </Page>
   );
 }
-
-interface Queue {
-  name: string;
-  strategy: string;
-  members: ({ extension: string } | string)[];
-  live: { waiting?: unknown[]; members?: { extension: string; state: string }[] } | null;
-  stats: Record<string, unknown> | null;
-}
-
-export function Queues() {
-  const { data, error, reload } = useApi<Queue[]>("/queues");
-  usePoll(reload, 3000);
-  return (
-    <Page title={T.queues.title}>
-      <Table
-        label={T.queues.title}
-        rows={data}
-        error={error}
-        rowKey={(q) => q.name}
-        columns={[
-          { title: T.col.queue, render: (q) => q.name },
-          { title: T.col.strategy, render: (q) => q.strategy },
-          {
-            title: T.col.members,
-            render: (q) =>
-              (q.live?.members ?? q.members.map((m) => ({ extension: typeof m === "string" ? m : m.extension, state: "" })))
-                .map((m) => `${m.extension}${m.state ? ` (${m.state})` : ""}`)
-                .join(", "),
-          },
-          { title: T.col.waiting, render: (q) => String(q.live?.waiting?.length ?? 0) },
-        ]}
-      />
-    </Page>
-  );
-}
