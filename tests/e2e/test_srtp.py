@@ -28,7 +28,6 @@ import pytest
 
 from flowpbx.media.srtp import SrtpContext
 from flowpbx.sip.sdes import CryptoAttribute, crypto_values, new_key
-from tests.audio_analysis import describe, has_tone, make_tone_wav, ulaw_encode
 from tests.audio_analysis import (
     describe,
     has_tone,
@@ -37,6 +36,7 @@ from tests.audio_analysis import (
     tone_segments,
     ulaw_encode,
 )
+from tests.audio_analysis import tone as make_tone
 from tests.e2e.conftest import Harness
 from tests.e2e.rawsip import Dialog, Msg, RawUa
 from tests.e2e.server import FlowpbxServer
