@@ -11,7 +11,7 @@ from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
 from flowpbx.store import repos, repos_extra
-from flowpbx.store.config_io import INVITE_RATE_PATTERN, TrunkIn
+from flowpbx.store.config_io import INVITE_RATE_PATTERN, TrunkIn, TrunkTlsFields
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import TrunkRec
 
@@ -33,10 +33,12 @@ class TrunkOut(BaseModel):
     national_prefix: str | None = None
     max_calls: int | None = None
     invite_rate: str | None = None
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
     registration: dict[str, Any] | None
 
 
-class TrunkUpdate(BaseModel):
+class TrunkUpdate(TrunkTlsFields):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_by_name=True)
     host: str = Field(min_length=1, max_length=255)
     port: int = Field(default=5060, ge=1, le=65535)
@@ -79,6 +81,8 @@ def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
             "national_prefix": t.national_prefix,
             "max_calls": t.max_calls,
             "invite_rate": t.invite_rate,
+            "tls_verify": t.tls_verify,
+            "tls_ca_file": t.tls_ca_file,
             "registration": state.get(t.name) if t.register else None,
         }
     )

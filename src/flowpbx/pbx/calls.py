@@ -293,7 +293,8 @@ class LiveCall:
             trunk, number=presented, name=self._caller_name, anonymous=anonymous
         )
         target = RingTarget(
-            uri=f"sip:{number}@{trunk.host}:{trunk.port}",
+            uri=f"sip:{number}@{trunk.host}:{trunk.port}"
+            + (";transport=tls" if trunk.transport == "tls" else ""),
             addr=addr,
             to_uri=f"sip:{number}@{domain}",
             label=number,
@@ -414,6 +415,8 @@ class LiveCall:
                 addr=b.source,
                 to_uri=f"sip:{extension}@{rt.domain}",
                 label=extension,
+                # a phone registered over TLS is never sent a request in clear (pbx/tls.py)
+                transport="tls" if b.transport == "tls" else None,
             )
             for b in rt.registrar.bindings(extension)
         ]

@@ -53,6 +53,7 @@ class Binding:
     user_agent: str
     call_id: str
     cseq: int
+    transport: str = "udp"  # the REGISTER's; over TLS, requests to the phone stay on TLS
 
 
 class Authenticator:
@@ -207,6 +208,7 @@ class Registrar:
                     user_agent=rec.user_agent or "",
                     call_id=rec.call_id or "",
                     cseq=rec.cseq,
+                    transport=rec.transport or "udp",
                 )
             )
 
@@ -229,7 +231,7 @@ class Registrar:
             sip.send_response(txn, make_response(request, 403, "Not Your Address"))
             return
         try:
-            self._apply(request, addr, user)
+            self._apply(request, addr, user, txn.transport)
         except _RegisterError as exc:
             sip.send_response(
                 txn, make_response(request, exc.status, exc.reason, headers=exc.headers)
@@ -244,7 +246,7 @@ class Registrar:
         date = dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
         sip.send_response(txn, make_response(request, 200, headers=[*contacts, ("Date", date)]))
 
-    def _apply(self, request: Request, addr: Addr, extension: str) -> None:
+    def _apply(self, request: Request, addr: Addr, extension: str, transport: str = "udp") -> None:
         header_expires = request.headers.get("Expires")
         default = DEFAULT_EXPIRES
         if header_expires is not None:  # malformed: the default (RFC 3261 §10.3 step 6)
@@ -289,6 +291,7 @@ class Registrar:
                 user_agent=user_agent,
                 call_id=call_id,
                 cseq=cseq,
+                transport=transport,
             )
             if existing is not None:
                 current.remove(existing)
@@ -338,7 +341,7 @@ class Registrar:
             extension=b.extension,
             contact=b.contact,
             source=f"{b.source[0]}:{b.source[1]}",
-            transport="udp",
+            transport=b.transport,
             expires_at=dt.datetime.fromtimestamp(b.expires_at, dt.UTC),
             user_agent=b.user_agent,
             call_id=b.call_id,

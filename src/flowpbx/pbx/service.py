@@ -90,6 +90,7 @@ class PbxService:
                 "source": f"{b.source[0]}:{b.source[1]}",
                 "expires": max(0, int(b.expires_at - now)),
                 "user_agent": b.user_agent,
+                "transport": b.transport,
             }
             for b in self.runtime.registrar.bindings(extension)
         ]
@@ -135,6 +136,7 @@ class PbxService:
             "sip_datagrams_out": rt.sip.datagrams_out,
             "registered_extensions": sum(1 for b in rt.registrar.all_bindings().values() if b),
             **rt.guard.counters(),
+            **rt.sip_tls.stats(),  # handshakes, their timeouts and failures (pbx/tls.py)
             **memory_metrics(rt),  # process figures and table sizes (pbx/memory.py)
         }
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -125,6 +126,9 @@ class Trunk(Base):
     # the process-wide default.
     max_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
     invite_rate: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # TLS trunks: verify the provider's certificate; the CA bundle (NULL: the system store).
+    tls_verify: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    tls_ca_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -53,6 +53,10 @@ class TrunkRec:
     # default (FLOWPBX_SIP_MAX_CALLS_PER_TRUNK, FLOWPBX_SIP_RATE_TRUNK_INVITE).
     max_calls: int | None = None
     invite_rate: str | None = None
+    # transport "tls" (pbx/tls.py): verify the provider's certificate (and that it names
+    # `host`) against `tls_ca_file`, a PEM bundle, or the system CA store when None.
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -154,6 +154,8 @@ def _trunk_rec(r: m.Trunk) -> TrunkRec:
         national_prefix=r.national_prefix,
         max_calls=r.max_calls,
         invite_rate=r.invite_rate,
+        tls_verify=r.tls_verify,
+        tls_ca_file=r.tls_ca_file,
     )
 
 
@@ -177,6 +179,8 @@ async def upsert_trunk(s: AsyncSession, rec: TrunkRec) -> bool:
         "national_prefix": rec.national_prefix,
         "max_calls": rec.max_calls,
         "invite_rate": rec.invite_rate,
+        "tls_verify": rec.tls_verify,
+        "tls_ca_file": rec.tls_ca_file,
     }
     if row is None:
         s.add(m.Trunk(name=rec.name, **values))

@@ -1,0 +1,313 @@
+"""SIP over TLS (RFC 3261 §26, RFC 5630): the TLS listening point beside UDP and TCP.
+
+A thin addition to the stream transport of pbx/transport.py: `TlsTransport` is a
+`StreamTransport` named ``tls`` whose connections are TLS (the standard library's ``ssl`` on
+the asyncio transport, never crypto of our own). Framing, keep-alives, connection reuse,
+the per-source cap, the first-message and idle timeouts are the TCP ones.
+
+What TLS adds:
+
+* **Accepting.** The listening socket accepts plain TCP; the connection is counted against
+  its source's cap at once (so a flood of stalled handshakes is bounded like a flood of idle
+  TCP connections) and the handshake is then run with ``loop.start_tls`` against the
+  *current* server context. A handshake that does not finish within ``handshake_timeout``
+  is closed (``handshake_timeouts``); one that fails — a client speaking plain SIP, TLS
+  below 1.2, a bad record — is closed too (``handshake_failures``). Nothing is ever written
+  on a connection before its handshake finished.
+* **Certificates.** `CertificateSource` loads the PEM certificate chain and key
+  (``FLOWPBX_TLS_CERT``, ``FLOWPBX_TLS_KEY``) into a fresh server context; `reload()` (on
+  SIGHUP, and when the files' modification times or sizes change, checked every few
+  seconds) builds a new context and new connections use it, while open ones keep theirs.
+  A pair that does not load leaves the previous context in service (and is logged).
+* **Connecting out** (trunks with ``transport: tls``; a phone whose connection is gone).
+  ``peer_config(addr)`` says how to verify the peer at ``addr``: for a trunk, SNI and
+  hostname check against the trunk's host, the system CA store or the trunk's
+  ``tls_ca_file``, or no verification with ``tls_verify: false``; for anything else (a
+  phone, whose certificate is usually self-signed) the connection is encrypted without
+  verifying the phone's certificate. Why the last connection to an address failed is kept
+  (``last_error``) for the trunk registration state.
+* TLS 1.2 or newer only, renegotiation off, compression off (``ssl`` defaults).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import ssl
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowpbx.pbx.transport import Addr, StreamConnection, StreamTransport
+
+if TYPE_CHECKING:
+    from flowpbx.pbx.transport import SipEndpoint
+
+log = logging.getLogger("flowpbx.sip")
+
+MAX_ERRORS = 1024  # addresses whose last connection failure is remembered
+
+
+def _harden(ctx: ssl.SSLContext) -> ssl.SSLContext:
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
+    return ctx
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context with the PEM chain ``cert`` and its ``key``; ssl.SSLError/OSError when
+    they do not load (or do not match)."""
+    ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def client_context(*, verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
+    """A client context: verifying the peer against ``ca_file`` (else the system CA store) with
+    a hostname check, or (``verify=False``) encrypting without verifying."""
+    if verify:
+        ctx = ssl.create_default_context(cafile=ca_file or None)
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return _harden(ctx)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeerTls:
+    """How to connect to one peer: SNI/hostname to check, verification, CA bundle."""
+
+    server_hostname: str | None = None
+    verify: bool = False
+    ca_file: str | None = None
+
+
+class CertificateSource:
+    """The server certificate and key in service, reloaded when asked or when the files
+    change (see the module docstring)."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.cert = cert
+        self.key = key
+        self.context = server_context(cert, key)  # the first load must work: raise if not
+        self._stamp = self._files_stamp()
+        self.reloads = 0
+        self.reload_failures = 0
+
+    def _files_stamp(self) -> tuple[float, int, float, int]:
+        try:
+            c, k = os.stat(self.cert), os.stat(self.key)
+        except OSError:
+            return (0.0, -1, 0.0, -1)
+        return (c.st_mtime, c.st_size, k.st_mtime, k.st_size)
+
+    def reload(self) -> bool:
+        """Load the files again into a new context; keep the old one when they do not load."""
+        self._stamp = self._files_stamp()
+        try:
+            context = server_context(self.cert, self.key)
+        except (OSError, ValueError) as exc:
+            self.reload_failures += 1
+            log.error("TLS certificate %s / key %s not reloaded: %s", self.cert, self.key, exc)
+            return False
+        self.context = context
+        self.reloads += 1
+        log.info("TLS certificate reloaded from %s", self.cert)
+        return True
+
+    def check(self) -> bool:
+        """Reload when the files changed since the last load; True when reloaded."""
+        if self._files_stamp() == self._stamp:
+            return False
+        return self.reload()
+
+
+class TlsConnection(StreamConnection):
+    """A TLS connection; an accepted one runs its handshake before anything else."""
+
+    def __init__(self, owner: TlsTransport, *, inbound: bool = False) -> None:
+        super().__init__(owner, inbound=inbound)
+        self.secured = not inbound  # outbound ones are handed over after the handshake
+        self._tls_owner = owner
+        self._raw: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._raw is not None:  # the TLS transport, from start_tls
+            self._secure(transport)
+            return
+        if not self.inbound:
+            super().connection_made(transport)
+            return
+        self._raw = transport
+        transport.pause_reading()  # type: ignore[attr-defined]  # no plain bytes reach us
+        super().connection_made(transport)  # counted against the source's cap; maybe closed
+        if transport.is_closing():
+            return
+        self._tls_owner.handshakes_started += 1
+        self._owner._loop.create_task(self._handshake(transport))
+
+    async def _handshake(self, raw: asyncio.BaseTransport) -> None:
+        owner = self._tls_owner
+        assert owner.certificates is not None  # only a listening transport accepts
+        try:
+            tls = await owner._loop.start_tls(
+                raw,  # type: ignore[arg-type]
+                self,
+                owner.certificates.context,
+                server_side=True,
+                ssl_handshake_timeout=owner.handshake_timeout,
+            )
+        except TimeoutError:
+            owner.handshake_timeouts += 1
+            log.info("SIP tls: handshake from %s:%s timed out", *self.addr)
+            self._failed(raw)
+            return
+        except (OSError, ssl.SSLError, ConnectionError, RuntimeError) as exc:
+            owner.handshake_failures += 1
+            log.info("SIP tls: handshake from %s:%s failed: %s", *self.addr, exc)
+            self._failed(raw)
+            return
+        if tls is None:
+            self._failed(raw)
+            return
+        self._secure(tls)
+
+    def _secure(self, tls: asyncio.BaseTransport) -> None:
+        if self.secured:
+            return
+        self.secured = True
+        self._transport = tls  # type: ignore[assignment]
+        self.last_active = self.last_message = self.opened_at = self._owner.now()
+
+    def _failed(self, raw: asyncio.BaseTransport) -> None:
+        raw.close()
+        self._transport = None
+        self._owner.forget(self)
+
+    def write(self, data: bytes) -> None:
+        if self.secured:
+            super().write(data)
+
+    def close(self) -> None:
+        if self._transport is None and self._raw is not None and not self._raw.is_closing():
+            self._raw.close()
+        super().close()
+
+
+class TlsTransport(StreamTransport):
+    """The TLS listening point and its connections (see the module docstring)."""
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        certificates: CertificateSource | None,
+        *,
+        handshake_timeout: float = 10.0,
+        peer_config: Callable[[Addr], PeerTls | None] | None = None,
+        **stream_options: Any,
+    ) -> None:
+        super().__init__(endpoint, name="tls", **stream_options)
+        self.certificates = certificates
+        self.handshake_timeout = handshake_timeout
+        self.peer_config = peer_config
+        self.handshakes_started = 0
+        self.handshake_timeouts = 0
+        self.handshake_failures = 0
+        self.connect_failures = 0
+        self._errors: OrderedDict[Addr, str] = OrderedDict()
+        self._client_contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen (with a certificate; without one, TLS only connects out)."""
+        if self.certificates is None:
+            self.port = port
+            self._arm_sweeper()
+            return
+        self._server = await self._loop.create_server(
+            lambda: TlsConnection(self, inbound=True), host, port, reuse_address=True
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._arm_sweeper()
+
+    def _stale(self, c: StreamConnection, now: float) -> bool:
+        if isinstance(c, TlsConnection) and not c.secured:
+            return False  # the handshake timeout bounds it
+        return super()._stale(c, now)
+
+    # -- connecting out ----------------------------------------------------------------------
+
+    def _client_context(self, peer: PeerTls) -> ssl.SSLContext:
+        key = (peer.verify, peer.ca_file)
+        ctx = self._client_contexts.get(key)
+        if ctx is None:
+            ctx = self._client_contexts[key] = client_context(
+                verify=peer.verify, ca_file=peer.ca_file
+            )
+        return ctx
+
+    async def _open(self, addr: Addr) -> None:
+        peer = self.peer_config(addr) if self.peer_config is not None else None
+        peer = peer or PeerTls()
+        try:
+            ctx = self._client_context(peer)
+        except (OSError, ssl.SSLError) as exc:  # the CA file does not load
+            raise OSError(f"CA file {peer.ca_file!r}: {exc}") from exc
+        await self._loop.create_connection(
+            lambda: TlsConnection(self),
+            addr[0],
+            addr[1],
+            ssl=ctx,
+            server_hostname=peer.server_hostname or (addr[0] if peer.verify else ""),
+            ssl_handshake_timeout=self.handshake_timeout,
+        )
+        self._errors.pop(addr, None)
+
+    def _open_failed(self, addr: Addr, exc: BaseException) -> None:
+        self.connect_failures += 1
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            why = f"certificate not verified: {exc.verify_message}"
+        elif isinstance(exc, TimeoutError):
+            why = "TLS handshake timed out"
+        else:
+            why = str(exc) or type(exc).__name__
+        self._errors[addr] = why
+        self._errors.move_to_end(addr)
+        while len(self._errors) > MAX_ERRORS:
+            self._errors.popitem(last=False)
+
+    def last_error(self, addr: Addr) -> str | None:
+        """Why the last connection to ``addr`` failed (None: it did not, or none yet)."""
+        return self._errors.get(addr)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "sip_tls_connections": len(self._conns),
+            "sip_tls_handshakes": self.handshakes_started,
+            "sip_tls_handshake_timeouts": self.handshake_timeouts,
+            "sip_tls_handshake_failures": self.handshake_failures,
+            "sip_tls_connect_failures": self.connect_failures,
+            "sip_tls_cert_reloads": self.certificates.reloads if self.certificates else 0,
+        }
+
+
+async def watch_certificates(source: CertificateSource, period: float) -> None:
+    """Reload ``source`` whenever its files change (a task; cancel it to stop)."""
+    while True:
+        await asyncio.sleep(period)
+        source.check()
+
+
+__all__ = [
+    "CertificateSource",
+    "PeerTls",
+    "TlsConnection",
+    "TlsTransport",
+    "client_context",
+    "server_context",
+    "watch_certificates",
+]
