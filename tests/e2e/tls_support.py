@@ -7,10 +7,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+import json
 import secrets
 import socket
 import ssl
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 
 @dataclasses.dataclass
-class TestCa:
+class CertAuthority:
     cert_path: Path
     cert: x509.Certificate
     key: ec.EllipticCurvePrivateKey
@@ -74,7 +78,7 @@ class TestCa:
         return cert_path, key_path
 
 
-def make_ca(directory: Path, name: str = "flowpbx test CA") -> TestCa:
+def make_ca(directory: Path, name: str = "flowpbx test CA") -> CertAuthority:
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -100,7 +104,7 @@ def make_ca(directory: Path, name: str = "flowpbx test CA") -> TestCa:
     )  # fmt: skip
     path = directory / f"{name.replace(' ', '_')}.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return TestCa(path, cert, key)
+    return CertAuthority(path, cert, key)
 
 
 def client_context(ca: Path | None) -> ssl.SSLContext:
@@ -142,3 +146,60 @@ def read_message(sock: socket.socket) -> bytes:
             break
         data += chunk
     return data
+
+
+def peer_fingerprint(sock: ssl.SSLSocket) -> str:
+    der = sock.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).fingerprint(hashes.SHA256()).hex()
+
+
+def cert_fingerprint(path: Path) -> str:
+    return x509.load_pem_x509_certificate(path.read_bytes()).fingerprint(hashes.SHA256()).hex()
+
+
+# -- the HTTP API of a FlowpbxServer (an admin user made with the CLI) ------------------------
+
+
+def admin_token(server: Any, user: str = "tls-admin", password: str = "tls-admin-pw") -> str:
+    server.cli("user", "create", user, "--password", password, "--role", "admin")
+    login = {"username": user, "password": password}
+    status, body = api(server, "POST", "/api/v1/auth/login", login)
+    assert status == 200, body
+    return str(body["token"])
+
+
+def api(
+    server: Any, method: str, path: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        server.http + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers=headers,
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            text = r.read().decode()
+            status = r.status
+    except urllib.error.HTTPError as e:
+        text, status = e.read().decode(), e.code
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def metrics(server: Any, token: str) -> dict[str, float]:
+    """/metrics figures (flowpbx_ prefix removed)."""
+    status, text = api(server, "GET", "/metrics", token=token)
+    assert status == 200, text
+    out: dict[str, float] = {}
+    for line in str(text).splitlines():
+        name, _, value = line.partition(" ")
+        if line.startswith("flowpbx_") and "{" not in name:
+            out[name.removeprefix("flowpbx_")] = float(value)
+    return out

@@ -7,13 +7,14 @@ the per-source cap, the first-message and idle timeouts are the TCP ones.
 
 What TLS adds:
 
-* **Accepting.** The listening socket accepts plain TCP; the connection is counted against
-  its source's cap at once (so a flood of stalled handshakes is bounded like a flood of idle
-  TCP connections) and the handshake is then run with ``loop.start_tls`` against the
-  *current* server context. A handshake that does not finish within ``handshake_timeout``
-  is closed (``handshake_timeouts``); one that fails — a client speaking plain SIP, TLS
-  below 1.2, a bad record — is closed too (``handshake_failures``). Nothing is ever written
-  on a connection before its handshake finished.
+* **Accepting.** Our own accept loop takes each TCP connection, counts it against its
+  source's cap at once (connections in their handshake and established ones together, so
+  a flood of stalled handshakes is bounded like a flood of idle TCP connections), then runs
+  the handshake with ``loop.connect_accepted_socket`` against the *current* server
+  context. A handshake that does not finish within ``handshake_timeout`` is closed
+  (``handshake_timeouts``); one that fails — a client speaking plain SIP, TLS below 1.2, a
+  bad record — is closed too (``handshake_failures``). The SIP connection (framing,
+  timeouts) exists only once the handshake finished: no byte is read or written in clear.
 * **Certificates.** `CertificateSource` loads the PEM certificate chain and key
   (``FLOWPBX_TLS_CERT``, ``FLOWPBX_TLS_KEY``) into a fresh server context; `reload()` (on
   SIGHUP, and when the files' modification times or sizes change, checked every few
@@ -32,16 +33,20 @@ What TLS adds:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
+import socket
 import ssl
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowpbx.pbx.transport import Addr, StreamConnection, StreamTransport
+from flowpbx.pbx.security import source_key
+from flowpbx.pbx.transport import MAX_CONNECTIONS, Addr, StreamConnection, StreamTransport
+from flowpbx.settings import SettingsError
 
 if TYPE_CHECKING:
     from flowpbx.pbx.transport import SipEndpoint
@@ -93,7 +98,13 @@ class CertificateSource:
     def __init__(self, cert: Path, key: Path) -> None:
         self.cert = cert
         self.key = key
-        self.context = server_context(cert, key)  # the first load must work: raise if not
+        try:  # the first load must work
+            self.context = server_context(cert, key)
+        except (OSError, ValueError) as exc:
+            raise SettingsError(
+                f"FLOWPBX_TLS_CERT={str(cert)!r}, FLOWPBX_TLS_KEY={str(key)!r}: "
+                f"cannot load this certificate and key: {exc}"
+            ) from None
         self._stamp = self._files_stamp()
         self.reloads = 0
         self.reload_failures = 0
@@ -126,78 +137,6 @@ class CertificateSource:
         return self.reload()
 
 
-class TlsConnection(StreamConnection):
-    """A TLS connection; an accepted one runs its handshake before anything else."""
-
-    def __init__(self, owner: TlsTransport, *, inbound: bool = False) -> None:
-        super().__init__(owner, inbound=inbound)
-        self.secured = not inbound  # outbound ones are handed over after the handshake
-        self._tls_owner = owner
-        self._raw: asyncio.BaseTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self._raw is not None:  # the TLS transport, from start_tls
-            self._secure(transport)
-            return
-        if not self.inbound:
-            super().connection_made(transport)
-            return
-        self._raw = transport
-        transport.pause_reading()  # type: ignore[attr-defined]  # no plain bytes reach us
-        super().connection_made(transport)  # counted against the source's cap; maybe closed
-        if transport.is_closing():
-            return
-        self._tls_owner.handshakes_started += 1
-        self._owner._loop.create_task(self._handshake(transport))
-
-    async def _handshake(self, raw: asyncio.BaseTransport) -> None:
-        owner = self._tls_owner
-        assert owner.certificates is not None  # only a listening transport accepts
-        try:
-            tls = await owner._loop.start_tls(
-                raw,  # type: ignore[arg-type]
-                self,
-                owner.certificates.context,
-                server_side=True,
-                ssl_handshake_timeout=owner.handshake_timeout,
-            )
-        except TimeoutError:
-            owner.handshake_timeouts += 1
-            log.info("SIP tls: handshake from %s:%s timed out", *self.addr)
-            self._failed(raw)
-            return
-        except (OSError, ssl.SSLError, ConnectionError, RuntimeError) as exc:
-            owner.handshake_failures += 1
-            log.info("SIP tls: handshake from %s:%s failed: %s", *self.addr, exc)
-            self._failed(raw)
-            return
-        if tls is None:
-            self._failed(raw)
-            return
-        self._secure(tls)
-
-    def _secure(self, tls: asyncio.BaseTransport) -> None:
-        if self.secured:
-            return
-        self.secured = True
-        self._transport = tls  # type: ignore[assignment]
-        self.last_active = self.last_message = self.opened_at = self._owner.now()
-
-    def _failed(self, raw: asyncio.BaseTransport) -> None:
-        raw.close()
-        self._transport = None
-        self._owner.forget(self)
-
-    def write(self, data: bytes) -> None:
-        if self.secured:
-            super().write(data)
-
-    def close(self) -> None:
-        if self._transport is None and self._raw is not None and not self._raw.is_closing():
-            self._raw.close()
-        super().close()
-
-
 class TlsTransport(StreamTransport):
     """The TLS listening point and its connections (see the module docstring)."""
 
@@ -221,23 +160,92 @@ class TlsTransport(StreamTransport):
         self._errors: OrderedDict[Addr, str] = OrderedDict()
         self._client_contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
         self.port = 0
+        self._listener: socket.socket | None = None
+        self._acceptor: asyncio.Task[None] | None = None
+        self._handshaking: dict[str, int] = {}  # per source: connections in their handshake
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> None:
         """Listen (with a certificate; without one, TLS only connects out)."""
-        if self.certificates is None:
-            self.port = port
-            self._arm_sweeper()
-            return
-        self._server = await self._loop.create_server(
-            lambda: TlsConnection(self, inbound=True), host, port, reuse_address=True
-        )
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        self.port = port
+        if self.certificates is not None:
+            listener = socket.create_server(
+                (host, port),
+                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                backlog=512,
+                reuse_port=False,
+            )
+            listener.setblocking(False)
+            self._listener = listener
+            self.port = int(listener.getsockname()[1])
+            self._acceptor = self._loop.create_task(self._accept(listener))
         self._arm_sweeper()
 
-    def _stale(self, c: StreamConnection, now: float) -> bool:
-        if isinstance(c, TlsConnection) and not c.secured:
-            return False  # the handshake timeout bounds it
-        return super()._stale(c, now)
+    async def _accept(self, listener: socket.socket) -> None:
+        """Accept connections; each is counted against its source's cap before its handshake
+        (so stalled handshakes are bounded like idle connections), then handshaken."""
+        while True:
+            try:
+                sock, peer = await self._loop.sock_accept(listener)
+            except (OSError, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) or self._listener is None:
+                    return
+                log.warning("SIP tls: accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            addr: Addr = (str(peer[0]), int(peer[1]))
+            ip = source_key(addr[0])
+            held = self._per_source.get(ip, 0) + self._handshaking.get(ip, 0)
+            pending = sum(self._handshaking.values())
+            if len(self._conns) + pending >= MAX_CONNECTIONS or (
+                self.max_per_source > 0 and held >= self.max_per_source and not self._known(addr)
+            ):
+                self.refused_per_source += 1
+                sock.close()
+                continue
+            self._handshaking[ip] = self._handshaking.get(ip, 0) + 1
+            self.handshakes_started += 1
+            task = self._loop.create_task(self._handshake(sock, addr, ip))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _handshake(self, sock: socket.socket, addr: Addr, ip: str) -> None:
+        assert self.certificates is not None
+        started = self.now()
+        try:
+            await self._loop.connect_accepted_socket(
+                lambda: StreamConnection(self, inbound=True),
+                sock,
+                ssl=self.certificates.context,  # the one in service now (reloads)
+                ssl_handshake_timeout=self.handshake_timeout,
+            )
+        except (OSError, ssl.SSLError, ConnectionError, RuntimeError) as exc:
+            # the loop aborts a slow handshake with ConnectionAbortedError or TimeoutError
+            if self.now() - started >= self.handshake_timeout * 0.95:
+                self.handshake_timeouts += 1
+                log.info("SIP tls: handshake from %s:%s timed out", *addr)
+            else:
+                self.handshake_failures += 1
+                log.info("SIP tls: handshake from %s:%s failed: %s", *addr, exc)
+            with contextlib.suppress(OSError):
+                sock.close()
+        finally:
+            n = self._handshaking.get(ip, 0) - 1
+            if n > 0:
+                self._handshaking[ip] = n
+            else:
+                self._handshaking.pop(ip, None)
+
+    def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if self._acceptor is not None:
+            self._acceptor.cancel()
+            self._acceptor = None
+        for task in list(self._tasks):
+            task.cancel()
+        if listener is not None:
+            listener.close()
+        super().close()
 
     # -- connecting out ----------------------------------------------------------------------
 
@@ -258,7 +266,7 @@ class TlsTransport(StreamTransport):
         except (OSError, ssl.SSLError) as exc:  # the CA file does not load
             raise OSError(f"CA file {peer.ca_file!r}: {exc}") from exc
         await self._loop.create_connection(
-            lambda: TlsConnection(self),
+            lambda: StreamConnection(self),
             addr[0],
             addr[1],
             ssl=ctx,
@@ -287,6 +295,8 @@ class TlsTransport(StreamTransport):
     def stats(self) -> dict[str, int]:
         return {
             "sip_tls_connections": len(self._conns),
+            "sip_tls_handshaking": sum(self._handshaking.values()),
+            "sip_tls_refused_per_source": self.refused_per_source,
             "sip_tls_handshakes": self.handshakes_started,
             "sip_tls_handshake_timeouts": self.handshake_timeouts,
             "sip_tls_handshake_failures": self.handshake_failures,
@@ -305,7 +315,6 @@ async def watch_certificates(source: CertificateSource, period: float) -> None:
 __all__ = [
     "CertificateSource",
     "PeerTls",
-    "TlsConnection",
     "TlsTransport",
     "client_context",
     "server_context",
