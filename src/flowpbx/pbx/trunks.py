@@ -159,6 +159,10 @@ class TrunkRegistration:
         if self.state is RegState.REGISTERED and self._expires_at is not None:
             expires_in = max(0, int(self._expires_at - now))
         next_in = None if self._due is None else max(0, int(self._due - now))
+        error = self.error
+        if error is None and self.state is RegState.REGISTERING:
+            why = self._connect_error()  # the REGISTER waits for its timeout; say why now
+            error = f"cannot connect: {why}" if why else None
         return TrunkStatus(
             name=self.trunk.name,
             state=self.state.value,
@@ -166,7 +170,7 @@ class TrunkRegistration:
             expires_in_s=expires_in,
             next_attempt_in_s=next_in,
             failures=self.failures,
-            error=self.error,
+            error=error,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -315,11 +319,16 @@ class TrunkRegistration:
     def on_timeout(self, txn: ClientTransaction) -> None:
         if txn is self._txn and self.state is not RegState.STOPPED:
             self.last_status = 408
-            transport = self.rt.sip.transports.get(self.transport or "udp")
-            last_error = getattr(transport, "last_error", None)
-            why = last_error(self.addr) if callable(last_error) else None
+            why = self._connect_error()
             self.error = f"cannot connect: {why}" if why else "no response (timeout)"
             self._fail()
+
+    def _connect_error(self) -> str | None:
+        """Why the last connection to the trunk failed (TLS keeps it: pbx/tls.py)."""
+        transport = self.rt.sip.transports.get(self.transport or "udp")
+        last_error = getattr(transport, "last_error", None)
+        why = last_error(self.addr) if callable(last_error) else None
+        return str(why) if why else None
 
     def _fail(self) -> None:
         self.failures += 1
