@@ -12,7 +12,9 @@ live part out):
 - ``async spy(call_id: str, supervisor: str, mode: str) -> None``   POST …/spy
   (mode ``listen`` | ``whisper`` | ``barge``; the supervisor's phone is called)
 - ``queues() -> dict[str, dict] | list[dict]``   live queue state (callers waiting, members)
-- ``trunk_registrations() -> dict[str, dict]``   per trunk name
+- ``trunk_registrations() -> dict[str, dict]``   per trunk name (``error``: why a trunk
+  cannot connect or register, e.g. a TLS certificate that did not verify)
+- ``sip_tls_port: int | None``   GET /api/v1/sip-server: the SIP TLS port, when listening
 - ``counters()`` / ``metrics() -> dict[str, float]``   exported on /metrics as flowpbx_<name>
 - ``subscribe(callback) -> unsubscribe``   live events; `create_api` feeds them to the
   websocket bus (without it, the store's own writes are announced instead)
@@ -25,7 +27,8 @@ from typing import Any, Protocol
 
 class LiveService(Protocol):
     def registrations(self, extension: str) -> list[dict[str, Any]]:
-        """Current bindings of one extension: contact, source, expires (s), user_agent."""
+        """Current bindings of one extension: contact, source, expires (s), user_agent,
+        transport (udp, tcp, tls)."""
         ...
 
     def active_calls(self) -> list[dict[str, Any]]: ...

@@ -35,6 +35,12 @@ class PbxService:
         rt = self.runtime
         return rt.sip.host, rt.sip.port
 
+    @property
+    def sip_tls_port(self) -> int | None:
+        """The SIP TLS port, when flowpbx listens on TLS (a certificate is configured)."""
+        rt = self.runtime
+        return rt.sip.ports.get("tls") if rt.tls_certs is not None else None
+
     async def start(self) -> None:
         config = await self.store.load_runtime_config()
         self._rt = Runtime(self.settings, self.store, config)
