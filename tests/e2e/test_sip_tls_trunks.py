@@ -212,6 +212,8 @@ def test_bad_tls_trunk_fields_get_a_4xx_naming_the_field(e2e: Harness, tmp_path:
         ({"tls_ca_file": str(tmp_path / "missing.pem")}, "tls_ca_file"),
         ({"tls_ca_file": str(not_a_ca)}, "tls_ca_file"),
         ({"tls_verify": "maybe"}, "tls_verify"),
+        ({"tls_ca_file": "/dev/zero"}, "tls_ca_file"),  # never read: not a regular file
+        ({"tls_ca_file": str(tmp_path)}, "tls_ca_file"),
         ({"transport": "udp", "tls_ca_file": "/etc/ssl/certs/ca-certificates.crt"}, "tls_ca_file"),
     ]:
         status, body = api(server, "POST", "/api/v1/trunks", {**base, **extra}, token=token)

@@ -158,7 +158,7 @@ class TlsTransport(StreamTransport):
         self.handshake_failures = 0
         self.connect_failures = 0
         self._errors: OrderedDict[Addr, str] = OrderedDict()
-        self._client_contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+        self._client_contexts: dict[tuple[bool, str | None, float], ssl.SSLContext] = {}
         self.port = 0
         self._listener: socket.socket | None = None
         self._acceptor: asyncio.Task[None] | None = None
@@ -250,9 +250,15 @@ class TlsTransport(StreamTransport):
     # -- connecting out ----------------------------------------------------------------------
 
     def _client_context(self, peer: PeerTls) -> ssl.SSLContext:
-        key = (peer.verify, peer.ca_file)
+        stamp = 0.0  # a renewed CA bundle is loaded again
+        if peer.ca_file:
+            with contextlib.suppress(OSError):
+                stamp = os.stat(peer.ca_file).st_mtime
+        key = (peer.verify, peer.ca_file, stamp)
         ctx = self._client_contexts.get(key)
         if ctx is None:
+            if len(self._client_contexts) >= 64:
+                self._client_contexts.clear()
             ctx = self._client_contexts[key] = client_context(
                 verify=peer.verify, ca_file=peer.ca_file
             )

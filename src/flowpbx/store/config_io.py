@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import ssl
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -140,6 +141,9 @@ class ExtensionIn(BaseModel):
         return sip_password(v)
 
 
+MAX_CA_FILE = 4 * 1024 * 1024  # bytes of a trunk's tls_ca_file (the system bundle: ~200 kB)
+
+
 def tls_ca_file(value: str | None) -> str | None:
     """A trunk's ``tls_ca_file``: an absolute path to a PEM CA bundle that loads (checked on
     this machine when saved, so a typo is a 4xx, not a trunk that never connects)."""
@@ -147,6 +151,12 @@ def tls_ca_file(value: str | None) -> str | None:
         return None
     if len(value) > 1024 or "\x00" in value or not os.path.isabs(value):
         raise ValueError("expected the absolute path of a PEM CA bundle")
+    try:  # a regular file of sane size: never /dev/zero, a FIFO or a huge file
+        info = os.stat(value)
+    except OSError as exc:
+        raise ValueError(f"cannot read {value!r}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CA_FILE:
+        raise ValueError(f"{value!r}: expected a regular file of at most {MAX_CA_FILE} bytes")
     try:
         ssl.create_default_context(cafile=value)
     except (OSError, ssl.SSLError, ValueError) as exc:
