@@ -7,6 +7,8 @@
   timeout (a setting, short here) and counted;
 - a TLS 1.1 client is refused; TLS 1.2 and 1.3 are served;
 - a certificate and key that do not match stop `flowpbx serve` with a message naming them;
+- an expired certificate is logged and shown on /metrics (``sip_tls_cert_expires_in_s``),
+  phones refuse it, and a renewal on SIGHUP fixes it without a restart;
 - a renewed certificate is served to new connections after SIGHUP, and after the files
   change without a signal; open connections keep working; a broken renewal (key not
   matching) leaves the old certificate in service.
@@ -48,10 +50,10 @@ CAP = 3  # connections one source may hold (handshaking or established)
 
 
 def tls_server(
-    e2e: Harness, ca: CertAuthority, *, stem: str = "pbx", **env: str
+    e2e: Harness, ca: CertAuthority, *, stem: str = "pbx", expired: bool = False, **env: str
 ) -> tuple[FlowpbxServer, int, Path, Path]:
     pki = ca.cert_path.parent
-    cert, key = ca.issue(pki, stem, ["127.0.0.1", "localhost"])
+    cert, key = ca.issue(pki, stem, ["127.0.0.1", "localhost"], expired=expired)
     # the files flowpbx reads (renewal replaces them in place)
     live_cert, live_key = pki / "live.crt", pki / "live.key"
     shutil.copy(cert, live_cert)
@@ -275,3 +277,32 @@ def test_a_key_that_does_not_match_the_certificate_stops_serve_clearly(tmp_path:
     assert r.returncode != 0, out
     assert str(cert) in out and str(key) in out, out
     assert "Traceback" not in out, out
+
+
+def test_an_expired_certificate_is_reported_refused_by_phones_and_renewed_live(
+    e2e: Harness,
+) -> None:
+    ca = make_ca(e2e.tmp_path / "pki")
+    server, port, live_cert, live_key = tls_server(
+        e2e, ca, expired=True, FLOWPBX_TLS_RELOAD_CHECK_S="3600"
+    )
+    token = admin_token(server)
+    assert "has expired" in server.logs()
+    assert metrics(server, token)["sip_tls_cert_expires_in_s"] < 0
+    # a phone verifying the certificate refuses it (and so a name that does not match)
+    with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
+        tls_connect(("127.0.0.1", port), ca.cert_path)
+    good_cert, good_key = ca.issue(ca.cert_path.parent, "good", ["sip.example.net"])
+    shutil.copy(good_key, live_key)
+    shutil.copy(good_cert, live_cert)
+    assert server.proc is not None
+    os.kill(server.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while metrics(server, token)["sip_tls_cert_expires_in_s"] < 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert metrics(server, token)["sip_tls_cert_expires_in_s"] > 86400
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"mismatch|match"):
+        tls_connect(("127.0.0.1", port), ca.cert_path)  # names sip.example.net, not the IP
+    with tls_connect(("127.0.0.1", port), ca.cert_path, server_hostname="sip.example.net") as phone:
+        phone.sendall(options(phone))
+        assert read_message(phone).startswith(b"SIP/2.0 200")

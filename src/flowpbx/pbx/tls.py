@@ -39,10 +39,13 @@ import logging
 import os
 import socket
 import ssl
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
 
 from flowpbx.pbx.security import source_key
 from flowpbx.pbx.transport import MAX_CONNECTIONS, Addr, StreamConnection, StreamTransport
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("flowpbx.sip")
 
 MAX_ERRORS = 1024  # addresses whose last connection failure is remembered
+EXPIRY_WARNING_S = 14 * 86400  # a certificate expiring sooner is logged at every load
 
 
 def _harden(ctx: ssl.SSLContext) -> ssl.SSLContext:
@@ -108,6 +112,7 @@ class CertificateSource:
         self._stamp = self._files_stamp()
         self.reloads = 0
         self.reload_failures = 0
+        self.not_after = self._check_dates()
 
     def _files_stamp(self) -> tuple[float, int, float, int]:
         try:
@@ -115,6 +120,21 @@ class CertificateSource:
         except OSError:
             return (0.0, -1, 0.0, -1)
         return (c.st_mtime, c.st_size, k.st_mtime, k.st_size)
+
+    def _check_dates(self) -> float:
+        """When the certificate in service expires (Unix time); a warning when it has or does
+        within EXPIRY_WARNING_S (phones and providers refuse an expired one)."""
+        try:
+            cert = x509.load_pem_x509_certificate(self.cert.read_bytes())
+        except (OSError, ValueError):
+            return 0.0
+        not_after = cert.not_valid_after_utc.timestamp()
+        left = not_after - time.time()
+        if left <= 0:
+            log.error("TLS certificate %s has expired (%s)", self.cert, cert.not_valid_after_utc)
+        elif left < EXPIRY_WARNING_S:
+            log.warning("TLS certificate %s expires in %.0f days", self.cert, left / 86400)
+        return not_after
 
     def reload(self) -> bool:
         """Load the files again into a new context; keep the old one when they do not load."""
@@ -126,6 +146,7 @@ class CertificateSource:
             log.error("TLS certificate %s / key %s not reloaded: %s", self.cert, self.key, exc)
             return False
         self.context = context
+        self.not_after = self._check_dates()
         self.reloads += 1
         log.info("TLS certificate reloaded from %s", self.cert)
         return True
@@ -308,6 +329,10 @@ class TlsTransport(StreamTransport):
             "sip_tls_handshake_failures": self.handshake_failures,
             "sip_tls_connect_failures": self.connect_failures,
             "sip_tls_cert_reloads": self.certificates.reloads if self.certificates else 0,
+            # seconds until the certificate in service expires (negative: expired)
+            "sip_tls_cert_expires_in_s": (
+                int(self.certificates.not_after - time.time()) if self.certificates else 0
+            ),
         }
 
 
