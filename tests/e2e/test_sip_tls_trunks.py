@@ -4,7 +4,8 @@
 - flowpbx registers over TLS, verifying the provider's certificate against the trunk's
   ``tls_ca_file`` (SNI and name check: the trunk's host); a phone (baresip) calls out
   through the trunk and the provider calls in over the same connection (recognised as the
-  trunk by the connection's peer address); audio is checked by tone both ways;
+  trunk by the connection's peer address), then over a TLS connection it opens itself
+  (recognised by its IP: TLS cannot be spoofed); audio is checked by tone both ways;
 - a provider whose certificate does not verify (another name, expired, a CA the trunk does
   not trust) is refused: nothing is sent to it and the trunk's registration state (API)
   says why; with ``tls_verify: false`` the same kind of provider is accepted;
@@ -26,6 +27,7 @@ from tests.e2e.peers import has_tone
 from tests.e2e.server import FlowpbxServer, ServerError
 from tests.e2e.tls_provider import TlsProvider
 from tests.e2e.tls_support import admin_token, api, make_ca
+from tests.netutil import free_tcp_port
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +73,18 @@ def test_tls_trunk_registers_and_carries_calls_both_ways(e2e: Harness) -> None:
     pki = e2e.tmp_path / "pki"
     ca = make_ca(pki, "provider CA")
     prov = provider(e2e, ca.issue(pki, "provider", ["127.0.0.1"]))
-    server = FlowpbxServer(e2e.tmp_path, None)
+    pbx_ca = make_ca(pki / "pbx", "pbx CA")
+    pbx_cert, pbx_key = pbx_ca.issue(pki / "pbx", "pbx", ["127.0.0.1"])
+    tls_port = free_tcp_port()
+    server = FlowpbxServer(
+        e2e.tmp_path,
+        None,
+        extra_env={
+            "FLOWPBX_TLS_CERT": str(pbx_cert),
+            "FLOWPBX_TLS_KEY": str(pbx_key),
+            "FLOWPBX_SIP_TLS_LISTEN": f"127.0.0.1:{tls_port}",
+        },
+    )
     server.config = {
         "extensions": [
             {"number": "101", "name": "Alice", "password": "trunk-tls-101", "outbound": True}
@@ -144,7 +157,25 @@ def test_tls_trunk_registers_and_carries_calls_both_ways(e2e: Harness) -> None:
     assert has_tone(heard, PHONE_HZ, 2.5), describe(heard)
     _, phone_heard = phone.received_wav()
     assert has_tone(phone_heard, PROVIDER_HZ, 2.5), describe(phone_heard)
-    rows = server.wait_rows("SELECT * FROM call_history WHERE ended_at IS NOT NULL", count=2)
+    # in again, over a connection the provider opens itself (from a port of its own): known
+    # as the trunk by its IP, since it came over TLS
+    prov.received.clear()
+    prov.rtp_remote = None
+    prov.dial_in(("127.0.0.1", tls_port), pbx_ca.cert_path)
+    dialog2 = prov.invite(DID, ("127.0.0.1", tls_port))
+    phone.wait_event("CALL_ESTABLISHED", 15)
+    time.sleep(4)
+    prov.in_dialog(dialog2, "BYE", 2)
+    prov.recv(lambda m: not m.is_request and m.method == "BYE", 10)
+    phone.wait_event("CALL_CLOSED", 10)
+    heard = prov.heard()
+    assert has_tone(heard, PHONE_HZ, 2.5), describe(heard)
+    _, phone_heard = phone.received_wav()
+    assert has_tone(phone_heard, PROVIDER_HZ, 2.5), describe(phone_heard)
+
+    rows = server.wait_rows("SELECT * FROM call_history WHERE ended_at IS NOT NULL", count=3)
+    second = [r for r in rows if r["call_id"] == dialog2["call_id"]]
+    assert [(r["did"], r["flow"], r["answered_by"]) for r in second] == [(DID, "in", "101")]
     # the inbound call was taken as the trunk's (its DID ran the flow), the outbound one left
     # through it
     inbound = [r for r in rows if r["call_id"] == dialog["call_id"]]

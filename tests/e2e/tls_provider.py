@@ -114,6 +114,16 @@ class TlsProvider:
                 data, buf = head + b"\r\n\r\n" + rest[:length], rest[length:]
                 self.messages.put(Msg.parse(data, conn.getpeername()[:2]))
 
+    def dial_in(self, pbx_tls: Addr, ca: Path) -> None:
+        """Open a connection of our own to flowpbx's TLS port (verifying its certificate
+        against ``ca``), from a port of the system's choosing, and use it from now on (as a
+        provider that does not reuse the connection flowpbx opened)."""
+        ctx = ssl.create_default_context(cafile=str(ca))
+        raw = socket.create_connection(pbx_tls, timeout=10)
+        conn = ctx.wrap_socket(raw, server_hostname=pbx_tls[0])
+        self.conn = conn
+        threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
     # -- SIP ---------------------------------------------------------------------------------
 
     def send(self, text: str) -> None:

@@ -689,7 +689,7 @@ class CallManager:
         except SipParseError:
             sip.send_response(txn, make_response(request, 400))
             return
-        trunk = rt.config.trunk_for(addr)
+        trunk = rt.config.trunk_for(addr, txn.transport)
         if trunk is not None:
             # Per-trunk INVITE rate (pbx/trunks.py TrunkLimits): a trunk's address is easily
             # spoofed; 503 + Retry-After asks a real provider to slow down.
