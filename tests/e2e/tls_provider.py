@@ -38,6 +38,7 @@ class TlsProvider:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
         self.conn: ssl.SSLSocket | None = None
+        self.conns: list[ssl.SSLSocket] = []  # every connection, closed at stop
         self.messages: queue.Queue[Msg] = queue.Queue()
         self.pending: list[Msg] = []
         self.handshake_errors: list[str] = []
@@ -63,9 +64,9 @@ class TlsProvider:
         self._stop.set()
         with contextlib.suppress(OSError):
             self.listener.close()
-        if self.conn is not None:
+        for conn in self.conns:
             with contextlib.suppress(OSError):
-                self.conn.close()
+                conn.close()
         with contextlib.suppress(OSError):
             self.rtp.close()
 
@@ -86,6 +87,7 @@ class TlsProvider:
                 self.handshake_errors.append(str(exc))
                 raw.close()
                 continue
+            self.conns.append(conn)
             self.conn = conn
             threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
@@ -121,6 +123,7 @@ class TlsProvider:
         ctx = ssl.create_default_context(cafile=str(ca))
         raw = socket.create_connection(pbx_tls, timeout=10)
         conn = ctx.wrap_socket(raw, server_hostname=pbx_tls[0])
+        self.conns.append(conn)
         self.conn = conn
         threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
