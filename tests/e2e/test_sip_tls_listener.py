@@ -182,6 +182,11 @@ def test_plain_sip_stalled_handshakes_and_old_tls_are_refused(e2e: Harness) -> N
             s2.sendall(options(s2))
             assert read_message(s2).startswith(b"SIP/2.0 200")
         assert all(closed_by_server_ignoring_tls(h, 15) for h in held)
+    deadline = time.monotonic() + 10  # nothing left half-open: the gauges come back to 0
+    while metrics(server, token)["sip_tls_handshaking"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    figures = metrics(server, token)
+    assert figures["sip_tls_handshaking"] == 0, figures
 
 
 def closed_by_server_ignoring_tls(sock: socket.socket, timeout: float) -> bool:

@@ -184,6 +184,7 @@ class TlsTransport(StreamTransport):
         self._listener: socket.socket | None = None
         self._acceptor: asyncio.Task[None] | None = None
         self._handshaking: dict[str, int] = {}  # per source: connections in their handshake
+        self._handshaking_total = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> None:
@@ -217,14 +218,14 @@ class TlsTransport(StreamTransport):
             addr: Addr = (str(peer[0]), int(peer[1]))
             ip = source_key(addr[0])
             held = self._per_source.get(ip, 0) + self._handshaking.get(ip, 0)
-            pending = sum(self._handshaking.values())
-            if len(self._conns) + pending >= MAX_CONNECTIONS or (
+            if len(self._conns) + self._handshaking_total >= MAX_CONNECTIONS or (
                 self.max_per_source > 0 and held >= self.max_per_source and not self._known(addr)
             ):
                 self.refused_per_source += 1
                 sock.close()
                 continue
             self._handshaking[ip] = self._handshaking.get(ip, 0) + 1
+            self._handshaking_total += 1
             self.handshakes_started += 1
             task = self._loop.create_task(self._handshake(sock, addr, ip))
             self._tasks.add(task)
@@ -251,6 +252,7 @@ class TlsTransport(StreamTransport):
             with contextlib.suppress(OSError):
                 sock.close()
         finally:
+            self._handshaking_total -= 1
             n = self._handshaking.get(ip, 0) - 1
             if n > 0:
                 self._handshaking[ip] = n
@@ -322,7 +324,7 @@ class TlsTransport(StreamTransport):
     def stats(self) -> dict[str, int]:
         return {
             "sip_tls_connections": len(self._conns),
-            "sip_tls_handshaking": sum(self._handshaking.values()),
+            "sip_tls_handshaking": self._handshaking_total,
             "sip_tls_refused_per_source": self.refused_per_source,
             "sip_tls_handshakes": self.handshakes_started,
             "sip_tls_handshake_timeouts": self.handshake_timeouts,
