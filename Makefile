@@ -23,11 +23,17 @@ install: $(VENV)/.installed
 sysdeps:
 	bash scripts/install-system-deps.sh
 
+# SIP over TLS: FLOWPBX_TLS_CERT/KEY when set, else a self-signed pair made once in the data dir
+TLS_CERT := $(or $(FLOWPBX_TLS_CERT),$(DATA)/tls/cert.pem)
+TLS_KEY := $(or $(FLOWPBX_TLS_KEY),$(DATA)/tls/key.pem)
+
 run: install web
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx db upgrade
 	FLOWPBX_DATA_DIR=$(DATA) $(BIN)/flowpbx demo
+	FLOWPBX_DATA_DIR=$(DATA) FLOWPBX_SIP_LISTEN=$(SIP_LISTEN) \
+		$(BIN)/flowpbx tls-cert --cert $(TLS_CERT) --key $(TLS_KEY)
 	FLOWPBX_DATA_DIR=$(DATA) FLOWPBX_SIP_LISTEN=$(SIP_LISTEN) FLOWPBX_HTTP_LISTEN=$(HTTP_LISTEN) \
-		$(BIN)/flowpbx serve
+		FLOWPBX_TLS_CERT=$(TLS_CERT) FLOWPBX_TLS_KEY=$(TLS_KEY) $(BIN)/flowpbx serve
 
 # The web UI (web/): rebuilt only when its sources or the flow schema are newer than the build.
 WEB_SRC := $(shell find web/src web/scripts web/index.html web/package.json web/package-lock.json \

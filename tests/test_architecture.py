@@ -17,6 +17,7 @@ LAYERS = {
     "media": 0,
     "flow": 1,
     "settings": 1,
+    "certs": 1,  # self-signed certificates for `flowpbx tls-cert` (cryptography)
     "store": 2,
     "services": 3,
     "pbx": 4,

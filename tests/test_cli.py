@@ -53,6 +53,7 @@ def test_entry_point_exists() -> None:
         ("serve",),
         ("db", "upgrade"),
         ("user", "create"),
+        ("tls-cert",),
     ],
 )
 def test_every_command_has_help(tmp_path: Path, args: tuple[str, ...]) -> None:
@@ -123,3 +124,37 @@ def test_user_create(tmp_path: Path) -> None:
     assert_one_line_error(
         run(tmp_path, "user", "create", "x", "--password", "123"), 1, "at least 10"
     )
+
+
+def test_tls_cert_makes_a_self_signed_pair_once_and_prints_its_fingerprint(
+    tmp_path: Path,
+) -> None:
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    first = run(tmp_path, "tls-cert", FLOWPBX_SIP_LISTEN="127.0.0.1:5060")
+    assert first.returncode == 0, first.stderr
+    cert, key = tmp_path / "data" / "tls" / "cert.pem", tmp_path / "data" / "tls" / "key.pem"
+    assert "new, self-signed" in first.stdout
+    assert key.stat().st_mode & 0o077 == 0, "the key is readable by its owner only"
+    parsed = x509.load_pem_x509_certificate(cert.read_bytes())
+    fingerprint = parsed.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert f"SHA-256 fingerprint {fingerprint}" in first.stdout
+    names = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)  # a matching pair
+
+    again = run(tmp_path, "tls-cert")
+    assert again.returncode == 0, again.stderr
+    assert "existing" in again.stdout and fingerprint in again.stdout
+    key.unlink()
+    assert_one_line_error(run(tmp_path, "tls-cert"), 1, "only one of")
+    assert_one_line_error(
+        run(tmp_path, "db", "upgrade", FLOWPBX_TLS_CERT=str(cert)), 1, "FLOWPBX_TLS_KEY"
+    )
+    assert_one_line_error(
+        run(tmp_path, "db", "upgrade", FLOWPBX_SIP_TLS_HANDSHAKE_S="0"), 1,
+        "FLOWPBX_SIP_TLS_HANDSHAKE_S",
+    )  # fmt: skip

@@ -47,9 +47,13 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    certs = pbx.runtime.tls_certs
+    if certs is not None:  # SIGHUP: load the TLS certificate and key again (pbx/tls.py)
+        loop.add_signal_handler(signal.SIGHUP, certs.reload)
     sip_host, sip_port = pbx.sip_address
+    tls = f", tls {sip_host}:{pbx.runtime.sip.ports['tls']}" if certs is not None else ""
     print(
-        f"flowpbx serving: SIP udp+tcp {sip_host}:{sip_port}, web http://{host}:{port}/",
+        f"flowpbx serving: SIP udp+tcp {sip_host}:{sip_port}{tls}, web http://{host}:{port}/",
         flush=True,
     )
     # Everything loaded so far lives as long as the process: keep it out of GC passes.

@@ -266,6 +266,26 @@ def _http_reply(value: str) -> str | int | None:
     return int(value) if len(value) == 3 and value.isdigit() else value
 
 
+def cmd_tls_cert(settings: Settings, args: argparse.Namespace) -> int:
+    """Make a self-signed certificate and key for SIP over TLS unless the files exist; print
+    where they are and the certificate's SHA-256 fingerprint."""
+    from flowpbx.certs import fingerprint, self_signed
+
+    tls_dir = settings.data_dir / "tls"
+    cert = Path(args.cert) if args.cert else settings.tls_cert or tls_dir / "cert.pem"
+    key = Path(args.key) if args.key else settings.tls_key or tls_dir / "key.pem"
+    if cert.exists() != key.exists():
+        print(f"only one of {cert} and {key} exists: remove it or give both", file=sys.stderr)
+        return 1
+    made = not cert.exists()
+    if made:
+        names = args.name or [settings.sip_tls_listen[0], "localhost"]
+        self_signed(cert, key, list(dict.fromkeys(names)))
+    print(f"TLS certificate {cert} ({'new, self-signed' if made else 'existing'}), key {key}")
+    print(f"  SHA-256 fingerprint {fingerprint(cert)}")
+    return 0
+
+
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     import datetime as dt
     import json
@@ -392,6 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="load a demo company (extensions 101-103, trunk, flow)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "tls-cert", help="make a self-signed SIP TLS certificate if none exists; its fingerprint"
+    )
+    p.add_argument("--cert", help="certificate PEM (default FLOWPBX_TLS_CERT, else data/tls)")
+    p.add_argument("--key", help="key PEM (default FLOWPBX_TLS_KEY, else data/tls)")
+    p.add_argument("--name", action="append", help="a host name or IP it names (repeatable)")
+    p.set_defaults(func=cmd_tls_cert)
 
     p = sub.add_parser("simulate", help="dry-run a call through a flow and print its trace")
     p.add_argument("flow", help="flow name")

@@ -174,6 +174,15 @@ class Settings:
     sip_tcp_first_message_s: float = 5.0
     sip_tcp_unknown_idle_s: float = 60.0
     sip_tcp_idle_s: float = 3700.0
+    # SIP over TLS (pbx/tls.py): listens only when a certificate and key are configured
+    # (FLOWPBX_TLS_CERT, FLOWPBX_TLS_KEY, PEM files; reloaded on SIGHUP and when the files
+    # change, checked every `tls_reload_check_s`). The connection bounds above apply to TLS
+    # too; a handshake not finished within `sip_tls_handshake_s` is closed and counted.
+    sip_tls_listen: tuple[str, int] = ("127.0.0.1", 5061)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    sip_tls_handshake_s: float = 10.0
+    tls_reload_check_s: float = 10.0
     sip_dial_allowed_prefixes: tuple[str, ...] = ()
     sip_dial_blocked_prefixes: tuple[str, ...] = (
         "+1900",
@@ -214,6 +223,10 @@ class Settings:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'flowpbx.db').resolve()}"
 
     @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
     def effective_media_ip(self) -> str:
         return self.media_ip or self.sip_listen[0]
 
@@ -246,6 +259,7 @@ class Settings:
             http_allow_private=os.environ.get("FLOWPBX_HTTP_ALLOW_PRIVATE", "").strip().lower()
             in ("1", "true", "yes", "on"),
             web_dir=Path(web).resolve() if (web := os.environ.get("FLOWPBX_WEB_DIR")) else None,
+            **_tls_from_env(),
             **_security_from_env(),
             **_limits_from_env(),
         )
@@ -269,6 +283,35 @@ def _seconds(name: str, default: float) -> float:
     if not value > 0:
         raise SettingsError(f"{name}={text!r}: expected a number of seconds > 0")
     return value
+
+
+def _seconds_between(name: str, default: str, least: float, most: float) -> float:
+    text = os.environ.get(name, default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = least - 1
+    if not least <= value <= most:
+        raise SettingsError(f"{name}={text!r}: expected seconds from {least:g} to {most:g}")
+    return value
+
+
+def _tls_from_env() -> dict[str, Any]:
+    """FLOWPBX_SIP_TLS_LISTEN (default: the SIP listen host, port 5061), FLOWPBX_TLS_CERT and
+    FLOWPBX_TLS_KEY (both or neither), FLOWPBX_SIP_TLS_HANDSHAKE_S, FLOWPBX_TLS_RELOAD_CHECK_S."""
+    sip_host = _hostport("FLOWPBX_SIP_LISTEN", "127.0.0.1:5060")[0]
+    default = f"[{sip_host}]:5061" if ":" in sip_host else f"{sip_host}:5061"
+    cert = os.environ.get("FLOWPBX_TLS_CERT", "").strip()
+    key = os.environ.get("FLOWPBX_TLS_KEY", "").strip()
+    if bool(cert) != bool(key):
+        raise SettingsError("FLOWPBX_TLS_CERT and FLOWPBX_TLS_KEY: set both (PEM files) or neither")
+    return {
+        "sip_tls_listen": _hostport("FLOWPBX_SIP_TLS_LISTEN", default),
+        "tls_cert": Path(cert) if cert else None,
+        "tls_key": Path(key) if key else None,
+        "sip_tls_handshake_s": _seconds_between("FLOWPBX_SIP_TLS_HANDSHAKE_S", "10", 0.1, 300),
+        "tls_reload_check_s": _seconds_between("FLOWPBX_TLS_RELOAD_CHECK_S", "10", 0.1, 3600),
+    }
 
 
 def _security_from_env() -> dict[str, Any]:

@@ -33,6 +33,10 @@ class FakePbx:
     def sip_address(self) -> tuple[str, int]:
         return "0.0.0.0", 5060
 
+    @property
+    def sip_tls_port(self) -> int | None:
+        return None  # no certificate: TLS does not listen
+
     def registrations(self, extension: str) -> list[dict[str, Any]]:
         if extension == "101":
             return [{"contact": "sip:101@10.0.0.7", "source": "10.0.0.7:5060", "expires": 120,

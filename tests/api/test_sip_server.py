@@ -33,6 +33,7 @@ async def test_without_a_pbx_only_realm_and_transports(
         "port": None,
         "transports": ["udp", "tcp"],
         "realm": "flowpbx",
+        "tls_port": None,
     }
     assert (await client.get("/api/v1/sip-server")).status_code == 401
 
@@ -46,3 +47,18 @@ async def test_the_pbx_listen_address(store: Store, listen: str, shown: str | No
         r = await c.get("/api/v1/sip-server", headers=bearer(r.json()["token"]))
     assert r.json()["host"] == shown
     assert r.json()["port"] == 5062
+    assert r.json()["tls_port"] is None
+
+
+class TlsPbx(ListeningPbx):
+    sip_tls_port = 5063
+
+
+async def test_the_tls_port_when_the_pbx_listens_on_tls(store: Store) -> None:
+    await store.create_user("admin", "admin-pass", "admin")
+    app = create_api(store, TlsPbx("192.0.2.10"), event_bus=EventBus())
+    async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url) as c:
+        r = await c.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-pass"})
+        r = await c.get("/api/v1/sip-server", headers=bearer(r.json()["token"]))
+    assert r.json()["transports"] == ["udp", "tcp", "tls"]
+    assert r.json()["tls_port"] == 5063

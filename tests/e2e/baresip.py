@@ -106,6 +106,8 @@ class Baresip(Managed):
         regint: int = 600,
         quit_after_s: int = 300,
         mediaenc: str | None = None,
+        tls_ca: Path | None = None,
+        tls_certificate: Path | None = None,
     ) -> None:
         self.dir = Path(workdir) / f"baresip-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +121,10 @@ class Baresip(Managed):
         self.regint = regint if registrar else 0
         self.quit_after_s = quit_after_s
         self.mediaenc = mediaenc  # "srtp-mand", "srtp": SDES-SRTP (its srtp module)
+        # SIP over TLS to the registrar: the CA that signed its certificate, and our own
+        # certificate + key in one PEM (baresip listens on TLS too)
+        self.tls_ca = tls_ca
+        self.tls_certificate = tls_certificate
         self.snd_path = Path(tempfile.mkdtemp(prefix="bsrec-"))
         atexit.register(shutil.rmtree, self.snd_path, True)
         with contextlib.suppress(OSError):
@@ -162,10 +168,15 @@ module_app\t\tmenu.so
 ctrl_tcp_listen\t\t127.0.0.1:{self.ctrl_port}
 snd_path\t\t{self.snd_path}
 """
+        if self.tls_ca is not None:
+            config += f"sip_cafile\t\t{self.tls_ca}\n"
+        if self.tls_certificate is not None:
+            config += f"sip_certificate\t\t{self.tls_certificate}\n"
         (self.dir / "config").write_text(config)
         if self.registrar:
             host, port = self.registrar
-            account = f"<sip:{self.user}@{host}:{port}>"
+            tls = ";transport=tls" if self.tls_ca is not None else ""
+            account = f"<sip:{self.user}@{host}:{port}{tls}>"
             params = [f"regint={self.regint}"]
             if self.password is not None:
                 params.append(f"auth_pass={self.password}")

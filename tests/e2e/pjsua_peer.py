@@ -203,7 +203,8 @@ def main() -> int:
     ap.add_argument("--password", required=True)
     ap.add_argument("--call", help="number to call (hold, resume, hang up)")
     ap.add_argument("--answer", action="store_true", help="answer one call, wait for its BYE")
-    ap.add_argument("--transport", default="tcp", choices=["udp", "tcp"])
+    ap.add_argument("--transport", default="tcp", choices=["udp", "tcp", "tls"])
+    ap.add_argument("--tls-ca", default="", help="CA file verifying the PBX (with tls)")
     ap.add_argument("--hold-s", type=float, default=1.5)
     ap.add_argument("--timeout-s", type=float, default=15.0)
     ap.add_argument("--tone-hz", type=float, default=0.0)
@@ -226,7 +227,15 @@ def main() -> int:
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
     tcfg.port = 0
-    kind = pj.PJSIP_TRANSPORT_TCP if args.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+    kind = {
+        "tcp": pj.PJSIP_TRANSPORT_TCP,
+        "tls": pj.PJSIP_TRANSPORT_TLS,
+        "udp": pj.PJSIP_TRANSPORT_UDP,
+    }[args.transport]
+    if args.transport == "tls":  # verify the PBX's certificate against the test CA
+        tcfg.tlsConfig.CaListFile = args.tls_ca
+        tcfg.tlsConfig.verifyServer = True
+        tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
     ep.transportCreate(kind, tcfg)
     ep.libStart()
     ep.audDevManager().setNullDev()

@@ -20,12 +20,18 @@ class LiveService(Protocol):
         """The address SIP listens on (host, port); GET /api/v1/sip-server."""
         ...
 
+    @property
+    def sip_tls_port(self) -> int | None:
+        """The SIP over TLS port when TLS listens (GET /api/v1/sip-server), else None."""
+        ...
+
     async def reload(self) -> None:
         """Take configuration changes live after the API wrote them."""
         ...
 
     def registrations(self, extension: str) -> list[dict[str, Any]]:
-        """Current bindings of one extension: contact, source, expires (s), user_agent."""
+        """Current bindings of one extension: contact, source, expires (s), user_agent,
+        transport (udp, tcp, tls)."""
         ...
 
     def active_calls(self) -> list[dict[str, Any]]:
@@ -46,7 +52,8 @@ class LiveService(Protocol):
         ...
 
     def trunk_registrations(self) -> dict[str, dict[str, Any]]:
-        """Outbound registration state per trunk name."""
+        """Outbound registration state per trunk name (``error``: why a trunk cannot connect
+        or register, e.g. a TLS certificate that did not verify)."""
         ...
 
     def bans(self) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ class SipServerOut(BaseModel):
     port: int | None
     transports: list[str]
     realm: str
+    tls_port: int | None = None  # SIP over TLS, when the PBX listens on it (pbx/tls.py)
 
 
 @router.get("", response_model=SipServerOut)
@@ -40,4 +41,13 @@ async def sip_server(store: StoreDep, live: LiveDep, _user: UserDep) -> SipServe
         host, port = str(address[0]), int(address[1])
         if host in ("0.0.0.0", "::", ""):
             host = None
-    return SipServerOut(host=host, port=port, transports=TRANSPORTS, realm=store.sip_realm)
+    tls_port: int | None = None
+    if live is not None:
+        try:
+            tls_port = live.sip_tls_port
+        except RuntimeError:  # the PBX is not running (yet, or any more)
+            tls_port = None
+    transports = TRANSPORTS + (["tls"] if tls_port is not None else [])
+    return SipServerOut(
+        host=host, port=port, transports=transports, realm=store.sip_realm, tls_port=tls_port
+    )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store.config_io import INVITE_RATE_PATTERN, MediaEncryption, TrunkIn
+from flowpbx.store.config_io import INVITE_RATE_PATTERN, MediaEncryption, TrunkIn, TrunkTlsFields
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import TrunkRec
 from flowpbx.store.repos import trunks as trunks_repo
@@ -34,10 +34,12 @@ class TrunkOut(BaseModel):
     max_calls: int | None = None
     invite_rate: str | None = None
     media_encryption: str = "none"
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
     registration: dict[str, Any] | None
 
 
-class TrunkUpdate(BaseModel):
+class TrunkUpdate(TrunkTlsFields):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_by_name=True)
     host: str = Field(min_length=1, max_length=255)
     port: int = Field(default=5060, ge=1, le=65535)
@@ -80,6 +82,8 @@ def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
             "max_calls": t.max_calls,
             "invite_rate": t.invite_rate,
             "media_encryption": t.media_encryption,
+            "tls_verify": t.tls_verify,
+            "tls_ca_file": t.tls_ca_file,
             "registration": state.get(t.name) if t.register else None,
         }
     )

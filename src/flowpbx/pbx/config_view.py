@@ -29,10 +29,13 @@ class ConfigView:
         self.flows_by_did = config.flows_by_did
         self.numbers = config.numbers
         self._trunks: dict[Addr, TrunkRec] = {}
+        self._tls_trunks: dict[str, TrunkRec] = {}  # TLS trunks by IP (see trunk_for)
         self._resolver = resolver
         for trunk in config.trunks:
             for ip in self._ips(trunk.host):
                 self._trunks.setdefault((ip, trunk.port), trunk)
+                if trunk.transport == "tls":
+                    self._tls_trunks.setdefault(ip, trunk)
 
     def _ips(self, host: str) -> list[str]:
         hit = self._resolver.cached(host) if self._resolver is not None else None
@@ -68,10 +71,16 @@ class ConfigView:
         ips = self._ips(trunk.host)
         return (ips[0], trunk.port) if ips else None
 
-    def trunk_for(self, addr: Addr) -> TrunkRec | None:
+    def trunk_for(self, addr: Addr, transport: str | None = None) -> TrunkRec | None:
         """The trunk a request came from, by its source address and port — never by what the
-        request claims. A phone on the provider's host but another port is not the trunk."""
-        return self._trunks.get(addr)
+        request claims. A phone on the provider's host but another port is not the trunk.
+        Over TLS (``transport="tls"``) a TLS trunk is known by its IP alone: a provider
+        opens its own connections from ports of its choosing, and a TLS connection's
+        address cannot be spoofed."""
+        trunk = self._trunks.get(addr)
+        if trunk is None and transport == "tls":
+            trunk = self._tls_trunks.get(addr[0])
+        return trunk
 
 
 def _resolve(host: str) -> list[str]:

@@ -53,6 +53,14 @@ class SipSender(Protocol):
     @property
     def port(self) -> int: ...
 
+    def port_of(self, transport: str) -> int:
+        """The port `transport` listens on (TLS has its own; the others share `port`)."""
+        ...
+
+    def connect_error(self, transport: str, addr: Addr) -> str | None:
+        """Why the last connection to `addr` over `transport` failed (None: it did not)."""
+        ...
+
     def add_via(self, request: Request) -> str: ...
 
     def send_request(

@@ -227,6 +227,7 @@ class Registrar:
                     user_agent=rec.user_agent or "",
                     call_id=rec.call_id or "",
                     cseq=rec.cseq,
+                    transport=rec.transport or "udp",
                 )
             )
 
@@ -249,7 +250,7 @@ class Registrar:
             sip.send_response(txn, make_response(request, 403, "Not Your Address"))
             return
         try:
-            self._apply(request, addr, user)
+            self._apply(request, addr, user, txn.transport)
         except _RegisterError as exc:
             sip.send_response(
                 txn, make_response(request, exc.status, exc.reason, headers=exc.headers)
@@ -264,7 +265,7 @@ class Registrar:
         date = dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
         sip.send_response(txn, make_response(request, 200, headers=[*contacts, ("Date", date)]))
 
-    def _apply(self, request: Request, addr: Addr, extension: str) -> None:
+    def _apply(self, request: Request, addr: Addr, extension: str, transport: str = "udp") -> None:
         header_expires = request.headers.get("Expires")
         default = DEFAULT_EXPIRES
         if header_expires is not None:  # malformed: the default (RFC 3261 §10.3 step 6)
@@ -309,6 +310,7 @@ class Registrar:
                 user_agent=user_agent,
                 call_id=call_id,
                 cseq=cseq,
+                transport=transport,
             )
             if existing is not None:
                 current.remove(existing)
@@ -358,7 +360,7 @@ class Registrar:
             extension=b.extension,
             contact=b.contact,
             source=f"{b.source[0]}:{b.source[1]}",
-            transport="udp",
+            transport=b.transport,
             expires_at=dt.datetime.fromtimestamp(b.expires_at, dt.UTC),
             user_agent=b.user_agent,
             call_id=b.call_id,

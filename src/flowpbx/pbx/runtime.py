@@ -35,6 +35,7 @@ from flowpbx.pbx.rtp.clock import MediaClock
 from flowpbx.pbx.rtp.library import AudioLibrary
 from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.security import AccessGuard, GuardConfig
+from flowpbx.pbx.tls import CertificateSource, PeerTls, TlsTransport, watch_certificates
 from flowpbx.pbx.transport import SipEndpoint
 from flowpbx.services.factory import services_for
 from flowpbx.settings import Settings, parse_dump_spec
@@ -150,6 +151,24 @@ class Runtime:
             tcp_unknown_idle_timeout=settings.sip_tcp_unknown_idle_s,
             tcp_max_per_source=settings.sip_tcp_max_per_source,
         )
+        # SIP over TLS (pbx/tls.py): listening with a certificate, connecting out always
+        self.tls_certs = (
+            CertificateSource(settings.tls_cert, settings.tls_key)
+            if settings.tls_cert is not None and settings.tls_key is not None
+            else None
+        )
+        self.sip_tls = TlsTransport(
+            self.sip,
+            self.tls_certs,
+            handshake_timeout=settings.sip_tls_handshake_s,
+            peer_config=self._tls_peer,
+            idle_timeout=settings.sip_tcp_idle_s,
+            first_message_timeout=settings.sip_tcp_first_message_s,
+            unknown_idle_timeout=settings.sip_tcp_unknown_idle_s,
+            max_per_source=settings.sip_tcp_max_per_source,
+        )
+        self.sip.add_stream(self.sip_tls, settings.sip_tls_listen[1], settings.sip_tls_listen[0])
+        self._tls_watch: asyncio.Task[None] | None = None
         self.domain = host
         self.user_agent = USER_AGENT
         self.contact = ""
@@ -194,6 +213,10 @@ class Runtime:
             self.memory_dump = TracemallocDumper(spec)
             self.memory_dump.start()
         await self.sip.start()
+        if self.tls_certs is not None:
+            self._tls_watch = self.loop.create_task(
+                watch_certificates(self.tls_certs, self.settings.tls_reload_check_s)
+            )
         self.contact = f"<sip:flowpbx@{self.sip.host}:{self.sip.port}>"
         self.trunks.sync(self.config.raw.trunks, self.config.trunk_addr)
         self.registrar.restore(await self.store.load_registrations())
@@ -206,7 +229,20 @@ class Runtime:
         self.services.start()
         await self._count_mailboxes()
 
+    def _tls_peer(self, addr: Addr) -> PeerTls | None:
+        """How a TLS connection to ``addr`` verifies its peer: a TLS trunk's settings (SNI and
+        the name checked: the trunk's host), else None (a phone: encrypted, not verified)."""
+        trunk = self.config.trunk_for(addr)
+        if trunk is None or trunk.transport != "tls":
+            return None
+        return PeerTls(
+            server_hostname=trunk.host, verify=trunk.tls_verify, ca_file=trunk.tls_ca_file
+        )
+
     async def stop(self) -> None:
+        if self._tls_watch is not None:
+            self._tls_watch.cancel()
+            self._tls_watch = None
         self.trunks.close()
         self.mwi.close()
         await self.calls.close()

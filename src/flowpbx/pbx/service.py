@@ -36,6 +36,12 @@ class PbxService:
         rt = self.runtime
         return rt.sip.host, rt.sip.port
 
+    @property
+    def sip_tls_port(self) -> int | None:
+        """The SIP TLS port, when flowpbx listens on TLS (a certificate is configured)."""
+        rt = self.runtime
+        return rt.sip.ports.get("tls") if rt.tls_certs is not None else None
+
     async def start(self) -> None:
         config = await self.store.load_runtime_config()
         self._rt = Runtime(self.settings, self.store, config)
@@ -91,6 +97,7 @@ class PbxService:
                 "source": f"{b.source[0]}:{b.source[1]}",
                 "expires": max(0, int(b.expires_at - now)),
                 "user_agent": b.user_agent,
+                "transport": b.transport,
             }
             for b in self.runtime.registrar.bindings(extension)
         ]
@@ -137,6 +144,7 @@ class PbxService:
             "sip_datagrams_out": rt.sip.datagrams_out,
             "registered_extensions": sum(1 for b in rt.registrar.all_bindings().values() if b),
             **rt.guard.counters(),
+            **rt.sip_tls.stats(),  # handshakes, their timeouts and failures (pbx/tls.py)
             **memory_metrics(rt),  # process figures and table sizes (pbx/memory.py)
         }
 

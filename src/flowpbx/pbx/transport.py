@@ -87,6 +87,10 @@ class Transport(Protocol):
 
     def has_connection(self, addr: Addr) -> bool: ...
 
+    def last_error(self, addr: Addr) -> str | None:
+        """Why the last connection to `addr` failed (TLS keeps it; others: None)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -145,6 +149,9 @@ class DatagramTransport(asyncio.DatagramProtocol):
     def __init__(self, endpoint: SipEndpoint) -> None:
         self._endpoint = endpoint
         self._transport: asyncio.DatagramTransport | None = None
+
+    def last_error(self, addr: Addr) -> str | None:
+        return None  # no connections
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
@@ -336,6 +343,9 @@ class StreamTransport:
         guard = self.endpoint.guard
         return guard is None or bool(guard.is_known(addr))
 
+    def last_error(self, addr: Addr) -> str | None:
+        return None  # TCP keeps no reasons (TLS does: pbx/tls.py)
+
     def has_connection(self, addr: Addr) -> bool:
         return addr in self._conns
 
@@ -357,15 +367,10 @@ class StreamTransport:
         """Open a connection for requests to a new address (RFC 3261 §18.1.1). If it fails,
         the messages are dropped and their transactions time out (Timer B/F)."""
         try:
-            await self._loop.create_connection(
-                lambda: StreamConnection(self),
-                addr[0],
-                addr[1],
-                ssl=self._ssl,
-                server_hostname=addr[0] if self._ssl is not None else None,
-            )
-        except OSError as exc:
+            await self._open(addr)
+        except OSError as exc:  # ssl errors and timeouts are OSErrors too
             log.info("SIP %s connection to %s:%s failed: %s", self.name, *addr, exc)
+            self._open_failed(addr, exc)
             self._pending.pop(addr, None)
             return
         queue = self._pending.pop(addr, [])
@@ -375,6 +380,18 @@ class StreamTransport:
         for data in queue:
             conn.write(data)
             self.endpoint.datagrams_out += 1
+
+    async def _open(self, addr: Addr) -> None:
+        await self._loop.create_connection(
+            lambda: StreamConnection(self),
+            addr[0],
+            addr[1],
+            ssl=self._ssl,
+            server_hostname=addr[0] if self._ssl is not None else None,
+        )
+
+    def _open_failed(self, addr: Addr, exc: BaseException) -> None:
+        """A connection to ``addr`` could not be opened (TLS keeps why: pbx/tls.py)."""
 
     def _arm_sweeper(self) -> None:
         shortest = min(self.idle_timeout, self.first_message_timeout, self.unknown_idle_timeout)
@@ -420,6 +437,10 @@ class StreamTransport:
 # -- the endpoint ------------------------------------------------------------------------------
 
 
+def _is_sips(uri: str) -> bool:
+    return uri[:5].lower() == "sips:"
+
+
 class SipEndpoint:
     """One SIP listening point on UDP and TCP, driven by the event loop."""
 
@@ -455,9 +476,11 @@ class SipEndpoint:
             )
             self.transports["tcp"] = self.tcp
             self.layers["tcp"] = TransactionLayer(reliable=True, transport="tcp")
-        # Addresses asked for over TCP explicitly (later requests to them without a transport
-        # go over TCP too): an LRU, so that every address ever dialled is not kept forever.
-        self._tcp_targets: OrderedDict[Addr, None] = OrderedDict()
+        # Addresses asked for over TCP (or TLS) explicitly (later requests to them without a
+        # transport go the same way): an LRU, so that every address ever dialled is not kept.
+        self._tcp_targets: OrderedDict[Addr, str] = OrderedDict()
+        self.ports: dict[str, int] = {}  # transports listening on another port (TLS)
+        self._extra: list[tuple[StreamTransport, str | None]] = []
         self._max_tcp_targets = max(1, max_tcp_targets)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -468,6 +491,23 @@ class SipEndpoint:
         self.failures = FailureLog()
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def port_of(self, transport: str) -> int:
+        """The port `transport` listens on (TLS has its own; the others share `port`)."""
+        return self.ports.get(transport, self.port)
+
+    def connect_error(self, transport: str, addr: Addr) -> str | None:
+        """Why the last connection to `addr` over `transport` failed (None: it did not)."""
+        t = self.transports.get(transport)
+        return t.last_error(addr) if t is not None else None
+
+    def add_stream(self, transport: StreamTransport, port: int, host: str | None = None) -> None:
+        """Another stream transport (TLS, pbx/tls.py) on its own address, started with the
+        rest (``host`` defaults to the endpoint's)."""
+        self.transports[transport.name] = transport
+        self.layers[transport.name] = TransactionLayer(reliable=True, transport=transport.name)
+        self.ports[transport.name] = port
+        self._extra.append((transport, host))
 
     async def start(self) -> None:
         """Listen on UDP and TCP at one port. With port 0 the system picks the UDP port, and
@@ -480,11 +520,14 @@ class SipEndpoint:
                 return
             try:
                 await self.tcp.start(self.host, self.port)
-                return
+                break
             except OSError as exc:
                 self.udp.close()
                 if wanted != 0 or exc.errno != errno.EADDRINUSE or attempt == 7:
                     raise
+        for extra, host in self._extra:
+            await extra.start(host or self.host, self.ports[extra.name])
+            self.ports[extra.name] = int(getattr(extra, "port", 0) or self.ports[extra.name])
 
     def close(self) -> None:
         if self._timer is not None:
@@ -497,6 +540,8 @@ class SipEndpoint:
         """After `close`: let the loop finish closing sockets and connections."""
         if self.tcp is not None:
             await self.tcp.wait_closed()
+        for extra, _host in self._extra:
+            await extra.wait_closed()
         await asyncio.sleep(0)
 
     # -- inbound -----------------------------------------------------------------------------
@@ -539,29 +584,39 @@ class SipEndpoint:
             if transport not in self.layers:
                 raise ValueError(f"transport {transport!r} is not enabled")
             return transport
-        if addr in self._tcp_targets:
+        wanted = self._tcp_targets.get(addr)
+        if wanted is not None and wanted in self.layers:
             self._tcp_targets.move_to_end(addr)
-            return "tcp"
+            return wanted
         for name, t in self.transports.items():
             if t.reliable and t.has_connection(addr):
                 return name
         return "udp"
 
-    def _for_transport(self, message: Request | Response, name: str, *, via: bool) -> None:
+    def _for_transport(
+        self, message: Request | Response, name: str, *, via: bool, sips: bool = False
+    ) -> None:
         """Our Via and Contact say which transport the message travels on (RFC 3261 §18.1.1,
-        §8.1.1.8)."""
+        §8.1.1.8), with that transport's port (TLS listens on its own). In a dialog a
+        ``sips:`` Request-URI asks for, the Contact is a ``sips:`` URI (RFC 5630 §3.1.3)."""
         if name == "udp":
             return
+        port = self.ports.get(name, self.port)
         headers = message.headers
         if via:
             top = headers.get("Via")
             ours = f"SIP/2.0/UDP {self.host}:{self.port};"
             if top is not None and top.startswith(ours):
                 headers.remove_first("Via")
-                headers.prepend("Via", f"SIP/2.0/{name.upper()} " + top[len("SIP/2.0/UDP ") :])
+                headers.prepend(
+                    "Via", f"SIP/2.0/{name.upper()} {self.host}:{port};" + top[len(ours) :]
+                )
         contact = headers.get("Contact")
         if contact is not None and contact.strip() == self.contact_uri:
-            headers.set("Contact", f"<sip:flowpbx@{self.host}:{self.port};transport={name}>")
+            if sips and name == "tls":
+                headers.set("Contact", f"<sips:flowpbx@{self.host}:{port}>")
+            else:
+                headers.set("Contact", f"<sip:flowpbx@{self.host}:{port};transport={name}>")
 
     def send_request(
         self,
@@ -574,11 +629,11 @@ class SipEndpoint:
         name = self.transport_for(addr, transport)
         if transport is not None and name != "udp":
             targets = self._tcp_targets
-            targets[addr] = None
+            targets[addr] = name
             targets.move_to_end(addr)
             if len(targets) > self._max_tcp_targets:
                 targets.popitem(last=False)
-        self._for_transport(request, name, via=True)
+        self._for_transport(request, name, via=True, sips=_is_sips(request.uri))
         txn = self.layers[name].send_request(request, addr, self._loop.time())
         txn.user_data = handler
         self.pump()
@@ -590,7 +645,8 @@ class SipEndpoint:
             to = response.headers.get("To")
             if to is not None and ";tag=" not in to.replace(" ", "").lower():
                 response.headers.set("To", f"{to};tag={new_tag()}")
-        self._for_transport(response, txn.transport, via=False)
+        sips = txn.transport == "tls" and _is_sips(txn.request.uri)
+        self._for_transport(response, txn.transport, via=False, sips=sips)
         self.layers[txn.transport].send_response(txn, response, self._loop.time())
         self.pump()
 
@@ -599,7 +655,7 @@ class SipEndpoint:
     ) -> None:
         name = self.transport_for(addr, transport)
         if isinstance(message, Request):
-            self._for_transport(message, name, via=True)
+            self._for_transport(message, name, via=True, sips=_is_sips(message.uri))
         self.layers[name].send_stateless(message, addr)
         self.pump()
 

@@ -21,6 +21,8 @@ import ipaddress
 import json
 import os
 import secrets
+import ssl
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +30,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from flowpbx.flow.model import ScheduleSpec
 from flowpbx.flow.validate import validate_flow
@@ -141,7 +150,48 @@ class ExtensionIn(BaseModel):
         return sip_password(v)
 
 
-class TrunkIn(BaseModel):
+MAX_CA_FILE = 4 * 1024 * 1024  # bytes of a trunk's tls_ca_file (the system bundle: ~200 kB)
+
+
+def tls_ca_file(value: str | None) -> str | None:
+    """A trunk's ``tls_ca_file``: an absolute path to a PEM CA bundle that loads (checked on
+    this machine when saved, so a typo is a 4xx, not a trunk that never connects)."""
+    if value is None or value == "":
+        return None
+    if len(value) > 1024 or "\x00" in value or not os.path.isabs(value):
+        raise ValueError("expected the absolute path of a PEM CA bundle")
+    try:  # a regular file of sane size: never /dev/zero, a FIFO or a huge file
+        info = os.stat(value)
+    except OSError as exc:
+        raise ValueError(f"cannot read {value!r}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CA_FILE:
+        raise ValueError(f"{value!r}: expected a regular file of at most {MAX_CA_FILE} bytes")
+    try:
+        ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ValueError(f"cannot load {value!r} as a PEM CA bundle: {exc}") from None
+    return value
+
+
+class TrunkTlsFields(BaseModel):
+    """The TLS settings of a trunk (pbx/tls.py), shared by config import and the API."""
+
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _ca_file(cls, v: str | None) -> str | None:
+        return tls_ca_file(v)
+
+    @model_validator(mode="after")
+    def _tls_only(self) -> TrunkTlsFields:
+        if self.tls_ca_file is not None and getattr(self, "transport", "tls") != "tls":
+            raise ValueError("tls_ca_file: only for a trunk with transport tls")
+        return self
+
+
+class TrunkIn(TrunkTlsFields):
     model_config = ConfigDict(
         extra="forbid",
         str_strip_whitespace=True,
@@ -182,6 +232,8 @@ class TrunkIn(BaseModel):
             max_calls=self.max_calls,
             invite_rate=self.invite_rate,
             media_encryption=self.media_encryption,
+            tls_verify=self.tls_verify,
+            tls_ca_file=self.tls_ca_file,
         )
 
 
@@ -679,6 +731,8 @@ async def export_config(store: Store) -> dict[str, Any]:
                 "max_calls": t.max_calls,
                 "invite_rate": t.invite_rate,
                 "media_encryption": None if t.media_encryption == "none" else t.media_encryption,
+                "tls_verify": None if t.tls_verify else False,  # written when off
+                "tls_ca_file": t.tls_ca_file,
             }
         )
         for t in trunks

@@ -128,6 +128,9 @@ class Trunk(Base):
     max_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
     invite_rate: Mapped[str | None] = mapped_column(String(32), nullable=True)
     media_encryption: Mapped[str] = mapped_column(String(8), default="none")
+    # TLS trunks: verify the provider's certificate; the CA bundle (NULL: the system store).
+    tls_verify: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    tls_ca_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -56,6 +56,10 @@ class TrunkRec:
     max_calls: int | None = None
     invite_rate: str | None = None
     media_encryption: str = "none"  # SRTP towards this provider, as for extensions
+    # transport "tls" (pbx/tls.py): verify the provider's certificate (and that it names
+    # `host`) against `tls_ca_file`, a PEM bundle, or the system CA store when None.
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

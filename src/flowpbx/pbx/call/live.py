@@ -268,7 +268,8 @@ class LiveCall:
             trunk, number=presented, name=self._caller_name, anonymous=anonymous
         )
         target = RingTarget(
-            uri=f"sip:{number}@{trunk.host}:{trunk.port}",
+            uri=f"sip:{number}@{trunk.host}:{trunk.port}"
+            + (";transport=tls" if trunk.transport == "tls" else ""),
             addr=addr,
             to_uri=f"sip:{number}@{domain}",
             label=number,

@@ -92,7 +92,7 @@ class CallManager:
         except SipParseError:
             sip.send_response(txn, make_response(request, 400))
             return
-        trunk = rt.config.trunk_for(addr)
+        trunk = rt.config.trunk_for(addr, txn.transport)
         if trunk is not None:
             # Per-trunk INVITE rate (features/trunks.py TrunkLimits): a trunk's address is
             # easily spoofed; 503 + Retry-After asks a real provider to slow down.
@@ -231,7 +231,7 @@ class CallManager:
         """The caller's SRTP setting: the authenticated extension's, else its trunk's."""
         rt = self.rt
         ext = rt.config.extensions.get(caller_ext) if caller_ext else None
-        trunk = rt.config.trunk_for(addr) if ext is None else None
+        trunk = rt.config.trunk_for(addr, txn.transport) if ext is None else None
         if ext is not None:
             mode = ext.media_encryption
         elif trunk is not None:

@@ -95,6 +95,7 @@ class TrunkStatus:
     expires_in_s: int | None  # while registered
     next_attempt_in_s: int | None  # while a retry or refresh is scheduled
     failures: int
+    error: str | None = None  # why the last attempt failed, when no SIP response said it
 
 
 def _bound_expiry(response: Response, contact_user: str, requested: int) -> int:
@@ -144,6 +145,7 @@ class TrunkRegistration:
         self._due: float | None = None
         self._expires_at: float | None = None
         self._requested = expires
+        self.error: str | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -157,6 +159,10 @@ class TrunkRegistration:
         if self.state is RegState.REGISTERED and self._expires_at is not None:
             expires_in = max(0, int(self._expires_at - now))
         next_in = None if self._due is None else max(0, int(self._due - now))
+        error = self.error
+        if error is None and self.state is RegState.REGISTERING:
+            why = self._connect_error()  # the REGISTER waits for its timeout; say why now
+            error = f"cannot connect: {why}" if why else None
         return TrunkStatus(
             name=self.trunk.name,
             state=self.state.value,
@@ -164,6 +170,7 @@ class TrunkRegistration:
             expires_in_s=expires_in,
             next_attempt_in_s=next_in,
             failures=self.failures,
+            error=error,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -206,10 +213,18 @@ class TrunkRegistration:
     def user(self) -> str:
         return self.trunk.username or "flowpbx"
 
+    @property
+    def transport(self) -> str | None:
+        """ "tcp" or "tls" for a stream trunk; None: UDP (or whatever the endpoint picks)."""
+        name = self.trunk.transport.lower()
+        return name if name in ("tcp", "tls") else None
+
     def _contact(self) -> str:
         sip = self.rt.sip
-        transport = ";transport=tcp" if self.trunk.transport.lower() == "tcp" else ""
-        return f"<sip:{self.user}@{sip.host}:{sip.port}{transport}>"
+        name = self.transport
+        port = sip.port_of(name) if name else sip.port
+        transport = f";transport={name}" if name else ""
+        return f"<sip:{self.user}@{sip.host}:{port}{transport}>"
 
     def _build(self, expires: int, authorization: tuple[str, str] | None = None) -> Request:
         self._cseq += 1
@@ -233,8 +248,12 @@ class TrunkRegistration:
     def _send(self, expires: int, authorization: tuple[str, str] | None = None) -> None:
         request = self._build(expires, authorization)
         self.rt.sip.add_via(request)
-        transport = "tcp" if self.trunk.transport.lower() == "tcp" else None
-        self._txn = self.rt.sip.send_request(request, self.addr, self, transport=transport)
+        try:
+            self._txn = self.rt.sip.send_request(request, self.addr, self, transport=self.transport)
+        except ValueError as exc:  # the transport is not enabled
+            self._txn = None
+            self.error = str(exc)
+            self._fail()
 
     # -- responses and timeouts (from the dispatcher) ----------------------------------------
 
@@ -248,12 +267,14 @@ class TrunkRegistration:
         if status in (401, 407) and self._answer_challenge(response, txn.request):
             return
         self.last_status = status
+        self.error = None
         if 200 <= status < 300:
             granted = _bound_expiry(response, self.user, self._requested)
             if granted <= 0:
                 self._fail()
                 return
             self.failures = 0
+            self.error = None
             self.registrations += 1
             self._expires_at = self._loop.time() + granted
             self._to(RegState.REGISTERED)
@@ -298,7 +319,13 @@ class TrunkRegistration:
     def on_timeout(self, txn: ClientTransaction) -> None:
         if txn is self._txn and self.state is not RegState.STOPPED:
             self.last_status = 408
+            why = self._connect_error()
+            self.error = f"cannot connect: {why}" if why else "no response (timeout)"
             self._fail()
+
+    def _connect_error(self) -> str | None:
+        """Why the last connection to the trunk failed (TLS keeps it: pbx/tls.py)."""
+        return self.rt.sip.connect_error(self.transport or "udp", self.addr)
 
     def _fail(self) -> None:
         self.failures += 1

@@ -27,6 +27,8 @@ def _trunk_rec(r: m.Trunk) -> TrunkRec:
         max_calls=r.max_calls,
         invite_rate=r.invite_rate,
         media_encryption=r.media_encryption or "none",
+        tls_verify=r.tls_verify,
+        tls_ca_file=r.tls_ca_file,
     )
 
 
@@ -51,6 +53,8 @@ async def upsert_trunk(s: AsyncSession, rec: TrunkRec) -> bool:
         "max_calls": rec.max_calls,
         "invite_rate": rec.invite_rate,
         "media_encryption": rec.media_encryption,
+        "tls_verify": rec.tls_verify,
+        "tls_ca_file": rec.tls_ca_file,
     }
     if row is None:
         s.add(m.Trunk(name=rec.name, **values))

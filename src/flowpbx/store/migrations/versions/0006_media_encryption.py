@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_media_encryption"
-down_revision: str | None = "0004_trunk_limits"
+down_revision: str | None = "0005_trunk_tls"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
