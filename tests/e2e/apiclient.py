@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +16,9 @@ from tests.e2e.server import FlowpbxServer
 def api_status(
     server: FlowpbxServer, method: str, path: str, body: Any = None, token: str = ""
 ) -> tuple[int, Any]:
-    """``method path`` with *body* as JSON (and a bearer *token*): (status, decoded JSON body
-    or None). A 4xx/5xx raises urllib.error.HTTPError."""
+    """``method path`` with *body* as JSON (and a bearer *token*): (status, the body decoded
+    as JSON, or its text when it is not JSON, or None when empty); a 4xx/5xx is answered
+    too, not raised."""
     request = urllib.request.Request(
         server.http + path,
         data=None if body is None else json.dumps(body).encode(),
@@ -26,13 +28,23 @@ def api_status(
         },
         method=method,
     )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return int(r.status), json.loads(r.read() or b"null")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            status, data = int(r.status), r.read()
+    except urllib.error.HTTPError as e:
+        status, data = e.code, e.read()
+        e.close()
+    try:
+        return status, json.loads(data or b"null")
+    except ValueError:
+        return status, data.decode(errors="replace")
 
 
 def api(server: FlowpbxServer, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    """The decoded JSON answer of ``method path`` (see api_status)."""
-    return api_status(server, method, path, body, token)[1]
+    """The decoded JSON answer of ``method path`` (see api_status); a 4xx/5xx fails."""
+    status, answer = api_status(server, method, path, body, token)
+    assert status < 400, f"{method} {path}: {status} {answer}"
+    return answer
 
 
 def login(server: FlowpbxServer, username: str, password: str) -> str:

@@ -29,14 +29,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.apiclient import admin_token, metrics, wait_metrics
 from tests.e2e.conftest import Harness
 from tests.e2e.server import FLOWPBX, FlowpbxServer
 from tests.e2e.tls_support import (
     CertAuthority,
-    admin_token,
     cert_fingerprint,
     make_ca,
-    metrics,
     options,
     peer_fingerprint,
     read_message,
@@ -91,14 +90,8 @@ def closed_by_server(sock: socket.socket, timeout: float) -> bool:
 
 
 def wait_metric(server: FlowpbxServer, token: str, name: str, least: float) -> float:
-    deadline = time.monotonic() + 15
-    value = 0.0
-    while time.monotonic() < deadline:
-        value = metrics(server, token).get(name, 0.0)
-        if value >= least:
-            return value
-        time.sleep(0.2)
-    return value
+    figures = wait_metrics(server, token, lambda f: f.get(name, 0.0) >= least, timeout=15)
+    return figures.get(name, 0.0)
 
 
 def test_plain_sip_stalled_handshakes_and_old_tls_are_refused(e2e: Harness) -> None:
@@ -106,16 +99,16 @@ def test_plain_sip_stalled_handshakes_and_old_tls_are_refused(e2e: Harness) -> N
     server, port, _, _ = tls_server(
         e2e, ca, FLOWPBX_SIP_TLS_HANDSHAKE_S="1.5", FLOWPBX_SIP_TCP_MAX_PER_SOURCE=str(CAP)
     )
-    token = admin_token(server)
+    token = admin_token(server, "tls-admin", "tls-admin-pw")
     before = metrics(server, token)
-    assert before["sip_tls_handshake_timeouts"] == 0
-    assert before["sip_tls_handshake_failures"] == 0
+    assert before["flowpbx_sip_tls_handshake_timeouts"] == 0
+    assert before["flowpbx_sip_tls_handshake_failures"] == 0
 
     # plain SIP on the TLS port: not answered, closed
     with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
         plain.sendall(options(plain, "TCP"))
         assert closed_by_server(plain, 10)
-    assert wait_metric(server, token, "sip_tls_handshake_failures", 1) >= 1
+    assert wait_metric(server, token, "flowpbx_sip_tls_handshake_failures", 1) >= 1
 
     # a handshake that never comes: closed after the handshake timeout, counted
     with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
@@ -133,7 +126,7 @@ def test_plain_sip_stalled_handshakes_and_old_tls_are_refused(e2e: Harness) -> N
     raw.sendall(outgoing.read())  # ClientHello only; the server's answer is never read
     with raw:
         assert closed_by_server_ignoring_tls(raw, 15)
-    assert wait_metric(server, token, "sip_tls_handshake_timeouts", 2) >= 2
+    assert wait_metric(server, token, "flowpbx_sip_tls_handshake_timeouts", 2) >= 2
 
     # TLS 1.1 is refused, 1.2 served
     old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -156,7 +149,7 @@ def test_plain_sip_stalled_handshakes_and_old_tls_are_refused(e2e: Harness) -> N
         assert s12.version() == "TLSv1.2"
         s12.sendall(options(s12))
         assert read_message(s12).startswith(b"SIP/2.0 200")
-    assert wait_metric(server, token, "sip_tls_handshake_failures", 2) >= 2
+    assert wait_metric(server, token, "flowpbx_sip_tls_handshake_failures", 2) >= 2
     # and SIP over TLS still answers
     with tls_connect(("127.0.0.1", port), ca.cert_path) as good:
         good.sendall(options(good))
@@ -172,7 +165,7 @@ def test_plain_sip_stalled_handshakes_and_old_tls_are_refused(e2e: Harness) -> N
         time.sleep(0.3)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
             assert closed_by_server_ignoring_tls(extra, 1.0), "over the cap: closed at once"
-        assert metrics(server, token)["sip_tls_refused_per_source"] >= 1
+        assert metrics(server, token)["flowpbx_sip_tls_refused_per_source"] >= 1
         # another source still gets in while this one is at its cap
         other = ssl.create_default_context(cafile=str(ca.cert_path))
         raw2 = socket.create_connection(
@@ -183,10 +176,10 @@ def test_plain_sip_stalled_handshakes_and_old_tls_are_refused(e2e: Harness) -> N
             assert read_message(s2).startswith(b"SIP/2.0 200")
         assert all(closed_by_server_ignoring_tls(h, 15) for h in held)
     deadline = time.monotonic() + 10  # nothing left half-open: the gauges come back to 0
-    while metrics(server, token)["sip_tls_handshaking"] and time.monotonic() < deadline:
+    while metrics(server, token)["flowpbx_sip_tls_handshaking"] and time.monotonic() < deadline:
         time.sleep(0.2)
     figures = metrics(server, token)
-    assert figures["sip_tls_handshaking"] == 0, figures
+    assert figures["flowpbx_sip_tls_handshaking"] == 0, figures
 
 
 def closed_by_server_ignoring_tls(sock: socket.socket, timeout: float) -> bool:
@@ -205,7 +198,7 @@ def closed_by_server_ignoring_tls(sock: socket.socket, timeout: float) -> bool:
 def test_certificate_renewal_on_sighup_and_on_file_change(e2e: Harness) -> None:
     ca = make_ca(e2e.tmp_path / "pki")
     server, port, live_cert, live_key = tls_server(e2e, ca, FLOWPBX_TLS_RELOAD_CHECK_S="0.5")
-    token = admin_token(server)
+    token = admin_token(server, "tls-admin", "tls-admin-pw")
     first = cert_fingerprint(live_cert)
     held = tls_connect(("127.0.0.1", port), ca.cert_path)
     assert peer_fingerprint(held) == first
@@ -215,7 +208,7 @@ def test_certificate_renewal_on_sighup_and_on_file_change(e2e: Harness) -> None:
     shutil.copy(key2, live_key)
     shutil.copy(cert2, live_cert)
     second = cert_fingerprint(cert2)
-    assert wait_metric(server, token, "sip_tls_cert_reloads", 1) >= 1
+    assert wait_metric(server, token, "flowpbx_sip_tls_cert_reloads", 1) >= 1
     deadline = time.monotonic() + 10
     seen = first
     while seen != second and time.monotonic() < deadline:
@@ -291,9 +284,9 @@ def test_an_expired_certificate_is_reported_refused_by_phones_and_renewed_live(
     server, port, live_cert, live_key = tls_server(
         e2e, ca, expired=True, FLOWPBX_TLS_RELOAD_CHECK_S="3600"
     )
-    token = admin_token(server)
+    token = admin_token(server, "tls-admin", "tls-admin-pw")
     assert "has expired" in server.logs()
-    assert metrics(server, token)["sip_tls_cert_expires_in_s"] < 0
+    assert metrics(server, token)["flowpbx_sip_tls_cert_expires_in_s"] < 0
     # a phone verifying the certificate refuses it (and so a name that does not match)
     with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
         tls_connect(("127.0.0.1", port), ca.cert_path)
@@ -303,9 +296,12 @@ def test_an_expired_certificate_is_reported_refused_by_phones_and_renewed_live(
     assert server.proc is not None
     os.kill(server.proc.pid, signal.SIGHUP)
     deadline = time.monotonic() + 10
-    while metrics(server, token)["sip_tls_cert_expires_in_s"] < 0 and time.monotonic() < deadline:
+    while (
+        metrics(server, token)["flowpbx_sip_tls_cert_expires_in_s"] < 0
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
-    assert metrics(server, token)["sip_tls_cert_expires_in_s"] > 86400
+    assert metrics(server, token)["flowpbx_sip_tls_cert_expires_in_s"] > 86400
     with pytest.raises(ssl.SSLCertVerificationError, match=r"mismatch|match"):
         tls_connect(("127.0.0.1", port), ca.cert_path)  # names sip.example.net, not the IP
     with tls_connect(("127.0.0.1", port), ca.cert_path, server_hostname="sip.example.net") as phone:

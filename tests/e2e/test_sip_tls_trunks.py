@@ -22,10 +22,12 @@ import pytest
 import yaml
 
 from tests.audio_analysis import describe, has_tone
+from tests.e2e.apiclient import admin_token
+from tests.e2e.apiclient import api_status as api
 from tests.e2e.conftest import Harness
 from tests.e2e.server import FlowpbxServer, ServerError
 from tests.e2e.tls_provider import TlsProvider
-from tests.e2e.tls_support import admin_token, api, make_ca
+from tests.e2e.tls_support import make_ca
 from tests.netutil import free_tcp_port
 
 pytestmark = pytest.mark.e2e
@@ -110,7 +112,7 @@ def test_tls_trunk_registers_and_carries_calls_both_ways(e2e: Harness) -> None:
     }
     e2e.adopt(server)
     server.start()
-    token = admin_token(server)
+    token = admin_token(server, "tls-admin", "tls-admin-pw")
 
     register = prov.wait_request("REGISTER")
     assert register.get_all("via")[0].startswith("SIP/2.0/TLS"), register.raw
@@ -202,7 +204,7 @@ def test_provider_certificates_that_do_not_verify_are_refused_and_shown(e2e: Har
     }
     e2e.adopt(server)
     server.start()
-    token = admin_token(server)
+    token = admin_token(server, "tls-admin", "tls-admin-pw")
 
     reasons = {
         "wrongname": "mismatch",
@@ -232,7 +234,7 @@ def test_provider_certificates_that_do_not_verify_are_refused_and_shown(e2e: Har
 
 def test_bad_tls_trunk_fields_get_a_4xx_naming_the_field(e2e: Harness, tmp_path: Path) -> None:
     server = e2e.server({})
-    token = admin_token(server)
+    token = admin_token(server, "tls-admin", "tls-admin-pw")
     not_a_ca = tmp_path / "not-a-ca.pem"
     not_a_ca.write_text("hello\n")
     base = {"name": "t", "host": "sip.example.net", "port": 5061, "transport": "tls"}

@@ -7,14 +7,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
-import json
 import secrets
 import socket
 import ssl
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -156,50 +152,3 @@ def peer_fingerprint(sock: ssl.SSLSocket) -> str:
 
 def cert_fingerprint(path: Path) -> str:
     return x509.load_pem_x509_certificate(path.read_bytes()).fingerprint(hashes.SHA256()).hex()
-
-
-# -- the HTTP API of a FlowpbxServer (an admin user made with the CLI) ------------------------
-
-
-def admin_token(server: Any, user: str = "tls-admin", password: str = "tls-admin-pw") -> str:
-    server.cli("user", "create", user, "--password", password, "--role", "admin")
-    login = {"username": user, "password": password}
-    status, body = api(server, "POST", "/api/v1/auth/login", login)
-    assert status == 200, body
-    return str(body["token"])
-
-
-def api(
-    server: Any, method: str, path: str, body: Any = None, token: str | None = None
-) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        server.http + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers=headers,
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            text = r.read().decode()
-            status = r.status
-    except urllib.error.HTTPError as e:
-        text, status = e.read().decode(), e.code
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
-
-
-def metrics(server: Any, token: str) -> dict[str, float]:
-    """/metrics figures (flowpbx_ prefix removed)."""
-    status, text = api(server, "GET", "/metrics", token=token)
-    assert status == 200, text
-    out: dict[str, float] = {}
-    for line in str(text).splitlines():
-        name, _, value = line.partition(" ")
-        if line.startswith("flowpbx_") and "{" not in name:
-            out[name.removeprefix("flowpbx_")] = float(value)
-    return out
