@@ -501,6 +501,7 @@ export const T = {
       allow_private_webhooks: "Webhooks and lookups may reach private addresses",
       smtp_from: "Sender address of emails",
       history_retention_days: "Keep call history (days)",
+      voicemail_retention_days: "Keep voicemail (days, 0 = for ever)",
       recording_enabled: "Record calls",
       timezone: "Time zone",
       session_idle_minutes: "Sign out after this many idle minutes",
