@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store.config_io import INVITE_RATE_PATTERN, MediaEncryption, TrunkIn
+from flowpbx.store.config_io import (
+    INVITE_RATE_PATTERN,
+    DialFormat,
+    MediaEncryption,
+    TrunkIn,
+    check_dial_format,
+)
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import TrunkRec
 from flowpbx.store.repos import trunks as trunks_repo
@@ -34,6 +40,7 @@ class TrunkOut(BaseModel):
     max_calls: int | None = None
     invite_rate: str | None = None
     media_encryption: str = "none"
+    dial_format: str | None = None
     registration: dict[str, Any] | None
 
 
@@ -52,6 +59,16 @@ class TrunkUpdate(BaseModel):
     max_calls: int | None = Field(default=None, ge=0, le=100_000)
     invite_rate: str | None = Field(default=None, pattern=INVITE_RATE_PATTERN)
     media_encryption: MediaEncryption = "none"
+    dial_format: DialFormat | None = Field(
+        default=None,
+        description="the number's form in calls out: e164, national, international; "
+        "null = as dialled (needs country_code)",
+    )
+
+    @field_validator("dial_format")
+    @classmethod
+    def _dial_format(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_dial_format(v, info.data.get("country_code"))
 
 
 def _live_state(live: LiveDep) -> dict[str, dict[str, Any]]:
@@ -80,6 +97,7 @@ def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
             "max_calls": t.max_calls,
             "invite_rate": t.invite_rate,
             "media_encryption": t.media_encryption,
+            "dial_format": t.dial_format,
             "registration": state.get(t.name) if t.register else None,
         }
     )

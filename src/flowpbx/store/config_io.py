@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from flowpbx.flow.model import ScheduleSpec
 from flowpbx.flow.validate import validate_flow
@@ -55,6 +62,18 @@ _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 # A trunk's INVITE rate, "RATE:BURST" like FLOWPBX_SIP_RATE_TRUNK_INVITE ("0" = no limit).
 # SRTP per extension and trunk (pbx/srtp_policy.py): off, answered when offered, or insisted on.
 MediaEncryption = Literal["none", "optional", "required"]
+# The number's form in the Request-URI of calls out through a trunk (TrunkRec.dial_format).
+DialFormat = Literal["e164", "national", "international"]
+
+
+def check_dial_format(value: str | None, country_code: str | None) -> str | None:
+    """A trunk's `dial_format` needs its `country_code` (to read national dialling and to
+    write the national and international forms)."""
+    if value is not None and not country_code:
+        raise ValueError(f"dial_format {value!r} needs the trunk's country_code")
+    return value
+
+
 INVITE_RATE_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,3})?(:[1-9][0-9]{0,5})?$"
 
 
@@ -165,6 +184,12 @@ class TrunkIn(BaseModel):
     max_calls: int | None = Field(default=None, ge=0, le=100_000)
     invite_rate: str | None = Field(default=None, pattern=INVITE_RATE_PATTERN)
     media_encryption: MediaEncryption = "none"
+    dial_format: DialFormat | None = None
+
+    @field_validator("dial_format")
+    @classmethod
+    def _dial_format(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_dial_format(v, info.data.get("country_code"))
 
     def record(self) -> TrunkRec:
         return TrunkRec(
@@ -182,6 +207,7 @@ class TrunkIn(BaseModel):
             max_calls=self.max_calls,
             invite_rate=self.invite_rate,
             media_encryption=self.media_encryption,
+            dial_format=self.dial_format,
         )
 
 
@@ -679,6 +705,7 @@ async def export_config(store: Store) -> dict[str, Any]:
                 "max_calls": t.max_calls,
                 "invite_rate": t.invite_rate,
                 "media_encryption": None if t.media_encryption == "none" else t.media_encryption,
+                "dial_format": t.dial_format,
             }
         )
         for t in trunks

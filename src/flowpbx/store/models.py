@@ -128,6 +128,9 @@ class Trunk(Base):
     max_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
     invite_rate: Mapped[str | None] = mapped_column(String(32), nullable=True)
     media_encryption: Mapped[str] = mapped_column(String(8), default="none")
+    # How numbers are written in the Request-URI of calls out: "e164", "national",
+    # "international"; NULL: as dialled (migration 0008).
+    dial_format: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -56,6 +56,10 @@ class TrunkRec:
     max_calls: int | None = None
     invite_rate: str | None = None
     media_encryption: str = "none"  # SRTP towards this provider, as for extensions
+    # The form of the number in the Request-URI of calls out through this trunk: "e164"
+    # (+371...), "national" (national prefix + national number; other countries as
+    # "international") or "international" (00 + country code ...); None = as dialled.
+    dial_format: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

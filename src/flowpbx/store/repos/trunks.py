@@ -27,6 +27,7 @@ def _trunk_rec(r: m.Trunk) -> TrunkRec:
         max_calls=r.max_calls,
         invite_rate=r.invite_rate,
         media_encryption=r.media_encryption or "none",
+        dial_format=r.dial_format,
     )
 
 
@@ -51,6 +52,7 @@ async def upsert_trunk(s: AsyncSession, rec: TrunkRec) -> bool:
         "max_calls": rec.max_calls,
         "invite_rate": rec.invite_rate,
         "media_encryption": rec.media_encryption,
+        "dial_format": rec.dial_format,
     }
     if row is None:
         s.add(m.Trunk(name=rec.name, **values))
