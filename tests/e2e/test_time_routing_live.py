@@ -98,7 +98,7 @@ def test_open_closed_and_override_are_heard_by_the_caller(e2e: Harness) -> None:
     assert not has_tone(audio, CLOSED_HZ, 0.3), describe(audio)
 
     # Closed today and tomorrow (open the other five days): the closed prompt.
-    other_days: set[str] = set(DAY_NAMES) - _today_and_tomorrow()
+    other_days = {str(d) for d in DAY_NAMES} - _today_and_tomorrow()
     body = {"timezone": ZONE, "hours": _hours(other_days)}
     api(server, "PUT", "/api/v1/schedules/Office", body, token=token)
     audio = _call_and_listen(e2e, server, port, "closed")
