@@ -358,6 +358,7 @@ export const T = {
     countryCodeHint: "Such as 371; numbers the provider sends without it get it added",
     nationalPrefix: "National prefix",
     nationalPrefixHint: "Such as 0; dropped before the country code is added",
+    dialFormat: "Numbers sent to the provider as (e164 +371…, national 0…, international 00371…)",
     maxCalls: "Most calls at once",
     maxCallsHint: "Empty: no limit",
     inviteRate: "Call attempts per second",
