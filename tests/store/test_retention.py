@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,26 @@ async def test_the_task_runs_first_soon_then_on_its_interval(store: Store) -> No
     runs = purge.runs
     await asyncio.sleep(0.2)
     assert purge.runs == runs  # closed: no more runs
+
+
+async def test_voicemail_files_a_crash_left_without_rows_are_swept(store: Store) -> None:
+    async with store.transaction() as s:
+        await upsert_mailbox(s, MailboxRec(number="101", name="Anna"))
+    await store.set_setting("voicemail_retention_days", 7)
+    kept = await _voicemail(store, "101", "kept", 1)
+    old_stamp = (NOW - dt.timedelta(days=30)).timestamp()
+    os.utime(kept, (old_stamp, old_stamp))  # an old file that a message still names: kept
+    orphan = store.data_dir / "voicemail" / "101" / "orphan.wav"
+    orphan.write_bytes(b"RIFF....WAVE")
+    os.utime(orphan, (old_stamp, old_stamp))
+    fresh = store.data_dir / "voicemail" / "101" / "being-recorded.wav"
+    fresh.write_bytes(b"RIFF....WAVE")  # written just now, its row not yet added: kept
+    fresh_stamp = (NOW - dt.timedelta(hours=1)).timestamp()
+    os.utime(fresh, (fresh_stamp, fresh_stamp))
+
+    result = await RetentionPurge(store, clock=lambda: NOW).purge()
+
+    assert (result.voicemail, result.orphan_files) == (0, 1)
+    assert not orphan.exists() and kept.exists() and fresh.exists()
+    [entry] = await _audit(store, "voicemail")
+    assert entry.details["orphan_files"] == 1 and entry.details["messages"] == 0

@@ -7,8 +7,9 @@ than ``history_retention_days`` ago with their recordings, and the voicemail mes
 received more than ``voicemail_retention_days`` ago with their files (0: voicemail is kept
 for ever). Rows go first, in committed batches, then their files (`Store.purge_calls`): a
 crash midway never leaves a row pointing at a missing file, and nothing still in retention
-is touched. Every purge that deleted something is written to the audit log (actor
-``retention``, entity ``call_history`` / ``voicemail``) with its counts.
+is touched. Message files a crash left without their row are swept by a later purge once
+they are past retention themselves. Every purge that deleted something is written to the
+audit log (actor ``retention``, entity ``call_history`` / ``voicemail``) with its counts.
 
 The clock is injectable (`clock`), so tests can move "now" instead of waiting days.
 """
@@ -59,6 +60,7 @@ class PurgeResult:
     recordings: int = 0
     voicemail: int = 0
     voicemail_files: int = 0
+    orphan_files: int = 0  # message files no row names (a crash midway through a purge)
     mailboxes: set[str] = field(default_factory=set)
 
 
@@ -124,7 +126,8 @@ class RetentionPurge:
                 result.voicemail_files,
                 result.mailboxes,
             ) = await self.store.purge_voicemail(before)
-            if result.voicemail:
+            result.orphan_files = await self.store.sweep_voicemail_files(before)
+            if result.voicemail or result.orphan_files:
                 await audit.record_change(
                     self.store,
                     actor=ACTOR,
@@ -135,6 +138,7 @@ class RetentionPurge:
                         "before": before.isoformat(),
                         "messages": result.voicemail,
                         "files": result.voicemail_files,
+                        "orphan_files": result.orphan_files,
                         "mailboxes": sorted(result.mailboxes),
                     },
                 )

@@ -570,6 +570,33 @@ class Store:
             if len(expired) < batch:
                 return rows, files, boxes
 
+    def _old_files(self, folder: str, before: dt.datetime) -> list[str]:
+        """Files under data_dir/`folder` last written before `before` (relative paths)."""
+        root = self.data_dir / folder
+        if not root.is_dir():
+            return []
+        limit = before.timestamp()
+        out: list[str] = []
+        for path in root.rglob("*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < limit:
+                    out.append(path.relative_to(self.data_dir).as_posix())
+            except OSError:
+                continue
+        return out
+
+    async def sweep_voicemail_files(self, before: dt.datetime) -> int:
+        """Delete message files under data_dir/voicemail written before `before` that no
+        message names: what a crash left between a purge's commit and its file deletion.
+        A message being recorded now (its file written, its row not yet) is never that old."""
+        candidates = await asyncio.to_thread(self._old_files, "voicemail", before)
+        if not candidates:
+            return 0
+        async with self.sessions() as s:
+            named = await voicemail_repo.referenced_files(s, candidates)
+        orphans = [f for f in candidates if f not in named]
+        return await asyncio.to_thread(self._unlink_data_files, orphans) if orphans else 0
+
     # ----------------------------------------------------------------- settings
 
     async def get_setting(self, key: str, default: Any = None) -> Any:

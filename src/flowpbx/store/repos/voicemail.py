@@ -134,6 +134,17 @@ async def delete_voicemail_rows(s: AsyncSession, ids: Sequence[int]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def referenced_files(s: AsyncSession, files: Sequence[str]) -> set[str]:
+    """Which of `files` (relative to data_dir) a message row names."""
+    found: set[str] = set()
+    names = list(files)
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        stmt = select(m.VoicemailMessage.file).where(m.VoicemailMessage.file.in_(chunk))
+        found.update(await s.scalars(stmt))
+    return found
+
+
 async def mailbox_counts(s: AsyncSession) -> dict[str, tuple[int, int]]:
     """mailbox -> (messages, unheard)."""
     stmt = select(
