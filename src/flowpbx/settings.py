@@ -208,6 +208,9 @@ class Settings:
     smtp_retry_s: float = 30.0
     smtp_retry_max_s: float = 3600.0
     smtp_poll_s: float = 30.0
+    # Seconds from start to the first retention purge (services/retention.py; then daily):
+    # FLOWPBX_RETENTION_FIRST_RUN_S.
+    retention_first_run_s: float = 60.0
     # Webhooks and caller lookups may reach private addresses (FLOWPBX_HTTP_ALLOW_PRIVATE=1;
     # the installation setting ``allow_private_webhooks`` does the same from the Settings page).
     http_allow_private: bool = False
@@ -256,6 +259,7 @@ class Settings:
             smtp_retry_s=_seconds("FLOWPBX_SMTP_RETRY_S", 30.0),
             smtp_retry_max_s=_seconds("FLOWPBX_SMTP_RETRY_MAX_S", 3600.0),
             smtp_poll_s=_seconds("FLOWPBX_SMTP_POLL_S", 30.0),
+            retention_first_run_s=_seconds("FLOWPBX_RETENTION_FIRST_RUN_S", 60.0),
             http_allow_private=os.environ.get("FLOWPBX_HTTP_ALLOW_PRIVATE", "").strip().lower()
             in ("1", "true", "yes", "on"),
             web_dir=Path(web).resolve() if (web := os.environ.get("FLOWPBX_WEB_DIR")) else None,

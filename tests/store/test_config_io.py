@@ -275,3 +275,19 @@ async def test_export_then_import_round_trip(store: Store, tmp_path: Path) -> No
     # HA1 survived: passwords were not in the export
     ext = await store.get_extension("101")
     assert ext is not None and ext.ha1_md5 == compute_ha1("101", "flowpbx", "s3cret-101-long")[0]
+
+
+async def test_trunk_dial_format_round_trip_and_needs_country_code(
+    store: Store, tmp_path: Path
+) -> None:
+    doc = _config(tmp_path)
+    doc["trunks"][0].update(country_code="371", national_prefix="0", dial_format="national")
+    await import_config(store, _write(tmp_path, doc))
+    cfg = await store.load_runtime_config()
+    assert cfg.trunks[0].dial_format == "national"
+    exported = await export_config(store)
+    assert exported["trunks"][0]["dial_format"] == "national"
+    doc["trunks"][0].pop("country_code")
+    with pytest.raises(ConfigError) as info:
+        await import_config(store, _write(tmp_path, doc))
+    assert any(p.startswith("trunks[0].dial_format:") for p in info.value.problems), info.value

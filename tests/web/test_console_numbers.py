@@ -45,6 +45,7 @@ def test_trunks_are_created_edited_and_deleted_in_the_browser(logged_in: Page) -
     form.get_by_label("Password", exact=True).fill("provider-secret")
     form.get_by_label("Most calls at once").fill("4")
     form.get_by_label("Trusted", exact=False).check()
+    form.get_by_label("Numbers sent to the provider as", exact=False).select_option("national")
     form.get_by_role("button", name="Add trunk").click()
     expect(trunks.get_by_role("status")).to_have_text("Trunk backup added")
     row = trunks.get_by_test_id("row-trunk-backup")
@@ -70,6 +71,7 @@ def test_trunks_are_created_edited_and_deleted_in_the_browser(logged_in: Page) -
         "media_encryption": "none",
         "tls_verify": True,
         "tls_ca_file": None,
+        "dial_format": "national",
         "registration": None,
     }
 
@@ -88,6 +90,7 @@ def test_trunks_are_created_edited_and_deleted_in_the_browser(logged_in: Page) -
         None,
         True,
     )
+    assert got["dial_format"] == "national"  # kept by a save that did not touch it
     row.get_by_role("button", name="Edit trunk backup").click()
     edit.get_by_label("No password").check()
     edit.get_by_role("button", name="Save").click()

@@ -24,6 +24,9 @@ class SettingsOut(BaseModel):
     )
     smtp_from: str = Field(default="flowpbx@localhost", max_length=200)
     history_retention_days: int = Field(default=365, ge=1, le=36500)
+    voicemail_retention_days: int = Field(
+        default=0, ge=0, le=36500, description="voicemail older than this is deleted; 0 = keep"
+    )
     recording_enabled: bool = False
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
     session_idle_minutes: int = Field(
@@ -41,6 +44,7 @@ class SettingsIn(BaseModel):
     allow_private_webhooks: bool | None = None
     smtp_from: str | None = Field(default=None, min_length=3, max_length=200)
     history_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    voicemail_retention_days: int | None = Field(default=None, ge=0, le=36500)
     recording_enabled: bool | None = None
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     session_idle_minutes: int | None = Field(default=None, ge=5, le=10080)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from flowpbx.api.deps import LiveDep, StoreDep, UserDep
 from flowpbx.api.errors import ApiError, not_found
 from flowpbx.api.live_actions import reload_live
-from flowpbx.store.config_io import INVITE_RATE_PATTERN, MediaEncryption, TrunkIn, TrunkTlsFields
+from flowpbx.store.config_io import (
+    INVITE_RATE_PATTERN,
+    DialFormat,
+    MediaEncryption,
+    TrunkIn,
+    TrunkTlsFields,
+    check_dial_format,
+)
 from flowpbx.store.errors import ConflictError, NotFoundError
 from flowpbx.store.records import TrunkRec
 from flowpbx.store.repos import trunks as trunks_repo
@@ -36,6 +43,7 @@ class TrunkOut(BaseModel):
     media_encryption: str = "none"
     tls_verify: bool = True
     tls_ca_file: str | None = None
+    dial_format: str | None = None
     registration: dict[str, Any] | None
 
 
@@ -54,6 +62,16 @@ class TrunkUpdate(TrunkTlsFields):
     max_calls: int | None = Field(default=None, ge=0, le=100_000)
     invite_rate: str | None = Field(default=None, pattern=INVITE_RATE_PATTERN)
     media_encryption: MediaEncryption = "none"
+    dial_format: DialFormat | None = Field(
+        default=None,
+        description="the number's form in calls out: e164, national, international; "
+        "null = as dialled (needs country_code)",
+    )
+
+    @field_validator("dial_format")
+    @classmethod
+    def _dial_format(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_dial_format(v, info.data.get("country_code"))
 
 
 def _live_state(live: LiveDep) -> dict[str, dict[str, Any]]:
@@ -84,6 +102,7 @@ def _out(t: TrunkRec, state: dict[str, dict[str, Any]]) -> TrunkOut:
             "media_encryption": t.media_encryption,
             "tls_verify": t.tls_verify,
             "tls_ca_file": t.tls_ca_file,
+            "dial_format": t.dial_format,
             "registration": state.get(t.name) if t.register else None,
         }
     )

@@ -26,7 +26,7 @@ from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.features.mwi import MwiService
 from flowpbx.pbx.features.queues import QueueManager
 from flowpbx.pbx.features.trunks import HostResolver, TrunkManager
-from flowpbx.pbx.features.voicemail import own_mailbox
+from flowpbx.pbx.features.voicemail import own_mailbox, refresh_mwi
 from flowpbx.pbx.history import HistoryWriter, past_calls
 from flowpbx.pbx.memory import TracemallocDumper
 from flowpbx.pbx.ports import invite_server_user, transaction_user
@@ -38,6 +38,7 @@ from flowpbx.pbx.security import AccessGuard, GuardConfig
 from flowpbx.pbx.tls import CertificateSource, PeerTls, TlsTransport, watch_certificates
 from flowpbx.pbx.transport import SipEndpoint
 from flowpbx.services.factory import services_for
+from flowpbx.services.retention import RetentionPurge
 from flowpbx.settings import Settings, parse_dump_spec
 from flowpbx.sip.dialog import Dialog
 from flowpbx.sip.errors import SipParseError
@@ -199,6 +200,12 @@ class Runtime:
         self.flow_services = self._flow_services()
         self.events = EventHub()
         self.history = HistoryWriter(store)
+        # daily purge of history and voicemail past their retention (services/retention.py)
+        self.retention = RetentionPurge(
+            store,
+            first_delay_s=settings.retention_first_run_s,
+            on_voicemail_purged=self._voicemail_purged,
+        )
         self.internal_ring_timeout_s = 30.0
         self._dialogs: dict[tuple[str, str], Leg] = {}
         # Live state per extension (or number): bridged calls and phones ringing right now.
@@ -228,6 +235,7 @@ class Runtime:
             log.warning("discarded %d unfinished media file(s) left by a crash", len(debris))
         self.services.start()
         await self._count_mailboxes()
+        self.retention.start()
 
     def _tls_peer(self, addr: Addr) -> PeerTls | None:
         """How a TLS connection to ``addr`` verifies its peer: a TLS trunk's settings (SNI and
@@ -240,6 +248,7 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        await self.retention.close()
         if self._tls_watch is not None:
             self._tls_watch.cancel()
             self._tls_watch = None
@@ -269,6 +278,14 @@ class Runtime:
                 continue
             new = sum(1 for m in records if not m.heard)
             self.mailbox_counts[box] = (new, len(records) - new)
+
+    async def _voicemail_purged(self, mailboxes: set[str]) -> None:
+        """Messages past retention left these mailboxes: recount them, tell the phones."""
+        for box in mailboxes:
+            try:
+                await refresh_mwi(self, box)
+            except Exception:
+                log.exception("could not recount mailbox %s", box)
 
     def _mailbox_summary(self, extension: str) -> MessageSummary:
         box = own_mailbox(self, extension)

@@ -35,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -64,6 +65,18 @@ _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 # A trunk's INVITE rate, "RATE:BURST" like FLOWPBX_SIP_RATE_TRUNK_INVITE ("0" = no limit).
 # SRTP per extension and trunk (pbx/srtp_policy.py): off, answered when offered, or insisted on.
 MediaEncryption = Literal["none", "optional", "required"]
+# The number's form in the Request-URI of calls out through a trunk (TrunkRec.dial_format).
+DialFormat = Literal["e164", "national", "international"]
+
+
+def check_dial_format(value: str | None, country_code: str | None) -> str | None:
+    """A trunk's `dial_format` needs its `country_code` (to read national dialling and to
+    write the national and international forms)."""
+    if value is not None and not country_code:
+        raise ValueError(f"dial_format {value!r} needs the trunk's country_code")
+    return value
+
+
 INVITE_RATE_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,3})?(:[1-9][0-9]{0,5})?$"
 
 
@@ -215,6 +228,12 @@ class TrunkIn(TrunkTlsFields):
     max_calls: int | None = Field(default=None, ge=0, le=100_000)
     invite_rate: str | None = Field(default=None, pattern=INVITE_RATE_PATTERN)
     media_encryption: MediaEncryption = "none"
+    dial_format: DialFormat | None = None
+
+    @field_validator("dial_format")
+    @classmethod
+    def _dial_format(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_dial_format(v, info.data.get("country_code"))
 
     def record(self) -> TrunkRec:
         return TrunkRec(
@@ -234,6 +253,7 @@ class TrunkIn(TrunkTlsFields):
             media_encryption=self.media_encryption,
             tls_verify=self.tls_verify,
             tls_ca_file=self.tls_ca_file,
+            dial_format=self.dial_format,
         )
 
 
@@ -733,6 +753,7 @@ async def export_config(store: Store) -> dict[str, Any]:
                 "media_encryption": None if t.media_encryption == "none" else t.media_encryption,
                 "tls_verify": None if t.tls_verify else False,  # written when off
                 "tls_ca_file": t.tls_ca_file,
+                "dial_format": t.dial_format,
             }
         )
         for t in trunks

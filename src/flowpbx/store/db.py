@@ -14,6 +14,7 @@ Errors: see `flowpbx.store.errors` (StoreError → SchemaError, NotFoundError, .
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
@@ -515,6 +516,86 @@ class Store:
         """Attach a recording (relative to data_dir) to the history row(s) of `call_id`."""
         async with self.transaction() as s:
             await history_repo.set_call_recording(s, call_id, file)
+
+    # ----------------------------------------------------------------- retention
+
+    def _unlink_data_files(self, files: Sequence[str]) -> int:
+        """Delete files (relative to data_dir, never outside it); how many were there."""
+        gone = 0
+        for rel in files:
+            path = (self.data_dir / rel).resolve()
+            if not path.is_relative_to(self.data_dir):
+                logging.getLogger("flowpbx.store").warning("not deleting %s: outside data", rel)
+                continue
+            try:
+                path.unlink()
+                gone += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                logging.getLogger("flowpbx.store").warning("could not delete %s: %s", rel, exc)
+        return gone
+
+    async def purge_calls(self, before: dt.datetime, *, batch: int = 500) -> tuple[int, int]:
+        """Delete the history rows of calls started before `before`, then their recordings:
+        each batch's rows are committed gone before its files are deleted, so no row ever
+        points at a missing file (a crash between the two leaves only files past retention).
+        Returns (rows, recording files) deleted."""
+        rows = files = 0
+        while True:
+            async with self.transaction() as s:
+                expired = await history_repo.expired_calls(s, before, limit=batch)
+                rows += await history_repo.delete_calls(s, [pk for pk, _f in expired])
+            recordings = [f for _pk, f in expired if f]
+            if recordings:
+                files += await asyncio.to_thread(self._unlink_data_files, recordings)
+            if len(expired) < batch:
+                return rows, files
+
+    async def purge_voicemail(
+        self, before: dt.datetime, *, batch: int = 500
+    ) -> tuple[int, int, set[str]]:
+        """Delete voicemail messages received before `before`, rows first, then their files
+        (as `purge_calls`). Returns (messages, files, mailboxes that lost messages)."""
+        rows = files = 0
+        boxes: set[str] = set()
+        while True:
+            async with self.transaction() as s:
+                expired = await voicemail_repo.expired_voicemail(s, before, limit=batch)
+                rows += await voicemail_repo.delete_voicemail_rows(s, [pk for pk, *_ in expired])
+            boxes.update(mb for _pk, _f, mb in expired)
+            names = [f for _pk, f, _mb in expired if f]
+            if names:
+                files += await asyncio.to_thread(self._unlink_data_files, names)
+            if len(expired) < batch:
+                return rows, files, boxes
+
+    def _old_files(self, folder: str, before: dt.datetime) -> list[str]:
+        """Files under data_dir/`folder` last written before `before` (relative paths)."""
+        root = self.data_dir / folder
+        if not root.is_dir():
+            return []
+        limit = before.timestamp()
+        out: list[str] = []
+        for path in root.rglob("*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < limit:
+                    out.append(path.relative_to(self.data_dir).as_posix())
+            except OSError:
+                continue
+        return out
+
+    async def sweep_voicemail_files(self, before: dt.datetime) -> int:
+        """Delete message files under data_dir/voicemail written before `before` that no
+        message names: what a crash left between a purge's commit and its file deletion.
+        A message being recorded now (its file written, its row not yet) is never that old."""
+        candidates = await asyncio.to_thread(self._old_files, "voicemail", before)
+        if not candidates:
+            return 0
+        async with self.sessions() as s:
+            named = await voicemail_repo.referenced_files(s, candidates)
+        orphans = [f for f in candidates if f not in named]
+        return await asyncio.to_thread(self._unlink_data_files, orphans) if orphans else 0
 
     # ----------------------------------------------------------------- settings
 

@@ -131,6 +131,9 @@ class Trunk(Base):
     # TLS trunks: verify the provider's certificate; the CA bundle (NULL: the system store).
     tls_verify: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     tls_ca_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # How numbers are written in the Request-URI of calls out: "e164", "national",
+    # "international"; NULL: as dialled (migration 0008).
+    dial_format: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -60,6 +60,10 @@ class TrunkRec:
     # `host`) against `tls_ca_file`, a PEM bundle, or the system CA store when None.
     tls_verify: bool = True
     tls_ca_file: str | None = None
+    # The form of the number in the Request-URI of calls out through this trunk: "e164"
+    # (+371...), "national" (national prefix + national number; other countries as
+    # "international") or "international" (00 + country code ...); None = as dialled.
+    dial_format: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,8 +27,12 @@ interface Trunk {
   national_prefix: string | null;
   max_calls: number | null;
   invite_rate: string | null;
+  dial_format: string | null;
   registration: { state?: string } | null;
 }
+
+/** The dial_format choice that sends numbers as dialled (null in the API). */
+const AS_DIALLED = "as dialled";
 
 type Notice = { ok: boolean; text: string } | null;
 
@@ -134,6 +138,7 @@ function TrunkForm(props: { trunk: Trunk | null; onDone: (text: string) => void;
   const [nationalPrefix, setNationalPrefix] = useState(t?.national_prefix ?? "");
   const [maxCalls, setMaxCalls] = useState(t?.max_calls == null ? "" : String(t.max_calls));
   const [inviteRate, setInviteRate] = useState(t?.invite_rate ?? "");
+  const [dialFormat, setDialFormat] = useState(t?.dial_format ?? AS_DIALLED);
   const { problems, error, submit } = useSubmit(props.onDone);
   const id = (f: string) => `${t ? `tr-${t.name}` : "tr-new"}-${f}`;
   const title = t ? L.editOf(t.name) : L.create;
@@ -156,6 +161,7 @@ function TrunkForm(props: { trunk: Trunk | null; onDone: (text: string) => void;
             national_prefix: opt(nationalPrefix),
             max_calls: int(maxCalls),
             invite_rate: opt(inviteRate),
+            dial_format: dialFormat === AS_DIALLED ? null : dialFormat,
           };
           if (noPassword) body.password = null;
           else if (password) body.password = password;
@@ -191,6 +197,7 @@ function TrunkForm(props: { trunk: Trunk | null; onDone: (text: string) => void;
       <Field id={id("country_code")} label={L.countryCode} value={countryCode} onChange={setCountryCode} problem={problems.country_code} hint={L.countryCodeHint} />
       <Field id={id("national_prefix")} label={L.nationalPrefix} value={nationalPrefix} onChange={setNationalPrefix} problem={problems.national_prefix} hint={L.nationalPrefixHint} />
       <Field id={id("max_calls")} label={L.maxCalls} value={maxCalls} onChange={setMaxCalls} problem={problems.max_calls} hint={L.maxCallsHint} />
+      <Select id={id("dial_format")} label={L.dialFormat} value={dialFormat} options={[AS_DIALLED, "e164", "national", "international"]} onChange={setDialFormat} problem={problems.dial_format} />
       <Field id={id("invite_rate")} label={L.inviteRate} value={inviteRate} onChange={setInviteRate} problem={problems.invite_rate} hint={L.inviteRateHint} />
       <FormEnd error={error} submit={t ? T.common.save : L.create} onCancel={props.onCancel} />
     </form>

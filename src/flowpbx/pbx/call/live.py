@@ -32,6 +32,7 @@ from flowpbx.pbx.features.queues import QueueManager, QueueSpec
 from flowpbx.pbx.features.transfer import Conversation
 from flowpbx.pbx.features.trunks import (
     caller_identity,
+    dial_string,
     outbound_allowed,
 )
 from flowpbx.pbx.features.voicemail import leave_message, listen_messages
@@ -254,8 +255,9 @@ class LiveCall:
         # Outbound dial restrictions on every way the provider may read the exact string
         # sent in the Request-URI (national, 00/011 forms: pbx/features/trunks.py).
         guard = self.rt.guard.config
+        sent = dial_string(trunk, number)  # the trunk's dial_format
         if not outbound_allowed(
-            trunk, number, guard.dial_allowed_prefixes, guard.dial_blocked_prefixes
+            trunk, sent, guard.dial_allowed_prefixes, guard.dial_blocked_prefixes
         ):
             return DialResult(outcome="failed", detail=DIAL_BLOCKED)
         ips = await self.rt.resolver.resolve(trunk.host)  # off the loop, cached
@@ -268,10 +270,10 @@ class LiveCall:
             trunk, number=presented, name=self._caller_name, anonymous=anonymous
         )
         target = RingTarget(
-            uri=f"sip:{number}@{trunk.host}:{trunk.port}"
+            uri=f"sip:{sent}@{trunk.host}:{trunk.port}"
             + (";transport=tls" if trunk.transport == "tls" else ""),
             addr=addr,
-            to_uri=f"sip:{number}@{domain}",
+            to_uri=f"sip:{sent}@{domain}",
             label=number,
             from_uri=identity.from_uri,
             from_name=identity.from_name,

@@ -635,6 +635,29 @@ def trunk_e164(trunk: TrunkRec, text: str) -> str | None:
     return to_e164(text, country_code=trunk.country_code, national_prefix=trunk.national_prefix)
 
 
+def dial_string(trunk: TrunkRec, dialled: str) -> str:
+    """The user part of the Request-URI for `dialled` out through `trunk`, in the trunk's
+    `dial_format` (None: as dialled). The number is first read as E.164 with the trunk's
+    number format (``+371...``, ``00371...`` and national dialling all mean the same number),
+    then written as ``e164`` (+37167000001), ``national`` (the national prefix and national
+    number, 067000001; a number of another country in the international form) or
+    ``international`` (00 and the country code, 0037167000001). Short codes and what is not
+    a number go as dialled."""
+    form = trunk.dial_format
+    if not form:
+        return dialled
+    e164 = trunk_e164(trunk, dialled)
+    if e164 is None or not e164.startswith("+"):
+        return dialled
+    digits = e164[1:]
+    cc = trunk.country_code or ""
+    if form == "national" and cc and digits.startswith(cc) and len(digits) > len(cc):
+        return (trunk.national_prefix or "") + digits[len(cc) :]
+    if form in ("national", "international"):
+        return "00" + digits
+    return e164
+
+
 # International access codes besides 00, by country code (ITU-T E.164 Annex: NANP dials
 # 011, Australia 0011, Japan 010). A number dialled with one of them is international.
 _ACCESS_CODES: dict[str, tuple[str, ...]] = {"1": ("011",), "61": ("0011",), "81": ("010",)}
@@ -710,6 +733,7 @@ __all__ = [
     "TrunkStatus",
     "backoff_delay",
     "caller_identity",
+    "dial_string",
     "inbound_numbers",
     "normalize_number",
     "outbound_allowed",

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowpbx.store import models as m
@@ -235,6 +235,29 @@ async def set_call_recording(s: AsyncSession, call_id: str, file: str) -> None:
     await s.execute(
         update(m.CallHistory).where(m.CallHistory.call_id == call_id).values(recording=file)
     )
+
+
+async def expired_calls(
+    s: AsyncSession, before: dt.datetime, *, limit: int = 500
+) -> list[tuple[int, str | None]]:
+    """(id, recording) of up to `limit` finished calls that started before `before`, oldest
+    first (a call still in progress is never expired)."""
+    h = m.CallHistory
+    stmt = (
+        select(h.id, h.recording)
+        .where(h.started_at < before, h.outcome != IN_PROGRESS)
+        .order_by(h.started_at, h.id)
+        .limit(limit)
+    )
+    return [(int(pk), rec) for pk, rec in (await s.execute(stmt)).all()]
+
+
+async def delete_calls(s: AsyncSession, ids: Sequence[int]) -> int:
+    """Delete history rows by id; how many went."""
+    if not ids:
+        return 0
+    result = await s.execute(delete(m.CallHistory).where(m.CallHistory.id.in_(list(ids))))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def outcome_counts(s: AsyncSession) -> dict[str, int]:

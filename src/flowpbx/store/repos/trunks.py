@@ -29,6 +29,7 @@ def _trunk_rec(r: m.Trunk) -> TrunkRec:
         media_encryption=r.media_encryption or "none",
         tls_verify=r.tls_verify,
         tls_ca_file=r.tls_ca_file,
+        dial_format=r.dial_format,
     )
 
 
@@ -55,6 +56,7 @@ async def upsert_trunk(s: AsyncSession, rec: TrunkRec) -> bool:
         "media_encryption": rec.media_encryption,
         "tls_verify": rec.tls_verify,
         "tls_ca_file": rec.tls_ca_file,
+        "dial_format": rec.dial_format,
     }
     if row is None:
         s.add(m.Trunk(name=rec.name, **values))

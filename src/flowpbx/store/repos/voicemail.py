@@ -4,8 +4,9 @@ the WAV files live under the data directory, the caller deletes them)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowpbx.store import models as m
@@ -109,6 +110,39 @@ async def delete_voicemail(s: AsyncSession, message_id: int) -> VoicemailRec:
     rec = _vm_rec(row)
     await s.delete(row)
     return rec
+
+
+async def expired_voicemail(
+    s: AsyncSession, before: dt.datetime, *, limit: int = 500
+) -> list[tuple[int, str, str]]:
+    """(id, file, mailbox) of up to `limit` messages received before `before`, oldest first."""
+    v = m.VoicemailMessage
+    stmt = (
+        select(v.id, v.file, v.mailbox)
+        .where(v.received_at < before)
+        .order_by(v.received_at, v.id)
+        .limit(limit)
+    )
+    return [(int(pk), f, mb) for pk, f, mb in (await s.execute(stmt)).all()]
+
+
+async def delete_voicemail_rows(s: AsyncSession, ids: Sequence[int]) -> int:
+    """Delete messages by id (their files are the caller's); how many went."""
+    if not ids:
+        return 0
+    result = await s.execute(delete(m.VoicemailMessage).where(m.VoicemailMessage.id.in_(list(ids))))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def referenced_files(s: AsyncSession, files: Sequence[str]) -> set[str]:
+    """Which of `files` (relative to data_dir) a message row names."""
+    found: set[str] = set()
+    names = list(files)
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        stmt = select(m.VoicemailMessage.file).where(m.VoicemailMessage.file.in_(chunk))
+        found.update(await s.scalars(stmt))
+    return found
 
 
 async def mailbox_counts(s: AsyncSession) -> dict[str, tuple[int, int]]:
