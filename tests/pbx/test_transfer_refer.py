@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from flowpbx.pbx.call.legs import LegState, UacLeg, UasLeg
+from flowpbx.pbx.call.leg_states import LegState
+from flowpbx.pbx.call.uac_leg import UacLeg
+from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.features.transfer import TARGET_RING_S, Conversation, target_ring_s
 from flowpbx.pbx.rtp.bridge import BridgeRegistry
 from flowpbx.sip.refer import Replaces, parse_refer_to

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from flowpbx.flow.context import FlowServices, PastCall
 from flowpbx.media.audiofile import discard_partial_writes
-from flowpbx.pbx.call.legs import ALLOW, Leg, UacLeg
+from flowpbx.pbx.call.leg import ALLOW, Leg
 from flowpbx.pbx.call.manager import CallManager
+from flowpbx.pbx.call.uac_leg import UacLeg
 from flowpbx.pbx.config_view import ConfigView
 from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.features.mwi import MwiService

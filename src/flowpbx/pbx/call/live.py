@@ -25,8 +25,9 @@ from flowpbx.flow.session import (
 from flowpbx.media.audiofile import load_audio
 from flowpbx.pbx.call.early_media import EarlyMedia
 from flowpbx.pbx.call.host import CallHost
-from flowpbx.pbx.call.legs import UacLeg, UasLeg
 from flowpbx.pbx.call.targets import RingTarget
+from flowpbx.pbx.call.uac_leg import UacLeg
+from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.features.queues import QueueManager, QueueSpec
 from flowpbx.pbx.features.transfer import Conversation

@@ -60,7 +60,8 @@ import numpy as np
 
 from flowpbx.media.audiofile import frames_of
 from flowpbx.pbx.call.host import CallHost
-from flowpbx.pbx.call.legs import UacLeg, UasLeg
+from flowpbx.pbx.call.uac_leg import UacLeg
+from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.events import count
 from flowpbx.pbx.rtp.bridge import Bridge, CallBridge
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
