@@ -4,7 +4,7 @@
 the ports it uses. No module below it imports it; each states what it needs here, or beside
 its own types when the port names them: `call/leg.py` LegHost, `registrar.py`
 RegistrarHost, `features/mwi.py` MwiHost, `call/host.py` CallHost (calls and features), and
-the features' views of a call (QueueCall, TransferCall, VoicemailCall, SpyHost). The same
+the features' views of a call (QueueCall, TalkCall, VoicemailCall, SpyHost). The same
 ports are what a scale-out implementation (live state shared between nodes) implements.
 
     SipSender          send requests (as a transaction user), responses, stateless messages
