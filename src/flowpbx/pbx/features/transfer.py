@@ -51,6 +51,7 @@ from flowpbx.pbx.call.talk import Conversation, Party, PartyRequest, TalkCall
 from flowpbx.pbx.call.uac_leg import UacLeg
 from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.events import count
+from flowpbx.pbx.features.transfer_phases import TRANSFER_TRANSITIONS, TransferPhase
 from flowpbx.pbx.rtp.bridge import Bridge
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.rtp.player import ringback_pcm
@@ -89,9 +90,29 @@ class TransferConversation(Conversation):
         callee: Party,
         callee_label: str | None,
     ) -> None:
-        self._transferring = False
+        self.phase = TransferPhase.IDLE  # moves along TRANSFER_TRANSITIONS only
         self._targets = 0
         super().__init__(call, bridge, caller, callee, callee_label)
+
+    @property
+    def _transferring(self) -> bool:
+        return self.phase is not TransferPhase.IDLE
+
+    def _phase_to(self, new: TransferPhase) -> bool:
+        """Move the transfer to phase `new` if the table allows it; staying put is no move.
+        An illegal move is a bug: logged and refused (False)."""
+        if new not in TRANSFER_TRANSITIONS[self.phase]:
+            if new is not self.phase:
+                log.warning(
+                    "call %s: illegal transfer phase %s -> %s refused",
+                    self.call.call_id,
+                    self.phase.value,
+                    new.value,
+                )
+            return new is self.phase
+        log.debug("call %s: transfer %s -> %s", self.call.call_id, self.phase.value, new.value)
+        self.phase = new
+        return True
 
     async def _handle(self, request: PartyRequest) -> None:
         if request.kind == "transfer":
@@ -152,11 +173,12 @@ class TransferConversation(Conversation):
     ) -> None:
         """`*2` (attended) or REFER (blind: the transferee is connected as soon as the
         target answers, the transferer learns the outcome by NOTIFY and leaves)."""
-        self._transferring = True
         try:
             await self._transfer_to(tkey, number, blind=blind, kind=kind)
         finally:
-            self._transferring = False
+            if self.phase in (TransferPhase.HOLD, TransferPhase.CONSULT):
+                self._phase_to(TransferPhase.ABORT)  # cut short (the call is torn down)
+            self._phase_to(TransferPhase.IDLE)
 
     async def _semi_attended(self, tkey: str, number: str, replaced: Party | None) -> None:
         """REFER with Replaces naming the transferer's consultation call while it still
@@ -200,6 +222,7 @@ class TransferConversation(Conversation):
             return
         bridge = self.bridge
         # Hold: the transferee hears hold audio, the two stop hearing each other.
+        self._phase_to(TransferPhase.HOLD)
         bridge.set_hears(ekey, tkey, False)
         bridge.set_hears(tkey, ekey, False)
         bridge.add_source("hold", _cycle(await rt.audio.pcm("hold-music")), heard_by=[ekey])
@@ -253,6 +276,7 @@ class TransferConversation(Conversation):
                 transferee.hangup("transferer hung up")
             return
         # Consultation: transferer and target talk, the transferee stays on hold.
+        self._phase_to(TransferPhase.CONSULT)
         nkey = self._new_key()
         bridge.add_endpoint(nkey, target.rtp, hears_all=False, heard_by_all=False)
         bridge.set_hears(tkey, nkey)
@@ -265,6 +289,7 @@ class TransferConversation(Conversation):
         else:
             outcome = await self._consult(tkey, transferer, transferee, target)
         if outcome == "complete":
+            self._phase_to(TransferPhase.COMPLETE)
             record["result"] = "completed"
             bridge.remove("hold")
             bridge.remove(tkey)
@@ -405,6 +430,7 @@ class TransferConversation(Conversation):
                 return "aborted"
 
     def _restore(self, tkey: str, ekey: str) -> None:
+        self._phase_to(TransferPhase.ABORT)
         bridge = self.bridge
         bridge.remove("hold")
         if tkey in self.parties and not self.parties[tkey].ended.done():
