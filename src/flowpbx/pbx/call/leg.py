@@ -100,7 +100,7 @@ class Leg:
         # REFER (RFC 3515): the call logic decides; True or 202 = accepted, False = 603,
         # another status (403, 603) = refused with it.
         self.on_refer: Callable[[Leg, ReferTo, Request], bool | int] | None = None
-        # The pbx.features.transfer.Conversation this leg talks in (REFER with Replaces finds the
+        # The pbx.call.talk.Conversation this leg talks in (REFER with Replaces finds the
         # replaced dialog's conversation through it).
         self.conversation: object | None = None
         self.refer_progress: Callable[[int], None] | None = None  # NOTIFY sipfrag we received
