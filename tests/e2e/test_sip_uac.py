@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from flowpbx.pbx.call.legs import Leg, UacLeg
+from flowpbx.pbx.call.leg import Leg
+from flowpbx.pbx.call.uac_leg import UacLeg
 from flowpbx.pbx.features.trunks import caller_identity
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.rtp.ports import RtpPortPool

@@ -5,7 +5,8 @@ refresh naming the same address:port, and is learned again when the offer moves 
 from __future__ import annotations
 
 from flowpbx.media.rtp import RtpSender
-from flowpbx.pbx.call.legs import Leg, LegState
+from flowpbx.pbx.call.leg import Leg
+from flowpbx.pbx.call.leg_states import LegState
 from flowpbx.sip.message import Request, Response, parse_message
 from tests.pbx.test_media_strict import PRIVATE, SIGNALLING, Peer, leg, params, settle
 

@@ -1,5 +1,5 @@
-"""The leg state table (pbx/call/legs.py `_TRANSITIONS`) is enforced: a leg moves only along
-it, and an illegal transition is logged and refused."""
+"""The leg state table (pbx/call/leg_states.py `LEG_TRANSITIONS`) is enforced: a leg moves
+only along it, and an illegal transition is logged and refused."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from flowpbx.pbx.call.legs import _TRANSITIONS, Leg, LegState
+from flowpbx.pbx.call.leg import Leg
+from flowpbx.pbx.call.leg_states import LEG_TRANSITIONS, LegState
 from tests.pbx.test_media_strict import SIGNALLING, leg
 
 
@@ -39,7 +40,7 @@ async def test_a_leg_moves_along_the_table_and_refuses_the_rest(
 
 
 def test_ended_is_final_and_every_state_can_end() -> None:
-    assert _TRANSITIONS[LegState.ENDED] == frozenset()
+    assert LEG_TRANSITIONS[LegState.ENDED] == frozenset()
     for state in LegState:
         if state is not LegState.ENDED:
-            assert LegState.ENDED in _TRANSITIONS[state]
+            assert LegState.ENDED in LEG_TRANSITIONS[state]

@@ -1,6 +1,7 @@
-"""Who may transfer by REFER, and with which answer (pbx/features/transfer.py `Conversation`): the
-decision table in isolation, on stand-in legs (the e2e tests in tests/e2e/test_transfer*.py
-run the same code with real phones)."""
+"""Who may transfer by REFER, and with which answer (pbx/features/transfer.py
+`TransferConversation`, the talk phase of pbx/call/talk.py with transfers): the decision table
+in isolation, on stand-in legs (the e2e tests in tests/e2e/test_transfer*.py run the same code
+with real phones)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from flowpbx.pbx.call.legs import LegState, UacLeg, UasLeg
-from flowpbx.pbx.features.transfer import TARGET_RING_S, Conversation, target_ring_s
+from flowpbx.pbx.call.leg_states import LegState
+from flowpbx.pbx.call.uac_leg import UacLeg
+from flowpbx.pbx.call.uas_leg import UasLeg
+from flowpbx.pbx.features.transfer import TARGET_RING_S, TransferConversation, target_ring_s
 from flowpbx.pbx.rtp.bridge import BridgeRegistry
 from flowpbx.sip.refer import Replaces, parse_refer_to
 
@@ -68,7 +71,7 @@ class _Runtime:
 
 def _conversation(
     rt: _Runtime, caller: str, callee: str, *, from_trunk: bool | None = None
-) -> tuple[Conversation, Any, Any]:
+) -> tuple[TransferConversation, Any, Any]:
     """A conversation between `caller` (the call's own leg) and `callee`. The caller's leg
     authenticated as extension `caller` unless it came `from_trunk` (by default: when
     `caller` is not an extension)."""
@@ -84,7 +87,7 @@ def _conversation(
         call_id=f"{caller}-{callee}",
     )
     bridge = _Bridge("caller", "callee")
-    conv = Conversation(call, bridge, caller_leg, callee_leg, callee)  # type: ignore[arg-type]
+    conv = TransferConversation(call, bridge, caller_leg, callee_leg, callee)  # type: ignore[arg-type]
     return conv, caller_leg, callee_leg
 
 

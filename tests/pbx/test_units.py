@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowpbx.pbx.call.legs import parse_dtmf_relay
+from flowpbx.pbx.call.dtmf_relay import parse_dtmf_relay
 from flowpbx.pbx.config_view import ConfigView
 from flowpbx.pbx.features.trunks import normalize_number
 from flowpbx.store.records import RuntimeConfig, TrunkRec

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sized
 from typing import Protocol
 
-from flowpbx.pbx.call.legs import LIVE_LEGS
+from flowpbx.pbx.call.leg import LIVE_LEGS
 from flowpbx.pbx.features.queues import QueueManager
 from flowpbx.pbx.memory import process_figures
 from flowpbx.pbx.transport import SipEndpoint

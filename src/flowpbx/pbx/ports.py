@@ -2,9 +2,9 @@
 
 `Runtime` (pbx/runtime.py) is the one composition root: it builds every piece and hands each
 the ports it uses. No module below it imports it; each states what it needs here, or beside
-its own types when the port names them: `call/legs.py` LegHost, `registrar.py`
+its own types when the port names them: `call/leg.py` LegHost, `registrar.py`
 RegistrarHost, `features/mwi.py` MwiHost, `call/host.py` CallHost (calls and features), and
-the features' views of a call (QueueCall, TransferCall, VoicemailCall, SpyHost). The same
+the features' views of a call (QueueCall, TalkCall, VoicemailCall, SpyHost). The same
 ports are what a scale-out implementation (live state shared between nodes) implements.
 
     SipSender          send requests (as a transaction user), responses, stateless messages
@@ -98,5 +98,5 @@ def transaction_user(txn: ClientTransaction) -> TransactionUser | None:
 
 def invite_server_user(txn: ServerTransaction) -> InviteServerUser | None:
     """The owner of an INVITE server transaction: the caller's leg sets itself as its
-    `user_data` (pbx/call/legs.py `UasLeg`) and lets go when it ends."""
+    `user_data` (pbx/call/uas_leg.py `UasLeg`) and lets go when it ends."""
     return cast("InviteServerUser | None", txn.user_data)

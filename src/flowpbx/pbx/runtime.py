@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING
 
 from flowpbx.flow.context import FlowServices, PastCall
 from flowpbx.media.audiofile import discard_partial_writes
-from flowpbx.pbx.call.legs import ALLOW, Leg, UacLeg
+from flowpbx.pbx.call.leg import ALLOW, Leg
 from flowpbx.pbx.call.manager import CallManager
+from flowpbx.pbx.call.talk import TalkPhase
+from flowpbx.pbx.call.uac_leg import UacLeg
 from flowpbx.pbx.config_view import ConfigView
 from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.features.mwi import MwiService
 from flowpbx.pbx.features.queues import QueueManager
+from flowpbx.pbx.features.transfer import TransferConversation
 from flowpbx.pbx.features.trunks import HostResolver, TrunkManager
 from flowpbx.pbx.features.voicemail import own_mailbox, refresh_mwi
 from flowpbx.pbx.history import HistoryWriter, past_calls
@@ -193,6 +196,8 @@ class Runtime:
         self.mwi.summary_for = self._mailbox_summary
         self.calls = CallManager(self)
         self.queues = QueueManager(self)
+        # a bridged call's talk phase, transfers (*2, REFER) plugged in (features/transfer.py)
+        self.talk_phase: TalkPhase = TransferConversation
         self.services = services_for(settings, store)
         # the company's IANA zone for {date}/{time} and voicemail envelopes: the saved
         # `timezone` setting once the service applies it, FLOWPBX_TIMEZONE until then

@@ -16,7 +16,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.call.legs import UacLeg, UasLeg
+    from flowpbx.pbx.call.uac_leg import UacLeg
+    from flowpbx.pbx.call.uas_leg import UasLeg
     from flowpbx.pbx.rtp.clock import MediaClock
     from flowpbx.pbx.rtp.player import Player
 

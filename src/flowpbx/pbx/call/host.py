@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpbx.flow.context import FlowServices
-from flowpbx.pbx.call.legs import Leg, LegHost, UasLeg
+from flowpbx.pbx.call.leg import Leg, LegHost
+from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.config_view import ConfigView
 from flowpbx.pbx.events import EventHub
 from flowpbx.pbx.features.mwi import MwiService

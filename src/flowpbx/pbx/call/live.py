@@ -25,11 +25,12 @@ from flowpbx.flow.session import (
 from flowpbx.media.audiofile import load_audio
 from flowpbx.pbx.call.early_media import EarlyMedia
 from flowpbx.pbx.call.host import CallHost
-from flowpbx.pbx.call.legs import UacLeg, UasLeg
+from flowpbx.pbx.call.talk import TalkPhase
 from flowpbx.pbx.call.targets import RingTarget
+from flowpbx.pbx.call.uac_leg import UacLeg
+from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.features.queues import QueueManager, QueueSpec
-from flowpbx.pbx.features.transfer import Conversation
 from flowpbx.pbx.features.trunks import (
     caller_identity,
     dial_string,
@@ -63,10 +64,13 @@ def _statuses(statuses: list[int]) -> str:
 
 
 class LiveCallHost(CallHost, Protocol):
-    """The runtime as a live call sees it: a `CallHost` with the queues it may join."""
+    """The runtime as a live call sees it: a `CallHost` with the queues it may join and the
+    talk phase its bridged calls run (pbx/call/talk.py; with transfers plugged in)."""
 
     @property
     def queues(self) -> QueueManager: ...
+    @property
+    def talk_phase(self) -> TalkPhase: ...
 
 
 class LiveCall:
@@ -617,7 +621,9 @@ class LiveCall:
         _count(self.rt.busy, extension, +1)
         self.bridged_to = callee
         started = loop.time()
-        conversation = Conversation(self, media, self.leg, callee, extension if internal else None)
+        conversation = self.rt.talk_phase(
+            self, media, self.leg, callee, extension if internal else None
+        )
         try:
             await conversation.run()  # *2 transfers happen in here
         finally:

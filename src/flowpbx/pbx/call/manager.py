@@ -27,7 +27,6 @@ from flowpbx.flow.model import load_flow
 from flowpbx.flow.session import (
     CallEnded,
 )
-from flowpbx.pbx.call.legs import UasLeg, make_uas_answer
 from flowpbx.pbx.call.live import DIAL_BLOCKED, LiveCall, LiveCallHost
 from flowpbx.pbx.call.routing import (
     Inbound,
@@ -40,6 +39,8 @@ from flowpbx.pbx.call.routing import (
     route_from_extension,
     route_from_trunk,
 )
+from flowpbx.pbx.call.sdp_answer import make_uas_answer
+from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.features.spy import run_spy
 from flowpbx.pbx.features.trunks import (

@@ -33,8 +33,9 @@ from flowpbx.pbx.rtp.player import Player
 
 if TYPE_CHECKING:
     from flowpbx.flow.session import DialResult
-    from flowpbx.pbx.call.legs import UacLeg, UasLeg
     from flowpbx.pbx.call.targets import RingTarget
+    from flowpbx.pbx.call.uac_leg import UacLeg
+    from flowpbx.pbx.call.uas_leg import UasLeg
 
 log = logging.getLogger("flowpbx.queues")
 

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpbx.media.mixer import SpyMode
 from flowpbx.pbx.call.host import ActiveCall, CallHost
-from flowpbx.pbx.call.legs import UacLeg, UasLeg
+from flowpbx.pbx.call.uac_leg import UacLeg
+from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.rtp.ports import NoRtpPort
 from flowpbx.pbx.srtp_policy import extension_crypto

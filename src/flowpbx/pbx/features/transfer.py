@@ -1,6 +1,8 @@
-"""Two parties talking, with `*2` attended transfer (SPEC §4).
+"""Transfers in a call's talk phase: `*2` attended transfer and the phone's transfer button
+(REFER) (SPEC §4).
 
-`Conversation` runs a bridged call between two legs until it is over. Either internal party
+`TransferConversation` is the talk phase (pbx/call/talk.py `Conversation`) with transfers
+plugged in: the runtime hands it to every call (`Runtime.talk_phase`). Either internal party
 (an extension) may press `*2` then an extension number, ended by `#` or a 3 s pause:
 
 1. the other party (the transferee) hears hold audio, the transferer hears ringback while
@@ -10,19 +12,7 @@
    the target hangs up, does not answer, is busy, or the transferer presses `*1`: the
    transferer gets the transferee back. An unknown number plays an error and returns.
 
-Internal means the leg is an extension's: one flowpbx rang for it, or one that authenticated
-as it. A trunk's leg is outside whatever number it shows (a provider's caller presenting 101
-has no feature keys and may not REFER).
-
-The feature keys are taken out of the stream: RFC 4733 digits of internal legs are not
-relayed to the other party while a conversation runs. A phone that sends its keys in-band
-(its SDP had no telephone-event: the tones are in its audio) is not heard by the others
-from the moment its `*` is detected until its keys are done (submitted, `*1`, a key that
-is not a feature key, or a 3 s pause after the `*`); only the start of the `*` tone, the
-detector's reaction time of some 40-60 ms, still reaches them.
-
-Feature-key states per party, in one table: idle -(*)-> star -(2)-> collecting -(#|pause)->
-idle, star -(1)-> idle with an abort, star -(pause, in-band phones)-> idle.
+Internal parties and how feature keys are taken out of the stream: pbx/call/talk.py.
 
 The phone's transfer button (REFER, RFC 3515) on an internal party's dialog:
 
@@ -52,17 +42,17 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Hashable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 
 from flowpbx.media.audiofile import frames_of
-from flowpbx.pbx.call.host import CallHost
-from flowpbx.pbx.call.legs import UacLeg, UasLeg
+from flowpbx.pbx.call.talk import Conversation, Party, PartyRequest, TalkCall
+from flowpbx.pbx.call.uac_leg import UacLeg
+from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.events import count
-from flowpbx.pbx.rtp.bridge import Bridge, CallBridge
+from flowpbx.pbx.features.transfer_phases import TRANSFER_TRANSITIONS, TransferPhase
+from flowpbx.pbx.rtp.bridge import Bridge
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.rtp.player import ringback_pcm
 from flowpbx.pbx.rtp.ports import NoRtpPort
@@ -70,11 +60,7 @@ from flowpbx.pbx.srtp_policy import extension_crypto
 
 log = logging.getLogger("flowpbx.transfer")
 
-Party = UasLeg | UacLeg
-
-DIGIT_PAUSE_S = 3.0
 TARGET_RING_S = 20.0
-MAX_DIGITS = 6
 BLIND_RELEASE_S = 2.0  # the transferer leaves after the final NOTIFY; else we BYE it then
 
 
@@ -89,120 +75,54 @@ def target_ring_s() -> float:
     return value if value > 0 else TARGET_RING_S
 
 
-KeyState = Literal["idle", "star", "collecting"]
-# (state, key class) -> next state; key classes: "*", "2", "1", "#", "digit", "other"
-_KEY_TABLE: dict[tuple[KeyState, str], KeyState] = {
-    ("idle", "*"): "star",
-    ("star", "2"): "collecting",
-    ("star", "1"): "idle",  # *1: abort (acted on only during a consultation)
-    ("star", "*"): "star",
-    ("collecting", "digit"): "collecting",
-    ("collecting", "2"): "collecting",
-    ("collecting", "1"): "collecting",
-    ("collecting", "#"): "idle",  # submit
-}
-
-
-def _key_class(digit: str) -> str:
-    if digit in ("*", "#", "1", "2"):
-        return digit
-    return "digit" if digit.isdigit() else "other"
-
-
-@dataclass(slots=True)
-class _Keys:
-    state: KeyState = "idle"
-    digits: str = ""
-    timer: asyncio.TimerHandle | None = None
-    quieted: list[Hashable] = field(default_factory=list)  # who stopped hearing it, keying
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    kind: Literal["transfer", "abort", "blind", "replace", "semi"]
-    party: str
-    number: str = ""
-    replaced: Party | None = None  # "replace": the transferer's other leg (None: not found)
-
-
 def _cycle(pcm: np.ndarray) -> Any:
     return itertools.cycle(list(frames_of(pcm)))
 
 
-class TransferCall(Protocol):
-    """What the talk phase and its transfers do with the call (pbx/call/live.py `LiveCall`)."""
-
-    transferred_to: str | None
-
-    @property
-    def rt(self) -> CallHost: ...
-    @property
-    def leg(self) -> UasLeg: ...
-    @property
-    def call_id(self) -> str: ...
-    @property
-    def caller(self) -> str: ...
-    @property
-    def caller_ext(self) -> str | None: ...
-    @property
-    def did(self) -> str: ...
-    @property
-    def callees(self) -> list[UacLeg]: ...
-    @property
-    def transfers(self) -> list[dict[str, Any]]: ...
-
-
-class Conversation:
-    """The talk phase of a call between party "caller" and party "callee"."""
+class TransferConversation(Conversation):
+    """The talk phase with transfers: `*2`, `*1` and REFER (blind, attended, semi-attended)."""
 
     def __init__(
         self,
-        call: TransferCall,
+        call: TalkCall,
         bridge: Bridge,
         caller: Party,
         callee: Party,
         callee_label: str | None,
     ) -> None:
-        """`callee_label`: the extension the callee leg rang (None: an outside party). A
-        party is labelled by where its leg came from, never by the number it shows: the
-        caller is internal only when its leg authenticated as an extension."""
-        self.call = call
-        self.rt = call.rt
-        self.bridge = bridge
-        self.parties: dict[str, Party] = {"caller": caller, "callee": callee}
-        self.labels: dict[str, str] = {}
-        if callee_label is not None:
-            self.labels["callee"] = callee_label
-        if call.caller_ext is not None:
-            self.labels["caller"] = call.caller_ext
-        self._keys: dict[str, _Keys] = {}
-        self._requests: asyncio.Queue[_Request] = asyncio.Queue()
-        self.transfers: list[dict[str, Any]] = []
-        self._saved: dict[str, tuple[Any, Any]] = {}
-        self._transferring = False
-        self._keep: Party | None = None  # the call's own leg, handed to another conversation
+        self.phase = TransferPhase.IDLE  # moves along TRANSFER_TRANSITIONS only
         self._targets = 0
-        for key in ("caller", "callee"):
-            self._attach(key)
+        super().__init__(call, bridge, caller, callee, callee_label)
 
-    # -- feature keys ----------------------------------------------------------------------
+    @property
+    def _transferring(self) -> bool:
+        return self.phase is not TransferPhase.IDLE
 
-    def _internal(self, key: str) -> bool:
-        return self.labels.get(key, "") in self.rt.config.extensions
+    def _phase_to(self, new: TransferPhase) -> bool:
+        """Move the transfer to phase `new` if the table allows it; staying put is no move.
+        An illegal move is a bug: logged and refused (False)."""
+        if new not in TRANSFER_TRANSITIONS[self.phase]:
+            if new is not self.phase:
+                log.warning(
+                    "call %s: illegal transfer phase %s -> %s refused",
+                    self.call.call_id,
+                    self.phase.value,
+                    new.value,
+                )
+            return new is self.phase
+        log.debug("call %s: transfer %s -> %s", self.call.call_id, self.phase.value, new.value)
+        self.phase = new
+        return True
 
-    def _attach(self, key: str) -> None:
-        leg = self.parties[key]
-        leg.conversation = self
-        # The phone's own transfer button (REFER, RFC 3515), for internal parties only.
-        leg.on_refer = lambda _leg, refer_to, _req, key=key: self._on_refer(key, refer_to)
-        if not self._internal(key):
-            return
-        self._saved[key] = (leg.on_digit, leg.rtp.on_digit)
-        handler = lambda digit, key=key: self._on_key(key, digit)  # noqa: E731
-        leg.on_digit = handler
-        leg.rtp.on_digit = handler
-        leg.rtp.dtmf_passthrough = False
-        self._keys[key] = _Keys()
+    async def _handle(self, request: PartyRequest) -> None:
+        if request.kind == "transfer":
+            await self._transfer(request.party, request.number)
+        elif request.kind == "blind":
+            await self._transfer(request.party, request.number, blind=True)
+        elif request.kind == "replace":
+            self._replace(request.party, request.replaced)
+        elif request.kind == "semi":
+            await self._semi_attended(request.party, request.number, request.replaced)
 
     def _on_refer(self, key: str, refer_to: Any) -> int:
         """The REFER's answer (202 accepted, else 403/603), queueing the transfer."""
@@ -213,23 +133,23 @@ class Conversation:
             replaced = found if isinstance(found, UasLeg | UacLeg) else None
             number = self._ringing_consultation(key, replaced)
             if number is not None:  # semi-attended: the consultation call still rings
-                self._requests.put_nowait(_Request("semi", key, number, replaced=replaced))
+                self._requests.put_nowait(PartyRequest("semi", key, number, replaced=replaced))
                 return 202
             status = 202 if replaced is None else self._joinable(key, replaced)
             if status == 202:
-                self._requests.put_nowait(_Request("replace", key, replaced=replaced))
+                self._requests.put_nowait(PartyRequest("replace", key, replaced=replaced))
             return status
         user = refer_to.uri.split(":", 1)[-1].split("@", 1)[0].split(";", 1)[0]
         if user not in self.rt.config.extensions:
             return 603
-        self._requests.put_nowait(_Request("blind", key, user))
+        self._requests.put_nowait(PartyRequest("blind", key, user))
         return 202
 
     def _joinable(self, key: str, replaced: Any) -> int:
         """May party `key` hand us the far party of its dialog `replaced`? 202, 403 (not
         its own dialog) or 603 (nothing to join)."""
         other = replaced.conversation
-        if not isinstance(other, Conversation) or other is self:
+        if not isinstance(other, TransferConversation) or other is self:
             return 603
         okey = other.key_of(replaced)
         if okey is None or other.labels.get(okey) != self.labels.get(key):
@@ -248,167 +168,23 @@ class Conversation:
             return None
         return call.did if call.did in self.rt.config.extensions else None
 
-    def key_of(self, leg: object) -> str | None:
-        return next((k for k, p in self.parties.items() if p is leg), None)
-
-    def _detach(self, key: str) -> None:
-        leg_ = self.parties.get(key)
-        if leg_ is not None:
-            leg_.on_refer = None
-            if leg_.conversation is self:
-                leg_.conversation = None
-        saved = self._saved.pop(key, None)
-        keys = self._keys.pop(key, None)
-        if keys is not None:
-            self._unquiet(key, keys)
-            if keys.timer is not None:
-                keys.timer.cancel()
-        leg = self.parties.get(key)
-        if leg is not None and saved is not None:
-            leg.on_digit, leg.rtp.on_digit = saved
-            leg.rtp.dtmf_passthrough = True
-
-    def _on_key(self, key: str, digit: str) -> None:
-        keys = self._keys.get(key)
-        if keys is None:
-            return
-        before = keys.state
-        after = _KEY_TABLE.get((before, _key_class(digit)), "idle")
-        if keys.timer is not None:
-            keys.timer.cancel()
-            keys.timer = None
-        if after == "idle":
-            self._unquiet(key, keys)  # before any request: the transfer code sets its own
-        if before == "star" and digit == "1":
-            self._requests.put_nowait(_Request("abort", key))
-        if after == "collecting":
-            if before == "collecting":
-                keys.digits += digit
-            if len(keys.digits) >= MAX_DIGITS:
-                self._submit(key)
-                return
-            keys.timer = asyncio.get_running_loop().call_later(DIGIT_PAUSE_S, self._submit, key)
-        elif before == "collecting" and digit == "#":
-            self._submit(key)
-            return
-        elif after == "star" and self.parties[key].rtp.inband is not None:
-            if before == "idle":
-                self._quiet(key, keys)
-            # A `*` alone must not keep the phone unheard: back to idle after a pause.
-            keys.timer = asyncio.get_running_loop().call_later(
-                DIGIT_PAUSE_S, self._star_timeout, key
-            )
-        keys.state = after
-        if after == "idle":
-            keys.digits = ""
-
-    def _submit(self, key: str) -> None:
-        keys = self._keys.get(key)
-        if keys is None:
-            return
-        number, keys.digits, keys.state = keys.digits, "", "idle"
-        if keys.timer is not None:
-            keys.timer.cancel()
-            keys.timer = None
-        self._unquiet(key, keys)
-        if number:
-            self._requests.put_nowait(_Request("transfer", key, number))
-
-    def _star_timeout(self, key: str) -> None:
-        keys = self._keys.get(key)
-        if keys is not None and keys.state == "star":
-            keys.state, keys.timer = "idle", None
-            self._unquiet(key, keys)
-
-    def _quiet(self, key: str, keys: _Keys) -> None:
-        """An in-band phone starts keying: whoever hears party `key` (the other party, a
-        transfer target, a supervisor; not a recorder) stops hearing it, remembered in
-        `keys.quieted`."""
-        bridge = self.bridge
-        if bridge.closed or key not in bridge:
-            return
-        for other in bridge.mixer.keys:
-            if (
-                other != key
-                and bridge.endpoint(other) is not None
-                and bridge.mixer.hears(other, key)
-            ):
-                bridge.set_hears(other, key, False)
-                keys.quieted.append(other)
-
-    def _unquiet(self, key: str, keys: _Keys) -> None:
-        """The keys are done: those `_quiet` turned off hear party `key` again (only them:
-        hold, consultation and spy modes set the rest of the matrix)."""
-        if not keys.quieted:
-            return
-        quieted, keys.quieted = keys.quieted, []
-        bridge = self.bridge
-        if bridge.closed or key not in bridge:
-            return
-        for other in quieted:
-            if other in bridge:
-                bridge.set_hears(other, key)
-
-    # -- the talk loop -----------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Until the conversation is over (every party but at most one has left). When the
-        call's own leg was handed to another conversation (REFER with Replaces), until that
-        leg is over: the flow goes on only once its caller has left."""
-        try:
-            while True:
-                getter = asyncio.ensure_future(self._requests.get())
-                waiting: list[asyncio.Future[Any]] = [getter]
-                waiting += [leg.ended for leg in self.parties.values()]
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                if any(leg.ended.done() for leg in self.parties.values()):
-                    break
-                if getter.cancelled():
-                    continue  # a leg handed to another conversation ended there
-                request = getter.result()
-                if request.party not in self.parties:
-                    continue
-                if request.kind == "transfer":
-                    await self._transfer(request.party, request.number)
-                elif request.kind == "blind":
-                    await self._transfer(request.party, request.number, blind=True)
-                elif request.kind == "replace":
-                    self._replace(request.party, request.replaced)
-                elif request.kind == "semi":
-                    await self._semi_attended(request.party, request.number, request.replaced)
-            if self._keep is not None:
-                self._hang_up_others()
-                await self._keep.ended
-        finally:
-            for key in list(self._saved):
-                self._detach(key)
-            self._hang_up_others()
-
-    def _hang_up_others(self) -> None:
-        # The caller's own leg stays with the flow (a callee hanging up takes the element's
-        # `answered` output); everybody else leaves with the conversation.
-        for leg in self.parties.values():
-            if leg is not self.call.leg and not leg.ended.done():
-                leg.hangup("the other party hung up")
-
     async def _transfer(
         self, tkey: str, number: str, *, blind: bool = False, kind: str | None = None
     ) -> None:
         """`*2` (attended) or REFER (blind: the transferee is connected as soon as the
         target answers, the transferer learns the outcome by NOTIFY and leaves)."""
-        self._transferring = True
         try:
             await self._transfer_to(tkey, number, blind=blind, kind=kind)
         finally:
-            self._transferring = False
+            if self.phase in (TransferPhase.HOLD, TransferPhase.CONSULT):
+                self._phase_to(TransferPhase.ABORT)  # cut short (the call is torn down)
+            self._phase_to(TransferPhase.IDLE)
 
     async def _semi_attended(self, tkey: str, number: str, replaced: Party | None) -> None:
         """REFER with Replaces naming the transferer's consultation call while it still
         rings: that call ends (the target stops ringing) and the target is rung again for
         the transferee, as a blind transfer; answered meanwhile, it is an attended one."""
-        if replaced is not None and isinstance(replaced.conversation, Conversation):
+        if replaced is not None and isinstance(replaced.conversation, TransferConversation):
             self._replace(tkey, replaced)
             return
         if replaced is not None and not replaced.is_ended:
@@ -446,6 +222,7 @@ class Conversation:
             return
         bridge = self.bridge
         # Hold: the transferee hears hold audio, the two stop hearing each other.
+        self._phase_to(TransferPhase.HOLD)
         bridge.set_hears(ekey, tkey, False)
         bridge.set_hears(tkey, ekey, False)
         bridge.add_source("hold", _cycle(await rt.audio.pcm("hold-music")), heard_by=[ekey])
@@ -499,6 +276,7 @@ class Conversation:
                 transferee.hangup("transferer hung up")
             return
         # Consultation: transferer and target talk, the transferee stays on hold.
+        self._phase_to(TransferPhase.CONSULT)
         nkey = self._new_key()
         bridge.add_endpoint(nkey, target.rtp, hears_all=False, heard_by_all=False)
         bridge.set_hears(tkey, nkey)
@@ -511,6 +289,7 @@ class Conversation:
         else:
             outcome = await self._consult(tkey, transferer, transferee, target)
         if outcome == "complete":
+            self._phase_to(TransferPhase.COMPLETE)
             record["result"] = "completed"
             bridge.remove("hold")
             bridge.remove(tkey)
@@ -549,7 +328,7 @@ class Conversation:
         record["method"] = "refer"
         self.transfers.append(record)
         other = replaced.conversation if replaced is not None else None
-        if replaced is None or replaced.is_ended or not isinstance(other, Conversation):
+        if replaced is None or replaced.is_ended or not isinstance(other, TransferConversation):
             record["result"] = "no such dialog"
             transferer.notify_refer(481)
             return
@@ -594,34 +373,6 @@ class Conversation:
         transferer.notify_refer(200)
         replaced.hangup("replaced")  # the consultation dialog (RFC 3891: BYE to the replaced)
         _release_later(transferer)
-
-    def _register_spy(self) -> None:
-        """After a transfer: the extensions now talking here can be spied on here."""
-        keys = list(self.parties)
-        if len(keys) != 2:
-            return
-        for agent, client in (keys, keys[::-1]):
-            label = self.labels.get(agent)
-            if label is not None and label in self.rt.config.extensions:
-                entry = CallBridge(bridge=self.bridge, agent=agent, client=client, extension=label)
-                self.rt.calls.bridges.register(label, entry)
-
-    def _forget_spy(self, label: str | None) -> None:
-        if label is not None:
-            self.rt.calls.bridges.unregister(label, self.bridge)
-
-    def _hand_over(self, key: str) -> Party:
-        """Party `key` leaves this conversation for another one, without being hung up."""
-        leg = self.parties[key]
-        self._detach(key)
-        self.bridge.remove(key)
-        del self.parties[key]
-        self.labels.pop(key, None)
-        if leg is self.call.leg:
-            self._keep = leg  # the flow's own leg: this conversation lasts as long as it
-        elif leg in self.call.callees:
-            self.call.callees.remove(leg)  # no longer this call's to hang up
-        return leg
 
     async def _wait_answer(
         self, legs: list[UacLeg], transferer: Party, transferee: Party, tkey: str
@@ -679,6 +430,7 @@ class Conversation:
                 return "aborted"
 
     def _restore(self, tkey: str, ekey: str) -> None:
+        self._phase_to(TransferPhase.ABORT)
         bridge = self.bridge
         bridge.remove("hold")
         if tkey in self.parties and not self.parties[tkey].ended.done():

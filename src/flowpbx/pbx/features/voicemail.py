@@ -34,7 +34,7 @@ from flowpbx.pbx.features.recorder import record
 from flowpbx.pbx.security import PinLockout
 
 if TYPE_CHECKING:
-    from flowpbx.pbx.call.legs import UasLeg
+    from flowpbx.pbx.call.uas_leg import UasLeg
 
 log = logging.getLogger("flowpbx.voicemail")
 

@@ -46,7 +46,7 @@ JITTER_PREFETCH = 2
 
 
 class HangableLeg(Protocol):
-    """A call leg as far as the RTP timeout is concerned (pbx.call.legs.Leg)."""
+    """A call leg as far as the RTP timeout is concerned (pbx.call.leg.Leg)."""
 
     rtp: RtpEndpoint
 

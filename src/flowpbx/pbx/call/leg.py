@@ -1,6 +1,7 @@
 """Call legs: one SIP dialog plus one RTP endpoint each. flowpbx is a B2BUA, so every call is
-at least two legs it owns — the caller's (`UasLeg`, we answer its INVITE) and the callee's
-(`UacLeg`, we send the INVITE) — bridged by media relay.
+at least two legs it owns — the caller's (`UasLeg`, pbx/call/uas_leg.py: we answer its
+INVITE) and the callee's (`UacLeg`, pbx/call/uac_leg.py: we send the INVITE) — bridged by
+media relay.
 
 A leg turns SIP events into futures the call logic awaits:
 
@@ -10,28 +11,28 @@ A leg turns SIP events into futures the call logic awaits:
     UacLeg.outcome   resolves with the final status (200 = answered, else the failure code)
     UacLeg.ended     resolves when the answered callee's dialog is over
 
-State per leg lives in one place, `LegState`, as a small table of allowed transitions.
+This file holds what both kinds share: `Leg` with its dialog, in-dialog requests (BYE, INFO
+keys, REFER/NOTIFY), re-INVITE/UPDATE both ways (hold, glare) and RFC 4028 session timers.
+State per leg lives in one place, pbx/call/leg_states.py, as a table of allowed transitions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import random
 import weakref
 from collections.abc import Callable
-from typing import Protocol
+from typing import ClassVar, Protocol
 
+from flowpbx.pbx.call.dtmf_relay import parse_dtmf_relay
+from flowpbx.pbx.call.leg_states import LEG_TRANSITIONS, LegState
 from flowpbx.pbx.ports import SipSender
 from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.srtp_policy import MediaCrypto
-from flowpbx.sip.auth import build_authorization, parse_challenge, select_challenge
-from flowpbx.sip.dialog import Dialog, DialogState
+from flowpbx.sip.dialog import Dialog
 from flowpbx.sip.errors import SipParseError
-from flowpbx.sip.headers import display_name
-from flowpbx.sip.message import Request, Response, make_response, new_call_id, new_tag
-from flowpbx.sip.prack import PrackState, is_reliable
+from flowpbx.sip.message import Request, Response, make_response
 from flowpbx.sip.refer import (
     ReferTo,
     Replaces,
@@ -55,39 +56,6 @@ Addr = tuple[str, int]
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, PRACK, REFER, NOTIFY, SUBSCRIBE"
 
 
-class LegState(enum.Enum):
-    CALLING = "calling"  # UAC: INVITE sent, nothing back yet
-    EARLY = "early"  # provisional sent/received
-    CONFIRMED = "confirmed"  # 2xx sent/received
-    ENDING = "ending"  # BYE/CANCEL sent, waiting for the answer
-    ENDED = "ended"
-
-
-# The only transitions a leg may make (anything else is a bug: `Leg._to` logs and refuses it).
-_TRANSITIONS: dict[LegState, frozenset[LegState]] = {
-    LegState.CALLING: frozenset(
-        {LegState.EARLY, LegState.CONFIRMED, LegState.ENDING, LegState.ENDED}
-    ),
-    LegState.EARLY: frozenset({LegState.CONFIRMED, LegState.ENDING, LegState.ENDED}),
-    LegState.CONFIRMED: frozenset({LegState.ENDING, LegState.ENDED}),
-    LegState.ENDING: frozenset({LegState.ENDED}),
-    LegState.ENDED: frozenset(),
-}
-
-
-def parse_dtmf_relay(body: bytes) -> str | None:
-    """Digit of an INFO `application/dtmf-relay` body (`Signal=5\\r\\nDuration=160`)."""
-    for line in body.decode("utf-8", "replace").splitlines():
-        key, _, value = line.partition("=")
-        if key.strip().lower() == "signal":
-            digit = value.strip().upper()
-            if digit in {"10", "11"}:
-                digit = "*" if digit == "10" else "#"
-            if len(digit) == 1 and digit in "0123456789*#ABCD":
-                return digit
-    return None
-
-
 class LegHost(Protocol):
     """What a leg needs of the runtime: SIP sending, our Contact, User-Agent and media
     address, and the table that routes in-dialog requests to their leg."""
@@ -105,6 +73,10 @@ class LegHost(Protocol):
 
 
 class Leg:
+    # The Call-ID's owner (RFC 3261 §14.1: who waits longer before retrying a re-INVITE after
+    # 491): the side that sent the dialog's INVITE. UacLeg says True.
+    owns_call_id: ClassVar[bool] = False
+
     def __init__(self, rt: LegHost, rtp: RtpEndpoint, peer_addr: Addr) -> None:
         LIVE_LEGS.add(self)
         self.rt = rt
@@ -128,7 +100,7 @@ class Leg:
         # REFER (RFC 3515): the call logic decides; True or 202 = accepted, False = 603,
         # another status (403, 603) = refused with it.
         self.on_refer: Callable[[Leg, ReferTo, Request], bool | int] | None = None
-        # The pbx.features.transfer.Conversation this leg talks in (REFER with Replaces finds the
+        # The pbx.call.talk.Conversation this leg talks in (REFER with Replaces finds the
         # replaced dialog's conversation through it).
         self.conversation: object | None = None
         self.refer_progress: Callable[[int], None] | None = None  # NOTIFY sipfrag we received
@@ -145,7 +117,7 @@ class Leg:
     def _to(self, new: LegState) -> bool:
         """Move to `new` if the table allows it; staying put is no move. An illegal
         transition is a bug: logged and refused (False)."""
-        if new not in _TRANSITIONS[self.state]:
+        if new not in LEG_TRANSITIONS[self.state]:
             if new is not self.state:
                 log.warning("leg %s: illegal transition %s -> %s refused", self, self.state, new)
             return new is self.state
@@ -407,7 +379,7 @@ class Leg:
             self.rtp.set_remote(params)
         elif status == 491:
             # RFC 3261 §14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s.
-            owner = isinstance(self, UacLeg)
+            owner = self.owns_call_id
             delay = random.uniform(2.1, 4.0) if owner else random.uniform(0.0, 2.0)
             direction = self._reinvite_direction
             asyncio.get_running_loop().call_later(delay, lambda: self.reinvite(direction))
@@ -495,372 +467,4 @@ class Leg:
         pass
 
 
-class UasLeg(Leg):
-    """The caller's leg: we are the UAS of its INVITE."""
-
-    def __init__(
-        self,
-        rt: LegHost,
-        rtp: RtpEndpoint,
-        txn: ServerTransaction,
-        request: Request,
-        addr: Addr,
-        answer_sdp: bytes,
-    ) -> None:
-        super().__init__(rt, rtp, addr)
-        self.txn = txn
-        self.invite = request
-        self.local_tag = new_tag()
-        self.answer_sdp = answer_sdp
-        txn.user_data = self
-        self.transport = txn.transport  # answer and call back on the transport it came on
-        self.dialog = Dialog.as_uas(request, local_tag=self.local_tag)
-        rt.remember_dialog(self.dialog, self)
-        self._to(LegState.EARLY)
-        self._early_media = False
-        try:
-            self._session = negotiate_uas(request)  # RFC 4028, when the caller asks
-        except SipParseError:
-            self._session = None
-        if self._session is not None and self._session.reject_min_se is not None:
-            self._session = None  # the runtime answers 422 before a leg exists
-
-    @property
-    def answered(self) -> bool:
-        return self.state is LegState.CONFIRMED or (
-            self.state is LegState.ENDING and self.answered_at is not None
-        )
-
-    def _reply(self, status: int, *, sdp: bool = False, reason: str | None = None) -> None:
-        headers = [("Contact", self.rt.contact), ("Allow", ALLOW)]
-        if 200 <= status < 300 and self._session is not None:
-            headers += self._session.response_headers()
-        body = b""
-        if sdp:
-            headers.append(("Content-Type", "application/sdp"))
-            body = self.answer_sdp
-        self.rt.sip.send_response(
-            self.txn,
-            make_response(
-                self.invite, status, reason, to_tag=self.local_tag, body=body, headers=headers
-            ),
-        )
-
-    def ringing(self) -> None:
-        if self.state is LegState.EARLY and not self._early_media:
-            self._reply(180)
-
-    def early_media(self) -> None:
-        if self.state is LegState.EARLY and not self._early_media:
-            self._early_media = True
-            self._reply(183, sdp=True)
-
-    def answer(self) -> None:
-        if self.state is LegState.EARLY:
-            self._reply(200, sdp=True)
-            self._to(LegState.CONFIRMED)
-            self.answered_at = asyncio.get_running_loop().time()
-            if self._session is not None:
-                self._arm_session_timer(self._session)
-
-    def reject(self, status: int, reason: str | None = None) -> None:
-        if self.state is LegState.EARLY:
-            self._reply(status, reason=reason)
-            self._finish(f"rejected {status}")
-
-    def hangup(self, reason: str = "hangup") -> None:
-        if self.state is LegState.EARLY:
-            self.reject(480)
-        else:
-            self.send_bye(reason)
-
-    def on_cancel(self) -> None:
-        if self.state is LegState.EARLY:
-            self._reply(487)
-            self._finish("caller cancelled")
-
-    def _finish(self, reason: str) -> None:
-        super()._finish(reason)
-        # The INVITE server transaction stays for up to 64*T1 after the final response;
-        # nothing it reports then concerns an ended leg (a late CANCEL gets its 200 from the
-        # transaction alone). Let go of the leg so it is not a reference cycle with it (the
-        # layer does the same on the ACK of a 2xx).
-        if self.txn.user_data is self:
-            self.txn.user_data = None
-
-
-class UacLeg(Leg):
-    """A leg we call out on (an extension's registered contact)."""
-
-    def __init__(
-        self,
-        rt: LegHost,
-        rtp: RtpEndpoint,
-        *,
-        target_uri: str,
-        addr: Addr,
-        from_uri: str,
-        from_name: str | None,
-        to_uri: str,
-        label: str,
-        auth: tuple[str, str] | None = None,
-        headers: list[tuple[str, str]] | tuple[tuple[str, str], ...] = (),
-        transport: str | None = None,
-        prack: bool = False,
-        crypto: MediaCrypto | None = None,
-    ) -> None:
-        """``auth`` answers a trunk's 401/407 challenge (RFC 3261 §22.2); ``headers`` are
-        added to the INVITE (P-Asserted-Identity, Privacy: see pbx/features/trunks.py);
-        ``transport`` forces one ("tcp" for a TCP trunk); ``prack`` offers 100rel (RFC 3262)
-        so a provider may send reliable 183s with early media."""
-        super().__init__(rt, rtp, addr)
-        self.crypto = crypto  # before the offer below is written
-        self.label = label
-        self.transport = transport
-        self.auth = auth
-        self._auth_tries = 0
-        self._prack = PrackState()
-        self.early_media = False  # a 18x brought SDP: the callee's media flows before answer
-        self.on_early_media: Callable[[], None] | None = None  # called when that happens
-        loop = asyncio.get_running_loop()
-        self.progress: asyncio.Future[int] = loop.create_future()
-        self.outcome: asyncio.Future[int] = loop.create_future()
-        self.local_tag = new_tag()
-        self._cancel_wanted = False
-        self._cancel_sent = False
-        self._provisional_seen = False
-        # The INVITE's transaction by its key (branch, method), not the object: the
-        # transaction points at this leg (its user_data) for up to 64*T1, and a leg pointing
-        # back would make every finished call a reference cycle, freed only by a full
-        # collector pass (thousands of legs, their media and messages, waiting for it).
-        self._invite_key: tuple[str, str] | None = None
-        quoted = display_name(from_name)  # escaped; CR/LF and the like never reach the wire
-        display = f"{quoted} " if quoted else ""
-        self.invite = Request(
-            method="INVITE",
-            uri=target_uri,
-            headers=_headers(
-                [
-                    ("Max-Forwards", "70"),
-                    ("From", f"{display}<{from_uri}>;tag={self.local_tag}"),
-                    ("To", f"<{to_uri}>"),
-                    ("Call-ID", new_call_id()),
-                    ("CSeq", "1 INVITE"),
-                    ("Contact", rt.contact),
-                    ("Allow", ALLOW),
-                    *([("Supported", "100rel")] if prack else []),
-                    ("User-Agent", rt.user_agent),
-                    *headers,
-                    ("Content-Type", "application/sdp"),
-                ]
-            ),
-            body=self._local_offer(),
-        )
-
-    def start(self) -> None:
-        self.rt.sip.add_via(self.invite)
-        self._invite_key = self.rt.sip.send_request(
-            self.invite, self.peer_addr, self, transport=self.transport
-        ).key
-
-    def cancel(self) -> None:
-        """Stop ringing: CANCEL once any provisional (even 100) came back (RFC 3261 §9.1),
-        else as soon as one does. Works after `hangup` too: the leg is gone for the call
-        logic, but the phone still has to stop ringing."""
-        if not self.outcome.done():
-            self.outcome.set_result(487)
-        if self._cancel_sent or self.answered_at is not None:
-            return
-        self._cancel_wanted = True
-        if self._provisional_seen:
-            self._cancel_sent = True
-            self._to(LegState.ENDING)
-            from flowpbx.sip.transaction import make_cancel
-
-            cancel = make_cancel(self.invite)
-            self.rt.sip.send_request(cancel, self.peer_addr, self, transport=self.transport)
-
-    def hangup(self, reason: str = "hangup") -> None:
-        if self.state in (LegState.CALLING, LegState.EARLY):
-            self.cancel()
-            self._finish(reason)
-        else:
-            self.send_bye(reason)
-
-    def on_response(self, response: Response, txn: ClientTransaction) -> None:
-        if txn.key != self._invite_key:
-            super().on_response(response, txn)  # re-INVITE; CANCEL/BYE/INFO need nothing
-            return
-        status = response.status
-        if status in (401, 407) and self._retry_with_auth(response):
-            return
-        if status < 200:
-            self._provisional_seen = True
-            if status > 100:
-                self._on_provisional(response)
-            if status > 100 and self.state is LegState.CALLING:
-                self._to(LegState.EARLY)
-                if not self.progress.done():
-                    self.progress.set_result(status)
-            if self._cancel_wanted and not self._cancel_sent:
-                self.cancel()
-            return
-        if 200 <= status < 300:
-            self._on_2xx(response)
-            return
-        if not self.outcome.done():
-            self.outcome.set_result(status)
-        self._finish(f"{status} {response.reason}")
-
-    def _on_2xx(self, response: Response) -> None:
-        dialog = self.dialog
-        if dialog is not None and dialog.state is DialogState.EARLY:
-            if dialog.remote_tag == (response.to.tag or ""):
-                # The early dialog of a reliable 1xx is confirmed by this 2xx (RFC 3261
-                # §12.1.2: route set and remote target from the 2xx).
-                dialog.receive_response(self.invite, response)
-            else:  # another fork answered: its dialog replaces the early one
-                self.rt.forget_dialog(dialog)
-                self.dialog = dialog = None
-        if dialog is None:
-            self.dialog = Dialog.as_uac(self.invite, response)
-            self.rt.remember_dialog(self.dialog, self)
-        self._send_ack()
-        if self.state is LegState.CONFIRMED:
-            return  # a retransmitted 2xx: the ACK above was all it needed
-        if self.state in (LegState.ENDING, LegState.ENDED) or self._cancel_wanted:
-            # Answered after we gave up (CANCEL crossed the 200): hang it up at once.
-            self._bye_unwanted_2xx("answered too late")
-            return
-        try:
-            params: MediaParams = self._read_answer(response.body)
-        except SdpError:
-            self._bye_unwanted_2xx("bad SDP answer")
-            if not self.outcome.done():
-                self.outcome.set_result(488)
-            return
-        self.rtp.set_remote(params)
-        self._to(LegState.CONFIRMED)
-        self.answered_at = asyncio.get_running_loop().time()
-        if not self.outcome.done():
-            self.outcome.set_result(response.status)
-
-    def _bye_unwanted_2xx(self, reason: str) -> None:
-        """A 2xx we will not take (it crossed our CANCEL, or its SDP is unusable): the far
-        end's dialog exists all the same, so it gets a BYE (RFC 3261 §15) whatever state
-        this leg is in, and the leg ends."""
-        self._send_in_dialog("BYE")
-        self._finish(reason)
-
-    def _retry_with_auth(self, response: Response) -> bool:
-        """Answer a 401/407 to our INVITE with credentials (RFC 3261 §22.2): the same INVITE
-        with CSeq + 1, a new branch and Authorization / Proxy-Authorization. False when we
-        have no credentials, the challenge is unusable, or we already answered one that was
-        not stale (wrong password: give up with the 401/407)."""
-        if self.auth is None or self._cancel_wanted or self.state is not LegState.CALLING:
-            return False
-        proxy = response.status == 407
-        challenges = response.headers.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate")
-        chosen = select_challenge(challenges)
-        if chosen is None:
-            return False
-        stale = parse_challenge(chosen).stale
-        if self._auth_tries >= 1 and not stale:
-            return False
-        self._auth_tries += 1
-        username, password = self.auth
-        invite = self.invite
-        credentials = build_authorization(
-            chosen,
-            method="INVITE",
-            uri=invite.uri,
-            username=username,
-            password=password,
-        )
-        headers = _headers(
-            [
-                (name, value)
-                for name, value in invite.headers.items()
-                if name.lower()
-                not in ("via", "cseq", "authorization", "proxy-authorization", "content-length")
-            ]
-        )
-        headers.add("CSeq", f"{invite.cseq.seq + 1} INVITE")
-        headers.add("Proxy-Authorization" if proxy else "Authorization", credentials)
-        self.invite = Request(method="INVITE", uri=invite.uri, headers=headers, body=invite.body)
-        self.start()
-        return True
-
-    def _on_provisional(self, response: Response) -> None:
-        """18x: early media when it carries SDP; PRACK when it is reliable (RFC 3262 §4)."""
-        if response.body and not self.early_media:
-            try:
-                params = self._read_answer(response.body)
-            except SdpError:
-                params = None
-            if params is not None:
-                self.early_media = True
-                self.rtp.set_remote(params)
-                if self.on_early_media is not None:
-                    self.on_early_media()
-        if not is_reliable(response) or not response.to.tag:
-            return
-        try:
-            rack = self._prack.rack_for(response)
-        except SipParseError:
-            return
-        if rack is None:
-            return  # a retransmission we already acknowledged, or out of order
-        if self.dialog is None:
-            self.dialog = Dialog.as_uac(self.invite, response)  # the early dialog
-            self.rt.remember_dialog(self.dialog, self)
-        prack = self.dialog.create_request("PRACK", headers=[("RAck", rack)])
-        self.rt.sip.add_via(prack)
-        self.rt.sip.send_request(prack, self.peer_addr, self, transport=self.transport)
-
-    def on_stray_2xx(self, response: Response) -> None:
-        if self.dialog is not None:
-            self._send_ack()
-
-    def _send_ack(self) -> None:
-        assert self.dialog is not None
-        ack = self.dialog.create_ack(self.invite.cseq.seq)
-        self.rt.sip.add_via(ack)
-        self.rt.sip.send_stateless(ack, self.peer_addr, transport=self.transport)
-
-    def on_timeout(self, txn: ClientTransaction) -> None:
-        if txn.key == self._invite_key and not self.outcome.done():
-            self.outcome.set_result(408)
-            self._finish("no response")
-
-
-def _headers(items: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
-    from flowpbx.sip.headers import Headers
-
-    headers = Headers()
-    for name, value in items:
-        headers.add(name, value)
-    return headers
-
-
-__all__ = ["ALLOW", "Leg", "LegState", "UacLeg", "UasLeg", "parse_dtmf_relay"]
-
-
-def make_uas_answer(
-    rt: LegHost, request: Request, rtp: RtpEndpoint, crypto: MediaCrypto | None = None
-) -> tuple[bytes, MediaParams]:
-    """Answer an INVITE's SDP offer with our RTP port (raises SdpError -> 488); with
-    ``crypto``, SRTP as the caller's setting says (the endpoint gets the agreed keys)."""
-    session_id = random.randrange(1, 2**31)
-
-    def make(srtp: bool) -> tuple[bytes, MediaParams]:
-        return answer_offer(
-            request.body, address=rt.media_ip, port=rtp.port, session_id=session_id, srtp=srtp
-        )
-
-    if crypto is None:
-        return make(False)
-    body, params, _ = crypto.answer(request.body, make)
-    if crypto.context is not None:
-        rtp.use_srtp(crypto.context)
-    return body, params
+__all__ = ["ALLOW", "LIVE_LEGS", "Addr", "Leg", "LegHost", "LegState"]
