@@ -404,7 +404,7 @@ export const T = {
       optional: "optional: SRTP when the provider offers it",
       required: "required: SRTP only (needs transport tls)",
     } as Record<string, string>,
-    registrationError: (e: string) => `Cannot connect: ${e}`,
+    registrationError: (e: string) => `— ${e}`, // the PBX says why ("cannot connect: …")
     tlsNotVerified: "certificate not verified",
   },
   calls: {

@@ -105,6 +105,29 @@ export function mediaSecurity(
   return "plain";
 }
 
+/** A small padlock (closed, open) or warning sign drawn inline: no emoji font needed. */
+function LockIcon(props: { kind: "closed" | "open" | "warning" }) {
+  const body =
+    props.kind === "warning" ? (
+      <path d="M8 1.5 15 14.5H1L8 1.5Zm0 4v4.5m0 1.5v1.2" fill="none" stroke="currentColor" strokeWidth="1.5" />
+    ) : (
+      <>
+        <rect x="2.5" y="7" width="11" height="8" rx="1.5" fill="currentColor" />
+        <path
+          d={props.kind === "closed" ? "M5 7V4.5a3 3 0 0 1 6 0V7" : "M5 7V4.5a3 3 0 0 1 5.8-1.1"}
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="1.6"
+        />
+      </>
+    );
+  return (
+    <svg className="lock-icon" data-icon={props.kind} aria-hidden="true" width="14" height="14" viewBox="0 0 16 16">
+      {body}
+    </svg>
+  );
+}
+
 function RegistrationFacts(props: { ext: Extension; reg: Registration; index: number }) {
   const { ext, reg } = props;
   const L = T.extensions.mediaLock;
@@ -112,12 +135,12 @@ function RegistrationFacts(props: { ext: Extension; reg: Registration; index: nu
   const kind = mediaSecurity(ext.media_encryption, reg.transport);
   const [icon, text, tip] =
     kind === "encrypted"
-      ? ["🔒", L.encrypted, L.encryptedTip]
+      ? (["closed", L.encrypted, L.encryptedTip] as const)
       : kind === "optional"
-        ? ["🔒", L.optional, L.optionalTip]
+        ? (["closed", L.optional, L.optionalTip] as const)
         : kind === "blocked"
-          ? ["⚠", L.blocked, L.blockedTip(transport || "UDP/TCP")]
-          : ["🔓", L.plain, L.plainTip(transport || "UDP/TCP")];
+          ? (["warning", L.blocked, L.blockedTip(transport || "UDP/TCP")] as const)
+          : (["open", L.plain, L.plainTip(transport || "UDP/TCP")] as const);
   return (
     <span className="registration" data-testid={`reg-${ext.number}-${props.index}`}>
       {`${reg.user_agent ?? T.extensions.phone} @ ${reg.source} `}
@@ -125,7 +148,7 @@ function RegistrationFacts(props: { ext: Extension; reg: Registration; index: nu
         {reg.transport ? T.extensions.over(transport) : T.extensions.transportUnknown}
       </span>{" "}
       <span className={`media-lock media-${kind}`} title={tip} data-testid={`reg-media-${ext.number}-${props.index}`}>
-        <span aria-hidden="true">{icon}</span> {text}
+        <LockIcon kind={icon} /> {text}
       </span>
     </span>
   );
