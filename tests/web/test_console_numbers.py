@@ -67,6 +67,9 @@ def test_trunks_are_created_edited_and_deleted_in_the_browser(logged_in: Page) -
         "national_prefix": "0",
         "max_calls": 4,
         "invite_rate": "5:10",
+        "media_encryption": "none",
+        "tls_verify": True,
+        "tls_ca_file": None,
         "registration": None,
     }
 
