@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { summary, TestRequest, type TestResult } from "../src/editor/TestRequest";
 import { T } from "../src/lib/text";
 import { barHeights, peaks } from "../src/lib/waveform";
-import { sipSettingsText } from "../src/pages/Extensions";
+import { mediaSecurity, sipSettingsText } from "../src/pages/Extensions";
 
 afterEach(() => {
   cleanup();
@@ -62,6 +62,29 @@ describe("copy SIP settings", () => {
     expect(text).toContain("Server: pbx.example.lan");
     expect(text).toContain("Domain: pbx.example.lan");
     expect(text).toContain("Port: 5060");
+  });
+
+  it("gives the TLS port and transport when flowpbx listens on TLS", () => {
+    const tls = { ...server, transports: ["udp", "tcp", "tls"], tls_port: 5063 };
+    const lines = sipSettingsText({ number: "101", name: "Alice" }, tls, "pbx.local", null).split("\n");
+    expect(lines).toContain("Port: 5062");
+    expect(lines).toContain("Transport: UDP / TCP");
+    expect(lines).toContain("TLS port: 5063");
+    expect(lines).toContain("TLS transport: TLS");
+    const plain = sipSettingsText({ number: "101", name: "Alice" }, { ...server, tls_port: null }, "x", null);
+    expect(plain).not.toContain("TLS");
+  });
+});
+
+describe("media encryption of a registration", () => {
+  it("says encrypted only when SRTP can really be used", () => {
+    expect(mediaSecurity("required", "tls")).toBe("encrypted");
+    expect(mediaSecurity("optional", "tls")).toBe("optional");
+    expect(mediaSecurity("none", "tls")).toBe("plain");
+    expect(mediaSecurity("optional", "udp")).toBe("plain");
+    expect(mediaSecurity("optional", null)).toBe("plain");
+    expect(mediaSecurity("required", "tcp")).toBe("blocked"); // SRTP keys only over TLS
+    expect(mediaSecurity("required", "udp")).toBe("blocked");
   });
 });
 

@@ -263,6 +263,31 @@ export const T = {
     passwordSet: (n: string) =>
       `Password of ${n} changed; it is shown only now: copy the SIP settings and update the phone.`,
     copyFailed: "Copy the text below (the browser did not allow clipboard access)",
+    tlsPort: "TLS port",
+    tlsTransport: "TLS transport",
+    tlsNote: "Note: prefer TLS, it keeps the SIP password and the call set-up private; encrypted audio (SRTP) needs it.",
+    mediaEncryption: "Media encryption (SRTP)",
+    mediaEncryptionOptions: {
+      none: "none: plain RTP",
+      optional: "optional: SRTP when the phone offers it",
+      required: "required: SRTP only (the phone must register over TLS)",
+    } as Record<string, string>,
+    over: (transport: string) => `over ${transport}`,
+    transportUnknown: "transport unknown",
+    mediaLock: {
+      encrypted: "encrypted media",
+      encryptedTip:
+        "SRTP is required for this extension and the phone is registered over TLS: the audio of its calls is encrypted (SRTP keys sent only over TLS).",
+      optional: "media encrypted if the phone offers SRTP",
+      optionalTip:
+        "Media encryption is optional for this extension and the phone is registered over TLS: calls use SRTP when the phone offers it, plain RTP otherwise.",
+      plain: "media not encrypted",
+      plainTip: (transport: string) =>
+        `The audio of this phone's calls is plain RTP (media encryption: none, or the phone registered over ${transport}, not TLS): anyone on the network path can listen.`,
+      blocked: "no calls: SRTP required but not over TLS",
+      blockedTip: (transport: string) =>
+        `SRTP is required for this extension, but the phone registered over ${transport}: SRTP keys are only sent over TLS, so calls to and from this phone are refused. Register it over TLS.`,
+    },
   },
   history: {
     title: "Call history",
@@ -370,6 +395,18 @@ export const T = {
     editOf: (n: string) => `Edit trunk ${n}`,
     deleteOf: (n: string) => `Delete trunk ${n}`,
     confirmDelete: (n: string) => `Delete trunk ${n}?`,
+    tlsVerify: "Verify the provider's certificate",
+    tlsVerifyHint: "Against the system CA store or the CA file below; turn off only for a provider with a self-signed certificate",
+    tlsCaFile: "CA file (PEM path on the server)",
+    tlsCaFileHint: "Empty: the system CA store",
+    mediaEncryption: "Media encryption (SRTP)",
+    mediaEncryptionOptions: {
+      none: "none: plain RTP",
+      optional: "optional: SRTP when the provider offers it",
+      required: "required: SRTP only (needs transport tls)",
+    } as Record<string, string>,
+    registrationError: (e: string) => `— ${e}`, // the PBX says why ("cannot connect: …")
+    tlsNotVerified: "certificate not verified",
   },
   calls: {
     title: "Active calls",

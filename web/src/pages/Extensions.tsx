@@ -14,8 +14,19 @@ interface Extension {
   mailbox: string | null;
   allowed_cidrs: string[];
   call_waiting: boolean;
+  media_encryption: MediaEncryption;
   registered: boolean;
-  registrations: { contact: string; source: string; user_agent: string | null }[];
+  registrations: Registration[];
+}
+
+type MediaEncryption = "none" | "optional" | "required";
+const MEDIA_ENCRYPTION: MediaEncryption[] = ["none", "optional", "required"];
+
+interface Registration {
+  contact: string;
+  source: string;
+  transport?: string | null; // udp, tcp or tls
+  user_agent: string | null;
 }
 
 export interface SipServer {
@@ -23,6 +34,7 @@ export interface SipServer {
   port: number | null;
   transports: string[];
   realm: string;
+  tls_port?: number | null; // SIP over TLS, when flowpbx listens on it
 }
 
 /** The text "Copy SIP settings" puts on the clipboard: what a phone needs to register. The
@@ -40,11 +52,13 @@ export function sipSettingsText(
     t.sipTitle(ext.number, ext.name),
     `${t.server}: ${host}`,
     `${t.port}: ${server.port ?? 5060}`,
-    `${t.transport}: ${server.transports.map((x) => x.toUpperCase()).join(" / ")}`,
+    `${t.transport}: ${server.transports.filter((x) => x !== "tls").map((x) => x.toUpperCase()).join(" / ")}`,
+    ...(server.tls_port != null ? [`${t.tlsPort}: ${server.tls_port}`, `${t.tlsTransport}: TLS`] : []),
     `${t.username}: ${ext.number}`,
     `${t.authUser}: ${ext.number}`,
     `${t.domain}: ${host}`,
     `${t.password}: ${password ?? t.passwordUnknown}`,
+    ...(server.tls_port != null ? [t.tlsNote] : []),
   ].join("\n");
 }
 
@@ -73,9 +87,71 @@ function bodyOf(x: Extension, password?: string): Record<string, unknown> {
     mailbox: x.mailbox || null,
     allowed_cidrs: x.allowed_cidrs ?? [],
     call_waiting: x.call_waiting,
+    media_encryption: x.media_encryption ?? "none",
   };
   if (password !== undefined) body.password = password;
   return body;
+}
+
+/** Whether the calls of a phone registered like this have their audio encrypted: SRTP keys go
+ * only over TLS, so it depends on the extension's setting and the registration's transport. */
+export function mediaSecurity(
+  setting: string | undefined,
+  transport: string | null | undefined,
+): "encrypted" | "optional" | "plain" | "blocked" {
+  const tls = transport === "tls";
+  if (setting === "required") return tls ? "encrypted" : "blocked";
+  if (setting === "optional" && tls) return "optional";
+  return "plain";
+}
+
+/** A small padlock (closed, open) or warning sign drawn inline: no emoji font needed. */
+function LockIcon(props: { kind: "closed" | "open" | "warning" }) {
+  const body =
+    props.kind === "warning" ? (
+      <path d="M8 1.5 15 14.5H1L8 1.5Zm0 4v4.5m0 1.5v1.2" fill="none" stroke="currentColor" strokeWidth="1.5" />
+    ) : (
+      <>
+        <rect x="2.5" y="7" width="11" height="8" rx="1.5" fill="currentColor" />
+        <path
+          d={props.kind === "closed" ? "M5 7V4.5a3 3 0 0 1 6 0V7" : "M5 7V4.5a3 3 0 0 1 5.8-1.1"}
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="1.6"
+        />
+      </>
+    );
+  return (
+    <svg className="lock-icon" data-icon={props.kind} aria-hidden="true" width="14" height="14" viewBox="0 0 16 16">
+      {body}
+    </svg>
+  );
+}
+
+function RegistrationFacts(props: { ext: Extension; reg: Registration; index: number }) {
+  const { ext, reg } = props;
+  const L = T.extensions.mediaLock;
+  const transport = (reg.transport ?? "").toUpperCase();
+  const kind = mediaSecurity(ext.media_encryption, reg.transport);
+  const [icon, text, tip] =
+    kind === "encrypted"
+      ? (["closed", L.encrypted, L.encryptedTip] as const)
+      : kind === "optional"
+        ? (["closed", L.optional, L.optionalTip] as const)
+        : kind === "blocked"
+          ? (["warning", L.blocked, L.blockedTip(transport || "UDP/TCP")] as const)
+          : (["open", L.plain, L.plainTip(transport || "UDP/TCP")] as const);
+  return (
+    <span className="registration" data-testid={`reg-${ext.number}-${props.index}`}>
+      {`${reg.user_agent ?? T.extensions.phone} @ ${reg.source} `}
+      <span className={`pill ${reg.transport === "tls" ? "on" : "off"}`} data-testid={`reg-transport-${ext.number}-${props.index}`}>
+        {reg.transport ? T.extensions.over(transport) : T.extensions.transportUnknown}
+      </span>{" "}
+      <span className={`media-lock media-${kind}`} title={tip} data-testid={`reg-media-${ext.number}-${props.index}`}>
+        <LockIcon kind={icon} /> {text}
+      </span>
+    </span>
+  );
 }
 
 function Problem(props: { id: string; text?: string }) {
@@ -141,6 +217,22 @@ function ExtensionEditor(props: {
             ))}
           </select>
           <Problem id="ext-mailbox-problem" text={problems.mailbox} />
+        </div>
+        <div className="field">
+          <label htmlFor="ext-edit-media">{T.extensions.mediaEncryption}</label>
+          <select
+            id="ext-edit-media"
+            value={x.media_encryption ?? "none"}
+            onChange={(e) => setX({ ...x, media_encryption: e.target.value as MediaEncryption })}
+            {...p("media_encryption")}
+          >
+            {MEDIA_ENCRYPTION.map((m) => (
+              <option key={m} value={m}>
+                {T.extensions.mediaEncryptionOptions[m]}
+              </option>
+            ))}
+          </select>
+          <Problem id="ext-media_encryption-problem" text={problems.media_encryption} />
         </div>
         {(
           [
@@ -340,7 +432,12 @@ export function Extensions({ readOnly }: { readOnly: boolean }) {
           {
             title: T.extensions.phones,
             render: (x) =>
-              x.registrations.map((r) => `${r.user_agent ?? T.extensions.phone} @ ${r.source}`).join("; "),
+              x.registrations.map((r, i) => (
+                <span key={`${r.contact}-${i}`}>
+                  {i > 0 && "; "}
+                  <RegistrationFacts ext={x} reg={r} index={i} />
+                </span>
+              )),
           },
           {
             title: "",

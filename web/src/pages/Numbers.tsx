@@ -28,7 +28,10 @@ interface Trunk {
   max_calls: number | null;
   invite_rate: string | null;
   dial_format: string | null;
-  registration: { state?: string } | null;
+  media_encryption?: string;
+  tls_verify?: boolean;
+  tls_ca_file?: string | null;
+  registration: { state?: string; error?: string | null } | null;
 }
 
 /** The dial_format choice that sends numbers as dialled (null in the API). */
@@ -56,6 +59,7 @@ function Select(props: {
   label: string;
   value: string;
   options: string[];
+  labels?: Record<string, string>;
   onChange: (v: string) => void;
   problem?: string;
 }) {
@@ -71,7 +75,7 @@ function Select(props: {
       >
         {props.options.map((o) => (
           <option key={o} value={o}>
-            {o}
+            {props.labels?.[o] ?? o}
           </option>
         ))}
       </select>
@@ -139,6 +143,9 @@ function TrunkForm(props: { trunk: Trunk | null; onDone: (text: string) => void;
   const [maxCalls, setMaxCalls] = useState(t?.max_calls == null ? "" : String(t.max_calls));
   const [inviteRate, setInviteRate] = useState(t?.invite_rate ?? "");
   const [dialFormat, setDialFormat] = useState(t?.dial_format ?? AS_DIALLED);
+  const [mediaEncryption, setMediaEncryption] = useState(t?.media_encryption ?? "none");
+  const [tlsVerify, setTlsVerify] = useState(t?.tls_verify ?? true);
+  const [tlsCaFile, setTlsCaFile] = useState(t?.tls_ca_file ?? "");
   const { problems, error, submit } = useSubmit(props.onDone);
   const id = (f: string) => `${t ? `tr-${t.name}` : "tr-new"}-${f}`;
   const title = t ? L.editOf(t.name) : L.create;
@@ -162,6 +169,10 @@ function TrunkForm(props: { trunk: Trunk | null; onDone: (text: string) => void;
             max_calls: int(maxCalls),
             invite_rate: opt(inviteRate),
             dial_format: dialFormat === AS_DIALLED ? null : dialFormat,
+            media_encryption: mediaEncryption,
+            tls_verify: tlsVerify,
+            // a CA file only means something for TLS (the API refuses it otherwise)
+            tls_ca_file: transport === "tls" ? opt(tlsCaFile) : null,
           };
           if (noPassword) body.password = null;
           else if (password) body.password = password;
@@ -179,6 +190,22 @@ function TrunkForm(props: { trunk: Trunk | null; onDone: (text: string) => void;
       <Field id={id("host")} label={L.host} value={host} onChange={setHost} problem={problems.host} required />
       <Field id={id("port")} label={L.port} value={port} onChange={setPort} problem={problems.port} />
       <Select id={id("transport")} label={L.transport} value={transport} options={["udp", "tcp", "tls"]} onChange={setTransport} problem={problems.transport} />
+      {transport === "tls" && (
+        <>
+          <Check id={id("tls_verify")} label={L.tlsVerify} checked={tlsVerify} onChange={setTlsVerify} />
+          <div className="muted">{L.tlsVerifyHint}</div>
+          <Field id={id("tls_ca_file")} label={L.tlsCaFile} value={tlsCaFile} onChange={setTlsCaFile} problem={problems.tls_ca_file} hint={L.tlsCaFileHint} />
+        </>
+      )}
+      <Select
+        id={id("media_encryption")}
+        label={L.mediaEncryption}
+        value={mediaEncryption}
+        options={["none", "optional", "required"]}
+        labels={L.mediaEncryptionOptions}
+        onChange={setMediaEncryption}
+        problem={problems.media_encryption}
+      />
       <Field id={id("username")} label={L.username} value={username} onChange={setUsername} problem={problems.username} />
       <Field
         id={id("password")}
@@ -349,12 +376,31 @@ export function NumbersTrunks({ readOnly }: { readOnly: boolean }) {
           rowKey={(t) => `trunk-${t.name}`}
           columns={[
             { title: T.col.name, render: (t) => t.name },
-            { title: T.col.address, render: (t) => `${t.host}:${t.port} ${t.transport}` },
+            {
+              title: T.col.address,
+              render: (t) =>
+                `${t.host}:${t.port} ${t.transport}` +
+                (t.transport === "tls" && t.tls_verify === false ? ` (${T.trunks.tlsNotVerified})` : "") +
+                (t.media_encryption && t.media_encryption !== "none" ? ` · SRTP ${t.media_encryption}` : ""),
+            },
             { title: T.trunks.username, render: (t) => t.username ?? "—" },
             { title: T.trunks.password, render: (t) => (t.password_set ? T.trunks.passwordSet : T.trunks.passwordNotSet) },
             {
               title: T.col.registration,
-              render: (t) => (t.register ? (t.registration?.state ?? T.numbers.unknown) : T.numbers.notRegistering),
+              render: (t) =>
+                t.register ? (
+                  <span data-testid={`trunk-state-${t.name}`}>
+                    {t.registration?.state ?? T.numbers.unknown}
+                    {t.registration?.error && (
+                      <span className="problem" role="note">
+                        {" "}
+                        {T.trunks.registrationError(t.registration.error)}
+                      </span>
+                    )}
+                  </span>
+                ) : (
+                  T.numbers.notRegistering
+                ),
             },
             {
               title: "",
