@@ -10,7 +10,8 @@ import secrets
 from typing import Any
 
 from flowpbx.pbx.security import AccessGuard, GuardConfig
-from flowpbx.pbx.transport import SipEndpoint, StreamConnection
+from flowpbx.pbx.stream import StreamConnection
+from flowpbx.pbx.transport import SipEndpoint
 
 
 def _options(port: int) -> bytes:

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from flowpbx.pbx.security import source_key
-from flowpbx.pbx.transport import MAX_CONNECTIONS, Addr, StreamConnection, StreamTransport
+from flowpbx.pbx.stream import MAX_CONNECTIONS, Addr, StreamConnection, StreamTransport
 from flowpbx.settings import SettingsError
 
 if TYPE_CHECKING:
