@@ -383,6 +383,18 @@ def heap_growth(dump_dir: Path, since: float, until: float, top: int = 10) -> di
         return data
 
     o_old, o_new = objects(first), objects(last)
+    # every snapshot: Python heap traced, tracemalloc's own tables, and the RSS then (MiB)
+    series = []
+    for path in sorted(dump_dir.glob("objects-*.json")):
+        o = json.loads(path.read_text())
+        series.append({
+            "at": datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
+            .strftime("%H:%M:%S"),
+            "traced_mib": round(o["traced_bytes"] / 2**20, 1),
+            "tracemalloc_mib": round(o.get("tracemalloc_bytes", 0) / 2**20, 1),
+            "rss_mib": round(o.get("process_resident_memory_bytes", 0) / 2**20, 1),
+            "gc_objects_top200_types": sum(o["objects"].values()),
+        })  # fmt: skip
     grew = {
         t: n - o_old["objects"].get(t, 0)
         for t, n in o_new["objects"].items()
@@ -394,6 +406,7 @@ def heap_growth(dump_dir: Path, since: float, until: float, top: int = 10) -> di
         "to": last.name,
         "seconds_apart": round(last.stat().st_mtime - first.stat().st_mtime),
         "traced_kib": [round(o_old["traced_bytes"] / 1024), round(o_new["traced_bytes"] / 1024)],
+        "series": series,
         "top_sites": sites,
         "object_types_grown": dict(sorted(grew.items(), key=lambda kv: -kv[1])[:15]),
         "cyclic_garbage_last": dict(list(o_new.get("garbage", {}).items())[:15]),
