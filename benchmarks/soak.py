@@ -1,30 +1,51 @@
-"""Soak: SIPp at a steady call rate through a flow with a menu and a live queue (issue 10).
+"""Soak: SIPp at a steady call rate through flowpbx for minutes or hours (issues 10, 26).
 
     .venv/bin/python benchmarks/soak.py                      # 10 minutes at 3 calls/s
     .venv/bin/python benchmarks/soak.py --minutes 2 --rate 2 # a short try
+    .venv/bin/python benchmarks/soak.py --mix call_sip,transfer,spy --rate 5 --spy-rate 1
 
-The provider (SIPp, benchmarks/sipp/soak_provider.xml) calls a DID whose flow is
-``numbers -> menu (1 s prompt) -> key 1 -> queue (members 200-2NN, fewest_calls) ->
-hangup``; it presses 1 with SIP INFO after 1.5 s and hangs up after up to 4 s in the queue
-or talking to the member who answered. The members are extensions registered by SIPp, all
-with their Contact at one SIPp UAS (benchmarks/sipp/cps_uas.xml) that answers every call
-it is offered and answers the BYE. Figures: calls attempted / succeeded / failed on both
-sides; history outcomes (answered by a member or not); RSS and open descriptors of flowpbx
-before the load (after a 20 s warm-up at the same rate), every 30 s during it, and 40 s
-after it ended (SIP transactions expired); active calls and RTP ports in use at the end
-(from /metrics). The run passes with 0 failed calls on both sides and no growth of
-descriptors.
+``--mix`` (comma-separated; each mix's provider calls at ``--rate``, on its own trunk):
+
+- ``queue`` (default): the provider (SIPp, benchmarks/sipp/soak_provider.xml) calls a DID
+  whose flow is ``numbers -> menu (1 s prompt) -> key 1 -> queue (members 200-215,
+  fewest_calls) -> hangup``; it presses 1 with SIP INFO after 1.5 s and hangs up after up
+  to 4 s in the queue or talking to the member who answered. The members are extensions
+  registered by SIPp, all with their Contact at one SIPp UAS (benchmarks/sipp/cps_uas.xml)
+  that answers every call it is offered and answers the BYE.
+- ``call_sip``: 16 DIDs, each a flow ``numbers -> call_sip`` to its own extension (400-415,
+  registered at the same answering UAS); the provider (soak_provider_talk.xml) calls the
+  DIDs in turn and hangs up after 7 s.
+- ``transfer``: 8 DIDs, each ``call_sip`` to an extension (430-437) registered at a SIPp UAS
+  (soak_agent_transfer.xml) that answers, presses ``*2 450 #`` by SIP INFO, talks 1.3 s
+  to 450 (registered at the answering UAS) and hangs up: flowpbx connects the provider
+  with 450 (attended transfer), and the provider hangs up 7 s after its call was answered.
+- ``spy``: supervisor 490 (SIPp, digest auth, soak_supervisor.xml) dials ``4#400``,
+  ``5#401`` and ``6#402`` (``--spy-rate`` calls/s in all), switches mode twice with keys
+  and hangs up after 3 s; it needs calls to spy on, so it brings the ``call_sip`` mix and
+  starts after the warm-up. A 480 (the extension was between calls) and flowpbx's BYE
+  (the spied call ended first) end a spy call cleanly; call history tells them apart.
+
+Figures: calls attempted / succeeded / failed on every SIPp; call history outcomes (and
+``*2`` transfer results); RSS (and its anonymous / file-backed parts), open descriptors
+and asyncio tasks of flowpbx before the load (after a 20 s warm-up at the same rate),
+every 30 s during it, and ``--idle`` seconds after it ended (SIP transactions expired),
+each sample with the machine's load (1-minute load average, idle and steal % of the CPUs,
+flowpbx's own CPU): the machine may be shared. Samples are appended to
+benchmarks/results/soak-progress-MIX.jsonl as they come. The run passes with 0 failed
+calls on every side and no growth of descriptors.
 
 The live tables of /metrics (``flowpbx_mem_*``: transactions, dialogs, calls, tasks, bounded
-caches; pbx/memory.py) are read with an admin token at the start of the load and after it.
-``--tracemalloc SECONDS`` runs flowpbx with ``FLOWPBX_TRACEMALLOC_DUMP`` (a heap snapshot
-every SECONDS, ``--frames`` deep) and prints the top-10 growth by allocation site between
-the first snapshot of the load and the last one before the server is stopped (after the
-calls and their SIP transactions ended), and the object types that grew most. tracemalloc
-slows the server: its figures find causes, the RSS figures of record come from runs without
-it.
+caches; pbx/live_tables.py) are read with an admin token before the load, at its start and
+after it. ``--tracemalloc SECONDS`` runs flowpbx with ``FLOWPBX_TRACEMALLOC_DUMP`` (a heap
+snapshot every SECONDS, ``--frames`` deep, after a full collection) and prints the top-10
+growth by allocation site between the first snapshot of the load and the last one before
+the server is stopped (after the calls and their SIP transactions ended), the object types
+that grew most, and at every snapshot the traced heap, tracemalloc's own tables and the
+RSS. tracemalloc slows the server and its tables and snapshots take memory of their own:
+its figures find causes, the RSS figures of record come from runs without it.
 
-Prints a markdown block for benchmarks/RESULTS.md ("## Soak"); JSON in benchmarks/results/.
+Prints JSON (the figures for benchmarks/RESULTS.md), also written to benchmarks/results/;
+the server's log and SIPp's error logs are kept beside the heap snapshots ("logs").
 """
 
 from __future__ import annotations
