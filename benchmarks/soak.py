@@ -54,6 +54,7 @@ import argparse
 import datetime
 import json
 import shutil
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -503,6 +504,17 @@ def main() -> int:
             time.sleep(0.5)
             tables_before = tables(metrics(server, token))
 
+            control_ports = {name: free_udp_port() for name in loads}
+            quit_sent: set[str] = set()
+
+            def soft_quit(name: str) -> None:
+                """SIPp's remote control `q`: no new calls, the calls in progress finish.
+                A loaded machine makes SIPp fall behind its rate: the load ends on time,
+                with fewer calls than rate x minutes (the figures say how many)."""
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.sendto(b"q", ("127.0.0.1", control_ports[name]))
+                quit_sent.add(name)
+
             def start_load(name: str) -> None:
                 scenario, extra, rate, late = loads[name]
                 calls = int(rate * (seconds + (0 if late else warmup_s)))
@@ -514,10 +526,14 @@ def main() -> int:
                     extra=[
                         *(a.replace("{pbx}", f"{server.sip[0]}:{server.sip[1]}") for a in extra),
                         *rate_args(rate),
-                        *("-m", str(calls)),
+                        *("-m", str(calls), "-cp", str(control_ports[name])),
                     ],
                     timeout_s=sipp_timeout,
                 )
+                time.sleep(1.0)
+                if procs[name].poll() is not None:  # e.g. its port was taken meanwhile
+                    errors = (work / name / "errors.log").read_text(errors="replace")[-600:]
+                    raise SystemExit(f"SIPp {name} did not start: {errors}")
 
             for name, (*_, late) in loads.items():
                 if not late:
@@ -541,6 +557,10 @@ def main() -> int:
             while any(procs[name].poll() is None for name in loads):
                 time.sleep(1)
                 t = time.monotonic() - t0 - warmup_s
+                if t >= seconds:
+                    for name in loads:
+                        if name not in quit_sent and procs[name].poll() is None:
+                            soft_quit(name)
                 if t >= len(samples) * 30:
                     sample: dict[str, Any] = {
                         "t_s": round(t),
@@ -554,6 +574,8 @@ def main() -> int:
                     with progress.open("a") as f:
                         f.write(json.dumps(sample) + "\n")
             load_end = time.monotonic() - t0
+            # SIPp exits 0 when every call it made succeeded (also after a soft quit)
+            exit_codes = {name: procs[name].returncode for name in loads}
             time.sleep(args.idle)
             after_fds = fds(pid)
             after: dict[str, Any] = {
@@ -577,6 +599,7 @@ def main() -> int:
                 if errors.exists():
                     shutil.copy(errors, dump_dir / f"sipp-{name}-errors.log")
             history = outcomes(server.db_path)
+            shutil.copy(server.db_path, dump_dir / "flowpbx.db")  # call history, for a look
         finally:
             for proc in procs.values():
                 if proc.poll() is None:
@@ -592,6 +615,8 @@ def main() -> int:
         "rate_per_s": args.rate,
         "spy_rate_per_s": args.spy_rate if "spy" in names else None,
         "load_seconds": round(load_end, 1),
+        "soft_quit_sent_to": sorted(quit_sent),
+        "sipp_exit_codes": exit_codes,
         "sipp": {name: {k: st.get(k) for k in keep} for name, st in stats.items()},
         "samples": samples,
         "metrics_after": {k: v for k, v in live.items() if "call" in k or "rtp" in k},
@@ -609,7 +634,8 @@ def main() -> int:
     (out / f"soak-{label}-{stamp}.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
     failed = sum(st.get("FailedCall", 0) for st in stats.values())
-    return 0 if failed == 0 and after_fds <= base_fds else 1
+    clean_exit = all(code == 0 for code in exit_codes.values())
+    return 0 if failed == 0 and clean_exit and after_fds <= base_fds else 1
 
 
 if __name__ == "__main__":
