@@ -26,7 +26,8 @@
   (the spied call ended first) end a spy call cleanly; call history tells them apart.
 
 Figures: calls attempted / succeeded / failed on every SIPp; call history outcomes (and
-``*2`` transfer results); RSS (and its anonymous / file-backed parts), open descriptors
+``*2`` transfer results); RSS (and where it is: main malloc heap, other threads' malloc
+arenas, other anonymous memory, file-backed; /proc smaps), open descriptors
 and asyncio tasks of flowpbx before the load (after a 20 s warm-up at the same rate),
 every 30 s during it, and ``--idle`` seconds after it ended (SIP transactions expired),
 each sample with the machine's load (1-minute load average, idle and steal % of the CPUs,
@@ -319,12 +320,36 @@ class Load:
         return out
 
 
+_ARENA = 64 << 20  # glibc: a thread's malloc arena is a heap aligned at 64 MiB
+
+
 def rss_split(pid: int) -> dict[str, int]:
-    """Anonymous (heap) and file-backed (libraries, mapped files) parts of the RSS, KiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("RssAnon:", "RssFile:")):
-            out[line.split(":")[0].lower().replace("rss", "rss_") + "_kib"] = int(line.split()[1])
+    """Where the RSS is, KiB: file-backed (libraries), the main malloc heap (`[heap]`),
+    the malloc arenas of other threads (SQLite's connection threads, executors), and other
+    anonymous memory (Python's object arenas, large blocks, stacks) — from /proc smaps."""
+    out = {
+        "rss_file_kib": 0,
+        "rss_heap_kib": 0,
+        "rss_thread_arenas_kib": 0,
+        "rss_other_anon_kib": 0,
+    }
+    kind = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        first = line.split(" ", 1)[0]
+        if "-" in first and not first.endswith(":"):
+            parts = line.split()
+            name = parts[5] if len(parts) > 5 else ""
+            start = int(first.split("-")[0], 16)
+            if name == "[heap]":
+                kind = "rss_heap_kib"
+            elif name.startswith("/"):
+                kind = "rss_file_kib"
+            elif name == "":
+                kind = "rss_thread_arenas_kib" if start % _ARENA == 0 else "rss_other_anon_kib"
+            else:
+                kind = ""  # [stack], [vdso], ...
+        elif first == "Rss:" and kind:
+            out[kind] += int(line.split()[1])
     return out
 
 
