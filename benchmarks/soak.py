@@ -552,6 +552,9 @@ def main() -> int:
                         *(a.replace("{pbx}", f"{server.sip[0]}:{server.sip[1]}") for a in extra),
                         *rate_args(rate),
                         *("-m", str(calls), "-cp", str(control_ports[name])),
+                        # SIPp's default cap on simultaneous calls (3 x rate x the `-d`
+                        # pause time) held it below its rate: a minute of calls instead
+                        *("-l", str(max(100, int(rate * 60)))),
                     ],
                     timeout_s=sipp_timeout,
                 )
