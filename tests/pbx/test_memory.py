@@ -88,4 +88,5 @@ def test_dumper_writes_snapshots_and_counts_garbage(tmp_path: Path) -> None:
     info = json.loads((tmp_path / "objects-00000.json").read_text())
     assert info["garbage"].get("_Node", 0) >= 1
     assert info["traced_bytes"] > 0 and info["objects"]
+    assert info["tracemalloc_bytes"] > 0
     assert _collect_garbage()["garbage"].get("_Node", 0) == 0  # freed by that dump

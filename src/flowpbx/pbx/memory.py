@@ -100,6 +100,8 @@ class TracemallocDumper:
         info: dict[str, Any] = {
             "n": self._n - 1,
             "traced_bytes": tracemalloc.get_traced_memory()[0],
+            # tracemalloc's own tables (not traced, but in the RSS): to tell them apart
+            "tracemalloc_bytes": tracemalloc.get_tracemalloc_memory(),
             **process_figures(),
             "objects": dict(types.most_common(200)),
             **garbage,
