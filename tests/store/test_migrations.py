@@ -45,7 +45,7 @@ async def test_upgrade_is_repeatable_and_reaches_head(db_url: str, tmp_path: Pat
         await store.check_schema()  # does not raise at head
     finally:
         await store.close()
-    assert head_revision() == "0006_media_encryption"
+    assert head_revision() == "0007_history_direction"
 
 
 async def test_check_schema_on_empty_database_says_what_to_do(db_url: str, tmp_path: Path) -> None:

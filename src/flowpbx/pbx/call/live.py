@@ -26,6 +26,7 @@ from flowpbx.media.audiofile import load_audio
 from flowpbx.pbx.call.early_media import EarlyMedia
 from flowpbx.pbx.call.host import CallHost
 from flowpbx.pbx.call.legs import UacLeg, UasLeg
+from flowpbx.pbx.call.parties import Direction, Parties, parties_of
 from flowpbx.pbx.call.targets import RingTarget
 from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.features.queues import QueueManager, QueueSpec
@@ -80,6 +81,7 @@ class LiveCall:
         caller_name: str | None,
         did: str,
         caller_ext: str | None = None,
+        direction: Direction | None = None,
     ) -> None:
         self.rt = rt
         self.leg = leg
@@ -89,6 +91,10 @@ class LiveCall:
         # The extension the caller's leg authenticated as; None for a trunk's leg, whatever
         # number it shows (only this makes the caller an internal party: *2, REFER, spy).
         self.caller_ext = caller_ext
+        # inbound (a trunk's caller), outbound (an extension calling a number through the
+        # trunk), internal (an extension calling anything else): pbx/call/parties.py
+        self.direction: Direction = direction or ("internal" if caller_ext else "inbound")
+        self.dialled: str | None = None  # the outside number an outgoing call dialled
         # Keys pressed and not yet read: only the last ones are kept (a DTMF flood).
         self._digits: deque[str] = deque(maxlen=rt.settings.dtmf_buffer)
         self._digit_waiter: asyncio.Future[None] | None = None
@@ -126,6 +132,10 @@ class LiveCall:
     @property
     def did(self) -> str:
         return self._did
+
+    def parties(self) -> Parties:
+        """Who is who on this call now (pbx/call/parties.py)."""
+        return parties_of(self)
 
     def set_caller(self, number: str, name: str | None) -> None:
         self._caller = number
