@@ -362,3 +362,39 @@ def test_after_star2_from_101_to_102_the_client_next_reaches_102(e2e: Harness) -
     assert first["answered_by"] == "102", first  # who last talked to the client
 
     _call_back_reaches_102(server, client, agent, target)
+
+
+def test_refer_from_the_agent_on_an_outgoing_call_hands_the_client_over(e2e: Harness) -> None:
+    """101's transfer button (REFER, blind, from baresip) on its outgoing call: 102 rings
+    and the client talks to 102; the row names 102 as who last talked to the client."""
+    tag = "outrefer"
+    client = _client(e2e, "cl-refer")
+    entry = {"start": {"type": "call_sip", "params": {"extension": "101"}}}
+    server = _company(e2e, tag, client, entry)
+    agent = _phone(e2e, server, "101", tag, "agent")
+    target = _phone(e2e, server, "102", tag, "target")
+    pbx = f"127.0.0.1:{server.sip_port}"
+    agent.dial(f"sip:{CLIENT}@{pbx}")
+    agent.wait_event("CALL_ESTABLISHED", 15)
+    client.wait_event("CALL_ESTABLISHED", 15)
+    time.sleep(1.5)
+    agent.command("transfer", f"sip:102@{pbx}")
+    target.wait_event("CALL_ESTABLISHED", 20)
+    agent.wait_event("CALL_CLOSED", 15)  # released after the final NOTIFY
+    t0 = time.monotonic()
+    time.sleep(PHASE_S + 0.5)
+    t1 = time.monotonic()
+    client.hangup()
+    client.wait_event("CALL_CLOSED", 10)
+    target.wait_event("CALL_CLOSED", 10)
+    _, heard_target = target.received_wav()
+    _, heard_client = client.received_wav()
+    got = tones_in(heard_target, *window(t0, t0, t1))
+    assert got == {"client"}, describe(heard_target)
+    assert xfer.ends_with(heard_client, TONES["target"], 2.0), describe(heard_client)
+    (row,) = _final_rows(server, 1)
+    assert (row["direction"], row["extension"], row["answered_by"]) == ("outbound", "101", "102")
+    transfers = [e["facts"] for e in row["trace"] if e.get("type") == "transfer"]
+    assert [(t["by"], t["to"], t["method"], t["result"]) for t in transfers] == [
+        ("101", "102", "refer", "completed")
+    ], transfers
