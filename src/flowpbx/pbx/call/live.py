@@ -611,7 +611,10 @@ class LiveCall:
             await self.answer()
         self.answered_by = self.answered_by or extension
         self.activity = ("talking", extension)
-        self.rt.events.emit("call.answered", call_id=self.call_id, answered_by=extension)
+        # the console names the agent (pbx/call/parties.py): on an outgoing call the extension
+        # that dialled, not the number that answered
+        agent = self.caller_ext if self.direction == "outbound" else extension
+        self.rt.events.emit("call.answered", call_id=self.call_id, answered_by=agent)
         media = self.rt.calls.bridges.open_call(  # relay fast path; mixes when a spy joins
             self.rt.clock,
             self.leg.rtp,

@@ -449,9 +449,10 @@ class CallManager:
     async def _record(
         self, call: LiveCall, outcome: str, trace: list[dict[str, Any]], *, started: bool = False
     ) -> None:
+        parties = call.parties()
         if not started:
             self.rt.events.emit(
-                "call.ended", call_id=call.call_id, outcome=outcome, answered_by=call.answered_by
+                "call.ended", call_id=call.call_id, outcome=outcome, answered_by=parties.agent
             )
             trace = [*trace, self._media_entry(call, trace)]
         answered_at = call.answered_at
@@ -460,7 +461,6 @@ class CallManager:
         # The row by parties (pbx/call/parties.py): an outgoing call shows the number
         # presented as caller, the number dialled as did and the dialling extension; the
         # extension that last talked to the client (after transfers) as answered_by.
-        parties = call.parties()
         rec = CallRecord(
             call_id=call.call_id,
             started_at=call.started_at,
