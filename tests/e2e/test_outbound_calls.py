@@ -50,7 +50,9 @@ def tones_in(samples: np.ndarray, start_s: float, end_s: float) -> set[str]:
     return tones_present(x, TONES, width_hz=20)
 
 
-def _company(e2e: Harness, tag: str, client: Baresip, entry: dict[str, Any]) -> FlowpbxServer:
+def _company(
+    e2e: Harness, tag: str, client: Baresip, entry: dict[str, Any], **trunk: Any
+) -> FlowpbxServer:
     """Extensions 101, 102 (may call out), 103 (supervisor); the trunk is the client's
     baresip; DID's flow starts with `entry` (its node "start")."""
     exts = [
@@ -62,7 +64,7 @@ def _company(e2e: Harness, tag: str, client: Baresip, entry: dict[str, Any]) -> 
     )
     config = {
         "extensions": exts,
-        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": client.sip_port}],
+        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": client.sip_port, **trunk}],
         "numbers": [{"number": DID, "trunk": "provider"}],
         "flows": [
             {
@@ -82,9 +84,9 @@ def _company(e2e: Harness, tag: str, client: Baresip, entry: dict[str, Any]) -> 
     return e2e.server(config)
 
 
-def _client(e2e: Harness, name: str) -> Baresip:
-    """The client: a baresip that answers as CLIENT, with no registrar (the trunk's peer)."""
-    return e2e.baresip(name=name, user=CLIENT, tone_hz=TONES["client"])
+def _client(e2e: Harness, name: str, user: str = CLIENT) -> Baresip:
+    """The client: a baresip that answers as `user`, with no registrar (the trunk's peer)."""
+    return e2e.baresip(name=name, user=user, tone_hz=TONES["client"])
 
 
 def _phone(e2e: Harness, server: FlowpbxServer, ext: str, tag: str, role: str) -> Baresip:
@@ -311,12 +313,15 @@ def _call_back_reaches_102(
 
 def test_client_phoned_by_102_calling_back_reaches_102(e2e: Harness) -> None:
     tag = "outback"
-    client = _client(e2e, "cl-back")
-    server = _company(e2e, tag, client, HISTORY_FLOW)
+    # The number in its international-access form (00 371...), as 102 dials it and as the
+    # client's calls show it: the trunk (country code 371) reads both as CLIENT (E.164).
+    intl = "00" + CLIENT[1:]
+    client = _client(e2e, "cl-back", user=intl)
+    server = _company(e2e, tag, client, HISTORY_FLOW, country_code="371")
     agent = _phone(e2e, server, "101", tag, "agent")
     target = _phone(e2e, server, "102", tag, "target")
 
-    target.dial(f"sip:{CLIENT}@127.0.0.1:{server.sip_port}")  # 102 phones the client
+    target.dial(f"sip:{intl}@127.0.0.1:{server.sip_port}")  # 102 phones the client
     target.wait_event("CALL_ESTABLISHED", 15)
     client.wait_event("CALL_ESTABLISHED", 15)
     time.sleep(2.0)

@@ -44,6 +44,7 @@ from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.features.spy import run_spy
 from flowpbx.pbx.features.trunks import (
     TrunkLimits,
+    trunk_e164,
 )
 from flowpbx.pbx.features.voicemail import listen_messages, own_mailbox
 from flowpbx.pbx.rtp.bridge import BridgeRegistry
@@ -418,10 +419,14 @@ class CallManager:
                 call.leg.reject(403 if result.detail == DIAL_BLOCKED else status)
             return result.outcome, result.outcome
 
+        # The number dialled as the trunk reads it (E.164, the form its callers arrive in),
+        # so the client calling back is known (history routing); the trace keeps it as dialled.
+        trunk = self.rt.config.outbound_trunk(presented)
+        dialled = (trunk_e164(trunk, number) if trunk is not None else None) or number
         await self._direct(
             txn, request, addr, caller_ext=caller_ext, caller=presented,
             caller_name=caller_name, did=presented, kind="call_phone", facts=facts, action=dial,
-            dialled=number,
+            dialled=dialled,
         )  # fmt: skip
 
     def _flow(self, published: Any) -> Any:
