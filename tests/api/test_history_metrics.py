@@ -94,6 +94,34 @@ async def test_history_csv(store: Store, client: httpx.AsyncClient, token: str) 
     assert (await client.get("/api/v1/history.csv")).status_code == 401
 
 
+async def test_history_and_csv_find_an_agents_outgoing_call(
+    store: Store, client: httpx.AsyncClient, token: str
+) -> None:
+    """An outgoing call's row (pbx/call/parties.py): the extension filter finds the extension
+    that dialled, the number filter the number dialled; the CSV says the direction and the
+    extension; a direction that is not one gets a 422 naming the field."""
+    await _calls(store)
+    await store.add_call_history(
+        CallRecord(
+            call_id="out-0", started_at=T0 + dt.timedelta(hours=5), caller="+37167000001",
+            did="+3719", answered_by="103", outcome="answered", direction="outbound",
+            extension="103",
+        )
+    )  # fmt: skip
+    h = bearer(token)
+    for params in ({"extension": "103"}, {"number": "+3719"}, {"direction": "outbound"}):
+        r = await client.get("/api/v1/history", params=params, headers=h)
+        assert [c["call_id"] for c in r.json()] == ["out-0"], params
+        assert r.json()[0]["direction"] == "outbound" and r.json()[0]["extension"] == "103"
+    r = await client.get("/api/v1/history.csv", params={"extension": "103"}, headers=h)
+    (row,) = list(csv.DictReader(io.StringIO(r.text)))
+    assert (row["direction"], row["extension"], row["did"], row["caller"]) == (
+        "outbound", "103", "+3719", "+37167000001",
+    )  # fmt: skip
+    r = await client.get("/api/v1/history", params={"direction": "sideways"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "query.direction"
+
+
 async def test_recording_streams_when_present(
     store: Store, client: httpx.AsyncClient, token: str
 ) -> None:

@@ -56,9 +56,15 @@ def hold_between_agent_runs(heard: Any) -> tuple[float, float]:
 
 def ends_with_agent(heard: Any) -> bool:
     """Whether 101's tone runs until the end of what the caller heard."""
+    return ends_with(heard, AGENT_HZ)
+
+
+def ends_with(heard: Any, hz: float, min_s: float = 0.5) -> bool:
+    """Whether a tone of *hz* (at least *min_s* long) runs until the end of *heard*."""
     end = len(heard) / 8000
     return any(
-        abs(r.freq - AGENT_HZ) <= 15 and r.start + r.duration >= end - 0.6 for r in long_runs(heard)
+        abs(r.freq - hz) <= 15 and r.start + r.duration >= end - 0.6
+        for r in long_runs(heard, min_s)
     )
 
 

@@ -228,3 +228,41 @@ async def test_settings_key_value(store: Store) -> None:
         await settings_repo.set_setting(s, "x", {"a": [3]})
     async with store.sessions() as s:
         assert await settings_repo.get_setting(s, "x") == {"a": [3]}
+
+
+async def test_history_by_parties_finds_outgoing_and_incoming_calls(store: Store) -> None:
+    """An outgoing call's row (number presented as caller, number dialled as did, the dialling
+    extension) is found by that extension and by either number, like an incoming row by the
+    extension that answered; `direction` narrows; both bulk and single writes keep it."""
+    client = "+37129990001"
+    inbound = CallRecord(
+        call_id="in", started_at=T0, caller=client, did="+37167000001", answered_by="102",
+        outcome="answered", direction="inbound",
+    )  # fmt: skip
+    outbound = CallRecord(
+        call_id="out", started_at=T0 + dt.timedelta(minutes=5), caller="+37167000001",
+        did=client, answered_by="101", outcome="answered", direction="outbound",
+        extension="101",
+    )  # fmt: skip
+    moved = CallRecord(
+        call_id="moved", started_at=T0 + dt.timedelta(minutes=9), caller="+37167000001",
+        did="+37120000000", answered_by="103", outcome="answered", direction="outbound",
+        extension="101",
+    )  # fmt: skip
+    await store.add_call_history(inbound)
+    await store.add_call_history_many([outbound, moved])
+
+    def ids(rows: list[CallRecord]) -> list[str]:
+        return sorted(r.call_id for r in rows)
+
+    assert ids(await store.list_call_history(number=client)) == ["in", "out"]
+    assert ids(await store.list_call_history(extension="101")) == ["moved", "out"]
+    assert ids(await store.list_call_history(extension="103")) == ["moved"]  # handed on to
+    assert ids(await store.list_call_history(extension="102")) == ["in"]
+    assert ids(await store.list_call_history(direction="outbound")) == ["moved", "out"]
+    (got,) = await store.list_call_history(direction="inbound")
+    assert (got.direction, got.extension) == ("inbound", None)
+    (got,) = [r for r in await store.list_call_history() if r.call_id == "out"]
+    assert (got.direction, got.extension, got.caller, got.did) == (
+        "outbound", "101", "+37167000001", client,
+    )  # fmt: skip

@@ -131,6 +131,7 @@ def test_registration_and_active_call_show_live(logged_in: Page, ui_server: Flow
         page.get_by_role("link", name="Call history").click()
         call = page.locator("tbody tr").filter(has_text="Alice 101").first
         expect(call).to_contain_text("102")
+        expect(call).to_contain_text("Internal")  # the direction (pbx/call/parties.py)
         call.get_by_role("button", name="Trace").click()
         expect(page.get_by_role("region", name="Trace")).to_be_visible()
         screenshot(page, "call-history")

@@ -1,7 +1,9 @@
 """/api/v1/history: call history, newest first, each call with its flow trace (SPEC §3, §6).
 
-Filters: `since`, `until` (started_at), `number` (caller or DID), `extension` (who
-answered), `outcome`; paging with `limit` / `offset` and the total in `X-Total-Count`.
+Filters: `since`, `until` (started_at), `number` (caller or DID: on an outgoing call the
+number presented or the number dialled), `extension` (who answered or who placed the call),
+`direction` (inbound, outbound, internal), `outcome`; paging with `limit` / `offset` and the
+total in `X-Total-Count`.
 `/api/v1/history.csv` exports the same selection (built in a worker thread).
 """
 
@@ -11,7 +13,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
@@ -46,6 +48,12 @@ class CallOut(BaseModel):
     answered_by: str | None
     outcome: str
     trace: list[dict[str, Any]]
+    # inbound | outbound | internal (None on rows from before it was recorded)
+    direction: str | None = None
+    extension: str | None = None  # the extension that placed the call (outbound, internal)
+
+
+Direction = Literal["inbound", "outbound", "internal"]
 
 
 class Filters(BaseModel):
@@ -54,16 +62,23 @@ class Filters(BaseModel):
     number: str | None = None
     extension: str | None = None
     outcome: str | None = None
+    direction: Direction | None = None
 
 
 def filters(
     since: Annotated[dt.datetime | None, Query(description="started at or after")] = None,
     until: Annotated[dt.datetime | None, Query(description="started before")] = None,
     number: Annotated[str | None, Query(max_length=100, description="caller or DID")] = None,
-    extension: Annotated[str | None, Query(max_length=100, description="answered by")] = None,
+    extension: Annotated[
+        str | None, Query(max_length=100, description="answered or placed the call")
+    ] = None,
     outcome: Annotated[str | None, Query(max_length=50)] = None,
+    direction: Annotated[Direction | None, Query()] = None,
 ) -> Filters:
-    return Filters(since=since, until=until, number=number, extension=extension, outcome=outcome)
+    return Filters(
+        since=since, until=until, number=number, extension=extension, outcome=outcome,
+        direction=direction,
+    )  # fmt: skip
 
 
 FiltersDep = Annotated[Filters, Depends(filters)]
@@ -90,6 +105,8 @@ def call_out(rec: CallRecord) -> CallOut:
         answered_by=rec.answered_by,
         outcome=rec.outcome,
         trace=rec.trace,
+        direction=rec.direction,
+        extension=rec.extension,
     )
 
 
@@ -111,7 +128,8 @@ async def list_history(
 
 CSV_COLUMNS = (
     "id", "call_id", "started_at", "answered_at", "ended_at", "duration_s", "talk_s", "caller",
-    "caller_name", "did", "flow", "revision", "answered_by", "outcome", "path",
+    "caller_name", "did", "flow", "revision", "answered_by", "outcome", "path", "direction",
+    "extension",
 )  # fmt: skip
 
 

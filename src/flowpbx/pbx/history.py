@@ -105,13 +105,25 @@ def _storable(rec: CallRecord) -> CallRecord:
     return dataclasses.replace(rec, **changes) if changes else rec  # type: ignore[arg-type]
 
 
+def _client_of(rec: CallRecord) -> str | None:
+    """The outside party of a history row (pbx/call/parties.py): the number an outgoing
+    call dialled, else the caller (a row from before directions were recorded: the caller)."""
+    if rec.direction == "outbound":
+        return rec.did
+    if rec.direction == "internal":
+        return None
+    return rec.caller
+
+
 async def past_calls(store: Store, caller: str, since: dt.datetime) -> list[PastCall]:
-    """A caller's calls since `since`, for `history_routing` (FlowServices.call_history)."""
+    """A client's calls since `since`, for `history_routing` (FlowServices.call_history):
+    the calls it made and the calls extensions made to it; `answered_by` is the extension
+    that last talked to it (after transfers)."""
     records = await store.list_call_history(number=caller, since=since, limit=500)
     out: list[PastCall] = []
     for rec in records:
-        if rec.caller != caller:
-            continue  # the number filter also matches the called number
+        if _client_of(rec) != caller:
+            continue  # the number filter also matches the company's own numbers
         talk = 0.0
         for entry in rec.trace:
             facts = entry.get("facts") or {}

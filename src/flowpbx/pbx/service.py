@@ -181,17 +181,22 @@ class PbxService:
         await spy_on_call(self.runtime.calls, call_id, supervisor, SpyMode[mode.upper()])
 
     def active_calls(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": call.call_id,
-                "caller": call.caller,
-                "caller_name": call.caller_name,
-                "did": call.did,
-                "flow": call.flow_name,
-                "started_at": call.started_at.isoformat(),
-                "answered_by": call.answered_by,
-                "activity": call.activity[0],
-                "activity_target": call.activity[1],
-            }
-            for call in self.runtime.calls.active.values()
-        ]
+        out = []
+        for call in self.runtime.calls.active.values():
+            parties = call.parties()  # pbx/call/parties.py: as the history row will say
+            out.append(
+                {
+                    "id": call.call_id,
+                    "caller": parties.presented,
+                    "caller_name": call.caller_name,
+                    "did": parties.dialled,
+                    "flow": call.flow_name,
+                    "started_at": call.started_at.isoformat(),
+                    "answered_by": parties.agent,
+                    "activity": call.activity[0],
+                    "activity_target": call.activity[1],
+                    "direction": parties.direction,
+                    "extension": parties.extension,
+                }
+            )
+        return out

@@ -267,6 +267,7 @@ class Store:
         number: str | None = None,
         extension: str | None = None,
         outcome: str | None = None,
+        direction: str | None = None,
     ) -> list[CallRecord]:
         async with self.sessions() as s:
             return await history_repo.list_call_history(
@@ -278,6 +279,7 @@ class Store:
                 number=number,
                 extension=extension,
                 outcome=outcome,
+                direction=direction,
             )
 
     async def get_call_history(self, call_pk: int) -> CallRecord | None:

@@ -230,6 +230,9 @@ class CallHistory(Base):
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # relative to data_dir; set when the call was recorded (migration 0002)
     recording: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # inbound | outbound | internal, and the extension that placed the call (migration 0007)
+    direction: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    extension: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
 
 
 class User(Base):

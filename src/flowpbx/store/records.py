@@ -151,6 +151,10 @@ class CallRecord:
     outcome: str = ""
     trace: list[dict[str, Any]] = field(default_factory=list)
     id: int | None = None
+    # inbound | outbound | internal (pbx/call/parties.py); None on rows from before 0007
+    direction: str | None = None
+    # the extension that placed the call (outbound, internal); None for a trunk's caller
+    extension: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -299,6 +299,9 @@ export const T = {
     outcome: "Outcome",
     duration: "Duration",
     trace: "Trace",
+    direction: "Direction",
+    extension: "Extension",
+    directions: { inbound: "In", outbound: "Out", internal: "Internal" } as Record<string, string>,
   },
   audio: {
     title: "Audio library",

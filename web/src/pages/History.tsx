@@ -12,6 +12,8 @@ interface Call {
   flow: string | null;
   answered_by: string | null;
   outcome: string;
+  direction: string | null;
+  extension: string | null;
   duration_s: number | null;
   trace: { t: number; node: string; type: string; output: string | null; facts: object }[];
 }
@@ -19,8 +21,10 @@ interface Call {
 export function History() {
   const [number, setNumber] = useState("");
   const [outcome, setOutcome] = useState("");
+  const [extension, setExtension] = useState("");
   const q = new URLSearchParams({ limit: "100" });
   if (number) q.set("number", number);
+  if (extension) q.set("extension", extension);
   if (outcome) q.set("outcome", outcome);
   const { data, error } = useApi<Call[]>(`/history?${q}`);
   const [open, setOpen] = useState<number | null>(null);
@@ -37,6 +41,8 @@ export function History() {
       <div className="inline filters">
         <label htmlFor="h-number">{T.history.number}</label>
         <input id="h-number" value={number} onChange={(e) => setNumber(e.target.value)} />
+        <label htmlFor="h-extension">{T.history.extension}</label>
+        <input id="h-extension" value={extension} onChange={(e) => setExtension(e.target.value)} />
         <label htmlFor="h-outcome">{T.history.outcome}</label>
         <input id="h-outcome" value={outcome} onChange={(e) => setOutcome(e.target.value)} />
       </div>
@@ -47,7 +53,18 @@ export function History() {
         rowKey={(c) => String(c.id)}
         columns={[
           { title: T.history.when, render: (c) => when(c.started_at) },
-          { title: T.history.from, render: (c) => `${c.caller_name ?? ""} ${c.caller}`.trim() },
+          {
+            title: T.history.direction,
+            render: (c) => (c.direction ? (T.history.directions[c.direction] ?? c.direction) : ""),
+          },
+          {
+            title: T.history.from,
+            // an outgoing call: the extension that dialled, then the number it presented
+            render: (c) =>
+              c.direction === "outbound" && c.extension
+                ? `${c.extension} (${c.caller})`
+                : `${c.caller_name ?? ""} ${c.caller}`.trim(),
+          },
           { title: T.history.to, render: (c) => c.did ?? "" },
           { title: T.col.flow, render: (c) => c.flow ?? "" },
           { title: T.history.outcome, render: (c) => c.outcome + (c.answered_by ? ` (${c.answered_by})` : "") },

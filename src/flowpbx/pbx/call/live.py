@@ -25,6 +25,7 @@ from flowpbx.flow.session import (
 from flowpbx.media.audiofile import load_audio
 from flowpbx.pbx.call.early_media import EarlyMedia
 from flowpbx.pbx.call.host import CallHost
+from flowpbx.pbx.call.parties import Direction, Parties, parties_of
 from flowpbx.pbx.call.talk import TalkPhase
 from flowpbx.pbx.call.targets import RingTarget
 from flowpbx.pbx.call.uac_leg import UacLeg
@@ -85,6 +86,7 @@ class LiveCall:
         caller_name: str | None,
         did: str,
         caller_ext: str | None = None,
+        direction: Direction | None = None,
     ) -> None:
         self.rt = rt
         self.leg = leg
@@ -94,6 +96,10 @@ class LiveCall:
         # The extension the caller's leg authenticated as; None for a trunk's leg, whatever
         # number it shows (only this makes the caller an internal party: *2, REFER, spy).
         self.caller_ext = caller_ext
+        # inbound (a trunk's caller), outbound (an extension calling a number through the
+        # trunk), internal (an extension calling anything else): pbx/call/parties.py
+        self.direction: Direction = direction or ("internal" if caller_ext else "inbound")
+        self.dialled: str | None = None  # the outside number an outgoing call dialled
         # Keys pressed and not yet read: only the last ones are kept (a DTMF flood).
         self._digits: deque[str] = deque(maxlen=rt.settings.dtmf_buffer)
         self._digit_waiter: asyncio.Future[None] | None = None
@@ -131,6 +137,10 @@ class LiveCall:
     @property
     def did(self) -> str:
         return self._did
+
+    def parties(self) -> Parties:
+        """Who is who on this call now (pbx/call/parties.py)."""
+        return parties_of(self)
 
     def set_caller(self, number: str, name: str | None) -> None:
         self._caller = number
@@ -608,7 +618,10 @@ class LiveCall:
             await self.answer()
         self.answered_by = self.answered_by or extension
         self.activity = ("talking", extension)
-        self.rt.events.emit("call.answered", call_id=self.call_id, answered_by=extension)
+        # the console names the agent (pbx/call/parties.py): on an outgoing call the extension
+        # that dialled, not the number that answered
+        agent = self.caller_ext if self.direction == "outbound" else extension
+        self.rt.events.emit("call.answered", call_id=self.call_id, answered_by=agent)
         media = self.rt.calls.bridges.open_call(  # relay fast path; mixes when a spy joins
             self.rt.clock,
             self.leg.rtp,

@@ -45,6 +45,7 @@ from flowpbx.pbx.events import count as _count
 from flowpbx.pbx.features.spy import run_spy
 from flowpbx.pbx.features.trunks import (
     TrunkLimits,
+    trunk_e164,
 )
 from flowpbx.pbx.features.voicemail import listen_messages, own_mailbox
 from flowpbx.pbx.rtp.bridge import BridgeRegistry
@@ -294,6 +295,7 @@ class CallManager:
         kind: str,
         facts: dict[str, Any],
         action: Callable[[LiveCall], Awaitable[tuple[str, str | None]]],
+        dialled: str | None = None,
     ) -> None:
         """A call an extension places without a flow (another extension, an external
         number, its mailbox): one trace entry of `kind`; `action` returns (outcome, output)
@@ -302,8 +304,10 @@ class CallManager:
         if leg is None:
             return
         call = LiveCall(
-            self.rt, leg, caller=caller, caller_name=caller_name, did=did, caller_ext=caller_ext
-        )
+            self.rt, leg, caller=caller, caller_name=caller_name, did=did, caller_ext=caller_ext,
+            direction="outbound" if dialled is not None else "internal",
+        )  # fmt: skip
+        call.dialled = dialled
         self.active[call.call_id] = call
         await self._record(call, "in_progress", [], started=True)  # closed at end or restart
         self.rt.events.emit(
@@ -411,16 +415,19 @@ class CallManager:
                 number, ring_timeout_s=60.0, caller_id=presented, anonymous=anonymous
             )
             facts["detail"] = result.detail
-            if result.outcome == "answered":
-                call.answered_by = number
-            elif not call.leg.answered:
+            if result.outcome != "answered" and not call.leg.answered:
                 status = {"busy": 486, "no_answer": 480}.get(result.outcome, 503)
                 call.leg.reject(403 if result.detail == DIAL_BLOCKED else status)
             return result.outcome, result.outcome
 
+        # The number dialled as the trunk reads it (E.164, the form its callers arrive in),
+        # so the client calling back is known (history routing); the trace keeps it as dialled.
+        trunk = self.rt.config.outbound_trunk(presented)
+        dialled = (trunk_e164(trunk, number) if trunk is not None else None) or number
         await self._direct(
             txn, request, addr, caller_ext=caller_ext, caller=presented,
             caller_name=caller_name, did=presented, kind="call_phone", facts=facts, action=dial,
+            dialled=dialled,
         )  # fmt: skip
 
     def _flow(self, published: Any) -> Any:
@@ -448,27 +455,33 @@ class CallManager:
     async def _record(
         self, call: LiveCall, outcome: str, trace: list[dict[str, Any]], *, started: bool = False
     ) -> None:
+        parties = call.parties()
         if not started:
             self.rt.events.emit(
-                "call.ended", call_id=call.call_id, outcome=outcome, answered_by=call.answered_by
+                "call.ended", call_id=call.call_id, outcome=outcome, answered_by=parties.agent
             )
             trace = [*trace, self._media_entry(call, trace)]
         answered_at = call.answered_at
         if answered_at is None and call.leg.answered_at is not None:
             answered_at = call.started_at
+        # The row by parties (pbx/call/parties.py): an outgoing call shows the number
+        # presented as caller, the number dialled as did and the dialling extension; the
+        # extension that last talked to the client (after transfers) as answered_by.
         rec = CallRecord(
             call_id=call.call_id,
             started_at=call.started_at,
             answered_at=answered_at,
             ended_at=None if started else dt.datetime.now(dt.UTC),
-            caller=call.caller,
+            caller=parties.presented,
             caller_name=call.caller_name,
-            did=call.did,
+            did=parties.dialled,
             flow=call.flow_name,
             revision=call.revision,
-            answered_by=call.answered_by,
+            answered_by=parties.agent,
             outcome=outcome,
             trace=trace,
+            direction=parties.direction,
+            extension=parties.extension,
         )
         await self.rt.history.add(rec)
 
@@ -491,6 +504,7 @@ class CallManager:
             revision=None,
             answered_by=None,
             outcome="rejected",
+            direction="inbound",
             trace=[{"t": 0.0, "node": None, "type": None, "output": None, "facts": facts}],
         )
         self.spawn(self.rt.history.add(rec))

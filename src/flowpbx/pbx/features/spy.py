@@ -16,8 +16,9 @@ Refusals: 403 for an extension without the `supervisor` flag, 404 for an unknown
 480 when NNN is not in a bridged call.
 
 A call is found under NNN only when NNN's own leg is in it: a leg flowpbx rang for NNN, or
-one that authenticated as NNN. A provider's caller whose number shows as NNN is not NNN
-(pbx/call/live.py `LiveCall.caller_ext`).
+one that authenticated as NNN (so an agent's outgoing call through the trunk is found under
+the agent, the called number being the client). A provider's caller whose number shows as
+NNN is not NNN (pbx/call/live.py `LiveCall.caller_ext`, pbx/call/parties.py).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from flowpbx.pbx.rtp.bridge import BridgeRegistry, CallBridge
     from flowpbx.sip.transaction import ServerTransaction
 
-__all__ = ["SpyMode", "join", "parse_spy_code", "run_spy", "spy_on_call"]
+__all__ = ["SpyMode", "call_bridge", "join", "parse_spy_code", "run_spy", "spy_on_call"]
 
 log = logging.getLogger("flowpbx.spy")
 
@@ -190,13 +191,29 @@ async def spy_on_call(
     if ext is None or not getattr(ext, "supervisor", False):
         raise PermissionError(f"extension {supervisor} may not spy")
     call = manager.active.get(call_id)
-    entry = None if call is None else manager.bridges.find_endpoint(call.leg.rtp)
+    entry = None if call is None else call_bridge(manager.bridges, call)
     if entry is None:
         raise LookupError(f"call {call_id} is not a bridged call")
     bindings = rt.registrar.bindings(supervisor)
     if not bindings:
         raise LookupError(f"extension {supervisor} has no registered phone")
     manager.spawn(_ring_and_join(manager, call_id, supervisor, mode, entry, bindings, ring_s))
+
+
+def call_bridge(bridges: BridgeRegistry, call: ActiveCall) -> CallBridge | None:
+    """Where the active `call` talks, with its agent and client sides by leg origin
+    (pbx/call/parties.py): the call's own leg is the client when it talks to an extension
+    flowpbx rang (an incoming call; an internal call: the callee is the agent); on an
+    extension's outgoing call its own leg is the agent, the number it dialled the client."""
+    entry = bridges.find_endpoint(call.leg.rtp)
+    if entry is not None:
+        return entry
+    if call.caller_ext is None:
+        return None
+    entry = bridges.find(call.caller_ext)
+    if entry is None or entry.bridge.endpoint(entry.agent) is not call.leg.rtp:
+        return None
+    return entry
 
 
 async def _ring_and_join(
@@ -290,6 +307,8 @@ async def _history(
         caller=supervisor,
         did=f"{_mode_digit(facts)}#{facts['target']}",
         outcome=outcome,
+        direction="internal",
+        extension=supervisor,
         trace=[
             {
                 "t": round((now - started).total_seconds(), 3),

@@ -2,7 +2,9 @@
 (``in_progress``) and replaced by its final row when it ends; a recording attached later.
 
 Every history query filters through `history_filter`, the one builder of its conditions
-(period, a number as caller or DID, the extension that answered, the outcome).
+(period, a number as caller or DID, an extension that answered or placed the call, the
+direction, the outcome). An outgoing call's row has the number presented as `caller`, the
+number dialled as `did` and the dialling extension as `extension` (pbx/call/parties.py).
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ def history_filter(
     number: str | None = None,
     extension: str | None = None,
     outcome: str | None = None,
+    direction: str | None = None,
 ) -> list[ColumnElement[bool]]:
     """The WHERE conditions of a history query: started in [since, until), `number` as
-    caller or DID, answered by `extension`, ended with `outcome` (each only when given)."""
+    caller or DID (the number dialled, on outgoing calls), `extension` as the one who
+    answered or placed the call, ended with `outcome`, of `direction` (each only when
+    given)."""
     h = m.CallHistory
     conditions: list[ColumnElement[bool]] = []
     if since is not None:
@@ -39,9 +44,11 @@ def history_filter(
     if number is not None:
         conditions.append(or_(h.caller == number, h.did == number))
     if extension is not None:
-        conditions.append(h.answered_by == extension)
+        conditions.append(or_(h.answered_by == extension, h.extension == extension))
     if outcome is not None:
         conditions.append(h.outcome == outcome)
+    if direction is not None:
+        conditions.append(h.direction == direction)
     return conditions
 
 
@@ -60,6 +67,8 @@ def _call_rec(r: m.CallHistory) -> CallRecord:
         answered_by=r.answered_by,
         outcome=r.outcome,
         trace=list(r.trace or []),
+        direction=r.direction,
+        extension=r.extension,
     )
 
 
@@ -73,6 +82,7 @@ async def add_call_history(s: AsyncSession, rec: CallRecord) -> int:
         if started is not None:
             for name in ("answered_at", "ended_at", "caller", "caller_name", "did", "flow"):
                 setattr(started, name, getattr(rec, name))
+            started.direction, started.extension = rec.direction, rec.extension
             started.revision, started.answered_by = rec.revision, rec.answered_by
             started.outcome, started.trace = rec.outcome, list(rec.trace)
             await s.flush()
@@ -90,6 +100,8 @@ async def add_call_history(s: AsyncSession, rec: CallRecord) -> int:
         answered_by=rec.answered_by,
         outcome=rec.outcome,
         trace=list(rec.trace),
+        direction=rec.direction,
+        extension=rec.extension,
     )
     s.add(row)
     await s.flush()
@@ -106,6 +118,8 @@ _FINAL_FIELDS = (  # what a call's final row puts into its in-progress row (add_
     "revision",
     "answered_by",
     "outcome",
+    "direction",
+    "extension",
 )
 
 
@@ -192,11 +206,13 @@ async def list_call_history(
     number: str | None = None,
     extension: str | None = None,
     outcome: str | None = None,
+    direction: str | None = None,
 ) -> list[CallRecord]:
-    """Newest first. `number` matches caller or DID; `extension` the one who answered."""
+    """Newest first, filtered by `history_filter`."""
     where = history_filter(
-        since=since, until=until, number=number, extension=extension, outcome=outcome
-    )
+        since=since, until=until, number=number, extension=extension, outcome=outcome,
+        direction=direction,
+    )  # fmt: skip
     stmt = (
         select(m.CallHistory)
         .where(*where)
@@ -214,11 +230,13 @@ async def count_call_history(
     number: str | None = None,
     extension: str | None = None,
     outcome: str | None = None,
+    direction: str | None = None,
 ) -> int:
     """How many rows `list_call_history` pages through with the same filter."""
     where = history_filter(
-        since=since, until=until, number=number, extension=extension, outcome=outcome
-    )
+        since=since, until=until, number=number, extension=extension, outcome=outcome,
+        direction=direction,
+    )  # fmt: skip
     return int(await s.scalar(select(func.count(m.CallHistory.id)).where(*where)) or 0)
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_trunk_dial_format"
-down_revision: str | None = "0006_media_encryption"
+down_revision: str | None = "0007_history_direction"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
