@@ -32,11 +32,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flowpbx.media.mixer import SpyMode
 from flowpbx.pbx.call.host import ActiveCall, CallHost
+from flowpbx.pbx.call.ringing import ring_registrations
 from flowpbx.pbx.call.uac_leg import UacLeg
 from flowpbx.pbx.call.uas_leg import UasLeg
-from flowpbx.pbx.rtp.endpoint import RtpEndpoint
-from flowpbx.pbx.rtp.ports import NoRtpPort
-from flowpbx.pbx.srtp_policy import extension_crypto
 from flowpbx.sip.message import Request, make_response
 from flowpbx.store.records import CallRecord
 
@@ -231,30 +229,14 @@ async def _ring_and_join(
     facts: dict[str, Any] = {"target": target, "mode": mode.name.lower(), "call": call_id}
     legs: list[UacLeg] = []
     try:
-        for binding in bindings:
-            crypto = extension_crypto(
-                rt.settings, rt.config.extensions.get(supervisor), binding.transport
-            )
-            if not crypto.can_call():
-                continue  # SRTP required, keys may not go over this signalling
-            try:
-                rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
-            except NoRtpPort:
-                break
-            leg = UacLeg(
-                rt,
-                rtp,
-                target_uri=binding.contact,
-                addr=binding.source,
-                from_uri=f"sip:spy@{rt.domain}",
-                from_name=f"Spy {mode.name.lower()}",
-                to_uri=f"sip:{supervisor}@{rt.domain}",
-                label=supervisor,
-                transport="tls" if binding.transport == "tls" else None,
-                crypto=crypto,
-            )
-            legs.append(leg)
-            leg.start()
+        await ring_registrations(
+            rt,
+            supervisor,
+            bindings,
+            legs,
+            from_uri=f"sip:spy@{rt.domain}",
+            from_name=f"Spy {mode.name.lower()}",
+        )
         winner: UacLeg | None = None
         pending = {leg.outcome: leg for leg in legs}
         loop = asyncio.get_running_loop()

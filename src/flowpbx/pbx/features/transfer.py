@@ -47,16 +47,14 @@ from typing import Any
 import numpy as np
 
 from flowpbx.media.audiofile import frames_of
+from flowpbx.pbx.call.ringing import ring_registrations
 from flowpbx.pbx.call.talk import Conversation, Party, PartyRequest, TalkCall
 from flowpbx.pbx.call.uac_leg import UacLeg
 from flowpbx.pbx.call.uas_leg import UasLeg
 from flowpbx.pbx.events import count
 from flowpbx.pbx.features.transfer_phases import TRANSFER_TRANSITIONS, TransferPhase
 from flowpbx.pbx.rtp.bridge import Bridge
-from flowpbx.pbx.rtp.endpoint import RtpEndpoint
 from flowpbx.pbx.rtp.player import ringback_pcm
-from flowpbx.pbx.rtp.ports import NoRtpPort
-from flowpbx.pbx.srtp_policy import extension_crypto
 
 log = logging.getLogger("flowpbx.transfer")
 
@@ -237,30 +235,14 @@ class TransferConversation(Conversation):
         legs: list[UacLeg] = []
         target: UacLeg | None = None
         try:
-            for binding in bindings:
-                crypto = extension_crypto(
-                    rt.settings, rt.config.extensions.get(number), binding.transport
-                )
-                if not crypto.can_call():
-                    continue  # SRTP required, keys may not go over this signalling
-                try:
-                    rtp = await RtpEndpoint.open(rt.rtp_pool, rt.media_ip)
-                except NoRtpPort:
-                    break
-                leg = UacLeg(
-                    rt,
-                    rtp,
-                    target_uri=binding.contact,
-                    addr=binding.source,
-                    from_uri=f"sip:{self.labels.get(tkey, 'transfer')}@{rt.domain}",
-                    from_name=None,
-                    to_uri=f"sip:{number}@{rt.domain}",
-                    label=number,
-                    transport="tls" if binding.transport == "tls" else None,
-                    crypto=crypto,
-                )
-                legs.append(leg)
-                leg.start()
+            await ring_registrations(
+                rt,
+                number,
+                bindings,
+                legs,
+                from_uri=f"sip:{self.labels.get(tkey, 'transfer')}@{rt.domain}",
+                from_name=None,
+            )
             target = await self._wait_answer(legs, transferer, transferee, tkey)
         finally:
             bridge.remove("ringback")
