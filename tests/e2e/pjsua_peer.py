@@ -206,6 +206,7 @@ def main() -> int:
     ap.add_argument("--transport", default="tcp", choices=["udp", "tcp", "tls"])
     ap.add_argument("--tls-ca", default="", help="CA file verifying the PBX (with tls)")
     ap.add_argument("--hold-s", type=float, default=1.5)
+    ap.add_argument("--after-resume-s", type=float, default=1.0, help="talk after resuming")
     ap.add_argument("--timeout-s", type=float, default=15.0)
     ap.add_argument("--tone-hz", type=float, default=0.0)
     ap.add_argument("--transfer", choices=["blind", "attended"])
@@ -308,7 +309,7 @@ def main() -> int:
         ok = pump(lambda: call.media[-1:] == ["active"] and "local_hold" in call.media, "resume")
     if ok:
         emit(step="resumed")
-        end = time.monotonic() + 1.0
+        end = time.monotonic() + args.after_resume_s
         while time.monotonic() < end:
             ep.libHandleEvents(20)
         call.hangup(pj.CallOpParam(True))
