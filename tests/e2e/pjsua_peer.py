@@ -6,8 +6,9 @@ target, holds the call (re-INVITE a=sendonly), resumes it (re-INVITE a=sendrecv)
 unregisters and prints one JSON object per line for every step (``{"step": "registered",
 "code": 200}``, ``{"step": "media", "status": "local_hold"}``...). Exit code 0 when every step
 happened, 1 otherwise (the JSON lines say which did not). No audio device (null device);
-``--tone-hz F`` sends a steady tone of F Hz on every call instead of silence; ``--srtp``
-makes SDES-SRTP mandatory (RTP/SAVP with a=crypto).
+``--tone-hz F`` sends a steady tone of F Hz on every call instead of silence; ``--record WAV``
+writes what the calls bring in (8 kHz) to WAV; ``--srtp`` makes SDES-SRTP mandatory (RTP/SAVP
+with a=crypto).
 
 Transfer button (REFER, RFC 3515/3891): ``--answer --transfer blind --xfer-to 103`` answers
 one call, talks ``--talk-s``, then ``call.xfer()`` to 103; ``--transfer attended`` holds the
@@ -65,11 +66,12 @@ class Tone:
 
 
 class Account(pj.Account):  # type: ignore[misc]
-    def __init__(self, tone: Tone | None = None) -> None:
+    def __init__(self, tone: Tone | None = None, recorder: object | None = None) -> None:
         super().__init__()
         self.reg_code: int | None = None
         self.incoming: Call | None = None
         self.tone = tone
+        self.recorder = recorder
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = Call(self, prm.callId)
@@ -108,6 +110,8 @@ class Call(pj.Call):  # type: ignore[misc]
                 emit(step="media", status=status, dir=int(m.dir))
                 if status == "active" and self.acc.tone is not None:
                     self.acc.tone.send_to(self)
+                if status == "active" and self.acc.recorder is not None:
+                    self.getAudioMedia(-1).startTransmit(self.acc.recorder)
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         code = int(prm.statusCode)
@@ -216,6 +220,7 @@ def main() -> int:
     ap.add_argument("--talk-s", type=float, default=2.0)
     ap.add_argument("--expect-status", type=int, default=200)
     ap.add_argument("--srtp", action="store_true", help="SDES-SRTP mandatory (RTP/SAVP)")
+    ap.add_argument("--record", default="", help="WAV file for the audio the calls bring in")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -225,6 +230,9 @@ def main() -> int:
     cfg.uaConfig.mainThreadOnly = True
     cfg.logConfig.level = 2
     cfg.logConfig.consoleLevel = 2
+    if args.record:  # an 8 kHz bridge: the recording is at the rate the tests analyse
+        cfg.medConfig.clockRate = 8000
+        cfg.medConfig.sndClockRate = 8000
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
     tcfg.port = 0
@@ -268,7 +276,11 @@ def main() -> int:
     if args.srtp:  # keys in SDP over this transport: the PBX under test must allow it
         acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
         acfg.mediaConfig.srtpSecureSignaling = 0
-    acc = Account(Tone(args.tone_hz) if args.tone_hz else None)
+    recorder = None
+    if args.record:
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(args.record)
+    acc = Account(Tone(args.tone_hz) if args.tone_hz else None, recorder)
     acc.create(acfg)
     ok = pump(lambda: acc.reg_code is not None, "registration")
     ok = ok and acc.reg_code == 200
@@ -285,6 +297,7 @@ def main() -> int:
             pump(lambda: acc.reg_code is not None, "unregister")
         acc.incoming = None
         acc.tone = None  # its conference port must go while the library is up
+        acc.recorder = recorder = None
         ep.libDestroy()
         emit(step="done", ok=ok)
         return 0 if ok else 1
@@ -325,6 +338,7 @@ def main() -> int:
         acc.setRegistration(False)
         pump(lambda: acc.reg_code is not None, "unregister")
     acc.tone = None
+    acc.recorder = recorder = None
     ep.libDestroy()
     emit(step="done", ok=ok)
     return 0 if ok else 1

@@ -23,7 +23,14 @@ from typing import Any
 
 import pytest
 
-from tests.audio_analysis import describe, has_tone, make_tone_wav, tone_order, ulaw_encode
+from tests.audio_analysis import (
+    describe,
+    has_tone,
+    load_wav,
+    make_tone_wav,
+    tone_order,
+    ulaw_encode,
+)
 from tests.audio_analysis import tone as make_tone
 from tests.e2e.baresip import Baresip
 from tests.e2e.conftest import Harness
@@ -224,9 +231,11 @@ def _pjsua_args(pbx: Pbx) -> list[str]:
 def test_pjsua2_tls_srtp_holds_and_resumes_with_audio(e2e: Harness) -> None:
     pbx = Pbx(e2e)
     bob = pbx.phone("h102", "102", B_HZ)
+    recording = e2e.tmp_path / "pjsua-heard.wav"
     out = subprocess.run(
         [sys.executable, "-m", "tests.e2e.pjsua_peer", "--user", "101", "--password", PW["101"],
-         "--call", "102", *_pjsua_args(pbx), "--hold-s", "1.5", "--after-resume-s", "3"],
+         "--call", "102", *_pjsua_args(pbx), "--hold-s", "1.5", "--after-resume-s", "3",
+         "--record", str(recording)],
         capture_output=True, text=True, timeout=90, cwd=ROOT,
     )  # fmt: skip
     steps = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -241,6 +250,10 @@ def test_pjsua2_tls_srtp_holds_and_resumes_with_audio(e2e: Harness) -> None:
     assert has_tone(heard_by_bob, PJSUA_HZ, 0.8), describe(heard_by_bob)
     # after the resume the tone is back and runs to the end of the call
     assert ends_with(heard_by_bob, PJSUA_HZ, min_s=1.5), describe(heard_by_bob)
+    rate, heard_by_pjsua = load_wav(recording)
+    assert rate == 8000
+    assert has_tone(heard_by_pjsua, B_HZ, 0.5), describe(heard_by_pjsua)
+    assert ends_with(heard_by_pjsua, B_HZ, min_s=1.5), describe(heard_by_pjsua)
     (row,) = _finished(pbx.server, 1)
     assert _media_srtp(row) == [True, True], row["trace"]
 
@@ -249,10 +262,11 @@ def test_pjsua2_tls_srtp_blind_transfer_by_refer(e2e: Harness) -> None:
     pbx = Pbx(e2e, flow_to="101")
     server = pbx.server
     target = pbx.phone("x103", "103", TARGET_HZ)
+    recording = e2e.tmp_path / "pjsua-heard.wav"
     phone = e2e.adopt(
         PjsuaPhone(
             server, "101", PW["101"], "--answer", "--transfer", "blind", "--xfer-to", "103",
-            *_pjsua_args(pbx),
+            *_pjsua_args(pbx), "--record", str(recording),
         )
     )  # fmt: skip
     (reg,) = server.wait_rows(
@@ -286,6 +300,8 @@ def test_pjsua2_tls_srtp_blind_transfer_by_refer(e2e: Harness) -> None:
         describe(heard)
     )
     assert has_tone(heard_by_target, PROVIDER_TONE_HZ, 3.0), describe(heard_by_target)
+    _, heard_by_pjsua = load_wav(recording)  # before it transferred the call
+    assert has_tone(heard_by_pjsua, PROVIDER_TONE_HZ, 1.0), describe(heard_by_pjsua)
     (row,) = _finished(server, 1)
     (facts,) = transfers(row)
     assert facts["kind"] == "blind" and facts["to"] == "103", row["trace"]
