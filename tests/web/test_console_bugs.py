@@ -46,6 +46,16 @@ RING = {
 RING_LAYOUT = {"start": {"x": 0, "y": 0}, "ring": {"x": 300, "y": 0}}
 
 
+def _wait_for_answers(page: Page, asked: list[str], count: int) -> None:
+    """The page's dialogs reach this side a moment after the click that raised them (the
+    page may already look as it will): wait, pumping Playwright's events, until `count`
+    were answered or 10 s pass (the assertion after says what was seen)."""
+    for _ in range(200):
+        if len(asked) >= count:
+            return
+        page.wait_for_timeout(50)
+
+
 def test_unsaved_flow_edits_ask_before_a_sidebar_link_or_closing(logged_in: Page) -> None:
     page = logged_in
     make_flow(page, "Unsaved edits", RING, RING_LAYOUT)
@@ -64,6 +74,7 @@ def test_unsaved_flow_edits_ask_before_a_sidebar_link_or_closing(logged_in: Page
         page.once("dialog", dismiss)
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Extensions").click()
         expect(page.get_by_role("heading", name="Unsaved edits")).to_be_visible()
+        _wait_for_answers(page, asked, len(["This flow has unsaved changes. Leave and lose them?"]))
         assert asked == ["This flow has unsaved changes. Leave and lose them?"]
         expect(page.locator("#f-ring_timeout_s")).to_have_value("35")  # the edit is still there
 
@@ -94,6 +105,7 @@ def test_saved_flow_leaves_without_asking_and_leaving_is_confirmed(logged_in: Pa
         page.on("dialog", lambda d: (asked.append(d.message), d.dismiss()))
         page.get_by_role("link", name="Extensions").click()
         expect(page.get_by_role("heading", name="Extensions")).to_be_visible()
+        _wait_for_answers(page, asked, len([]))
         assert asked == []
     finally:
         drop_flow(page, "Leave me")
@@ -139,6 +151,7 @@ def test_browser_back_and_forward_ask_before_losing_unsaved_flow_edits(logged_in
         answers.append(False)
         page.go_back()
         expect(page.locator("#f-ring_timeout_s")).to_have_value("35")
+        _wait_for_answers(page, asked, len([leave]))
         assert asked == [leave]
         expect(page.get_by_role("heading", name="Back guard")).to_be_visible()
         assert "#/flows/Back%20guard" in page.url
@@ -150,6 +163,7 @@ def test_browser_back_and_forward_ask_before_losing_unsaved_flow_edits(logged_in
         assert ring_timeout() == 35
         page.go_back()
         expect(page.get_by_role("heading", name="Extensions")).to_be_visible()
+        _wait_for_answers(page, asked, len([leave]))
         assert asked == [leave]
 
         # Forward into the flow (clean: no question), on to a page, back to the flow, edit.
@@ -160,17 +174,20 @@ def test_browser_back_and_forward_ask_before_losing_unsaved_flow_edits(logged_in
         page.go_back()
         expect(page.locator("#f-ring_timeout_s")).to_have_count(0)
         edit_ring_timeout("60")
+        _wait_for_answers(page, asked, len([leave]))
         assert asked == [leave]
 
         # Forward asks too: "stay" keeps the edit; "leave" drops it and shows the next page.
         answers.append(False)
         page.go_forward()
         expect(page.locator("#f-ring_timeout_s")).to_have_value("60")
+        _wait_for_answers(page, asked, len([leave, leave]))
         assert asked == [leave, leave]
         expect(page.get_by_role("heading", name="Back guard")).to_be_visible()
         answers.append(True)
         page.go_forward()
         expect(page.get_by_role("heading", name="Extensions")).to_be_visible()
+        _wait_for_answers(page, asked, len([leave, leave, leave]))
         assert asked == [leave, leave, leave]
         assert ring_timeout() == 35
 
@@ -180,10 +197,12 @@ def test_browser_back_and_forward_ask_before_losing_unsaved_flow_edits(logged_in
         answers.append(False)
         page.get_by_role("button", name="Back to flows").click()
         expect(page.locator("#f-ring_timeout_s")).to_have_value("70")
+        _wait_for_answers(page, asked, len([leave] * 4))
         assert asked == [leave] * 4
         answers.append(True)
         page.get_by_role("button", name="Back to flows").click()
         expect(page.get_by_role("heading", name="Call flows")).to_be_visible()
+        _wait_for_answers(page, asked, len([leave] * 5))
         assert asked == [leave] * 5
         assert ring_timeout() == 35
     finally:
