@@ -145,3 +145,20 @@ def test_no_pbx_module_imports_the_runtime_but_its_service() -> None:
         if "flowpbx.pbx.runtime" in deps and module.startswith("flowpbx.pbx.")
     )
     assert importers == ["flowpbx.pbx.service"]
+
+
+def test_the_protocol_cores_do_no_io() -> None:
+    """sip/ and media/ are sans-I/O (ARCHITECTURE.md): no asyncio, sockets or selectors."""
+    io_modules = {"asyncio", "socket", "selectors", "ssl"}
+    found = []
+    for package in ("sip", "media"):
+        for path in sorted((SRC / "flowpbx" / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in io_modules]
+    assert found == []

@@ -10,7 +10,8 @@ import pytest
 
 from flowpbx.media import srtp as srtp_mod
 from flowpbx.media.rtp import build_rtcp_rr
-from flowpbx.media.srtp import SrtpContext, SrtpSocket, srtp_recv, srtp_send
+from flowpbx.media.srtp import SrtpContext
+from flowpbx.pbx.rtp.srtp_io import SrtpSocket, srtp_recv, srtp_send
 
 # libsrtp's reference packet for AES_CM_128_HMAC_SHA1_80 (its srtp_driver test vector):
 # master key e1f97a0d3e018be0d64fa32c06de4139, salt 0ec675ad498afeebb6960b3aabe6.

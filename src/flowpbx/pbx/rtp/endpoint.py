@@ -38,9 +38,10 @@ from flowpbx.media.dtmf import GoertzelDetector, Rfc4733Receiver
 from flowpbx.media.g711 import get_codec
 from flowpbx.media.jitter import JitterBuffer
 from flowpbx.media.rtp import RtpHeader, RtpReceiveStats, RtpSender, parse_rtp
-from flowpbx.media.srtp import SrtpContext, SrtpSocket, srtp_recv, srtp_recvfrom, srtp_send
+from flowpbx.media.srtp import SrtpContext
 from flowpbx.pbx.rtp.ports import RtpPortPool
 from flowpbx.pbx.rtp.rtcp import RtcpChannel
+from flowpbx.pbx.rtp.srtp_io import SrtpSocket, srtp_recv, srtp_recvfrom, srtp_send
 from flowpbx.sip.sdp import MediaParams
 
 log = logging.getLogger("flowpbx.media")
